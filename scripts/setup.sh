@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian package trainyard needs, idempotently, then builds it.
+# Usage: scripts/setup.sh [--no-build]     (as root on Debian 12)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ccache
+  clang-format clang-tidy
+  libgtest-dev libgmock-dev
+  nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev
+  libsqlite3-dev sqlite3 libssl-dev libcpp-httplib-dev
+  python3 python3-dev python3-torch libtorch-dev pybind11-dev python3-pybind11
+  python3-sklearn python3-numpy python3-venv python3-pip python3-pytest
+  libopenblas0-pthread
+  openmpi-bin libopenmpi-dev
+  procps psmisc iproute2
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's PyTorch links libblas.so.3; make sure the optimized OpenBLAS is the selected one.
+arch_blas=$(ls /etc/alternatives/ | grep -E '^libblas\.so\.3-' | head -n1 || true)
+if [[ -n "$arch_blas" ]]; then
+  cur=$(readlink -f "/etc/alternatives/$arch_blas")
+  if [[ "$cur" != *openblas* && $(id -u) -eq 0 ]]; then
+    cand=$(update-alternatives --list "$arch_blas" | grep openblas | head -n1 || true)
+    [[ -n "$cand" ]] && update-alternatives --set "$arch_blas" "$cand"
+  fi
+fi
+
+if [[ "${1:-}" != "--no-build" ]]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build
+fi

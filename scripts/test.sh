@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Command (2): install what is needed, build, lint, and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --no-build
+BUILD=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+scripts/lint.sh "$BUILD"
+cd "$BUILD"
+# Unit tests first (fast), then the end-to-end tests; ctest prints the closing summary.
+ctest --output-on-failure -j"$(nproc)" --timeout 900

@@ -1,0 +1,237 @@
+#include <dirent.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/strings.h"
+#include "runner/log_capture.h"
+#include "runner/runner.h"
+
+namespace trainyard::cli {
+
+Result<store::Workspace*> Context::Workspace() {
+  if (!ws_) {
+    ASSIGN_OR_RETURN(ws_, store::Workspace::Open(store::ResolveWorkspaceDir(workspace_flag)));
+    ws_->ReapOrphans().status().IgnoreError();
+  }
+  return ws_.get();
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "trainyard: %s\n", status.message().c_str());
+  return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound
+             ? kExitUsage
+             : kExitRunFailed;
+}
+
+std::string Colour(const std::string& text, const char* code, bool on) {
+  if (!on) return text;
+  return std::string("\033[") + code + "m" + text + "\033[0m";
+}
+
+std::string StatusColoured(const std::string& status, bool on) {
+  if (status == "Completed") return Colour(status, "32", on);
+  if (status == "Failed") return Colour(status, "31", on);
+  if (status == "Canceled" || status == "CancelRequested") return Colour(status, "33", on);
+  if (status == "Running") return Colour(status, "36", on);
+  return status;
+}
+
+namespace {
+// Display width, ignoring ANSI escapes (all our text is ASCII or UTF-8 without wide glyphs).
+size_t Width(const std::string& s) {
+  size_t w = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\033') {
+      while (i < s.size() && s[i] != 'm') ++i;
+      continue;
+    }
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++w;
+  }
+  return w;
+}
+}  // namespace
+
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows, bool colour) {
+  std::vector<size_t> widths(header.size());
+  for (size_t c = 0; c < header.size(); ++c) widths[c] = Width(header[c]);
+  for (const auto& r : rows) {
+    for (size_t c = 0; c < r.size() && c < widths.size(); ++c) {
+      widths[c] = std::max(widths[c], Width(r[c]));
+    }
+  }
+  auto print_row = [&](const std::vector<std::string>& r, bool is_header) {
+    std::string line;
+    for (size_t c = 0; c < r.size(); ++c) {
+      std::string cell = is_header ? Colour(r[c], "1", colour) : r[c];
+      line += cell;
+      if (c + 1 < r.size()) line += std::string(widths[c] - Width(r[c]) + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  };
+  print_row(header, true);
+  for (const auto& r : rows) print_row(r, false);
+}
+
+nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool detailed) {
+  auto ts = [](const std::optional<int64_t>& v) -> nlohmann::json {
+    return v ? nlohmann::json(FormatIso8601(*v)) : nlohmann::json(nullptr);
+  };
+  nlohmann::json j = {
+      {"id", run.id},
+      {"experiment", run.experiment},
+      {"display_name", run.display_name},
+      {"status", store::RunStatusName(run.status)},
+      {"status_detail", run.status_detail},
+      {"target", run.target},
+      {"created_at", FormatIso8601(run.created_at)},
+      {"started_at", ts(run.started_at)},
+      {"ended_at", ts(run.ended_at)},
+      {"exit_code", run.exit_code ? nlohmann::json(*run.exit_code) : nlohmann::json(nullptr)},
+      {"error", run.error},
+  };
+  if (run.started_at) {
+    int64_t end = run.ended_at.value_or(NowMicros());
+    j["duration_seconds"] = static_cast<double>(end - *run.started_at) / 1e6;
+  }
+  auto plan = nlohmann::json::parse(run.plan_json, nullptr, false);
+  if (!plan.is_discarded() && plan.contains("processes") && !plan["processes"].empty()) {
+    j["argv"] = plan["processes"][0]["argv"];
+    j["world_size"] = plan.value("world_size", 1);
+  } else {
+    j["argv"] = nlohmann::json::array();
+  }
+  j["failed_rank"] = run.failed_rank ? nlohmann::json(*run.failed_rank) : nlohmann::json(nullptr);
+  nlohmann::json snap = {{"id", run.snapshot_id}};
+  if (auto s = ws->GetSnapshot(run.snapshot_id); s.ok()) {
+    snap["files"] = s->files;
+    snap["bytes"] = s->bytes;
+    snap["source_dir"] = s->source_dir;
+    snap["git_commit"] = s->in_git && !s->git_commit.empty() ? nlohmann::json(s->git_commit)
+                                                             : nlohmann::json(nullptr);
+    snap["git_dirty"] = s->git_dirty;
+  }
+  j["snapshot"] = snap;
+  if (detailed) {
+    j["interpreter"] = run.interpreter;
+    j["torch_version"] = run.torch_version;
+    nlohmann::json tags = nlohmann::json::object();
+    if (auto t = ws->Tags(run.id); t.ok()) {
+      for (const auto& [k, v] : *t) tags[k] = v;
+    }
+    j["tags"] = tags;
+    nlohmann::json history = nlohmann::json::array();
+    if (auto h = ws->StatusHistory(run.id); h.ok()) {
+      for (const auto& [st, at] : *h) {
+        history.push_back({{"status", store::RunStatusName(st)}, {"at", FormatIso8601(at)}});
+      }
+    }
+    j["status_history"] = history;
+    j["spec"] = nlohmann::json::parse(run.spec_json, nullptr, false);
+    j["plan"] = plan.is_discarded() ? nlohmann::json(nullptr) : plan;
+    j["run_dir"] = ws->RunDir(run.id);
+    j["supervisor_pid"] = run.supervisor_pid;
+  }
+  return j;
+}
+
+LogFollower::LogFollower(std::string log_dir, int only_rank, bool timestamps)
+    : dir_(std::move(log_dir)), only_rank_(only_rank), timestamps_(timestamps) {}
+
+void LogFollower::Discover() {
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return;
+  while (struct dirent* e = readdir(d)) {
+    int rank = -1;
+    if (std::sscanf(e->d_name, "rank-%d.log", &rank) != 1) continue;
+    if (only_rank_ >= 0 && rank != only_rank_) continue;
+    bool known = false;
+    for (const auto& s : sources_) known |= s.rank == rank;
+    if (!known) sources_.push_back({rank, dir_ + "/" + e->d_name});
+  }
+  closedir(d);
+  std::sort(sources_.begin(), sources_.end(),
+            [](const Source& a, const Source& b) { return a.rank < b.rank; });
+}
+
+int LogFollower::Pump(bool all) {
+  Discover();
+  bool prefix = sources_.size() > 1;
+  struct Out {
+    std::string time, text;
+    int rank;
+  };
+  std::vector<Out> lines;
+  for (auto& s : sources_) {
+    std::ifstream in(s.path, std::ios::binary);
+    if (!in) continue;
+    in.seekg(s.offset);
+    std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    s.offset += static_cast<long>(chunk.size());
+    s.partial += chunk;
+    size_t start = 0;
+    while (true) {
+      size_t nl = s.partial.find('\n', start);
+      if (nl == std::string::npos) break;
+      runner::LogLine l = runner::ParseLogLine(s.partial.substr(start, nl - start));
+      lines.push_back({l.time, l.text, s.rank});
+      start = nl + 1;
+    }
+    s.partial.erase(0, start);
+    if (all && !s.partial.empty()) {
+      runner::LogLine l = runner::ParseLogLine(s.partial);
+      lines.push_back({l.time, l.text, s.rank});
+      s.partial.clear();
+    }
+  }
+  // Merge ranks by time (stable, so each rank keeps its own order).
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const Out& a, const Out& b) { return a.time < b.time; });
+  for (const auto& l : lines) {
+    std::string out;
+    if (timestamps_) out += l.time + " ";
+    if (prefix) out += "[rank " + std::to_string(l.rank) + "] ";
+    out += l.text;
+    out += '\n';
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  }
+  std::fflush(stdout);
+  return static_cast<int>(lines.size());
+}
+
+void LogFollower::SkipToEnd() {
+  Discover();
+  for (auto& s : sources_) {
+    std::ifstream in(s.path, std::ios::binary | std::ios::ate);
+    if (in) s.offset = static_cast<long>(in.tellg());
+    s.partial.clear();
+  }
+}
+
+Result<store::RunRecord> WaitAndReport(Context& ctx, const std::string& run_id, double timeout,
+                                       bool stream) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  ASSIGN_OR_RETURN(store::RunRecord first, ws->GetRun(run_id));
+  LogFollower follower(ws->RunDir(first.id) + "/logs", -1, false);
+  std::string last_status;
+  auto on_tick = [&](const store::RunRecord& r) {
+    std::string st = store::RunStatusName(r.status);
+    if (!r.status_detail.empty() && !store::IsTerminal(r.status))
+      st += " (" + r.status_detail + ")";
+    if (!stream) return;
+    follower.Pump(store::IsTerminal(r.status));
+    if (st != last_status) {
+      std::fprintf(stderr, "%s %s\n", Colour("==>", "2", ctx.stderr_tty).c_str(),
+                   StatusColoured(st, ctx.stderr_tty).c_str());
+      last_status = st;
+    }
+  };
+  auto result = runner::Wait(ws, first.id, timeout, on_tick);
+  return result;
+}
+
+}  // namespace trainyard::cli

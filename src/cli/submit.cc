@@ -1,0 +1,126 @@
+// trainyard submit [JOB_FILE] [--source DIR --entry PATH] [--arg VALUE]... [-- ARGS...] ...
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/strings.h"
+#include "runner/runner.h"
+#include "spec/parse.h"
+
+namespace trainyard::cli {
+
+namespace {
+
+struct SubmitFlags {
+  std::string job_file;
+  spec::Overrides overrides;
+  std::vector<std::string> trailing;
+  double timeout = 0;
+  bool wait = false, stream = false, dry_run = false, json = false;
+};
+
+int RunSubmit(Context& ctx, SubmitFlags& f) {
+  spec::Overrides o = f.overrides;
+  if (f.timeout > 0) o.timeout_seconds = f.timeout;
+  o.args.insert(o.args.end(), f.trailing.begin(), f.trailing.end());
+  auto parsed = f.job_file.empty() ? spec::ParseFlags(o) : spec::ParseJobFile(f.job_file, o);
+  if (!parsed.ok()) return Fail(parsed.status());
+  auto ws = ctx.Workspace();
+  if (!ws.ok()) return Fail(ws.status());
+
+  runner::SubmitOptions options;
+  options.dry_run = f.dry_run;
+  int64_t t0 = MonotonicMicros();
+  bool drew = false;
+  if (ctx.stderr_tty && !f.json) {
+    options.snapshot_progress = [&](const snapshot::Progress& p) {
+      if (MonotonicMicros() - t0 < 500'000) return;
+      drew = true;
+      int pct = p.bytes_total ? static_cast<int>(100 * p.bytes_done / p.bytes_total) : 100;
+      std::string bar(static_cast<size_t>(pct / 5), '#');
+      bar.resize(20, '.');
+      std::fprintf(stderr, "\rsnapshot [%s] %3d%%  %llu/%llu files  %s   ", bar.c_str(), pct,
+                   static_cast<unsigned long long>(p.files_done),
+                   static_cast<unsigned long long>(p.files_total),
+                   HumanBytes(p.bytes_done).c_str());
+    };
+  }
+  auto sub = runner::Submit(*ws, *parsed, options);
+  if (drew) std::fprintf(stderr, "\n");
+  if (!sub.ok()) return Fail(sub.status());
+
+  if (f.dry_run) {
+    if (f.json) {
+      nlohmann::json j = {
+          {"dry_run", true}, {"plan", sub->plan.ToJson()}, {"interpreter", sub->interpreter}};
+      std::printf("%s\n", j.dump(2).c_str());
+    } else {
+      std::printf("dry run: nothing was recorded or started\n%s", sub->plan.ToText().c_str());
+    }
+    return kExitOk;
+  }
+  const auto& run = sub->run;
+  if (f.json && !f.wait && !f.stream) {
+    std::printf("%s\n", RunToJson(*ws, run, false).dump(2).c_str());
+    return kExitOk;
+  }
+  if (!f.json) {
+    std::fprintf(f.wait || f.stream ? stderr : stdout, "%s\n", run.id.c_str());
+    if (!f.wait && !f.stream && ctx.stdout_tty) {
+      std::fprintf(stderr,
+                   "snapshot %s: %llu files, %s%s\nfollow it with: trainyard logs %s "
+                   "--follow\n",
+                   sub->snapshot.id.substr(0, 12).c_str(),
+                   static_cast<unsigned long long>(sub->snapshot.files),
+                   HumanBytes(sub->snapshot.bytes).c_str(),
+                   sub->snapshot.new_blobs ? "" : " (unchanged)", run.id.c_str());
+    }
+  }
+  if (!f.wait && !f.stream) return kExitOk;
+  auto final_run = WaitAndReport(ctx, run.id, 0, f.stream);
+  if (!final_run.ok()) return Fail(final_run.status());
+  if (f.json) std::printf("%s\n", RunToJson(*ws, *final_run, false).dump(2).c_str());
+  if (final_run->status != store::RunStatus::kCompleted) {
+    if (!f.json) {
+      std::fprintf(stderr, "run %s %s%s%s\n", final_run->id.c_str(),
+                   StatusColoured(store::RunStatusName(final_run->status), ctx.stderr_tty).c_str(),
+                   final_run->error.empty() ? "" : ": ", final_run->error.c_str());
+    }
+    return kExitRunFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void RegisterSubmit(CLI::App& app, Context& ctx) {
+  auto f = std::make_shared<SubmitFlags>();
+  CLI::App* cmd =
+      app.add_subcommand("submit", "submit a training job (returns the run id at once)");
+  cmd->add_option("job_file", f->job_file, "job file (YAML or JSON; estimator or command form)");
+  cmd->add_option("--source", f->overrides.source, "source folder (default: current folder)");
+  cmd->add_option("--entry", f->overrides.entry, "entry script, relative to the source folder");
+  cmd->add_option("--arg", f->overrides.args, "an argument for the script (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--experiment", f->overrides.experiment, "experiment name");
+  cmd->add_option("--target", f->overrides.target, "compute target name (default: local)");
+  cmd->add_option("--set", f->overrides.sets, "override a job field: FIELD=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--env", f->overrides.env, "environment variable K=V for the script")
+      ->allow_extra_args(false);
+  cmd->add_option("--input", f->overrides.inputs, "input NAME=PATH (or NAME=VALUE)")
+      ->allow_extra_args(false);
+  cmd->add_option("--timeout", f->timeout, "maximum run duration in seconds");
+  auto* wait =
+      cmd->add_flag("--wait", f->wait, "wait for the run to end (exit 0 only if Completed)");
+  cmd->add_flag("--stream", f->stream, "wait, showing the run's output live")->excludes(wait);
+  cmd->add_flag("--dry-run", f->dry_run, "print the launch plan; record and start nothing");
+  cmd->add_flag("--json", f->json, "machine-readable output");
+  cmd->footer("Arguments after -- go to the script exactly as given (never through a shell).");
+  cmd->callback([&ctx, f] {
+    f->trailing = ctx.trailing_args;
+    ctx.exit_code = RunSubmit(ctx, *f);
+  });
+}
+
+}  // namespace trainyard::cli

@@ -1,0 +1,48 @@
+// Running other programs. Arguments always travel as an argv vector; nothing goes through a shell.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace trainyard {
+
+struct CommandResult {
+  int exit_code = -1;  // exit status, or 128+signal when killed by a signal
+  std::string out;     // stdout
+  std::string err;     // stderr
+  bool timed_out = false;
+};
+
+struct CommandOptions {
+  std::string cwd;                             // empty: inherit
+  std::map<std::string, std::string> set_env;  // added to (or overriding) the inherited env
+  std::vector<std::string> unset_env;
+  double timeout_seconds = 0;  // 0: none; on expiry the child is SIGKILLed
+};
+
+// Runs argv[0] (searched on PATH when it has no '/') and waits for it. Fails only when the program
+// cannot be started; a non-zero exit is reported in CommandResult.
+Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
+                                 const CommandOptions& options = {});
+
+// Finds an executable on PATH ("" when absent). A name containing '/' is returned if executable.
+std::string FindOnPath(const std::string& name);
+
+// The current environment as a map.
+std::map<std::string, std::string> CurrentEnvironment();
+
+// True while a process with this pid exists and, when start_ticks is non-zero, it is the same
+// process (its start time in /proc/PID/stat matches, so a reused pid does not count).
+bool ProcessAlive(pid_t pid, unsigned long long start_ticks = 0);
+// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat); 0 if unknown.
+unsigned long long ProcessStartTicks(pid_t pid);
+// All descendants of `root` (children, their children, ...), from /proc.
+std::vector<pid_t> Descendants(pid_t root);
+
+}  // namespace trainyard

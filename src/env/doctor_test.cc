@@ -1,0 +1,157 @@
+#include "env/doctor.h"
+
+#include <gtest/gtest.h>
+
+#include "common/files.h"
+#include "common/process.h"
+#include "env/test_util.h"
+
+namespace trainyard::env {
+namespace {
+
+using Level = DoctorCheck::Level;
+using testing::ScopedEnv;
+using testing::TempDir;
+using testing::WriteFakePythonWithoutTorch;
+using testing::WriteFakePythonWithTorch;
+
+const std::vector<std::string> kNames = {"interpreter", "python", "torch", "blas",     "threads",
+                                         "openmpi",     "slurm",  "gpu",   "workspace"};
+
+std::vector<std::string> Names(const std::vector<DoctorCheck>& checks) {
+  std::vector<std::string> names;
+  names.reserve(checks.size());
+  for (const auto& c : checks) names.push_back(c.name);
+  return names;
+}
+
+const DoctorCheck& Find(const std::vector<DoctorCheck>& checks, const std::string& name) {
+  for (const auto& c : checks) {
+    if (c.name == name) return c;
+  }
+  static const DoctorCheck kMissing{"missing", Level::kError, "", ""};
+  ADD_FAILURE() << "no check named " << name;
+  return kMissing;
+}
+
+DoctorInputs Inputs(const TempDir& tmp) {
+  DoctorInputs in;
+  in.cache_dir = tmp / "cache";
+  in.workspace_dir = tmp / "ws";
+  in.workspace_source = "--workspace";
+  in.schema_version = -1;
+  in.expected_schema_version = 3;
+  return in;
+}
+
+// As Inputs, with a fake interpreter that answers at once (no ~1 s `import torch`).
+DoctorInputs FastInputs(const TempDir& tmp) {
+  DoctorInputs in = Inputs(tmp);
+  WriteFakePythonWithTorch(tmp / "py", tmp / "torch", tmp / "count");
+  in.python_requested = tmp / "py";
+  return in;
+}
+
+// Every problem comes with something to do about it.
+void ExpectFixesForProblems(const std::vector<DoctorCheck>& checks) {
+  for (const auto& c : checks) {
+    EXPECT_FALSE(c.value.empty()) << c.name;
+    if (c.level == Level::kWarn || c.level == Level::kError) {
+      EXPECT_FALSE(c.fix.empty()) << c.name << ": " << c.value;
+    }
+  }
+}
+
+TEST(Doctor, ReturnsEveryCheckInOrder) {
+  TempDir tmp;
+  auto checks = RunDoctor(Inputs(tmp));
+  EXPECT_EQ(Names(checks), kNames);
+  ExpectFixesForProblems(checks);
+  EXPECT_EQ(Find(checks, "workspace").level, Level::kInfo);
+  EXPECT_NE(Find(checks, "workspace").value.find("not created yet"), std::string::npos);
+  EXPECT_EQ(Find(checks, "threads").level, Level::kInfo);
+  if (PathExists("/usr/bin/python3")) {
+    EXPECT_NE(Find(checks, "interpreter").value.find("/usr/bin/python3"), std::string::npos);
+  }
+}
+
+TEST(Doctor, InterpreterWithoutTorchIsAnErrorWithAFix) {
+  TempDir tmp;
+  WriteFakePythonWithoutTorch(tmp / "py", tmp / "count");
+  DoctorInputs in = Inputs(tmp);
+  in.python_requested = tmp / "py";
+  auto checks = RunDoctor(in);
+  EXPECT_EQ(Names(checks), kNames);
+  EXPECT_EQ(Find(checks, "interpreter").value, (tmp / "py") + " (job spec python)");
+  EXPECT_EQ(Find(checks, "python").value, "3.12.1");
+  const DoctorCheck& torch = Find(checks, "torch");
+  EXPECT_EQ(torch.level, Level::kError);
+  EXPECT_NE(torch.value.find("No module named 'torch'"), std::string::npos);
+  EXPECT_NE(torch.fix.find("apt-get install python3-torch"), std::string::npos);
+}
+
+TEST(Doctor, MissingInterpreterStillReportsEveryCheck) {
+  TempDir tmp;
+  DoctorInputs in = Inputs(tmp);
+  in.python_requested = tmp / "nope";
+  auto checks = RunDoctor(in);
+  EXPECT_EQ(Names(checks), kNames);
+  ExpectFixesForProblems(checks);
+  EXPECT_EQ(Find(checks, "interpreter").level, Level::kError);
+  EXPECT_NE(Find(checks, "interpreter").value.find("does not exist"), std::string::npos);
+}
+
+TEST(Doctor, MissingToolsHaveInstallAdvice) {
+  TempDir tmp;
+  ScopedEnv path("PATH", tmp.Path());  // no mpirun, no sbatch
+  auto checks = RunDoctor(FastInputs(tmp));
+  const DoctorCheck& mpi = Find(checks, "openmpi");
+  EXPECT_EQ(mpi.level, Level::kWarn);
+  EXPECT_NE(mpi.fix.find("apt-get install openmpi-bin libopenmpi-dev"), std::string::npos);
+  const DoctorCheck& slurm = Find(checks, "slurm");
+  EXPECT_EQ(slurm.level, Level::kInfo);
+  EXPECT_NE(slurm.value.find("only needed for slurm targets"), std::string::npos);
+}
+
+TEST(Doctor, FindsOpenMpiWhenInstalled) {
+  if (FindOnPath("mpirun").empty()) GTEST_SKIP() << "no mpirun here";
+  TempDir tmp;
+  const DoctorCheck mpi = Find(RunDoctor(FastInputs(tmp)), "openmpi");
+  EXPECT_EQ(mpi.level, Level::kOk) << mpi.value;
+  EXPECT_NE(mpi.value.find("Open MPI"), std::string::npos) << mpi.value;
+}
+
+TEST(Doctor, WorkspaceSchemaIsComparedWithThisBinary) {
+  TempDir tmp;
+  ASSERT_TRUE(MakeDirs(tmp / "ws").ok());
+  DoctorInputs in = FastInputs(tmp);
+  in.schema_version = 3;
+  EXPECT_EQ(Find(RunDoctor(in), "workspace").level, Level::kOk);
+  in.schema_version = 4;
+  const DoctorCheck newer = Find(RunDoctor(in), "workspace");
+  EXPECT_EQ(newer.level, Level::kWarn);
+  EXPECT_NE(newer.value.find("schema v4, this binary supports v3"), std::string::npos);
+  EXPECT_NE(newer.fix.find("upgrade trainyard"), std::string::npos);
+}
+
+TEST(Doctor, ReferenceBlasUnderTorchWarnsWithFix) {
+  TempDir tmp;  // the fake torch reports that it loaded netlib's libblas.so.3
+  auto checks = RunDoctor(FastInputs(tmp));
+  const DoctorCheck& blas = Find(checks, "blas");
+  EXPECT_EQ(blas.level, Level::kWarn) << blas.value;
+  EXPECT_NE(blas.value.find("torch loads reference"), std::string::npos) << blas.value;
+  EXPECT_NE(blas.fix.find("apt-get install libopenblas0-pthread"), std::string::npos);
+  EXPECT_NE(blas.fix.find("update-alternatives --config libblas.so.3-"), std::string::npos);
+  EXPECT_NE(Find(checks, "threads").value.find("torch uses 3 thread(s)"), std::string::npos);
+  ExpectFixesForProblems(checks);
+}
+
+TEST(Doctor, LevelNames) {
+  EXPECT_STREQ(DoctorLevelName(Level::kOk), "ok");
+  EXPECT_STREQ(DoctorLevelName(Level::kInfo), "info");
+  EXPECT_STREQ(DoctorLevelName(Level::kWarn), "warn");
+  EXPECT_STREQ(DoctorLevelName(Level::kError), "error");
+}
+
+}  // namespace
+}  // namespace trainyard::env

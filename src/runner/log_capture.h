@@ -1,0 +1,51 @@
+// Line-by-line capture of a rank's stdout and stderr into one per-rank log file.
+//
+// File format, one line per captured line:  "<ISO-8601 UTC time> <out|err> <text>\n".
+// Lines longer than kMaxLine are split; a last line without '\n' is flushed at close. Writes are
+// appended whole, so a reader never sees half a line. Not thread-safe; owned by the supervisor.
+#pragma once
+
+#include <cstdio>
+#include <deque>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace trainyard::runner {
+
+class RankLog {
+ public:
+  static constexpr size_t kMaxLine = 64 * 1024;
+  static constexpr size_t kTailLines = 20;
+
+  RankLog() = default;
+  ~RankLog();
+  RankLog(const RankLog&) = delete;
+  RankLog& operator=(const RankLog&) = delete;
+
+  Status Open(const std::string& path);
+  // Feeds bytes read from stream 0 (stdout) or 1 (stderr).
+  void Feed(int stream, std::string_view bytes);
+  // Flushes partial lines of both streams.
+  void Close();
+  // The last lines written to stderr (for failure reports).
+  const std::deque<std::string>& stderr_tail() const { return err_tail_; }
+
+ private:
+  void WriteLine(int stream, std::string_view line);
+  FILE* file_ = nullptr;
+  std::string partial_[2];
+  std::deque<std::string> err_tail_;
+};
+
+// A parsed log line.
+struct LogLine {
+  std::string time;    // ISO-8601
+  std::string stream;  // "out" or "err"
+  std::string text;
+};
+// Parses one stored line; lines in another shape come back whole as text.
+LogLine ParseLogLine(const std::string& line);
+
+}  // namespace trainyard::runner

@@ -1,0 +1,72 @@
+// The processes of one run on this machine: started from a LaunchPlan, watched together, and
+// stopped together ("fail fast as a gang").
+//
+// The supervisor makes itself a child subreaper (PR_SET_CHILD_SUBREAPER), so every process a rank
+// starts, even one that double-forks, stays in the supervisor's tree; Stop() kills that whole
+// tree. Each rank also gets PR_SET_PDEATHSIG(SIGKILL), so ranks die if the supervisor is killed.
+// Not thread-safe; used by the supervisor's one thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "runner/log_capture.h"
+#include "targets/launch_plan.h"
+
+namespace trainyard::runner {
+
+struct RankExit {
+  int index = 0;  // process index in the plan
+  int rank = 0;
+  int exit_code = 0;  // exit status, or 128 + signal
+  bool signaled = false;
+};
+
+class ProcessGroup {
+ public:
+  ProcessGroup() = default;
+  ~ProcessGroup();
+  ProcessGroup(const ProcessGroup&) = delete;
+  ProcessGroup& operator=(const ProcessGroup&) = delete;
+
+  // Makes the calling process a subreaper. Call once, before Start.
+  static Status BecomeSubreaper();
+
+  // Starts every process of the plan, logging rank i to <log_dir>/rank-<rank>.log. On failure
+  // to start any, stops those started and returns the error.
+  Status Start(const targets::LaunchPlan& plan, const std::string& log_dir);
+
+  // Waits up to `timeout_ms` for output or exits, captures output, and returns processes that
+  // exited since the last call, in the order seen.
+  std::vector<RankExit> Poll(int timeout_ms);
+
+  bool AllExited() const;
+  // Sends SIGTERM to every descendant of this process, waits up to `grace_ms`, then SIGKILLs
+  // what is left, until no descendant remains; drains remaining output.
+  void Stop(int grace_ms);
+  // Flushes and closes the logs.
+  void CloseLogs();
+
+  const RankLog& log(int index) const { return *procs_[static_cast<size_t>(index)].log; }
+  size_t size() const { return procs_.size(); }
+
+ private:
+  struct Proc {
+    pid_t pid = -1;
+    int rank = 0;
+    int fds[2] = {-1, -1};
+    std::unique_ptr<RankLog> log;
+    bool exited = false;
+  };
+  void Drain(Proc& p, int stream);
+  void ReapChildren(std::vector<RankExit>* exits);
+
+  std::vector<Proc> procs_;
+};
+
+}  // namespace trainyard::runner

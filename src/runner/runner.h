@@ -1,0 +1,59 @@
+// The runner: submit, supervise, cancel, wait. Every run is owned by one detached supervisor
+// process (`trainyard supervise`), which takes it through
+//   Queued -> Preparing -> Starting -> Running -> Finalizing -> Completed | Failed | Canceled
+// and writes a heartbeat; any trainyard command notices a dead supervisor (ReapOrphans).
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "common/status.h"
+#include "env/interpreter.h"
+#include "snapshot/snapshot.h"
+#include "spec/job_spec.h"
+#include "store/workspace.h"
+#include "targets/launch_plan.h"
+
+namespace trainyard::runner {
+
+struct SubmitOptions {
+  bool dry_run = false;  // validate and plan only: no snapshot, no run, nothing started
+  std::function<void(const snapshot::Progress&)> snapshot_progress;
+  // The trainyard executable that becomes the supervisor ("" = /proc/self/exe).
+  std::string supervisor_exe;
+};
+
+struct Submission {
+  store::RunRecord run;
+  targets::LaunchPlan plan;
+  snapshot::SnapshotInfo snapshot;  // empty on a dry run
+  std::string interpreter;
+  std::string torch_version;
+};
+
+// Validates the job against the file system, the target and the interpreter; snapshots the
+// source; records the run (Queued); starts its detached supervisor; returns at once.
+// Every refusal happens before anything is recorded, with a message naming the field.
+Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
+                          const SubmitOptions& options = {});
+
+// The supervisor's body (run by `trainyard supervise`). Returns the process exit code.
+int Supervise(const std::string& workspace_dir, const std::string& run_id);
+
+// Queued runs are canceled at once; running ones move to CancelRequested and their supervisor
+// stops every process of the run. Waits up to `wait_seconds` for the run to end.
+Result<store::RunRecord> Cancel(store::Workspace* ws, const std::string& run_id,
+                                double wait_seconds = 30);
+
+// Polls until the run ends or `timeout_seconds` pass (0 = forever); `on_tick` is called on every
+// poll with the latest record (for live output). Returns the final (or latest) record; Timeout
+// when the time ran out.
+Result<store::RunRecord> Wait(store::Workspace* ws, const std::string& run_id,
+                              double timeout_seconds,
+                              const std::function<void(const store::RunRecord&)>& on_tick = {});
+
+// Where the snapshot size limit comes from: $TRAINYARD_SNAPSHOT_LIMIT (bytes; 0 = none), else
+// 2 GiB.
+uint64_t SnapshotLimitBytes();
+
+}  // namespace trainyard::runner

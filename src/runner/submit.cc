@@ -1,0 +1,225 @@
+// Submit: validate, plan, snapshot, record, start the supervisor.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/process.h"
+#include "common/strings.h"
+#include "runner/runner.h"
+#include "spec/parse.h"
+#include "targets/target.h"
+
+namespace trainyard::runner {
+
+namespace {
+
+// Whether the job runs a Python interpreter (and so needs one that imports torch).
+bool NeedsPython(const spec::JobSpec& spec) {
+  if (spec.form == "command") {
+    if (spec.command.empty()) return false;
+    std::string w = spec.command[0];
+    return w == "python" || w == "python3";
+  }
+  return EndsWith(spec.entry_script, ".py");
+}
+
+Status CheckEnvironmentRequest(const spec::JobSpec& spec) {
+  if (!spec.conda_packages.empty()) {
+    std::string conda;
+    for (const char* c : {"micromamba", "mamba", "conda"}) {
+      if (conda.empty()) conda = FindOnPath(c);
+    }
+    if (conda.empty()) {
+      return InvalidArgument(
+          "conda_packages: no conda, mamba or micromamba executable was found on this machine; "
+          "install one, or list the packages under pip_packages instead");
+    }
+    return Unimplemented(
+        "conda_packages: building conda environments is not supported yet "
+        "(found " +
+        conda + ")");
+  }
+  if (!spec.pip_packages.empty() || !spec.pip_requirements_file.empty()) {
+    return Unimplemented(
+        "pip_packages: building package environments is not supported yet; install the "
+        "packages for the interpreter yourself, or choose one that has them with python:");
+  }
+  return Status::Ok();
+}
+
+// Starts `exe supervise --workspace W RUN` fully detached (new session, double fork), with its
+// output going to <run dir>/supervisor.log.
+Status SpawnSupervisor(const std::string& exe, const std::string& ws_dir, const std::string& run_id,
+                       const std::string& run_dir) {
+  std::string log = run_dir + "/supervisor.log";
+  pid_t pid = fork();
+  if (pid < 0) return ErrnoError("fork", errno);
+  if (pid == 0) {
+    setsid();
+    pid_t grandchild = fork();
+    if (grandchild != 0) _exit(grandchild < 0 ? 1 : 0);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in >= 0) dup2(in, 0);
+    if (out >= 0) {
+      dup2(out, 1);
+      dup2(out, 2);
+    }
+    for (int fd = 3; fd < 1024; ++fd) close(fd);
+    execl(exe.c_str(), exe.c_str(), "supervise", "--workspace", ws_dir.c_str(), run_id.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return IoError("could not start the run's supervisor");
+  }
+  return Status::Ok();
+}
+
+std::string SelfExe() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "trainyard";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+uint64_t SnapshotLimitBytes() {
+  if (const char* v = std::getenv("TRAINYARD_SNAPSHOT_LIMIT"); v && *v) {
+    return std::strtoull(v, nullptr, 10);
+  }
+  return 2ull << 30;
+}
+
+Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
+                          const SubmitOptions& options) {
+  RETURN_IF_ERROR(spec::ValidatePaths(spec));
+  ASSIGN_OR_RETURN(auto target, targets::LookupTarget(ws, spec.compute_target));
+  RETURN_IF_ERROR(target->Check(spec));
+  RETURN_IF_ERROR(CheckEnvironmentRequest(spec));
+
+  Submission sub;
+  if (NeedsPython(spec)) {
+    ASSIGN_OR_RETURN(env::InterpreterInfo info,
+                     env::ResolveInterpreter(spec.python, ws->CacheDir()));
+    RETURN_IF_ERROR(env::RequireTorch(info));
+    sub.interpreter = info.path;
+    sub.torch_version = info.torch_version;
+  }
+
+  sub.run.id = store::NewRunId(spec.experiment_name);
+  targets::PlanContext ctx;
+  ctx.run_id = sub.run.id;
+  ctx.workspace_dir = ws->dir();
+  ctx.run_dir = ws->RunDir(sub.run.id);
+  ctx.work_dir = ctx.run_dir + "/work";
+  ctx.interpreter = sub.interpreter.empty() ? "python3" : sub.interpreter;
+  for (const auto& in : spec.inputs) {
+    if (in.kind == spec::Input::Kind::kLiteral) {
+      ctx.input_values[in.name] = in.value;
+    } else if (in.mode == spec::Input::Mode::kDownload) {
+      std::string base = in.value.substr(in.value.find_last_of('/') + 1);
+      ctx.input_values[in.name] = ctx.run_dir + "/inputs/" + in.name +
+                                  (in.kind == spec::Input::Kind::kUriFile ? "/" + base : "");
+    } else {
+      ctx.input_values[in.name] = in.value;
+    }
+  }
+  ASSIGN_OR_RETURN(sub.plan, target->Plan(spec, ctx));
+  if (options.dry_run) return sub;
+
+  snapshot::SnapshotOptions snap_opts;
+  snap_opts.max_bytes = SnapshotLimitBytes();
+  snap_opts.progress = options.snapshot_progress;
+  auto snap = snapshot::TakeSnapshot(spec.source_directory, ws->SnapshotsDir(), snap_opts);
+  if (!snap.ok()) {
+    std::string hint = snap.status().code() == StatusCode::kInvalidArgument
+                           ? " (raise the limit with TRAINYARD_SNAPSHOT_LIMIT=BYTES, 0 for none, "
+                             "or exclude files in .trainyardignore)"
+                           : "";
+    return Status(snap.status().code(), "source_directory: snapshot of " + spec.source_directory +
+                                            " failed: " + snap.status().message() + hint);
+  }
+  sub.snapshot = *snap;
+  RETURN_IF_ERROR(ws->PutSnapshot({snap->id, snap->source_dir, static_cast<int64_t>(snap->files),
+                                   static_cast<int64_t>(snap->bytes), snap->git_commit,
+                                   snap->git_dirty, snap->in_git}));
+
+  sub.run.experiment = spec.experiment_name;
+  sub.run.display_name = spec.display_name;
+  sub.run.target = target->name();
+  sub.run.spec_json = spec::ToJson(spec);
+  sub.run.plan_json = sub.plan.ToJson().dump();
+  sub.run.snapshot_id = snap->id;
+  sub.run.interpreter = sub.interpreter;
+  sub.run.torch_version = sub.torch_version;
+  RETURN_IF_ERROR(MakeDirs(ctx.run_dir + "/logs"));
+  RETURN_IF_ERROR(ws->CreateRun(&sub.run, spec.tags));
+
+  std::string exe = options.supervisor_exe.empty() ? SelfExe() : options.supervisor_exe;
+  Status started = SpawnSupervisor(exe, ws->dir(), sub.run.id, ctx.run_dir);
+  if (!started.ok()) {
+    store::StatusUpdate u;
+    u.error = started.message();
+    u.ended_at = NowMicros();
+    ws->SetStatus(sub.run.id, store::RunStatus::kFailed, u).IgnoreError();
+    return started;
+  }
+  return sub;
+}
+
+Result<store::RunRecord> Cancel(store::Workspace* ws, const std::string& run_id,
+                                double wait_seconds) {
+  ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(run_id));
+  if (store::IsTerminal(run.status)) return run;
+  store::StatusUpdate u;
+  u.ended_at = NowMicros();
+  u.error = "canceled by the user";
+  ASSIGN_OR_RETURN(bool was_queued, ws->CompareAndSetStatus(run.id, store::RunStatus::kQueued,
+                                                            store::RunStatus::kCanceled, u));
+  if (!was_queued) {
+    auto cur = ws->GetRun(run.id);
+    if (cur.ok() && !store::IsTerminal(cur->status)) {
+      RETURN_IF_ERROR(ws->SetStatus(run.id, store::RunStatus::kCancelRequested));
+      if (cur->supervisor_pid > 0) kill(static_cast<pid_t>(cur->supervisor_pid), SIGUSR1);
+    }
+  }
+  auto r = Wait(ws, run.id, wait_seconds);
+  if (!r.ok() && r.status().code() == StatusCode::kTimeout) return ws->GetRun(run.id);
+  return r;
+}
+
+Result<store::RunRecord> Wait(store::Workspace* ws, const std::string& run_id,
+                              double timeout_seconds,
+                              const std::function<void(const store::RunRecord&)>& on_tick) {
+  int64_t deadline =
+      timeout_seconds > 0 ? MonotonicMicros() + static_cast<int64_t>(timeout_seconds * 1e6) : 0;
+  int64_t last_reap = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(run_id));
+    if (on_tick) on_tick(run);
+    if (store::IsTerminal(run.status)) return run;
+    if (MonotonicMicros() - last_reap > 1'000'000) {
+      last_reap = MonotonicMicros();
+      ASSIGN_OR_RETURN(int reaped, ws->ReapOrphans());
+      if (reaped) continue;
+    }
+    if (deadline && MonotonicMicros() > deadline) {
+      return Timeout("run " + run.id + " is still " + store::RunStatusName(run.status));
+    }
+    SleepMicros(10'000);
+  }
+}
+
+}  // namespace trainyard::runner

@@ -1,0 +1,298 @@
+// The supervisor: one detached process per run. It waits for a slot, prepares the run folder,
+// starts the ranks, captures their logs, enforces the time limit, obeys cancel requests, stops
+// the gang when one rank fails, and records the outcome.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/process.h"
+#include "common/strings.h"
+#include "runner/process_group.h"
+#include "runner/runner.h"
+#include "spec/parse.h"
+#include "targets/target.h"
+
+namespace trainyard::runner {
+
+namespace {
+
+namespace fs = std::filesystem;
+using store::RunStatus;
+
+constexpr int64_t kHeartbeatMicros = 1'000'000;
+constexpr int64_t kStatusCheckMicros = 100'000;
+constexpr int kStopGraceMs = 3000;
+
+void OnWake(int) {}
+
+// Copies inputs with mode: download into <run dir>/inputs/NAME.
+Status DownloadInputs(const spec::JobSpec& spec, const std::string& run_dir) {
+  for (const auto& in : spec.inputs) {
+    if (in.kind == spec::Input::Kind::kLiteral || in.mode != spec::Input::Mode::kDownload) {
+      continue;
+    }
+    std::string dest = run_dir + "/inputs/" + in.name;
+    RETURN_IF_ERROR(MakeDirs(dest));
+    std::error_code ec;
+    if (in.kind == spec::Input::Kind::kUriFile) {
+      fs::copy_file(in.value, dest + "/" + fs::path(in.value).filename().string(),
+                    fs::copy_options::overwrite_existing, ec);
+    } else {
+      fs::copy(in.value, dest, fs::copy_options::recursive | fs::copy_options::overwrite_existing,
+               ec);
+    }
+    if (ec) return IoError("inputs." + in.name + ": cannot copy " + in.value + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
+// Moves work/outputs to the run's kept outputs/, lists kept files, removes the work folder.
+Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::string& run_dir) {
+  std::error_code ec;
+  std::string work_outputs = run_dir + "/work/outputs";
+  if (fs::exists(work_outputs, ec)) {
+    fs::remove_all(run_dir + "/outputs", ec);
+    fs::rename(work_outputs, run_dir + "/outputs", ec);
+    if (ec) return IoError("cannot keep outputs/: " + ec.message());
+  }
+  std::vector<store::FileRecord> files;
+  for (const char* sub : {"outputs", "logs"}) {
+    std::string root = run_dir + "/" + sub;
+    if (!fs::exists(root, ec)) continue;
+    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::end(it);
+         it.increment(ec)) {
+      if (ec) break;
+      if (!it->is_regular_file(ec)) continue;
+      files.push_back({fs::relative(it->path(), run_dir, ec).string(),
+                       static_cast<int64_t>(it->file_size(ec))});
+    }
+  }
+  RETURN_IF_ERROR(ws->ReplaceFiles(run_id, files));
+  return RemoveAll(run_dir + "/work");
+}
+
+std::string FailureReport(const std::string& headline, const RankLog& log) {
+  std::string out = headline;
+  if (!log.stderr_tail().empty()) {
+    out += "\n--- last lines of stderr ---";
+    for (const auto& l : log.stderr_tail()) out += "\n" + l;
+  }
+  return out;
+}
+
+class Supervisor {
+ public:
+  Supervisor(std::unique_ptr<store::Workspace> ws, store::RunRecord run)
+      : ws_(std::move(ws)), run_(std::move(run)), run_dir_(ws_->RunDir(run_.id)) {}
+
+  int Main();
+
+ private:
+  // Checks the stored status: true when a cancel was requested (or the run already ended).
+  bool CancelRequested();
+  void Beat();
+  Status Finish(RunStatus status, store::StatusUpdate u);
+  Status WaitForSlot(bool* canceled);
+  Status Prepare(targets::LaunchPlan* plan);
+  Status RunRanks(const targets::LaunchPlan& plan);
+
+  std::unique_ptr<store::Workspace> ws_;
+  store::RunRecord run_;
+  std::string run_dir_;
+  int64_t last_beat_ = 0;
+  spec::JobSpec spec_;
+};
+
+void Supervisor::Beat() {
+  int64_t now = MonotonicMicros();
+  if (now - last_beat_ < kHeartbeatMicros) return;
+  last_beat_ = now;
+  ws_->Heartbeat(run_.id).IgnoreError();
+}
+
+bool Supervisor::CancelRequested() {
+  auto cur = ws_->GetRun(run_.id);
+  if (!cur.ok()) return false;
+  return cur->status == RunStatus::kCancelRequested || store::IsTerminal(cur->status);
+}
+
+Status Supervisor::Finish(RunStatus status, store::StatusUpdate u) {
+  u.ended_at = NowMicros();
+  auto cur = ws_->GetRun(run_.id);
+  if (cur.ok() && store::IsTerminal(cur->status)) return Status::Ok();
+  return ws_->SetStatus(run_.id, status, u);
+}
+
+Status Supervisor::WaitForSlot(bool* canceled) {
+  ASSIGN_OR_RETURN(auto target, targets::LookupTarget(ws_.get(), run_.target));
+  while (true) {
+    ASSIGN_OR_RETURN(bool claimed, ws_->TryClaimSlot(run_.id, run_.target, target->capacity()));
+    if (claimed) return Status::Ok();
+    ASSIGN_OR_RETURN(auto cur, ws_->GetRun(run_.id));
+    if (cur.status != RunStatus::kQueued) {
+      *canceled = true;
+      return Status::Ok();
+    }
+    Beat();
+    // Runs whose supervisors died would hold their slots forever.
+    ws_->ReapOrphans().status().IgnoreError();
+    SleepMicros(50'000);
+  }
+}
+
+Status Supervisor::Prepare(targets::LaunchPlan* plan) {
+  ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = "restoring snapshot"}).IgnoreError();
+  std::string work = run_dir_ + "/work";
+  RETURN_IF_ERROR(snapshot::Restore(ws_->SnapshotsDir(), run_.snapshot_id, work)
+                      .WithContext("restoring the snapshot"));
+  RETURN_IF_ERROR(MakeDirs(work + "/outputs"));
+  if (!spec_.inputs.empty()) {
+    ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = "copying inputs"}).IgnoreError();
+    RETURN_IF_ERROR(DownloadInputs(spec_, run_dir_));
+  }
+  auto parsed = nlohmann::json::parse(run_.plan_json, nullptr, false);
+  ASSIGN_OR_RETURN(*plan, targets::LaunchPlan::FromJson(parsed));
+  // The port chosen at submit time may have been taken since: choose again.
+  int port = targets::PickFreePort();
+  for (auto& p : plan->processes) {
+    if (p.env.count("MASTER_PORT")) p.env["MASTER_PORT"] = std::to_string(port);
+  }
+  return ws_->SetRunFields(run_.id, {{"plan_json", plan->ToJson().dump()}});
+}
+
+Status Supervisor::RunRanks(const targets::LaunchPlan& plan) {
+  ProcessGroup group;
+  ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = ""}).IgnoreError();
+  Status started = group.Start(plan, run_dir_ + "/logs");
+  if (!started.ok()) {
+    group.Stop(0);
+    group.CloseLogs();
+    return Finish(RunStatus::kFailed, {.error = started.message()});
+  }
+  int64_t t0 = MonotonicMicros();
+  ws_->SetStatus(run_.id, RunStatus::kRunning, {.started_at = NowMicros()}).IgnoreError();
+
+  int64_t limit = static_cast<int64_t>(spec_.max_run_duration_seconds * 1e6);
+  int64_t last_check = 0;
+  std::optional<RankExit> first_failure;
+  bool canceled = false, timed_out = false;
+  int last_exit_code = 0;
+  while (!group.AllExited()) {
+    for (const RankExit& e : group.Poll(100)) {
+      last_exit_code = e.exit_code;
+      if (e.exit_code != 0 && !first_failure) first_failure = e;
+    }
+    if (first_failure) break;
+    Beat();
+    int64_t now = MonotonicMicros();
+    if (limit > 0 && now - t0 > limit) {
+      timed_out = true;
+      break;
+    }
+    if (now - last_check > kStatusCheckMicros) {
+      last_check = now;
+      if (CancelRequested()) {
+        canceled = true;
+        break;
+      }
+    }
+  }
+  // Stop whatever is left (other ranks, and anything the ranks started).
+  group.Stop(first_failure ? 1000 : kStopGraceMs);
+  group.CloseLogs();
+
+  ws_->SetStatus(run_.id, RunStatus::kFinalizing).IgnoreError();
+  Status collected = CollectFiles(ws_.get(), run_.id, run_dir_);
+
+  store::StatusUpdate u;
+  if (canceled) {
+    u.error = "canceled by the user";
+    return Finish(RunStatus::kCanceled, u);
+  }
+  if (timed_out) {
+    u.error =
+        "the run exceeded max_run_duration_seconds (" + FormatDuration(limit) + ") and was stopped";
+    return Finish(RunStatus::kFailed, u);
+  }
+  if (first_failure) {
+    u.exit_code = first_failure->exit_code;
+    u.failed_rank = first_failure->rank;
+    std::string how = first_failure->signaled
+                          ? "was killed by signal " + std::to_string(first_failure->exit_code - 128)
+                          : "exited with code " + std::to_string(first_failure->exit_code);
+    std::string who =
+        plan.world_size > 1 ? "rank " + std::to_string(first_failure->rank) + " " : "the script ";
+    u.error = FailureReport(who + how, group.log(first_failure->index));
+    return Finish(RunStatus::kFailed, u);
+  }
+  if (!collected.ok()) {
+    u.error = "the script succeeded, but its files could not be kept: " + collected.message();
+    u.exit_code = 0;
+    return Finish(RunStatus::kFailed, u);
+  }
+  u.exit_code = last_exit_code;
+  return Finish(RunStatus::kCompleted, u);
+}
+
+int Supervisor::Main() {
+  if (!ws_->SetSupervisor(run_.id, getpid(), ProcessStartTicks(getpid())).ok()) return 1;
+  struct sigaction sa {};
+  sa.sa_handler = OnWake;
+  sigaction(SIGUSR1, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  if (Status s = ProcessGroup::BecomeSubreaper(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+  }
+  auto parsed = spec::ParseJobText(run_.spec_json, "<stored spec>", "/");
+  if (!parsed.ok()) {
+    Finish(RunStatus::kFailed,
+           {.error = "stored job spec unreadable: " + parsed.status().message()})
+        .IgnoreError();
+    return 1;
+  }
+  spec_ = *parsed;
+
+  bool canceled = false;
+  if (Status s = WaitForSlot(&canceled); !s.ok()) {
+    Finish(RunStatus::kFailed, {.error = s.message()}).IgnoreError();
+    return 1;
+  }
+  if (canceled) return 0;
+  targets::LaunchPlan plan;
+  if (Status s = Prepare(&plan); !s.ok()) {
+    CollectFiles(ws_.get(), run_.id, run_dir_).IgnoreError();
+    Finish(RunStatus::kFailed, {.error = "preparing the run failed: " + s.message()}).IgnoreError();
+    return 1;
+  }
+  if (CancelRequested()) {
+    CollectFiles(ws_.get(), run_.id, run_dir_).IgnoreError();
+    Finish(RunStatus::kCanceled, {.error = "canceled by the user"}).IgnoreError();
+    return 0;
+  }
+  Status s = RunRanks(plan);
+  if (!s.ok()) std::fprintf(stderr, "supervisor: %s\n", s.ToString().c_str());
+  return s.ok() ? 0 : 1;
+}
+
+}  // namespace
+
+int Supervise(const std::string& workspace_dir, const std::string& run_id) {
+  auto ws = store::Workspace::Open(workspace_dir);
+  if (!ws.ok()) {
+    std::fprintf(stderr, "supervisor: %s\n", ws.status().ToString().c_str());
+    return 1;
+  }
+  auto run = (*ws)->GetRun(run_id);
+  if (!run.ok()) {
+    std::fprintf(stderr, "supervisor: %s\n", run.status().ToString().c_str());
+    return 1;
+  }
+  Supervisor sup(std::move(ws).value(), std::move(run).value());
+  return sup.Main();
+}
+
+}  // namespace trainyard::runner

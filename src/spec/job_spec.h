@@ -1,0 +1,67 @@
+// JobSpec: one description of a training job, whichever way it was written (estimator YAML/JSON,
+// command-job YAML/JSON, or CLI flags). Plain data; parsing and validation live in parse.h.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace trainyard::spec {
+
+struct Input {
+  enum class Kind { kLiteral, kUriFolder, kUriFile };
+  enum class Mode { kRoMount, kDownload };
+  std::string name;
+  Kind kind = Kind::kLiteral;
+  std::string value;  // the literal (kLiteral) or an absolute path (kUriFolder/kUriFile)
+  Mode mode = Mode::kRoMount;
+
+  bool operator==(const Input&) const = default;
+};
+
+struct ScriptParam {
+  std::string flag;                  // e.g. "--lr"
+  std::optional<std::string> value;  // nullopt: a bare flag; may contain ${{inputs.NAME}}
+
+  bool operator==(const ScriptParam&) const = default;
+};
+
+struct JobSpec {
+  std::string form = "estimator";  // "estimator" or "command"
+  std::string origin;              // "job.yaml", "<flags>": for messages
+
+  std::string source_directory;  // absolute, normalized
+  std::string entry_script;      // relative to source_directory, normalized ("" in command form)
+  std::vector<ScriptParam> script_params;  // in the order written
+  std::vector<std::string> extra_args;     // appended after script_params (CLI --arg / --)
+  std::vector<std::string> command;        // command form: argv words, ${{inputs.X}} unexpanded
+
+  std::string compute_target = "local";
+  std::string python;  // interpreter override ("" = resolve)
+  std::vector<std::string> pip_packages;
+  std::vector<std::string> conda_packages;
+  std::string pip_requirements_file;  // relative to source_directory
+  bool use_gpu = false;
+  int node_count = 1;
+  int process_count_per_node = 1;
+  std::string distributed_backend;  // "" (none), "mpi" or "pytorch"
+  std::vector<std::pair<std::string, std::string>> environment_variables;
+  std::vector<Input> inputs;
+  double max_run_duration_seconds = 0;  // 0: no limit
+  std::string experiment_name = "default";
+  std::string display_name;
+  std::vector<std::pair<std::string, std::string>> tags;
+
+  int TotalProcesses() const { return node_count * process_count_per_node; }
+  const Input* FindInput(const std::string& name) const {
+    for (const auto& in : inputs) {
+      if (in.name == name) return &in;
+    }
+    return nullptr;
+  }
+  // Field-by-field equality (origin included).
+  bool operator==(const JobSpec&) const = default;
+};
+
+}  // namespace trainyard::spec

@@ -1,0 +1,65 @@
+// ParseJobText, ParseJobFile, ParseFlags: document -> tree -> overrides -> SpecReader.
+#include "spec/parse.h"
+
+#include <filesystem>
+
+#include "common/files.h"
+#include "spec/overrides.h"
+#include "spec/problems.h"
+#include "spec/read_spec.h"
+#include "spec/tree.h"
+
+namespace trainyard::spec {
+namespace {
+
+// Applies the overrides to `root` and reads it. `origin` names the document in messages.
+Result<JobSpec> ReadTree(Node root, const std::string& origin, const std::string& base_dir,
+                         const Overrides& overrides, Problems& p) {
+  // Missing fields are reported against the document as a whole.
+  root.where = origin;
+  ApplySets(overrides.sets, root, p);
+  Form form = DetectForm(root);
+  ApplyFlags(overrides, form, root, p);
+  SpecReader reader(AbsolutePath(base_dir), &p);
+  JobSpec spec = reader.Read(root, form);
+  spec.origin = origin;
+  RETURN_IF_ERROR(p.ToStatus());
+  return spec;
+}
+
+}  // namespace
+
+Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
+                             const std::string& base_dir, const Overrides& overrides) {
+  Problems p;
+  Node root = LoadDocument(text, origin, &p);
+  if (!p.Empty() && root.IsNull()) return p.ToStatus();  // a syntax error
+  if (root.IsNull()) {
+    p.Add(origin, "", "the document is empty (expected a map of job fields)");
+    return p.ToStatus();
+  }
+  if (!root.IsMap()) {
+    p.Add(root.where, "", "expected a map of job fields at the top level, got " + Describe(root));
+    return p.ToStatus();
+  }
+  return ReadTree(std::move(root), origin, base_dir, overrides, p);
+}
+
+Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::string base_dir = std::filesystem::path(AbsolutePath(path)).parent_path().string();
+  return ParseJobText(text, path, base_dir, overrides);
+}
+
+Result<JobSpec> ParseFlags(const Overrides& overrides) {
+  const std::string origin = "<flags>";
+  Node root = MapNode(origin, true);
+  // `--entry train.py` alone runs train.py from the current directory.
+  if (overrides.entry && !overrides.source) {
+    root.Set("source_directory", origin, ScalarNode(".", origin, true));
+  }
+  Problems p;
+  return ReadTree(std::move(root), origin, AbsolutePath("."), overrides, p);
+}
+
+}  // namespace trainyard::spec

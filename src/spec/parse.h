@@ -1,0 +1,66 @@
+// Parsing and validating job descriptions into a JobSpec.
+//
+// All three ways of describing a job (estimator form, command-job form, CLI flags) are first
+// turned into one YAML tree, then parsed and validated by the same code, so they fail the same
+// way. Error messages name the file, line and column where known, and the field path
+// (`script_params["--lr"]`, `resources.instance_count`), and suggest the closest known field for
+// unknown ones. All problems found are reported at once, one per line.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "spec/job_spec.h"
+
+namespace trainyard::spec {
+
+// What the CLI adds on top of (or instead of) a job file. Empty/nullopt fields change nothing.
+struct Overrides {
+  std::optional<std::string> source;      // --source DIR  (source_directory / code)
+  std::optional<std::string> entry;       // --entry PATH  (entry_script)
+  std::vector<std::string> args;          // --arg VALUE ... and everything after "--"
+  std::optional<std::string> experiment;  // --experiment NAME
+  std::optional<std::string> target;      // --target NAME
+  std::vector<std::string> sets;          // --set FIELD=VALUE (VALUE parsed as YAML scalar/flow)
+  std::vector<std::string> env;           // --env K=V
+  std::vector<std::string> inputs;        // --input NAME=PATH (or NAME=literal if not a path)
+  std::optional<double> timeout_seconds;  // --timeout SECONDS
+};
+
+// Parses YAML or JSON text. `origin` names the text in messages (a file name). Relative paths in
+// the document are resolved against `base_dir`; relative paths given in `overrides` against the
+// current directory. Structural and type validation only. Besides the keys of JobSpec, the
+// estimator form accepts `extra_args` (a list of strings), so that ToJson's output parses back.
+Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
+                             const std::string& base_dir, const Overrides& overrides = {});
+// Reads and parses a job file (relative paths resolve against the file's folder).
+Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides = {});
+// Builds a spec from flags alone (relative paths resolve against the current directory).
+Result<JobSpec> ParseFlags(const Overrides& overrides);
+
+// Checks against the file system: the source folder exists and is a folder; the entry script
+// exists inside it (no "..", no absolute path, no symlink that escapes the folder); input paths
+// exist with the declared type; the requirements file exists.
+Status ValidatePaths(const JobSpec& spec);
+
+// Splits a command string into words like a POSIX shell would split them (quotes and
+// backslashes), without any expansion. Fails on an unterminated quote.
+Result<std::vector<std::string>> SplitCommand(const std::string& command);
+
+// Replaces ${{inputs.NAME}} in `word` with values[NAME]; an unknown name is an error naming it.
+Result<std::string> SubstituteInputs(const std::string& word,
+                                     const std::map<std::string, std::string>& values);
+
+// The arguments after the program: script_params (flag, then value unless bare) followed by
+// extra_args, with ${{inputs.X}} substituted. For the estimator form only.
+Result<std::vector<std::string>> ScriptArguments(const JobSpec& spec,
+                                                 const std::map<std::string, std::string>& inputs);
+
+// A JSON rendering of the spec (for storing on the run and for `show`). Round-trips through
+// ParseJobText with the estimator/command form it came from.
+std::string ToJson(const JobSpec& spec);
+
+}  // namespace trainyard::spec

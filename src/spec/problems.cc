@@ -1,0 +1,67 @@
+#include "spec/problems.h"
+
+#include <cstdio>
+
+#include "common/strings.h"
+
+namespace trainyard::spec {
+
+void Problems::Add(const std::string& where, const std::string& field, const std::string& message) {
+  std::string line;
+  if (!where.empty()) line += where + ": ";
+  if (!field.empty()) line += field + ": ";
+  lines_.push_back(line + message);
+}
+
+Status Problems::ToStatus() const {
+  if (lines_.empty()) return Status::Ok();
+  return InvalidArgument(Join(lines_, "\n"));
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    bool digit = c >= '0' && c <= '9';
+    if (!alpha && !(digit && i > 0)) return false;
+  }
+  return true;
+}
+
+std::string Child(const std::string& parent, const std::string& key) {
+  if (!IsIdentifier(key)) return parent.empty() ? Quote(key) : Bracket(parent, key);
+  return parent.empty() ? key : parent + "." + key;
+}
+
+std::string Bracket(const std::string& parent, const std::string& key) {
+  return parent + "[" + Quote(key) + "]";
+}
+
+std::string Index(const std::string& parent, size_t i) {
+  return parent + "[" + std::to_string(i) + "]";
+}
+
+}  // namespace trainyard::spec

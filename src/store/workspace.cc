@@ -1,0 +1,581 @@
+#include "store/workspace.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/process.h"
+
+namespace trainyard::store {
+
+namespace {
+
+// Each entry migrates from version i to i+1. Never edit a shipped entry; append a new one.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE experiments (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE snapshots (
+  id TEXT PRIMARY KEY,
+  source_dir TEXT NOT NULL,
+  files INTEGER NOT NULL,
+  bytes INTEGER NOT NULL,
+  git_commit TEXT NOT NULL DEFAULT '',
+  git_dirty INTEGER NOT NULL DEFAULT 0,
+  in_git INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+  display_name TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  status_detail TEXT NOT NULL DEFAULT '',
+  target TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  ended_at INTEGER,
+  exit_code INTEGER,
+  error TEXT NOT NULL DEFAULT '',
+  spec_json TEXT NOT NULL,
+  plan_json TEXT NOT NULL DEFAULT '',
+  snapshot_id TEXT NOT NULL DEFAULT '',
+  interpreter TEXT NOT NULL DEFAULT '',
+  torch_version TEXT NOT NULL DEFAULT '',
+  supervisor_pid INTEGER NOT NULL DEFAULT 0,
+  supervisor_start INTEGER NOT NULL DEFAULT 0,
+  heartbeat_at INTEGER,
+  failed_rank INTEGER
+);
+CREATE INDEX runs_by_status ON runs(status, target, seq);
+CREATE INDEX runs_by_experiment ON runs(experiment_id, seq);
+CREATE TABLE run_status_history (
+  run_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX history_by_run ON run_status_history(run_id);
+CREATE TABLE run_arguments (
+  run_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, position)
+);
+CREATE TABLE run_tags (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_properties (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_files (
+  run_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (run_id, path)
+);
+CREATE TABLE targets (
+  name TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  config_json TEXT NOT NULL
+);
+)sql",
+};
+
+constexpr const char* kRunColumns =
+    "r.id, r.seq, e.name, r.display_name, r.status, r.status_detail, r.target, r.created_at, "
+    "r.started_at, r.ended_at, r.exit_code, r.error, r.spec_json, r.plan_json, r.snapshot_id, "
+    "r.interpreter, r.torch_version, r.supervisor_pid, r.supervisor_start, r.heartbeat_at, "
+    "r.failed_rank";
+
+RunRecord ReadRun(const Stmt& s) {
+  RunRecord r;
+  r.id = s.Text(0);
+  r.seq = s.Int(1);
+  r.experiment = s.Text(2);
+  r.display_name = s.Text(3);
+  r.status = ParseRunStatus(s.Text(4)).value_or(RunStatus::kFailed);
+  r.status_detail = s.Text(5);
+  r.target = s.Text(6);
+  r.created_at = s.Int(7);
+  r.started_at = s.OptInt(8);
+  r.ended_at = s.OptInt(9);
+  r.exit_code = s.OptInt(10);
+  r.error = s.Text(11);
+  r.spec_json = s.Text(12);
+  r.plan_json = s.Text(13);
+  r.snapshot_id = s.Text(14);
+  r.interpreter = s.Text(15);
+  r.torch_version = s.Text(16);
+  r.supervisor_pid = s.Int(17);
+  r.supervisor_start = s.Int(18);
+  r.heartbeat_at = s.OptInt(19);
+  r.failed_rank = s.OptInt(20);
+  return r;
+}
+
+}  // namespace
+
+std::string ResolveWorkspaceDir(const std::string& flag, std::string* source) {
+  if (!flag.empty()) {
+    if (source) *source = "--workspace";
+    return AbsolutePath(ExpandHome(flag));
+  }
+  if (const char* env = std::getenv("TRAINYARD_WORKSPACE"); env && *env) {
+    if (source) *source = "$TRAINYARD_WORKSPACE";
+    return AbsolutePath(ExpandHome(env));
+  }
+  if (source) *source = "default (~/.trainyard)";
+  return AbsolutePath(ExpandHome("~/.trainyard"));
+}
+
+std::string NewRunId(const std::string& experiment) {
+  std::random_device rd;
+  std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                      static_cast<uint64_t>(MonotonicMicros()) ^ static_cast<uint64_t>(getpid()));
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(gen() & 0xffffffffu));
+  return experiment + "_" + std::to_string(NowMicros() / 1000000) + "_" + hex;
+}
+
+Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir) {
+  for (const char* sub : {"", "/snapshots", "/runs", "/cache"}) {
+    RETURN_IF_ERROR(MakeDirs(dir + sub).WithContext("workspace " + dir));
+  }
+  ASSIGN_OR_RETURN(auto db, Db::Open(dir + "/workspace.db"));
+  std::unique_ptr<Workspace> ws(new Workspace(dir, std::move(db)));
+  RETURN_IF_ERROR(ws->Migrate());
+  return ws;
+}
+
+Status Workspace::Migrate() {
+  constexpr int kCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
+  static_assert(kCount == kSchemaVersion);
+  ASSIGN_OR_RETURN(Stmt v, db_->Prepare("PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool row, v.Step());
+  schema_version_ = row ? static_cast<int>(v.Int(0)) : 0;
+  if (schema_version_ > kSchemaVersion) {
+    return FailedPrecondition("workspace " + dir_ + " has schema version " +
+                              std::to_string(schema_version_) + ", newer than this trainyard (" +
+                              std::to_string(kSchemaVersion) + "); upgrade trainyard");
+  }
+  if (schema_version_ == kSchemaVersion) return Status::Ok();
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+  // Re-read inside the write lock: another process may have migrated meanwhile.
+  ASSIGN_OR_RETURN(Stmt v2, db_->Prepare("PRAGMA user_version"));
+  ASSIGN_OR_RETURN(bool row2, v2.Step());
+  int current = row2 ? static_cast<int>(v2.Int(0)) : 0;
+  for (int i = current; i < kCount; ++i) {
+    RETURN_IF_ERROR(db_->Exec(kMigrations[i])
+                        .WithContext("migrating workspace to version " + std::to_string(i + 1)));
+  }
+  RETURN_IF_ERROR(db_->Exec("PRAGMA user_version=" + std::to_string(kSchemaVersion)));
+  RETURN_IF_ERROR(tx->Commit());
+  schema_version_ = kSchemaVersion;
+  return Status::Ok();
+}
+
+Result<int64_t> Workspace::EnsureExperiment(const std::string& name) {
+  ASSIGN_OR_RETURN(
+      Stmt ins,
+      db_->Prepare(
+          "INSERT INTO experiments(name, created_at) VALUES(?, ?) ON CONFLICT(name) DO NOTHING"));
+  RETURN_IF_ERROR(ins.Bind(1, name).Bind(2, NowMicros()).Run());
+  ASSIGN_OR_RETURN(Stmt sel, db_->Prepare("SELECT id FROM experiments WHERE name = ?"));
+  sel.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, sel.Step());
+  if (!row) return Internal("experiment " + name + " vanished");
+  return sel.Int(0);
+}
+
+Result<std::vector<ExperimentSummary>> Workspace::ListExperiments() {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare("SELECT e.name, e.created_at, COUNT(r.seq), "
+                   "SUM(CASE WHEN r.status IN ('Completed','Failed','Canceled') OR r.seq IS NULL "
+                   "THEN 0 ELSE 1 END), MAX(r.created_at) "
+                   "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id "
+                   "GROUP BY e.id ORDER BY e.name"));
+  std::vector<ExperimentSummary> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({s.Text(0), s.Int(1), s.Int(2), s.Int(3), s.OptInt(4)});
+  }
+  return out;
+}
+
+Status Workspace::PutSnapshot(const SnapshotRecord& snap) {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare(
+          "INSERT INTO snapshots(id, source_dir, files, bytes, git_commit, git_dirty, in_git, "
+          "created_at) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+          "git_commit=excluded.git_commit, git_dirty=excluded.git_dirty, in_git=excluded.in_git"));
+  return s.Bind(1, snap.id)
+      .Bind(2, snap.source_dir)
+      .Bind(3, snap.files)
+      .Bind(4, snap.bytes)
+      .Bind(5, snap.git_commit)
+      .Bind(6, snap.git_dirty ? 1 : 0)
+      .Bind(7, snap.in_git ? 1 : 0)
+      .Bind(8, NowMicros())
+      .Run();
+}
+
+Result<SnapshotRecord> Workspace::GetSnapshot(const std::string& id) {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare(
+          "SELECT id, source_dir, files, bytes, git_commit, git_dirty, in_git FROM snapshots "
+          "WHERE id = ?"));
+  s.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return NotFound("snapshot " + id);
+  return SnapshotRecord{s.Text(0), s.Text(1),     s.Int(2),     s.Int(3),
+                        s.Text(4), s.Int(5) != 0, s.Int(6) != 0};
+}
+
+Status Workspace::CreateRun(RunRecord* run,
+                            const std::vector<std::pair<std::string, std::string>>& tags) {
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+  ASSIGN_OR_RETURN(int64_t exp_id, EnsureExperiment(run->experiment));
+  if (run->id.empty()) run->id = NewRunId(run->experiment);
+  run->created_at = NowMicros();
+  run->status = RunStatus::kQueued;
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare(
+          "INSERT INTO runs(id, experiment_id, display_name, status, target, created_at, "
+          "spec_json, "
+          "plan_json, snapshot_id, interpreter, torch_version) VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+  RETURN_IF_ERROR(s.Bind(1, run->id)
+                      .Bind(2, exp_id)
+                      .Bind(3, run->display_name)
+                      .Bind(4, RunStatusName(run->status))
+                      .Bind(5, run->target)
+                      .Bind(6, run->created_at)
+                      .Bind(7, run->spec_json)
+                      .Bind(8, run->plan_json)
+                      .Bind(9, run->snapshot_id)
+                      .Bind(10, run->interpreter)
+                      .Bind(11, run->torch_version)
+                      .Run());
+  run->seq = db_->LastInsertId();
+  ASSIGN_OR_RETURN(
+      Stmt h, db_->Prepare("INSERT INTO run_status_history(run_id, status, at) VALUES(?,?,?)"));
+  RETURN_IF_ERROR(h.Bind(1, run->id).Bind(2, "Queued").Bind(3, run->created_at).Run());
+  for (const auto& [k, v] : tags) RETURN_IF_ERROR(SetTag(run->id, k, v));
+  return tx->Commit();
+}
+
+Result<RunRecord> Workspace::GetRun(const std::string& id_or_prefix) {
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(std::string("SELECT ") + kRunColumns +
+                                        " FROM runs r JOIN experiments e ON e.id = "
+                                        "r.experiment_id WHERE r.id = ?"));
+  s.Bind(1, id_or_prefix);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (row) return ReadRun(s);
+  // A unique prefix also names a run.
+  ASSIGN_OR_RETURN(Stmt p, db_->Prepare(std::string("SELECT ") + kRunColumns +
+                                        " FROM runs r JOIN experiments e ON e.id = "
+                                        "r.experiment_id WHERE substr(r.id, 1, ?) = ? LIMIT 2"));
+  p.Bind(1, static_cast<int64_t>(id_or_prefix.size())).Bind(2, id_or_prefix);
+  ASSIGN_OR_RETURN(bool first, p.Step());
+  if (!first || id_or_prefix.empty()) {
+    return NotFound("no run \"" + id_or_prefix + "\" in workspace " + dir_ +
+                    " (see: trainyard list)");
+  }
+  RunRecord r = ReadRun(p);
+  ASSIGN_OR_RETURN(bool second, p.Step());
+  if (second) {
+    return InvalidArgument("\"" + id_or_prefix +
+                           "\" matches more than one run; give more of "
+                           "the id");
+  }
+  return r;
+}
+
+Result<std::vector<RunRecord>> Workspace::ListRuns(const RunFilter& f) {
+  std::string sql = std::string("SELECT ") + kRunColumns +
+                    " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1=1";
+  if (!f.experiment.empty()) sql += " AND e.name = ?1";
+  if (f.status) sql += " AND r.status = ?2";
+  sql += " ORDER BY r.seq DESC";
+  if (f.limit > 0) sql += " LIMIT " + std::to_string(f.limit);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(sql));
+  if (!f.experiment.empty()) s.Bind(1, f.experiment);
+  if (f.status) s.Bind(2, RunStatusName(*f.status));
+  std::vector<RunRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadRun(s));
+  }
+  return out;
+}
+
+Status Workspace::SetStatusLocked(const std::string& run_id, RunStatus status,
+                                  const StatusUpdate& u) {
+  std::string sql = "UPDATE runs SET status = ?1";
+  if (u.detail) sql += ", status_detail = ?2";
+  if (u.started_at) sql += ", started_at = ?3";
+  if (u.ended_at) sql += ", ended_at = ?4";
+  if (u.exit_code) sql += ", exit_code = ?5";
+  if (u.error) sql += ", error = ?6";
+  if (u.failed_rank) sql += ", failed_rank = ?7";
+  sql += " WHERE id = ?8";
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(sql));
+  s.Bind(1, RunStatusName(status)).Bind(8, run_id);
+  if (u.detail) s.Bind(2, *u.detail);
+  if (u.started_at) s.Bind(3, *u.started_at);
+  if (u.ended_at) s.Bind(4, *u.ended_at);
+  if (u.exit_code) s.Bind(5, *u.exit_code);
+  if (u.error) s.Bind(6, *u.error);
+  if (u.failed_rank) s.Bind(7, *u.failed_rank);
+  RETURN_IF_ERROR(s.Run());
+  ASSIGN_OR_RETURN(
+      Stmt h, db_->Prepare("INSERT INTO run_status_history(run_id, status, at) VALUES(?,?,?)"));
+  return h.Bind(1, run_id).Bind(2, RunStatusName(status)).Bind(3, NowMicros()).Run();
+}
+
+Status Workspace::SetStatus(const std::string& run_id, RunStatus status, const StatusUpdate& u) {
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT status FROM runs WHERE id = ?"));
+  s.Bind(1, run_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return NotFound("run " + run_id);
+  auto cur = ParseRunStatus(s.Text(0));
+  if (cur && IsTerminal(*cur)) {
+    return FailedPrecondition("run " + run_id + " already ended " + RunStatusName(*cur));
+  }
+  if (cur == status && !u.detail && !u.error) return Status::Ok();
+  // A cancel request sticks until the run ends: progress updates do not overwrite it.
+  if (cur == RunStatus::kCancelRequested && !IsTerminal(status)) return Status::Ok();
+  RETURN_IF_ERROR(SetStatusLocked(run_id, status, u));
+  return tx->Commit();
+}
+
+Result<bool> Workspace::CompareAndSetStatus(const std::string& run_id, RunStatus from,
+                                            RunStatus status, const StatusUpdate& u) {
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT status FROM runs WHERE id = ?"));
+  s.Bind(1, run_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return NotFound("run " + run_id);
+  if (ParseRunStatus(s.Text(0)) != from) return false;
+  RETURN_IF_ERROR(SetStatusLocked(run_id, status, u));
+  RETURN_IF_ERROR(tx->Commit());
+  return true;
+}
+
+Result<std::vector<std::pair<RunStatus, int64_t>>> Workspace::StatusHistory(
+    const std::string& run_id) {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare("SELECT status, at FROM run_status_history WHERE run_id = ? ORDER BY rowid"));
+  s.Bind(1, run_id);
+  std::vector<std::pair<RunStatus, int64_t>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    if (auto st = ParseRunStatus(s.Text(0))) out.emplace_back(*st, s.Int(1));
+  }
+  return out;
+}
+
+Status Workspace::SetSupervisor(const std::string& run_id, pid_t pid,
+                                unsigned long long start_ticks) {
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE runs SET supervisor_pid = ?, supervisor_start = ?, "
+                                        "heartbeat_at = ? WHERE id = ?"));
+  return s.Bind(1, static_cast<int64_t>(pid))
+      .Bind(2, static_cast<int64_t>(start_ticks))
+      .Bind(3, NowMicros())
+      .Bind(4, run_id)
+      .Run();
+}
+
+Status Workspace::Heartbeat(const std::string& run_id) {
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE runs SET heartbeat_at = ? WHERE id = ?"));
+  return s.Bind(1, NowMicros()).Bind(2, run_id).Run();
+}
+
+Status Workspace::SetRunFields(const std::string& run_id,
+                               const std::map<std::string, std::string>& text) {
+  static const char* const kAllowed[] = {"plan_json", "interpreter", "torch_version", "snapshot_id",
+                                         "status_detail"};
+  for (const auto& [col, value] : text) {
+    bool ok = false;
+    for (const char* a : kAllowed) ok = ok || col == a;
+    if (!ok) return Internal("SetRunFields: column " + col + " is not settable");
+    ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE runs SET " + col + " = ? WHERE id = ?"));
+    RETURN_IF_ERROR(s.Bind(1, value).Bind(2, run_id).Run());
+  }
+  return Status::Ok();
+}
+
+Result<bool> Workspace::TryClaimSlot(const std::string& run_id, const std::string& target,
+                                     int capacity) {
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+  ASSIGN_OR_RETURN(
+      Stmt first,
+      db_->Prepare(
+          "SELECT id FROM runs WHERE target = ? AND status = 'Queued' ORDER BY seq LIMIT 1"));
+  first.Bind(1, target);
+  ASSIGN_OR_RETURN(bool row, first.Step());
+  if (!row || first.Text(0) != run_id) return false;
+  ASSIGN_OR_RETURN(
+      Stmt busy, db_->Prepare("SELECT COUNT(*) FROM runs WHERE target = ? AND status IN "
+                              "('Preparing','Starting','Running','Finalizing','CancelRequested')"));
+  busy.Bind(1, target);
+  ASSIGN_OR_RETURN(bool r2, busy.Step());
+  if (r2 && busy.Int(0) >= capacity) return false;
+  RETURN_IF_ERROR(SetStatusLocked(run_id, RunStatus::kPreparing, {}));
+  RETURN_IF_ERROR(tx->Commit());
+  return true;
+}
+
+Status Workspace::SetTag(const std::string& run_id, const std::string& key,
+                         const std::string& value) {
+  ASSIGN_OR_RETURN(Stmt s,
+                   db_->Prepare("INSERT INTO run_tags(run_id, key, value) VALUES(?,?,?) "
+                                "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value"));
+  return s.Bind(1, run_id).Bind(2, key).Bind(3, value).Run();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Workspace::Tags(
+    const std::string& run_id) {
+  ASSIGN_OR_RETURN(Stmt s,
+                   db_->Prepare("SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key"));
+  s.Bind(1, run_id);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace_back(s.Text(0), s.Text(1));
+  }
+  return out;
+}
+
+Status Workspace::ReplaceFiles(const std::string& run_id, const std::vector<FileRecord>& files) {
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+  ASSIGN_OR_RETURN(Stmt d, db_->Prepare("DELETE FROM run_files WHERE run_id = ?"));
+  RETURN_IF_ERROR(d.Bind(1, run_id).Run());
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("INSERT INTO run_files(run_id, path, size) VALUES(?,?,?)"));
+  for (const auto& f : files) {
+    RETURN_IF_ERROR(s.Bind(1, run_id).Bind(2, f.path).Bind(3, f.size).Run());
+    RETURN_IF_ERROR(s.Reset());
+  }
+  return tx->Commit();
+}
+
+Result<std::vector<FileRecord>> Workspace::Files(const std::string& run_id) {
+  ASSIGN_OR_RETURN(Stmt s,
+                   db_->Prepare("SELECT path, size FROM run_files WHERE run_id = ? ORDER BY path"));
+  s.Bind(1, run_id);
+  std::vector<FileRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({s.Text(0), s.Int(1)});
+  }
+  return out;
+}
+
+Status Workspace::PutTarget(const TargetRecord& t) {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare(
+          "INSERT INTO targets(name, type, config_json) VALUES(?,?,?) ON CONFLICT(name) DO UPDATE "
+          "SET type = excluded.type, config_json = excluded.config_json"));
+  return s.Bind(1, t.name).Bind(2, t.type).Bind(3, t.config_json).Run();
+}
+
+Result<std::optional<TargetRecord>> Workspace::GetTarget(const std::string& name) {
+  ASSIGN_OR_RETURN(Stmt s,
+                   db_->Prepare("SELECT name, type, config_json FROM targets WHERE name = ?"));
+  s.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<TargetRecord>();
+  return std::optional<TargetRecord>(TargetRecord{s.Text(0), s.Text(1), s.Text(2)});
+}
+
+Result<std::vector<TargetRecord>> Workspace::ListTargets() {
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT name, type, config_json FROM targets ORDER BY "
+                                        "name"));
+  std::vector<TargetRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back({s.Text(0), s.Text(1), s.Text(2)});
+  }
+  return out;
+}
+
+Status Workspace::RemoveTarget(const std::string& name) {
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("DELETE FROM targets WHERE name = ?"));
+  RETURN_IF_ERROR(s.Bind(1, name).Run());
+  if (db_->Changes() == 0) return NotFound("no target named \"" + name + "\"");
+  return Status::Ok();
+}
+
+Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare(
+          "SELECT id, supervisor_pid, supervisor_start, heartbeat_at, created_at, status FROM runs "
+          "WHERE status NOT IN ('Completed','Failed','Canceled')"));
+  struct Candidate {
+    std::string id, reason;
+  };
+  std::vector<Candidate> dead;
+  int64_t now = NowMicros();
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    pid_t pid = static_cast<pid_t>(s.Int(1));
+    auto start = static_cast<unsigned long long>(s.Int(2));
+    int64_t last = s.IsNull(3) ? s.Int(4) : s.Int(3);
+    if (pid > 0 && !ProcessAlive(pid, start)) {
+      dead.push_back({s.Text(0), "the run's supervisor (pid " + std::to_string(pid) +
+                                     ") died while the run was " + s.Text(5)});
+    } else if (now - last > stale_after_micros) {
+      dead.push_back({s.Text(0), "no heartbeat from the run's supervisor for " +
+                                     std::to_string((now - last) / 1000000) + " s"});
+    }
+  }
+  int marked = 0;
+  for (const auto& c : dead) {
+    StatusUpdate u;
+    u.error = c.reason;
+    u.ended_at = now;
+    // Re-check under the write lock so a run that just finished is not overwritten.
+    ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
+    ASSIGN_OR_RETURN(Stmt q, db_->Prepare("SELECT status, supervisor_pid, supervisor_start, "
+                                          "heartbeat_at FROM runs WHERE id = ?"));
+    q.Bind(1, c.id);
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) continue;
+    auto st = ParseRunStatus(q.Text(0));
+    if (!st || IsTerminal(*st)) continue;
+    RETURN_IF_ERROR(SetStatusLocked(c.id, RunStatus::kFailed, u));
+    RETURN_IF_ERROR(tx->Commit());
+    ++marked;
+  }
+  return marked;
+}
+
+}  // namespace trainyard::store

@@ -1,0 +1,157 @@
+#include "store/workspace.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "testing/temp_dir.h"
+
+namespace trainyard::store {
+namespace {
+
+RunRecord NewRun(const std::string& experiment, const std::string& target = "local") {
+  RunRecord r;
+  r.experiment = experiment;
+  r.target = target;
+  r.spec_json = "{}";
+  return r;
+}
+
+TEST(Workspace, CreatesSchemaAndReopens) {
+  testing::TempDir dir;
+  {
+    auto ws = Workspace::Open(dir.path());
+    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+    EXPECT_EQ((*ws)->schema_version(), kSchemaVersion);
+  }
+  auto again = Workspace::Open(dir.path());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->schema_version(), kSchemaVersion);
+}
+
+TEST(Workspace, RefusesNewerSchema) {
+  testing::TempDir dir;
+  {
+    auto ws = Workspace::Open(dir.path());
+    ASSERT_TRUE(ws.ok());
+    ASSERT_TRUE((*ws)->db()->Exec("PRAGMA user_version=99").ok());
+  }
+  auto again = Workspace::Open(dir.path());
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find("schema version 99"), std::string::npos);
+}
+
+TEST(Workspace, RunLifecycleAndHistory) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  RunRecord r = NewRun("exp");
+  ASSERT_TRUE(ws->CreateRun(&r, {{"team", "vision"}}).ok());
+  EXPECT_TRUE(r.id.rfind("exp_", 0) == 0) << r.id;
+  ASSERT_TRUE(ws->SetStatus(r.id, RunStatus::kRunning, {.started_at = 5}).ok());
+  StatusUpdate done;
+  done.exit_code = 0;
+  done.ended_at = 9;
+  ASSERT_TRUE(ws->SetStatus(r.id, RunStatus::kCompleted, done).ok());
+  // A terminal status never changes again.
+  EXPECT_FALSE(ws->SetStatus(r.id, RunStatus::kFailed).ok());
+  auto got = ws->GetRun(r.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status, RunStatus::kCompleted);
+  EXPECT_EQ(got->started_at, 5);
+  EXPECT_EQ(got->exit_code, 0);
+  auto hist = ws->StatusHistory(r.id);
+  ASSERT_TRUE(hist.ok());
+  ASSERT_EQ(hist->size(), 3u);
+  EXPECT_EQ((*hist)[0].first, RunStatus::kQueued);
+  EXPECT_EQ((*hist)[2].first, RunStatus::kCompleted);
+  auto tags = ws->Tags(r.id);
+  ASSERT_TRUE(tags.ok());
+  ASSERT_EQ(tags->size(), 1u);
+  EXPECT_EQ((*tags)[0].second, "vision");
+}
+
+TEST(Workspace, PrefixLookupAndAmbiguity) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  RunRecord a = NewRun("e"), b = NewRun("e");
+  a.id = "e_1_aaaa1111";
+  b.id = "e_1_aaaa2222";
+  ASSERT_TRUE(ws->CreateRun(&a, {}).ok());
+  ASSERT_TRUE(ws->CreateRun(&b, {}).ok());
+  EXPECT_EQ(ws->GetRun("e_1_aaaa1").value().id, a.id);
+  auto amb = ws->GetRun("e_1_aaaa");
+  EXPECT_EQ(amb.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ws->GetRun("zzz").status().code(), StatusCode::kNotFound);
+}
+
+TEST(Workspace, QueueClaimsInSubmissionOrderWithinCapacity) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  RunRecord r1 = NewRun("q"), r2 = NewRun("q"), r3 = NewRun("q");
+  for (auto* r : {&r1, &r2, &r3}) ASSERT_TRUE(ws->CreateRun(r, {}).ok());
+  // r2 cannot jump the queue.
+  EXPECT_FALSE(ws->TryClaimSlot(r2.id, "local", 1).value());
+  EXPECT_TRUE(ws->TryClaimSlot(r1.id, "local", 1).value());
+  // Capacity 1 is now used.
+  EXPECT_FALSE(ws->TryClaimSlot(r2.id, "local", 1).value());
+  ASSERT_TRUE(ws->SetStatus(r1.id, RunStatus::kCompleted).ok());
+  EXPECT_TRUE(ws->TryClaimSlot(r2.id, "local", 1).value());
+  EXPECT_TRUE(ws->TryClaimSlot(r3.id, "local", 2).value());
+}
+
+TEST(Workspace, ConcurrentWritersAllRecorded) {
+  testing::TempDir dir;
+  { ASSERT_TRUE(Workspace::Open(dir.path()).ok()); }
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      auto ws = Workspace::Open(dir.path());
+      if (!ws.ok()) {
+        ++failures;
+        return;
+      }
+      for (int i = 0; i < 10; ++i) {
+        RunRecord r = NewRun("many");
+        if (!(*ws)->CreateRun(&r, {}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  EXPECT_EQ(ws->ListRuns({}).value().size(), 80u);
+  auto exps = ws->ListExperiments().value();
+  ASSERT_EQ(exps.size(), 1u);
+  EXPECT_EQ(exps[0].runs, 80);
+}
+
+TEST(Workspace, ReapsRunWhoseSupervisorDied) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  RunRecord r = NewRun("reap");
+  ASSERT_TRUE(ws->CreateRun(&r, {}).ok());
+  ASSERT_TRUE(ws->SetStatus(r.id, RunStatus::kRunning).ok());
+  // A pid that cannot exist (beyond pid_max) stands for a dead supervisor.
+  ASSERT_TRUE(ws->SetSupervisor(r.id, 99999999, 1).ok());
+  EXPECT_EQ(ws->ReapOrphans().value(), 1);
+  auto got = ws->GetRun(r.id).value();
+  EXPECT_EQ(got.status, RunStatus::kFailed);
+  EXPECT_NE(got.error.find("supervisor"), std::string::npos);
+  EXPECT_EQ(ws->ReapOrphans().value(), 0);
+}
+
+TEST(Workspace, TargetsRoundTrip) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  ASSERT_TRUE(ws->PutTarget({"laptop", "local", R"({"max_concurrent_runs":2})"}).ok());
+  auto t = ws->GetTarget("laptop").value();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->type, "local");
+  EXPECT_EQ(ws->ListTargets().value().size(), 1u);
+  ASSERT_TRUE(ws->RemoveTarget("laptop").ok());
+  EXPECT_EQ(ws->RemoveTarget("laptop").code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace trainyard::store

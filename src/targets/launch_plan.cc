@@ -1,0 +1,64 @@
+#include "targets/launch_plan.h"
+
+#include "common/strings.h"
+
+namespace trainyard::targets {
+
+nlohmann::json LaunchPlan::ToJson() const {
+  nlohmann::json procs = nlohmann::json::array();
+  for (const auto& p : processes) {
+    procs.push_back({{"rank", p.rank},
+                     {"node_rank", p.node_rank},
+                     {"local_rank", p.local_rank},
+                     {"argv", p.argv},
+                     {"env", p.env},
+                     {"cwd", p.cwd}});
+  }
+  return {{"target", target},
+          {"type", type},
+          {"world_size", world_size},
+          {"processes", procs},
+          {"notes", notes}};
+}
+
+Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
+  try {
+    LaunchPlan plan;
+    plan.target = j.at("target").get<std::string>();
+    plan.type = j.at("type").get<std::string>();
+    plan.world_size = j.at("world_size").get<int>();
+    plan.notes = j.value("notes", std::vector<std::string>{});
+    for (const auto& p : j.at("processes")) {
+      ProcessSpec ps;
+      ps.rank = p.at("rank").get<int>();
+      ps.node_rank = p.at("node_rank").get<int>();
+      ps.local_rank = p.at("local_rank").get<int>();
+      ps.argv = p.at("argv").get<std::vector<std::string>>();
+      ps.env = p.at("env").get<std::map<std::string, std::string>>();
+      ps.cwd = p.at("cwd").get<std::string>();
+      plan.processes.push_back(std::move(ps));
+    }
+    return plan;
+  } catch (const nlohmann::json::exception& e) {
+    return Internal(std::string("malformed launch plan: ") + e.what());
+  }
+}
+
+std::string LaunchPlan::ToText() const {
+  std::string out =
+      "target: " + target + " (" + type + "), world size " + std::to_string(world_size) + "\n";
+  for (const auto& n : notes) out += "note: " + n + "\n";
+  for (const auto& p : processes) {
+    out += "\nprocess: rank " + std::to_string(p.rank) + ", node " + std::to_string(p.node_rank) +
+           ", local rank " + std::to_string(p.local_rank) + "\n";
+    out += "  cwd: " + p.cwd + "\n";
+    out += "  env:\n";
+    for (const auto& [k, v] : p.env) out += "    " + k + "=" + ShellQuote(v) + "\n";
+    std::vector<std::string> quoted;
+    for (const auto& a : p.argv) quoted.push_back(ShellQuote(a));
+    out += "  argv: " + Join(quoted, " ") + "\n";
+  }
+  return out;
+}
+
+}  // namespace trainyard::targets

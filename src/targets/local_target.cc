@@ -1,0 +1,139 @@
+#include "targets/local_target.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "common/strings.h"
+#include "env/gpu.h"
+#include "spec/parse.h"
+
+namespace trainyard::targets {
+
+namespace {
+int Cores() {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+}  // namespace
+
+std::vector<TargetOption> LocalTarget::Options() {
+  return {
+      {"max_concurrent_runs", "int", "cores/2 (at least 1)",
+       "runs that may run at once; further runs wait as Queued, in submission order"},
+      {"gpus", "int", "detected", "number of GPUs on this machine (default: detected)"},
+      {"cores", "int", "detected", "CPU cores shared by the ranks of a run (for OMP_NUM_THREADS)"},
+  };
+}
+
+LocalTarget::LocalTarget(std::string name, const nlohmann::json& config) : name_(std::move(name)) {
+  cores_ = config.value("cores", Cores());
+  max_concurrent_runs_ = config.value("max_concurrent_runs", std::max(1, Cores() / 2));
+  gpus_ = config.contains("gpus") ? config["gpus"].get<int>() : env::CountGpus();
+}
+
+Status LocalTarget::Check(const spec::JobSpec& spec) const {
+  if (spec.use_gpu && gpus_ == 0) {
+    return InvalidArgument("use_gpu: true, but target \"" + name_ +
+                           "\" has no GPU (none detected on this machine); set use_gpu: false");
+  }
+  if (spec.use_gpu && spec.process_count_per_node > gpus_) {
+    return InvalidArgument(
+        "process_count_per_node: " + std::to_string(spec.process_count_per_node) +
+        " processes each need a GPU, but target \"" + name_ + "\" has " + std::to_string(gpus_));
+  }
+  if (spec.distributed_backend == "mpi") {
+    return Unimplemented(
+        "distributed_backend: mpi is not supported on local targets yet; use "
+        "distributed_backend: pytorch");
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx) {
+  std::vector<std::string> argv;
+  if (spec.form == "command") {
+    for (size_t i = 0; i < spec.command.size(); ++i) {
+      ASSIGN_OR_RETURN(std::string word, spec::SubstituteInputs(spec.command[i], ctx.input_values));
+      if (i == 0 && (word == "python" || word == "python3")) word = ctx.interpreter;
+      argv.push_back(std::move(word));
+    }
+    return argv;
+  }
+  if (EndsWith(spec.entry_script, ".py")) {
+    argv = {ctx.interpreter, spec.entry_script};
+  } else {
+    argv = {ctx.work_dir + "/" + spec.entry_script};
+  }
+  ASSIGN_OR_RETURN(auto args, spec::ScriptArguments(spec, ctx.input_values));
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
+                                                   const PlanContext& ctx) {
+  std::map<std::string, std::string> env = {
+      {"TRAINYARD_RUN_ID", ctx.run_id},
+      {"TRAINYARD_WORKSPACE", ctx.workspace_dir},
+      {"TRAINYARD_RUN_DIR", ctx.run_dir},
+      {"TRAINYARD_TRACKING_URI", "file://" + ctx.workspace_dir},
+      {"TRAINYARD_EXPERIMENT", spec.experiment_name},
+      {"PYTHONUNBUFFERED", "1"},
+  };
+  for (const auto& [name, value] : ctx.input_values) {
+    std::string key = "TRAINYARD_INPUT_" + name;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    env[key] = value;
+  }
+  for (const auto& [k, v] : spec.environment_variables) env[k] = v;
+  return env;
+}
+
+Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContext& ctx) const {
+  LaunchPlan plan;
+  plan.target = name_;
+  plan.type = "local";
+  plan.world_size = spec.TotalProcesses();
+  ASSIGN_OR_RETURN(auto argv, ProgramArgv(spec, ctx));
+  auto base = BaseEnvironment(spec, ctx);
+  bool user_threads = false;
+  for (const auto& [k, v] : spec.environment_variables) user_threads |= k == "OMP_NUM_THREADS";
+  int threads = std::max(1, cores_ / plan.world_size);
+  int port = ctx.master_port ? ctx.master_port : PickFreePort();
+  for (const auto& in : spec.inputs) {
+    if (in.kind == spec::Input::Kind::kLiteral) continue;
+    plan.notes.push_back("inputs." + in.name + ": " +
+                         (in.mode == spec::Input::Mode::kDownload
+                              ? "copied into the run folder at " + ctx.input_values.at(in.name)
+                              : "read in place from " + in.value));
+  }
+  for (int node = 0; node < spec.node_count; ++node) {
+    for (int local = 0; local < spec.process_count_per_node; ++local) {
+      ProcessSpec p;
+      p.rank = node * spec.process_count_per_node + local;
+      p.node_rank = node;
+      p.local_rank = local;
+      p.argv = argv;
+      p.cwd = ctx.work_dir;
+      p.env = base;
+      if (!user_threads) p.env["OMP_NUM_THREADS"] = std::to_string(threads);
+      if (!spec.distributed_backend.empty()) {
+        p.env["RANK"] = std::to_string(p.rank);
+        p.env["LOCAL_RANK"] = std::to_string(local);
+        p.env["WORLD_SIZE"] = std::to_string(plan.world_size);
+        p.env["LOCAL_WORLD_SIZE"] = std::to_string(spec.process_count_per_node);
+        p.env["GROUP_RANK"] = std::to_string(node);
+        p.env["NODE_RANK"] = std::to_string(node);
+        p.env["MASTER_ADDR"] = "127.0.0.1";
+        p.env["MASTER_PORT"] = std::to_string(port);
+      }
+      if (spec.use_gpu) p.env["CUDA_VISIBLE_DEVICES"] = std::to_string(local);
+      plan.processes.push_back(std::move(p));
+    }
+  }
+  return plan;
+}
+
+}  // namespace trainyard::targets

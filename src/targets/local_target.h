@@ -1,0 +1,42 @@
+// The local target: runs on this machine, supervised by a detached trainyard process.
+// node_count > 1 is simulated: each "node" is a group of processes with its own NODE_RANK and
+// LOCAL_RANK numbering, all on this machine. Thread-compatible (immutable after construction).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "targets/target.h"
+
+namespace trainyard::targets {
+
+class LocalTarget : public Target {
+ public:
+  LocalTarget(std::string name, const nlohmann::json& config);
+  static std::vector<TargetOption> Options();
+
+  std::string name() const override { return name_; }
+  std::string type() const override { return "local"; }
+  int capacity() const override { return max_concurrent_runs_; }
+  Status Check(const spec::JobSpec& spec) const override;
+  Result<LaunchPlan> Plan(const spec::JobSpec& spec, const PlanContext& ctx) const override;
+
+  int gpus() const { return gpus_; }
+  int cores() const { return cores_; }
+
+ private:
+  std::string name_;
+  int max_concurrent_runs_;
+  int gpus_;
+  int cores_;
+};
+
+// The program's argv for a job (interpreter + entry + arguments, or the command's words), with
+// inputs substituted. Shared by every target type.
+Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx);
+
+// Environment common to every rank of a run on any target (TRAINYARD_*, user variables,
+// inputs); rank variables are added by the target.
+std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
+                                                   const PlanContext& ctx);
+
+}  // namespace trainyard::targets

@@ -1,0 +1,68 @@
+// Compute targets. A Target turns a validated job into a LaunchPlan (pure: nothing runs) and
+// knows its limits (capacity, GPUs). Targets are named and stored in the workspace; "local" is
+// always there, with defaults, unless the user stored their own "local".
+//
+// Registry: MakeTarget() maps a stored record's type to an implementation; each type describes
+// its options in one table (TargetOption) that feeds `target add --help`, validation and JSON.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "spec/job_spec.h"
+#include "store/workspace.h"
+#include "targets/launch_plan.h"
+
+namespace trainyard::targets {
+
+struct TargetOption {
+  std::string name;           // "max_concurrent_runs"
+  std::string type;           // "int", "string", "bool"
+  std::string default_value;  // as text
+  std::string help;
+};
+
+// What a plan needs beyond the spec, all known at submit time.
+struct PlanContext {
+  std::string run_id;
+  std::string workspace_dir;
+  std::string run_dir;      // <workspace>/runs/<id>
+  std::string work_dir;     // the run's working directory (materialized snapshot)
+  std::string interpreter;  // resolved Python interpreter (absolute)
+  std::map<std::string, std::string> input_values;  // name -> literal or path the script reads
+  int master_port = 0;                              // 0: choose a free one
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual std::string name() const = 0;
+  virtual std::string type() const = 0;
+  // How many runs may hold a slot at once; extra runs wait as Queued.
+  virtual int capacity() const = 0;
+  // Checks the job against what this target can do (GPUs, backends); InvalidArgument naming the
+  // field otherwise. Called at submit time, before anything runs.
+  virtual Status Check(const spec::JobSpec& spec) const = 0;
+  virtual Result<LaunchPlan> Plan(const spec::JobSpec& spec, const PlanContext& ctx) const = 0;
+};
+
+// Option tables per type.
+const std::map<std::string, std::vector<TargetOption>>& TargetTypes();
+
+// Validates `options` (name -> text) for `type` and renders the config JSON with defaults filled.
+Result<std::string> MakeTargetConfig(const std::string& type,
+                                     const std::map<std::string, std::string>& options);
+
+Result<std::unique_ptr<Target>> MakeTarget(const store::TargetRecord& record);
+
+// The named target from the workspace ("local" falls back to the built-in default). Unknown
+// names are InvalidArgument listing the known ones and a did-you-mean.
+Result<std::unique_ptr<Target>> LookupTarget(store::Workspace* ws, const std::string& name);
+
+// A TCP port that was free a moment ago on 127.0.0.1.
+int PickFreePort();
+
+}  // namespace trainyard::targets
