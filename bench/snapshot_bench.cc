@@ -60,7 +60,7 @@ std::string RandomPool(size_t size) {
   return pool;
 }
 
-// Creates dirs × files_per_dir files: kLargeFiles large ones, the rest 1-20 KB, total_bytes in all.
+// Creates dirs x files_per_dir files: kLargeFiles large ones, the rest 1-20 KB, total_bytes in all.
 uint64_t MakeTree(const std::string& src, int dirs, int files_per_dir, uint64_t total_bytes) {
   const int count = dirs * files_per_dir;
   std::vector<uint64_t> sizes(static_cast<size_t>(count));
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   if (mkdtemp(tmpl.data()) == nullptr) Die("mkdtemp failed");
   const std::string root = tmpl;
   const std::string src = root + "/src";
-  const std::string store = root + "/store";
+  const std::string store = root + "/store";  // store0, store1
 
   uint64_t bytes = MakeTree(src, dirs, files_per_dir, total_bytes);
   const int files = dirs * files_per_dir;
@@ -133,19 +133,30 @@ int main(int argc, char** argv) {
   // a folder has normally not rewritten all of it in the last two seconds.
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
 
-  double cp_seconds = Seconds([&] {
-    auto r = trainyard::RunCommand({"cp", "-r", src, root + "/cp"});
-    if (!r.ok() || r->exit_code != 0) Die("cp -r failed");
-  });
-
+  // Creating 10,000 files is at the mercy of the file system (inode allocation, write-back of
+  // what was just written), so the copy-heavy cases take the best of two runs, interleaved; the
+  // second first-snapshot goes to a fresh store, so it is a first snapshot too.
+  double cp_seconds = 1e9;
+  double first_seconds = 1e9;
   trainyard::Result<snap::SnapshotInfo> first = trainyard::Internal("not run");
-  double first_seconds = Seconds([&] { first = snap::TakeSnapshot(src, store); });
-  if (!first.ok()) Die(first.status().ToString());
+  for (int run = 0; run < 2; ++run) {
+    const std::string suffix = std::to_string(run);
+    cp_seconds =
+        std::min(cp_seconds, Seconds([&] {
+                   auto r = trainyard::RunCommand({"cp", "-r", src, root + "/cp" + suffix});
+                   if (!r.ok() || r->exit_code != 0) Die("cp -r failed");
+                 }));
+    first_seconds =
+        std::min(first_seconds, Seconds([&] { first = snap::TakeSnapshot(src, store + suffix); }));
+    if (!first.ok()) Die(first.status().ToString());
+    if (first->new_blobs != static_cast<uint64_t>(files)) Die("first snapshot reused blobs");
+  }
+  const std::string store_used = store + "1";
 
   double again_seconds[2] = {0, 0};
   for (double& seconds : again_seconds) {
     trainyard::Result<snap::SnapshotInfo> again = trainyard::Internal("not run");
-    seconds = Seconds([&] { again = snap::TakeSnapshot(src, store); });
+    seconds = Seconds([&] { again = snap::TakeSnapshot(src, store_used); });
     if (!again.ok()) Die(again.status().ToString());
     if (again->id != first->id || again->new_blobs != 0 || again->files_read != 0) {
       Die("an unchanged re-submit was not a no-op: files_read=" +
@@ -154,23 +165,31 @@ int main(int argc, char** argv) {
   }
 
   uint64_t stat_files = 0;
-  double stat_seconds = Seconds([&] { stat_files = StatPass(src); });
+  double stat_seconds = 1e9;
+  for (int run = 0; run < 3; ++run) {
+    stat_seconds = std::min(stat_seconds, Seconds([&] { stat_files = StatPass(src); }));
+  }
   if (stat_files != static_cast<uint64_t>(files)) Die("stat pass saw a different file count");
 
-  double restore_seconds = Seconds([&] {
-    auto s = snap::Restore(store, first->id, root + "/restored");
-    if (!s.ok()) Die(s.ToString());
-  });
+  double restore_seconds = 1e9;
+  for (int run = 0; run < 2; ++run) {
+    restore_seconds = std::min(restore_seconds, Seconds([&] {
+                                 auto s = snap::Restore(store_used, first->id,
+                                                        root + "/restored" + std::to_string(run));
+                                 if (!s.ok()) Die(s.ToString());
+                               }));
+  }
 
   std::printf("snapshot of %d files, %.1f MiB (%u hardware threads, warm page cache)\n\n", files,
               static_cast<double>(bytes) / (1 << 20), std::thread::hardware_concurrency());
   std::printf("| case | trainyard | reference | ratio |\n|---|---|---|---|\n");
-  Row("first snapshot (hash + copy into blobs)", first_seconds, cp_seconds, "cp -r");
-  Row("unchanged re-submit #1", again_seconds[0], stat_seconds, "stat pass");
-  Row("unchanged re-submit #2", again_seconds[1], stat_seconds, "stat pass");
+  Row("first snapshot (hash + copy into blobs), best of 2", first_seconds, cp_seconds,
+      "cp -r, best of 2");
+  Row("unchanged re-submit #1", again_seconds[0], stat_seconds, "stat pass, best of 3");
+  Row("unchanged re-submit #2", again_seconds[1], stat_seconds, "stat pass, best of 3");
   Row("unchanged re-submit #1 vs goal", again_seconds[0], kGoalSeconds, "goal");
   Row("unchanged re-submit #2 vs goal", again_seconds[1], kGoalSeconds, "goal");
-  Row("restore", restore_seconds, cp_seconds, "cp -r");
+  Row("restore, best of 2", restore_seconds, cp_seconds, "cp -r, best of 2");
   std::printf("\nfirst snapshot: %llu files, %llu new blobs, id %s\n",
               static_cast<unsigned long long>(first->files),
               static_cast<unsigned long long>(first->new_blobs), first->id.c_str());

@@ -62,29 +62,8 @@ void PrintTable(const std::vector<std::string>& header,
 // The JSON shape of a run used by `show --json`, `list --json` and `submit --json`.
 nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool detailed);
 
-// Follows the per-rank logs of a run: each call to Pump() prints complete new lines (with a
-// "[rank N] " prefix when the run has several ranks). Not thread-safe.
-class LogFollower {
- public:
-  LogFollower(std::string log_dir, int only_rank, bool timestamps);
-  // Prints new lines; with `all`, also a final line without '\n'. Returns lines printed.
-  int Pump(bool all = false);
-  // Moves past everything written so far without printing it.
-  void SkipToEnd();
-
- private:
-  struct Source {
-    int rank;
-    std::string path;
-    long offset = 0;
-    std::string partial;
-  };
-  void Discover();
-  std::string dir_;
-  int only_rank_;
-  bool timestamps_;
-  std::vector<Source> sources_;
-};
+// Writes one line (and a newline) to stdout and flushes; a LogFollower sink.
+void PrintLine(const std::string& line);
 
 // Wait until the run ends, optionally streaming its logs and status changes; returns the final
 // record. `timeout` 0 = forever.

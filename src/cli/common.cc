@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/strings.h"
 #include "runner/log_capture.h"
+#include "runner/log_follow.h"
 #include "runner/runner.h"
 
 namespace trainyard::cli {
@@ -139,84 +140,17 @@ nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool
   return j;
 }
 
-LogFollower::LogFollower(std::string log_dir, int only_rank, bool timestamps)
-    : dir_(std::move(log_dir)), only_rank_(only_rank), timestamps_(timestamps) {}
-
-void LogFollower::Discover() {
-  DIR* d = opendir(dir_.c_str());
-  if (!d) return;
-  while (struct dirent* e = readdir(d)) {
-    int rank = -1;
-    if (std::sscanf(e->d_name, "rank-%d.log", &rank) != 1) continue;
-    if (only_rank_ >= 0 && rank != only_rank_) continue;
-    bool known = false;
-    for (const auto& s : sources_) known |= s.rank == rank;
-    if (!known) sources_.push_back({rank, dir_ + "/" + e->d_name});
-  }
-  closedir(d);
-  std::sort(sources_.begin(), sources_.end(),
-            [](const Source& a, const Source& b) { return a.rank < b.rank; });
-}
-
-int LogFollower::Pump(bool all) {
-  Discover();
-  bool prefix = sources_.size() > 1;
-  struct Out {
-    std::string time, text;
-    int rank;
-  };
-  std::vector<Out> lines;
-  for (auto& s : sources_) {
-    std::ifstream in(s.path, std::ios::binary);
-    if (!in) continue;
-    in.seekg(s.offset);
-    std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    s.offset += static_cast<long>(chunk.size());
-    s.partial += chunk;
-    size_t start = 0;
-    while (true) {
-      size_t nl = s.partial.find('\n', start);
-      if (nl == std::string::npos) break;
-      runner::LogLine l = runner::ParseLogLine(s.partial.substr(start, nl - start));
-      lines.push_back({l.time, l.text, s.rank});
-      start = nl + 1;
-    }
-    s.partial.erase(0, start);
-    if (all && !s.partial.empty()) {
-      runner::LogLine l = runner::ParseLogLine(s.partial);
-      lines.push_back({l.time, l.text, s.rank});
-      s.partial.clear();
-    }
-  }
-  // Merge ranks by time (stable, so each rank keeps its own order).
-  std::stable_sort(lines.begin(), lines.end(),
-                   [](const Out& a, const Out& b) { return a.time < b.time; });
-  for (const auto& l : lines) {
-    std::string out;
-    if (timestamps_) out += l.time + " ";
-    if (prefix) out += "[rank " + std::to_string(l.rank) + "] ";
-    out += l.text;
-    out += '\n';
-    std::fwrite(out.data(), 1, out.size(), stdout);
-  }
+void PrintLine(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
   std::fflush(stdout);
-  return static_cast<int>(lines.size());
-}
-
-void LogFollower::SkipToEnd() {
-  Discover();
-  for (auto& s : sources_) {
-    std::ifstream in(s.path, std::ios::binary | std::ios::ate);
-    if (in) s.offset = static_cast<long>(in.tellg());
-    s.partial.clear();
-  }
 }
 
 Result<store::RunRecord> WaitAndReport(Context& ctx, const std::string& run_id, double timeout,
                                        bool stream) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   ASSIGN_OR_RETURN(store::RunRecord first, ws->GetRun(run_id));
-  LogFollower follower(ws->RunDir(first.id) + "/logs", -1, false);
+  runner::LogFollower follower(ws->RunDir(first.id) + "/logs", -1, false, PrintLine);
   std::string last_status;
   auto on_tick = [&](const store::RunRecord& r) {
     std::string st = store::RunStatusName(r.status);

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "runner/log_capture.h"
+#include "runner/log_follow.h"
 
 namespace trainyard::cli {
 
@@ -30,7 +31,7 @@ void RegisterLogs(CLI::App& app, Context& ctx) {
     auto run = (*ws)->GetRun(f->run);
     if (!run.ok()) return void(ctx.exit_code = Fail(run.status()));
     std::string dir = (*ws)->RunDir(run->id) + "/logs";
-    LogFollower follower(dir, f->rank, f->timestamps);
+    runner::LogFollower follower(dir, f->rank, f->timestamps, PrintLine);
     if (f->tail > 0) {
       // Print the last N lines of each rank, then continue from the end.
       for (int r = 0;; ++r) {

@@ -16,7 +16,7 @@ namespace trainyard::runner {
 
 class RankLog {
  public:
-  static constexpr size_t kMaxLine = 64 * 1024;
+  static constexpr size_t kMaxLine = size_t{64} * 1024;
   static constexpr size_t kTailLines = 20;
 
   RankLog() = default;

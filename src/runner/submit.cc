@@ -126,15 +126,16 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   ctx.work_dir = ctx.run_dir + "/work";
   ctx.interpreter = sub.interpreter.empty() ? "python3" : sub.interpreter;
   for (const auto& in : spec.inputs) {
-    if (in.kind == spec::Input::Kind::kLiteral) {
-      ctx.input_values[in.name] = in.value;
-    } else if (in.mode == spec::Input::Mode::kDownload) {
-      std::string base = in.value.substr(in.value.find_last_of('/') + 1);
-      ctx.input_values[in.name] = ctx.run_dir + "/inputs/" + in.name +
-                                  (in.kind == spec::Input::Kind::kUriFile ? "/" + base : "");
-    } else {
-      ctx.input_values[in.name] = in.value;
+    // Literals and read-in-place inputs are passed as they are; downloads are copied into the
+    // run folder by the supervisor.
+    std::string value = in.value;
+    if (in.kind != spec::Input::Kind::kLiteral && in.mode == spec::Input::Mode::kDownload) {
+      value = ctx.run_dir + "/inputs/" + in.name;
+      if (in.kind == spec::Input::Kind::kUriFile) {
+        value += "/" + in.value.substr(in.value.find_last_of('/') + 1);
+      }
     }
+    ctx.input_values[in.name] = value;
   }
   ASSIGN_OR_RETURN(sub.plan, target->Plan(spec, ctx));
   if (options.dry_run) return sub;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds (RelWithDebInfo) and runs every benchmark; prints markdown tables for docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD_DIR:-build}
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" --target submit_bench snapshot_bench >/dev/null
+echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
+"$BUILD/bench/submit_bench" 10
+echo
+"$BUILD/bench/snapshot_bench"
