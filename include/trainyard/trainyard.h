@@ -58,9 +58,44 @@ struct RunDetails {
 
 class Workspace;
 
+// One logged value of a metric.
+struct MetricValue {
+  int64_t step = 0;
+  int64_t timestamp_us = 0;  // microseconds since the epoch, UTC
+  int rank = 0;
+  double value = 0;  // NaN and ±Inf are kept as such
+};
+using Metrics = std::map<std::string, std::vector<MetricValue>>;
+
+// A run: a handle on a recorded run (from Experiment::Submit, Workspace::GetRun), or the run a
+// training program is part of (Run::Context()). Logging calls are cheap (the values are buffered
+// and sent by a background thread) and fail only on invalid names or values, with a message that
+// names them.
 class Run {
  public:
+  // The run this program runs in when trainyard started it; otherwise an offline run (values are
+  // printed to stderr and kept in memory; never an error). Lives until the program exits, when
+  // everything logged is sent. Thread-safe.
+  static Run& Context();
+
   const std::string& id() const { return id_; }
+  // Whether this is an offline context (the program was not started by trainyard).
+  bool offline() const;
+
+  // Logs a value of metric `name`; `step` defaults to the next index for the name.
+  Status Log(const std::string& name, double value, std::optional<int64_t> step = std::nullopt);
+  Status LogList(const std::string& name, const std::vector<double>& values);
+  // One row of a table metric: column name -> number.
+  Status LogRow(const std::string& name, const std::vector<std::pair<std::string, double>>& row);
+  Status Tag(const std::string& key, const std::string& value = "");
+  Status AddProperty(const std::string& key, const std::string& value);
+  // Copies a local file into the run's files under `name` ("outputs/model.pt").
+  Status UploadFile(const std::string& name, const std::string& path);
+  // Sends everything logged so far and waits until it is stored.
+  Status Flush();
+  // Every value logged to the run so far (or of metric `name`), in logging order.
+  Result<Metrics> GetMetrics(const std::string& name = "") const;
+
   // The current record.
   Result<RunDetails> Details() const;
   // Waits until the run ends (timeout_seconds 0: forever), handing each new log line to
@@ -81,6 +116,8 @@ class Run {
   struct State;
   Run(std::shared_ptr<State> state, std::string id)
       : state_(std::move(state)), id_(std::move(id)) {}
+  // FailedPrecondition for the context (which has no workspace to follow the run in).
+  Status NeedsHandle() const;
   std::shared_ptr<State> state_;
   std::string id_;
 };

@@ -10,16 +10,22 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/json_number.h"
 #include "common/process.h"
 #include "runner/log_follow.h"
 #include "runner/runner.h"
 #include "spec/parse.h"
+#include "store/metrics.h"
 #include "store/workspace.h"
+#include "tracking/limits.h"
+#include "tracking/recorder.h"
 
 namespace trainyard {
 
+// A handle's state holds the workspace; the context's holds the tracking recorder instead.
 struct Run::State {
   std::unique_ptr<store::Workspace> ws;
+  tracking::Recorder* recorder = nullptr;  // not owned (Recorder::Current() lives forever)
 };
 
 namespace {
@@ -38,22 +44,112 @@ RunDetails ToDetails(const store::RunRecord& r) {
   return d;
 }
 
-// The `trainyard` executable that supervises runs: $TRAINYARD_BIN, else `trainyard` beside this
-// program or on PATH, else the one this library was built with.
-std::string SupervisorExe() {
-  if (const char* env = std::getenv("TRAINYARD_BIN"); env && *env) return env;
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0) {
-    std::string beside =
-        std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path() / "trainyard";
-    if (access(beside.c_str(), X_OK) == 0) return beside;
-  }
-  if (std::string on_path = FindOnPath("trainyard"); !on_path.empty()) return on_path;
-  return TRAINYARD_BUILD_BIN;
+// Applies one batch to a recorded run straight in the workspace (logging on a handle from
+// outside the run's processes): a fresh client id, so it is stored exactly once.
+Status ApplyDirect(store::Workspace* ws, const std::string& run_id, tracking::Batch batch) {
+  ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(run_id));
+  batch.client = "api-" + store::NewRunId("c");
+  batch.seq = 1;
+  return store::ApplyBatch(ws->db(), run.seq, batch).status();
 }
 
 }  // namespace
+
+Status Run::NeedsHandle() const {
+  if (state_->ws) return Status::Ok();
+  return FailedPrecondition(
+      "this is the run context inside a training program; open the run "
+      "with Workspace::GetRun to follow or cancel it");
+}
+
+Run& Run::Context() {
+  static Run* context = [] {
+    auto state = std::make_shared<Run::State>();
+    state->recorder = &tracking::Recorder::Current();
+    return new Run(state, state->recorder->run_id());
+  }();
+  return *context;
+}
+
+bool Run::offline() const { return state_->recorder && state_->recorder->offline(); }
+
+Status Run::Log(const std::string& name, double value, std::optional<int64_t> step) {
+  if (state_->recorder) return state_->recorder->Log(name, value, step);
+  RETURN_IF_ERROR(tracking::CheckName("metric name", name));
+  tracking::Batch b;
+  b.points.push_back({name, step.value_or(0), NowMicros(), value});
+  return ApplyDirect(state_->ws.get(), id_, std::move(b));
+}
+
+Status Run::LogList(const std::string& name, const std::vector<double>& values) {
+  if (state_->recorder) return state_->recorder->LogList(name, values);
+  RETURN_IF_ERROR(tracking::CheckName("metric name", name));
+  tracking::Batch b;
+  int64_t ts = NowMicros();
+  for (size_t i = 0; i < values.size(); ++i) {
+    b.points.push_back({name, static_cast<int64_t>(i), ts, values[i]});
+  }
+  return ApplyDirect(state_->ws.get(), id_, std::move(b));
+}
+
+Status Run::LogRow(const std::string& name,
+                   const std::vector<std::pair<std::string, double>>& row) {
+  tracking::RowColumns columns;
+  for (const auto& [k, v] : row) columns.emplace_back(k, v);
+  if (state_->recorder) return state_->recorder->LogRow(name, columns);
+  nlohmann::json obj = nlohmann::json::object();
+  for (const auto& [k, v] : row) obj[k] = JsonNumber(v);
+  tracking::Batch b;
+  b.rows.push_back({name, 0, NowMicros(), obj.dump()});
+  return ApplyDirect(state_->ws.get(), id_, std::move(b));
+}
+
+Status Run::Tag(const std::string& key, const std::string& value) {
+  if (state_->recorder) return state_->recorder->Tag(key, value);
+  RETURN_IF_ERROR(tracking::CheckName("tag key", key));
+  return state_->ws->SetTag(id_, key, value);
+}
+
+Status Run::AddProperty(const std::string& key, const std::string& value) {
+  if (state_->recorder) return state_->recorder->AddProperties({{key, value}});
+  RETURN_IF_ERROR(tracking::CheckName("property key", key));
+  tracking::Batch b;
+  b.properties.push_back({key, nlohmann::json(value).dump()});
+  return ApplyDirect(state_->ws.get(), id_, std::move(b));
+}
+
+Status Run::UploadFile(const std::string& name, const std::string& path) {
+  if (state_->recorder) return state_->recorder->UploadFile(name, path);
+  return FailedPrecondition(
+      "UploadFile works inside the run (Run::Context()); to add files to "
+      "a finished run, copy them into " +
+      state_->ws->RunDir(id_));
+}
+
+Status Run::Flush() {
+  if (state_->recorder) return state_->recorder->Flush();
+  return Status::Ok();  // handles write synchronously
+}
+
+Result<Metrics> Run::GetMetrics(const std::string& name) const {
+  Metrics out;
+  if (state_->recorder) {
+    ASSIGN_OR_RETURN(auto series, state_->recorder->GetMetrics(name.empty() ? std::nullopt
+                                                                            : std::optional(name)));
+    for (const auto& [n, points] : series) {
+      for (const auto& p : points) out[n].push_back({p.step, p.ts_us, p.rank, p.value});
+    }
+    return out;
+  }
+  ASSIGN_OR_RETURN(store::RunRecord run, state_->ws->GetRun(id_));
+  ASSIGN_OR_RETURN(auto series, store::ReadMetrics(state_->ws->db(), run.seq, name));
+  for (const auto& [n, points] : series) {
+    for (const auto& p : points) {
+      out[n].push_back({p.step, p.ts, static_cast<int>(p.rank), p.value});
+    }
+  }
+  return out;
+}
 
 Result<Workspace> Workspace::Open(const std::string& dir) {
   auto state = std::make_shared<Run::State>();
@@ -98,7 +194,6 @@ Result<Run> Experiment::Submit(const Estimator& e) const {
   ASSIGN_OR_RETURN(spec::JobSpec spec,
                    spec::ParseJobText(doc.dump(), "<Estimator>", AbsolutePath(".")));
   runner::SubmitOptions options;
-  options.supervisor_exe = SupervisorExe();
   ASSIGN_OR_RETURN(runner::Submission sub, runner::Submit(state_->ws.get(), spec, options));
   return Run(state_, sub.run.id);
 }
@@ -113,12 +208,14 @@ Result<std::vector<Run>> Experiment::Runs() const {
 }
 
 Result<RunDetails> Run::Details() const {
+  RETURN_IF_ERROR(NeedsHandle());
   ASSIGN_OR_RETURN(store::RunRecord r, state_->ws->GetRun(id_));
   return ToDetails(r);
 }
 
 Result<RunDetails> Run::WaitForCompletion(const std::function<void(const std::string&)>& on_output,
                                           double timeout_seconds) const {
+  RETURN_IF_ERROR(NeedsHandle());
   std::unique_ptr<runner::LogFollower> follower;
   if (on_output) {
     follower = std::make_unique<runner::LogFollower>(state_->ws->RunDir(id_) + "/logs", -1, false,
@@ -132,11 +229,13 @@ Result<RunDetails> Run::WaitForCompletion(const std::function<void(const std::st
 }
 
 Result<RunDetails> Run::Cancel() const {
+  RETURN_IF_ERROR(NeedsHandle());
   ASSIGN_OR_RETURN(store::RunRecord r, runner::Cancel(state_->ws.get(), id_));
   return ToDetails(r);
 }
 
 Result<std::vector<std::string>> Run::Files() const {
+  RETURN_IF_ERROR(NeedsHandle());
   ASSIGN_OR_RETURN(auto files, state_->ws->Files(id_));
   std::vector<std::string> out;
   for (const auto& f : files) out.push_back(f.path);
@@ -144,6 +243,7 @@ Result<std::vector<std::string>> Run::Files() const {
 }
 
 Status Run::Download(const std::string& path, const std::string& dest_dir) const {
+  RETURN_IF_ERROR(NeedsHandle());
   ASSIGN_OR_RETURN(auto files, state_->ws->Files(id_));
   std::string prefix = path;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();

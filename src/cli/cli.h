@@ -46,6 +46,8 @@ void RegisterSnapshot(CLI::App&, Context&);
 void RegisterDoctor(CLI::App&, Context&);
 void RegisterTarget(CLI::App&, Context&);
 void RegisterSupervise(CLI::App&, Context&);
+void RegisterMetrics(CLI::App&, Context&);  // metrics, compare, tags
+void RegisterRankExec(CLI::App&, Context&);
 
 // Prints "trainyard: <message>" to stderr and returns the exit code for the status
 // (kExitUsage for InvalidArgument/NotFound, else kExitRunFailed).

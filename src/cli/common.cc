@@ -1,15 +1,18 @@
 #include <dirent.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "common/json_number.h"
 #include "common/strings.h"
 #include "runner/log_capture.h"
 #include "runner/log_follow.h"
 #include "runner/runner.h"
+#include "store/metrics.h"
 
 namespace trainyard::cli {
 
@@ -125,6 +128,22 @@ nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool
       for (const auto& [k, v] : *t) tags[k] = v;
     }
     j["tags"] = tags;
+    nlohmann::json props = nlohmann::json::object();
+    if (auto p = store::ReadProperties(ws->db(), run.seq); p.ok()) {
+      for (const auto& [k, v] : *p) props[k] = v;
+    }
+    j["properties"] = props;
+    nlohmann::json metrics = nlohmann::json::object();
+    if (auto sums = store::SummarizeMetrics(ws->db(), run.seq); sums.ok()) {
+      for (const auto& m : *sums) {
+        metrics[m.name] = {{"last", JsonNumber(m.last)},
+                           {"step", m.last_step},
+                           {"count", m.count},
+                           {"min", JsonNumber(m.min)},
+                           {"max", JsonNumber(m.max)}};
+      }
+    }
+    j["metrics"] = metrics;
     nlohmann::json history = nlohmann::json::array();
     if (auto h = ws->StatusHistory(run.id); h.ok()) {
       for (const auto& [st, at] : *h) {

@@ -12,7 +12,7 @@ namespace {
 constexpr VerbRegistrar kVerbs[] = {
     RegisterSubmit, RegisterList,   RegisterShow,      RegisterLogs,        RegisterWait,
     RegisterCancel, RegisterFiles,  RegisterDownload,  RegisterExperiments, RegisterSnapshot,
-    RegisterDoctor, RegisterTarget, RegisterSupervise,
+    RegisterDoctor, RegisterTarget, RegisterSupervise, RegisterMetrics,     RegisterRankExec,
 };
 
 int Main(int argc, char** argv) {

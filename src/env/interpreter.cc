@@ -35,7 +35,12 @@ import json, os, sys
 def emit(tag, d):
     sys.stdout.write("TRAINYARD_PROBE_%s %s\n" % (tag, json.dumps(d)))
     sys.stdout.flush()
-emit("PY", {"python_version": "%d.%d.%d" % tuple(sys.version_info[:3])})
+try:
+    import importlib.util
+    has_azureml = importlib.util.find_spec("azureml") is not None
+except Exception:
+    has_azureml = False
+emit("PY", {"python_version": "%d.%d.%d" % tuple(sys.version_info[:3]), "azureml": has_azureml})
 t = {"ok": False}
 try:
     import torch
@@ -156,7 +161,8 @@ json InfoToJson(const InterpreterInfo& info) {
   return {{"python_version", info.python_version}, {"has_torch", info.has_torch},
           {"torch_version", info.torch_version},   {"torch_error", info.torch_error},
           {"cuda_available", info.cuda_available}, {"cuda_device_count", info.cuda_device_count},
-          {"torch_threads", info.torch_threads},   {"blas", info.blas}};
+          {"torch_threads", info.torch_threads},   {"blas", info.blas},
+          {"has_azureml", info.has_azureml}};
 }
 
 // Throws nlohmann::json::exception on a malformed entry (callers treat it as a miss).
@@ -170,6 +176,7 @@ InterpreterInfo InfoFromJson(const json& j) {
   info.cuda_device_count = j.at("cuda_device_count").get<int>();
   info.torch_threads = j.at("torch_threads").get<int>();
   info.blas = j.at("blas").get<std::string>();
+  info.has_azureml = j.value("has_azureml", false);
   return info;
 }
 
@@ -302,6 +309,7 @@ Result<Probe> RunProbe(const InterpreterChoice& choice) {
   json torch = json::parse(torch_line, nullptr, false);
   try {
     info.python_version = py.at("python_version").get<std::string>();
+    info.has_azureml = py.value("azureml", false);
     if (!torch.is_object()) {
       info.torch_error = "import torch killed the interpreter (exit code " +
                          std::to_string(run->exit_code) + ")" +

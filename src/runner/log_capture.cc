@@ -14,6 +14,8 @@ Status RankLog::Open(const std::string& path) {
   return Status::Ok();
 }
 
+void RankLog::AddLine(int stream, std::string_view line) { WriteLine(stream, line); }
+
 void RankLog::WriteLine(int stream, std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   std::string rec = FormatIso8601(NowMicros());
@@ -28,6 +30,8 @@ void RankLog::WriteLine(int stream, std::string_view line) {
     err_tail_.emplace_back(line);
     if (err_tail_.size() > kTailLines) err_tail_.pop_front();
   }
+  all_tail_.emplace_back(line);
+  if (all_tail_.size() > kTailLines) all_tail_.pop_front();
 }
 
 void RankLog::Feed(int stream, std::string_view bytes) {
@@ -54,6 +58,73 @@ void RankLog::Close() {
   }
   if (file_) std::fclose(file_);
   file_ = nullptr;
+}
+
+TaggedDemux::TaggedDemux(std::string log_dir) : dir_(std::move(log_dir)) {
+  launcher_.Open(dir_ + "/launcher.log").IgnoreError();
+}
+
+void TaggedDemux::Route(int stream, std::string_view line) {
+  // "[<job>,<rank>]<stdout>:" or "<stderr>:".
+  if (line.size() > 6 && line[0] == '[') {
+    size_t comma = line.find(',');
+    size_t close = line.find(']');
+    if (comma != std::string_view::npos && close != std::string_view::npos && comma < close) {
+      std::string_view rest = line.substr(close + 1);
+      int tagged_stream = -1;
+      if (rest.substr(0, 9) == "<stdout>:") tagged_stream = 0;
+      if (rest.substr(0, 9) == "<stderr>:") tagged_stream = 1;
+      int rank = 0;
+      bool digits = comma + 1 < close;
+      for (size_t i = comma + 1; i < close; ++i) {
+        if (line[i] < '0' || line[i] > '9')
+          digits = false;
+        else
+          rank = rank * 10 + (line[i] - '0');
+      }
+      if (tagged_stream >= 0 && digits) {
+        auto& log = ranks_[rank];
+        if (!log) {
+          log = std::make_unique<RankLog>();
+          log->Open(dir_ + "/rank-" + std::to_string(rank) + ".log").IgnoreError();
+        }
+        log->AddLine(tagged_stream, rest.substr(9));
+        return;
+      }
+    }
+  }
+  launcher_.AddLine(stream, line);
+}
+
+void TaggedDemux::Feed(int stream, std::string_view bytes) {
+  std::string& buf = partial_[stream];
+  buf.append(bytes);
+  size_t start = 0;
+  while (true) {
+    size_t nl = buf.find('\n', start);
+    if (nl == std::string::npos) break;
+    Route(stream, std::string_view(buf).substr(start, nl - start));
+    start = nl + 1;
+  }
+  buf.erase(0, start);
+  if (buf.size() > RankLog::kMaxLine) {
+    Route(stream, buf);
+    buf.clear();
+  }
+}
+
+void TaggedDemux::Close() {
+  for (int s = 0; s < 2; ++s) {
+    if (!partial_[s].empty()) Route(s, partial_[s]);
+    partial_[s].clear();
+  }
+  for (auto& [rank, log] : ranks_) log->Close();
+  launcher_.Close();
+}
+
+const RankLog* TaggedDemux::rank_log(int rank) const {
+  auto it = ranks_.find(rank);
+  return it == ranks_.end() ? nullptr : it->second.get();
 }
 
 LogLine ParseLogLine(const std::string& line) {

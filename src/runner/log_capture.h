@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <deque>
+#include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -27,16 +29,41 @@ class RankLog {
   Status Open(const std::string& path);
   // Feeds bytes read from stream 0 (stdout) or 1 (stderr).
   void Feed(int stream, std::string_view bytes);
+  // Writes one complete line (without '\n') of stream 0 or 1.
+  void AddLine(int stream, std::string_view line);
   // Flushes partial lines of both streams.
   void Close();
   // The last lines written to stderr (for failure reports).
   const std::deque<std::string>& stderr_tail() const { return err_tail_; }
+  // The last lines written to either stream.
+  const std::deque<std::string>& all_tail() const { return all_tail_; }
 
  private:
   void WriteLine(int stream, std::string_view line);
   FILE* file_ = nullptr;
   std::string partial_[2];
   std::deque<std::string> err_tail_;
+  std::deque<std::string> all_tail_;
+};
+
+// Demultiplexes the output of `mpirun --tag-output` ("[1,3]<stdout>:text") into one RankLog per
+// rank (<log_dir>/rank-<r>.log, opened on first use); untagged lines (mpirun's own messages) go
+// to <log_dir>/launcher.log. Not thread-safe.
+class TaggedDemux {
+ public:
+  explicit TaggedDemux(std::string log_dir);
+  void Feed(int stream, std::string_view bytes);
+  void Close();
+  // nullptr when the rank wrote nothing.
+  const RankLog* rank_log(int rank) const;
+  const RankLog& launcher() const { return launcher_; }
+
+ private:
+  void Route(int stream, std::string_view line);
+  std::string dir_;
+  std::string partial_[2];
+  std::map<int, std::unique_ptr<RankLog>> ranks_;
+  RankLog launcher_;
 };
 
 // A parsed log line.

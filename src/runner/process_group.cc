@@ -36,8 +36,12 @@ Status ProcessGroup::Start(const targets::LaunchPlan& plan, const std::string& l
   for (const auto& spec : plan.processes) {
     Proc p;
     p.rank = spec.rank;
-    p.log = std::make_unique<RankLog>();
-    RETURN_IF_ERROR(p.log->Open(log_dir + "/rank-" + std::to_string(spec.rank) + ".log"));
+    if (spec.tagged_output) {
+      p.demux = std::make_unique<TaggedDemux>(log_dir);
+    } else {
+      p.log = std::make_unique<RankLog>();
+      RETURN_IF_ERROR(p.log->Open(log_dir + "/rank-" + std::to_string(spec.rank) + ".log"));
+    }
     std::string exe = FindOnPath(spec.argv.at(0));
     if (exe.empty()) {
       Stop(0);
@@ -93,7 +97,12 @@ void ProcessGroup::Drain(Proc& p, int stream) {
   while (p.fds[stream] >= 0) {
     ssize_t n = read(p.fds[stream], buf, sizeof buf);
     if (n > 0) {
-      p.log->Feed(stream, std::string_view(buf, static_cast<size_t>(n)));
+      std::string_view bytes(buf, static_cast<size_t>(n));
+      if (p.demux) {
+        p.demux->Feed(stream, bytes);
+      } else {
+        p.log->Feed(stream, bytes);
+      }
       if (static_cast<size_t>(n) < sizeof buf) return;
       continue;
     }
@@ -210,7 +219,27 @@ void ProcessGroup::Stop(int grace_ms) {
 }
 
 void ProcessGroup::CloseLogs() {
-  for (auto& p : procs_) p.log->Close();
+  for (auto& p : procs_) {
+    if (p.log) p.log->Close();
+    if (p.demux) p.demux->Close();
+  }
+}
+
+std::deque<std::string> ProcessGroup::StderrTail(int rank) const {
+  for (const auto& p : procs_) {
+    if (p.log && p.rank == rank) return p.log->stderr_tail();
+    if (p.demux) {
+      if (const RankLog* log = p.demux->rank_log(rank)) return log->stderr_tail();
+    }
+  }
+  return {};
+}
+
+std::deque<std::string> ProcessGroup::LauncherTail() const {
+  for (const auto& p : procs_) {
+    if (p.demux) return p.demux->launcher().all_tail();
+  }
+  return {};
 }
 
 }  // namespace trainyard::runner

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,7 +53,10 @@ class ProcessGroup {
   // Flushes and closes the logs.
   void CloseLogs();
 
-  const RankLog& log(int index) const { return *procs_[static_cast<size_t>(index)].log; }
+  // The last stderr lines of a rank (found in whichever process's output carried it).
+  std::deque<std::string> StderrTail(int rank) const;
+  // The last lines a launcher (mpirun) wrote itself, both streams; empty without a launcher.
+  std::deque<std::string> LauncherTail() const;
   size_t size() const { return procs_.size(); }
 
  private:
@@ -60,7 +64,8 @@ class ProcessGroup {
     pid_t pid = -1;
     int rank = 0;
     int fds[2] = {-1, -1};
-    std::unique_ptr<RankLog> log;
+    std::unique_ptr<RankLog> log;        // a plain rank
+    std::unique_ptr<TaggedDemux> demux;  // or a launcher whose output names ranks
     bool exited = false;
   };
   void Drain(Proc& p, int stream);

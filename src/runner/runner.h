@@ -19,7 +19,7 @@ namespace trainyard::runner {
 struct SubmitOptions {
   bool dry_run = false;  // validate and plan only: no snapshot, no run, nothing started
   std::function<void(const snapshot::Progress&)> snapshot_progress;
-  // The trainyard executable that becomes the supervisor ("" = /proc/self/exe).
+  // The trainyard executable that becomes the supervisor ("" = TrainyardExe()).
   std::string supervisor_exe;
 };
 
@@ -55,5 +55,15 @@ Result<store::RunRecord> Wait(store::Workspace* ws, const std::string& run_id,
 // Where the snapshot size limit comes from: $TRAINYARD_SNAPSHOT_LIMIT (bytes; 0 = none), else
 // 2 GiB.
 uint64_t SnapshotLimitBytes();
+
+// The `trainyard` executable (supervisor, rank shim): $TRAINYARD_BIN, else this program if it is
+// trainyard, else `trainyard` beside this program or on PATH, else the one built with this library.
+std::string TrainyardExe();
+
+// Where the `trainyard` Python package (and the azureml compatibility package) live: put on the
+// PYTHONPATH of every run. $TRAINYARD_PYTHON_PACKAGE_DIR / $TRAINYARD_PYTHON_COMPAT_DIR, else the
+// build tree's folders.
+std::string PythonPackageDir();
+std::string PythonCompatDir();
 
 }  // namespace trainyard::runner

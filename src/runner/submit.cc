@@ -86,14 +86,31 @@ Status SpawnSupervisor(const std::string& exe, const std::string& ws_dir, const 
   return Status::Ok();
 }
 
-std::string SelfExe() {
+}  // namespace
+
+std::string TrainyardExe() {
+  if (const char* env = std::getenv("TRAINYARD_BIN"); env && *env) return env;
   char buf[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "trainyard";
-  return std::string(buf, static_cast<size_t>(n));
+  if (n > 0) {
+    std::string self(buf, static_cast<size_t>(n));
+    if (EndsWith(self, "/trainyard")) return self;
+    std::string beside = self.substr(0, self.find_last_of('/') + 1) + "trainyard";
+    if (access(beside.c_str(), X_OK) == 0) return beside;
+  }
+  if (std::string on_path = FindOnPath("trainyard"); !on_path.empty()) return on_path;
+  return TRAINYARD_BUILD_BIN;
 }
 
-}  // namespace
+std::string PythonPackageDir() {
+  if (const char* v = std::getenv("TRAINYARD_PYTHON_PACKAGE_DIR"); v && *v) return v;
+  return TRAINYARD_PYTHON_DIR;
+}
+
+std::string PythonCompatDir() {
+  if (const char* v = std::getenv("TRAINYARD_PYTHON_COMPAT_DIR"); v && *v) return v;
+  return TRAINYARD_PYTHON_COMPAT_DIR;
+}
 
 uint64_t SnapshotLimitBytes() {
   if (const char* v = std::getenv("TRAINYARD_SNAPSHOT_LIMIT"); v && *v) {
@@ -110,12 +127,14 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   RETURN_IF_ERROR(CheckEnvironmentRequest(spec));
 
   Submission sub;
+  bool has_azureml = false;
   if (NeedsPython(spec)) {
     ASSIGN_OR_RETURN(env::InterpreterInfo info,
                      env::ResolveInterpreter(spec.python, ws->CacheDir()));
     RETURN_IF_ERROR(env::RequireTorch(info));
     sub.interpreter = info.path;
     sub.torch_version = info.torch_version;
+    has_azureml = info.has_azureml;
   }
 
   sub.run.id = store::NewRunId(spec.experiment_name);
@@ -125,6 +144,15 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   ctx.run_dir = ws->RunDir(sub.run.id);
   ctx.work_dir = ctx.run_dir + "/work";
   ctx.interpreter = sub.interpreter.empty() ? "python3" : sub.interpreter;
+  ctx.trainyard_exe = TrainyardExe();
+  ctx.python_path = PythonPackageDir();
+  // The azureml compatibility package only when no real one is installed.
+  if (!has_azureml && !ctx.python_path.empty()) ctx.python_path += ":" + PythonCompatDir();
+  bool user_pythonpath = false;
+  for (const auto& [k, v] : spec.environment_variables) user_pythonpath |= k == "PYTHONPATH";
+  if (const char* pp = std::getenv("PYTHONPATH"); pp && *pp && !user_pythonpath) {
+    ctx.python_path += (ctx.python_path.empty() ? "" : ":") + std::string(pp);
+  }
   for (const auto& in : spec.inputs) {
     // Literals and read-in-place inputs are passed as they are; downloads are copied into the
     // run folder by the supervisor.
@@ -168,7 +196,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   RETURN_IF_ERROR(MakeDirs(ctx.run_dir + "/logs"));
   RETURN_IF_ERROR(ws->CreateRun(&sub.run, spec.tags));
 
-  std::string exe = options.supervisor_exe.empty() ? SelfExe() : options.supervisor_exe;
+  std::string exe = options.supervisor_exe.empty() ? TrainyardExe() : options.supervisor_exe;
   Status started = SpawnSupervisor(exe, ws->dir(), sub.run.id, ctx.run_dir);
   if (!started.ok()) {
     store::StatusUpdate u;

@@ -4,13 +4,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
 #include <filesystem>
 
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "runner/ingest_server.h"
 #include "runner/process_group.h"
 #include "runner/runner.h"
 #include "spec/parse.h"
@@ -50,38 +54,76 @@ Status DownloadInputs(const spec::JobSpec& spec, const std::string& run_dir) {
   return Status::Ok();
 }
 
-// Moves work/outputs to the run's kept outputs/, lists kept files, removes the work folder.
+// Merges work/outputs into the run's kept outputs/ (files uploaded while the run ran stay unless
+// the script wrote the same path), lists every kept file, and removes the work folder.
 Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::string& run_dir) {
   std::error_code ec;
   std::string work_outputs = run_dir + "/work/outputs";
   if (fs::exists(work_outputs, ec)) {
-    fs::remove_all(run_dir + "/outputs", ec);
-    fs::rename(work_outputs, run_dir + "/outputs", ec);
-    if (ec) return IoError("cannot keep outputs/: " + ec.message());
-  }
-  std::vector<store::FileRecord> files;
-  for (const char* sub : {"outputs", "logs"}) {
-    std::string root = run_dir + "/" + sub;
-    if (!fs::exists(root, ec)) continue;
-    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::end(it);
+    for (auto it = fs::recursive_directory_iterator(work_outputs, ec); it != fs::end(it);
          it.increment(ec)) {
       if (ec) break;
-      if (!it->is_regular_file(ec)) continue;
-      files.push_back({fs::relative(it->path(), run_dir, ec).string(),
-                       static_cast<int64_t>(it->file_size(ec))});
+      if (it->is_directory(ec)) continue;
+      fs::path dest = fs::path(run_dir) / "outputs" / fs::relative(it->path(), work_outputs, ec);
+      fs::create_directories(dest.parent_path(), ec);
+      fs::rename(it->path(), dest, ec);
+      if (ec) return IoError("cannot keep " + it->path().string() + ": " + ec.message());
     }
   }
+  std::vector<store::FileRecord> files;
+  for (auto it = fs::recursive_directory_iterator(run_dir, ec); it != fs::end(it);
+       it.increment(ec)) {
+    if (ec) break;
+    std::string rel = fs::relative(it->path(), run_dir, ec).string();
+    if (it->is_directory(ec)) {
+      if (rel == "work" || rel == "inputs") it.disable_recursion_pending();
+      continue;
+    }
+    if (rel == "supervisor.log" || !it->is_regular_file(ec)) continue;
+    files.push_back({rel, static_cast<int64_t>(it->file_size(ec))});
+  }
+  std::sort(files.begin(), files.end(),
+            [](const store::FileRecord& a, const store::FileRecord& b) { return a.path < b.path; });
   RETURN_IF_ERROR(ws->ReplaceFiles(run_id, files));
   return RemoveAll(run_dir + "/work");
 }
 
-std::string FailureReport(const std::string& headline, const RankLog& log) {
+std::string FailureReport(const std::string& headline, const std::deque<std::string>& err_tail,
+                          const std::deque<std::string>& launcher_tail) {
   std::string out = headline;
-  if (!log.stderr_tail().empty()) {
+  if (!err_tail.empty()) {
     out += "\n--- last lines of stderr ---";
-    for (const auto& l : log.stderr_tail()) out += "\n" + l;
+    for (const auto& l : err_tail) out += "\n" + l;
+  }
+  if (!launcher_tail.empty()) {
+    out += "\n--- last lines of the launcher ---";
+    for (const auto& l : launcher_tail) out += "\n" + l;
   }
   return out;
+}
+
+// Reads "Process name: [[47733,1],3]" / "Exit code: 3" from mpirun's report, and
+// "... on node h1 exited on signal 9 (Killed)." for a killed rank.
+void ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit) {
+  for (const auto& l : lines) {
+    size_t p = l.find("Process name: [[");
+    if (p != std::string::npos) {
+      size_t comma = l.find("],", p);
+      if (comma != std::string::npos) culprit->rank = std::atoi(l.c_str() + comma + 2);
+    }
+    p = l.find("Exit code:");
+    if (p != std::string::npos) {
+      culprit->exit_code = std::atoi(l.c_str() + p + 10);
+      culprit->signaled = false;
+    }
+    p = l.find("exited on signal ");
+    if (p != std::string::npos) {
+      size_t rank_at = l.find("rank ");
+      if (rank_at != std::string::npos) culprit->rank = std::atoi(l.c_str() + rank_at + 5);
+      culprit->exit_code = 128 + std::atoi(l.c_str() + p + 17);
+      culprit->signaled = true;
+    }
+  }
 }
 
 class Supervisor {
@@ -164,9 +206,18 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   return ws_->SetRunFields(run_.id, {{"plan_json", plan->ToJson().dump()}});
 }
 
-Status Supervisor::RunRanks(const targets::LaunchPlan& plan) {
+Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
   ProcessGroup group;
   ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = ""}).IgnoreError();
+  // The tracking endpoint lives as long as the ranks; its token is never stored.
+  IngestServer ingest(ws_->dir(), run_.id, run_.seq);
+  Status listening = ingest.Start();
+  if (!listening.ok()) return Finish(RunStatus::kFailed, {.error = listening.message()});
+  targets::LaunchPlan plan = stored_plan;
+  for (auto& p : plan.processes) {
+    p.env["TRAINYARD_TRACKING_URI"] = ingest.uri();
+    p.env["TRAINYARD_TRACKING_TOKEN"] = ingest.token();
+  }
   Status started = group.Start(plan, run_dir_ + "/logs");
   if (!started.ok()) {
     group.Stop(0);
@@ -204,6 +255,7 @@ Status Supervisor::RunRanks(const targets::LaunchPlan& plan) {
   // Stop whatever is left (other ranks, and anything the ranks started).
   group.Stop(first_failure ? 1000 : kStopGraceMs);
   group.CloseLogs();
+  ingest.Stop();
 
   ws_->SetStatus(run_.id, RunStatus::kFinalizing).IgnoreError();
   Status collected = CollectFiles(ws_.get(), run_.id, run_dir_);
@@ -219,14 +271,18 @@ Status Supervisor::RunRanks(const targets::LaunchPlan& plan) {
     return Finish(RunStatus::kFailed, u);
   }
   if (first_failure) {
-    u.exit_code = first_failure->exit_code;
-    u.failed_rank = first_failure->rank;
-    std::string how = first_failure->signaled
-                          ? "was killed by signal " + std::to_string(first_failure->exit_code - 128)
-                          : "exited with code " + std::to_string(first_failure->exit_code);
+    RankExit culprit = *first_failure;
+    std::deque<std::string> launcher = group.LauncherTail();
+    // Under mpirun the failing process is mpirun itself; it names the rank that failed first.
+    if (!launcher.empty()) ParseMpirunCulprit(launcher, &culprit);
+    u.exit_code = culprit.exit_code;
+    u.failed_rank = culprit.rank;
+    std::string how = culprit.signaled
+                          ? "was killed by signal " + std::to_string(culprit.exit_code - 128)
+                          : "exited with code " + std::to_string(culprit.exit_code);
     std::string who =
-        plan.world_size > 1 ? "rank " + std::to_string(first_failure->rank) + " " : "the script ";
-    u.error = FailureReport(who + how, group.log(first_failure->index));
+        plan.world_size > 1 ? "rank " + std::to_string(culprit.rank) + " " : "the script ";
+    u.error = FailureReport(who + how, group.StderrTail(culprit.rank), launcher);
     return Finish(RunStatus::kFailed, u);
   }
   if (!collected.ok()) {

@@ -93,6 +93,47 @@ CREATE TABLE targets (
   config_json TEXT NOT NULL
 );
 )sql",
+    // 2: metrics, rows and images logged from inside runs; exactly-once batch bookkeeping.
+    // A NaN value is stored as NULL (SQLite turns NaN into NULL anyway); no other NULL is stored.
+    R"sql(
+CREATE TABLE metric_names (
+  id INTEGER PRIMARY KEY,
+  run_seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  UNIQUE (run_seq, name)
+);
+CREATE TABLE metrics (
+  name_id INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  rank INTEGER NOT NULL,
+  value REAL
+);
+CREATE INDEX metrics_by_name ON metrics(name_id);
+CREATE TABLE metric_rows (
+  run_seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  rank INTEGER NOT NULL,
+  columns_json TEXT NOT NULL
+);
+CREATE INDEX rows_by_run ON metric_rows(run_seq, name);
+CREATE TABLE metric_images (
+  run_seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  step INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  rank INTEGER NOT NULL,
+  path TEXT NOT NULL
+);
+CREATE TABLE tracking_clients (
+  run_seq INTEGER NOT NULL,
+  client TEXT NOT NULL,
+  last_seq INTEGER NOT NULL,
+  PRIMARY KEY (run_seq, client)
+);
+)sql",
 };
 
 constexpr const char* kRunColumns =

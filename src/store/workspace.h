@@ -25,7 +25,7 @@
 
 namespace trainyard::store {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct SnapshotRecord {
   std::string id;

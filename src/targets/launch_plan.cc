@@ -12,7 +12,8 @@ nlohmann::json LaunchPlan::ToJson() const {
                      {"local_rank", p.local_rank},
                      {"argv", p.argv},
                      {"env", p.env},
-                     {"cwd", p.cwd}});
+                     {"cwd", p.cwd},
+                     {"tagged_output", p.tagged_output}});
   }
   return {{"target", target},
           {"type", type},
@@ -36,6 +37,7 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
       ps.argv = p.at("argv").get<std::vector<std::string>>();
       ps.env = p.at("env").get<std::map<std::string, std::string>>();
       ps.cwd = p.at("cwd").get<std::string>();
+      ps.tagged_output = p.value("tagged_output", false);
       plan.processes.push_back(std::move(ps));
     }
     return plan;

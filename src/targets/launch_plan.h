@@ -19,6 +19,8 @@ struct ProcessSpec {
   std::vector<std::string> argv;           // exact argv; argv[0] absolute or found on PATH
   std::map<std::string, std::string> env;  // set on top of the supervisor's environment
   std::string cwd;
+  // The process is an `mpirun --tag-output` launcher: its output is split into per-rank logs.
+  bool tagged_output = false;
 };
 
 struct LaunchPlan {

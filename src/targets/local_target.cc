@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/process.h"
 #include "common/strings.h"
 #include "env/gpu.h"
 #include "spec/parse.h"
@@ -43,10 +44,10 @@ Status LocalTarget::Check(const spec::JobSpec& spec) const {
         "process_count_per_node: " + std::to_string(spec.process_count_per_node) +
         " processes each need a GPU, but target \"" + name_ + "\" has " + std::to_string(gpus_));
   }
-  if (spec.distributed_backend == "mpi") {
-    return Unimplemented(
-        "distributed_backend: mpi is not supported on local targets yet; use "
-        "distributed_backend: pytorch");
+  if (spec.distributed_backend == "mpi" && FindOnPath("mpirun").empty()) {
+    return InvalidArgument(
+        "distributed_backend: mpi needs Open MPI's mpirun, which is not on PATH (Debian: "
+        "apt-get install openmpi-bin)");
   }
   return Status::Ok();
 }
@@ -77,7 +78,8 @@ std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
       {"TRAINYARD_RUN_ID", ctx.run_id},
       {"TRAINYARD_WORKSPACE", ctx.workspace_dir},
       {"TRAINYARD_RUN_DIR", ctx.run_dir},
-      {"TRAINYARD_TRACKING_URI", "file://" + ctx.workspace_dir},
+      // The supervisor's ingestion endpoint; the address and token are set when it starts.
+      {"TRAINYARD_TRACKING_URI", "(set when the run starts)"},
       {"TRAINYARD_EXPERIMENT", spec.experiment_name},
       {"PYTHONUNBUFFERED", "1"},
   };
@@ -88,7 +90,38 @@ std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
     env[key] = value;
   }
   for (const auto& [k, v] : spec.environment_variables) env[k] = v;
+  if (!ctx.python_path.empty()) {
+    auto user = env.find("PYTHONPATH");
+    env["PYTHONPATH"] =
+        ctx.python_path + (user != env.end() && !user->second.empty() ? ":" + user->second : "");
+  }
   return env;
+}
+
+ProcessSpec MpirunProcess(const spec::JobSpec& spec, const PlanContext& ctx,
+                          const std::vector<std::string>& program,
+                          std::map<std::string, std::string> env, int master_port, int threads) {
+  ProcessSpec p;
+  p.cwd = ctx.work_dir;
+  p.tagged_output = true;
+  env["WORLD_SIZE"] = std::to_string(spec.TotalProcesses());
+  env["MASTER_ADDR"] = "127.0.0.1";
+  env["MASTER_PORT"] = std::to_string(master_port);
+  env["TRAINYARD_PROCS_PER_NODE"] = std::to_string(spec.process_count_per_node);
+  if (threads > 0) env["OMP_NUM_THREADS"] = std::to_string(threads);
+  p.argv = {FindOnPath("mpirun"), "-np", std::to_string(spec.TotalProcesses()), "--oversubscribe",
+            // Binding every rank to one core starves Gloo's and PyTorch's helper threads.
+            "--bind-to", "none", "--tag-output"};
+  if (geteuid() == 0) p.argv.emplace_back("--allow-run-as-root");
+  for (const auto& [k, v] : env) {
+    p.argv.emplace_back("-x");
+    p.argv.push_back(k);
+  }
+  // The shim turns Open MPI's OMPI_COMM_WORLD_* into torchrun's RANK, LOCAL_RANK, ... per rank.
+  p.argv.insert(p.argv.end(), {ctx.trainyard_exe, "rank-exec", "--"});
+  p.argv.insert(p.argv.end(), program.begin(), program.end());
+  p.env = std::move(env);
+  return p;
 }
 
 Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContext& ctx) const {
@@ -108,6 +141,11 @@ Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContex
                          (in.mode == spec::Input::Mode::kDownload
                               ? "copied into the run folder at " + ctx.input_values.at(in.name)
                               : "read in place from " + in.value));
+  }
+  if (spec.distributed_backend == "mpi") {
+    plan.processes.push_back(
+        MpirunProcess(spec, ctx, argv, base, port, user_threads ? 0 : threads));
+    return plan;
   }
   for (int node = 0; node < spec.node_count; ++node) {
     for (int local = 0; local < spec.process_count_per_node; ++local) {

@@ -34,6 +34,13 @@ class LocalTarget : public Target {
 // inputs substituted. Shared by every target type.
 Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx);
 
+// One `mpirun` that starts every rank of the job through `trainyard rank-exec` (the rank shim),
+// exporting `env` to them, with tagged output (split into per-rank logs by the supervisor).
+// `threads` 0 leaves OMP_NUM_THREADS alone.
+ProcessSpec MpirunProcess(const spec::JobSpec& spec, const PlanContext& ctx,
+                          const std::vector<std::string>& program,
+                          std::map<std::string, std::string> env, int master_port, int threads);
+
 // Environment common to every rank of a run on any target (TRAINYARD_*, user variables,
 // inputs); rank variables are added by the target.
 std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,

@@ -29,11 +29,15 @@ struct TargetOption {
 struct PlanContext {
   std::string run_id;
   std::string workspace_dir;
-  std::string run_dir;      // <workspace>/runs/<id>
-  std::string work_dir;     // the run's working directory (materialized snapshot)
-  std::string interpreter;  // resolved Python interpreter (absolute)
+  std::string run_dir;        // <workspace>/runs/<id>
+  std::string work_dir;       // the run's working directory (materialized snapshot)
+  std::string interpreter;    // resolved Python interpreter (absolute)
+  std::string trainyard_exe;  // for the rank shim (`trainyard rank-exec`) under mpirun
   std::map<std::string, std::string> input_values;  // name -> literal or path the script reads
   int master_port = 0;                              // 0: choose a free one
+  // Folders put in front of PYTHONPATH (the `trainyard` package, compatibility packages), ""
+  // for none; the job's own PYTHONPATH (or the submitter's) follows them.
+  std::string python_path;
 };
 
 class Target {

@@ -292,3 +292,54 @@ time.sleep(1000)
     assert info["failed_rank"] == 1
     assert info["exit_code"] == 5
     assert "rank 1 gives up" in info["error"]
+
+
+RANK_ENV_SCRIPT = """
+import os, json
+keys = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK",
+        "MASTER_ADDR", "MASTER_PORT", "OMP_NUM_THREADS", "OMPI_COMM_WORLD_RANK",
+        "TRAINYARD_RUN_ID"]
+print(json.dumps({k: os.environ.get(k) for k in keys}), flush=True)
+"""
+
+
+def test_distributed_mpi_backend_on_local(ty):
+    src = ty.project("proj", {"ranks.py": RANK_ENV_SCRIPT})
+    proc = ty.run("submit", "--source", src, "--entry", "ranks.py", "--set", "node_count=2",
+                  "--set", "process_count_per_node=2", "--set", "distributed_backend=mpi",
+                  "--wait", check=0)
+    run_id = proc.stderr.strip().splitlines()[0]
+    seen = {}
+    for line in ty.run("logs", run_id, check=0).stdout.splitlines():
+        prefix, payload = line.split("] ", 1)
+        seen[int(prefix.replace("[rank ", ""))] = json.loads(payload)
+    assert sorted(seen) == [0, 1, 2, 3]
+    for r, env in seen.items():
+        assert env["RANK"] == env["OMPI_COMM_WORLD_RANK"] == str(r)
+        assert env["WORLD_SIZE"] == "4"
+        assert env["LOCAL_RANK"] == str(r % 2)
+        assert env["NODE_RANK"] == env["GROUP_RANK"] == str(r // 2)
+        assert env["LOCAL_WORLD_SIZE"] == "2"
+        assert env["TRAINYARD_RUN_ID"] == run_id
+    assert ty.show(run_id)["plan"]["processes"][0]["argv"][0].endswith("mpirun")
+
+
+def test_mpi_rank_failure_names_the_rank(ty):
+    script = """
+import os, sys, time
+if os.environ["RANK"] == "1":
+    print("rank 1 is out of data", file=sys.stderr, flush=True)
+    sys.exit(4)
+time.sleep(1000)
+"""
+    src = ty.project("proj", {"gang.py": script})
+    t0 = time.time()
+    proc = ty.run("submit", "--source", src, "--entry", "gang.py", "--set",
+                  "process_count_per_node=2", "--set", "distributed_backend=mpi", "--wait",
+                  check=1)
+    assert time.time() - t0 < 60
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert info["status"] == "Failed"
+    assert info["failed_rank"] == 1
+    assert info["exit_code"] == 4
+    assert "rank 1 is out of data" in info["error"]

@@ -1,0 +1,168 @@
+// trainyard rank-exec -- PROGRAM ARGS...   (internal: the rank shim under mpirun / srun)
+//
+// Sets torchrun's per-rank variables from the launcher's own (Open MPI's OMPI_COMM_WORLD_*, PMIx,
+// or Slurm's SLURM_*) and runs the program, so every rank sees the same contract under every
+// backend: RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, NODE_RANK. With
+// TRAINYARD_PROCS_PER_NODE set (simulated nodes on one machine), node and local ranks follow it.
+//
+// It also relays the program's output whole lines at a time (one write per line): the launcher
+// forwards output in the chunks it reads, and a line written in pieces (Python's unbuffered print
+// writes the text and the newline separately) would otherwise be interleaved with other ranks'
+// output. Signals are passed on; the shim exits as the program did.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+
+namespace trainyard::cli {
+
+namespace {
+
+const char* First(std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    if (const char* v = std::getenv(n); v && *v) return v;
+  }
+  return nullptr;
+}
+
+pid_t g_child = -1;
+
+void ForwardSignal(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+// Writes all of `data` to `fd` (one write() in the normal case).
+void WriteAll(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+int RelayLines(const std::vector<std::string>& argv) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    std::perror("trainyard rank-exec: pipe");
+    return 127;
+  }
+  g_child = fork();
+  if (g_child < 0) {
+    std::perror("trainyard rank-exec: fork");
+    return 127;
+  }
+  if (g_child == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    std::fprintf(stderr, "trainyard rank-exec: cannot execute %s: %s\n", args[0],
+                 std::strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  struct sigaction sa {};
+  sa.sa_handler = ForwardSignal;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string partial[2];
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+        continue;
+      }
+      std::string& p = partial[i];
+      p.append(buf, static_cast<size_t>(n));
+      size_t last_nl = p.rfind('\n');
+      if (last_nl != std::string::npos) {
+        WriteAll(i + 1, p.data(), last_nl + 1);
+        p.erase(0, last_nl + 1);
+      } else if (p.size() > 65536) {
+        WriteAll(i + 1, p.data(), p.size());
+        p.clear();
+      }
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    if (!partial[i].empty()) WriteAll(i + 1, partial[i].data(), partial[i].size());
+  }
+  int status = 0;
+  while (waitpid(g_child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    // Die the same way, so the launcher reports the signal.
+    signal(WTERMSIG(status), SIG_DFL);
+    kill(getpid(), WTERMSIG(status));
+    return 128 + WTERMSIG(status);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int RankExec(const std::vector<std::string>& argv) {
+  if (argv.empty()) {
+    std::fprintf(stderr, "trainyard rank-exec: no program given\n");
+    return kExitUsage;
+  }
+  const char* rank = First({"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"});
+  const char* size = First({"OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"});
+  const char* local = First({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"});
+  const char* local_size = First({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"});
+  const char* node = First({"OMPI_COMM_WORLD_NODE_RANK", "SLURM_NODEID"});
+  if (rank) setenv("RANK", rank, 1);
+  if (size) setenv("WORLD_SIZE", size, 1);
+  if (local) setenv("LOCAL_RANK", local, 1);
+  if (local_size) setenv("LOCAL_WORLD_SIZE", local_size, 1);
+  if (node) {
+    setenv("NODE_RANK", node, 1);
+    setenv("GROUP_RANK", node, 1);
+  }
+  if (const char* ppn = std::getenv("TRAINYARD_PROCS_PER_NODE"); ppn && rank) {
+    int per = std::atoi(ppn), r = std::atoi(rank);
+    if (per > 0) {
+      setenv("LOCAL_RANK", std::to_string(r % per).c_str(), 1);
+      setenv("LOCAL_WORLD_SIZE", ppn, 1);
+      setenv("NODE_RANK", std::to_string(r / per).c_str(), 1);
+      setenv("GROUP_RANK", std::to_string(r / per).c_str(), 1);
+    }
+  }
+  return RelayLines(argv);
+}
+
+}  // namespace
+
+void RegisterRankExec(CLI::App& app, Context& ctx) {
+  CLI::App* cmd = app.add_subcommand("rank-exec", "(internal) rank shim under mpirun/srun");
+  cmd->group("");
+  cmd->callback([&ctx] { ctx.exit_code = RankExec(ctx.trailing_args); });
+}
+
+}  // namespace trainyard::cli

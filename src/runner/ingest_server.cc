@@ -1,0 +1,160 @@
+#include "runner/ingest_server.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "common/files.h"
+#include "common/json_number.h"
+#include "common/strings.h"
+#include "store/metrics.h"
+#include "store/workspace.h"
+#include "tracking/protocol.h"
+
+namespace trainyard::runner {
+
+namespace {
+
+std::string RandomToken() {
+  std::random_device rd;
+  static const char* kHex = "0123456789abcdef";
+  std::string t;
+  for (int i = 0; i < 32; ++i) t += kHex[rd() & 15];
+  return t;
+}
+
+}  // namespace
+
+Result<std::string> CheckUploadName(const std::string& name) {
+  if (name.empty()) return InvalidArgument("file name is empty");
+  if (name[0] == '/') return InvalidArgument("file name \"" + name + "\" must be relative");
+  std::string norm = std::filesystem::path(name).lexically_normal().string();
+  for (const auto& part : Split(norm, '/')) {
+    if (part == "..") return InvalidArgument("file name \"" + name + "\" leaves the run's folder");
+  }
+  for (const char* reserved : {"work", "inputs", "logs", "supervisor.log"}) {
+    if (norm == reserved || StartsWith(norm, std::string(reserved) + "/")) {
+      return InvalidArgument("file name \"" + name + "\" is inside the run's own " + reserved +
+                             " folder");
+    }
+  }
+  return norm;
+}
+
+struct IngestServer::Impl {
+  std::string ws_dir, run_id, run_dir;
+  int64_t run_seq = 0;
+  httplib::Server server;
+  std::thread thread;
+  std::mutex db_mu;
+  std::unique_ptr<store::Workspace> ws;  // GUARDED_BY(db_mu)
+};
+
+IngestServer::IngestServer(std::string workspace_dir, std::string run_id, int64_t run_seq)
+    : impl_(std::make_unique<Impl>()), token_(RandomToken()) {
+  impl_->ws_dir = std::move(workspace_dir);
+  impl_->run_id = std::move(run_id);
+  impl_->run_seq = run_seq;
+  impl_->run_dir = impl_->ws_dir + "/runs/" + impl_->run_id;
+}
+
+IngestServer::~IngestServer() { Stop(); }
+
+std::string IngestServer::uri() const { return "http://" + address_ + ":" + std::to_string(port_); }
+
+Status IngestServer::Start(const std::string& bind_address) {
+  ASSIGN_OR_RETURN(impl_->ws, store::Workspace::Open(impl_->ws_dir));
+  Impl* impl = impl_.get();
+  const std::string prefix = "/v1/runs/" + impl->run_id;
+  const std::string bearer = "Bearer " + token_;
+  auto authorized = [bearer](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Authorization") == bearer) return true;
+    res.status = 401;
+    res.set_content(R"({"error":"missing or wrong tracking token"})", "application/json");
+    return false;
+  };
+  auto fail = [](httplib::Response& res, int code, const std::string& msg) {
+    res.status = code;
+    res.set_content(nlohmann::json{{"error", msg}}.dump(), "application/json");
+  };
+
+  impl->server.Post(prefix + "/batch", [=](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    auto batch = tracking::DecodeBatch(req.body);
+    if (!batch.ok()) return fail(res, 400, batch.status().message());
+    std::lock_guard<std::mutex> lock(impl->db_mu);
+    auto applied = store::ApplyBatch(impl->ws->db(), impl->run_seq, *batch);
+    if (!applied.ok()) return fail(res, 503, applied.status().message());
+    res.set_content(nlohmann::json{{"acked_seq", batch->seq}}.dump(), "application/json");
+  });
+
+  impl->server.Put(prefix + "/files", [=](const httplib::Request& req, httplib::Response& res,
+                                          const httplib::ContentReader& reader) {
+    if (!authorized(req, res)) return;
+    auto name = CheckUploadName(req.get_param_value("name"));
+    if (!name.ok()) return fail(res, 400, name.status().message());
+    std::string dest = impl->run_dir + "/" + *name;
+    Status made = MakeDirs(std::filesystem::path(dest).parent_path().string());
+    if (!made.ok()) return fail(res, 500, made.message());
+    std::string tmp = dest + ".upload." + std::to_string(gettid());
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(res, 500, "cannot write " + *name);
+    bool ok = reader([&](const char* data, size_t len) {
+      while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        data += n;
+        len -= static_cast<size_t>(n);
+      }
+      return true;
+    });
+    close(fd);
+    if (!ok || rename(tmp.c_str(), dest.c_str()) != 0) {
+      unlink(tmp.c_str());
+      return fail(res, 500, "cannot store " + *name);
+    }
+    res.set_content(nlohmann::json{{"stored", *name}}.dump(), "application/json");
+  });
+
+  impl->server.Get(prefix + "/metrics", [=](const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req, res)) return;
+    std::lock_guard<std::mutex> lock(impl->db_mu);
+    auto metrics = store::ReadMetrics(impl->ws->db(), impl->run_seq, req.get_param_value("name"));
+    if (!metrics.ok()) return fail(res, 500, metrics.status().message());
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [name, points] : *metrics) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& p : points) {
+        arr.push_back(
+            {{"step", p.step}, {"ts", p.ts}, {"rank", p.rank}, {"value", JsonNumber(p.value)}});
+      }
+      out[name] = std::move(arr);
+    }
+    res.set_content(out.dump(), "application/json");
+  });
+
+  int port = impl->server.bind_to_any_port(bind_address);
+  if (port <= 0) return IoError("cannot listen on " + bind_address + " for the tracking endpoint");
+  address_ = bind_address;
+  port_ = port;
+  impl->thread = std::thread([impl] { impl->server.listen_after_bind(); });
+  return Status::Ok();
+}
+
+void IngestServer::Stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+}  // namespace trainyard::runner
