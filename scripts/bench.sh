@@ -4,8 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" --target submit_bench snapshot_bench >/dev/null
+cmake --build "$BUILD" --target submit_bench snapshot_bench tracking_bench trainyard_core >/dev/null
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
 "$BUILD/bench/submit_bench" 10
 echo
 "$BUILD/bench/snapshot_bench"
+echo
+"$BUILD/bench/tracking_bench" 1000000
+echo
+PYTHONPATH="$BUILD/python" /usr/bin/python3 python/bench_log.py 1000000
