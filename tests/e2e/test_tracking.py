@@ -211,3 +211,35 @@ def test_compare_lines_up_runs(ty):
     assert abs(cmp[1]["metrics"]["acc"]["best"] - 0.4) < 1e-9    # highest accuracy
     text = ty.run("compare", *ids, "--name", "loss", check=0).stdout
     assert "loss (last / min)" in text and "acc" not in text
+
+
+def test_python_reads_a_finished_run(ty):
+    import subprocess
+    script = ("from trainyard import Run\nrun = Run.get_context()\n"
+              "for i in range(3):\n    run.log('loss', 1.0 / (i + 1))\nrun.tag('kind', 'demo')\n"
+              "run.log('odd', float('nan'))\n")
+    src = ty.project("proj", {"train.py": script})
+    proc = ty.run("submit", "--source", src, "--entry", "train.py", "--wait", check=0)
+    run_id = proc.stderr.strip().splitlines()[0]
+    reader = f"""
+import math
+from trainyard import get_run
+run = get_run({run_id[:-2]!r}, workspace={str(ty.workspace)!r})
+assert run.id == {run_id!r}
+assert run.status == "Completed", run.status
+m = run.get_metrics()
+assert m["loss"] == [1.0, 0.5, 1.0 / 3], m
+assert math.isnan(m["odd"][0])
+full = run.get_metrics("loss", full=True)["loss"]
+assert [p["step"] for p in full] == [0, 1, 2]
+assert run.get_tags() == {{"kind": "demo"}}
+print("ok")
+"""
+    from conftest import BIN
+    env = dict(os.environ, TRAINYARD_BIN=BIN,
+               PYTHONPATH=os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(BIN))),
+                                       "python"))
+    out = subprocess.run(["/usr/bin/python3", "-c", reader], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
