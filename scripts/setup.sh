@@ -14,7 +14,8 @@ PACKAGES=(
   python3-sklearn python3-numpy python3-matplotlib python3-venv python3-pip python3-pytest
   libopenblas0-pthread
   openmpi-bin libopenmpi-dev
-  procps psmisc iproute2
+  procps psmisc iproute2 util-linux
+  slurmctld slurmd slurm-client
 )
 
 missing=()

@@ -2,8 +2,10 @@
 //
 // Sets torchrun's per-rank variables from the launcher's own (Open MPI's OMPI_COMM_WORLD_*, PMIx,
 // or Slurm's SLURM_*) and runs the program, so every rank sees the same contract under every
-// backend: RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, NODE_RANK. With
-// TRAINYARD_PROCS_PER_NODE set (simulated nodes on one machine), node and local ranks follow it.
+// backend: RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, NODE_RANK. Under mpirun,
+// trainyard maps ranks to nodes in blocks of TRAINYARD_PROCS_PER_NODE (also on one machine, where
+// it simulates nodes), so node and local ranks follow from it; TRAINYARD_GPU_PER_RANK=1 gives
+// each rank the GPU of its local rank (CUDA_VISIBLE_DEVICES).
 //
 // It also relays the program's output whole lines at a time (one write per line): the launcher
 // forwards output in the chunks it reads, and a line written in pieces (Python's unbuffered print
@@ -136,7 +138,9 @@ int RankExec(const std::vector<std::string>& argv) {
   const char* size = First({"OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"});
   const char* local = First({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"});
   const char* local_size = First({"OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE"});
-  const char* node = First({"OMPI_COMM_WORLD_NODE_RANK", "SLURM_NODEID"});
+  // (Open MPI's OMPI_COMM_WORLD_NODE_RANK is a rank within the node, not the node's index; the
+  // node index comes from TRAINYARD_PROCS_PER_NODE below.)
+  const char* node = First({"SLURM_NODEID"});
   if (rank) setenv("RANK", rank, 1);
   if (size) setenv("WORLD_SIZE", size, 1);
   if (local) setenv("LOCAL_RANK", local, 1);
@@ -153,6 +157,9 @@ int RankExec(const std::vector<std::string>& argv) {
       setenv("NODE_RANK", std::to_string(r / per).c_str(), 1);
       setenv("GROUP_RANK", std::to_string(r / per).c_str(), 1);
     }
+  }
+  if (const char* g = std::getenv("TRAINYARD_GPU_PER_RANK"); g && std::string(g) == "1") {
+    if (const char* lr = std::getenv("LOCAL_RANK")) setenv("CUDA_VISIBLE_DEVICES", lr, 1);
   }
   return RelayLines(argv);
 }

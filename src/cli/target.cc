@@ -1,7 +1,9 @@
 // trainyard target add|list|show|remove
 #include "targets/target.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "cli/cli.h"
 #include "common/strings.h"
@@ -29,6 +31,19 @@ void RegisterTarget(CLI::App& app, Context& ctx) {
   add->add_option("name", f->name, "target name")->required();
   add->add_option("--type", f->type, "target type (local)")->capture_default_str();
   add->add_option("--option,-o", f->options, option_help)->allow_extra_args(false);
+  // Every option is also a flag of its own: --hosts h1:4,h2:4, --launch-agent ssh, ...
+  std::set<std::string> names;
+  for (const auto& [type, opts] : targets::TargetTypes()) {
+    for (const auto& o : opts) names.insert(o.name);
+  }
+  for (const auto& name : names) {
+    std::string flag = "--" + name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    add->add_option_function<std::string>(
+           flag, [f, name](const std::string& v) { f->options.push_back(name + "=" + v); },
+           "same as -o " + name + "=VALUE")
+        ->group("Target options");
+  }
   add->callback([&ctx, f] {
     auto ws = ctx.Workspace();
     if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));

@@ -71,7 +71,7 @@ IngestServer::~IngestServer() { Stop(); }
 
 std::string IngestServer::uri() const { return "http://" + address_ + ":" + std::to_string(port_); }
 
-Status IngestServer::Start(const std::string& bind_address) {
+Status IngestServer::Start(const std::string& bind_address, const std::string& advertised_host) {
   ASSIGN_OR_RETURN(impl_->ws, store::Workspace::Open(impl_->ws_dir));
   Impl* impl = impl_.get();
   const std::string prefix = "/v1/runs/" + impl->run_id;
@@ -145,7 +145,7 @@ Status IngestServer::Start(const std::string& bind_address) {
 
   int port = impl->server.bind_to_any_port(bind_address);
   if (port <= 0) return IoError("cannot listen on " + bind_address + " for the tracking endpoint");
-  address_ = bind_address;
+  address_ = advertised_host.empty() ? bind_address : advertised_host;
   port_ = port;
   impl->thread = std::thread([impl] { impl->server.listen_after_bind(); });
   return Status::Ok();

@@ -22,8 +22,10 @@ class IngestServer {
   IngestServer(const IngestServer&) = delete;
   IngestServer& operator=(const IngestServer&) = delete;
 
-  // Listens on `bind_address` (an ephemeral port) and serves on a background thread.
-  Status Start(const std::string& bind_address = "127.0.0.1");
+  // Listens on `bind_address` (an ephemeral port) and serves on a background thread; ranks are
+  // told to reach it at `advertised_host` ("" = the bind address).
+  Status Start(const std::string& bind_address = "127.0.0.1",
+               const std::string& advertised_host = "");
   // Stops accepting and waits for requests in progress to finish.
   void Stop();
 

@@ -17,6 +17,7 @@
 #include "runner/ingest_server.h"
 #include "runner/process_group.h"
 #include "runner/runner.h"
+#include "runner/staging.h"
 #include "spec/parse.h"
 #include "targets/target.h"
 
@@ -56,9 +57,10 @@ Status DownloadInputs(const spec::JobSpec& spec, const std::string& run_dir) {
 
 // Merges work/outputs into the run's kept outputs/ (files uploaded while the run ran stay unless
 // the script wrote the same path), lists every kept file, and removes the work folder.
-Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::string& run_dir) {
+Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::string& run_dir,
+                    const std::string& work_dir) {
   std::error_code ec;
-  std::string work_outputs = run_dir + "/work/outputs";
+  std::string work_outputs = work_dir + "/outputs";
   if (fs::exists(work_outputs, ec)) {
     for (auto it = fs::recursive_directory_iterator(work_outputs, ec); it != fs::end(it);
          it.increment(ec)) {
@@ -85,7 +87,8 @@ Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::
   std::sort(files.begin(), files.end(),
             [](const store::FileRecord& a, const store::FileRecord& b) { return a.path < b.path; });
   RETURN_IF_ERROR(ws->ReplaceFiles(run_id, files));
-  return RemoveAll(run_dir + "/work");
+  RETURN_IF_ERROR(RemoveAll(run_dir + "/work"));
+  return RemoveAll(work_dir);
 }
 
 std::string FailureReport(const std::string& headline, const std::deque<std::string>& err_tail,
@@ -141,12 +144,17 @@ class Supervisor {
   Status WaitForSlot(bool* canceled);
   Status Prepare(targets::LaunchPlan* plan);
   Status RunRanks(const targets::LaunchPlan& plan);
+  // Where the ranks run (the run's work folder, or its folder in a shared folder).
+  std::string WorkDir() const;
+  // Brings outputs back (copy staging), keeps the run's files, removes work folders.
+  Status Collect();
 
   std::unique_ptr<store::Workspace> ws_;
   store::RunRecord run_;
   std::string run_dir_;
   int64_t last_beat_ = 0;
   spec::JobSpec spec_;
+  targets::Staging staging_;
 };
 
 void Supervisor::Beat() {
@@ -187,8 +195,12 @@ Status Supervisor::WaitForSlot(bool* canceled) {
 }
 
 Status Supervisor::Prepare(targets::LaunchPlan* plan) {
+  auto parsed = nlohmann::json::parse(run_.plan_json, nullptr, false);
+  ASSIGN_OR_RETURN(*plan, targets::LaunchPlan::FromJson(parsed));
+  staging_ = plan->staging;
   ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = "restoring snapshot"}).IgnoreError();
-  std::string work = run_dir_ + "/work";
+  // "shared": straight into the folder every host sees; otherwise into the run's own folder.
+  std::string work = staging_.mode == "shared" ? staging_.dir : run_dir_ + "/work";
   RETURN_IF_ERROR(snapshot::Restore(ws_->SnapshotsDir(), run_.snapshot_id, work)
                       .WithContext("restoring the snapshot"));
   RETURN_IF_ERROR(MakeDirs(work + "/outputs"));
@@ -196,8 +208,12 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
     ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = "copying inputs"}).IgnoreError();
     RETURN_IF_ERROR(DownloadInputs(spec_, run_dir_));
   }
-  auto parsed = nlohmann::json::parse(run_.plan_json, nullptr, false);
-  ASSIGN_OR_RETURN(*plan, targets::LaunchPlan::FromJson(parsed));
+  if (staging_.mode == "copy") {
+    ws_->SetStatus(run_.id, RunStatus::kPreparing,
+                   {.detail = "copying the code to " + Join(staging_.hosts, ", ")})
+        .IgnoreError();
+    RETURN_IF_ERROR(PushCode(staging_, work));
+  }
   // The port chosen at submit time may have been taken since: choose again.
   int port = targets::PickFreePort();
   for (auto& p : plan->processes) {
@@ -206,12 +222,33 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   return ws_->SetRunFields(run_.id, {{"plan_json", plan->ToJson().dump()}});
 }
 
+std::string Supervisor::WorkDir() const {
+  return staging_.mode == "shared" ? staging_.dir : run_dir_ + "/work";
+}
+
+Status Supervisor::Collect() {
+  Status fetched = Status::Ok();
+  if (staging_.mode == "copy") {
+    fetched = FetchOutputs(staging_, run_dir_ + "/work");
+    CleanRemote(staging_);
+  }
+  Status collected = CollectFiles(ws_.get(), run_.id, run_dir_, WorkDir());
+  if (staging_.mode == "shared") {
+    // The run's folder in the shared folder ("<shared>/<run id>/work") goes too.
+    RemoveAll(staging_.dir.substr(0, staging_.dir.find_last_of('/'))).IgnoreError();
+  }
+  return fetched.ok() ? collected : fetched;
+}
+
 Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
   ProcessGroup group;
   ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = ""}).IgnoreError();
   // The tracking endpoint lives as long as the ranks; its token is never stored.
   IngestServer ingest(ws_->dir(), run_.id, run_.seq);
-  Status listening = ingest.Start();
+  // Ranks on other hosts reach the endpoint at the target's address for this machine.
+  Status listening = stored_plan.tracking_address.empty()
+                         ? ingest.Start()
+                         : ingest.Start("0.0.0.0", stored_plan.tracking_address);
   if (!listening.ok()) return Finish(RunStatus::kFailed, {.error = listening.message()});
   targets::LaunchPlan plan = stored_plan;
   for (auto& p : plan.processes) {
@@ -258,7 +295,7 @@ Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
   ingest.Stop();
 
   ws_->SetStatus(run_.id, RunStatus::kFinalizing).IgnoreError();
-  Status collected = CollectFiles(ws_.get(), run_.id, run_dir_);
+  Status collected = Collect();
 
   store::StatusUpdate u;
   if (canceled) {
@@ -320,12 +357,12 @@ int Supervisor::Main() {
   if (canceled) return 0;
   targets::LaunchPlan plan;
   if (Status s = Prepare(&plan); !s.ok()) {
-    CollectFiles(ws_.get(), run_.id, run_dir_).IgnoreError();
+    Collect().IgnoreError();
     Finish(RunStatus::kFailed, {.error = "preparing the run failed: " + s.message()}).IgnoreError();
     return 1;
   }
   if (CancelRequested()) {
-    CollectFiles(ws_.get(), run_.id, run_dir_).IgnoreError();
+    Collect().IgnoreError();
     Finish(RunStatus::kCanceled, {.error = "canceled by the user"}).IgnoreError();
     return 0;
   }

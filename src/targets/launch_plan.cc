@@ -15,9 +15,15 @@ nlohmann::json LaunchPlan::ToJson() const {
                      {"cwd", p.cwd},
                      {"tagged_output", p.tagged_output}});
   }
+  nlohmann::json stage = {{"mode", staging.mode},
+                          {"dir", staging.dir},
+                          {"hosts", staging.hosts},
+                          {"agent", staging.agent}};
   return {{"target", target},
           {"type", type},
           {"world_size", world_size},
+          {"staging", stage},
+          {"tracking_address", tracking_address},
           {"processes", procs},
           {"notes", notes}};
 }
@@ -29,6 +35,14 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
     plan.type = j.at("type").get<std::string>();
     plan.world_size = j.at("world_size").get<int>();
     plan.notes = j.value("notes", std::vector<std::string>{});
+    plan.tracking_address = j.value("tracking_address", "");
+    if (j.contains("staging")) {
+      const auto& st = j.at("staging");
+      plan.staging.mode = st.at("mode").get<std::string>();
+      plan.staging.dir = st.at("dir").get<std::string>();
+      plan.staging.hosts = st.at("hosts").get<std::vector<std::string>>();
+      plan.staging.agent = st.at("agent").get<std::vector<std::string>>();
+    }
     for (const auto& p : j.at("processes")) {
       ProcessSpec ps;
       ps.rank = p.at("rank").get<int>();
@@ -49,6 +63,15 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
 std::string LaunchPlan::ToText() const {
   std::string out =
       "target: " + target + " (" + type + "), world size " + std::to_string(world_size) + "\n";
+  if (staging.mode != "local") {
+    out += "code: " +
+           (staging.mode == "shared"
+                ? "restored into the shared folder " + staging.dir
+                : "copied to " + staging.dir + " on " + Join(staging.hosts, ", ") + " with " +
+                      Join(staging.agent, " ") + "; outputs/ fetched back from " +
+                      staging.hosts.at(0)) +
+           "\n";
+  }
   for (const auto& n : notes) out += "note: " + n + "\n";
   for (const auto& p : processes) {
     out += "\nprocess: rank " + std::to_string(p.rank) + ", node " + std::to_string(p.node_rank) +

@@ -23,10 +23,26 @@ struct ProcessSpec {
   bool tagged_output = false;
 };
 
+// How the run's code reaches the hosts that run its ranks.
+struct Staging {
+  // "local": ranks run on this machine in <run dir>/work.
+  // "shared": `dir` is in a folder every host sees; the snapshot is restored straight into it.
+  // "copy": restored in <run dir>/work, then copied to `dir` on each host of `hosts` through the
+  //         launch agent (`agent` + host + a command), and outputs/ fetched back from hosts[0].
+  std::string mode = "local";
+  std::string dir;
+  std::vector<std::string> hosts;
+  std::vector<std::string> agent;
+};
+
 struct LaunchPlan {
   std::string target;  // target name
-  std::string type;    // "local"
+  std::string type;    // "local", "mpi"
   int world_size = 1;
+  Staging staging;
+  // The address ranks use to reach this machine's tracking endpoint ("" = 127.0.0.1, and the
+  // endpoint listens on loopback only).
+  std::string tracking_address;
   std::vector<ProcessSpec> processes;
   std::vector<std::string> notes;  // human-readable facts ("inputs.data: read in place")
 

@@ -80,6 +80,7 @@ std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
       {"TRAINYARD_RUN_DIR", ctx.run_dir},
       // The supervisor's ingestion endpoint; the address and token are set when it starts.
       {"TRAINYARD_TRACKING_URI", "(set when the run starts)"},
+      {"TRAINYARD_TRACKING_TOKEN", "(set when the run starts)"},
       {"TRAINYARD_EXPERIMENT", spec.experiment_name},
       {"PYTHONUNBUFFERED", "1"},
   };
@@ -98,20 +99,18 @@ std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
   return env;
 }
 
-ProcessSpec MpirunProcess(const spec::JobSpec& spec, const PlanContext& ctx,
+ProcessSpec MpirunProcess(const PlanContext& ctx, const std::string& cwd,
+                          const std::vector<std::string>& launcher_args,
                           const std::vector<std::string>& program,
-                          std::map<std::string, std::string> env, int master_port, int threads) {
+                          std::map<std::string, std::string> env) {
   ProcessSpec p;
-  p.cwd = ctx.work_dir;
+  p.cwd = cwd;
   p.tagged_output = true;
-  env["WORLD_SIZE"] = std::to_string(spec.TotalProcesses());
-  env["MASTER_ADDR"] = "127.0.0.1";
-  env["MASTER_PORT"] = std::to_string(master_port);
-  env["TRAINYARD_PROCS_PER_NODE"] = std::to_string(spec.process_count_per_node);
-  if (threads > 0) env["OMP_NUM_THREADS"] = std::to_string(threads);
-  p.argv = {FindOnPath("mpirun"), "-np", std::to_string(spec.TotalProcesses()), "--oversubscribe",
-            // Binding every rank to one core starves Gloo's and PyTorch's helper threads.
-            "--bind-to", "none", "--tag-output"};
+  std::string mpirun = FindOnPath("mpirun");
+  p.argv = {mpirun.empty() ? "mpirun" : mpirun};
+  p.argv.insert(p.argv.end(), launcher_args.begin(), launcher_args.end());
+  // Binding every rank to one core starves Gloo's and PyTorch's helper threads.
+  p.argv.insert(p.argv.end(), {"--bind-to", "none", "--tag-output"});
   if (geteuid() == 0) p.argv.emplace_back("--allow-run-as-root");
   for (const auto& [k, v] : env) {
     p.argv.emplace_back("-x");
@@ -143,8 +142,16 @@ Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContex
                               : "read in place from " + in.value));
   }
   if (spec.distributed_backend == "mpi") {
-    plan.processes.push_back(
-        MpirunProcess(spec, ctx, argv, base, port, user_threads ? 0 : threads));
+    auto env = base;
+    env["WORLD_SIZE"] = std::to_string(plan.world_size);
+    env["MASTER_ADDR"] = "127.0.0.1";
+    env["MASTER_PORT"] = std::to_string(port);
+    // Simulated nodes: the shim numbers nodes and local ranks by this.
+    env["TRAINYARD_PROCS_PER_NODE"] = std::to_string(spec.process_count_per_node);
+    if (!user_threads) env["OMP_NUM_THREADS"] = std::to_string(threads);
+    if (spec.use_gpu) env["TRAINYARD_GPU_PER_RANK"] = "1";
+    plan.processes.push_back(MpirunProcess(
+        ctx, ctx.work_dir, {"-np", std::to_string(plan.world_size), "--oversubscribe"}, argv, env));
     return plan;
   }
   for (int node = 0; node < spec.node_count; ++node) {

@@ -34,12 +34,14 @@ class LocalTarget : public Target {
 // inputs substituted. Shared by every target type.
 Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx);
 
-// One `mpirun` that starts every rank of the job through `trainyard rank-exec` (the rank shim),
-// exporting `env` to them, with tagged output (split into per-rank logs by the supervisor).
-// `threads` 0 leaves OMP_NUM_THREADS alone.
-ProcessSpec MpirunProcess(const spec::JobSpec& spec, const PlanContext& ctx,
+// One `mpirun` (run in `cwd` on this machine) that starts every rank through `trainyard
+// rank-exec` (the rank shim), with the target's `launcher_args` (-np, hosts, agent, ...),
+// exporting every variable of `env` to the ranks, with tagged output (split into per-rank logs by
+// the supervisor).
+ProcessSpec MpirunProcess(const PlanContext& ctx, const std::string& cwd,
+                          const std::vector<std::string>& launcher_args,
                           const std::vector<std::string>& program,
-                          std::map<std::string, std::string> env, int master_port, int threads);
+                          std::map<std::string, std::string> env);
 
 // Environment common to every rank of a run on any target (TRAINYARD_*, user variables,
 // inputs); rank variables are added by the target.

@@ -10,12 +10,14 @@
 
 #include "common/strings.h"
 #include "targets/local_target.h"
+#include "targets/mpi_target.h"
 
 namespace trainyard::targets {
 
 const std::map<std::string, std::vector<TargetOption>>& TargetTypes() {
   static const auto* types = new std::map<std::string, std::vector<TargetOption>>{
       {"local", LocalTarget::Options()},
+      {"mpi", MpiTarget::Options()},
   };
   return *types;
 }
@@ -58,6 +60,9 @@ Result<std::string> MakeTargetConfig(const std::string& type,
       config[k] = v;
     }
   }
+  // Build it once, so that a target that cannot work is refused when it is added.
+  auto made = MakeTarget({"being added", type, config.dump()});
+  if (!made.ok()) return made.status();
   return config.dump();
 }
 
@@ -67,6 +72,7 @@ Result<std::unique_ptr<Target>> MakeTarget(const store::TargetRecord& record) {
     return FailedPrecondition("target " + record.name + " has a malformed configuration");
   }
   if (record.type == "local") return std::unique_ptr<Target>(new LocalTarget(record.name, config));
+  if (record.type == "mpi") return MpiTarget::Create(record.name, config);
   return FailedPrecondition("target " + record.name + " has type \"" + record.type +
                             "\", which this trainyard does not support");
 }

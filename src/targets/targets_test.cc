@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "common/files.h"
 #include "spec/parse.h"
 #include "targets/local_target.h"
+#include "targets/mpi_target.h"
 #include "testing/temp_dir.h"
 
 namespace trainyard::targets {
@@ -140,6 +142,84 @@ TEST(TargetLookup, UnknownTargetSuggests) {
   auto r = LookupTarget(ws.get(), "gpu-bx");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("did you mean \"gpu-box\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace trainyard::targets
+
+namespace trainyard::targets {
+namespace {
+
+TEST(MpiTarget, ParsesHostListsAndHostfiles) {
+  auto hosts = ParseHostList("h1:4, h2:2,h3");
+  ASSERT_TRUE(hosts.ok());
+  ASSERT_EQ(hosts->size(), 3u);
+  EXPECT_EQ((*hosts)[0].host, "h1");
+  EXPECT_EQ((*hosts)[1].slots, 2);
+  EXPECT_EQ((*hosts)[2].slots, 1);
+  EXPECT_FALSE(ParseHostList("h1:zero").ok());
+  EXPECT_FALSE(ParseHostList("").ok());
+  testing::TempDir dir;
+  ASSERT_TRUE(WriteFileAtomic(dir / "hf", "# cluster\nnode1 slots=8\nnode2 slots=8 # gpu\n").ok());
+  auto hf = ReadHostfile(dir / "hf");
+  ASSERT_TRUE(hf.ok());
+  EXPECT_EQ((*hf)[1].host, "node2");
+  EXPECT_EQ((*hf)[1].slots, 8);
+}
+
+TEST(MpiTarget, ChecksNodesSlotsAndGpus) {
+  auto t = MpiTarget::Create("c", {{"hosts", "a:2,b:2"}});
+  ASSERT_TRUE(t.ok());
+  auto three =
+      Job("source_directory: /src\nentry_script: t.py\nnode_count: 3\n"
+          "distributed_backend: mpi\n");
+  EXPECT_NE((*t)->Check(three).message().find("node_count: 3 nodes"), std::string::npos);
+  auto wide =
+      Job("source_directory: /src\nentry_script: t.py\nprocess_count_per_node: 3\n"
+          "distributed_backend: mpi\n");
+  EXPECT_NE((*t)->Check(wide).message().find("has 2 slots"), std::string::npos);
+  auto gpu = Job("source_directory: /src\nentry_script: t.py\nuse_gpu: true\n");
+  EXPECT_NE((*t)->Check(gpu).message().find("use_gpu"), std::string::npos);
+  EXPECT_FALSE(MpiTarget::Create("c", nlohmann::json::object()).ok());  // no hosts
+}
+
+TEST(MpiTarget, PlansOneMpirunOverTheHostsWithCopiedCode) {
+  auto t = MpiTarget::Create("c", {{"hosts", "a:2,b:2"},
+                                   {"launch_agent", "ssh -p 2222"},
+                                   {"tracking_address", "10.0.0.1"},
+                                   {"trainyard_bin", "/opt/trainyard"}});
+  ASSERT_TRUE(t.ok());
+  auto spec =
+      Job("source_directory: /src\nentry_script: t.py\nnode_count: 2\n"
+          "process_count_per_node: 2\ndistributed_backend: mpi\n");
+  PlanContext ctx = Ctx();
+  auto plan = (*t)->Plan(spec, ctx);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->staging.mode, "copy");
+  EXPECT_EQ(plan->staging.dir, "/tmp/trainyard/exp_1_abcd/work");
+  EXPECT_EQ(plan->staging.hosts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(plan->staging.agent, (std::vector<std::string>{"ssh", "-p", "2222"}));
+  EXPECT_EQ(plan->tracking_address, "10.0.0.1");
+  ASSERT_EQ(plan->processes.size(), 1u);
+  const auto& argv = plan->processes[0].argv;
+  std::string joined;
+  for (const auto& a : argv) joined += a + " ";
+  EXPECT_NE(joined.find("--host a:2,b:2 -np 4 --map-by ppr:2:node"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("--mca plm_rsh_agent ssh -p 2222 --wdir /tmp/trainyard/exp_1_abcd/work"),
+            std::string::npos)
+      << joined;
+  EXPECT_NE(joined.find("/opt/trainyard rank-exec -- /usr/bin/python3 t.py"), std::string::npos)
+      << joined;
+  EXPECT_EQ(plan->processes[0].env.at("MASTER_ADDR"), "a");
+  EXPECT_TRUE(plan->processes[0].tagged_output);
+
+  auto shared = MpiTarget::Create("s", {{"hosts", "a:2"}, {"shared_folder", "/nfs/runs"}});
+  ASSERT_TRUE(shared.ok());
+  auto one = Job("source_directory: /src\nentry_script: t.py\n");
+  auto splan = (*shared)->Plan(one, ctx);
+  ASSERT_TRUE(splan.ok());
+  EXPECT_EQ(splan->staging.mode, "shared");
+  EXPECT_EQ(splan->staging.dir, "/nfs/runs/exp_1_abcd/work");
 }
 
 }  // namespace

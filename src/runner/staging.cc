@@ -1,0 +1,132 @@
+#include "runner/staging.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/process.h"
+#include "common/strings.h"
+
+namespace trainyard::runner {
+
+namespace {
+
+// Starts argv with the given stdin/stdout fds (-1: inherit /dev/null for stdin), stderr to a
+// temp file; returns the pid.
+pid_t Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
+  std::string exe = FindOnPath(argv.at(0));
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  int devnull = open("/dev/null", O_RDWR);
+  dup2(in_fd >= 0 ? in_fd : devnull, 0);
+  dup2(out_fd >= 0 ? out_fd : devnull, 1);
+  dup2(err_fd >= 0 ? err_fd : devnull, 2);
+  std::vector<std::string> copy = argv;
+  std::vector<char*> args;
+  for (auto& a : copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  execv(exe.empty() ? args[0] : exe.c_str(), args.data());
+  _exit(127);
+}
+
+std::vector<std::string> AgentCommand(const targets::Staging& s, const std::string& host,
+                                      const std::string& command) {
+  std::vector<std::string> argv = s.agent;
+  argv.push_back(host);
+  argv.push_back(command);
+  return argv;
+}
+
+// The run's folder on the host: staging.dir is "<root>/<run id>/work".
+std::string RunFolder(const targets::Staging& s) {
+  return s.dir.substr(0, s.dir.find_last_of('/'));
+}
+
+}  // namespace
+
+Status RunPipeline(const std::vector<std::string>& producer,
+                   const std::vector<std::string>& consumer, double timeout_seconds) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  char tmpl[] = "/tmp/trainyard-stage-XXXXXX";
+  int err_fd = mkstemp(tmpl);
+  unlink(tmpl);
+  pid_t a = Spawn(producer, -1, pipe_fds[1], err_fd);
+  pid_t b = Spawn(consumer, pipe_fds[0], -1, err_fd);
+  close(pipe_fds[0]);
+  close(pipe_fds[1]);
+  int64_t deadline = MonotonicMicros() + static_cast<int64_t>(timeout_seconds * 1e6);
+  int status_a = -1, status_b = -1;
+  while (status_a == -1 || status_b == -1) {
+    int st = 0;
+    bool progressed = false;
+    if (status_a == -1 && waitpid(a, &st, WNOHANG) == a) {
+      status_a = st;
+      progressed = true;
+    }
+    if (status_b == -1 && waitpid(b, &st, WNOHANG) == b) {
+      status_b = st;
+      progressed = true;
+    }
+    if (!progressed) {
+      if (MonotonicMicros() > deadline) {
+        kill(a, SIGKILL);
+        kill(b, SIGKILL);
+      }
+      SleepMicros(5000);
+    }
+  }
+  std::string err;
+  if (err_fd >= 0) {
+    char buf[4096];
+    ssize_t n = pread(err_fd, buf, sizeof buf, 0);
+    if (n > 0) err.assign(buf, static_cast<size_t>(n));
+    close(err_fd);
+  }
+  auto failed = [](int st) { return !WIFEXITED(st) || WEXITSTATUS(st) != 0; };
+  if (failed(status_a) || failed(status_b)) {
+    const auto& who = failed(status_a) ? producer : consumer;
+    std::vector<std::string> quoted;
+    for (const auto& w : who) quoted.push_back(ShellQuote(w));
+    return IoError(Join(quoted, " ") + " failed" + (err.empty() ? "" : ": " + Trim(err)));
+  }
+  return Status::Ok();
+}
+
+Status PushCode(const targets::Staging& s, const std::string& local_work) {
+  for (const auto& host : s.hosts) {
+    std::string dir = ShellQuote(s.dir);
+    RETURN_IF_ERROR(
+        RunPipeline({"tar", "-cf", "-", "-C", local_work, "."},
+                    AgentCommand(s, host, "mkdir -p " + dir + " && tar -xf - -C " + dir), 600)
+            .WithContext("copying the code to " + host));
+  }
+  return Status::Ok();
+}
+
+Status FetchOutputs(const targets::Staging& s, const std::string& local_work) {
+  if (s.hosts.empty()) return Status::Ok();
+  RETURN_IF_ERROR(MakeDirs(local_work + "/outputs"));
+  std::string dir = ShellQuote(s.dir);
+  return RunPipeline(AgentCommand(s, s.hosts.front(),
+                                  "if [ -d " + dir + "/outputs ]; then tar -cf - -C " + dir +
+                                      " outputs; else tar -cf - -T /dev/null; fi"),
+                     {"tar", "-xf", "-", "-C", local_work}, 600)
+      .WithContext("fetching outputs/ from " + s.hosts.front());
+}
+
+void CleanRemote(const targets::Staging& s) {
+  for (const auto& host : s.hosts) {
+    RunCommand(AgentCommand(s, host, "rm -rf " + ShellQuote(RunFolder(s))), {.timeout_seconds = 60})
+        .status()
+        .IgnoreError();
+  }
+}
+
+}  // namespace trainyard::runner

@@ -1,0 +1,113 @@
+"""The mpi target over several hosts: real Open MPI launching into network-namespace hosts made by
+the test harness (tests/harness), with the code copied to each host through the launch agent."""
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import hosts  # noqa: E402,F401  (module-scoped fixture)
+
+HARNESS_HOST_COUNT = 2
+
+SCRIPT = """
+import json, os, socket, sys, time
+from trainyard import Run
+run = Run.get_context()
+rank = int(os.environ["RANK"])
+run.log("rank_value", rank)
+os.makedirs("outputs", exist_ok=True)
+if rank == 0:
+    open("outputs/result.txt", "w").write("done")
+keys = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR"]
+info = {k: os.environ.get(k) for k in keys}
+info["host"] = socket.gethostname()
+info["cwd"] = os.getcwd()
+print(json.dumps(info), flush=True)
+if len(sys.argv) > 1 and sys.argv[1] == "fail" and rank == 3:
+    print("rank 3 fails on purpose", file=sys.stderr, flush=True)
+    sys.exit(3)
+if len(sys.argv) > 1 and sys.argv[1] in ("fail", "sleep"):
+    time.sleep(1000)
+"""
+
+
+def add_cluster(ty, hosts):
+    cidr = hosts.cidr
+    ty.run("target", "add", "cluster", "--type", "mpi",
+           "-o", "hosts=" + ",".join(f"{a}:2" for a in hosts.addrs),
+           "-o", f"launch_agent={hosts.rsh_agent}",
+           "-o", f"tracking_address={hosts.root_addr}",
+           "-o", f"mpirun_args=--mca oob_tcp_if_include {cidr} --mca btl_tcp_if_include {cidr}",
+           check=0)
+
+
+def submit(ty, src, *extra, check):
+    return ty.run("submit", "--source", src, "--entry", "train.py", "--target", "cluster",
+                  "--set", "node_count=2", "--set", "process_count_per_node=2",
+                  "--set", "distributed_backend=mpi", *extra, check=check, timeout=180)
+
+
+def test_two_hosts_two_ranks_each(ty, hosts):
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    proc = submit(ty, src, "--wait", check=0)
+    run_id = proc.stderr.strip().splitlines()[0]
+    seen = {}
+    for line in ty.run("logs", run_id, check=0).stdout.splitlines():
+        prefix, payload = line.split("] ", 1)
+        seen[int(prefix.replace("[rank ", ""))] = json.loads(payload)
+    assert sorted(seen) == [0, 1, 2, 3]
+    # Ranks 0,1 on the first host, 2,3 on the second, each with the torchrun contract.
+    assert seen[0]["host"] == seen[1]["host"] != seen[2]["host"] == seen[3]["host"]
+    for r, env in seen.items():
+        assert env["RANK"] == str(r) and env["WORLD_SIZE"] == "4"
+        assert env["LOCAL_RANK"] == str(r % 2) and env["NODE_RANK"] == str(r // 2)
+        assert env["MASTER_ADDR"] == hosts.addrs[0]
+        assert env["cwd"].startswith("/tmp/trainyard/" + run_id)  # copied, not the local folder
+    info = ty.show(run_id)
+    assert info["status"] == "Completed"
+    assert info["plan"]["staging"]["mode"] == "copy"
+    # Metrics crossed from the hosts to this machine's tracking endpoint.
+    series = ty.json("metrics", run_id, "--name", "rank_value")["rank_value"]
+    assert sorted(p["rank"] for p in series) == [0, 1, 2, 3]
+    # outputs/ came back from the first host; the copies on the hosts are gone.
+    assert "outputs/result.txt" in {f["path"] for f in ty.json("files", run_id)}
+    assert not Path("/tmp/trainyard", run_id).exists()
+
+
+def test_dry_run_shows_hosts_and_staging(ty, hosts):
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    out = submit(ty, src, "--dry-run", check=0).stdout
+    assert "--host " + ",".join(f"{a}:2" for a in hosts.addrs) in out
+    assert "plm_rsh_agent" in out and "rank-exec" in out
+    assert "code: copied to /tmp/trainyard/" in out
+
+
+def test_failing_rank_on_a_remote_host_fails_the_run_fast(ty, hosts):
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    t0 = time.time()
+    proc = submit(ty, src, "--wait", "--", "fail", check=1)
+    assert time.time() - t0 < 90
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert info["status"] == "Failed"
+    assert info["failed_rank"] == 3
+    assert "rank 3 fails on purpose" in info["error"]
+
+
+def test_cancel_stops_ranks_on_every_host(ty, hosts):
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    run_id = submit(ty, src, "--", "sleep", check=0).stdout.strip().splitlines()[-1]
+    ty.wait_status(run_id, {"Running"}, timeout=60)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(ty.run("logs", run_id).stdout.splitlines()) < 4:
+        time.sleep(0.2)
+    ty.run("cancel", run_id, check=0)
+    assert ty.show(run_id)["status"] == "Canceled"
+    # Nothing of the run is left on the hosts.
+    for host in hosts.names:
+        left = hosts.run(host, "pgrep", "-af", "train.py").stdout
+        assert "train.py" not in left, left
