@@ -58,7 +58,7 @@ std::string Sparkline(const std::vector<store::MetricPoint>& points, size_t widt
       out += ' ';
       continue;
     }
-    int idx = hi > lo ? static_cast<int>((v - lo) / (hi - lo) * 7.0 + 0.5) : 3;
+    int idx = hi > lo ? static_cast<int>(std::lround((v - lo) / (hi - lo) * 7.0)) : 3;
     out += kBars[std::clamp(idx, 0, 7)];
   }
   return out;

@@ -60,11 +60,39 @@ void RankLog::Close() {
   file_ = nullptr;
 }
 
-TaggedDemux::TaggedDemux(std::string log_dir) : dir_(std::move(log_dir)) {
+TaggedDemux::TaggedDemux(std::string log_dir, Format format)
+    : dir_(std::move(log_dir)), format_(format) {
   launcher_.Open(dir_ + "/launcher.log").IgnoreError();
 }
 
+RankLog& TaggedDemux::Rank(int rank) {
+  auto& log = ranks_[rank];
+  if (!log) {
+    log = std::make_unique<RankLog>();
+    log->Open(dir_ + "/rank-" + std::to_string(rank) + ".log").IgnoreError();
+  }
+  return *log;
+}
+
 void TaggedDemux::Route(int stream, std::string_view line) {
+  if (format_ == Format::kSlurm) {
+    size_t i = 0;
+    while (i < line.size() && line[i] == ' ') ++i;
+    size_t digits = i;
+    int rank = 0;
+    while (i < line.size() && line[i] >= '0' && line[i] <= '9')
+      rank = rank * 10 + (line[i++] - '0');
+    if (i > digits && i + 1 < line.size() + 1 && line.substr(i, 2) == ": ") {
+      Rank(rank).AddLine(stream, line.substr(i + 2));
+      return;
+    }
+    if (i > digits && line.substr(i) == ":") {
+      Rank(rank).AddLine(stream, "");
+      return;
+    }
+    launcher_.AddLine(stream, line);
+    return;
+  }
   // "[<job>,<rank>]<stdout>:" or "<stderr>:".
   if (line.size() > 6 && line[0] == '[') {
     size_t comma = line.find(',');
@@ -83,12 +111,7 @@ void TaggedDemux::Route(int stream, std::string_view line) {
           rank = rank * 10 + (line[i] - '0');
       }
       if (tagged_stream >= 0 && digits) {
-        auto& log = ranks_[rank];
-        if (!log) {
-          log = std::make_unique<RankLog>();
-          log->Open(dir_ + "/rank-" + std::to_string(rank) + ".log").IgnoreError();
-        }
-        log->AddLine(tagged_stream, rest.substr(9));
+        Rank(rank).AddLine(tagged_stream, rest.substr(9));
         return;
       }
     }

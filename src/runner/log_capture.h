@@ -51,7 +51,11 @@ class RankLog {
 // to <log_dir>/launcher.log. Not thread-safe.
 class TaggedDemux {
  public:
-  explicit TaggedDemux(std::string log_dir);
+  enum class Format {
+    kOpenMpi,  // mpirun --tag-output: "[1,3]<stdout>:text"
+    kSlurm,    // srun --label: "3: text" (the stream is the file it came from)
+  };
+  explicit TaggedDemux(std::string log_dir, Format format = Format::kOpenMpi);
   void Feed(int stream, std::string_view bytes);
   void Close();
   // nullptr when the rank wrote nothing.
@@ -60,7 +64,9 @@ class TaggedDemux {
 
  private:
   void Route(int stream, std::string_view line);
+  RankLog& Rank(int rank);
   std::string dir_;
+  Format format_;
   std::string partial_[2];
   std::map<int, std::unique_ptr<RankLog>> ranks_;
   RankLog launcher_;

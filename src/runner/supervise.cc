@@ -17,8 +17,10 @@
 #include "runner/ingest_server.h"
 #include "runner/process_group.h"
 #include "runner/runner.h"
+#include "runner/slurm_job.h"
 #include "runner/staging.h"
 #include "spec/parse.h"
+#include "store/metrics.h"
 #include "targets/target.h"
 
 namespace trainyard::runner {
@@ -144,6 +146,9 @@ class Supervisor {
   Status WaitForSlot(bool* canceled);
   Status Prepare(targets::LaunchPlan* plan);
   Status RunRanks(const targets::LaunchPlan& plan);
+  // The Slurm variant: submit the batch script, follow the job until it ends.
+  Status RunSlurm(const targets::LaunchPlan& plan);
+  void SetProperty(const std::string& key, const std::string& value);
   // Where the ranks run (the run's work folder, or its folder in a shared folder).
   std::string WorkDir() const;
   // Brings outputs back (copy staging), keeps the run's files, removes work folders.
@@ -331,6 +336,120 @@ Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
   return Finish(RunStatus::kCompleted, u);
 }
 
+void Supervisor::SetProperty(const std::string& key, const std::string& value) {
+  tracking::Batch b;
+  b.client = "supervisor-" + key;
+  b.seq = NowMicros();
+  b.properties.push_back({key, nlohmann::json(value).dump()});
+  store::ApplyBatch(ws_->db(), run_.seq, b).status().IgnoreError();
+}
+
+Status Supervisor::RunSlurm(const targets::LaunchPlan& plan) {
+  ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = "submitting to Slurm"}).IgnoreError();
+  IngestServer ingest(ws_->dir(), run_.id, run_.seq);
+  if (Status s = ingest.Start("0.0.0.0", plan.tracking_address); !s.ok()) {
+    return Finish(RunStatus::kFailed, {.error = s.message()});
+  }
+  RETURN_IF_ERROR(MakeDirs(run_dir_ + "/logs"));
+  SlurmJob job(run_dir_, run_dir_ + "/logs");
+  auto id = job.Submit(plan, {{"TRAINYARD_TRACKING_URI", ingest.uri()},
+                              {"TRAINYARD_TRACKING_TOKEN", ingest.token()}});
+  if (!id.ok()) {
+    ingest.Stop();
+    Collect().IgnoreError();
+    return Finish(RunStatus::kFailed, {.error = id.status().message()});
+  }
+  SetProperty("slurm_job_id", *id);
+  int64_t t0 = MonotonicMicros();
+  int64_t limit = static_cast<int64_t>(spec_.max_run_duration_seconds * 1e6);
+  bool canceled = false, timed_out = false, started = false;
+  int poll_errors = 0;
+  SlurmState st;
+  std::string last_detail;
+  int64_t stop_deadline = 0;
+  while (true) {
+    job.PumpLogs();
+    Beat();
+    auto polled = job.Poll();
+    if (!polled.ok()) {
+      if (++poll_errors > 30) {
+        job.Cancel().IgnoreError();
+        st.state = "UNKNOWN";
+        st.reason = polled.status().message();
+        break;
+      }
+    } else {
+      poll_errors = 0;
+      st = *polled;
+      if (st.terminal) break;
+      if (!started && (st.state == "RUNNING" || st.state == "COMPLETING")) {
+        started = true;
+        t0 = MonotonicMicros();
+        ws_->SetStatus(run_.id, RunStatus::kRunning, {.detail = "", .started_at = NowMicros()})
+            .IgnoreError();
+      } else if (!started) {
+        std::string detail =
+            "Slurm job " + *id + " " + st.state +
+            (st.reason.empty() || st.reason == "None" ? "" : " (" + st.reason + ")");
+        if (detail != last_detail) {
+          ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = detail}).IgnoreError();
+          last_detail = detail;
+        }
+      }
+    }
+    if (!stop_deadline) {
+      if (CancelRequested()) canceled = true;
+      if (started && limit > 0 && MonotonicMicros() - t0 > limit) timed_out = true;
+      if (canceled || timed_out) {
+        job.Cancel().IgnoreError();
+        stop_deadline = MonotonicMicros() + 60'000'000;
+      }
+    } else if (MonotonicMicros() > stop_deadline) {
+      break;
+    }
+    SleepMicros(300'000);
+  }
+  SleepMicros(200'000);  // the last lines may still be on their way to the shared file system
+  job.PumpLogs();
+  job.CloseLogs();
+  ingest.Stop();
+  ws_->SetStatus(run_.id, RunStatus::kFinalizing).IgnoreError();
+  Status collected = Collect();
+
+  store::StatusUpdate u;
+  std::string what = "Slurm job " + *id + " ended " + st.state +
+                     (st.reason.empty() || st.reason == "None" ? "" : " (" + st.reason + ")");
+  if (canceled) {
+    u.error = "canceled by the user";
+    return Finish(RunStatus::kCanceled, u);
+  }
+  if (timed_out) {
+    u.error =
+        "the run exceeded max_run_duration_seconds (" + FormatDuration(limit) + ") and was stopped";
+    return Finish(RunStatus::kFailed, u);
+  }
+  if (st.state == "COMPLETED" && collected.ok()) {
+    u.exit_code = 0;
+    return Finish(RunStatus::kCompleted, u);
+  }
+  int task = -1, code = st.exit_code;
+  std::deque<std::string> launcher = job.demux().launcher().all_tail();
+  if (ParseSrunCulprit(launcher, &task, &code)) u.failed_rank = task;
+  u.exit_code = code;
+  std::deque<std::string> err_tail;
+  if (task >= 0) {
+    if (const RankLog* log = job.demux().rank_log(task)) err_tail = log->stderr_tail();
+  }
+  std::string head = task >= 0 ? what + "; rank " + std::to_string(task) + " exited with code " +
+                                     std::to_string(code)
+                               : what;
+  if (st.state == "CANCELLED") head += " (canceled outside trainyard)";
+  if (st.state == "COMPLETED")
+    head = "the job succeeded, but its files could not be kept: " + collected.message();
+  u.error = FailureReport(head, err_tail, launcher);
+  return Finish(RunStatus::kFailed, u);
+}
+
 int Supervisor::Main() {
   if (!ws_->SetSupervisor(run_.id, getpid(), ProcessStartTicks(getpid())).ok()) return 1;
   struct sigaction sa {};
@@ -366,7 +485,7 @@ int Supervisor::Main() {
     Finish(RunStatus::kCanceled, {.error = "canceled by the user"}).IgnoreError();
     return 0;
   }
-  Status s = RunRanks(plan);
+  Status s = plan.type == "slurm" ? RunSlurm(plan) : RunRanks(plan);
   if (!s.ok()) std::fprintf(stderr, "supervisor: %s\n", s.ToString().c_str());
   return s.ok() ? 0 : 1;
 }

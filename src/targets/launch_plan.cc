@@ -24,6 +24,7 @@ nlohmann::json LaunchPlan::ToJson() const {
           {"world_size", world_size},
           {"staging", stage},
           {"tracking_address", tracking_address},
+          {"batch_script", batch_script},
           {"processes", procs},
           {"notes", notes}};
 }
@@ -36,6 +37,7 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
     plan.world_size = j.at("world_size").get<int>();
     plan.notes = j.value("notes", std::vector<std::string>{});
     plan.tracking_address = j.value("tracking_address", "");
+    plan.batch_script = j.value("batch_script", "");
     if (j.contains("staging")) {
       const auto& st = j.at("staging");
       plan.staging.mode = st.at("mode").get<std::string>();
@@ -73,6 +75,7 @@ std::string LaunchPlan::ToText() const {
            "\n";
   }
   for (const auto& n : notes) out += "note: " + n + "\n";
+  if (!batch_script.empty()) out += "\nbatch script:\n" + batch_script;
   for (const auto& p : processes) {
     out += "\nprocess: rank " + std::to_string(p.rank) + ", node " + std::to_string(p.node_rank) +
            ", local rank " + std::to_string(p.local_rank) + "\n";

@@ -43,6 +43,9 @@ struct LaunchPlan {
   // The address ranks use to reach this machine's tracking endpoint ("" = 127.0.0.1, and the
   // endpoint listens on loopback only).
   std::string tracking_address;
+  // Slurm: the batch script, written to <run dir>/job.sbatch and submitted by processes[0]
+  // (sbatch); the supervisor then follows the job instead of a process.
+  std::string batch_script;
   std::vector<ProcessSpec> processes;
   std::vector<std::string> notes;  // human-readable facts ("inputs.data: read in place")
 

@@ -11,6 +11,7 @@
 #include "common/strings.h"
 #include "targets/local_target.h"
 #include "targets/mpi_target.h"
+#include "targets/slurm_target.h"
 
 namespace trainyard::targets {
 
@@ -18,6 +19,7 @@ const std::map<std::string, std::vector<TargetOption>>& TargetTypes() {
   static const auto* types = new std::map<std::string, std::vector<TargetOption>>{
       {"local", LocalTarget::Options()},
       {"mpi", MpiTarget::Options()},
+      {"slurm", SlurmTarget::Options()},
   };
   return *types;
 }
@@ -73,6 +75,7 @@ Result<std::unique_ptr<Target>> MakeTarget(const store::TargetRecord& record) {
   }
   if (record.type == "local") return std::unique_ptr<Target>(new LocalTarget(record.name, config));
   if (record.type == "mpi") return MpiTarget::Create(record.name, config);
+  if (record.type == "slurm") return SlurmTarget::Create(record.name, config);
   return FailedPrecondition("target " + record.name + " has type \"" + record.type +
                             "\", which this trainyard does not support");
 }

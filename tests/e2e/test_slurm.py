@@ -1,0 +1,137 @@
+"""The slurm target on a real Slurm cluster (slurmctld + one slurmd per network-namespace host,
+made by tests/harness): batch script, sbatch, scontrol, scancel, per-rank logs, tracking."""
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import hosts, slurm_cluster  # noqa: E402,F401  (module-scoped fixtures)
+
+HARNESS_HOST_COUNT = 2
+
+SCRIPT = """
+import json, os, socket, sys, time
+from trainyard import Run
+run = Run.get_context()
+rank = int(os.environ["RANK"])
+run.log("rank_value", rank)
+if rank == 0:
+    os.makedirs("outputs", exist_ok=True)
+    open("outputs/result.txt", "w").write("done")
+keys = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR"]
+info = {k: os.environ.get(k) for k in keys}
+info["host"] = socket.gethostname()
+print(json.dumps(info), flush=True)
+mode = sys.argv[1] if len(sys.argv) > 1 else ""
+if mode == "fail" and rank == 2:
+    print("rank 2 gives up", file=sys.stderr, flush=True)
+    sys.exit(7)
+if mode in ("fail", "sleep"):
+    time.sleep(1000)
+"""
+
+
+class Env:
+    def __init__(self, ty, cluster):
+        self.ty, self.env = ty, cluster.env
+        ty.run("target", "add", "cluster", "--type", "slurm",
+               "--tracking-address", cluster.hosts.root_addr, check=0, env=self.env)
+
+    def submit(self, src, *extra, check):
+        return self.ty.run("submit", "--source", src, "--entry", "train.py", "--target", "cluster",
+                           "--set", "node_count=2", "--set", "process_count_per_node=2",
+                           "--set", "distributed_backend=pytorch", *extra, check=check,
+                           env=self.env, timeout=240)
+
+
+def ranks_seen(ty, run_id):
+    seen = {}
+    for line in ty.run("logs", run_id, check=0).stdout.splitlines():
+        if line.startswith("[rank "):
+            prefix, payload = line.split("] ", 1)
+            if payload.startswith("{"):
+                seen[int(prefix.replace("[rank ", ""))] = json.loads(payload)
+    return seen
+
+
+def test_two_nodes_two_tasks_each(ty, slurm_cluster):
+    e = Env(ty, slurm_cluster)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    proc = e.submit(src, "--wait", check=0)
+    run_id = proc.stderr.strip().splitlines()[0]
+    seen = ranks_seen(ty, run_id)
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert seen[0]["host"] == seen[1]["host"] != seen[2]["host"] == seen[3]["host"]
+    for r, env in seen.items():
+        assert env["RANK"] == str(r) and env["WORLD_SIZE"] == "4"
+        assert env["LOCAL_RANK"] == str(r % 2) and env["NODE_RANK"] == str(r // 2)
+        assert env["MASTER_ADDR"] == seen[0]["host"]
+    info = ty.show(run_id)
+    assert info["status"] == "Completed"
+    assert info["properties"]["slurm_job_id"].isdigit()
+    assert "#SBATCH --nodes=2" in info["plan"]["batch_script"]
+    series = ty.json("metrics", run_id, "--name", "rank_value")["rank_value"]
+    assert sorted(p["rank"] for p in series) == [0, 1, 2, 3]
+    assert "outputs/result.txt" in {f["path"] for f in ty.json("files", run_id)}
+
+
+def test_mpi_program_under_srun(ty, slurm_cluster, tmp_path):
+    if not shutil.which("mpicc"):
+        import pytest
+        pytest.skip("mpicc (libopenmpi-dev) is not installed")
+    e = Env(ty, slurm_cluster)
+    src = tmp_path / "mpi"
+    src.mkdir()
+    subprocess.run(["mpicc", "-O2", "-o", str(src / "allreduce"),
+                    str(Path(__file__).resolve().parents[1] / "harness" / "mpi_allreduce.c")],
+                   check=True, timeout=120)
+    proc = ty.run("submit", "--source", src, "--entry", "allreduce", "--target", "cluster",
+                  "--set", "node_count=2", "--set", "process_count_per_node=2",
+                  "--set", "distributed_backend=mpi", "--wait", check=0, env=e.env, timeout=240)
+    run_id = proc.stderr.strip().splitlines()[0]
+    logs = ty.run("logs", run_id, check=0).stdout
+    assert logs.count("allreduce=10 expected=10 OK") == 4, logs
+
+
+def test_dry_run_prints_the_batch_script(ty, slurm_cluster):
+    e = Env(ty, slurm_cluster)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    out = e.submit(src, "--dry-run", "--timeout", "90", check=0).stdout
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=2", "#SBATCH --no-requeue",
+                 "#SBATCH --time=2", "srun --kill-on-bad-exit=1 --label"):
+        assert line in out, out
+    assert "TRAINYARD_TRACKING_TOKEN" not in out.split("batch script:")[1]
+    assert ty.json("list") == []
+
+
+def test_failing_rank_fails_the_job_fast(ty, slurm_cluster):
+    e = Env(ty, slurm_cluster)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    t0 = time.time()
+    proc = e.submit(src, "--wait", "--", "fail", check=1)
+    assert time.time() - t0 < 90
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert info["status"] == "Failed"
+    assert info["failed_rank"] == 2
+    assert "rank 2 gives up" in info["error"]
+
+
+def test_cancel_scancels_the_job(ty, slurm_cluster):
+    e = Env(ty, slurm_cluster)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    run_id = e.submit(src, "--", "sleep", check=0).stdout.strip().splitlines()[-1]
+    ty.wait_status(run_id, {"Running"}, timeout=90)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(ranks_seen(ty, run_id)) < 4:
+        time.sleep(0.3)
+    ty.run("cancel", run_id, check=0, env=e.env)
+    info = ty.show(run_id)
+    assert info["status"] == "Canceled"
+    job = info["properties"]["slurm_job_id"]
+    state = slurm_cluster.job_info(job).get("JobState")
+    assert state in ("CANCELLED", None), state
+    for host in slurm_cluster.hosts.names:
+        assert "train.py" not in slurm_cluster.hosts.run(host, "pgrep", "-af", "train.py").stdout
