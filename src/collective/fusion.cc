@@ -1,0 +1,86 @@
+#include "collective/fusion.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace trainyard::collective {
+
+FusionPolicy ChooseFusionPolicy(const Config& config, const Communicator& comm) {
+  FusionPolicy p;
+  if (config.fusion_threshold_bytes <= 0) return p;
+  p.buffer_bytes = config.fusion_buffer_max_bytes > 0
+                       ? std::min(config.fusion_threshold_bytes, config.fusion_buffer_max_bytes)
+                       : config.fusion_threshold_bytes;
+  if (config.fusion_small_tensor_bytes >= 0) {
+    p.small_tensor_bytes = config.fusion_small_tensor_bytes;
+  } else if (std::string(comm.transport_name()) == "MPI" && comm.all_on_one_host()) {
+    p.small_tensor_bytes = kSharedMemorySmallTensorBytes;
+  } else {
+    p.small_tensor_bytes = p.buffer_bytes + 1;
+  }
+  return p;
+}
+
+int64_t ResponseBytes(const Response& r) {
+  return NumElements(r.shape) * static_cast<int64_t>(DataTypeSize(r.dtype));
+}
+
+namespace {
+
+bool Fusible(const Response& r, const FusionPolicy& p) {
+  if (r.type != OpType::kAllreduce || r.is_error()) return false;
+  int64_t bytes = ResponseBytes(r);
+  return bytes > 0 && bytes < p.small_tensor_bytes && bytes <= p.buffer_bytes;
+}
+
+bool Compatible(const Response& a, const Response& b) {
+  return a.dtype == b.dtype && a.reduce_op == b.reduce_op && a.prescale == b.prescale &&
+         a.postscale == b.postscale && a.device == b.device;
+}
+
+}  // namespace
+
+std::vector<WorkItem> PlanFusion(const std::vector<Response>& responses,
+                                 const FusionPolicy& policy) {
+  std::vector<WorkItem> items;
+  std::vector<bool> used(responses.size(), false);
+  for (size_t i = 0; i < responses.size(); ++i) {
+    if (used[i]) continue;
+    used[i] = true;
+    WorkItem item;
+    item.indices.push_back(i);
+    if (policy.buffer_bytes > 0 && Fusible(responses[i], policy)) {
+      int64_t total = ResponseBytes(responses[i]);
+      for (size_t j = i + 1; j < responses.size() && total < policy.buffer_bytes; ++j) {
+        if (used[j] || !Fusible(responses[j], policy) || !Compatible(responses[i], responses[j])) {
+          continue;
+        }
+        int64_t bytes = ResponseBytes(responses[j]);
+        if (total + bytes > policy.buffer_bytes) continue;
+        used[j] = true;
+        total += bytes;
+        item.indices.push_back(j);
+      }
+    }
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+void FusionBuffer::Free::operator()(void* p) const { std::free(p); }
+
+void* FusionBuffer::Get(int64_t bytes) {
+  if (bytes > capacity_) {
+    int64_t rounded = (bytes + 4095) / 4096 * 4096;
+    void* p = std::aligned_alloc(64, static_cast<size_t>(rounded));
+    if (p == nullptr) return nullptr;
+    std::memset(p, 0, static_cast<size_t>(rounded));  // fault the pages in once, now
+    data_.reset(p);
+    capacity_ = rounded;
+  }
+  return data_.get();
+}
+
+}  // namespace trainyard::collective

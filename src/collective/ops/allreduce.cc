@@ -1,0 +1,88 @@
+// Allreduce: every rank ends up with the element-wise reduction of every rank's tensor.
+//
+// Unfused (one slot): the transport reduces the caller's memory directly — in place when input
+// and output are the same buffer, else from input to output — so a large tensor is never copied.
+// A prescale factor is applied first (into the output, leaving the input untouched), the
+// postscale factor (with 1/size for Average) afterwards.
+//
+// Fused (several slots, all of one dtype/op/scaling): each input is copied (and prescaled) into
+// consecutive ranges of the fusion buffer, the buffer is reduced in one call, and each range is
+// copied (and postscaled) to its output. A joined rank contributes zeros.
+#include <cstring>
+
+#include "collective/ops/ops.h"
+#include "collective/reduce.h"
+
+namespace trainyard::collective {
+
+Status ExecuteAllreduce(OpContext& ctx, const std::vector<Slot*>& slots) {
+  const Response& r = *slots.front()->response;
+  const DataType wire = TransportDataType(r.dtype);
+  const ReduceOp op = TransportReduceOp(r.dtype, r.reduce_op);
+  const double pre = r.prescale;
+  const double post = EffectivePostscale(r, ctx.comm->size());
+  const int64_t esize = static_cast<int64_t>(DataTypeSize(r.dtype));
+  Timeline& tl = *ctx.timeline;
+  const std::string activity = ctx.TransportActivity(OpType::kAllreduce);
+
+  if (slots.size() == 1) {
+    Slot& s = *slots.front();
+    const int64_t count = NumElements(r.shape);
+    if (s.entry != nullptr) s.entry->handle->output = s.entry->output;
+    if (count == 0) return Status::Ok();
+    const void* in;
+    void* out;
+    if (s.entry != nullptr) {
+      in = s.entry->input.data;
+      out = s.entry->output.data;
+    } else {
+      out = ctx.Scratch(count * esize, true);
+      in = out;
+    }
+    if (pre != 1.0) {
+      ScaleCopy(out, in, count, r.dtype, pre);
+      in = out;
+    }
+    tl.Begin(r.name, activity.c_str());
+    Status st = ctx.comm->Allreduce(in, out, count, wire, op);
+    tl.End(r.name, activity.c_str());
+    RETURN_IF_ERROR(st);
+    if (post != 1.0) ScaleInPlace(out, count, r.dtype, post);
+    return Status::Ok();
+  }
+
+  int64_t total = 0;
+  for (Slot* s : slots) total += NumElements(s->response->shape);
+  auto* buffer = static_cast<std::byte*>(ctx.fusion_buffer->Get(total * esize));
+  if (buffer == nullptr) return Internal("cannot allocate the fusion buffer");
+  int64_t offset = 0;
+  for (Slot* s : slots) {
+    const int64_t count = NumElements(s->response->shape);
+    tl.Begin(s->response->name, "MEMCPY_IN_FUSION_BUFFER");
+    if (s->entry != nullptr) {
+      ScaleCopy(buffer + offset * esize, s->entry->input.data, count, r.dtype, pre);
+    } else {
+      std::memset(buffer + offset * esize, 0, static_cast<size_t>(count * esize));
+    }
+    tl.End(s->response->name, "MEMCPY_IN_FUSION_BUFFER");
+    offset += count;
+  }
+  for (Slot* s : slots) tl.Begin(s->response->name, activity.c_str());
+  Status st = ctx.comm->Allreduce(buffer, buffer, total, wire, op);
+  for (Slot* s : slots) tl.End(s->response->name, activity.c_str());
+  RETURN_IF_ERROR(st);
+  offset = 0;
+  for (Slot* s : slots) {
+    const int64_t count = NumElements(s->response->shape);
+    if (s->entry != nullptr) {
+      tl.Begin(s->response->name, "MEMCPY_OUT_FUSION_BUFFER");
+      ScaleCopy(s->entry->output.data, buffer + offset * esize, count, r.dtype, post);
+      s->entry->handle->output = s->entry->output;
+      tl.End(s->response->name, "MEMCPY_OUT_FUSION_BUFFER");
+    }
+    offset += count;
+  }
+  return Status::Ok();
+}
+
+}  // namespace trainyard::collective

@@ -1,0 +1,78 @@
+// Internals of Runtime shared by runtime.cc (lifecycle, background thread, process sets) and
+// runtime_ops.cc (validating and enqueueing operations). Not part of the public API.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collective/collective.h"
+#include "collective/controller.h"
+#include "collective/fusion.h"
+#include "collective/ops/ops.h"
+#include "collective/tensor_queue.h"
+#include "collective/timeline.h"
+
+namespace trainyard::collective {
+
+struct ProcessSet {
+  ProcessSetId id = kGlobalProcessSet;
+  std::vector<int> ranks;               // global ranks, ascending
+  std::unique_ptr<Communicator> owned;  // this set's communicator (null for non-members)
+  Communicator* comm = nullptr;         // `owned`, or the world communicator for set 0
+  std::unique_ptr<Controller> controller;
+  FusionPolicy policy;
+  Controller::Stats last_stats;
+};
+
+struct Runtime::Impl {
+  Topology topology;
+  std::unique_ptr<Communicator> world;
+  Config config;
+  TensorQueue queue;
+  Timeline timeline;
+
+  // Background thread only.
+  FusionBuffer fusion_buffer;
+  std::vector<std::byte> scratch;
+  std::string pending_shutdown_reason;               // a process set asked to shut down
+  std::vector<std::shared_ptr<ProcessSet>> dropped;  // removed this cycle; freed after it
+
+  // Process sets: changed by the background thread only, under `sets_mu`; read by any thread
+  // under `sets_mu`, or by the background thread without it.
+  mutable std::mutex sets_mu;
+  std::map<ProcessSetId, std::shared_ptr<ProcessSet>> sets;
+  ProcessSetId next_set_id = 1;
+
+  std::thread thread;
+  std::atomic<bool> shutdown_requested{false};
+  std::atomic<bool> running{false};
+  mutable std::mutex state_mu;
+  Status stop_status;  // GUARDED_BY(state_mu)
+  RuntimeStats stats;  // GUARDED_BY(state_mu), except fused_tensors
+  std::atomic<int64_t> fused_tensors{0};
+  std::atomic<int64_t> noname_counter{0};
+  std::atomic<int64_t> add_set_counter{0};
+
+  // Creates a process set of `ranks` over the world communicator (collective over all ranks).
+  Result<std::shared_ptr<ProcessSet>> MakeProcessSet(ProcessSetId id, std::vector<int> ranks);
+  void Loop();
+  // Finishes join / add / remove process set responses (ExecuteResponses' ControlHandler).
+  Status Control(const Response& r, Slot& slot);
+  void Stop(const Status& why);
+
+  // Enqueue helpers (runtime_ops.cc).
+  struct SetView {
+    std::vector<int> ranks;
+    int rank = -1;
+  };
+  Status CheckSet(ProcessSetId id, SetView* view) const;
+  std::string NameOr(const std::string& name, const char* op);
+  Handle Enqueue(std::vector<TensorEntry> entries, int parts);
+};
+
+}  // namespace trainyard::collective

@@ -1,0 +1,622 @@
+// The runtime end to end with N ranks as threads of this process (the in-process transport):
+// operations x dtypes x sizes, different submission orders, mismatches, duplicate names, the
+// response cache, fusion, join, process sets, stalls, a dead rank, shutdown and the timeline.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "collective/collective.h"
+#include "collective/test_util.h"
+#include "collective/transport/inproc/inproc_world.h"
+#include "common/clock.h"
+#include "testing/temp_dir.h"
+
+namespace trainyard::collective {
+namespace {
+
+using testing::Buffer;
+
+constexpr double kWaitSeconds = 30;
+
+Config TestConfig() {
+  Config c;
+  c.cycle_time_ms = 1;
+  c.stall_check = false;
+  return c;
+}
+
+struct RankSetup {
+  Config config = TestConfig();
+  std::vector<int> hosts;
+  std::vector<std::vector<int>> process_sets;
+  bool barrier_at_end = true;
+};
+
+// Runs fn(rank, runtime) on `n` threads, each rank with its own Runtime over one InProcWorld.
+void RunRanks(int n, const std::function<void(int, Runtime&)>& fn, RankSetup setup = {},
+              InProcWorld* world_out = nullptr) {
+  InProcWorld local(n, setup.hosts);
+  InProcWorld& world = world_out != nullptr ? *world_out : local;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      InitOptions options;
+      options.world = world.Connect(r);
+      options.config = setup.config;
+      options.process_sets = setup.process_sets;
+      Result<std::unique_ptr<Runtime>> rt = Runtime::Init(std::move(options));
+      ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+      fn(r, **rt);
+      if (setup.barrier_at_end && (*rt)->is_initialized()) {
+        EXPECT_TRUE((*rt)->Barrier().ok());
+      }
+      EXPECT_TRUE((*rt)->Shutdown().ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+Status WaitOk(const Handle& h) { return h.WaitFor(kWaitSeconds); }
+
+TEST(CollectiveRuntime, TopologyFromHosts) {
+  RankSetup setup;
+  setup.hosts = {0, 0, 1, 1, 1};
+  std::vector<std::array<int, 6>> seen(5);
+  RunRanks(
+      5,
+      [&](int r, Runtime& rt) {
+        seen[static_cast<size_t>(r)] = {rt.rank(),       rt.size(),       rt.local_rank(),
+                                        rt.local_size(), rt.cross_rank(), rt.cross_size()};
+        EXPECT_TRUE(rt.is_initialized());
+      },
+      setup);
+  EXPECT_EQ(seen[0], (std::array<int, 6>{0, 5, 0, 2, 0, 2}));
+  EXPECT_EQ(seen[1], (std::array<int, 6>{1, 5, 1, 2, 0, 2}));
+  EXPECT_EQ(seen[3], (std::array<int, 6>{3, 5, 1, 3, 1, 2}));
+  EXPECT_EQ(seen[4], (std::array<int, 6>{4, 5, 2, 3, 0, 1}));
+}
+
+class CollectiveRanks : public ::testing::TestWithParam<int> {};
+
+TEST_P(CollectiveRanks, AllreduceEveryDtypeOpAndSize) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    for (DataType dtype : testing::AllDataTypes()) {
+      std::vector<std::unique_ptr<Buffer>> bufs;
+      std::vector<Handle> handles;
+      std::vector<std::pair<ReduceOp, size_t>> what;
+      for (ReduceOp op : testing::OpsFor(dtype)) {
+        for (int64_t size : {0, 1, 17, 1000, 70000}) {
+          auto in = std::make_unique<Buffer>(dtype, Shape{size});
+          for (int64_t i = 0; i < size; ++i) in->Set(i, testing::TestValue(dtype, rank, i));
+          std::string name = std::string(DataTypeName(dtype)) + "." + ReduceOpName(op) + "." +
+                             std::to_string(size);
+          AllreduceOptions opts;
+          opts.op = op;
+          handles.push_back(rt.AllreduceAsync(name, in->tensor(), in->tensor(), opts));
+          what.push_back({op, bufs.size()});
+          bufs.push_back(std::move(in));
+        }
+      }
+      for (size_t k = 0; k < handles.size(); ++k) {
+        ASSERT_TRUE(WaitOk(handles[k]).ok()) << handles[k].Wait().ToString();
+        const Buffer& b = *bufs[what[k].second];
+        for (int64_t i = 0; i < b.size(); ++i) {
+          double want = testing::ExpectedAllreduce(dtype, what[k].first, n, i);
+          ASSERT_NEAR(b.Get(i), want, testing::Tolerance(dtype) * std::max(1.0, want))
+              << DataTypeName(dtype) << " " << ReduceOpName(what[k].first) << " n=" << n
+              << " i=" << i;
+        }
+      }
+    }
+  });
+}
+
+TEST_P(CollectiveRanks, DifferentSubmissionOrdersDoNotDeadlock) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    constexpr int kTensors = 24;
+    std::vector<Buffer> bufs;
+    for (int t = 0; t < kTensors; ++t) {
+      bufs.emplace_back(DataType::kFloat32, Shape{t * 10 + 1});
+      for (int64_t i = 0; i < bufs.back().size(); ++i) bufs.back().Set(i, rank + t);
+    }
+    std::vector<int> order(kTensors);
+    for (int t = 0; t < kTensors; ++t) order[static_cast<size_t>(t)] = t;
+    std::rotate(order.begin(), order.begin() + (rank * 7) % kTensors, order.end());
+    if (rank % 2 == 1) std::reverse(order.begin(), order.end());
+    std::vector<Handle> handles(kTensors);
+    AllreduceOptions sum;
+    sum.op = ReduceOp::kSum;
+    for (int t : order) {
+      auto& b = bufs[static_cast<size_t>(t)];
+      handles[static_cast<size_t>(t)] =
+          rt.AllreduceAsync("t" + std::to_string(t), b.tensor(), b.tensor(), sum);
+      if (t % 5 == rank % 5) SleepMicros(300);
+    }
+    for (int t = 0; t < kTensors; ++t) {
+      ASSERT_TRUE(WaitOk(handles[static_cast<size_t>(t)]).ok());
+      EXPECT_EQ(bufs[static_cast<size_t>(t)].Get(0), n * (n - 1) / 2 + n * t);
+    }
+  });
+}
+
+TEST_P(CollectiveRanks, AllgatherWithDifferentFirstDimensions) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    for (DataType dtype :
+         {DataType::kFloat32, DataType::kFloat16, DataType::kInt64, DataType::kBool}) {
+      Buffer in(dtype, Shape{rank + 1, 3});
+      for (int64_t i = 0; i < in.size(); ++i) in.Set(i, dtype == DataType::kBool ? 1 : rank);
+      Handle h = rt.AllgatherAsync(std::string("g.") + DataTypeName(dtype), in.tensor());
+      ASSERT_TRUE(WaitOk(h).ok()) << h.Wait().ToString();
+      const Tensor& out = h.output();
+      EXPECT_EQ(out.shape, (Shape{n * (n + 1) / 2, 3}));
+      EXPECT_EQ(out.dtype, dtype);
+      if (dtype != DataType::kFloat32) continue;
+      const auto* v = static_cast<const float*>(out.data);
+      int64_t row = 0;
+      for (int r = 0; r < n; ++r) {
+        for (int k = 0; k <= r; ++k, ++row) EXPECT_EQ(v[row * 3 + 2], r);
+      }
+    }
+    // A caller-provided allocator, and a rank contributing zero rows.
+    std::vector<float> storage;
+    AllgatherOptions opts;
+    opts.allocator = [&](const Shape& shape) -> Result<Tensor> {
+      storage.resize(static_cast<size_t>(NumElements(shape)));
+      return Tensor{storage.data(), DataType::kFloat32, shape, {}};
+    };
+    Buffer in(DataType::kFloat32, Shape{rank == 0 ? 0 : 2});
+    for (int64_t i = 0; i < in.size(); ++i) in.Set(i, 7);
+    Handle h = rt.AllgatherAsync("alloc", in.tensor(), opts);
+    ASSERT_TRUE(WaitOk(h).ok());
+    EXPECT_EQ(storage.size(), static_cast<size_t>(2 * (n - 1)));
+    EXPECT_EQ(h.output().data, storage.data());
+  });
+}
+
+TEST_P(CollectiveRanks, BroadcastFromEveryRoot) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    for (int root = 0; root < n; ++root) {
+      Buffer t(DataType::kFloat64, Shape{5, 2});
+      for (int64_t i = 0; i < t.size(); ++i) t.Set(i, rank * 100 + i);
+      ASSERT_TRUE(rt.Broadcast("b" + std::to_string(root), t.tensor(), root).ok());
+      for (int64_t i = 0; i < t.size(); ++i) EXPECT_EQ(t.Get(i), root * 100 + i);
+      // Out of place: the input stays as it was.
+      Buffer in(DataType::kInt32, Shape{3});
+      Buffer out(DataType::kInt32, Shape{3});
+      for (int64_t i = 0; i < 3; ++i) in.Set(i, rank + 10);
+      Handle h = rt.BroadcastAsync("c", in.tensor(), out.tensor(), root);
+      ASSERT_TRUE(WaitOk(h).ok());
+      EXPECT_EQ(out.Get(2), root + 10);
+      EXPECT_EQ(in.Get(2), rank + 10);
+    }
+  });
+}
+
+TEST_P(CollectiveRanks, AlltoallWithSplits) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    // Rank r sends j + 1 rows to rank j; each row holds (sender * 100 + receiver).
+    std::vector<int64_t> splits;
+    int64_t rows = 0;
+    for (int j = 0; j < n; ++j) {
+      splits.push_back(j + 1);
+      rows += j + 1;
+    }
+    Buffer in(DataType::kFloat32, Shape{rows, 2});
+    int64_t row = 0;
+    for (int j = 0; j < n; ++j) {
+      for (int k = 0; k <= j; ++k, ++row) {
+        in.Set(row * 2, rank * 100 + j);
+        in.Set(row * 2 + 1, k);
+      }
+    }
+    AlltoallOptions opts;
+    opts.splits = splits;
+    Handle h = rt.AlltoallAsync("a2a", in.tensor(), opts);
+    ASSERT_TRUE(WaitOk(h).ok()) << h.Wait().ToString();
+    EXPECT_EQ(h.received_splits(), std::vector<int64_t>(static_cast<size_t>(n), rank + 1));
+    ASSERT_EQ(h.output().shape, (Shape{n * (rank + 1), 2}));
+    const auto* v = static_cast<const float*>(h.output().data);
+    for (int src = 0; src < n; ++src) {
+      for (int k = 0; k <= rank; ++k) {
+        EXPECT_EQ(v[(src * (rank + 1) + k) * 2], src * 100 + rank);
+      }
+    }
+    // Even split without explicit splits; a wrong split is refused at once.
+    Buffer even(DataType::kInt8, Shape{2 * n});
+    Handle e = rt.AlltoallAsync("even", even.tensor());
+    EXPECT_TRUE(WaitOk(e).ok());
+    AlltoallOptions bad;
+    bad.splits = std::vector<int64_t>(static_cast<size_t>(n), 100);
+    EXPECT_EQ(rt.AlltoallAsync("bad", even.tensor(), bad).Wait().code(),
+              StatusCode::kInvalidArgument);
+  });
+}
+
+TEST_P(CollectiveRanks, ReducescatterSplitsRowsLikeHorovod) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    const int64_t d = 7;
+    Buffer in(DataType::kFloat32, Shape{d, 2});
+    for (int64_t i = 0; i < in.size(); ++i) in.Set(i, i + rank);
+    ReducescatterOptions opts;
+    opts.op = ReduceOp::kSum;
+    Handle h = rt.ReducescatterAsync("rs", in.tensor(), opts);
+    ASSERT_TRUE(WaitOk(h).ok()) << h.Wait().ToString();
+    int64_t my_rows = d / n + (rank < d % n ? 1 : 0);
+    int64_t first = 0;
+    for (int r = 0; r < rank; ++r) first += d / n + (r < d % n ? 1 : 0);
+    ASSERT_EQ(h.output().shape, (Shape{my_rows, 2}));
+    const auto* v = static_cast<const float*>(h.output().data);
+    for (int64_t i = 0; i < my_rows * 2; ++i) {
+      EXPECT_EQ(v[i], n * (first * 2 + i) + n * (n - 1) / 2);
+    }
+    opts.op = ReduceOp::kAverage;
+    opts.postscale_factor = 2;
+    Handle avg = rt.ReducescatterAsync("rs.avg", in.tensor(), opts);
+    ASSERT_TRUE(WaitOk(avg).ok());
+    if (my_rows > 0) {
+      EXPECT_FLOAT_EQ(static_cast<const float*>(avg.output().data)[0],
+                      2.0f * (n * first * 2 + n * (n - 1) / 2.0f) / n);
+    }
+  });
+}
+
+TEST_P(CollectiveRanks, MismatchFailsOnEveryRankNamingTheRanks) {
+  const int n = GetParam();
+  if (n < 2) GTEST_SKIP();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    Buffer t(DataType::kFloat32, Shape{rank == 1 ? 5 : 4});
+    Status st = rt.Allreduce("grad.w", t.tensor(), t.tensor());
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(st.message().find("'grad.w'"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("rank 1 sent [5]"), std::string::npos) << st.message();
+    // Data type mismatch after the name was cached with float32 [4] on some ranks.
+    Buffer ok(DataType::kFloat32, Shape{4});
+    EXPECT_TRUE(rt.Allreduce("x", ok.tensor(), ok.tensor()).ok());
+    Buffer other(rank == 0 ? DataType::kFloat64 : DataType::kFloat32, Shape{4});
+    st = rt.Allreduce("x", other.tensor(), other.tensor());
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find("rank 0 sent float64"), std::string::npos) << st.message();
+    // The runtime keeps working afterwards, and "x" can be used again.
+    EXPECT_TRUE(rt.Allreduce("x", ok.tensor(), ok.tensor()).ok());
+  });
+}
+
+TEST_P(CollectiveRanks, SteadyStateIsServedByTheResponseCache) {
+  const int n = GetParam();
+  std::vector<RuntimeStats> stats(static_cast<size_t>(n));
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    Buffer t(DataType::kFloat32, Shape{8});
+    RuntimeStats before = rt.stats();
+    for (int step = 0; step < 30; ++step) {
+      for (int64_t i = 0; i < 8; ++i) t.Set(i, 1);
+      ASSERT_TRUE(rt.Allreduce("w", t.tensor(), t.tensor()).ok());
+      EXPECT_EQ(t.Get(3), 1);  // Average of ones
+    }
+    RuntimeStats after = rt.stats();
+    after.negotiated_responses -= before.negotiated_responses;
+    after.cached_responses -= before.cached_responses;
+    stats[static_cast<size_t>(rank)] = after;
+  });
+  for (const RuntimeStats& s : stats) {
+    EXPECT_EQ(s.negotiated_responses, 1);
+    EXPECT_EQ(s.cached_responses, 29);
+  }
+}
+
+TEST_P(CollectiveRanks, ShapeChangeOfACachedTensorIsRenegotiated) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    (void)rank;
+    for (int64_t size : {4, 4, 6, 6, 4}) {
+      Buffer t(DataType::kInt32, Shape{size});
+      for (int64_t i = 0; i < size; ++i) t.Set(i, 2);
+      AllreduceOptions sum;
+      sum.op = ReduceOp::kSum;
+      ASSERT_TRUE(rt.Allreduce("resized", t.tensor(), t.tensor(), sum).ok());
+      EXPECT_EQ(t.Get(size - 1), 2 * n);
+    }
+  });
+}
+
+TEST_P(CollectiveRanks, GroupedAllreduceAndFusion) {
+  const int n = GetParam();
+  std::atomic<int64_t> fused{0};
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    std::vector<Buffer> bufs;
+    std::vector<std::string> names;
+    std::vector<Tensor> tensors;
+    for (int t = 0; t < 10; ++t) {
+      bufs.emplace_back(DataType::kFloat32, Shape{100 + t});
+      names.push_back("grp" + std::to_string(t));
+    }
+    for (auto& b : bufs) {
+      for (int64_t i = 0; i < b.size(); ++i) b.Set(i, rank + 1);
+      tensors.push_back(b.tensor());
+    }
+    AllreduceOptions opts;
+    opts.op = ReduceOp::kSum;
+    opts.prescale_factor = 2;
+    opts.postscale_factor = 0.5;
+    Handle h = rt.GroupedAllreduceAsync(names, tensors, tensors, opts);
+    ASSERT_TRUE(WaitOk(h).ok()) << h.Wait().ToString();
+    for (auto& b : bufs) EXPECT_EQ(b.Get(b.size() - 1), n * (n + 1) / 2);
+    if (rank == 0) fused = rt.stats().fused_tensors;
+  });
+  if (n > 1) {
+    EXPECT_GE(fused.load(), 2);
+  }
+}
+
+TEST_P(CollectiveRanks, JoinedRanksContributeZeros) {
+  const int n = GetParam();
+  if (n < 2) GTEST_SKIP();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    AllreduceOptions sum;
+    sum.op = ReduceOp::kSum;
+    Buffer t(DataType::kFloat32, Shape{3});
+    // Rank 0 runs out of data after one step; the others take three more.
+    int steps = rank == 0 ? 1 : 4;
+    for (int s = 0; s < steps; ++s) {
+      for (int64_t i = 0; i < 3; ++i) t.Set(i, 1);
+      ASSERT_TRUE(rt.Allreduce("step", t.tensor(), t.tensor(), sum).ok());
+      EXPECT_EQ(t.Get(0), s == 0 ? n : n - 1) << "step " << s;
+    }
+    if (rank != 0) {
+      Buffer g(DataType::kFloat32, Shape{2});
+      Handle h = rt.AllgatherAsync("late.gather", g.tensor());
+      ASSERT_TRUE(WaitOk(h).ok());
+      EXPECT_EQ(h.output().shape, (Shape{2 * (n - 1)}));  // rank 0 adds no rows
+      Buffer b(DataType::kFloat32, Shape{2});
+      Status st = rt.Broadcast("from.joined", b.tensor(), 0);
+      EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+    }
+    if (rank == n - 1) SleepMicros(50'000);  // join last, deterministically
+    Result<int> last = rt.Join();
+    ASSERT_TRUE(last.ok()) << last.status().ToString();
+    EXPECT_EQ(*last, n - 1);
+    // After the join everyone is active again.
+    for (int64_t i = 0; i < 3; ++i) t.Set(i, 1);
+    ASSERT_TRUE(rt.Allreduce("step", t.tensor(), t.tensor(), sum).ok());
+    EXPECT_EQ(t.Get(0), n);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, CollectiveRanks, ::testing::Values(1, 2, 3, 4));
+
+TEST(CollectiveRuntime, DuplicateNameInFlightIsRefused) {
+  RunRanks(2, [&](int rank, Runtime& rt) {
+    Buffer a(DataType::kFloat32, Shape{2});
+    Buffer b(DataType::kFloat32, Shape{2});
+    if (rank == 0) {
+      Handle first = rt.AllreduceAsync("dup", a.tensor(), a.tensor());
+      Handle second = rt.AllreduceAsync("dup", b.tensor(), b.tensor());
+      Status st = second.Wait();
+      EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
+      EXPECT_NE(st.message().find("'dup'"), std::string::npos);
+      EXPECT_TRUE(WaitOk(first).ok());
+    } else {
+      SleepMicros(20'000);
+      EXPECT_TRUE(rt.Allreduce("dup", a.tensor(), a.tensor()).ok());
+    }
+  });
+}
+
+TEST(CollectiveRuntime, InvalidRequestsFailAtOnce) {
+  RunRanks(1, [&](int, Runtime& rt) {
+    Buffer t(DataType::kFloat32, Shape{2});
+    AllreduceOptions adasum;
+    adasum.op = ReduceOp::kAdasum;
+    EXPECT_EQ(rt.Allreduce("a", t.tensor(), t.tensor(), adasum).code(), StatusCode::kUnimplemented);
+    Tensor gpu = t.tensor();
+    gpu.device = Device{DeviceType::kCuda, 0};
+    EXPECT_EQ(rt.Allreduce("g", gpu, gpu).code(), StatusCode::kUnimplemented);
+    Buffer flag(DataType::kBool, Shape{2});
+    EXPECT_EQ(rt.Allreduce("b", flag.tensor(), flag.tensor()).code(),
+              StatusCode::kInvalidArgument);  // Average of bool
+    Buffer other(DataType::kFloat32, Shape{3});
+    EXPECT_EQ(rt.Allreduce("s", t.tensor(), other.tensor()).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(rt.Broadcast("r", t.tensor(), 5).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(
+        rt.AllreduceAsync("p", t.tensor(), t.tensor(), {ReduceOp::kSum, 1, 1, 42}).Wait().code(),
+        StatusCode::kNotFound);
+    Tensor scalar{t.tensor().data, DataType::kFloat32, {}, {}};
+    EXPECT_EQ(rt.AllgatherAsync("sc", scalar).Wait().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(Handle().Wait().code(), StatusCode::kFailedPrecondition);
+  });
+}
+
+TEST(CollectiveRuntime, ProcessSetsAddRemoveAndRunTheirOwnCoordination) {
+  RankSetup setup;
+  setup.process_sets = {{1, 2, 3}};
+  RunRanks(
+      4,
+      [&](int rank, Runtime& rt) {
+        EXPECT_EQ(rt.ProcessSetIds(), (std::vector<ProcessSetId>{0, 1}));
+        Result<ProcessSetId> even = rt.AddProcessSet({2, 0});
+        Result<ProcessSetId> odd = rt.AddProcessSet({1, 3});
+        ASSERT_TRUE(even.ok() && odd.ok()) << even.status().ToString();
+        EXPECT_EQ(*even, 2);
+        EXPECT_EQ(*odd, 3);
+        EXPECT_EQ(rt.AddProcessSet({0, 2}).status().code(), StatusCode::kAlreadyExists);
+        ProcessSetId mine = rank % 2 == 0 ? *even : *odd;
+        Result<ProcessSetInfo> info = rt.GetProcessSet(mine);
+        ASSERT_TRUE(info.ok());
+        EXPECT_EQ(info->rank, rank / 2);
+        EXPECT_EQ(info->size(), 2);
+
+        // Both sets reduce tensors of the same name at the same time, independently.
+        Buffer t(DataType::kInt64, Shape{4});
+        for (int64_t i = 0; i < 4; ++i) t.Set(i, rank);
+        AllreduceOptions sum;
+        sum.op = ReduceOp::kSum;
+        sum.process_set = mine;
+        ASSERT_TRUE(rt.Allreduce("same.name", t.tensor(), t.tensor(), sum).ok());
+        EXPECT_EQ(t.Get(0), rank % 2 == 0 ? 0 + 2 : 1 + 3);
+        // Broadcast roots are global ranks; allgather follows set order.
+        Buffer b(DataType::kFloat32, Shape{1});
+        b.Set(0, rank);
+        ASSERT_TRUE(rt.Broadcast("bc", b.tensor(), rank % 2 == 0 ? 2 : 3, mine).ok());
+        EXPECT_EQ(b.Get(0), rank % 2 == 0 ? 2 : 3);
+        // The set registered at init.
+        sum.process_set = 1;
+        Buffer u(DataType::kFloat32, Shape{1});
+        u.Set(0, 1);
+        Status st = rt.Allreduce("u", u.tensor(), u.tensor(), sum);
+        if (rank == 0) {
+          EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);  // not a member
+        } else {
+          EXPECT_TRUE(st.ok());
+          EXPECT_EQ(u.Get(0), 3);
+        }
+        EXPECT_TRUE(rt.RemoveProcessSet(*odd).ok());
+        EXPECT_EQ(rt.GetProcessSet(*odd).status().code(), StatusCode::kNotFound);
+        sum.process_set = *odd;
+        EXPECT_EQ(rt.Allreduce("gone", t.tensor(), t.tensor(), sum).code(), StatusCode::kNotFound);
+        EXPECT_EQ(rt.RemoveProcessSet(kGlobalProcessSet).code(), StatusCode::kInvalidArgument);
+        EXPECT_EQ(rt.ProcessSetIds(), (std::vector<ProcessSetId>{0, 1, 2}));
+      },
+      setup);
+}
+
+TEST(CollectiveRuntime, StallIsReportedAndCanShutTheJobDown) {
+  RankSetup setup;
+  setup.config.stall_check = true;
+  setup.config.stall_warning_seconds = 0.2;
+  setup.config.stall_shutdown_seconds = 0.6;
+  setup.barrier_at_end = false;
+  ::testing::internal::CaptureStderr();
+  int64_t start = MonotonicMicros();
+  RunRanks(
+      3,
+      [&](int rank, Runtime& rt) {
+        Buffer t(DataType::kFloat32, Shape{2});
+        if (rank != 1) {
+          Status st = WaitOk(rt.AllreduceAsync("lonely", t.tensor(), t.tensor()));
+          EXPECT_EQ(st.code(), StatusCode::kTimeout) << st.ToString();
+          EXPECT_NE(st.message().find("'lonely'"), std::string::npos) << st.message();
+          EXPECT_NE(st.message().find("missing ranks 1"), std::string::npos) << st.message();
+        } else {
+          while (rt.is_initialized() && MonotonicMicros() - start < 20'000'000) SleepMicros(10'000);
+          EXPECT_FALSE(rt.is_initialized());
+          EXPECT_EQ(rt.stop_status().code(), StatusCode::kTimeout);
+          EXPECT_EQ(rt.Allreduce("after", t.tensor(), t.tensor()).code(),
+                    StatusCode::kFailedPrecondition);
+        }
+      },
+      setup);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("stall"), std::string::npos) << err;
+  EXPECT_NE(err.find("'lonely' waited"), std::string::npos) << err;
+  EXPECT_LT(MonotonicMicros() - start, 10'000'000);
+}
+
+TEST(CollectiveRuntime, ADeadRankMakesTheOthersFailPromptly) {
+  InProcWorld world(3);
+  RankSetup setup;
+  setup.barrier_at_end = false;
+  RunRanks(
+      3,
+      [&](int rank, Runtime& rt) {
+        Buffer t(DataType::kFloat32, Shape{2});
+        ASSERT_TRUE(rt.Allreduce("before", t.tensor(), t.tensor()).ok());
+        if (rank == 2) {
+          world.Kill(2);
+          return;
+        }
+        int64_t start = MonotonicMicros();
+        Status st = WaitOk(rt.AllreduceAsync("after", t.tensor(), t.tensor()));
+        // Unavailable if the failure hit the pending allreduce; FailedPrecondition if the runtime
+        // had already stopped (an idle cycle noticed first).
+        EXPECT_TRUE(st.code() == StatusCode::kUnavailable ||
+                    st.code() == StatusCode::kFailedPrecondition)
+            << st.ToString();
+        EXPECT_NE(st.message().find("rank 2 died"), std::string::npos) << st.message();
+        EXPECT_EQ(rt.stop_status().code(), StatusCode::kUnavailable);
+        EXPECT_LT(MonotonicMicros() - start, 5'000'000);
+        EXPECT_FALSE(rt.is_initialized());
+      },
+      setup, &world);
+}
+
+TEST(CollectiveRuntime, ShutdownOnOneRankFailsTheOthersPendingWork) {
+  RankSetup setup;
+  setup.barrier_at_end = false;
+  RunRanks(
+      2,
+      [&](int rank, Runtime& rt) {
+        Buffer t(DataType::kFloat32, Shape{2});
+        if (rank == 0) {
+          EXPECT_TRUE(rt.Shutdown().ok());
+          EXPECT_FALSE(rt.is_initialized());
+          EXPECT_EQ(rt.Allreduce("x", t.tensor(), t.tensor()).code(),
+                    StatusCode::kFailedPrecondition);
+        } else {
+          Status st = WaitOk(rt.AllreduceAsync("never", t.tensor(), t.tensor()));
+          EXPECT_EQ(st.code(), StatusCode::kCanceled) << st.ToString();
+        }
+      },
+      setup);
+}
+
+TEST(CollectiveRuntime, TimelineRecordsNegotiationFusionAndTheTransportOp) {
+  ::trainyard::testing::TempDir dir;
+  const std::string path = dir / "timeline.json";
+  RunRanks(2, [&](int rank, Runtime& rt) {
+    ASSERT_TRUE(rt.StartTimeline(path, /*mark_cycles=*/true).ok());
+    std::vector<Buffer> bufs;
+    for (int t = 0; t < 3; ++t) bufs.emplace_back(DataType::kFloat32, Shape{16});
+    std::vector<Tensor> ts;
+    for (auto& b : bufs) ts.push_back(b.tensor());
+    AllreduceOptions opts;
+    ASSERT_TRUE(
+        WaitOk(rt.GroupedAllreduceAsync({"small.a", "small.b", "small.c"}, ts, ts, opts)).ok());
+    Buffer big(DataType::kFloat32, Shape{1 << 16});
+    ASSERT_TRUE(rt.Allreduce("big", big.tensor(), big.tensor()).ok());
+    ASSERT_TRUE(rt.Barrier().ok());
+    ASSERT_TRUE(rt.StopTimeline().ok());
+    (void)rank;
+  });
+  std::ifstream in(path);
+  nlohmann::json trace = nlohmann::json::parse(in);
+  std::map<int, std::string> tensor_of;
+  std::map<std::string, std::multiset<std::string>> begun;
+  int depth = 0;
+  for (const auto& e : trace) {
+    if (e["ph"] == "M" && e["name"] == "process_name") tensor_of[e["pid"]] = e["args"]["name"];
+    if (e["ph"] == "B") {
+      begun[tensor_of[e["pid"]]].insert(e["name"].get<std::string>());
+      ++depth;
+    }
+    if (e["ph"] == "E") --depth;
+  }
+  EXPECT_EQ(depth, 0);
+  for (const char* t : {"small.a", "small.b", "big"}) {
+    EXPECT_TRUE(begun[t].count("NEGOTIATE_ALLREDUCE")) << t;
+    EXPECT_TRUE(begun[t].count("ALLREDUCE")) << t;
+    EXPECT_TRUE(begun[t].count("QUEUE")) << t;
+    EXPECT_TRUE(begun[t].count("INPROC_ALLREDUCE")) << t;
+  }
+  EXPECT_TRUE(begun["small.a"].count("MEMCPY_IN_FUSION_BUFFER"));
+  EXPECT_TRUE(begun["small.a"].count("MEMCPY_OUT_FUSION_BUFFER"));
+  EXPECT_FALSE(begun["big"].count("MEMCPY_IN_FUSION_BUFFER"));  // large tensors are not copied
+}
+
+TEST(CollectiveRuntime, UnknownTransportIsUnavailable) {
+  InitOptions options;
+  options.transport = "carrier-pigeon";
+  EXPECT_EQ(Runtime::Init(std::move(options)).status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace trainyard::collective

@@ -1,0 +1,54 @@
+// The stall inspector: finds tensors that some ranks announced and others did not, for too long.
+//
+// A rank that never submits a tensor the others submitted (a bug in the training script, a rank
+// stuck in data loading, ranks submitting in an order that cannot complete) would make the others
+// wait forever. The coordinator (rank 0 of each process set) feeds the inspector, every cycle, the
+// names that are pending somewhere but not everywhere. Once one has waited longer than the warning
+// time, the coordinator asks every rank which tensors it holds (one extra gather) and the
+// inspector turns that into a warning naming each stalled tensor, the ranks that submitted it and
+// the ranks that did not. Past the shutdown time (if set) it asks for a shutdown.
+//
+// Not thread-safe; used by one Controller on the background thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace trainyard::collective {
+
+class StallInspector {
+ public:
+  // A time of 0 seconds disables that action; `enabled` false disables the inspector.
+  StallInspector(bool enabled, double warning_seconds, double shutdown_seconds);
+
+  // The names pending somewhere but not everywhere at `now_micros`; names no longer listed are
+  // forgotten.
+  void Observe(const std::vector<std::string>& pending, int64_t now_micros);
+  // True when a report should be gathered: a name has waited past the warning time and no report
+  // was made within the last warning interval (or past the shutdown time).
+  bool ReportDue(int64_t now_micros) const;
+
+  struct Report {
+    std::string warning;  // empty if nothing is stalled any more
+    bool shutdown = false;
+    std::string shutdown_reason;
+  };
+  // `announced_by`: for each pending name, the global ranks that hold it; `ranks`: the process
+  // set's global ranks; `joined`: ranks that joined (never counted as missing).
+  Report MakeReport(const std::map<std::string, std::vector<int>>& announced_by,
+                    const std::vector<int>& ranks, const std::vector<int>& joined,
+                    int64_t now_micros);
+
+ private:
+  bool enabled_;
+  int64_t warning_micros_;
+  int64_t shutdown_micros_;
+  std::unordered_map<std::string, int64_t> first_seen_;
+  int64_t last_report_ = 0;
+  bool reported_ = false;
+};
+
+}  // namespace trainyard::collective

@@ -1,0 +1,128 @@
+#include "collective/tensor_queue.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "common/clock.h"
+
+namespace trainyard::collective {
+
+Status TensorQueue::Add(std::vector<TensorEntry> entries) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return close_status_;
+    std::set<std::pair<int32_t, std::string>> seen;
+    for (const TensorEntry& e : entries) {
+      const PerSet* s = sets_.count(e.process_set) ? &sets_.at(e.process_set) : nullptr;
+      if ((s != nullptr && s->in_flight.count(e.request.name)) ||
+          !seen.insert({e.process_set, e.request.name}).second) {
+        return AlreadyExists("a collective operation on tensor '" + e.request.name +
+                             "' is already in flight; names must be unique among operations "
+                             "in progress");
+      }
+    }
+    for (TensorEntry& e : entries) {
+      PerSet& s = sets_[e.process_set];
+      s.fresh.push_back(e.request);
+      std::string name = e.request.name;
+      s.in_flight.emplace(std::move(name), std::move(e));
+      ++fresh_count_;
+    }
+    has_fresh_.store(true, std::memory_order_release);
+  }
+  cv_.notify_one();
+  return Status::Ok();
+}
+
+std::vector<Request> TensorQueue::PopNew(int32_t process_set) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sets_.find(process_set);
+  if (it == sets_.end()) return {};
+  std::vector<Request> out = std::move(it->second.fresh);
+  it->second.fresh.clear();
+  fresh_count_ -= static_cast<int64_t>(out.size());
+  has_fresh_.store(fresh_count_ > 0, std::memory_order_release);
+  return out;
+}
+
+std::optional<TensorEntry> TensorQueue::Take(int32_t process_set, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sets_.find(process_set);
+  if (it == sets_.end()) return std::nullopt;
+  auto e = it->second.in_flight.find(name);
+  if (e == it->second.in_flight.end()) return std::nullopt;
+  TensorEntry out = std::move(e->second);
+  it->second.in_flight.erase(e);
+  return out;
+}
+
+bool TensorQueue::InFlight(int32_t process_set, const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sets_.find(process_set);
+  return it != sets_.end() && it->second.in_flight.count(name) != 0;
+}
+
+std::vector<TensorEntry> TensorQueue::TakeAll(int32_t process_set) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<TensorEntry> out;
+  auto it = sets_.find(process_set);
+  if (it == sets_.end()) return out;
+  for (auto& [name, e] : it->second.in_flight) out.push_back(std::move(e));
+  fresh_count_ -= static_cast<int64_t>(it->second.fresh.size());
+  has_fresh_.store(fresh_count_ > 0, std::memory_order_release);
+  sets_.erase(it);
+  return out;
+}
+
+std::vector<TensorEntry> TensorQueue::Close(const Status& status) {
+  std::vector<TensorEntry> out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    close_status_ = status;
+    for (auto& [id, s] : sets_) {
+      for (auto& [name, e] : s.in_flight) out.push_back(std::move(e));
+    }
+    sets_.clear();
+    fresh_count_ = 0;
+    has_fresh_.store(false, std::memory_order_release);
+  }
+  cv_.notify_all();
+  return out;
+}
+
+void TensorQueue::Reopen() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_ = false;
+  close_status_ = Status::Ok();
+}
+
+void TensorQueue::WaitForWork(int64_t deadline_micros, int64_t poll_micros) {
+  if (poll_micros > 0 && !has_fresh_.load(std::memory_order_acquire)) {
+    const int64_t start = MonotonicMicros();
+    const int64_t until = std::min(deadline_micros, start + poll_micros);
+    while (!has_fresh_.load(std::memory_order_acquire) && MonotonicMicros() < until) {
+      sched_yield();
+    }
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  while (fresh_count_ == 0 && !woken_) {
+    int64_t left = deadline_micros - MonotonicMicros();
+    if (left <= 0) break;
+    cv_.wait_for(lock, std::chrono::microseconds(left));
+  }
+  woken_ = false;
+}
+
+void TensorQueue::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+}  // namespace trainyard::collective
