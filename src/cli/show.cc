@@ -45,7 +45,13 @@ void RegisterShow(CLI::App& app, Context& ctx) {
            FormatDuration(static_cast<int64_t>(j["duration_seconds"].get<double>() * 1e6)));
     }
     if (run->exit_code) line("exit code", std::to_string(*run->exit_code));
-    if (run->failed_rank) line("failed rank", std::to_string(*run->failed_rank));
+    if (run->failed_rank) {
+      std::string where = std::to_string(*run->failed_rank);
+      if (j["properties"].contains("failed_host")) {
+        where += " on " + j["properties"]["failed_host"].get<std::string>();
+      }
+      line("failed rank", Colour(where, "31;1", c));
+    }
     std::vector<std::string> argv;
     for (const auto& a : j["argv"]) argv.push_back(ShellQuote(a.get<std::string>()));
     line("argv", Join(argv, " "));

@@ -36,11 +36,14 @@ SlurmState ParseScontrol(const std::string& text) {
   return st;
 }
 
-bool ParseSrunCulprit(const std::deque<std::string>& lines, int* task, int* exit_code) {
+bool ParseSrunCulprit(const std::deque<std::string>& lines, int* task, int* exit_code,
+                      std::string* host) {
   for (const auto& l : lines) {
     size_t t = l.find(": task ");
-    if (l.find("srun: error:") == std::string::npos || t == std::string::npos) continue;
+    size_t e = l.find("srun: error: ");
+    if (e == std::string::npos || t == std::string::npos) continue;
     *task = std::atoi(l.c_str() + t + 7);
+    if (t > e + 13) *host = l.substr(e + 13, t - e - 13);
     size_t code = l.find("exit code ");
     if (code != std::string::npos) {
       *exit_code = std::atoi(l.c_str() + code + 10);

@@ -28,8 +28,9 @@ struct SlurmState {
 SlurmState ParseScontrol(const std::string& text);
 
 // Reads "srun: error: h2: task 3: Exited with exit code 3" / "task 3: Killed" from srun's
-// messages: the first failing task and its exit code (128+9 for Killed). False when none.
-bool ParseSrunCulprit(const std::deque<std::string>& lines, int* task, int* exit_code);
+// messages: the first failing task, its host and exit code (128+9 for Killed). False when none.
+bool ParseSrunCulprit(const std::deque<std::string>& lines, int* task, int* exit_code,
+                      std::string* host);
 
 class SlurmJob {
  public:

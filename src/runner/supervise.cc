@@ -9,11 +9,15 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "env/python_env.h"
 #include "runner/ingest_server.h"
 #include "runner/process_group.h"
 #include "runner/runner.h"
@@ -109,8 +113,13 @@ std::string FailureReport(const std::string& headline, const std::deque<std::str
 
 // Reads "Process name: [[47733,1],3]" / "Exit code: 3" from mpirun's report, and
 // "... on node h1 exited on signal 9 (Killed)." for a killed rank.
-void ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit) {
+void ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit,
+                        std::string* host) {
   for (const auto& l : lines) {
+    if (size_t n = l.find(" on node "); n != std::string::npos) {
+      size_t from = n + 9, to = l.find(' ', from);
+      *host = l.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    }
     size_t p = l.find("Process name: [[");
     if (p != std::string::npos) {
       size_t comma = l.find("],", p);
@@ -129,6 +138,12 @@ void ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit)
       culprit->signaled = true;
     }
   }
+}
+
+std::string ThisHost() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
 }
 
 class Supervisor {
@@ -218,6 +233,61 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
                    {.detail = "copying the code to " + Join(staging_.hosts, ", ")})
         .IgnoreError();
     RETURN_IF_ERROR(PushCode(staging_, work));
+  }
+  // pip_packages: submit left the request; build (or reuse) the environment the plan runs. The
+  // build runs on its own thread so that this one keeps the heartbeat and the status detail.
+  if (std::string request_path = run_dir_ + "/environment.json"; PathExists(request_path)) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(request_path));
+    ASSIGN_OR_RETURN(env::EnvRequest request, env::EnvRequestFromJson(text));
+    std::string envs_dir = ws_->dir() + "/envs";
+    std::string hash = env::EnvHash(request);
+    std::string what = env::FindEnv(envs_dir, hash).ok()
+                           ? "using environment " + hash.substr(0, 12)
+                           : "building environment " + hash.substr(0, 12) + " (" +
+                                 env::DescribeInstall(request) + ")";
+    ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = what}).IgnoreError();
+    std::mutex mu;
+    std::deque<std::string> lines;
+    std::optional<Result<env::EnvInfo>> built;
+    std::thread builder([&] {
+      auto r = env::EnsureEnv(request, envs_dir, [&](const std::string& line) {
+        std::lock_guard<std::mutex> lock(mu);
+        lines.push_back(line);
+      });
+      std::lock_guard<std::mutex> lock(mu);
+      built = std::move(r);
+    });
+    std::FILE* log = std::fopen((run_dir_ + "/logs/environment.log").c_str(), "a");
+    std::string last_detail = what;
+    while (true) {
+      std::deque<std::string> batch;
+      bool finished;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        batch.swap(lines);
+        finished = built.has_value();
+      }
+      for (const auto& line : batch) {
+        if (log != nullptr) std::fprintf(log, "%s\n", line.c_str());
+      }
+      if (log != nullptr) std::fflush(log);
+      if (!batch.empty() && !Trim(batch.back()).empty()) {
+        std::string detail = what + ": " + Trim(batch.back()).substr(0, 120);
+        if (detail != last_detail) {
+          ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = detail}).IgnoreError();
+          last_detail = detail;
+        }
+      }
+      if (finished) break;
+      Beat();
+      SleepMicros(100'000);
+    }
+    builder.join();
+    if (log != nullptr) std::fclose(log);
+    if (!built->ok()) return built->status();
+    SetProperty("environment", (*built)->hash);
+    SetProperty("environment_packages", Join((*built)->packages, " "));
+    SetProperty("environment_reused", (*built)->reused ? "true" : "false");
   }
   // The port chosen at submit time may have been taken since: choose again.
   int port = targets::PickFreePort();
@@ -315,15 +385,18 @@ Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
   if (first_failure) {
     RankExit culprit = *first_failure;
     std::deque<std::string> launcher = group.LauncherTail();
+    std::string host = plan.type == "local" ? ThisHost() : "";
     // Under mpirun the failing process is mpirun itself; it names the rank that failed first.
-    if (!launcher.empty()) ParseMpirunCulprit(launcher, &culprit);
+    if (!launcher.empty()) ParseMpirunCulprit(launcher, &culprit, &host);
+    if (!host.empty()) SetProperty("failed_host", host);
     u.exit_code = culprit.exit_code;
     u.failed_rank = culprit.rank;
     std::string how = culprit.signaled
                           ? "was killed by signal " + std::to_string(culprit.exit_code - 128)
                           : "exited with code " + std::to_string(culprit.exit_code);
     std::string who =
-        plan.world_size > 1 ? "rank " + std::to_string(culprit.rank) + " " : "the script ";
+        (plan.world_size > 1 ? "rank " + std::to_string(culprit.rank) + " " : "the script ") +
+        (host.empty() ? "" : "on " + host + " ");
     u.error = FailureReport(who + how, group.StderrTail(culprit.rank), launcher);
     return Finish(RunStatus::kFailed, u);
   }
@@ -433,16 +506,20 @@ Status Supervisor::RunSlurm(const targets::LaunchPlan& plan) {
     return Finish(RunStatus::kCompleted, u);
   }
   int task = -1, code = st.exit_code;
+  std::string host;
   std::deque<std::string> launcher = job.demux().launcher().all_tail();
-  if (ParseSrunCulprit(launcher, &task, &code)) u.failed_rank = task;
+  if (ParseSrunCulprit(launcher, &task, &code, &host)) u.failed_rank = task;
+  if (!host.empty()) SetProperty("failed_host", host);
   u.exit_code = code;
   std::deque<std::string> err_tail;
   if (task >= 0) {
     if (const RankLog* log = job.demux().rank_log(task)) err_tail = log->stderr_tail();
   }
-  std::string head = task >= 0 ? what + "; rank " + std::to_string(task) + " exited with code " +
-                                     std::to_string(code)
-                               : what;
+  std::string head =
+      task >= 0 ? what + "; rank " + std::to_string(task) + (host.empty() ? "" : " on " + host) +
+                      (code > 128 ? " was killed by signal " + std::to_string(code - 128)
+                                  : " exited with code " + std::to_string(code))
+                : what;
   if (st.state == "CANCELLED") head += " (canceled outside trainyard)";
   if (st.state == "COMPLETED")
     head = "the job succeeded, but its files could not be kept: " + collected.message();

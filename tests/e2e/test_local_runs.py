@@ -1,4 +1,5 @@
 """Local runs end to end: submit, run, logs, files, failure, cancel, timeout, queueing, crash."""
+import calendar
 import json
 import os
 import signal
@@ -343,3 +344,50 @@ time.sleep(1000)
     assert info["failed_rank"] == 1
     assert info["exit_code"] == 4
     assert "rank 1 is out of data" in info["error"]
+
+
+GLOO_SCRIPT = """
+import torch, torch.distributed as dist
+dist.init_process_group("gloo", init_method="env://")
+t = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(t)
+print(f"allreduce {t.item():g} world {dist.get_world_size()}", flush=True)
+dist.destroy_process_group()
+"""
+
+KILL_SCRIPT = """
+import os, signal, sys, time
+if os.environ["RANK"] == "1":
+    time.sleep(0.5)
+    open(os.environ["KILLED_AT"], "w").write(repr(time.time()))
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(1000)
+"""
+
+
+def test_torch_distributed_gloo_allreduce_2x2(ty):
+    src = ty.project("proj", {"ddp.py": GLOO_SCRIPT})
+    proc = ty.run("submit", "--source", src, "--entry", "ddp.py", "--set", "node_count=2",
+                  "--set", "process_count_per_node=2", "--set", "distributed_backend=pytorch",
+                  "--wait", check=0, timeout=300)
+    run_id = proc.stderr.strip().splitlines()[0]
+    logs = ty.run("logs", run_id, check=0).stdout
+    assert logs.count("allreduce 10 world 4") == 4, logs
+
+
+def test_sigkilled_rank_stops_the_gang_within_two_seconds(ty):
+    src = ty.project("proj", {"kill.py": KILL_SCRIPT})
+    killed_at = ty.tmp / "killed_at"
+    proc = ty.run("submit", "--source", src, "--entry", "kill.py", "--set",
+                  "node_count=2", "--set", "process_count_per_node=2", "--set",
+                  "distributed_backend=pytorch", "--env", f"KILLED_AT={killed_at}", "--wait",
+                  check=1)
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert info["status"] == "Failed"
+    assert info["failed_rank"] == 1
+    assert "killed by signal 9" in info["error"]
+    assert info["properties"]["failed_host"]
+    # From the kill to every other rank stopped and the run recorded as ended.
+    ended = calendar.timegm(time.strptime(info["ended_at"][:19], "%Y-%m-%dT%H:%M:%S"))
+    ended += float("0." + info["ended_at"][20:23])
+    assert ended - float(killed_at.read_text()) < 2.0 + 0.01

@@ -111,3 +111,54 @@ def test_cancel_stops_ranks_on_every_host(ty, hosts):
     for host in hosts.names:
         left = hosts.run(host, "pgrep", "-af", "train.py").stdout
         assert "train.py" not in left, left
+
+
+GLOO_SCRIPT = """
+import socket, torch, torch.distributed as dist
+dist.init_process_group("gloo", init_method="env://")
+t = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(t)
+print(f"allreduce {t.item():g} world {dist.get_world_size()} on {socket.gethostname()}", flush=True)
+dist.destroy_process_group()
+"""
+
+KILL_SCRIPT = """
+import os, signal, time
+if os.environ["RANK"] == "3":
+    time.sleep(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(1000)
+"""
+
+
+def test_torch_distributed_gloo_across_hosts(ty, hosts):
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": GLOO_SCRIPT})
+    proc = submit(ty, src, "--wait", check=0)
+    logs = ty.run("logs", proc.stderr.strip().splitlines()[0], check=0).stdout
+    assert logs.count("allreduce 10 world 4") == 4, logs
+    assert len({line.rsplit(" on ", 1)[1] for line in logs.splitlines()}) == 2
+
+
+def test_sigkilled_rank_on_a_host_fails_the_run(ty, hosts):
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": KILL_SCRIPT})
+    t0 = time.time()
+    proc = submit(ty, src, "--wait", check=1)
+    assert time.time() - t0 < 60
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert info["failed_rank"] == 3
+    assert "killed by signal 9" in info["error"]
+    assert info["properties"]["failed_host"] == hosts.addrs[1]
+    for host in hosts.names:
+        assert "train.py" not in hosts.run(host, "pgrep", "-af", "train.py").stdout
+
+
+def test_timeout_stops_ranks_on_every_host(ty, hosts):
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    proc = submit(ty, src, "--timeout", "3", "--wait", "--", "sleep", check=1)
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert "max_run_duration_seconds" in info["error"]
+    for host in hosts.names:
+        assert "train.py" not in hosts.run(host, "pgrep", "-af", "train.py").stdout

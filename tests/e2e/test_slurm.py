@@ -135,3 +135,52 @@ def test_cancel_scancels_the_job(ty, slurm_cluster):
     assert state in ("CANCELLED", None), state
     for host in slurm_cluster.hosts.names:
         assert "train.py" not in slurm_cluster.hosts.run(host, "pgrep", "-af", "train.py").stdout
+
+
+GLOO_SCRIPT = """
+import socket, torch, torch.distributed as dist
+dist.init_process_group("gloo", init_method="env://")
+t = torch.tensor([float(dist.get_rank() + 1)])
+dist.all_reduce(t)
+print(f"allreduce {t.item():g} world {dist.get_world_size()} on {socket.gethostname()}", flush=True)
+dist.destroy_process_group()
+"""
+
+KILL_SCRIPT = """
+import os, signal, time
+if os.environ["RANK"] == "3":
+    time.sleep(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(1000)
+"""
+
+
+def test_torch_distributed_gloo_across_nodes(ty, slurm_cluster):
+    e = Env(ty, slurm_cluster)
+    src = ty.project("proj", {"train.py": GLOO_SCRIPT})
+    proc = e.submit(src, "--wait", check=0)
+    logs = ty.run("logs", proc.stderr.strip().splitlines()[0], check=0).stdout
+    assert logs.count("allreduce 10 world 4") == 4, logs
+    assert len({line.rsplit(" on ", 1)[1] for line in logs.splitlines()}) == 2
+
+
+def test_sigkilled_rank_fails_the_job(ty, slurm_cluster):
+    e = Env(ty, slurm_cluster)
+    src = ty.project("proj", {"train.py": KILL_SCRIPT})
+    t0 = time.time()
+    proc = e.submit(src, "--wait", check=1)
+    assert time.time() - t0 < 90
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert info["failed_rank"] == 3
+    assert "killed by signal 9" in info["error"] or "Killed" in info["error"], info["error"]
+    assert info["properties"]["failed_host"]
+
+
+def test_timeout_cancels_the_job(ty, slurm_cluster):
+    e = Env(ty, slurm_cluster)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    proc = e.submit(src, "--timeout", "3", "--wait", "--", "sleep", check=1)
+    info = ty.show(proc.stderr.strip().splitlines()[0])
+    assert "max_run_duration_seconds" in info["error"]
+    for host in slurm_cluster.hosts.names:
+        assert "train.py" not in slurm_cluster.hosts.run(host, "pgrep", "-af", "train.py").stdout
