@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" --target submit_bench snapshot_bench tracking_bench trainyard_core >/dev/null
+cmake --build "$BUILD" >/dev/null
 echo "machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d)"
 "$BUILD/bench/submit_bench" 10
 echo
@@ -13,3 +13,10 @@ echo
 "$BUILD/bench/tracking_bench" 1000000
 echo
 PYTHONPATH="$BUILD/python" /usr/bin/python3 python/bench_log.py 1000000
+echo
+/usr/bin/python3 bench/launch_bench.py "$BUILD" 5
+if [[ -x "$BUILD/bench/allreduce_bench" ]]; then
+  echo
+  root=(); [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
+  timeout 600 mpirun "${root[@]}" -np 2 --bind-to none "$BUILD/bench/allreduce_bench"
+fi

@@ -391,3 +391,21 @@ def test_sigkilled_rank_stops_the_gang_within_two_seconds(ty):
     ended = calendar.timegm(time.strptime(info["ended_at"][:19], "%Y-%m-%dT%H:%M:%S"))
     ended += float("0." + info["ended_at"][20:23])
     assert ended - float(killed_at.read_text()) < 2.0 + 0.01
+
+
+def test_mpi_program_on_local(ty, tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("mpicc"):
+        import pytest
+        pytest.skip("mpicc (libopenmpi-dev) is not installed")
+    src = tmp_path / "mpi"
+    src.mkdir()
+    subprocess.run(["mpicc", "-O2", "-o", str(src / "allreduce"),
+                    str(Path(__file__).resolve().parents[1] / "harness" / "mpi_allreduce.c")],
+                   check=True, timeout=120)
+    proc = ty.run("submit", "--source", src, "--entry", "allreduce", "--set", "node_count=2",
+                  "--set", "process_count_per_node=2", "--set", "distributed_backend=mpi",
+                  "--wait", check=0, timeout=180)
+    logs = ty.run("logs", proc.stderr.strip().splitlines()[0], check=0).stdout
+    assert logs.count("allreduce=10 expected=10 OK") == 4, logs

@@ -162,3 +162,22 @@ def test_timeout_stops_ranks_on_every_host(ty, hosts):
     assert "max_run_duration_seconds" in info["error"]
     for host in hosts.names:
         assert "train.py" not in hosts.run(host, "pgrep", "-af", "train.py").stdout
+
+
+def test_mpi_program_across_hosts(ty, hosts, tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("mpicc"):
+        import pytest
+        pytest.skip("mpicc (libopenmpi-dev) is not installed")
+    add_cluster(ty, hosts)
+    src = tmp_path / "mpi"
+    src.mkdir()
+    subprocess.run(["mpicc", "-O2", "-o", str(src / "allreduce"),
+                    str(Path(__file__).resolve().parents[1] / "harness" / "mpi_allreduce.c")],
+                   check=True, timeout=120)
+    proc = ty.run("submit", "--source", src, "--entry", "allreduce", "--target", "cluster",
+                  "--set", "node_count=2", "--set", "process_count_per_node=2",
+                  "--set", "distributed_backend=mpi", "--wait", check=0, timeout=180)
+    logs = ty.run("logs", proc.stderr.strip().splitlines()[0], check=0).stdout
+    assert logs.count("allreduce=10 expected=10 OK") == 4, logs
