@@ -113,12 +113,14 @@ int main(int argc, char** argv) {
   std::printf("| case | trainyard | reference | ratio |\n|---|---|---|---|\n");
   std::printf("| (a) Log() on the training thread | %.0f ns/call | 1000 ns (goal) | %.2f |\n",
               ns_per_log, ns_per_log / 1000.0);
-  std::printf("| (b) sustained ingestion, Log() to stored | %.0f points/s | %.0f points/s (plain "
-              "batched insert) | %.2f (goal >= 0.5) |\n",
-              ours, plain, ours / plain);
-  std::printf("| (c) Log() to visible, median / max of 20 | %.0f / %.0f ms | 1000 ms (goal) | "
-              "%.2f |\n",
-              delays_ms[delays_ms.size() / 2], delays_ms.back(), delays_ms.back() / 1000.0);
+  std::printf(
+      "| (b) sustained ingestion, Log() to stored | %.0f points/s | %.0f points/s (plain "
+      "batched insert) | %.2f (goal >= 0.5) |\n",
+      ours, plain, ours / plain);
+  std::printf(
+      "| (c) Log() to visible, median / max of 20 | %.0f / %.0f ms | 1000 ms (goal) | "
+      "%.2f |\n",
+      delays_ms[delays_ms.size() / 2], delays_ms.back(), delays_ms.back() / 1000.0);
   std::printf("\nstored %zu of %d points\n", count, points);
   return count == static_cast<size_t>(points) ? 0 : 1;
 }
