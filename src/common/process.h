@@ -34,6 +34,11 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
 // Finds an executable on PATH ("" when absent). A name containing '/' is returned if executable.
 std::string FindOnPath(const std::string& name);
 
+// This machine's host name ("localhost" if it cannot be read).
+std::string HostName();
+// Online CPU cores (at least 1).
+int CpuCores();
+
 // The current environment as a map.
 std::map<std::string, std::string> CurrentEnvironment();
 

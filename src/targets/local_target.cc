@@ -12,13 +12,6 @@
 
 namespace trainyard::targets {
 
-namespace {
-int Cores() {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
-}
-}  // namespace
-
 std::vector<TargetOption> LocalTarget::Options() {
   return {
       {"max_concurrent_runs", "int", "cores/2 (at least 1)",
@@ -29,8 +22,8 @@ std::vector<TargetOption> LocalTarget::Options() {
 }
 
 LocalTarget::LocalTarget(std::string name, const nlohmann::json& config) : name_(std::move(name)) {
-  cores_ = config.value("cores", Cores());
-  max_concurrent_runs_ = config.value("max_concurrent_runs", std::max(1, Cores() / 2));
+  cores_ = config.value("cores", CpuCores());
+  max_concurrent_runs_ = config.value("max_concurrent_runs", std::max(1, CpuCores() / 2));
   gpus_ = config.contains("gpus") ? config["gpus"].get<int>() : env::CountGpus();
 }
 

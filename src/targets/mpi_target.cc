@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "common/process.h"
 #include "common/strings.h"
 #include "spec/parse.h"
 #include "targets/local_target.h"
@@ -13,17 +14,6 @@
 namespace trainyard::targets {
 
 namespace {
-
-std::string ThisHost() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
-}
-
-int Cores() {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
-}
 
 Result<int> ParseSlots(const std::string& text, const std::string& entry) {
   char* end = nullptr;
@@ -115,13 +105,13 @@ Result<std::unique_ptr<Target>> MpiTarget::Create(const std::string& name,
   t->mpirun_ = c.value("mpirun", "mpirun");
   t->trainyard_bin_ = c.value("trainyard_bin", "");
   t->python_ = c.value("python", "");
-  t->tracking_address_ = c.value("tracking_address", ThisHost());
+  t->tracking_address_ = c.value("tracking_address", HostName());
   if (std::string extra = c.value("mpirun_args", ""); !extra.empty()) {
     ASSIGN_OR_RETURN(t->mpirun_args_, spec::SplitCommand(extra));
   }
   t->max_concurrent_runs_ = c.value("max_concurrent_runs", 1);
   t->gpus_per_host_ = c.value("gpus_per_host", 0);
-  t->cores_per_host_ = c.value("cores_per_host", Cores());
+  t->cores_per_host_ = c.value("cores_per_host", CpuCores());
   return std::unique_ptr<Target>(std::move(t));
 }
 

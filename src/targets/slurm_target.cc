@@ -11,14 +11,6 @@
 
 namespace trainyard::targets {
 
-namespace {
-std::string ThisHost() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
-  return buf;
-}
-}  // namespace
-
 std::string SlurmTime(double seconds) {
   long minutes = static_cast<long>(std::ceil(seconds / 60.0));
   return std::to_string(std::max(1L, minutes));
@@ -57,7 +49,7 @@ Result<std::unique_ptr<Target>> SlurmTarget::Create(const std::string& name,
   t->shared_folder_ = c.value("shared_folder", "");
   t->trainyard_bin_ = c.value("trainyard_bin", "");
   t->python_ = c.value("python", "");
-  t->tracking_address_ = c.value("tracking_address", ThisHost());
+  t->tracking_address_ = c.value("tracking_address", HostName());
   t->max_concurrent_runs_ = c.value("max_concurrent_runs", 100);
   t->gpus_per_node_ = c.value("gpus_per_node", -1);
   return std::unique_ptr<Target>(std::move(t));
