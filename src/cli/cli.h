@@ -48,6 +48,7 @@ void RegisterTarget(CLI::App&, Context&);
 void RegisterSupervise(CLI::App&, Context&);
 void RegisterMetrics(CLI::App&, Context&);  // metrics, compare, tags
 void RegisterRankExec(CLI::App&, Context&);
+void RegisterEnv(CLI::App&, Context&);
 
 // Prints "trainyard: <message>" to stderr and returns the exit code for the status
 // (kExitUsage for InvalidArgument/NotFound, else kExitRunFailed).

@@ -10,9 +10,10 @@ namespace trainyard::cli {
 namespace {
 
 constexpr VerbRegistrar kVerbs[] = {
-    RegisterSubmit, RegisterList,   RegisterShow,      RegisterLogs,        RegisterWait,
-    RegisterCancel, RegisterFiles,  RegisterDownload,  RegisterExperiments, RegisterSnapshot,
-    RegisterDoctor, RegisterTarget, RegisterSupervise, RegisterMetrics,     RegisterRankExec,
+    RegisterSubmit,      RegisterList,     RegisterShow,     RegisterLogs,
+    RegisterWait,        RegisterCancel,   RegisterFiles,    RegisterDownload,
+    RegisterExperiments, RegisterSnapshot, RegisterDoctor,   RegisterTarget,
+    RegisterSupervise,   RegisterMetrics,  RegisterRankExec, RegisterEnv,
 };
 
 int Main(int argc, char** argv) {

@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <optional>
 
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "env/python_env.h"
 #include "runner/runner.h"
 #include "spec/parse.h"
 #include "targets/target.h"
@@ -30,7 +32,11 @@ bool NeedsPython(const spec::JobSpec& spec) {
   return EndsWith(spec.entry_script, ".py");
 }
 
-Status CheckEnvironmentRequest(const spec::JobSpec& spec) {
+bool WantsPythonEnv(const spec::JobSpec& spec) {
+  return !spec.pip_packages.empty() || !spec.pip_requirements_file.empty();
+}
+
+Status CheckEnvironmentRequest(const spec::JobSpec& spec, const std::string& target_type) {
   if (!spec.conda_packages.empty()) {
     std::string conda;
     for (const char* c : {"micromamba", "mamba", "conda"}) {
@@ -46,12 +52,32 @@ Status CheckEnvironmentRequest(const spec::JobSpec& spec) {
         "(found " +
         conda + ")");
   }
-  if (!spec.pip_packages.empty() || !spec.pip_requirements_file.empty()) {
-    return Unimplemented(
-        "pip_packages: building package environments is not supported yet; install the "
-        "packages for the interpreter yourself, or choose one that has them with python:");
+  if (WantsPythonEnv(spec) && target_type != "local") {
+    return Unimplemented("pip_packages: environments are built only for local targets so far (" +
+                         spec.compute_target + " is a " + target_type +
+                         " target); install the packages on its hosts, or run locally");
   }
   return Status::Ok();
+}
+
+// The environment a job's pip_packages / pip_requirements_file ask for, on top of `base`.
+Result<env::EnvRequest> MakeEnvRequest(const spec::JobSpec& spec,
+                                       const env::InterpreterInfo& base) {
+  env::EnvRequest req;
+  req.interpreter = base.path;
+  req.python_version = base.python_version;
+  req.packages = env::NormalizePackages(spec.pip_packages);
+  if (!spec.pip_requirements_file.empty()) {
+    std::string path = spec.source_directory + "/" + spec.pip_requirements_file;
+    auto text = ReadFile(path);
+    if (!text.ok()) {
+      return InvalidArgument("pip_requirements_file: cannot read " + path + ": " +
+                             text.status().message());
+    }
+    req.requirements = *text;
+  }
+  env::SetPipSourcesFromEnvironment(&req);
+  return req;
 }
 
 // Starts `exe supervise --workspace W RUN` fully detached (new session, double fork), with its
@@ -124,17 +150,24 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   RETURN_IF_ERROR(spec::ValidatePaths(spec));
   ASSIGN_OR_RETURN(auto target, targets::LookupTarget(ws, spec.compute_target));
   RETURN_IF_ERROR(target->Check(spec));
-  RETURN_IF_ERROR(CheckEnvironmentRequest(spec));
+  RETURN_IF_ERROR(CheckEnvironmentRequest(spec, target->type()));
 
   Submission sub;
   bool has_azureml = false;
-  if (NeedsPython(spec)) {
+  std::optional<env::EnvRequest> env_request;
+  std::string envs_dir = ws->dir() + "/envs";
+  if (NeedsPython(spec) || WantsPythonEnv(spec)) {
     ASSIGN_OR_RETURN(env::InterpreterInfo info,
                      env::ResolveInterpreter(spec.python, ws->CacheDir()));
     RETURN_IF_ERROR(env::RequireTorch(info));
     sub.interpreter = info.path;
     sub.torch_version = info.torch_version;
     has_azureml = info.has_azureml;
+    if (WantsPythonEnv(spec)) {
+      // The ranks run the environment's python (built, when missing, by the supervisor).
+      ASSIGN_OR_RETURN(env_request, MakeEnvRequest(spec, info));
+      sub.interpreter = env::EnvPython(envs_dir, env::EnvHash(*env_request));
+    }
   }
 
   sub.run.id = store::NewRunId(spec.experiment_name);
@@ -166,6 +199,16 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
     ctx.input_values[in.name] = value;
   }
   ASSIGN_OR_RETURN(sub.plan, target->Plan(spec, ctx));
+  if (env_request) {
+    std::string hash = env::EnvHash(*env_request);
+    bool cached = env::FindEnv(envs_dir, hash).ok();
+    sub.plan.notes.push_back("environment " + hash.substr(0, 12) + ": " +
+                             (cached ? std::string("cached, reused")
+                                     : "will be built before the ranks start (" +
+                                           env::DescribeInstall(*env_request) + " on " +
+                                           env_request->interpreter + ")") +
+                             " in " + envs_dir + "/" + hash);
+  }
   if (options.dry_run) return sub;
 
   snapshot::SnapshotOptions snap_opts;
@@ -194,6 +237,10 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   sub.run.interpreter = sub.interpreter;
   sub.run.torch_version = sub.torch_version;
   RETURN_IF_ERROR(MakeDirs(ctx.run_dir + "/logs"));
+  if (env_request) {  // read by the supervisor, which builds the environment
+    RETURN_IF_ERROR(
+        WriteFileAtomic(ctx.run_dir + "/environment.json", env::EnvRequestToJson(*env_request)));
+  }
   RETURN_IF_ERROR(ws->CreateRun(&sub.run, spec.tags));
 
   std::string exe = options.supervisor_exe.empty() ? TrainyardExe() : options.supervisor_exe;

@@ -241,48 +241,56 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
     ASSIGN_OR_RETURN(env::EnvRequest request, env::EnvRequestFromJson(text));
     std::string envs_dir = ws_->dir() + "/envs";
     std::string hash = env::EnvHash(request);
-    std::string what = env::FindEnv(envs_dir, hash).ok()
-                           ? "using environment " + hash.substr(0, 12)
-                           : "building environment " + hash.substr(0, 12) + " (" +
-                                 env::DescribeInstall(request) + ")";
+    bool cached = env::FindEnv(envs_dir, hash).ok();
+    std::string what = cached ? "using environment " + hash.substr(0, 12)
+                              : "building environment " + hash.substr(0, 12) + " (" +
+                                    env::DescribeInstall(request) + ")";
     ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = what}).IgnoreError();
+    std::FILE* log = std::fopen((run_dir_ + "/logs/environment.log").c_str(), "a");
     std::mutex mu;
     std::deque<std::string> lines;
-    std::optional<Result<env::EnvInfo>> built;
-    std::thread builder([&] {
-      auto r = env::EnsureEnv(request, envs_dir, [&](const std::string& line) {
-        std::lock_guard<std::mutex> lock(mu);
-        lines.push_back(line);
-      });
+    auto collect = [&](const std::string& line) {
       std::lock_guard<std::mutex> lock(mu);
-      built = std::move(r);
-    });
-    std::FILE* log = std::fopen((run_dir_ + "/logs/environment.log").c_str(), "a");
-    std::string last_detail = what;
-    while (true) {
-      std::deque<std::string> batch;
-      bool finished;
-      {
+      lines.push_back(line);
+    };
+    std::optional<Result<env::EnvInfo>> built;
+    if (cached) {  // a hit runs nothing: no thread, no polling
+      built = env::EnsureEnv(request, envs_dir, collect);
+    } else {
+      std::thread builder([&] {
+        auto r = env::EnsureEnv(request, envs_dir, collect);
         std::lock_guard<std::mutex> lock(mu);
-        batch.swap(lines);
-        finished = built.has_value();
-      }
-      for (const auto& line : batch) {
-        if (log != nullptr) std::fprintf(log, "%s\n", line.c_str());
-      }
-      if (log != nullptr) std::fflush(log);
-      if (!batch.empty() && !Trim(batch.back()).empty()) {
-        std::string detail = what + ": " + Trim(batch.back()).substr(0, 120);
-        if (detail != last_detail) {
-          ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = detail}).IgnoreError();
-          last_detail = detail;
+        built = std::move(r);
+      });
+      std::string last_detail = what;
+      while (true) {
+        std::deque<std::string> batch;
+        bool finished;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          batch.swap(lines);
+          finished = built.has_value();
         }
+        for (const auto& line : batch) {
+          if (log != nullptr) std::fprintf(log, "%s\n", line.c_str());
+        }
+        if (log != nullptr) std::fflush(log);
+        if (!batch.empty() && !Trim(batch.back()).empty()) {
+          std::string detail = what + ": " + Trim(batch.back()).substr(0, 120);
+          if (detail != last_detail) {
+            ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = detail}).IgnoreError();
+            last_detail = detail;
+          }
+        }
+        if (finished) break;
+        Beat();
+        SleepMicros(20'000);
       }
-      if (finished) break;
-      Beat();
-      SleepMicros(100'000);
+      builder.join();
     }
-    builder.join();
+    for (const auto& line : lines) {
+      if (log != nullptr) std::fprintf(log, "%s\n", line.c_str());
+    }
     if (log != nullptr) std::fclose(log);
     if (!built->ok()) return built->status();
     SetProperty("environment", (*built)->hash);

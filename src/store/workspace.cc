@@ -205,9 +205,13 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir) {
 Status Workspace::Migrate() {
   constexpr int kCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
   static_assert(kCount == kSchemaVersion);
-  ASSIGN_OR_RETURN(Stmt v, db_->Prepare("PRAGMA user_version"));
-  ASSIGN_OR_RETURN(bool row, v.Step());
-  schema_version_ = row ? static_cast<int>(v.Int(0)) : 0;
+  {
+    // Scoped: a statement left open keeps a read snapshot, and a connection holding a stale
+    // snapshot can never start the write transaction below (SQLITE_BUSY however long it waits).
+    ASSIGN_OR_RETURN(Stmt v, db_->Prepare("PRAGMA user_version"));
+    ASSIGN_OR_RETURN(bool row, v.Step());
+    schema_version_ = row ? static_cast<int>(v.Int(0)) : 0;
+  }
   if (schema_version_ > kSchemaVersion) {
     return FailedPrecondition("workspace " + dir_ + " has schema version " +
                               std::to_string(schema_version_) + ", newer than this trainyard (" +

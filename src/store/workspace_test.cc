@@ -126,6 +126,25 @@ TEST(Workspace, ConcurrentWritersAllRecorded) {
   EXPECT_EQ(exps[0].runs, 80);
 }
 
+TEST(Workspace, ManyProcessesCreatingAFreshWorkspaceAtOnce) {
+  // Regression: a schema read left open kept a stale snapshot, so a concurrent migration made
+  // the others fail with "database is locked".
+  testing::TempDir dir;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      auto ws = Workspace::Open(dir.path());
+      RunRecord r = NewRun("fresh");
+      if (!ws.ok() || !(*ws)->CreateRun(&r, {}).ok()) ++failures;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  EXPECT_EQ(ws->ListRuns({}).value().size(), 8u);
+}
+
 TEST(Workspace, ReapsRunWhoseSupervisorDied) {
   testing::TempDir dir;
   auto ws = std::move(Workspace::Open(dir.path()).value());

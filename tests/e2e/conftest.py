@@ -53,6 +53,25 @@ class Trainyard:
             time.sleep(0.05)
         raise AssertionError(f"run {run_id} did not reach {statuses}; last: {info['status']}")
 
+    def processes_of(self, run_id, wait=5.0):
+        """Processes (on any namespace host: they share this PID namespace) that belong to the
+        run, found by TRAINYARD_RUN_ID in their environment; waits up to `wait` s for none."""
+        marker = f"TRAINYARD_RUN_ID={run_id}".encode()
+        deadline = time.time() + wait
+        while True:
+            found = []
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    if marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                        found.append(int(pid))
+                except OSError:
+                    pass
+            if not found or time.time() > deadline:
+                return found
+            time.sleep(0.1)
+
     def project(self, name, files):
         """Writes a source folder with the given {relative path: text} and returns its path."""
         root = self.tmp / name

@@ -1,0 +1,469 @@
+#include "env/python_env.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/files.h"
+#include "common/process.h"
+#include "common/sha256.h"
+#include "common/strings.h"
+
+extern char** environ;
+
+namespace trainyard::env {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kFormat = 1;
+constexpr char kMarker[] = "trainyard-env.json";
+constexpr char kRequirements[] = "trainyard-requirements.txt";
+constexpr size_t kErrorTailLines = 15;
+// pip's own source settings: removed so that only the hashed ones apply.
+constexpr const char* kPipSourceEnv[] = {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
+                                         "PIP_NO_INDEX"};
+
+std::string RealPathOr(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf) == nullptr) return path;
+  return buf;
+}
+
+bool IsNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+}
+
+std::string Short(const std::string& hash) { return hash.substr(0, 12); }
+
+// Holds an flock on a file while alive.
+class FileLock {
+ public:
+  FileLock() = default;
+  ~FileLock() {
+    if (fd_ >= 0) close(fd_);  // releases the lock
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+  // Opens (creating) `path`; `wait` false returns false at once when another holder has it.
+  Result<bool> Acquire(const std::string& path, bool wait) {
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return ErrnoError("cannot open the lock " + path, errno);
+    while (flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EWOULDBLOCK) return false;
+      return ErrnoError("cannot lock " + path, errno);
+    }
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Runs argv (argv[0] absolute) with stdout and stderr merged, calling on_line for each line.
+// Returns the exit code (128+signal when killed).
+Result<int> RunStreaming(const std::vector<std::string>& argv,
+                         const std::function<void(const std::string&)>& on_line) {
+  std::map<std::string, std::string> env = CurrentEnvironment();
+  for (const char* k : kPipSourceEnv) env.erase(k);
+  env["PYTHONUNBUFFERED"] = "1";
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return ErrnoError("fork", e);
+  }
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    execve(args[0], args.data(), envp.data());
+    std::fprintf(stderr, "cannot run %s\n", args[0]);
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string pending;
+  char buf[8192];
+  while (true) {
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      on_line(line);
+      pending.erase(0, nl + 1);
+    }
+  }
+  if (!pending.empty()) on_line(pending);
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+json RequestJson(const EnvRequest& r) {
+  return {{"interpreter", r.interpreter}, {"python_version", r.python_version},
+          {"packages", r.packages},       {"requirements", r.requirements},
+          {"index_url", r.index_url},     {"extra_index_url", r.extra_index_url},
+          {"find_links", r.find_links}};
+}
+
+Result<EnvRequest> RequestFromJson(const json& j) {
+  try {
+    EnvRequest r;
+    r.interpreter = j.at("interpreter").get<std::string>();
+    r.python_version = j.at("python_version").get<std::string>();
+    r.packages = j.at("packages").get<std::vector<std::string>>();
+    r.requirements = j.at("requirements").get<std::string>();
+    r.index_url = j.at("index_url").get<std::string>();
+    r.extra_index_url = j.at("extra_index_url").get<std::string>();
+    r.find_links = j.at("find_links").get<std::vector<std::string>>();
+    return r;
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("malformed environment request: ") + e.what());
+  }
+}
+
+// The marker of <envs_dir>/<hash>, or an error when the folder is not a complete environment.
+Result<EnvInfo> ReadMarker(const std::string& envs_dir, const std::string& hash) {
+  std::string dir = envs_dir + "/" + hash;
+  ASSIGN_OR_RETURN(std::string text, ReadFile(dir + "/" + kMarker));
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || j.value("format", 0) != kFormat) {
+    return InvalidArgument("malformed marker in " + dir);
+  }
+  ASSIGN_OR_RETURN(EnvRequest r, RequestFromJson(j));
+  EnvInfo info;
+  info.hash = hash;
+  info.dir = dir;
+  info.python = EnvPython(envs_dir, hash);
+  info.interpreter = r.interpreter;
+  info.python_version = r.python_version;
+  info.packages = r.packages;
+  info.requirements = r.requirements;
+  info.index_url = r.index_url;
+  info.extra_index_url = r.extra_index_url;
+  info.find_links = r.find_links;
+  info.created_at = j.value("created_at", int64_t{0});
+  info.build_seconds = j.value("build_seconds", 0.0);
+  return info;
+}
+
+bool IsHash(const std::string& name) {
+  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Names in `dir` ({} when it cannot be read).
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Builds the venv in <envs_dir>/<hash> (the caller holds the lock and removed any partial folder).
+Status Build(const EnvRequest& request, const std::string& envs_dir, const std::string& hash,
+             const std::function<void(const std::string&)>& emit) {
+  std::string dir = envs_dir + "/" + hash;
+  std::deque<std::string> tail;
+  auto on_line = [&](const std::string& line) {
+    tail.push_back(line);
+    if (tail.size() > kErrorTailLines) tail.pop_front();
+    emit(line);
+  };
+  auto step = [&](const std::string& what, const std::vector<std::string>& argv) -> Status {
+    emit("$ " + Join(argv, " "));
+    tail.clear();
+    ASSIGN_OR_RETURN(int code, RunStreaming(argv, on_line));
+    if (code == 0) return Status::Ok();
+    std::string msg = what + " failed (exit code " + std::to_string(code) + ")";
+    if (!tail.empty()) msg += ":\n" + Join({tail.begin(), tail.end()}, "\n");
+    return FailedPrecondition(msg);
+  };
+  // Without pip of its own: the system's pip is visible through --system-site-packages, which
+  // saves seconds per build; ensurepip only when the interpreter has no pip.
+  RETURN_IF_ERROR(
+      step("creating the virtual environment",
+           {request.interpreter, "-m", "venv", "--system-site-packages", "--without-pip", dir}));
+  std::string python = dir + "/bin/python";
+  ASSIGN_OR_RETURN(int has_pip, RunStreaming({python, "-m", "pip", "--version"}, emit));
+  if (has_pip != 0) {
+    RETURN_IF_ERROR(
+        step("installing pip (ensurepip)", {python, "-m", "ensurepip", "--default-pip"}));
+  }
+  std::string req_path = dir + "/" + kRequirements;
+  if (!request.requirements.empty()) {
+    RETURN_IF_ERROR(WriteFileAtomic(req_path, request.requirements));
+  }
+  std::vector<std::string> argv = {python, "-m", "pip"};
+  for (auto& a : PipInstallArgs(request, req_path)) argv.push_back(a);
+  return step("pip install", argv);
+}
+
+}  // namespace
+
+std::string NormalizePackage(const std::string& package) {
+  std::string p = Trim(package);
+  size_t end = 0;
+  while (end < p.size() && IsNameChar(p[end])) ++end;
+  std::string name;
+  for (size_t i = 0; i < end; ++i) {
+    char c = p[i];
+    if (c == '-' || c == '_' || c == '.') {
+      if (name.empty() || name.back() != '-') name += '-';
+    } else {
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  std::string rest;
+  for (size_t i = end; i < p.size(); ++i) {
+    if (!std::isspace(static_cast<unsigned char>(p[i]))) rest += p[i];
+  }
+  return name + rest;
+}
+
+std::vector<std::string> NormalizePackages(const std::vector<std::string>& packages) {
+  std::set<std::string> out;
+  for (const auto& p : packages) {
+    std::string n = NormalizePackage(p);
+    if (!n.empty()) out.insert(n);
+  }
+  return {out.begin(), out.end()};
+}
+
+void SetPipSourcesFromEnvironment(EnvRequest* request) {
+  auto get = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  request->index_url = get("TRAINYARD_PIP_INDEX_URL");
+  request->extra_index_url = get("TRAINYARD_PIP_EXTRA_INDEX_URL");
+  request->find_links.clear();
+  for (const auto& f : Split(get("TRAINYARD_PIP_FIND_LINKS"), ':')) {
+    if (!Trim(f).empty()) request->find_links.push_back(AbsolutePath(ExpandHome(Trim(f))));
+  }
+}
+
+std::string EnvHash(const EnvRequest& request) {
+  json key = RequestJson(request);
+  key["format"] = kFormat;
+  key["interpreter"] = RealPathOr(request.interpreter);
+  return Sha256Hex(key.dump());
+}
+
+std::string EnvPython(const std::string& envs_dir, const std::string& hash) {
+  return envs_dir + "/" + hash + "/bin/python";
+}
+
+std::string DescribeInstall(const EnvRequest& request) {
+  std::string out = "pip install";
+  for (const auto& p : request.packages) out += " " + p;
+  if (!request.requirements.empty()) out += " -r requirements";
+  return out;
+}
+
+std::vector<std::string> PipInstallArgs(const EnvRequest& request,
+                                        const std::string& requirements_path) {
+  std::vector<std::string> args = {"install", "--no-input", "--disable-pip-version-check"};
+  if (!request.index_url.empty()) {
+    args.push_back("--index-url");
+    args.push_back(request.index_url);
+  }
+  if (!request.extra_index_url.empty()) {
+    args.push_back("--extra-index-url");
+    args.push_back(request.extra_index_url);
+  }
+  for (const auto& f : request.find_links) {
+    args.push_back("--find-links");
+    args.push_back(f);
+  }
+  if (!request.find_links.empty() && request.index_url.empty() && request.extra_index_url.empty()) {
+    args.push_back("--no-index");
+  }
+  for (const auto& p : request.packages) args.push_back(p);
+  if (!request.requirements.empty()) {
+    args.push_back("-r");
+    args.push_back(requirements_path);
+  }
+  return args;
+}
+
+std::string EnvRequestToJson(const EnvRequest& request) {
+  return RequestJson(request).dump(2) + "\n";
+}
+
+Result<EnvRequest> EnvRequestFromJson(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return InvalidArgument("malformed environment request (not a JSON object)");
+  return RequestFromJson(j);
+}
+
+Result<EnvInfo> EnsureEnv(const EnvRequest& request, const std::string& envs_dir,
+                          const std::function<void(const std::string& line)>& progress) {
+  auto emit = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  std::string hash = EnvHash(request);
+  if (auto hit = ReadMarker(envs_dir, hash); hit.ok()) {
+    emit("reusing environment " + hash + " (built " + FormatIso8601(hit->created_at) + ")");
+    hit->reused = true;
+    return hit;
+  }
+  RETURN_IF_ERROR(MakeDirs(envs_dir));
+  FileLock lock;
+  std::string lock_path = envs_dir + "/" + hash + ".lock";
+  ASSIGN_OR_RETURN(bool got, lock.Acquire(lock_path, /*wait=*/false));
+  if (!got) {
+    emit("waiting for another build of environment " + Short(hash));
+    ASSIGN_OR_RETURN(got, lock.Acquire(lock_path, /*wait=*/true));
+  }
+  if (auto hit = ReadMarker(envs_dir, hash); hit.ok()) {  // built while we waited
+    emit("reusing environment " + hash + " (built " + FormatIso8601(hit->created_at) + ")");
+    hit->reused = true;
+    return hit;
+  }
+  std::string dir = envs_dir + "/" + hash;
+  RETURN_IF_ERROR(RemoveAll(dir));  // a partial build (no marker)
+  std::string log_path = envs_dir + "/" + hash + ".log";
+  std::FILE* log = std::fopen(log_path.c_str(), "w");
+  auto log_and_emit = [&](const std::string& line) {
+    if (log != nullptr) {
+      std::fprintf(log, "%s\n", line.c_str());
+      std::fflush(log);
+    }
+    emit(line);
+  };
+  log_and_emit("building environment " + hash + " (" + DescribeInstall(request) + ") with " +
+               request.interpreter);
+  int64_t start = MonotonicMicros();
+  Status built = Build(request, envs_dir, hash, log_and_emit);
+  EnvInfo info;
+  if (built.ok()) {
+    info.hash = hash;
+    info.dir = dir;
+    info.python = EnvPython(envs_dir, hash);
+    info.interpreter = request.interpreter;
+    info.python_version = request.python_version;
+    info.packages = request.packages;
+    info.requirements = request.requirements;
+    info.index_url = request.index_url;
+    info.extra_index_url = request.extra_index_url;
+    info.find_links = request.find_links;
+    info.created_at = NowMicros();
+    info.build_seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
+    json marker = RequestJson(request);
+    marker["format"] = kFormat;
+    marker["hash"] = hash;
+    marker["created_at"] = info.created_at;
+    marker["created"] = FormatIso8601(info.created_at);
+    marker["build_seconds"] = info.build_seconds;
+    built = WriteFileAtomic(dir + "/" + kMarker, marker.dump(2) + "\n");
+  }
+  if (!built.ok()) {
+    log_and_emit("build failed; removing " + dir);
+    RemoveAll(dir).IgnoreError();
+  } else {
+    log_and_emit("environment " + Short(hash) + " ready in " +
+                 std::to_string(static_cast<int>(info.build_seconds * 1000)) + " ms");
+  }
+  if (log != nullptr) std::fclose(log);
+  if (!built.ok()) {
+    return Status(built.code(),
+                  "building environment " + Short(hash) + " failed: " + built.message());
+  }
+  return info;
+}
+
+Result<EnvInfo> FindEnv(const std::string& envs_dir, const std::string& hash) {
+  if (hash.empty()) return InvalidArgument("no environment hash given");
+  std::vector<std::string> matches;
+  for (const auto& name : Entries(envs_dir)) {
+    if (IsHash(name) && StartsWith(name, hash) &&
+        PathExists(envs_dir + "/" + name + "/" + kMarker)) {
+      matches.push_back(name);
+    }
+  }
+  if (matches.empty()) return NotFound("no environment " + hash + " in " + envs_dir);
+  if (matches.size() > 1) {
+    return InvalidArgument("environment prefix " + hash + " is ambiguous: " + Join(matches, ", "));
+  }
+  return ReadMarker(envs_dir, matches[0]);
+}
+
+Result<std::vector<EnvInfo>> ListEnvs(const std::string& envs_dir) {
+  std::vector<EnvInfo> out;
+  for (const auto& name : Entries(envs_dir)) {
+    if (!IsHash(name)) continue;
+    auto info = ReadMarker(envs_dir, name);
+    if (info.ok()) out.push_back(*std::move(info));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const EnvInfo& a, const EnvInfo& b) { return a.created_at < b.created_at; });
+  return out;
+}
+
+Result<std::vector<std::string>> PruneEnvs(const std::string& envs_dir,
+                                           const std::set<std::string>& keep) {
+  std::set<std::string> hashes;
+  for (const auto& name : Entries(envs_dir)) {
+    std::string h = name.substr(0, name.find('.'));
+    if (IsHash(h) && !keep.count(h)) hashes.insert(h);
+  }
+  std::vector<std::string> removed;
+  for (const auto& h : hashes) {
+    std::string base = envs_dir + "/" + h;
+    FileLock lock;
+    ASSIGN_OR_RETURN(bool got, lock.Acquire(base + ".lock", /*wait=*/false));
+    if (!got) continue;  // being built
+    RETURN_IF_ERROR(RemoveAll(base));
+    RETURN_IF_ERROR(RemoveAll(base + ".log"));
+    // The lock file stays: removing it could let a waiting builder and a new one lock different
+    // files.
+    removed.push_back(h);
+  }
+  return removed;
+}
+
+}  // namespace trainyard::env

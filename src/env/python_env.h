@@ -1,0 +1,116 @@
+// Python environments for jobs with `pip_packages` / `pip_requirements_file`.
+//
+// A job that asks for packages runs in a virtual environment built on top of the resolved
+// interpreter with `--system-site-packages`, so that the system's PyTorch stays importable and
+// only the requested packages are installed. Environments are cached in <workspace>/envs, one
+// folder per request, named by EnvHash(request):
+//
+//   <envs_dir>/<hash>/                    the venv (bin/python, lib/..., pyvenv.cfg)
+//   <envs_dir>/<hash>/trainyard-env.json  the marker, written last: the venv is complete
+//   <envs_dir>/<hash>.lock                flock'ed while the venv is built (or pruned)
+//   <envs_dir>/<hash>.log                 the output of the last build (venv + pip)
+//
+// Venvs are not relocatable (bin/ scripts and pyvenv.cfg hold absolute paths), so a venv is built
+// in its final folder while the lock is held; the marker is written only after pip succeeded. A
+// folder without a marker is a partial build (a crash, a failure) and is removed before the next
+// build; a failed build removes its folder at once.
+//
+// Package sources come from the environment of the process that builds the request:
+//   TRAINYARD_PIP_INDEX_URL        pip --index-url
+//   TRAINYARD_PIP_EXTRA_INDEX_URL  pip --extra-index-url
+//   TRAINYARD_PIP_FIND_LINKS       colon-separated folders of wheels (pip --find-links); given
+//                                  alone (no index URL), pip also gets --no-index and never
+//                                  reaches the network.
+// They are part of the hash. pip's own PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS and
+// PIP_NO_INDEX are removed from pip's environment so that only the hashed settings apply.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace trainyard::env {
+
+struct EnvRequest {
+  std::string interpreter;            // the base interpreter (absolute)
+  std::string python_version;         // "3.11.2", from probing `interpreter`
+  std::vector<std::string> packages;  // as NormalizePackages returns them
+  std::string requirements;           // contents of the requirements file; "" for none
+  std::string index_url;
+  std::string extra_index_url;
+  std::vector<std::string> find_links;  // absolute folders
+};
+
+// What a built environment is, as its marker says.
+struct EnvInfo {
+  std::string hash;
+  std::string dir;     // <envs_dir>/<hash>
+  std::string python;  // <dir>/bin/python
+  std::string interpreter;
+  std::string python_version;
+  std::vector<std::string> packages;
+  std::string requirements;
+  std::string index_url;
+  std::string extra_index_url;
+  std::vector<std::string> find_links;
+  int64_t created_at = 0;    // micros since the epoch
+  double build_seconds = 0;  // how long the build took
+  bool reused = false;       // EnsureEnv: true when the environment was already there
+};
+
+// "TyHello_Pkg >= 1.0" -> "tyhello-pkg>=1.0": the name lower-cased with runs of "-_." made one
+// "-" (PEP 503), blanks removed. Thread-safe.
+std::string NormalizePackage(const std::string& package);
+// Normalizes each, drops empty entries and duplicates, sorts. Thread-safe.
+std::vector<std::string> NormalizePackages(const std::vector<std::string>& packages);
+
+// Fills index_url, extra_index_url and find_links from TRAINYARD_PIP_* (see above); find_links
+// folders are made absolute. Reads the environment: do not setenv concurrently.
+void SetPipSourcesFromEnvironment(EnvRequest* request);
+
+// The sha256 (64 hex digits) of the interpreter's real path, the Python version, the packages,
+// the requirements and the package sources. Equal requests give equal hashes. Thread-safe.
+std::string EnvHash(const EnvRequest& request);
+
+// "<envs_dir>/<hash>/bin/python". Thread-safe.
+std::string EnvPython(const std::string& envs_dir, const std::string& hash);
+
+// "pip install tyhello numpy -r requirements.txt" for messages. Thread-safe.
+std::string DescribeInstall(const EnvRequest& request);
+
+// The pip arguments after `python -m pip` that install `request` into a venv whose requirements
+// file (when any) is `requirements_path`. Thread-safe.
+std::vector<std::string> PipInstallArgs(const EnvRequest& request,
+                                        const std::string& requirements_path);
+
+// Serialization of a request (the run folder keeps the request its environment came from).
+std::string EnvRequestToJson(const EnvRequest& request);
+Result<EnvRequest> EnvRequestFromJson(const std::string& text);
+
+// Returns the environment for `request`, building it when missing (see the layout above).
+// `progress` (may be empty) gets every output line of venv and pip, and a few lines of trainyard's
+// own ("reusing environment ...", "waiting for another build ..."); it is called on the calling
+// thread. A cache hit reads the marker and runs nothing. Concurrent callers (threads or processes)
+// with the same request build once: the others wait on the lock, then reuse. Errors: IoError for
+// the folders; FailedPrecondition when venv or pip fails, with the last lines of their output (the
+// folder is removed, the log kept). Blocks for the whole build.
+Result<EnvInfo> EnsureEnv(const EnvRequest& request, const std::string& envs_dir,
+                          const std::function<void(const std::string& line)>& progress);
+
+// The complete environment `hash` (a full hash, or a unique prefix of one). NotFound when there is
+// none, InvalidArgument when the prefix is ambiguous. Thread-safe.
+Result<EnvInfo> FindEnv(const std::string& envs_dir, const std::string& hash);
+
+// Every complete environment in `envs_dir`, oldest first ({} when the folder is missing).
+Result<std::vector<EnvInfo>> ListEnvs(const std::string& envs_dir);
+
+// Removes every environment (and partial build, and log) whose hash is not in `keep`, skipping
+// those being built (their lock is held). Returns the removed hashes.
+Result<std::vector<std::string>> PruneEnvs(const std::string& envs_dir,
+                                           const std::set<std::string>& keep);
+
+}  // namespace trainyard::env

@@ -1,0 +1,251 @@
+#include "env/python_env.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "common/files.h"
+#include "common/strings.h"
+#include "env/test_util.h"
+
+namespace trainyard::env {
+namespace {
+
+using testing::CountRuns;
+using testing::ScopedEnv;
+using testing::TempDir;
+using testing::WriteExecutable;
+
+// A fake base interpreter: `-m venv ... DIR` makes DIR/bin/python, a fake whose `-m pip install`
+// prints a line per package, fails for a package named "broken", sleeps `sleep` seconds, and
+// counts its installs in `counter`.
+void WriteFakeBase(const std::string& path, const std::string& counter,
+                   const std::string& sleep = "0") {
+  std::string venv_python =
+      "#!/bin/sh\n"
+      "if [ \"$2\" = pip ] && [ \"$3\" = --version ]; then echo pip 0.0; exit 0; fi\n"
+      "echo install >> '" +
+      counter +
+      "'\n"
+      "sleep " +
+      sleep +
+      "\n"
+      "for a in \"$@\"; do\n"
+      "  case \"$a\" in\n"
+      "    broken) echo 'ERROR: No matching distribution found for broken'; exit 1;;\n"
+      "    -*|install|pip) ;;\n"
+      "    *) echo \"Installing $a\";;\n"
+      "  esac\n"
+      "done\n";
+  WriteExecutable(path,
+                  "#!/bin/sh\n"
+                  "for last in \"$@\"; do :; done\n"
+                  "mkdir -p \"$last/bin\"\n"
+                  "cat > \"$last/bin/python\" <<'PY'\n" +
+                      venv_python +
+                      "PY\n"
+                      "chmod +x \"$last/bin/python\"\n"
+                      "echo created venv\n");
+}
+
+EnvRequest Request(const std::string& interpreter, std::vector<std::string> packages) {
+  EnvRequest r;
+  r.interpreter = interpreter;
+  r.python_version = "3.11.2";
+  r.packages = NormalizePackages(packages);
+  return r;
+}
+
+TEST(NormalizePackage, LowersNameAndFoldsSeparators) {
+  EXPECT_EQ(NormalizePackage(" TyHello_Pkg >= 1.0 "), "tyhello-pkg>=1.0");
+  EXPECT_EQ(NormalizePackage("a..b__c"), "a-b-c");
+  EXPECT_EQ(NormalizePackage("NumPy"), "numpy");
+}
+
+TEST(NormalizePackages, SortsAndDropsDuplicates) {
+  EXPECT_EQ(NormalizePackages({"b", "A", "a", " "}), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(EnvHash, SameRequestSameHashInAnyOrder) {
+  EnvRequest a = Request("/usr/bin/env", {"b", "a"});
+  EnvRequest b = Request("/usr/bin/env", {"A", "B"});
+  EXPECT_EQ(EnvHash(a), EnvHash(b));
+  EXPECT_EQ(EnvHash(a).size(), 64u);
+}
+
+TEST(EnvHash, EveryPartOfTheRequestCounts) {
+  EnvRequest base = Request("/usr/bin/env", {"a"});
+  std::string h = EnvHash(base);
+  EnvRequest r = base;
+  r.packages = {"a", "b"};
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.python_version = "3.12.0";
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.requirements = "c\n";
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.index_url = "http://index";
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.extra_index_url = "http://extra";
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.find_links = {"/wheels"};
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.interpreter = "/bin/sh";
+  EXPECT_NE(EnvHash(r), h);
+}
+
+TEST(EnvHash, InterpreterIsKeyedByItsRealPath) {
+  TempDir tmp;
+  ASSERT_EQ(symlink("/usr/bin/env", (tmp / "link").c_str()), 0);
+  EXPECT_EQ(EnvHash(Request(tmp / "link", {"a"})), EnvHash(Request("/usr/bin/env", {"a"})));
+}
+
+TEST(PipInstallArgs, FindLinksAloneMeansNoIndex) {
+  EnvRequest r = Request("/p", {"tyhello"});
+  r.find_links = {"/w1", "/w2"};
+  r.requirements = "x\n";
+  EXPECT_EQ(Join(PipInstallArgs(r, "/req.txt"), " "),
+            "install --no-input --disable-pip-version-check --find-links /w1 --find-links /w2 "
+            "--no-index tyhello -r /req.txt");
+  r.index_url = "http://i";
+  EXPECT_EQ(Join(PipInstallArgs(r, "/req.txt"), " "),
+            "install --no-input --disable-pip-version-check --index-url http://i --find-links /w1 "
+            "--find-links /w2 tyhello -r /req.txt");
+}
+
+TEST(SetPipSourcesFromEnvironment, ReadsTheThreeVariables) {
+  ScopedEnv a("TRAINYARD_PIP_INDEX_URL", "http://i");
+  ScopedEnv b("TRAINYARD_PIP_EXTRA_INDEX_URL", std::nullopt);
+  ScopedEnv c("TRAINYARD_PIP_FIND_LINKS", "/w1::/w2");
+  EnvRequest r;
+  SetPipSourcesFromEnvironment(&r);
+  EXPECT_EQ(r.index_url, "http://i");
+  EXPECT_EQ(r.extra_index_url, "");
+  EXPECT_EQ(r.find_links, (std::vector<std::string>{"/w1", "/w2"}));
+}
+
+TEST(EnvRequest, JsonRoundTrip) {
+  EnvRequest r = Request("/p", {"a", "b"});
+  r.requirements = "c\n";
+  r.find_links = {"/w"};
+  auto back = EnvRequestFromJson(EnvRequestToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(EnvHash(*back), EnvHash(r));
+}
+
+TEST(EnsureEnv, BuildsOnceThenReusesFromTheMarker) {
+  TempDir tmp;
+  WriteFakeBase(tmp / "python", tmp / "count");
+  EnvRequest r = Request(tmp / "python", {"tyhello"});
+  std::vector<std::string> lines;
+  auto first = EnsureEnv(r, tmp / "envs", [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->reused);
+  EXPECT_EQ(first->hash, EnvHash(r));
+  EXPECT_EQ(first->python, tmp / "envs/" + EnvHash(r) + "/bin/python");
+  EXPECT_TRUE(PathExists(first->dir + "/trainyard-env.json"));
+  EXPECT_NE(Join(lines, "\n").find("Installing tyhello"), std::string::npos);
+  auto log = ReadFile(tmp / "envs/" + EnvHash(r) + ".log");
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("Installing tyhello"), std::string::npos);
+
+  auto second = EnsureEnv(r, tmp / "envs", nullptr);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->reused);
+  EXPECT_EQ(second->packages, (std::vector<std::string>{"tyhello"}));
+  EXPECT_EQ(CountRuns(tmp / "count"), 1);
+}
+
+TEST(EnsureEnv, FailureLeavesNothingAndCarriesPipsMessage) {
+  TempDir tmp;
+  WriteFakeBase(tmp / "python", tmp / "count");
+  EnvRequest r = Request(tmp / "python", {"broken"});
+  auto env = EnsureEnv(r, tmp / "envs", nullptr);
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("No matching distribution found for broken"),
+            std::string::npos)
+      << env.status().message();
+  EXPECT_FALSE(PathExists(tmp / "envs/" + EnvHash(r)));
+  EXPECT_TRUE(PathExists(tmp / "envs/" + EnvHash(r) + ".log"));
+  auto list = ListEnvs(tmp / "envs");
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+}
+
+TEST(EnsureEnv, PartialFolderWithoutMarkerIsRebuilt) {
+  TempDir tmp;
+  WriteFakeBase(tmp / "python", tmp / "count");
+  EnvRequest r = Request(tmp / "python", {"tyhello"});
+  std::string dir = tmp / "envs/" + EnvHash(r);
+  ASSERT_TRUE(MakeDirs(dir + "/lib").ok());
+  ASSERT_TRUE(WriteFileAtomic(dir + "/lib/half-made", "x").ok());
+  auto env = EnsureEnv(r, tmp / "envs", nullptr);
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_FALSE(env->reused);
+  EXPECT_FALSE(PathExists(dir + "/lib/half-made"));
+}
+
+TEST(EnsureEnv, ConcurrentCallersBuildOnce) {
+  TempDir tmp;
+  WriteFakeBase(tmp / "python", tmp / "count", "0.5");
+  EnvRequest r = Request(tmp / "python", {"tyhello"});
+  std::vector<std::thread> threads;
+  std::vector<Result<EnvInfo>> results(3, Internal("not run"));
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] { results[i] = EnsureEnv(r, tmp / "envs", nullptr); });
+  }
+  for (auto& t : threads) t.join();
+  int built = 0;
+  for (auto& res : results) {
+    ASSERT_TRUE(res.ok()) << res.status().ToString();
+    built += res->reused ? 0 : 1;
+  }
+  EXPECT_EQ(built, 1);
+  EXPECT_EQ(CountRuns(tmp / "count"), 1);
+}
+
+TEST(EnvCache, ListFindAndPrune) {
+  TempDir tmp;
+  WriteFakeBase(tmp / "python", tmp / "count");
+  auto a = EnsureEnv(Request(tmp / "python", {"a"}), tmp / "envs", nullptr);
+  auto b = EnsureEnv(Request(tmp / "python", {"b"}), tmp / "envs", nullptr);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto list = ListEnvs(tmp / "envs");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 2u);
+  auto found = FindEnv(tmp / "envs", a->hash.substr(0, 12));
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->packages, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(FindEnv(tmp / "envs", "ffffffffffff").status().code(), StatusCode::kNotFound);
+
+  auto removed = PruneEnvs(tmp / "envs", {a->hash});
+  ASSERT_TRUE(removed.ok()) << removed.status().ToString();
+  EXPECT_EQ(*removed, (std::vector<std::string>{b->hash}));
+  EXPECT_TRUE(PathExists(a->dir));
+  EXPECT_FALSE(PathExists(b->dir));
+  EXPECT_FALSE(PathExists(tmp / "envs/" + b->hash + ".log"));
+}
+
+TEST(EnsureEnv, RealVenvSeesSystemPackages) {
+  if (!PathExists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  TempDir tmp;
+  EnvRequest r = Request("/usr/bin/python3", {});
+  r.requirements = "# nothing\n";
+  r.find_links = {tmp.Path()};  // --no-index: pip never reaches the network
+  auto env = EnsureEnv(r, tmp / "envs", nullptr);
+  if (!env.ok() && env.status().message().find("venv") != std::string::npos &&
+      env.status().message().find("ensurepip") != std::string::npos) {
+    GTEST_SKIP() << "python3-venv is not installed: " << env.status().message();
+  }
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_TRUE(PathExists(env->python));
+}
+
+}  // namespace
+}  // namespace trainyard::env
