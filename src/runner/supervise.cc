@@ -113,8 +113,9 @@ std::string FailureReport(const std::string& headline, const std::deque<std::str
 
 // Reads "Process name: [[47733,1],3]" / "Exit code: 3" from mpirun's report, and
 // "... on node h1 exited on signal 9 (Killed)." for a killed rank.
-void ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit,
+bool ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit,
                         std::string* host) {
+  bool named = false;
   for (const auto& l : lines) {
     if (size_t n = l.find(" on node "); n != std::string::npos) {
       size_t from = n + 9, to = l.find(' ', from);
@@ -123,7 +124,10 @@ void ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit,
     size_t p = l.find("Process name: [[");
     if (p != std::string::npos) {
       size_t comma = l.find("],", p);
-      if (comma != std::string::npos) culprit->rank = std::atoi(l.c_str() + comma + 2);
+      if (comma != std::string::npos) {
+        culprit->rank = std::atoi(l.c_str() + comma + 2);
+        named = true;
+      }
     }
     p = l.find("Exit code:");
     if (p != std::string::npos) {
@@ -133,11 +137,27 @@ void ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit,
     p = l.find("exited on signal ");
     if (p != std::string::npos) {
       size_t rank_at = l.find("rank ");
-      if (rank_at != std::string::npos) culprit->rank = std::atoi(l.c_str() + rank_at + 5);
+      if (rank_at != std::string::npos) {
+        culprit->rank = std::atoi(l.c_str() + rank_at + 5);
+        named = true;
+      }
       culprit->exit_code = 128 + std::atoi(l.c_str() + p + 17);
       culprit->signaled = true;
     }
   }
+  return named;
+}
+
+// mpirun's words when a host's daemon died or could not be reached.
+bool MpirunLostAHost(const std::deque<std::string>& lines) {
+  for (const auto& l : lines) {
+    if (l.find("lost communication with a remote daemon") != std::string::npos ||
+        l.find("unable to reliably start one or more daemons") != std::string::npos ||
+        l.find("daemon on the node") != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string ThisHost() {
@@ -394,17 +414,22 @@ Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
     RankExit culprit = *first_failure;
     std::deque<std::string> launcher = group.LauncherTail();
     std::string host = plan.type == "local" ? ThisHost() : "";
-    // Under mpirun the failing process is mpirun itself; it names the rank that failed first.
-    if (!launcher.empty()) ParseMpirunCulprit(launcher, &culprit, &host);
+    // Under mpirun the failing process is mpirun itself; it names the rank that failed first,
+    // unless a host (its daemon) was lost.
+    bool named = !launcher.empty() && ParseMpirunCulprit(launcher, &culprit, &host);
+    bool launcher_failed = !launcher.empty() && !named;
     if (!host.empty()) SetProperty("failed_host", host);
     u.exit_code = culprit.exit_code;
-    u.failed_rank = culprit.rank;
+    if (!launcher_failed) u.failed_rank = culprit.rank;
     std::string how = culprit.signaled
                           ? "was killed by signal " + std::to_string(culprit.exit_code - 128)
                           : "exited with code " + std::to_string(culprit.exit_code);
     std::string who =
-        (plan.world_size > 1 ? "rank " + std::to_string(culprit.rank) + " " : "the script ") +
-        (host.empty() ? "" : "on " + host + " ");
+        launcher_failed
+            ? std::string(MpirunLostAHost(launcher) ? "a host was lost or unreachable: " : "") +
+                  "mpirun "
+            : (plan.world_size > 1 ? "rank " + std::to_string(culprit.rank) + " " : "the script ") +
+                  (host.empty() ? "" : "on " + host + " ");
     u.error = FailureReport(who + how, group.StderrTail(culprit.rank), launcher);
     return Finish(RunStatus::kFailed, u);
   }

@@ -177,3 +177,29 @@ def test_mpi_program_across_hosts(ty, hosts, tmp_path):
                   "--set", "distributed_backend=mpi", "--wait", check=0, timeout=180)
     logs = ty.run("logs", proc.stderr.strip().splitlines()[0], check=0).stdout
     assert logs.count("allreduce=10 expected=10 OK") == 4, logs
+
+
+def test_lost_host_fails_the_run_promptly(ty, hosts):
+    import os
+    import subprocess
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    run_id = submit(ty, src, "--", "sleep", check=0).stdout.strip().splitlines()[-1]
+    ty.wait_status(run_id, {"Running"}, timeout=60)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(ty.run("logs", run_id).stdout.splitlines()) < 4:
+        time.sleep(0.2)
+    # The second host "crashes": everything running in its namespace dies at once.
+    pids = subprocess.run(["ip", "netns", "pids", hosts.names[1]], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert pids
+    t0 = time.time()
+    for pid in pids:
+        try:
+            os.kill(int(pid), 9)
+        except ProcessLookupError:
+            pass
+    info = ty.wait_status(run_id, {"Failed"}, timeout=60)
+    assert time.time() - t0 < 30
+    assert "mpirun" in info["error"]
+    assert not ty.processes_of(run_id)
