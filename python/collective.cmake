@@ -1,6 +1,6 @@
 # trainyard._collective (pybind11 over src/collective) and the horovod.torch-compatible Python API:
 #   ${TRAINYARD_PYTHON_DIR}/trainyard/_collective*.so, trainyard/torch/__init__.py
-#   ${TRAINYARD_PYTHON_COMPAT_DIR}/horovod/           `import horovod.torch as hvd`
+#   ${TRAINYARD_PYTHON_COMPAT_DIR}/horovod/horovod/   `import horovod.torch as hvd`
 # Included at the end of python/CMakeLists.txt (after trainyard_core is defined); needs the MPI
 # transport of the collective runtime. Tests run pytest under mpirun with 2 ranks.
 if(TRAINYARD_COLLECTIVE_MPI AND TARGET trainyard_core AND TARGET ty_collective)
@@ -25,7 +25,7 @@ if(TRAINYARD_COLLECTIVE_MPI AND TARGET trainyard_core AND TARGET ty_collective)
     horovod/common/exceptions.py
   )
   foreach(file ${TRAINYARD_HOROVOD_COMPAT_FILES})
-    configure_file(${file} ${TRAINYARD_PYTHON_COMPAT_DIR}/${file} COPYONLY)
+    configure_file(${file} ${TRAINYARD_PYTHON_COMPAT_DIR}/horovod/${file} COPYONLY)
   endforeach()
 
   pybind11_add_module(trainyard_collective_py MODULE collective_module.cc)
@@ -46,6 +46,6 @@ if(TRAINYARD_COLLECTIVE_MPI AND TARGET trainyard_core AND TARGET ty_collective)
               ${test}
       WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/tests)
     set_tests_properties(python.hvd.${test_name} PROPERTIES TIMEOUT 180
-      ENVIRONMENT "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${TRAINYARD_PYTHON_COMPAT_DIR};PYTHONDONTWRITEBYTECODE=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
+      ENVIRONMENT "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${TRAINYARD_PYTHON_COMPAT_DIR}/azureml:${TRAINYARD_PYTHON_COMPAT_DIR}/horovod;PYTHONDONTWRITEBYTECODE=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
   endforeach()
 endif()

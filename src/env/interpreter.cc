@@ -35,12 +35,14 @@ import json, os, sys
 def emit(tag, d):
     sys.stdout.write("TRAINYARD_PROBE_%s %s\n" % (tag, json.dumps(d)))
     sys.stdout.flush()
-try:
-    import importlib.util
-    has_azureml = importlib.util.find_spec("azureml") is not None
-except Exception:
-    has_azureml = False
-emit("PY", {"python_version": "%d.%d.%d" % tuple(sys.version_info[:3]), "azureml": has_azureml})
+def has(name):
+    try:
+        import importlib.util
+        return importlib.util.find_spec(name) is not None
+    except Exception:
+        return False
+emit("PY", {"python_version": "%d.%d.%d" % tuple(sys.version_info[:3]),
+            "azureml": has("azureml"), "horovod": has("horovod")})
 t = {"ok": False}
 try:
     import torch
@@ -162,7 +164,7 @@ json InfoToJson(const InterpreterInfo& info) {
           {"torch_version", info.torch_version},   {"torch_error", info.torch_error},
           {"cuda_available", info.cuda_available}, {"cuda_device_count", info.cuda_device_count},
           {"torch_threads", info.torch_threads},   {"blas", info.blas},
-          {"has_azureml", info.has_azureml}};
+          {"has_azureml", info.has_azureml},       {"has_horovod", info.has_horovod}};
 }
 
 // Throws nlohmann::json::exception on a malformed entry (callers treat it as a miss).
@@ -177,6 +179,7 @@ InterpreterInfo InfoFromJson(const json& j) {
   info.torch_threads = j.at("torch_threads").get<int>();
   info.blas = j.at("blas").get<std::string>();
   info.has_azureml = j.value("has_azureml", false);
+  info.has_horovod = j.value("has_horovod", false);
   return info;
 }
 
@@ -310,6 +313,7 @@ Result<Probe> RunProbe(const InterpreterChoice& choice) {
   try {
     info.python_version = py.at("python_version").get<std::string>();
     info.has_azureml = py.value("azureml", false);
+    info.has_horovod = py.value("horovod", false);
     if (!torch.is_object()) {
       info.torch_error = "import torch killed the interpreter (exit code " +
                          std::to_string(run->exit_code) + ")" +

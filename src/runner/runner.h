@@ -60,9 +60,9 @@ uint64_t SnapshotLimitBytes();
 // trainyard, else `trainyard` beside this program or on PATH, else the one built with this library.
 std::string TrainyardExe();
 
-// Where the `trainyard` Python package (and the azureml compatibility package) live: put on the
-// PYTHONPATH of every run. $TRAINYARD_PYTHON_PACKAGE_DIR / $TRAINYARD_PYTHON_COMPAT_DIR, else the
-// build tree's folders.
+// Where the `trainyard` Python package and the compatibility packages live (<compat>/azureml and
+// <compat>/horovod, each on a run's PYTHONPATH only when its interpreter lacks the real one):
+// $TRAINYARD_PYTHON_PACKAGE_DIR / $TRAINYARD_PYTHON_COMPAT_DIR, else the build tree's folders.
 std::string PythonPackageDir();
 std::string PythonCompatDir();
 

@@ -153,7 +153,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   RETURN_IF_ERROR(CheckEnvironmentRequest(spec, target->type()));
 
   Submission sub;
-  bool has_azureml = false;
+  bool has_azureml = false, has_horovod = false;
   std::optional<env::EnvRequest> env_request;
   std::string envs_dir = ws->dir() + "/envs";
   if (NeedsPython(spec) || WantsPythonEnv(spec)) {
@@ -163,6 +163,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
     sub.interpreter = info.path;
     sub.torch_version = info.torch_version;
     has_azureml = info.has_azureml;
+    has_horovod = info.has_horovod;
     if (WantsPythonEnv(spec)) {
       // The ranks run the environment's python (built, when missing, by the supervisor).
       ASSIGN_OR_RETURN(env_request, MakeEnvRequest(spec, info));
@@ -179,8 +180,11 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   ctx.interpreter = sub.interpreter.empty() ? "python3" : sub.interpreter;
   ctx.trainyard_exe = TrainyardExe();
   ctx.python_path = PythonPackageDir();
-  // The azureml compatibility package only when no real one is installed.
-  if (!has_azureml && !ctx.python_path.empty()) ctx.python_path += ":" + PythonCompatDir();
+  // Each compatibility package only when the interpreter has no real one of that name.
+  if (!ctx.python_path.empty()) {
+    if (!has_azureml) ctx.python_path += ":" + PythonCompatDir() + "/azureml";
+    if (!has_horovod) ctx.python_path += ":" + PythonCompatDir() + "/horovod";
+  }
   bool user_pythonpath = false;
   for (const auto& [k, v] : spec.environment_variables) user_pythonpath |= k == "PYTHONPATH";
   if (const char* pp = std::getenv("PYTHONPATH"); pp && *pp && !user_pythonpath) {
