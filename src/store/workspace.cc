@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 
@@ -577,6 +578,10 @@ Status Workspace::RemoveTarget(const std::string& name) {
   return Status::Ok();
 }
 
+// A supervisor whose process is alive on this machine may be busy for a while (copying code to
+// hosts, a long SQLite wait): only a much longer silence means it hangs.
+constexpr int64_t kLiveSupervisorStaleMicros = 600'000'000;
+
 Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
   ASSIGN_OR_RETURN(
       Stmt s,
@@ -597,7 +602,8 @@ Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
     if (pid > 0 && !ProcessAlive(pid, start)) {
       dead.push_back({s.Text(0), "the run's supervisor (pid " + std::to_string(pid) +
                                      ") died while the run was " + s.Text(5)});
-    } else if (now - last > stale_after_micros) {
+    } else if (now - last > (pid > 0 ? std::max(stale_after_micros, kLiveSupervisorStaleMicros)
+                                     : stale_after_micros)) {
       dead.push_back({s.Text(0), "no heartbeat from the run's supervisor for " +
                                      std::to_string((now - last) / 1000000) + " s"});
     }

@@ -147,7 +147,8 @@ class Workspace {
   Status RemoveTarget(const std::string& name);
 
   // Finds runs whose supervisor is gone (dead pid on this host, or no heartbeat for
-  // `stale_after_micros`) while not terminal, and marks them Failed with the reason.
+  // `stale_after_micros` — 10 minutes when its process is still alive) while not terminal, and
+  // marks them Failed with the reason.
   // Returns how many were marked. Cheap; called by most CLI commands.
   Result<int> ReapOrphans(int64_t stale_after_micros = 15'000'000);
 

@@ -1,9 +1,11 @@
 #include "store/workspace.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <thread>
 
+#include "common/process.h"
 #include "testing/temp_dir.h"
 
 namespace trainyard::store {
@@ -158,6 +160,25 @@ TEST(Workspace, ReapsRunWhoseSupervisorDied) {
   EXPECT_EQ(got.status, RunStatus::kFailed);
   EXPECT_NE(got.error.find("supervisor"), std::string::npos);
   EXPECT_EQ(ws->ReapOrphans().value(), 0);
+}
+
+TEST(Workspace, HeartbeatSilenceCountsLessForALiveSupervisor) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  RunRecord never = NewRun("hb"), busy = NewRun("hb");
+  ASSERT_TRUE(ws->CreateRun(&never, {}).ok());
+  ASSERT_TRUE(ws->CreateRun(&busy, {}).ok());
+  // `busy` has a live supervisor (this process) that has been silent for a minute; `never`
+  // never got a supervisor and was created a minute ago.
+  ASSERT_TRUE(ws->SetSupervisor(busy.id, getpid(), ProcessStartTicks(getpid())).ok());
+  ASSERT_TRUE(ws->db()
+                  ->Exec("UPDATE runs SET heartbeat_at = heartbeat_at - 60000000, "
+                         "created_at = created_at - 60000000")
+                  .ok());
+  EXPECT_EQ(ws->ReapOrphans().value(), 1);
+  EXPECT_EQ(ws->GetRun(never.id).value().status, RunStatus::kFailed);
+  EXPECT_NE(ws->GetRun(never.id).value().error.find("no heartbeat"), std::string::npos);
+  EXPECT_EQ(ws->GetRun(busy.id).value().status, RunStatus::kQueued);
 }
 
 TEST(Workspace, TargetsRoundTrip) {
