@@ -15,6 +15,8 @@ echo
 PYTHONPATH="$BUILD/python" /usr/bin/python3 python/bench_log.py 1000000
 echo
 /usr/bin/python3 bench/launch_bench.py "$BUILD" 5
+echo
+/usr/bin/python3 bench/env_bench.py "$BUILD" 5
 if [[ -x "$BUILD/bench/allreduce_bench" ]]; then
   echo
   root=(); [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
