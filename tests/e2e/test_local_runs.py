@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from scripts import GLOO_SCRIPT, build_mpi_allreduce, kill_script
+
 OK_SCRIPT = """
 import json, os, sys
 print("hello from train.py", flush=True)
@@ -346,25 +348,6 @@ time.sleep(1000)
     assert "rank 1 is out of data" in info["error"]
 
 
-GLOO_SCRIPT = """
-import torch, torch.distributed as dist
-dist.init_process_group("gloo", init_method="env://")
-t = torch.tensor([float(dist.get_rank() + 1)])
-dist.all_reduce(t)
-print(f"allreduce {t.item():g} world {dist.get_world_size()}", flush=True)
-dist.destroy_process_group()
-"""
-
-KILL_SCRIPT = """
-import os, signal, sys, time
-if os.environ["RANK"] == "1":
-    time.sleep(0.5)
-    open(os.environ["KILLED_AT"], "w").write(repr(time.time()))
-    os.kill(os.getpid(), signal.SIGKILL)
-time.sleep(1000)
-"""
-
-
 def test_torch_distributed_gloo_allreduce_2x2(ty):
     src = ty.project("proj", {"ddp.py": GLOO_SCRIPT})
     proc = ty.run("submit", "--source", src, "--entry", "ddp.py", "--set", "node_count=2",
@@ -376,7 +359,7 @@ def test_torch_distributed_gloo_allreduce_2x2(ty):
 
 
 def test_sigkilled_rank_stops_the_gang_within_two_seconds(ty):
-    src = ty.project("proj", {"kill.py": KILL_SCRIPT})
+    src = ty.project("proj", {"kill.py": kill_script(1)})
     killed_at = ty.tmp / "killed_at"
     proc = ty.run("submit", "--source", src, "--entry", "kill.py", "--set",
                   "node_count=2", "--set", "process_count_per_node=2", "--set",
@@ -394,16 +377,7 @@ def test_sigkilled_rank_stops_the_gang_within_two_seconds(ty):
 
 
 def test_mpi_program_on_local(ty, tmp_path):
-    import shutil
-    import subprocess
-    if not shutil.which("mpicc"):
-        import pytest
-        pytest.skip("mpicc (libopenmpi-dev) is not installed")
-    src = tmp_path / "mpi"
-    src.mkdir()
-    subprocess.run(["mpicc", "-O2", "-o", str(src / "allreduce"),
-                    str(Path(__file__).resolve().parents[1] / "harness" / "mpi_allreduce.c")],
-                   check=True, timeout=120)
+    src = build_mpi_allreduce(tmp_path / "mpi")
     proc = ty.run("submit", "--source", src, "--entry", "allreduce", "--set", "node_count=2",
                   "--set", "process_count_per_node=2", "--set", "distributed_backend=mpi",
                   "--wait", check=0, timeout=180)

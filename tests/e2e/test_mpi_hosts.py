@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import hosts  # noqa: E402,F401  (module-scoped fixture)
+from scripts import GLOO_SCRIPT, build_mpi_allreduce, kill_script  # noqa: E402
 
 HARNESS_HOST_COUNT = 2
 
@@ -111,24 +112,6 @@ def test_cancel_stops_ranks_on_every_host(ty, hosts):
     assert not ty.processes_of(run_id)
 
 
-GLOO_SCRIPT = """
-import socket, torch, torch.distributed as dist
-dist.init_process_group("gloo", init_method="env://")
-t = torch.tensor([float(dist.get_rank() + 1)])
-dist.all_reduce(t)
-print(f"allreduce {t.item():g} world {dist.get_world_size()} on {socket.gethostname()}", flush=True)
-dist.destroy_process_group()
-"""
-
-KILL_SCRIPT = """
-import os, signal, time
-if os.environ["RANK"] == "3":
-    time.sleep(1)
-    os.kill(os.getpid(), signal.SIGKILL)
-time.sleep(1000)
-"""
-
-
 def test_torch_distributed_gloo_across_hosts(ty, hosts):
     add_cluster(ty, hosts)
     src = ty.project("proj", {"train.py": GLOO_SCRIPT})
@@ -140,7 +123,7 @@ def test_torch_distributed_gloo_across_hosts(ty, hosts):
 
 def test_sigkilled_rank_on_a_host_fails_the_run(ty, hosts):
     add_cluster(ty, hosts)
-    src = ty.project("proj", {"train.py": KILL_SCRIPT})
+    src = ty.project("proj", {"train.py": kill_script(3)})
     t0 = time.time()
     proc = submit(ty, src, "--wait", check=1)
     assert time.time() - t0 < 60
@@ -161,17 +144,8 @@ def test_timeout_stops_ranks_on_every_host(ty, hosts):
 
 
 def test_mpi_program_across_hosts(ty, hosts, tmp_path):
-    import shutil
-    import subprocess
-    if not shutil.which("mpicc"):
-        import pytest
-        pytest.skip("mpicc (libopenmpi-dev) is not installed")
     add_cluster(ty, hosts)
-    src = tmp_path / "mpi"
-    src.mkdir()
-    subprocess.run(["mpicc", "-O2", "-o", str(src / "allreduce"),
-                    str(Path(__file__).resolve().parents[1] / "harness" / "mpi_allreduce.c")],
-                   check=True, timeout=120)
+    src = build_mpi_allreduce(tmp_path / "mpi")
     proc = ty.run("submit", "--source", src, "--entry", "allreduce", "--target", "cluster",
                   "--set", "node_count=2", "--set", "process_count_per_node=2",
                   "--set", "distributed_backend=mpi", "--wait", check=0, timeout=180)

@@ -1,14 +1,13 @@
 """The slurm target on a real Slurm cluster (slurmctld + one slurmd per network-namespace host,
 made by tests/harness): batch script, sbatch, scontrol, scancel, per-rank logs, tracking."""
 import json
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import hosts, slurm_cluster  # noqa: E402,F401  (module-scoped fixtures)
+from scripts import GLOO_SCRIPT, build_mpi_allreduce, kill_script  # noqa: E402
 
 HARNESS_HOST_COUNT = 2
 
@@ -79,15 +78,8 @@ def test_two_nodes_two_tasks_each(ty, slurm_cluster):
 
 
 def test_mpi_program_under_srun(ty, slurm_cluster, tmp_path):
-    if not shutil.which("mpicc"):
-        import pytest
-        pytest.skip("mpicc (libopenmpi-dev) is not installed")
     e = Env(ty, slurm_cluster)
-    src = tmp_path / "mpi"
-    src.mkdir()
-    subprocess.run(["mpicc", "-O2", "-o", str(src / "allreduce"),
-                    str(Path(__file__).resolve().parents[1] / "harness" / "mpi_allreduce.c")],
-                   check=True, timeout=120)
+    src = build_mpi_allreduce(tmp_path / "mpi")
     proc = ty.run("submit", "--source", src, "--entry", "allreduce", "--target", "cluster",
                   "--set", "node_count=2", "--set", "process_count_per_node=2",
                   "--set", "distributed_backend=mpi", "--wait", check=0, env=e.env, timeout=240)
@@ -136,24 +128,6 @@ def test_cancel_scancels_the_job(ty, slurm_cluster):
     assert not ty.processes_of(info["id"])
 
 
-GLOO_SCRIPT = """
-import socket, torch, torch.distributed as dist
-dist.init_process_group("gloo", init_method="env://")
-t = torch.tensor([float(dist.get_rank() + 1)])
-dist.all_reduce(t)
-print(f"allreduce {t.item():g} world {dist.get_world_size()} on {socket.gethostname()}", flush=True)
-dist.destroy_process_group()
-"""
-
-KILL_SCRIPT = """
-import os, signal, time
-if os.environ["RANK"] == "3":
-    time.sleep(1)
-    os.kill(os.getpid(), signal.SIGKILL)
-time.sleep(1000)
-"""
-
-
 def test_torch_distributed_gloo_across_nodes(ty, slurm_cluster):
     e = Env(ty, slurm_cluster)
     src = ty.project("proj", {"train.py": GLOO_SCRIPT})
@@ -165,7 +139,7 @@ def test_torch_distributed_gloo_across_nodes(ty, slurm_cluster):
 
 def test_sigkilled_rank_fails_the_job(ty, slurm_cluster):
     e = Env(ty, slurm_cluster)
-    src = ty.project("proj", {"train.py": KILL_SCRIPT})
+    src = ty.project("proj", {"train.py": kill_script(3)})
     t0 = time.time()
     proc = e.submit(src, "--wait", check=1)
     assert time.time() - t0 < 90
