@@ -62,7 +62,4 @@ class Timeline {
   std::unordered_map<std::string, int> pids_;  // GUARDED_BY(mu_)
 };
 
-// Escapes `s` for use inside a JSON string literal.
-std::string JsonEscape(const std::string& s);
-
 }  // namespace trainyard::collective

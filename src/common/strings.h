@@ -18,6 +18,8 @@ size_t Levenshtein(std::string_view a, std::string_view b);
 std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates);
 // Quotes a string for display as one shell word ('a b' -> "'a b'"); for printing only.
 std::string ShellQuote(std::string_view s);
+// The body of a JSON string literal for `s` (quotes, backslashes, control characters escaped).
+std::string JsonEscape(std::string_view s);
 // "1.5 KB", "200 MB" ...
 std::string HumanBytes(uint64_t bytes);
 

@@ -34,21 +34,32 @@ void RankLog::WriteLine(int stream, std::string_view line) {
   if (all_tail_.size() > kTailLines) all_tail_.pop_front();
 }
 
-void RankLog::Feed(int stream, std::string_view bytes) {
-  std::string& buf = partial_[stream];
+namespace {
+
+// Appends `bytes` to `partial` and hands every complete line (without '\n') to `emit`; a line
+// longer than RankLog::kMaxLine goes out in pieces of that size.
+template <typename Emit>
+void SplitLines(std::string* partial, std::string_view bytes, Emit emit) {
+  std::string& buf = *partial;
   buf.append(bytes);
   size_t start = 0;
   while (true) {
     size_t nl = buf.find('\n', start);
     if (nl == std::string::npos) break;
-    WriteLine(stream, std::string_view(buf).substr(start, nl - start));
+    emit(std::string_view(buf).substr(start, nl - start));
     start = nl + 1;
   }
   buf.erase(0, start);
-  while (buf.size() > kMaxLine) {
-    WriteLine(stream, std::string_view(buf).substr(0, kMaxLine));
-    buf.erase(0, kMaxLine);
+  while (buf.size() > RankLog::kMaxLine) {
+    emit(std::string_view(buf).substr(0, RankLog::kMaxLine));
+    buf.erase(0, RankLog::kMaxLine);
   }
+}
+
+}  // namespace
+
+void RankLog::Feed(int stream, std::string_view bytes) {
+  SplitLines(&partial_[stream], bytes, [&](std::string_view l) { WriteLine(stream, l); });
 }
 
 void RankLog::Close() {
@@ -120,20 +131,7 @@ void TaggedDemux::Route(int stream, std::string_view line) {
 }
 
 void TaggedDemux::Feed(int stream, std::string_view bytes) {
-  std::string& buf = partial_[stream];
-  buf.append(bytes);
-  size_t start = 0;
-  while (true) {
-    size_t nl = buf.find('\n', start);
-    if (nl == std::string::npos) break;
-    Route(stream, std::string_view(buf).substr(start, nl - start));
-    start = nl + 1;
-  }
-  buf.erase(0, start);
-  if (buf.size() > RankLog::kMaxLine) {
-    Route(stream, buf);
-    buf.clear();
-  }
+  SplitLines(&partial_[stream], bytes, [&](std::string_view l) { Route(stream, l); });
 }
 
 void TaggedDemux::Close() {
