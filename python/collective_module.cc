@@ -38,9 +38,12 @@ std::unique_ptr<Runtime>& TheRuntime() {
   return runtime;
 }
 
+// Like Horovod, the topology stays readable until this process calls shutdown, also when the
+// runtime stopped because another rank shut down or a peer died; operations then fail with the
+// reason (the runtime's queue is closed).
 Runtime& Rt() {
   auto& rt = TheRuntime();
-  if (rt == nullptr || !rt->is_initialized()) {
+  if (rt == nullptr) {
     throw py::value_error("Horovod has not been initialized; use hvd.init().");
   }
   return *rt;
@@ -158,10 +161,7 @@ PYBIND11_MODULE(_collective, m) {
 
   m.def("init", &Init, py::arg("process_sets") = std::vector<std::vector<int>>{});
   m.def("shutdown", &Shutdown);
-  m.def("is_initialized", [] {
-    auto& rt = TheRuntime();
-    return rt != nullptr && rt->is_initialized();
-  });
+  m.def("is_initialized", [] { return TheRuntime() != nullptr; });
   m.def("rank", [] { return Rt().rank(); });
   m.def("size", [] { return Rt().size(); });
   m.def("local_rank", [] { return Rt().local_rank(); });
