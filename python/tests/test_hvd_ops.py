@@ -220,8 +220,8 @@ def test_process_sets():
 
 
 def test_errors():
-    with pytest.raises(NotImplementedError, match="Adasum"):
-        hvd.allreduce(torch.ones(2), op=hvd.Adasum)
+    with pytest.raises(hvd.HorovodInternalError, match="Adasum needs a floating-point tensor"):
+        hvd.allreduce(torch.ones(2, dtype=torch.int32), op=hvd.Adasum)
     with pytest.raises(ValueError, match="dtype"):
         hvd.allreduce(torch.ones(2, dtype=torch.complex64))
     with pytest.raises(ValueError, match="not found"):
@@ -260,6 +260,24 @@ def test_duplicate_name_in_flight():
         hvd.allreduce(torch.ones(1), name="go")
         a = hvd.allreduce_async(torch.ones(3), name="dup", op=hvd.Sum)
     assert torch.equal(hvd.synchronize(a), torch.full((3,), float(n)))
+
+
+def test_adasum():
+    n, r = hvd.size(), hvd.rank()
+    # The same gradient on every rank: Adasum gives it back (not n times it).
+    same = torch.arange(1.0, 5.0)
+    assert torch.allclose(hvd.allreduce(same, op=hvd.Adasum, name="adasum.same"), same)
+    if n == 2:
+        # Orthogonal gradients add up.
+        x = torch.tensor([3.0, 0.0]) if r == 0 else torch.tensor([0.0, 4.0])
+        got = hvd.allreduce(x, op=hvd.Adasum, name="adasum.ortho")
+        assert torch.allclose(got, torch.tensor([3.0, 4.0]))
+        # In general: (1 - a.b/2|a|^2) a + (1 - a.b/2|b|^2) b, in double on every rank.
+        a, b = torch.tensor([1.0, 2.0, 2.0]), torch.tensor([2.0, 0.0, 1.0])
+        dot = float(a @ b)
+        want = (1 - dot / (2 * float(a @ a))) * a + (1 - dot / (2 * float(b @ b))) * b
+        got = hvd.allreduce(a if r == 0 else b, op=hvd.Adasum, name="adasum.general")
+        assert torch.allclose(got, want, atol=1e-6)
 
 
 def test_join_with_uneven_data():

@@ -106,8 +106,38 @@ def test_unnamed_parameters_and_sum_op():
     opt.step()
     for p, g in zip(model.parameters(), local):
         assert torch.allclose(p.grad, g * hvd.size(), atol=1e-6)
-    with pytest.raises(NotImplementedError, match="Adasum"):
-        hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), op=hvd.Adasum)
+
+
+def test_adasum_optimizer():
+    # Every rank steps on its own slice; the parameter deltas are combined with Adasum.
+    model = make_model(0)
+    start = [p.detach().clone() for p in model.parameters()]
+    opt = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1),
+                                   named_parameters=model.named_parameters(), op=hvd.Adasum)
+    x, y = full_batch(0)
+    torch.nn.MSELoss()(model(my_slice(x)), my_slice(y)).backward()
+    opt.step()
+    # Expected, computed here: each rank's SGD delta, combined on Horovod's tree.
+    deltas = []
+    for k in range(hvd.size()):
+        m = make_model(0)
+        torch.nn.MSELoss()(m(x[k * B:(k + 1) * B]), y[k * B:(k + 1) * B]).backward()
+        deltas.append([-0.1 * p.grad for p in m.parameters()])
+
+    def pair(a, b):
+        dot = float((a * b).sum())
+        ca = 1 - dot / (2 * float((a * a).sum())) if float((a * a).sum()) > 0 else 1
+        cb = 1 - dot / (2 * float((b * b).sum())) if float((b * b).sum()) > 0 else 1
+        return ca * a + cb * b
+
+    for i, (p, p0) in enumerate(zip(model.parameters(), start)):
+        v = [d[i].double() for d in deltas]
+        d = 1
+        while d < len(v):
+            for j in range(0, len(v) - d, 2 * d):
+                v[j] = pair(v[j], v[j + d])
+            d *= 2
+        assert torch.allclose(p.detach().double(), p0.double() + v[0], atol=1e-5)
 
 
 def test_broadcast_parameters():

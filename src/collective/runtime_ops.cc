@@ -43,8 +43,14 @@ Status CheckReduce(OpType type, const std::string& name, DataType dtype, ReduceO
     return InvalidArgument(What(type, name) + ": invalid reduce op");
   }
   if (op == ReduceOp::kAdasum) {
-    return Unimplemented(What(type, name) +
-                         ": Adasum is not implemented in trainyard yet; use Average or Sum");
+    if (dtype != DataType::kFloat16 && dtype != DataType::kBFloat16 &&
+        dtype != DataType::kFloat32 && dtype != DataType::kFloat64) {
+      return InvalidArgument(What(type, name) + ": Adasum needs a floating-point tensor, not " +
+                             DataTypeName(dtype));
+    }
+    if (type != OpType::kAllreduce) {
+      return InvalidArgument(What(type, name) + ": Adasum is an allreduce op only");
+    }
   }
   if (dtype == DataType::kBool && (op == ReduceOp::kAverage || pre != 1.0 || post != 1.0)) {
     return InvalidArgument(What(type, name) +

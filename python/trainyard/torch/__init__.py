@@ -7,7 +7,7 @@
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
 
 Run the script under `mpirun -np N` or `trainyard submit` with distributed_backend mpi.
-Not supported: Adasum (NotImplementedError), CUDA tensors (ValueError), Gloo/NCCL backends.
+Not supported: CUDA tensors (ValueError), Gloo/NCCL backends.
 """
 
 from trainyard.torch.compression import Compression

@@ -247,11 +247,7 @@ def _op_code(op, average, fn):
         op = Average if average else Sum
     if op is None:
         op = Average
-    if op == Adasum:
-        raise NotImplementedError(
-            "{}: the Adasum reduction is not implemented by trainyard's collective runtime; "
-            "use Average or Sum".format(fn))
-    if op not in (Average, Sum, Min, Max, Product):
+    if op not in (Average, Sum, Adasum, Min, Max, Product):
         raise ValueError("{}: unknown reduction op {!r}".format(fn, op))
     return op
 

@@ -151,6 +151,50 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         return super(self.__class__, self).zero_grad(*args, **kwargs)
 
 
+class _DistributedAdasumOptimizer(torch.optim.Optimizer):
+    """Horovod's Adasum optimizer: every rank takes the wrapped optimizer's step on its own
+    gradients, and the parameter deltas of the ranks are combined with the Adasum reduction.
+
+    Unlike Horovod's, the deltas are reduced after backward (one grouped allreduce in step()),
+    not overlapped with it; the result is the same."""
+
+    def __init__(self, params, named_parameters, compression, process_set=global_process_set):
+        super(self.__class__, self).__init__(params)
+        self._compression = compression
+        self.process_set = process_set
+        if named_parameters is not None:
+            names = {v: k for k, v in named_parameters}
+        else:
+            names = {}
+        self._adasum_names = [
+            "adasum." + names.get(p, "noname.%d.%d" % (i, j))
+            for i, group in enumerate(self.param_groups) for j, p in enumerate(group["params"])]
+
+    def synchronize(self):
+        pass
+
+    @contextmanager
+    def skip_synchronize(self):
+        yield
+
+    def step(self, closure=None):
+        params = [p for group in self.param_groups for p in group["params"]]
+        start = [p.detach().clone() for p in params]
+        loss = super(self.__class__, self).step(closure)
+        names, deltas, ctxs = [], [], []
+        with torch.no_grad():
+            for name, p, p0 in zip(self._adasum_names, params, start):
+                delta, ctx = self._compression.compress(p.detach() - p0)
+                names.append(name)
+                deltas.append(delta)
+                ctxs.append(ctx)
+            handles = [allreduce_async_(d, name=n, op=Adasum, process_set=self.process_set)
+                       for n, d in zip(names, deltas)]
+            for p, p0, h, ctx in zip(params, start, handles, ctxs):
+                p.copy_(p0 + self._compression.decompress(synchronize(h), ctx))
+        return loss
+
+
 def DistributedOptimizer(optimizer, named_parameters=None, compression=Compression.none,
                          backward_passes_per_step=1, op=Average, gradient_predivide_factor=1.0,
                          num_groups=0, groups=None, sparse_as_dense=False,
@@ -160,8 +204,11 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
     if gradient_predivide_factor != 1.0 and op != Average:
         raise ValueError("gradient_predivide_factor not supported with op != Average")
     if op == Adasum:
-        raise NotImplementedError("DistributedOptimizer: the Adasum reduction is not implemented "
-                                  "by trainyard's collective runtime; use op=Average")
+        if backward_passes_per_step != 1:
+            raise ValueError("DistributedOptimizer: op=Adasum takes backward_passes_per_step=1")
+        cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
+                   dict(_DistributedAdasumOptimizer.__dict__))
+        return cls(optimizer.param_groups, named_parameters, compression, process_set)
     cls = type(optimizer.__class__.__name__, (optimizer.__class__,),
                dict(_DistributedOptimizer.__dict__))
     return cls(optimizer.param_groups, named_parameters, compression, backward_passes_per_step,

@@ -17,6 +17,7 @@ namespace trainyard::collective {
 
 Status ExecuteAllreduce(OpContext& ctx, const std::vector<Slot*>& slots) {
   const Response& r = *slots.front()->response;
+  if (r.reduce_op == ReduceOp::kAdasum) return ExecuteAdasum(ctx, slots);
   const DataType wire = TransportDataType(r.dtype);
   const ReduceOp op = TransportReduceOp(r.dtype, r.reduce_op);
   const double pre = r.prescale;

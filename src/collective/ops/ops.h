@@ -48,6 +48,8 @@ struct OpContext {
 // Allreduce of one tensor (in place in the caller's output, no copy) or, with several slots, of a
 // fused group (copy in, one transport call, copy out).
 Status ExecuteAllreduce(OpContext& ctx, const std::vector<Slot*>& slots);
+// Adasum of one tensor or a fused group (each tensor combined on its own); see adasum.cc.
+Status ExecuteAdasum(OpContext& ctx, const std::vector<Slot*>& slots);
 Status ExecuteAllgather(OpContext& ctx, Slot& slot);
 Status ExecuteBroadcast(OpContext& ctx, Slot& slot);
 Status ExecuteAlltoall(OpContext& ctx, Slot& slot);
