@@ -48,4 +48,13 @@ if(TRAINYARD_COLLECTIVE_MPI AND TARGET trainyard_core AND TARGET ty_collective)
     set_tests_properties(python.hvd.${test_name} PROPERTIES TIMEOUT 180
       ENVIRONMENT "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${TRAINYARD_PYTHON_COMPAT_DIR}/azureml:${TRAINYARD_PYTHON_COMPAT_DIR}/horovod;PYTHONDONTWRITEBYTECODE=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
   endforeach()
+
+  # hvd.init() without mpirun: the test starts 2 Python ranks itself with torch.distributed's
+  # RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT (the Gloo transport; skipped when it is not built).
+  add_test(NAME python.gloo.init
+    COMMAND ${TRAINYARD_PYTHON_EXECUTABLE} -m pytest -q -p no:cacheprovider -p no:hypothesispytest
+            ${CMAKE_CURRENT_SOURCE_DIR}/tests/hvd_gloo_init_test.py
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+  set_tests_properties(python.gloo.init PROPERTIES TIMEOUT 180
+    ENVIRONMENT "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${TRAINYARD_PYTHON_COMPAT_DIR}/azureml:${TRAINYARD_PYTHON_COMPAT_DIR}/horovod;PYTHONDONTWRITEBYTECODE=1;OMP_NUM_THREADS=1")
 endif()

@@ -13,6 +13,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "collective/collective.h"
+#include "collective/transport_registry.h"
 
 namespace py = pybind11;
 
@@ -50,6 +52,23 @@ Runtime& Rt() {
 }
 
 std::string Describe(const Status& status) { return status.ToString(); }
+
+// The transport of the runtime ("mpi", "gloo" or "single"); empty before init.
+std::string& TheTransport() {
+  static std::string transport;
+  return transport;
+}
+
+// Horovod's rule, as Runtime::Init's "auto" (ResolveTransport, transport_registry.h): MPI under
+// Open MPI's launcher, Gloo under torch.distributed's RANK/WORLD_SIZE, else this process alone;
+// HOROVOD_CPU_OPERATIONS / HOROVOD_CONTROLLER force one. Resolved here so that mpi_enabled() and
+// gloo_enabled() can report it.
+Result<std::string> ChooseTransport() {
+  ASSIGN_OR_RETURN(Config config, ConfigFromEnv());
+  ASSIGN_OR_RETURN(LaunchEnv env,
+                   ReadLaunchEnv([](const char* name) { return std::getenv(name); }));
+  return ResolveTransport("auto", config, env);
+}
 
 void CheckOp(const Status& status) {
   if (status.ok()) return;
@@ -119,6 +138,11 @@ void Init(const std::vector<std::vector<int>>& process_sets) {
   }
   InitOptions options;
   options.process_sets = process_sets;
+  Result<std::string> transport = ChooseTransport();
+  if (!transport.ok()) {
+    throw std::runtime_error("trainyard.collective init failed: " + Describe(transport.status()));
+  }
+  options.transport = *transport;
   Result<std::unique_ptr<Runtime>> made = [&] {
     py::gil_scoped_release release;
     return Runtime::Init(std::move(options));
@@ -126,6 +150,7 @@ void Init(const std::vector<std::vector<int>>& process_sets) {
   if (!made.ok())
     throw std::runtime_error("trainyard.collective init failed: " + Describe(made.status()));
   rt = std::move(made).value();
+  TheTransport() = *transport;
 }
 
 void Shutdown() {
@@ -171,6 +196,7 @@ PYBIND11_MODULE(_collective, m) {
   m.def("mpi_built", [] { return Runtime::MpiBuilt(); });
   m.def("gloo_built", [] { return Runtime::GlooBuilt(); });
   m.def("nccl_built", [] { return Runtime::NcclBuilt(); });
+  m.def("transport", [] { return TheTransport(); });
 
   m.def(
       "allreduce_async",

@@ -46,8 +46,11 @@ using ProcessSetId = int32_t;
 inline constexpr ProcessSetId kGlobalProcessSet = 0;
 
 struct InitOptions {
-  // The transport that connects the ranks, when `world` is empty: "mpi" (see BuiltTransports()).
-  std::string transport = "mpi";
+  // The transport that connects the ranks, when `world` is empty: "mpi", "gloo", "single" (this
+  // process alone) or "auto": MPI under Open MPI's launcher, Gloo under torch.distributed's
+  // RANK/WORLD_SIZE, else a single-rank world; HOROVOD_CPU_OPERATIONS / HOROVOD_CONTROLLER force
+  // mpi or gloo (ResolveTransport in transport_registry.h, BuiltTransports()).
+  std::string transport = "auto";
   // A world made by the caller, e.g. InProcWorld for tests; takes precedence over `transport`.
   World world;
   // Settings; when absent they are read from the environment (config.h).

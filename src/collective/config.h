@@ -40,6 +40,14 @@ struct Config {
   bool timeline_mark_cycles = false;
   // HOROVOD_MPI_THREADS_DISABLE=1: ask MPI for MPI_THREAD_SERIALIZED instead of MULTIPLE.
   bool mpi_threads_disable = false;
+  // HOROVOD_CPU_OPERATIONS or HOROVOD_CONTROLLER ("mpi" or "gloo", Horovod's knobs): forces the
+  // transport that InitOptions::transport "auto" would otherwise choose (see
+  // transport_registry.h). Empty: automatic. If both variables are set they must agree.
+  std::string transport;
+  // HOROVOD_GLOO_TIMEOUT_SECONDS: how long the Gloo transport waits for a peer, at the rendezvous
+  // (a rank that never starts) and in every operation (a rank that stopped answering), before it
+  // fails with Unavailable.
+  double gloo_timeout_seconds = 60;
 };
 
 using EnvLookup = std::function<const char*(const char*)>;
@@ -49,6 +57,31 @@ using EnvLookup = std::function<const char*(const char*)>;
 Result<Config> ConfigFromEnv(const EnvLookup& lookup);
 // From the process environment.
 Result<Config> ConfigFromEnv();
+
+// How this process was launched, read from the launcher's environment; decides the transport of
+// InitOptions::transport "auto" (transport_registry.h) and how the Gloo transport meets its peers.
+struct LaunchEnv {
+  // Started by Open MPI's launcher (OMPI_COMM_WORLD_SIZE is set); `ompi_size` is that value.
+  bool open_mpi = false;
+  int ompi_size = 1;
+  // torch.distributed's contract (torchrun and friends): RANK and WORLD_SIZE are set.
+  bool torch = false;
+  int rank = 0;
+  int size = 1;
+  // LOCAL_RANK / LOCAL_WORLD_SIZE, -1 when unset (then derived from host names).
+  int local_rank = -1;
+  int local_size = -1;
+  // Where rank 0 hosts the Gloo transport's TCPStore: HOROVOD_GLOO_RENDEZVOUS_ADDR and
+  // HOROVOD_GLOO_RENDEZVOUS_PORT when set, else MASTER_ADDR and MASTER_PORT + 1. MASTER_PORT itself
+  // is left to the user's script (torch.distributed.init_process_group binds it on rank 0). Empty
+  // address / port 0 when neither is set.
+  std::string rendezvous_addr;
+  int rendezvous_port = 0;
+};
+
+// Reads the variables above. InvalidArgument names a malformed variable (RANK not a number, RANK
+// outside [0, WORLD_SIZE), a port outside 1..65535).
+Result<LaunchEnv> ReadLaunchEnv(const EnvLookup& lookup);
 
 // The settings rank 0 decides for everyone, encoded for a broadcast.
 std::string EncodeSharedConfig(const Config& config);

@@ -15,7 +15,11 @@ FusionPolicy ChooseFusionPolicy(const Config& config, const Communicator& comm) 
                        : config.fusion_threshold_bytes;
   if (config.fusion_small_tensor_bytes >= 0) {
     p.small_tensor_bytes = config.fusion_small_tensor_bytes;
-  } else if (std::string(comm.transport_name()) == "MPI" && comm.all_on_one_host()) {
+  } else if ((std::string(comm.transport_name()) == "MPI" ||
+              std::string(comm.transport_name()) == "GLOO") &&
+             comm.all_on_one_host()) {
+    // Gloo between processes of one host behaves like shared memory here: fusing ResNet-18's
+    // large gradients too is 1.2-1.4x slower (bench/gloo_allreduce_bench.cc, docs/collective.md).
     p.small_tensor_bytes = kSharedMemorySmallTensorBytes;
   } else {
     p.small_tensor_bytes = p.buffer_bytes + 1;

@@ -16,11 +16,11 @@
 //     alone, in place in the caller's memory, without any copy;
 //   - a group never exceeds `buffer_bytes`; a group of one is executed unfused (no copy).
 // ChooseFusionPolicy sets small_tensor_bytes per communicator: kSharedMemorySmallTensorBytes when
-// the transport is MPI and all ranks share one host, otherwise the whole buffer (fuse everything
-// that fits). TRAINYARD_FUSION_SMALL_TENSOR_BYTES overrides it; HOROVOD_FUSION_THRESHOLD=0
-// disables fusion. The buffer is min(HOROVOD_FUSION_THRESHOLD, TRAINYARD_FUSION_BUFFER_MAX_BYTES
-// = 32 MiB): above 32 MiB glibc serves allocations with fresh mmaps and MPI's own temporary
-// buffers page-fault on every call.
+// the transport is MPI or Gloo and all ranks share one host, otherwise the whole buffer (fuse
+// everything that fits). TRAINYARD_FUSION_SMALL_TENSOR_BYTES overrides it;
+// HOROVOD_FUSION_THRESHOLD=0 disables fusion. The buffer is min(HOROVOD_FUSION_THRESHOLD,
+// TRAINYARD_FUSION_BUFFER_MAX_BYTES = 32 MiB): above 32 MiB glibc serves allocations with fresh
+// mmaps and MPI's own temporary buffers page-fault on every call.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,7 @@
 // The runtime with real processes: run under mpirun with 2, 3 or 4 ranks (see CMakeLists.txt).
+// The same file, compiled with TRAINYARD_TEST_GLOO=1, is collective_gloo_test: the same tests over
+// the Gloo transport, in processes started with torch.distributed's RANK/WORLD_SIZE/MASTER_* by
+// gloo_test_launch.py (no mpirun); the few expectations that depend on the transport are marked.
 //
 // Every rank runs every test in the same order, and tests use non-fatal EXPECTs around the
 // collectives, so that one rank's failure does not leave the others waiting. Only rank 0 prints
@@ -6,12 +9,19 @@
 //
 // `collective_mpi_test --die` is the dead-rank scenario driven by dead_rank_test.cmake: rank 1
 // exits in the middle of the job and the others must fail promptly instead of hanging.
+#ifndef TRAINYARD_TEST_GLOO
+#define TRAINYARD_TEST_GLOO 0
+#endif
+
 #include <gtest/gtest.h>
+#if !TRAINYARD_TEST_GLOO
 #include <mpi.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -21,6 +31,13 @@
 #include "collective/collective.h"
 #include "collective/test_util.h"
 #include "common/clock.h"
+
+// The test suite's name: Mpi.* or Gloo.*.
+#if TRAINYARD_TEST_GLOO
+#define TY_MULTIRANK Gloo
+#else
+#define TY_MULTIRANK Mpi
+#endif
 
 namespace trainyard::collective {
 namespace {
@@ -33,9 +50,15 @@ constexpr double kWaitSeconds = 60;
 
 Status WaitOk(const Handle& h) { return h.WaitFor(kWaitSeconds); }
 
-TEST(Mpi, TopologyAndBackends) {
+TEST(TY_MULTIRANK, TopologyAndBackends) {
   int size = 0;
+#if TRAINYARD_TEST_GLOO
+  size = std::atoi(std::getenv("WORLD_SIZE"));
+  EXPECT_EQ(rt->rank(), std::atoi(std::getenv("RANK")));
+  EXPECT_TRUE(Runtime::GlooBuilt());
+#else
   MPI_Comm_size(MPI_COMM_WORLD, &size);
+#endif
   EXPECT_EQ(rt->size(), size);
   EXPECT_EQ(rt->local_size(), size);  // one host
   EXPECT_EQ(rt->local_rank(), rt->rank());
@@ -44,7 +67,7 @@ TEST(Mpi, TopologyAndBackends) {
   EXPECT_FALSE(Runtime::NcclBuilt());
 }
 
-TEST(Mpi, AllreduceEveryDtypeOpAndSize) {
+TEST(TY_MULTIRANK, AllreduceEveryDtypeOpAndSize) {
   const int n = rt->size();
   for (DataType dtype : testing::AllDataTypes()) {
     std::vector<std::unique_ptr<Buffer>> bufs;
@@ -86,7 +109,7 @@ TEST(Mpi, AllreduceEveryDtypeOpAndSize) {
   }
 }
 
-TEST(Mpi, LargeTensors) {
+TEST(TY_MULTIRANK, LargeTensors) {
   const int n = rt->size();
   // 16 MB of float32 (chunked by the transport), and 4 MB of float16 through the custom op.
   Buffer f(DataType::kFloat32, Shape{4 << 20});
@@ -105,7 +128,7 @@ TEST(Mpi, LargeTensors) {
   for (int64_t i : {int64_t{0}, int64_t{777}, h.size() - 1}) EXPECT_EQ(h.Get(i), n * ((i % 3) + 1));
 }
 
-TEST(Mpi, ScaleFactors) {
+TEST(TY_MULTIRANK, ScaleFactors) {
   const int n = rt->size();
   Buffer t(DataType::kFloat64, Shape{5});
   for (int64_t i = 0; i < 5; ++i) t.Set(i, i);
@@ -118,7 +141,7 @@ TEST(Mpi, ScaleFactors) {
   (void)n;
 }
 
-TEST(Mpi, DifferentSubmissionOrders) {
+TEST(TY_MULTIRANK, DifferentSubmissionOrders) {
   const int n = rt->size();
   const int rank = rt->rank();
   constexpr int kTensors = 40;
@@ -146,7 +169,7 @@ TEST(Mpi, DifferentSubmissionOrders) {
   }
 }
 
-TEST(Mpi, MismatchFailsOnEveryRank) {
+TEST(TY_MULTIRANK, MismatchFailsOnEveryRank) {
   const int rank = rt->rank();
   Buffer t(DataType::kFloat32, Shape{rank == 1 ? 6 : 4});
   Status st = rt->Allreduce("mismatch", t.tensor(), t.tensor());
@@ -157,7 +180,7 @@ TEST(Mpi, MismatchFailsOnEveryRank) {
   EXPECT_TRUE(rt->Allreduce("mismatch", ok.tensor(), ok.tensor()).ok());
 }
 
-TEST(Mpi, AllgatherBroadcastAlltoallReducescatterBarrier) {
+TEST(TY_MULTIRANK, AllgatherBroadcastAlltoallReducescatterBarrier) {
   const int n = rt->size();
   const int rank = rt->rank();
   // Allgather, first dimension rank + 1.
@@ -209,7 +232,7 @@ TEST(Mpi, AllgatherBroadcastAlltoallReducescatterBarrier) {
   EXPECT_TRUE(rt->Barrier().ok());
 }
 
-TEST(Mpi, GroupedSmallTensorsAreFusedOnSharedMemory) {
+TEST(TY_MULTIRANK, GroupedSmallTensorsAreFusedOnSharedMemory) {
   const int n = rt->size();
   int64_t fused_before = rt->stats().fused_tensors;
   std::vector<Buffer> bufs;
@@ -232,7 +255,7 @@ TEST(Mpi, GroupedSmallTensorsAreFusedOnSharedMemory) {
   EXPECT_LE(fused, 7);
 }
 
-TEST(Mpi, SteadyStateUsesTheCache) {
+TEST(TY_MULTIRANK, SteadyStateUsesTheCache) {
   RuntimeStats before = rt->stats();
   Buffer t(DataType::kFloat32, Shape{1024});
   for (int step = 0; step < 50; ++step) {
@@ -243,7 +266,7 @@ TEST(Mpi, SteadyStateUsesTheCache) {
   EXPECT_EQ(after.cached_responses - before.cached_responses, 49);
 }
 
-TEST(Mpi, Join) {
+TEST(TY_MULTIRANK, Join) {
   const int n = rt->size();
   const int rank = rt->rank();
   AllreduceOptions sum;
@@ -261,7 +284,7 @@ TEST(Mpi, Join) {
   EXPECT_EQ(*last, n - 1);
 }
 
-TEST(Mpi, ProcessSets) {
+TEST(TY_MULTIRANK, ProcessSets) {
   const int n = rt->size();
   const int rank = rt->rank();
   std::vector<int> even;
@@ -289,9 +312,9 @@ TEST(Mpi, ProcessSets) {
   EXPECT_EQ(rt->ProcessSetIds(), std::vector<ProcessSetId>{kGlobalProcessSet});
 }
 
-TEST(Mpi, TimelineContent) {
-  const std::string path =
-      "/tmp/trainyard-mpi-timeline-" + std::to_string(getppid()) + "-{rank}.json";
+TEST(TY_MULTIRANK, TimelineContent) {
+  const std::string path = "/tmp/trainyard-" + std::string(TRAINYARD_TEST_GLOO ? "gloo" : "mpi") +
+                           "-timeline-" + std::to_string(getppid()) + "-{rank}.json";
   ASSERT_TRUE(rt->StartTimeline(path).ok());
   Buffer small(DataType::kFloat32, Shape{64});
   Buffer small2(DataType::kFloat32, Shape{64});
@@ -316,7 +339,11 @@ TEST(Mpi, TimelineContent) {
   for (const char* t : {"tl.small", "tl.small2", "tl.big"}) {
     EXPECT_TRUE(seen[t].count("NEGOTIATE_ALLREDUCE")) << t;
     EXPECT_TRUE(seen[t].count("QUEUE")) << t;
+#if TRAINYARD_TEST_GLOO
+    EXPECT_TRUE(seen[t].count("GLOO_ALLREDUCE")) << t;
+#else
     EXPECT_TRUE(seen[t].count("MPI_ALLREDUCE")) << t;
+#endif
   }
   EXPECT_TRUE(seen["tl.small"].count("MEMCPY_IN_FUSION_BUFFER"));
   EXPECT_TRUE(seen["tl.small2"].count("MEMCPY_OUT_FUSION_BUFFER"));
@@ -358,6 +385,12 @@ int DeadRankScenario() {
   Status st = r.AllreduceAsync("after", t.tensor(), t.tensor()).WaitFor(60);
   std::fprintf(stderr, "rank %d: pending allreduce finished after %.2f s with: %s\n", r.rank(),
                static_cast<double>(MonotonicMicros() - start) / 1e6, st.ToString().c_str());
+#if TRAINYARD_TEST_GLOO
+  // Gloo: tearing the runtime down after the failure must not hang (the launcher's time limit
+  // catches it if it does).
+  (void)r.Shutdown();
+  created->reset();
+#endif
   _exit(st.ok() ? 0 : 3);  // the job is broken: no MPI_Finalize
 }
 

@@ -1,6 +1,7 @@
-// The transports compiled into this build, and how to connect to a world through one of them.
-// This is the only place with #if's on optional transports (transport_registry.cc). Both
-// functions are safe to call from any thread; CreateWorld is collective over the ranks it connects.
+// The transports compiled into this build, which one a process uses, and how to connect to a world
+// through it. This is the only place with #if's on optional transports (transport_registry.cc).
+// All functions are safe to call from any thread; CreateWorld is collective over the ranks it
+// connects.
 #pragma once
 
 #include <string>
@@ -12,11 +13,27 @@
 
 namespace trainyard::collective {
 
-// "mpi" when built with MPI, ...
+// "mpi" when built with MPI, "gloo" when built with libtorch (c10d's ProcessGroupGloo). The
+// single-rank world ("single") is always there and not listed. NCCL is not a world transport:
+// see transport/c10d/nccl_communicator.h.
 std::vector<std::string> BuiltTransports();
+bool TransportBuilt(const std::string& name);
 
-// Connects this process to its world through `transport`. Unavailable when it is not built or
-// cannot start (e.g. MPI_Init failed).
+// The transport a process uses for InitOptions::transport `requested`:
+//   - anything but "auto" (or empty) is returned unchanged;
+//   - config.transport (HOROVOD_CPU_OPERATIONS / HOROVOD_CONTROLLER) forces "mpi" or "gloo";
+//   - "mpi" when launched by Open MPI (OMPI_COMM_WORLD_SIZE) and MPI is built;
+//   - "gloo" when RANK/WORLD_SIZE describe more than one rank and Gloo is built;
+//   - "single" (a world of this process alone, on the in-process transport) otherwise, so that
+//     a plain `python train.py` works.
+// Unavailable when the launcher started several ranks but the transport they need is not built
+// (falling back to "single" would silently train N independent models).
+Result<std::string> ResolveTransport(const std::string& requested, const Config& config,
+                                     const LaunchEnv& env);
+
+// Connects this process to its world through `transport` ("auto" is resolved first, from the
+// process environment). Unavailable when it is not built or cannot start (MPI_Init failed, a Gloo
+// peer did not show up within HOROVOD_GLOO_TIMEOUT_SECONDS).
 Result<World> CreateWorld(const std::string& transport, const Config& config);
 
 }  // namespace trainyard::collective

@@ -140,7 +140,8 @@ def mpi_threads_supported():
 
 
 def mpi_enabled():
-    return bool(_c.mpi_built())
+    """True when the runtime runs on MPI (after init; see gloo_enabled)."""
+    return _c.transport() == "mpi"
 
 
 def mpi_built():
@@ -148,7 +149,9 @@ def mpi_built():
 
 
 def gloo_enabled():
-    return bool(_c.gloo_built())
+    """True when the runtime runs on Gloo: started with torch.distributed's RANK/WORLD_SIZE
+    (no mpirun), or forced with HOROVOD_CPU_OPERATIONS=gloo / HOROVOD_CONTROLLER=gloo."""
+    return _c.transport() == "gloo"
 
 
 def gloo_built():

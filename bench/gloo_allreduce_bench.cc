@@ -1,0 +1,404 @@
+// Allreduce benchmark over Gloo: trainyard's collective runtime (Gloo transport) against raw c10d
+// ProcessGroupGloo, side by side in one run, 2 ranks on this host, no MPI:
+//
+//   build/bench/gloo_allreduce_bench [rounds=5] [latency|resnet]
+//
+// Started without RANK in the environment, the program launches itself twice with torch's
+// contract (RANK, WORLD_SIZE=2, MASTER_ADDR=127.0.0.1, MASTER_PORT) and waits for both; rank 0
+// prints. The runtime meets its peer at MASTER_PORT + 1, the raw reference at MASTER_PORT + 2 (a
+// TCPStore and a ProcessGroupGloo with the same options and device as the runtime's).
+//
+// Table 1: one float32 allreduce (Sum, in place), 4 KB .. 64 MB: time per operation (median over
+// all iterations of all rounds, and min), bus bandwidth (bytes * 2(n-1)/n / time), trainyard's
+// added latency and bandwidth ratio. trainyard calls are synchronous (enqueue, wait), so the
+// figures include the hand-off to the background thread and the coordination step (itself a
+// Gloo allreduce of a few words).
+//
+// Table 2: ResNet-18's 62 gradient tensors (torchvision shapes, 46.8 MB), ms per step, and the 43
+// of them under 64 KB alone (us per step):
+//   trainyard: submit all asynchronously (backward order), then wait for all; automatic fusion
+//              rule (on Gloo: fuse everything that fits in 32 MiB buffers) and fusion off;
+//   raw c10d:  one allreduce per tensor (all started, then all waited for, as DDP without buckets
+//              would); one allreduce of a flat buffer of all bytes. The faster of the two is the
+//              reference. For insight, also one allreduce per tensor waited for one at a time
+//              (c10d's worker threads run two started allreduces at once; the runtime runs one).
+//
+// Reference and trainyard alternate in blocks (per size and round); the runtime is shut down
+// while the reference runs, so its background thread (a coordination allreduce per idle
+// millisecond) does not disturb it. Every rank destroys its runtime before a barrier on the raw
+// group, so a new runtime never meets the previous one's store.
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <vector>
+
+#include "collective/collective.h"
+
+extern char** environ;
+
+namespace {
+
+using trainyard::collective::AllreduceOptions;
+using trainyard::collective::Config;
+using trainyard::collective::ConfigFromEnv;
+using trainyard::collective::DataType;
+using trainyard::collective::Handle;
+using trainyard::collective::InitOptions;
+using trainyard::collective::ReduceOp;
+using trainyard::collective::Runtime;
+using trainyard::collective::Shape;
+using trainyard::collective::Tensor;
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "gloo_allreduce_bench: %s\n", what.c_str());
+  std::fflush(stderr);
+  _exit(1);
+}
+
+struct Samples {
+  std::vector<double> v;
+  void Add(double s) { v.push_back(s); }
+  double Median() {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+  }
+  double Min() { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
+};
+
+// The raw reference: a ProcessGroupGloo like the runtime's (default device, same timeout).
+class RawGloo {
+ public:
+  RawGloo(int rank, int size, const std::string& addr, int port) {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<std::uint16_t>(port);
+    so.isServer = rank == 0;
+    so.numWorkers = static_cast<std::size_t>(size);
+    so.waitWorkers = false;
+    so.timeout = std::chrono::seconds(60);
+    store_ = c10::make_intrusive<c10d::TCPStore>(addr, so);
+    auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::seconds(60));
+    options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        c10::make_intrusive<c10d::PrefixStore>("raw", store_), rank, size, options);
+  }
+  c10::intrusive_ptr<c10d::Work> Start(float* data, int64_t count) {
+    std::vector<at::Tensor> t{at::from_blob(data, {count}, at::kFloat)};
+    return pg_->allreduce(t);
+  }
+  void Allreduce(float* data, int64_t count) { Start(data, count)->wait(); }
+  void Barrier() { pg_->barrier()->wait(); }
+
+ private:
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+};
+
+std::unique_ptr<Runtime> StartRuntime(const Config& config) {
+  InitOptions options;
+  options.transport = "gloo";
+  options.config = config;
+  auto rt = Runtime::Init(std::move(options));
+  if (!rt.ok()) Die("Runtime::Init: " + rt.status().ToString());
+  return std::move(*rt);
+}
+
+// torchvision.models.resnet18().parameters(), in order (62 tensors, 11,689,512 floats); the same
+// list as bench/allreduce_bench.cc.
+std::vector<Shape> ResNet18Shapes() {
+  std::vector<Shape> s = {{64, 3, 7, 7}, {64}, {64}};
+  auto block = [&](int64_t in, int64_t out, bool down) {
+    s.push_back({out, in, 3, 3});
+    s.push_back({out});
+    s.push_back({out});
+    s.push_back({out, out, 3, 3});
+    s.push_back({out});
+    s.push_back({out});
+    if (down) {
+      s.push_back({out, in, 1, 1});
+      s.push_back({out});
+      s.push_back({out});
+    }
+  };
+  block(64, 64, false);
+  block(64, 64, false);
+  block(64, 128, true);
+  block(128, 128, false);
+  block(128, 256, true);
+  block(256, 256, false);
+  block(256, 512, true);
+  block(512, 512, false);
+  s.push_back({1000, 512});
+  s.push_back({1000});
+  return s;
+}
+
+int64_t Elements(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+int FreePort() {
+  for (;;) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    int port = 0;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    close(fd);
+    if (port > 1024 && port < 65000) return port;
+  }
+}
+
+// Runs this program as 2 ranks and returns the first non-zero exit status (or 0).
+int LaunchRanks(char** argv) {
+  const int master_port = FreePort() - 1;  // the runtime's port (MASTER_PORT + 1) was free
+  std::vector<pid_t> pids;
+  for (int rank = 0; rank < 2; ++rank) {
+    std::vector<std::string> env_strings = {"RANK=" + std::to_string(rank), "WORLD_SIZE=2",
+                                            "MASTER_ADDR=127.0.0.1",
+                                            "MASTER_PORT=" + std::to_string(master_port)};
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string s = *e;
+      if (s.rfind("RANK=", 0) == 0 || s.rfind("WORLD_SIZE=", 0) == 0 ||
+          s.rfind("MASTER_", 0) == 0 || s.rfind("OMPI_", 0) == 0) {
+        continue;
+      }
+      env_strings.push_back(s);
+    }
+    std::vector<char*> envp;
+    for (std::string& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    pid_t pid = 0;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, envp.data()) != 0) {
+      Die("posix_spawn failed");
+    }
+    pids.push_back(pid);
+  }
+  int result = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (result == 0) result = code;
+  }
+  return result;
+}
+
+std::string SizeLabel(int64_t bytes) {
+  return bytes >= (1 << 20) ? std::to_string(bytes >> 20) + " MB"
+                            : std::to_string(bytes >> 10) + " KB";
+}
+
+int RunRank(int argc, char** argv) {
+  const int rank = std::atoi(std::getenv("RANK"));
+  const int size = std::atoi(std::getenv("WORLD_SIZE"));
+  const std::string addr = std::getenv("MASTER_ADDR");
+  const int master_port = std::atoi(std::getenv("MASTER_PORT"));
+  const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
+  const std::string only = argc > 2 ? argv[2] : "";
+  auto env = ConfigFromEnv();
+  if (!env.ok()) Die(env.status().ToString());
+  const Config base = *env;
+  const double bus = 2.0 * (size - 1) / size;
+  RawGloo raw_pg(rank, size, addr, master_port + 2);
+
+  // ---- Table 1: one allreduce, 4 KB .. 64 MB ----
+  const std::vector<int64_t> sizes = {4 << 10, 16 << 10, 64 << 10, 256 << 10,
+                                      1 << 20, 4 << 20,  16 << 20, 64 << 20};
+  std::vector<Samples> raw(sizes.size()), ours(sizes.size());
+  const bool run_latency = only.empty() || only == "latency";
+  const bool run_resnet = only.empty() || only == "resnet";
+  std::vector<std::vector<float>> bufs;
+  for (int64_t bytes : sizes) bufs.emplace_back(static_cast<size_t>(bytes / 4), 1.0f);
+  AllreduceOptions sum;
+  sum.op = ReduceOp::kSum;
+  for (int round = 0; round < rounds && run_latency; ++round) {
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      const int iters = static_cast<int>(std::clamp<int64_t>((64 << 20) / sizes[k], 5, 500));
+      float* data = bufs[k].data();
+      const int64_t count = static_cast<int64_t>(bufs[k].size());
+      {
+        std::unique_ptr<Runtime> rt = StartRuntime(base);
+        Tensor t{data, DataType::kFloat32, {count}, {}};
+        const std::string name = "bench." + std::to_string(sizes[k]);
+        for (int i = 0; i < 3; ++i) {
+          if (!rt->Allreduce(name, t, t, sum).ok()) Die("allreduce failed");
+        }
+        for (int i = 0; i < iters; ++i) {
+          double t0 = Now();
+          trainyard::Status st = rt->Allreduce(name, t, t, sum);
+          ours[k].Add(Now() - t0);
+          if (!st.ok()) Die(st.ToString());
+        }
+        if (!rt->Shutdown().ok()) Die("shutdown");
+      }
+      raw_pg.Barrier();
+      for (int i = 0; i < 3; ++i) raw_pg.Allreduce(data, count);
+      for (int i = 0; i < iters; ++i) {
+        double t0 = Now();
+        raw_pg.Allreduce(data, count);
+        raw[k].Add(Now() - t0);
+      }
+      raw_pg.Barrier();
+    }
+  }
+  if (rank == 0 && run_latency) {
+    std::printf("## Allreduce over Gloo, %d ranks, float32 Sum in place, %d rounds\n\n", size,
+                rounds);
+    std::printf(
+        "| size | c10d Gloo median (min) | trainyard median (min) | added | Gloo bus bw | "
+        "trainyard bus bw | bw ratio |\n|---|---|---|---|---|---|---|\n");
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      double r = raw[k].Median();
+      double o = ours[k].Median();
+      double rb = static_cast<double>(sizes[k]) * bus / r / 1e9;
+      double ob = static_cast<double>(sizes[k]) * bus / o / 1e9;
+      std::printf(
+          "| %s | %.1f us (%.1f) | %.1f us (%.1f) | %+.1f us | %.2f GB/s | %.2f GB/s | "
+          "%.2f |\n",
+          SizeLabel(sizes[k]).c_str(), r * 1e6, raw[k].Min() * 1e6, o * 1e6, ours[k].Min() * 1e6,
+          (o - r) * 1e6, rb, ob, ob / rb);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+
+  // ---- Table 2: ResNet-18's gradients: all 62, and the 43 small ones alone ----
+  const std::vector<Shape> shapes = ResNet18Shapes();
+  std::vector<std::vector<float>> grads;
+  for (const Shape& s : shapes) grads.emplace_back(static_cast<size_t>(Elements(s)), 1.0f);
+  std::vector<size_t> all_tensors;
+  std::vector<size_t> small_tensors;
+  for (size_t k = 0; k < shapes.size(); ++k) {
+    all_tensors.push_back(k);
+    if (Elements(shapes[k]) * 4 < (64 << 10)) small_tensors.push_back(k);
+  }
+  struct Variant {
+    const char* label;
+    int64_t threshold;
+  };
+  const std::vector<Variant> variants = {
+      {"trainyard, automatic fusion rule", base.fusion_threshold_bytes},
+      {"trainyard, fusion off", 0}};
+  const int steps = 10;
+  for (const std::vector<size_t>* set : {&all_tensors, &small_tensors}) {
+    if (!run_resnet) break;
+    int64_t total = 0;
+    for (size_t k : *set) total += Elements(shapes[k]);
+    std::vector<float> flat(static_cast<size_t>(total), 1.0f);
+    Samples per_tensor, flat_one, sequential;
+    std::vector<Samples> ours_v(variants.size());
+    for (int round = 0; round < rounds; ++round) {
+      for (int step = 0; step < steps + 2; ++step) {
+        raw_pg.Barrier();
+        double t0 = Now();
+        std::vector<c10::intrusive_ptr<c10d::Work>> works;
+        for (size_t i = set->size(); i-- > 0;) {  // backward order
+          std::vector<float>& g = grads[(*set)[i]];
+          works.push_back(raw_pg.Start(g.data(), static_cast<int64_t>(g.size())));
+        }
+        for (auto& w : works) w->wait();
+        if (step >= 2) per_tensor.Add(Now() - t0);
+        raw_pg.Barrier();
+        t0 = Now();
+        for (size_t i = set->size(); i-- > 0;) {
+          std::vector<float>& g = grads[(*set)[i]];
+          raw_pg.Allreduce(g.data(), static_cast<int64_t>(g.size()));
+        }
+        if (step >= 2) sequential.Add(Now() - t0);
+        raw_pg.Barrier();
+        t0 = Now();
+        raw_pg.Allreduce(flat.data(), total);
+        if (step >= 2) flat_one.Add(Now() - t0);
+      }
+      for (size_t v = 0; v < variants.size(); ++v) {
+        Config c = base;
+        c.fusion_threshold_bytes = variants[v].threshold;
+        {
+          std::unique_ptr<Runtime> rt = StartRuntime(c);
+          for (int step = 0; step < steps + 2; ++step) {
+            double t0 = Now();
+            std::vector<Handle> handles;
+            for (size_t i = set->size(); i-- > 0;) {
+              size_t k = (*set)[i];
+              Tensor t{grads[k].data(), DataType::kFloat32, shapes[k], {}};
+              handles.push_back(rt->AllreduceAsync("grad." + std::to_string(k), t, t, sum));
+            }
+            for (const Handle& h : handles) {
+              if (!h.Wait().ok()) Die("resnet allreduce failed: " + h.Wait().ToString());
+            }
+            if (step >= 2) ours_v[v].Add(Now() - t0);
+            // Steps start together, as the raw ones do after their barrier.
+            if (!rt->Barrier().ok()) Die("barrier failed");
+          }
+          if (!rt->Shutdown().ok()) Die("shutdown");
+        }
+        raw_pg.Barrier();
+      }
+    }
+    if (rank == 0) {
+      const bool all = set == &all_tensors;
+      const double scale = all ? 1e3 : 1e6;
+      const char* unit = all ? "ms" : "us";
+      double best = std::min(per_tensor.Median(), flat_one.Median());
+      std::printf(
+          "## ResNet-18 gradients over Gloo: %s (%zu tensors, %.2f MB), %d ranks, %s per step\n\n",
+          all ? "all" : "only those under 64 KB", set->size(), static_cast<double>(total) * 4 / 1e6,
+          size, unit);
+      std::printf("| variant | median | min | vs faster reference |\n|---|---|---|---|\n");
+      std::printf(
+          "| c10d Gloo allreduce per tensor (all started, then waited) | %.2f | %.2f | "
+          "%.2f |\n",
+          per_tensor.Median() * scale, per_tensor.Min() * scale, per_tensor.Median() / best);
+      std::printf(
+          "| one c10d Gloo allreduce of all bytes (flat buffer, no copies) | %.2f | %.2f | "
+          "%.2f |\n",
+          flat_one.Median() * scale, flat_one.Min() * scale, flat_one.Median() / best);
+      std::printf(
+          "| (c10d Gloo allreduce per tensor, one at a time: not a reference) | %.2f | "
+          "%.2f | %.2f |\n",
+          sequential.Median() * scale, sequential.Min() * scale, sequential.Median() / best);
+      for (size_t v = 0; v < variants.size(); ++v) {
+        std::printf("| %s | %.2f | %.2f | %.2f |\n", variants[v].label, ours_v[v].Median() * scale,
+                    ours_v[v].Min() * scale, ours_v[v].Median() / best);
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+  }
+  raw_pg.Barrier();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (std::getenv("RANK") == nullptr) return LaunchRanks(argv);
+  try {
+    return RunRank(argc, argv);
+  } catch (const std::exception& e) {
+    Die(std::string("c10d: ") + e.what());
+  }
+}

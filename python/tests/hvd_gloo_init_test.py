@@ -1,0 +1,100 @@
+"""hvd.init() without mpirun: 2 processes started with torch.distributed's contract.
+
+Each rank gets RANK, WORLD_SIZE=2, MASTER_ADDR=127.0.0.1 and MASTER_PORT (as torchrun would set
+them) and runs RANK_SCRIPT: hvd.init() must pick the Gloo transport on its own, meet the other rank
+at MASTER_PORT + 1, and reduce; the script also creates its own torch.distributed group on
+MASTER_PORT itself, next to the runtime, which is why the runtime does not take that port.
+
+Registered as ctest python.gloo.init (python/collective.cmake); runs with plain pytest too.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+_c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
+
+RANK_SCRIPT = textwrap.dedent("""
+    import os
+    import torch
+    import torch.distributed as dist
+    import horovod.torch as hvd
+
+    hvd.init()
+    rank = int(os.environ["RANK"])
+    assert hvd.gloo_enabled() and not hvd.mpi_enabled(), (hvd.gloo_enabled(), hvd.mpi_enabled())
+    assert (hvd.rank(), hvd.size()) == (rank, 2), (hvd.rank(), hvd.size())
+    assert (hvd.local_rank(), hvd.local_size(), hvd.cross_size()) == (rank, 2, 1)
+
+    # The script's own process group on MASTER_PORT, next to the runtime on MASTER_PORT + 1.
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+
+    t = torch.full((5,), float(rank + 1))
+    assert hvd.allreduce(t, name="sum", op=hvd.Sum).tolist() == [3.0] * 5
+    assert hvd.allreduce(t, name="avg").tolist() == [1.5] * 5
+    h = torch.full((4,), rank + 1, dtype=torch.bfloat16)
+    assert hvd.allreduce(h, name="bf16", op=hvd.Sum).tolist() == [3.0] * 4
+    g = hvd.allgather(torch.tensor([rank] * (rank + 1)), name="gather")
+    assert g.tolist() == [0, 1, 1], g
+    b = hvd.broadcast(torch.arange(3.0) + rank, root_rank=1, name="bcast")
+    assert b.tolist() == [1.0, 2.0, 3.0], b
+
+    x = torch.ones(2)
+    dist.all_reduce(x)
+    assert x.tolist() == [2.0, 2.0]
+    dist.destroy_process_group()
+    hvd.shutdown()
+    print(f"rank {rank}: ok", flush=True)
+""")
+
+
+def _port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _master_port():
+    """A port that was free a moment ago, with the next one free too (the runtime's)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65000 and _port_free(port + 1):
+            return port
+
+
+def test_hvd_init_with_torch_contract_two_ranks():
+    if not _c.gloo_built():
+        pytest.skip("the Gloo transport is not built (no libtorch at build time)")
+    port = _master_port()
+    procs = []
+    for rank in range(2):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OMPI_", "PMIX_", "HOROVOD_", "LOCAL_"))}
+        env.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), HOROVOD_GLOO_TIMEOUT_SECONDS="30", OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen([sys.executable, "-c", RANK_SCRIPT], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    deadline = time.monotonic() + 120
+    outputs = []
+    try:
+        for p in procs:
+            out, _ = p.communicate(timeout=max(1, deadline - time.monotonic()))
+            outputs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for rank, (p, out) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f"rank {rank} exited with {p.returncode}:\n{out}"
+        assert f"rank {rank}: ok" in out, out
