@@ -4,6 +4,8 @@
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "common/files.h"
+#include "common/process.h"
 #include "common/strings.h"
 #include "env/python_env.h"
 
@@ -14,6 +16,10 @@ std::string EnvsDir(store::Workspace* ws) { return ws->dir() + "/envs"; }
 
 nlohmann::json EnvToJson(const env::EnvInfo& e) {
   return {{"hash", e.hash},
+          {"kind", e.kind},
+          {"conda", e.conda},
+          {"conda_packages", e.conda_packages},
+          {"conda_channels", e.conda_channels},
           {"dir", e.dir},
           {"python", e.python},
           {"interpreter", e.interpreter},
@@ -68,9 +74,10 @@ void RegisterEnv(CLI::App& app, Context& ctx) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : *envs) {
       std::string what = Join(e.packages, " ");
+      if (e.kind == "conda") what = "conda: " + Join(e.conda_packages, " ") + " " + what;
       if (!e.requirements.empty()) what += (what.empty() ? "" : " ") + std::string("-r ...");
       rows.push_back({e.hash.substr(0, 12), FormatLocal(e.created_at),
-                      e.interpreter + " " + e.python_version, what});
+                      e.kind == "conda" ? e.conda : e.interpreter + " " + e.python_version, what});
     }
     PrintTable({"HASH", "CREATED", "INTERPRETER", "PACKAGES"}, rows, ctx.stdout_tty);
   });
@@ -91,6 +98,11 @@ void RegisterEnv(CLI::App& app, Context& ctx) {
     std::printf("python:       %s\n", e->python.c_str());
     std::printf("interpreter:  %s (Python %s)\n", e->interpreter.c_str(),
                 e->python_version.c_str());
+    if (e->kind == "conda") {
+      std::printf("conda:        %s\n", e->conda.c_str());
+      std::printf("conda pkgs:   %s\n", Join(e->conda_packages, " ").c_str());
+      std::printf("channels:     %s\n", Join(e->conda_channels, ", ").c_str());
+    }
     std::printf("packages:     %s\n", Join(e->packages, " ").c_str());
     if (!e->requirements.empty()) {
       std::printf("requirements:\n%s", e->requirements.c_str());
@@ -105,6 +117,41 @@ void RegisterEnv(CLI::App& app, Context& ctx) {
     }
     std::printf("created:      %s (built in %.1f s)\n", FormatLocal(e->created_at).c_str(),
                 e->build_seconds);
+  });
+
+  // Run by the supervisor on hosts that do not share a folder with this machine (through the
+  // target's launch agent): builds or reuses the environment of a request in a cache on that
+  // host. Needs no workspace; the progress goes to stdout for the run's environment.log.
+  struct BuildFlags {
+    std::string envs_dir;
+    std::string request = "-";
+  };
+  auto b = std::make_shared<BuildFlags>();
+  CLI::App* build = cmd->add_subcommand(
+      "build", "build (or reuse) the environment of a request in ENVS_DIR (used on remote hosts)");
+  build->add_option("--envs-dir", b->envs_dir, "the environment cache folder")->required();
+  build->add_option("--request", b->request, "the request (environment.json; - for stdin)");
+  build->callback([&ctx, b] {
+    std::string text;
+    if (b->request == "-") {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) text.append(buf, n);
+    } else {
+      auto read = ReadFile(b->request);
+      if (!read.ok()) return void(ctx.exit_code = Fail(read.status()));
+      text = *read;
+    }
+    auto request = env::EnvRequestFromJson(text);
+    if (!request.ok()) return void(ctx.exit_code = Fail(request.status()));
+    std::printf("trainyard env build on %s in %s\n", HostName().c_str(), b->envs_dir.c_str());
+    auto built = env::EnsureEnv(*request, b->envs_dir, [](const std::string& line) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+    });
+    if (!built.ok()) return void(ctx.exit_code = Fail(built.status()));
+    std::printf("environment %s %s: %s\n", built->hash.c_str(), built->reused ? "reused" : "built",
+                built->python.c_str());
   });
 
   CLI::App* prune = cmd->add_subcommand(

@@ -1,5 +1,6 @@
 // trainyard show RUN [--json]
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/cli.h"
 #include "common/clock.h"
@@ -57,6 +58,15 @@ void RegisterShow(CLI::App& app, Context& ctx) {
     line("argv", Join(argv, " "));
     line("interpreter",
          run->interpreter.empty() ? "" : run->interpreter + " (torch " + run->torch_version + ")");
+    if (const auto& props = j["properties"]; props.contains("build_hash")) {  // C++ entries
+      auto prop = [&](const char* k) { return props.value(k, std::string()); };
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.1f s", std::atof(prop("build_seconds").c_str()));
+      line("build", prop("build_kind") + " " + prop("build_hash").substr(0, 12) + ", cache " +
+                        prop("build_cache") + ", built in " + secs +
+                        (prop("build_incremental") == "true" ? " (incremental)" : "") + "; " +
+                        prop("build_toolchain"));
+    }
     const auto& s = j["snapshot"];
     if (s.contains("files")) {
       std::string snap = s["id"].get<std::string>().substr(0, 12) + ", " +

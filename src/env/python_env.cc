@@ -21,6 +21,7 @@
 #include "common/process.h"
 #include "common/sha256.h"
 #include "common/strings.h"
+#include "env/build_steps.h"
 
 extern char** environ;
 
@@ -49,102 +50,38 @@ bool IsNameChar(char c) {
 
 std::string Short(const std::string& hash) { return hash.substr(0, 12); }
 
-// Holds an flock on a file while alive.
-class FileLock {
- public:
-  FileLock() = default;
-  ~FileLock() {
-    if (fd_ >= 0) close(fd_);  // releases the lock
-  }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
-
-  // Opens (creating) `path`; `wait` false returns false at once when another holder has it.
-  Result<bool> Acquire(const std::string& path, bool wait) {
-    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return ErrnoError("cannot open the lock " + path, errno);
-    while (flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
-      if (errno == EINTR) continue;
-      if (errno == EWOULDBLOCK) return false;
-      return ErrnoError("cannot lock " + path, errno);
-    }
-    return true;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// Runs argv (argv[0] absolute) with stdout and stderr merged, calling on_line for each line.
-// Returns the exit code (128+signal when killed).
+// Runs argv with pip's own source settings removed, so that only the hashed ones apply.
 Result<int> RunStreaming(const std::vector<std::string>& argv,
                          const std::function<void(const std::string&)>& on_line) {
-  std::map<std::string, std::string> env = CurrentEnvironment();
-  for (const char* k : kPipSourceEnv) env.erase(k);
-  env["PYTHONUNBUFFERED"] = "1";
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
-
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(fds[0]);
-    close(fds[1]);
-    return ErrnoError("fork", e);
-  }
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    execve(args[0], args.data(), envp.data());
-    std::fprintf(stderr, "cannot run %s\n", args[0]);
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string pending;
-  char buf[8192];
-  while (true) {
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    pending.append(buf, static_cast<size_t>(n));
-    size_t nl;
-    while ((nl = pending.find('\n')) != std::string::npos) {
-      std::string line = pending.substr(0, nl);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      on_line(line);
-      pending.erase(0, nl + 1);
-    }
-  }
-  if (!pending.empty()) on_line(pending);
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  StreamingOptions options;
+  options.unset_env.assign(std::begin(kPipSourceEnv), std::end(kPipSourceEnv));
+  options.set_env["PYTHONUNBUFFERED"] = "1";
+  return env::RunStreaming(argv, on_line, options);
 }
 
 json RequestJson(const EnvRequest& r) {
-  return {{"interpreter", r.interpreter}, {"python_version", r.python_version},
-          {"packages", r.packages},       {"requirements", r.requirements},
-          {"index_url", r.index_url},     {"extra_index_url", r.extra_index_url},
-          {"find_links", r.find_links}};
+  json j = {{"interpreter", r.interpreter}, {"python_version", r.python_version},
+            {"packages", r.packages},       {"requirements", r.requirements},
+            {"index_url", r.index_url},     {"extra_index_url", r.extra_index_url},
+            {"find_links", r.find_links}};
+  // Only conda requests carry the conda keys, so pip requests keep the hashes (and the cached
+  // environments) they had before conda existed.
+  if (r.kind == "conda") {
+    j["kind"] = r.kind;
+    j["conda"] = r.conda;
+    j["conda_packages"] = r.conda_packages;
+    j["conda_channels"] = r.conda_channels;
+  }
+  return j;
 }
 
 Result<EnvRequest> RequestFromJson(const json& j) {
   try {
     EnvRequest r;
+    r.kind = j.value("kind", "pip");
+    if (r.kind != "pip" && r.kind != "conda") {
+      return InvalidArgument("malformed environment request: unknown kind \"" + r.kind + "\"");
+    }
     r.interpreter = j.at("interpreter").get<std::string>();
     r.python_version = j.at("python_version").get<std::string>();
     r.packages = j.at("packages").get<std::vector<std::string>>();
@@ -152,10 +89,35 @@ Result<EnvRequest> RequestFromJson(const json& j) {
     r.index_url = j.at("index_url").get<std::string>();
     r.extra_index_url = j.at("extra_index_url").get<std::string>();
     r.find_links = j.at("find_links").get<std::vector<std::string>>();
+    if (r.kind == "conda") {
+      r.conda = j.at("conda").get<std::string>();
+      r.conda_packages = j.at("conda_packages").get<std::vector<std::string>>();
+      r.conda_channels = j.at("conda_channels").get<std::vector<std::string>>();
+    }
     return r;
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("malformed environment request: ") + e.what());
   }
+}
+
+// The cached environment as a request describes it (everything but the build facts).
+EnvInfo InfoFor(const EnvRequest& r, const std::string& envs_dir, const std::string& hash) {
+  EnvInfo info;
+  info.kind = r.kind;
+  info.hash = hash;
+  info.dir = envs_dir + "/" + hash;
+  info.python = r.kind == "conda" ? info.dir + "/bin/python3" : EnvPython(envs_dir, hash);
+  info.interpreter = r.interpreter;
+  info.python_version = r.python_version;
+  info.packages = r.packages;
+  info.requirements = r.requirements;
+  info.index_url = r.index_url;
+  info.extra_index_url = r.extra_index_url;
+  info.find_links = r.find_links;
+  info.conda = r.conda;
+  info.conda_packages = r.conda_packages;
+  info.conda_channels = r.conda_channels;
+  return info;
 }
 
 // The marker of <envs_dir>/<hash>, or an error when the folder is not a complete environment.
@@ -167,17 +129,7 @@ Result<EnvInfo> ReadMarker(const std::string& envs_dir, const std::string& hash)
     return InvalidArgument("malformed marker in " + dir);
   }
   ASSIGN_OR_RETURN(EnvRequest r, RequestFromJson(j));
-  EnvInfo info;
-  info.hash = hash;
-  info.dir = dir;
-  info.python = EnvPython(envs_dir, hash);
-  info.interpreter = r.interpreter;
-  info.python_version = r.python_version;
-  info.packages = r.packages;
-  info.requirements = r.requirements;
-  info.index_url = r.index_url;
-  info.extra_index_url = r.extra_index_url;
-  info.find_links = r.find_links;
+  EnvInfo info = InfoFor(r, envs_dir, hash);
   info.created_at = j.value("created_at", int64_t{0});
   info.build_seconds = j.value("build_seconds", 0.0);
   return info;
@@ -222,12 +174,23 @@ Status Build(const EnvRequest& request, const std::string& envs_dir, const std::
     if (!tail.empty()) msg += ":\n" + Join({tail.begin(), tail.end()}, "\n");
     return FailedPrecondition(msg);
   };
-  // Without pip of its own: the system's pip is visible through --system-site-packages, which
-  // saves seconds per build; ensurepip only when the interpreter has no pip.
-  RETURN_IF_ERROR(
-      step("creating the virtual environment",
-           {request.interpreter, "-m", "venv", "--system-site-packages", "--without-pip", dir}));
-  std::string python = dir + "/bin/python";
+  std::string python;
+  if (request.kind == "conda") {
+    RETURN_IF_ERROR(step("conda create", CondaCreateArgs(request, dir)));
+    python = dir + "/bin/python3";
+    if (access(python.c_str(), X_OK) != 0) {
+      return FailedPrecondition("conda create succeeded, but " + python +
+                                " is missing (list python among conda_packages)");
+    }
+    if (request.packages.empty() && request.requirements.empty()) return Status::Ok();
+  } else {
+    // Without pip of its own: the system's pip is visible through --system-site-packages, which
+    // saves seconds per build; ensurepip only when the interpreter has no pip.
+    RETURN_IF_ERROR(
+        step("creating the virtual environment",
+             {request.interpreter, "-m", "venv", "--system-site-packages", "--without-pip", dir}));
+    python = dir + "/bin/python";
+  }
   ASSIGN_OR_RETURN(int has_pip, RunStreaming({python, "-m", "pip", "--version"}, emit));
   if (has_pip != 0) {
     RETURN_IF_ERROR(
@@ -290,6 +253,7 @@ std::string EnvHash(const EnvRequest& request) {
   json key = RequestJson(request);
   key["format"] = kFormat;
   key["interpreter"] = RealPathOr(request.interpreter);
+  if (request.kind == "conda") key["conda"] = RealPathOr(request.conda);
   return Sha256Hex(key.dump());
 }
 
@@ -298,10 +262,59 @@ std::string EnvPython(const std::string& envs_dir, const std::string& hash) {
 }
 
 std::string DescribeInstall(const EnvRequest& request) {
-  std::string out = "pip install";
+  std::string out;
+  if (request.kind == "conda") {
+    out = request.conda.substr(request.conda.find_last_of('/') + 1) + " create";
+    for (const auto& p : request.conda_packages) out += " " + p;
+    if (request.packages.empty() && request.requirements.empty()) return out;
+    out += ", then ";
+  }
+  out += "pip install";
   for (const auto& p : request.packages) out += " " + p;
   if (!request.requirements.empty()) out += " -r requirements";
   return out;
+}
+
+std::string EnvPythonFor(const EnvRequest& request, const std::string& envs_dir) {
+  std::string hash = EnvHash(request);
+  return request.kind == "conda" ? envs_dir + "/" + hash + "/bin/python3"
+                                 : EnvPython(envs_dir, hash);
+}
+
+std::vector<std::string> CondaCreateArgs(const EnvRequest& request, const std::string& prefix) {
+  std::vector<std::string> args = {request.conda, "create", "--yes", "--prefix", prefix};
+  for (const auto& c : request.conda_channels) {
+    args.push_back("-c");
+    args.push_back(c);
+  }
+  for (const auto& p : request.conda_packages) args.push_back(p);
+  return args;
+}
+
+std::string FindConda() {
+  if (const char* v = std::getenv("TRAINYARD_CONDA"); v != nullptr && *v != '\0') {
+    return FindOnPath(ExpandHome(v));
+  }
+  for (const char* c : {"micromamba", "mamba", "conda"}) {
+    if (std::string found = FindOnPath(c); !found.empty()) return found;
+  }
+  return "";
+}
+
+void SetCondaFromEnvironment(const std::string& conda, const std::vector<std::string>& packages,
+                             EnvRequest* request) {
+  request->kind = "conda";
+  request->conda = conda.empty() ? conda : AbsolutePath(conda);
+  std::set<std::string> unique;
+  for (const auto& p : packages) {
+    if (!Trim(p).empty()) unique.insert(Trim(p));
+  }
+  request->conda_packages.assign(unique.begin(), unique.end());
+  request->conda_channels.clear();
+  const char* channels = std::getenv("TRAINYARD_CONDA_CHANNELS");
+  for (const auto& c : Split(channels != nullptr ? channels : "", ',')) {
+    if (!Trim(c).empty()) request->conda_channels.push_back(Trim(c));
+  }
 }
 
 std::vector<std::string> PipInstallArgs(const EnvRequest& request,
@@ -376,21 +389,13 @@ Result<EnvInfo> EnsureEnv(const EnvRequest& request, const std::string& envs_dir
     emit(line);
   };
   log_and_emit("building environment " + hash + " (" + DescribeInstall(request) + ") with " +
-               request.interpreter);
+               (request.kind == "conda" ? request.conda : request.interpreter) + " on " +
+               HostName());
   int64_t start = MonotonicMicros();
   Status built = Build(request, envs_dir, hash, log_and_emit);
   EnvInfo info;
   if (built.ok()) {
-    info.hash = hash;
-    info.dir = dir;
-    info.python = EnvPython(envs_dir, hash);
-    info.interpreter = request.interpreter;
-    info.python_version = request.python_version;
-    info.packages = request.packages;
-    info.requirements = request.requirements;
-    info.index_url = request.index_url;
-    info.extra_index_url = request.extra_index_url;
-    info.find_links = request.find_links;
+    info = InfoFor(request, envs_dir, hash);
     info.created_at = NowMicros();
     info.build_seconds = static_cast<double>(MonotonicMicros() - start) / 1e6;
     json marker = RequestJson(request);

@@ -23,6 +23,17 @@
 //                                  reaches the network.
 // They are part of the hash. pip's own PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS and
 // PIP_NO_INDEX are removed from pip's environment so that only the hashed settings apply.
+//
+// Conda environments (`conda_packages`) share the cache, the lock, the marker and the layout; the
+// folder is a conda prefix made by `<conda> create --yes --prefix <dir> [-c CH]... PKGS` and its
+// interpreter is <dir>/bin/python3. Like venvs, conda prefixes hold absolute paths (shebangs,
+// prefix-patched files), so they too are built in their final folder under the lock. pip_packages
+// given with conda_packages are installed into the prefix with its own pip afterwards. The conda
+// executable and channels come from the submitting process:
+//   TRAINYARD_CONDA           the conda, mamba or micromamba executable (a path or a name on
+//                             PATH); else micromamba, mamba, conda on PATH, in that order
+//   TRAINYARD_CONDA_CHANNELS  comma-separated channels (-c, in order; they are not sorted)
+// The executable's real path, the packages and the channels are part of the hash.
 #pragma once
 
 #include <cstdint>
@@ -36,20 +47,26 @@
 namespace trainyard::env {
 
 struct EnvRequest {
-  std::string interpreter;            // the base interpreter (absolute)
+  std::string kind = "pip";           // "pip" (a venv) or "conda" (a conda prefix)
+  std::string interpreter;            // the base interpreter (absolute); "" for conda
   std::string python_version;         // "3.11.2", from probing `interpreter`
   std::vector<std::string> packages;  // as NormalizePackages returns them
   std::string requirements;           // contents of the requirements file; "" for none
   std::string index_url;
   std::string extra_index_url;
   std::vector<std::string> find_links;  // absolute folders
+  // kind "conda" only:
+  std::string conda;                        // the conda/mamba/micromamba executable (absolute)
+  std::vector<std::string> conda_packages;  // trimmed, duplicates dropped, sorted
+  std::vector<std::string> conda_channels;  // in the order given
 };
 
 // What a built environment is, as its marker says.
 struct EnvInfo {
+  std::string kind = "pip";
   std::string hash;
   std::string dir;     // <envs_dir>/<hash>
-  std::string python;  // <dir>/bin/python
+  std::string python;  // <dir>/bin/python (conda: <dir>/bin/python3)
   std::string interpreter;
   std::string python_version;
   std::vector<std::string> packages;
@@ -57,6 +74,9 @@ struct EnvInfo {
   std::string index_url;
   std::string extra_index_url;
   std::vector<std::string> find_links;
+  std::string conda;
+  std::vector<std::string> conda_packages;
+  std::vector<std::string> conda_channels;
   int64_t created_at = 0;    // micros since the epoch
   double build_seconds = 0;  // how long the build took
   bool reused = false;       // EnsureEnv: true when the environment was already there
@@ -72,20 +92,39 @@ std::vector<std::string> NormalizePackages(const std::vector<std::string>& packa
 // folders are made absolute. Reads the environment: do not setenv concurrently.
 void SetPipSourcesFromEnvironment(EnvRequest* request);
 
+// Finds the conda executable for `conda_packages`: $TRAINYARD_CONDA (a path, or a name looked up
+// on PATH), else micromamba, mamba or conda on PATH. "" when there is none; NotFound-like
+// callers word the refusal. Reads the environment: do not setenv concurrently.
+std::string FindConda();
+
+// Sets kind "conda", the executable (made absolute), the packages (trimmed, deduplicated, sorted)
+// and the channels from TRAINYARD_CONDA_CHANNELS. Reads the environment.
+void SetCondaFromEnvironment(const std::string& conda, const std::vector<std::string>& packages,
+                             EnvRequest* request);
+
 // The sha256 (64 hex digits) of the interpreter's real path, the Python version, the packages,
-// the requirements and the package sources. Equal requests give equal hashes. Thread-safe.
+// the requirements and the package sources (for conda also the executable's real path, the conda
+// packages and channels). Equal requests give equal hashes. Thread-safe.
 std::string EnvHash(const EnvRequest& request);
 
 // "<envs_dir>/<hash>/bin/python". Thread-safe.
 std::string EnvPython(const std::string& envs_dir, const std::string& hash);
+// The interpreter of `request`'s environment in `envs_dir`: EnvPython for pip,
+// "<envs_dir>/<hash>/bin/python3" for conda. Thread-safe.
+std::string EnvPythonFor(const EnvRequest& request, const std::string& envs_dir);
 
-// "pip install tyhello numpy -r requirements.txt" for messages. Thread-safe.
+// "pip install tyhello numpy -r requirements.txt" (conda: "conda create numpy" + pip's) for
+// messages. Thread-safe.
 std::string DescribeInstall(const EnvRequest& request);
 
 // The pip arguments after `python -m pip` that install `request` into a venv whose requirements
 // file (when any) is `requirements_path`. Thread-safe.
 std::vector<std::string> PipInstallArgs(const EnvRequest& request,
                                         const std::string& requirements_path);
+
+// `<conda> create --yes --prefix <prefix> [-c CHANNEL]... PACKAGES` for a conda request.
+// Thread-safe.
+std::vector<std::string> CondaCreateArgs(const EnvRequest& request, const std::string& prefix);
 
 // Serialization of a request (the run folder keeps the request its environment came from).
 std::string EnvRequestToJson(const EnvRequest& request);

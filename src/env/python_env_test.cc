@@ -232,6 +232,122 @@ TEST(EnvCache, ListFindAndPrune) {
   EXPECT_FALSE(PathExists(tmp / "envs/" + b->hash + ".log"));
 }
 
+// A fake conda: `create --yes --prefix DIR ...` logs its argv to `counter` and makes
+// DIR/bin/python3 (the fake base interpreter's venv python: it "installs" pip packages); fails for
+// "broken".
+void WriteFakeConda(const std::string& path, const std::string& counter) {
+  WriteFakeBase(path + ".base", counter + ".pip");
+  WriteExecutable(path,
+                  "#!/bin/sh\n"
+                  "echo \"$*\" >> '" +
+                      counter +
+                      "'\n"
+                      "for a in \"$@\"; do [ \"$a\" = broken ] && { echo "
+                      "'PackagesNotFoundError: broken'; exit 1; }; done\n"
+                      "'" +
+                      path +
+                      ".base' -m venv \"$4\"\n"
+                      "cp \"$4/bin/python\" \"$4/bin/python3\"\n");
+}
+
+EnvRequest CondaRequest(const std::string& conda, std::vector<std::string> packages) {
+  EnvRequest r;
+  ScopedEnv channels("TRAINYARD_CONDA_CHANNELS", "conda-forge, defaults");
+  SetCondaFromEnvironment(conda, packages, &r);
+  return r;
+}
+
+TEST(CondaRequest, PackagesSortedChannelsInOrder) {
+  EnvRequest r = CondaRequest("/opt/conda/bin/conda", {"numpy", " python=3.11", "numpy", ""});
+  EXPECT_EQ(r.kind, "conda");
+  EXPECT_EQ(r.conda_packages, (std::vector<std::string>{"numpy", "python=3.11"}));
+  EXPECT_EQ(r.conda_channels, (std::vector<std::string>{"conda-forge", "defaults"}));
+  EXPECT_EQ(Join(CondaCreateArgs(r, "/envs/h"), " "),
+            "/opt/conda/bin/conda create --yes --prefix /envs/h -c conda-forge -c defaults numpy "
+            "python=3.11");
+  EXPECT_EQ(DescribeInstall(r), "conda create numpy python=3.11");
+  r.packages = {"tyhello"};
+  EXPECT_EQ(DescribeInstall(r), "conda create numpy python=3.11, then pip install tyhello");
+}
+
+TEST(CondaRequest, HashCoversExecutablePackagesAndChannels) {
+  EnvRequest base = CondaRequest("/usr/bin/env", {"numpy"});
+  std::string h = EnvHash(base);
+  EnvRequest r = base;
+  r.conda = "/bin/sh";
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.conda_packages = {"numpy", "scipy"};
+  EXPECT_NE(EnvHash(r), h);
+  r = base;
+  r.conda_channels = {"defaults", "conda-forge"};  // order matters to conda
+  EXPECT_NE(EnvHash(r), h);
+  auto back = EnvRequestFromJson(EnvRequestToJson(base));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(EnvHash(*back), h);
+  EXPECT_EQ(back->conda_channels, base.conda_channels);
+  // A pip request's hash does not move because conda fields exist.
+  EnvRequest pip = Request("/usr/bin/env", {"a"});
+  EnvRequest pip2 = pip;
+  pip2.conda_packages = {"ignored"};
+  EXPECT_EQ(EnvHash(pip), EnvHash(pip2));
+}
+
+TEST(FindConda, ConfiguredExecutableFirst) {
+  TempDir tmp;
+  WriteExecutable(tmp / "myconda", "#!/bin/sh\n");
+  {
+    ScopedEnv c("TRAINYARD_CONDA", tmp / "myconda");
+    EXPECT_EQ(FindConda(), tmp / "myconda");
+  }
+  {
+    ScopedEnv c("TRAINYARD_CONDA", tmp / "missing");
+    EXPECT_EQ(FindConda(), "");
+  }
+  ScopedEnv c("TRAINYARD_CONDA", std::nullopt);
+  ScopedEnv path("PATH", tmp.Path());
+  EXPECT_EQ(FindConda(), "");
+  WriteExecutable(tmp / "mamba", "#!/bin/sh\n");
+  EXPECT_EQ(FindConda(), tmp / "mamba");
+}
+
+TEST(EnsureEnv, CondaPrefixBuiltOnceWithPipOnTop) {
+  TempDir tmp;
+  WriteFakeConda(tmp / "conda", tmp / "count");
+  EnvRequest r = CondaRequest(tmp / "conda", {"python=3.11"});
+  r.packages = {"tyhello"};
+  std::vector<std::string> lines;
+  auto first = EnsureEnv(r, tmp / "envs", [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->python, tmp / "envs/" + EnvHash(r) + "/bin/python3");
+  EXPECT_EQ(first->python, EnvPythonFor(r, tmp / "envs"));
+  EXPECT_NE(Join(lines, "\n").find("Installing tyhello"), std::string::npos);
+  auto argv = ReadFile(tmp / "count");
+  ASSERT_TRUE(argv.ok());
+  EXPECT_EQ(*argv,
+            "create --yes --prefix " + first->dir + " -c conda-forge -c defaults python=3.11\n");
+  auto again = EnsureEnv(r, tmp / "envs", nullptr);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->reused);
+  EXPECT_EQ(CountRuns(tmp / "count"), 1);
+  auto list = ListEnvs(tmp / "envs");
+  ASSERT_TRUE(list.ok() && list->size() == 1u);
+  EXPECT_EQ(list->front().kind, "conda");
+  EXPECT_EQ(list->front().conda_packages, (std::vector<std::string>{"python=3.11"}));
+}
+
+TEST(EnsureEnv, CondaFailureCarriesCondasMessage) {
+  TempDir tmp;
+  WriteFakeConda(tmp / "conda", tmp / "count");
+  EnvRequest r = CondaRequest(tmp / "conda", {"broken"});
+  auto env = EnsureEnv(r, tmp / "envs", nullptr);
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("conda create failed"), std::string::npos);
+  EXPECT_NE(env.status().message().find("PackagesNotFoundError: broken"), std::string::npos)
+      << env.status().message();
+  EXPECT_FALSE(PathExists(tmp / "envs/" + EnvHash(r)));
+}
+
 TEST(EnsureEnv, RealVenvSeesSystemPackages) {
   if (!PathExists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
   TempDir tmp;

@@ -5,8 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/files.h"
@@ -48,7 +52,105 @@ std::string RunFolder(const targets::Staging& s) {
   return s.dir.substr(0, s.dir.find_last_of('/'));
 }
 
+// Runs argv with `input` on its stdin and its stdout and stderr merged, passing each line to
+// on_line. Returns the exit code (128 + signal when killed).
+Result<int> RunWithInput(const std::vector<std::string>& argv, const std::string& input,
+                         const std::function<void(const std::string&)>& on_line) {
+  // The request goes through an unlinked temp file: a pipe would need a writer thread.
+  char tmpl[] = "/tmp/trainyard-env-XXXXXX";
+  int in_fd = mkostemp(tmpl, O_CLOEXEC);
+  if (in_fd < 0) return ErrnoError("cannot make a temporary file", errno);
+  unlink(tmpl);
+  if (write(in_fd, input.data(), input.size()) != static_cast<ssize_t>(input.size()) ||
+      lseek(in_fd, 0, SEEK_SET) != 0) {
+    int e = errno;
+    close(in_fd);
+    return ErrnoError("cannot write a temporary file", e);
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    int e = errno;
+    close(in_fd);
+    return ErrnoError("pipe", e);
+  }
+  pid_t pid = Spawn(argv, in_fd, fds[1], fds[1]);
+  close(in_fd);
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return ErrnoError("fork", errno);
+  }
+  std::string pending;
+  char buf[8192];
+  while (true) {
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<size_t>(n));
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+      on_line(pending.substr(0, nl));
+    }
+  }
+  if (!pending.empty()) on_line(pending);
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
 }  // namespace
+
+Result<bool> PrepareEnvOnHosts(const targets::EnvironmentPlan& env, const std::string& request_json,
+                               const std::function<void(const std::string&)>& on_line) {
+  constexpr size_t kTailLines = 15;
+  std::mutex mu;
+  std::vector<std::string> failures;
+  bool all_reused = true;
+  std::vector<std::thread> threads;
+  std::vector<std::string> quoted;
+  for (const auto& w : env.command) quoted.push_back(ShellQuote(w));
+  std::string command = Join(quoted, " ");
+  for (const auto& host : env.hosts) {
+    threads.emplace_back([&, host] {
+      std::vector<std::string> argv = env.agent;
+      argv.push_back(host);
+      argv.push_back(command);
+      std::deque<std::string> tail;
+      bool reused = false;
+      auto code = RunWithInput(argv, request_json, [&](const std::string& line) {
+        reused |= StartsWith(line, "environment " + env.hash + " reused");
+        tail.push_back(line);
+        if (tail.size() > kTailLines) tail.pop_front();
+        on_line("[" + host + "] " + line);
+      });
+      std::lock_guard<std::mutex> lock(mu);
+      if (code.ok() && *code == 0) {
+        all_reused &= reused;
+        return;
+      }
+      // trainyard's own error line ("trainyard: building environment ... failed: pip ...")
+      // and what follows it say the most; without one, the last lines.
+      auto from = tail.begin();
+      for (auto it = tail.begin(); it != tail.end(); ++it) {
+        if (StartsWith(*it, "trainyard: ")) from = it;
+      }
+      std::string what = !code.ok() ? ": " + code.status().message()
+                                    : " (exit code " + std::to_string(*code) + "):\n" +
+                                          Join({from, tail.end()}, "\n");
+      failures.push_back("on host " + host + what);
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::sort(failures.begin(), failures.end());  // hosts in a stable order, whoever ended first
+  if (!failures.empty()) {
+    return FailedPrecondition("environment " + env.hash.substr(0, 12) + " (" + env.describe +
+                              ") could not be prepared:\n" + Join(failures, "\n"));
+  }
+  return all_reused;
+}
 
 Status RunPipeline(const std::vector<std::string>& producer,
                    const std::vector<std::string>& consumer, double timeout_seconds) {

@@ -6,6 +6,7 @@
 // only paths trainyard chose. Called from the supervisor's thread.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "common/status.h"
@@ -19,6 +20,15 @@ Status PushCode(const targets::Staging& staging, const std::string& local_work);
 Status FetchOutputs(const targets::Staging& staging, const std::string& local_work);
 // Removes staging.dir's run folder from every host (best effort).
 void CleanRemote(const targets::Staging& staging);
+
+// Builds (or reuses) a run's environment on every host of env.hosts at once, by running
+// env.command there through env.agent with `request_json` on its stdin (trainyard's
+// `env build`, which keeps a locked cache per host). Every output line reaches `on_line` as
+// "[host] line", from the hosts' threads (on_line must be thread-safe). Returns true when every
+// host already had it; FailedPrecondition naming each host that failed, with trainyard's (and so
+// pip's) last lines there.
+Result<bool> PrepareEnvOnHosts(const targets::EnvironmentPlan& env, const std::string& request_json,
+                               const std::function<void(const std::string&)>& on_line);
 
 // Runs `producer | consumer` (argv vectors, no shell) and waits for both; fails naming the
 // command that failed, with its stderr.

@@ -13,8 +13,10 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "env/cpp_build.h"
 #include "env/python_env.h"
 #include "runner/runner.h"
+#include "spec/entry.h"
 #include "spec/parse.h"
 #include "targets/target.h"
 
@@ -36,31 +38,26 @@ bool WantsPythonEnv(const spec::JobSpec& spec) {
   return !spec.pip_packages.empty() || !spec.pip_requirements_file.empty();
 }
 
-Status CheckEnvironmentRequest(const spec::JobSpec& spec, const std::string& target_type) {
-  if (!spec.conda_packages.empty()) {
-    std::string conda;
-    for (const char* c : {"micromamba", "mamba", "conda"}) {
-      if (conda.empty()) conda = FindOnPath(c);
+bool WantsCondaEnv(const spec::JobSpec& spec) { return !spec.conda_packages.empty(); }
+
+// Refuses what cannot be built: conda_packages without a conda executable.
+Status CheckEnvironmentRequest(const spec::JobSpec& spec) {
+  if (WantsCondaEnv(spec) && env::FindConda().empty()) {
+    const char* configured = std::getenv("TRAINYARD_CONDA");
+    if (configured != nullptr && *configured != '\0') {
+      return InvalidArgument(std::string("conda_packages: TRAINYARD_CONDA is \"") + configured +
+                             "\", which is not an executable (a path, or a name on PATH)");
     }
-    if (conda.empty()) {
-      return InvalidArgument(
-          "conda_packages: no conda, mamba or micromamba executable was found on this machine; "
-          "install one, or list the packages under pip_packages instead");
-    }
-    return Unimplemented(
-        "conda_packages: building conda environments is not supported yet "
-        "(found " +
-        conda + ")");
-  }
-  if (WantsPythonEnv(spec) && target_type != "local") {
-    return Unimplemented("pip_packages: environments are built only for local targets so far (" +
-                         spec.compute_target + " is a " + target_type +
-                         " target); install the packages on its hosts, or run locally");
+    return InvalidArgument(
+        "conda_packages: no conda, mamba or micromamba executable was found on this machine; "
+        "install one (or set TRAINYARD_CONDA to its path), or list the packages under "
+        "pip_packages instead");
   }
   return Status::Ok();
 }
 
-// The environment a job's pip_packages / pip_requirements_file ask for, on top of `base`.
+// The environment a job's pip_packages / pip_requirements_file / conda_packages ask for; pip
+// environments are venvs on top of `base`, conda ones prefixes of their own.
 Result<env::EnvRequest> MakeEnvRequest(const spec::JobSpec& spec,
                                        const env::InterpreterInfo& base) {
   env::EnvRequest req;
@@ -77,6 +74,45 @@ Result<env::EnvRequest> MakeEnvRequest(const spec::JobSpec& spec,
     req.requirements = *text;
   }
   env::SetPipSourcesFromEnvironment(&req);
+  if (WantsCondaEnv(spec)) {
+    // The prefix brings its own interpreter: the base one is not part of it.
+    env::SetCondaFromEnvironment(env::FindConda(), spec.conda_packages, &req);
+    req.interpreter.clear();
+    req.python_version.clear();
+  }
+  return req;
+}
+
+// The cmake prefix of the interpreter's torch when it is CUDA-enabled (a use_gpu C++ job builds
+// against it, see env/cpp_build.h); "" otherwise. Costs an interpreter start for use_gpu jobs only.
+std::string CudaTorchPrefix(const spec::JobSpec& spec, const std::string& cache_dir) {
+  auto info = env::ResolveInterpreter(spec.python, cache_dir);
+  if (!info.ok() || !info->has_torch || !info->cuda_available) return "";
+  CommandOptions options;
+  options.timeout_seconds = 60;
+  auto r = RunCommand(
+      {info->path, "-c", "import torch.utils; print(torch.utils.cmake_prefix_path)"}, options);
+  if (!r.ok() || r->exit_code != 0) return "";
+  return Trim(r->out);
+}
+
+// What building a C++ entry needs, but the snapshot (known later). Refuses (FailedPrecondition)
+// when a tool is missing, naming it.
+Result<env::CppBuildRequest> MakeCppBuildRequest(store::Workspace* ws, const spec::JobSpec& spec,
+                                                 spec::EntryKind kind) {
+  env::CppToolchainOptions options;
+  if (const char* v = std::getenv("TRAINYARD_TORCH_PREFIX"); v && *v) options.torch_prefix = v;
+  if (spec.use_gpu && options.torch_prefix.empty()) {
+    options.python_torch_dir = CudaTorchPrefix(spec, ws->CacheDir());
+  }
+  options.client_dir = env::ClientPackageDir();
+  options.cache_dir = ws->CacheDir();
+  env::CppBuildRequest req;
+  ASSIGN_OR_RETURN(req.toolchain, env::ProbeCppToolchain(options));
+  req.kind = kind == spec::EntryKind::kCppFile ? "file" : "target";
+  req.entry = spec.entry_script;
+  req.program = spec::CppProgramName(spec, kind);
+  req.source_dir = spec.source_directory;
   return req;
 }
 
@@ -150,24 +186,37 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   RETURN_IF_ERROR(spec::ValidatePaths(spec));
   ASSIGN_OR_RETURN(auto target, targets::LookupTarget(ws, spec.compute_target));
   RETURN_IF_ERROR(target->Check(spec));
-  RETURN_IF_ERROR(CheckEnvironmentRequest(spec, target->type()));
+  RETURN_IF_ERROR(CheckEnvironmentRequest(spec));
+
+  // C++ entries: the toolchain is checked now; the supervisor builds (or reuses) the program.
+  std::optional<env::CppBuildRequest> cpp_request;
+  if (spec::EntryKind kind = spec::ClassifyEntry(spec); spec::IsCppEntry(kind)) {
+    ASSIGN_OR_RETURN(cpp_request, MakeCppBuildRequest(ws, spec, kind));
+  }
 
   Submission sub;
   bool has_azureml = false, has_horovod = false;
   std::optional<env::EnvRequest> env_request;
-  std::string envs_dir = ws->dir() + "/envs";
-  if (NeedsPython(spec) || WantsPythonEnv(spec)) {
+  if (NeedsPython(spec) || WantsPythonEnv(spec) || WantsCondaEnv(spec)) {
     ASSIGN_OR_RETURN(env::InterpreterInfo info,
                      env::ResolveInterpreter(spec.python, ws->CacheDir()));
-    RETURN_IF_ERROR(env::RequireTorch(info));
+    // A conda prefix brings its own interpreter (and torch, if listed): not probed here.
+    if (!WantsCondaEnv(spec)) RETURN_IF_ERROR(env::RequireTorch(info));
     sub.interpreter = info.path;
     sub.torch_version = info.torch_version;
     has_azureml = info.has_azureml;
     has_horovod = info.has_horovod;
-    if (WantsPythonEnv(spec)) {
-      // The ranks run the environment's python (built, when missing, by the supervisor).
-      ASSIGN_OR_RETURN(env_request, MakeEnvRequest(spec, info));
-      sub.interpreter = env::EnvPython(envs_dir, env::EnvHash(*env_request));
+    if (WantsPythonEnv(spec) || WantsCondaEnv(spec)) {
+      // The hosts' own interpreter (the target's python option) is the environment's base there;
+      // its version comes from probing it here when it exists here too.
+      env::InterpreterInfo base = info;
+      if (std::string hosts_python = target->python();
+          !hosts_python.empty() && hosts_python != info.path) {
+        base.path = hosts_python;
+        auto probed = env::ResolveInterpreter(hosts_python, ws->CacheDir());
+        if (probed.ok()) base.python_version = probed->python_version;
+      }
+      ASSIGN_OR_RETURN(env_request, MakeEnvRequest(spec, base));
     }
   }
 
@@ -179,6 +228,14 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   ctx.work_dir = ctx.run_dir + "/work";
   ctx.interpreter = sub.interpreter.empty() ? "python3" : sub.interpreter;
   ctx.trainyard_exe = TrainyardExe();
+  if (cpp_request) ctx.program = ".trainyard/bin/" + cpp_request->program;
+  if (env_request) {
+    // The target places the environment; the ranks run its interpreter (built, when missing, by
+    // the supervisor while the run is Preparing).
+    ctx.env_hash = env::EnvHash(*env_request);
+    ctx.env_python = env_request->kind == "conda" ? "bin/python3" : "bin/python";
+    ctx.env_describe = env::DescribeInstall(*env_request);
+  }
   ctx.python_path = PythonPackageDir();
   // Each compatibility package only when the interpreter has no real one of that name.
   if (!ctx.python_path.empty()) {
@@ -204,16 +261,25 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   }
   ASSIGN_OR_RETURN(sub.plan, target->Plan(spec, ctx));
   if (env_request) {
-    std::string hash = env::EnvHash(*env_request);
-    bool cached = env::FindEnv(envs_dir, hash).ok();
-    sub.plan.notes.push_back("environment " + hash.substr(0, 12) + ": " +
-                             (cached ? std::string("cached, reused")
-                                     : "will be built before the ranks start (" +
-                                           env::DescribeInstall(*env_request) + " on " +
-                                           env_request->interpreter + ")") +
-                             " in " + envs_dir + "/" + hash);
+    const targets::EnvironmentPlan& e = sub.plan.environment;
+    sub.interpreter = e.python;
+    std::string state =
+        e.where == "hosts" ? "checked on each host when the run starts, built where missing"
+        : env::FindEnv(e.envs_dir, e.hash).ok()
+            ? "cached, reused"
+            : "will be built before the ranks start (" + e.describe +
+                  (env_request->kind == "conda" ? "" : " on " + env_request->interpreter) + ")";
+    sub.plan.notes.push_back("environment " + e.hash.substr(0, 12) + ": " + state + " in " +
+                             e.envs_dir + "/" + e.hash);
   }
-  if (options.dry_run) return sub;
+  if (options.dry_run) {
+    if (cpp_request) {
+      sub.plan.notes.push_back("C++ program " + cpp_request->program + ": built (or reused from " +
+                               ws->dir() + "/builds) before the ranks start, with " +
+                               env::DescribeToolchain(cpp_request->toolchain));
+    }
+    return sub;
+  }
 
   snapshot::SnapshotOptions snap_opts;
   snap_opts.max_bytes = SnapshotLimitBytes();
@@ -232,6 +298,16 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
                                    static_cast<int64_t>(snap->bytes), snap->git_commit,
                                    snap->git_dirty, snap->in_git}));
 
+  if (cpp_request) {
+    cpp_request->snapshot_id = snap->id;
+    std::string hash = env::CppBuildHash(*cpp_request);
+    bool cached = env::FindCppBuild(ws->dir() + "/builds", hash).ok();
+    sub.plan.notes.push_back("C++ program " + cpp_request->program + ": build " +
+                             hash.substr(0, 12) +
+                             (cached ? std::string(" cached, reused")
+                                     : " will be built before the ranks start, with " +
+                                           env::DescribeToolchain(cpp_request->toolchain)));
+  }
   sub.run.experiment = spec.experiment_name;
   sub.run.display_name = spec.display_name;
   sub.run.target = target->name();
@@ -244,6 +320,10 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   if (env_request) {  // read by the supervisor, which builds the environment
     RETURN_IF_ERROR(
         WriteFileAtomic(ctx.run_dir + "/environment.json", env::EnvRequestToJson(*env_request)));
+  }
+  if (cpp_request) {  // read by the supervisor, which builds the program
+    RETURN_IF_ERROR(
+        WriteFileAtomic(ctx.run_dir + "/cpp_build.json", env::CppBuildRequestToJson(*cpp_request)));
   }
   RETURN_IF_ERROR(ws->CreateRun(&sub.run, spec.tags));
 

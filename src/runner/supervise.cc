@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "env/cpp_build.h"
 #include "env/python_env.h"
 #include "runner/ingest_server.h"
 #include "runner/process_group.h"
@@ -180,6 +182,14 @@ class Supervisor {
   Status Finish(RunStatus status, store::StatusUpdate u);
   Status WaitForSlot(bool* canceled);
   Status Prepare(targets::LaunchPlan* plan);
+  using LineSink = std::function<void(const std::string&)>;
+  // Runs one preparation step (a C++ build, an environment build): its output lines go to
+  // logs/<log_name> and the latest one into the status detail after `what`. A step that only
+  // reuses a cache entry (`quick`) runs inline and starts nothing; any other runs on its own
+  // thread so that this one keeps the heartbeat.
+  template <typename T>
+  Result<T> RunStep(const std::string& what, const std::string& log_name, bool quick,
+                    const std::function<Result<T>(const LineSink&)>& step);
   Status RunRanks(const targets::LaunchPlan& plan);
   // The Slurm variant: submit the batch script, follow the job until it ends.
   Status RunSlurm(const targets::LaunchPlan& plan);
@@ -234,6 +244,59 @@ Status Supervisor::WaitForSlot(bool* canceled) {
   }
 }
 
+template <typename T>
+Result<T> Supervisor::RunStep(const std::string& what, const std::string& log_name, bool quick,
+                              const std::function<Result<T>(const LineSink&)>& step) {
+  ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = what}).IgnoreError();
+  std::FILE* log = std::fopen((run_dir_ + "/logs/" + log_name).c_str(), "a");
+  std::mutex mu;
+  std::deque<std::string> lines;
+  LineSink collect = [&](const std::string& line) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.push_back(line);
+  };
+  auto write = [&](const std::deque<std::string>& batch) {
+    if (log == nullptr) return;
+    for (const auto& line : batch) std::fprintf(log, "%s\n", line.c_str());
+    std::fflush(log);
+  };
+  std::optional<Result<T>> done;
+  if (quick) {
+    done = step(collect);
+  } else {
+    std::thread worker([&] {
+      Result<T> r = step(collect);
+      std::lock_guard<std::mutex> lock(mu);
+      done = std::move(r);
+    });
+    std::string last_detail = what;
+    while (true) {
+      std::deque<std::string> batch;
+      bool finished;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        batch.swap(lines);
+        finished = done.has_value();
+      }
+      write(batch);
+      if (!batch.empty() && !Trim(batch.back()).empty()) {
+        std::string detail = what + ": " + Trim(batch.back()).substr(0, 120);
+        if (detail != last_detail) {
+          ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = detail}).IgnoreError();
+          last_detail = detail;
+        }
+      }
+      if (finished) break;
+      Beat();
+      SleepMicros(20'000);
+    }
+    worker.join();
+  }
+  write(lines);
+  if (log != nullptr) std::fclose(log);
+  return std::move(*done);
+}
+
 Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   auto parsed = nlohmann::json::parse(run_.plan_json, nullptr, false);
   ASSIGN_OR_RETURN(*plan, targets::LaunchPlan::FromJson(parsed));
@@ -244,6 +307,42 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   RETURN_IF_ERROR(snapshot::Restore(ws_->SnapshotsDir(), run_.snapshot_id, work)
                       .WithContext("restoring the snapshot"));
   RETURN_IF_ERROR(MakeDirs(work + "/outputs"));
+  // C++ entry: submit left the request; build (or reuse) the program and put it where the plan
+  // runs it (<work>/.trainyard/bin), before the code is copied to any host.
+  if (std::string request_path = run_dir_ + "/cpp_build.json"; PathExists(request_path)) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(request_path));
+    ASSIGN_OR_RETURN(env::CppBuildRequest request, env::CppBuildRequestFromJson(text));
+    std::string builds_dir = ws_->dir() + "/builds";
+    std::string hash = env::CppBuildHash(request);
+    bool cached = env::FindCppBuild(builds_dir, hash).ok();
+    std::string what =
+        cached ? "using C++ build " + hash.substr(0, 12)
+               : "building C++ program " + request.program + " (build " + hash.substr(0, 12) + ")";
+    Result<env::CppBuildInfo> built =
+        RunStep<env::CppBuildInfo>(what, "build.log", cached, [&](const LineSink& collect) {
+          return env::EnsureCppBuild(request, builds_dir, ws_->SnapshotsDir(), collect);
+        });
+    if (!built.ok()) {
+      return Status(built.status().code(), "building the C++ program " + request.program +
+                                               " failed (full output: " + run_dir_ +
+                                               "/logs/build.log): " + built.status().message());
+    }
+    const env::CppBuildInfo& info = *built;
+    SetProperty("build_kind", "cpp");
+    SetProperty("build_hash", info.hash);
+    SetProperty("build_cache", info.reused ? "hit" : "miss");
+    SetProperty("build_seconds", std::to_string(info.build_seconds));
+    SetProperty("build_incremental", info.incremental ? "true" : "false");
+    SetProperty("build_toolchain", env::DescribeToolchain(request.toolchain));
+    std::string bin_dir = work + "/.trainyard/bin";
+    RETURN_IF_ERROR(MakeDirs(bin_dir));
+    std::string dest = bin_dir + "/" + request.program;
+    RemoveAll(dest).IgnoreError();
+    // A hard link costs nothing; the cache and the run folder are usually on one file system.
+    if (link(info.binary.c_str(), dest.c_str()) != 0) {
+      RETURN_IF_ERROR(CopyFile(info.binary, dest).WithContext("placing the C++ program"));
+    }
+  }
   if (!spec_.inputs.empty()) {
     ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = "copying inputs"}).IgnoreError();
     RETURN_IF_ERROR(DownloadInputs(spec_, run_dir_));
@@ -254,68 +353,47 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
         .IgnoreError();
     RETURN_IF_ERROR(PushCode(staging_, work));
   }
-  // pip_packages: submit left the request; build (or reuse) the environment the plan runs. The
-  // build runs on its own thread so that this one keeps the heartbeat and the status detail.
+  // pip_packages / conda_packages: submit left the request; build (or reuse) the environment
+  // where the plan placed it: here (this machine, or a folder the hosts share) or on each host
+  // through the launch agent.
   if (std::string request_path = run_dir_ + "/environment.json"; PathExists(request_path)) {
     ASSIGN_OR_RETURN(std::string text, ReadFile(request_path));
     ASSIGN_OR_RETURN(env::EnvRequest request, env::EnvRequestFromJson(text));
-    std::string envs_dir = ws_->dir() + "/envs";
+    const targets::EnvironmentPlan& placed = plan->environment;
+    std::string envs_dir = placed.hash.empty() ? ws_->dir() + "/envs" : placed.envs_dir;
+    bool on_hosts = placed.where == "hosts";
     std::string hash = env::EnvHash(request);
-    bool cached = env::FindEnv(envs_dir, hash).ok();
+    bool cached = !on_hosts && env::FindEnv(envs_dir, hash).ok();
     std::string what = cached ? "using environment " + hash.substr(0, 12)
                               : "building environment " + hash.substr(0, 12) + " (" +
-                                    env::DescribeInstall(request) + ")";
-    ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = what}).IgnoreError();
-    std::FILE* log = std::fopen((run_dir_ + "/logs/environment.log").c_str(), "a");
-    std::mutex mu;
-    std::deque<std::string> lines;
-    auto collect = [&](const std::string& line) {
-      std::lock_guard<std::mutex> lock(mu);
-      lines.push_back(line);
-    };
-    std::optional<Result<env::EnvInfo>> built;
-    if (cached) {  // a hit runs nothing: no thread, no polling
-      built = env::EnsureEnv(request, envs_dir, collect);
-    } else {
-      std::thread builder([&] {
-        auto r = env::EnsureEnv(request, envs_dir, collect);
-        std::lock_guard<std::mutex> lock(mu);
-        built = std::move(r);
-      });
-      std::string last_detail = what;
-      while (true) {
-        std::deque<std::string> batch;
-        bool finished;
-        {
-          std::lock_guard<std::mutex> lock(mu);
-          batch.swap(lines);
-          finished = built.has_value();
-        }
-        for (const auto& line : batch) {
-          if (log != nullptr) std::fprintf(log, "%s\n", line.c_str());
-        }
-        if (log != nullptr) std::fflush(log);
-        if (!batch.empty() && !Trim(batch.back()).empty()) {
-          std::string detail = what + ": " + Trim(batch.back()).substr(0, 120);
-          if (detail != last_detail) {
-            ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = detail}).IgnoreError();
-            last_detail = detail;
+                                    env::DescribeInstall(request) + ")" +
+                                    (on_hosts ? " on " + Join(placed.hosts, ", ") : "");
+    Result<env::EnvInfo> built = RunStep<env::EnvInfo>(
+        what, "environment.log", cached, [&](const LineSink& collect) -> Result<env::EnvInfo> {
+          if (!on_hosts) {
+            auto r = env::EnsureEnv(request, envs_dir, collect);
+            if (!r.ok() && plan->type != "local") {
+              return Status(r.status().code(),
+                            "on " + ThisHost() + " (in " + envs_dir +
+                                ", which the ranks' hosts share): " + r.status().message());
+            }
+            return r;
           }
-        }
-        if (finished) break;
-        Beat();
-        SleepMicros(20'000);
-      }
-      builder.join();
-    }
-    for (const auto& line : lines) {
-      if (log != nullptr) std::fprintf(log, "%s\n", line.c_str());
-    }
-    if (log != nullptr) std::fclose(log);
-    if (!built->ok()) return built->status();
-    SetProperty("environment", (*built)->hash);
-    SetProperty("environment_packages", Join((*built)->packages, " "));
-    SetProperty("environment_reused", (*built)->reused ? "true" : "false");
+          ASSIGN_OR_RETURN(bool reused, PrepareEnvOnHosts(placed, text, collect));
+          env::EnvInfo info;
+          info.hash = hash;
+          info.packages = request.packages;
+          info.reused = reused;
+          return info;
+        });
+    RETURN_IF_ERROR(built.status());
+    SetProperty("environment", built->hash);
+    SetProperty("environment_packages", Join(request.conda_packages, " ") +
+                                            (request.conda_packages.empty() ? "" : " ") +
+                                            Join(built->packages, " "));
+    SetProperty("environment_reused", built->reused ? "true" : "false");
+    SetProperty("environment_where",
+                on_hosts ? "each host: " + Join(placed.hosts, ", ") : ThisHost() + ": " + envs_dir);
   }
   // The port chosen at submit time may have been taken since: choose again.
   int port = targets::PickFreePort();

@@ -1,8 +1,11 @@
 // ValidatePaths: the checks of a parsed spec against the file system.
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
 #include "common/strings.h"
+#include "spec/entry.h"
+#include "spec/fields.h"
 #include "spec/parse.h"
 #include "spec/problems.h"
 
@@ -90,6 +93,17 @@ Status ValidatePaths(const JobSpec& spec) {
   if (source_ok && !command) {
     if (spec.entry_script.empty()) {
       p.Add(where, "entry_script", "must not be empty");
+    } else if (ClassifyEntry(spec) == EntryKind::kCppTarget) {
+      // A CMake project: entry_script names one of its executables (see spec/entry.h).
+      std::vector<std::string> targets = CMakeExecutableTargets(source);
+      if (std::find(targets.begin(), targets.end(), spec.entry_script) == targets.end()) {
+        p.Add(where, "entry_script",
+              Quote(spec.entry_script) + " is neither a file in " + source +
+                  " nor an executable target of its CMakeLists.txt (" +
+                  (targets.empty() ? std::string("it defines none with add_executable")
+                                   : "add_executable targets: " + Join(targets, ", ")) +
+                  ")" + DidYouMeanSuffix(spec.entry_script, targets));
+      }
     } else {
       CheckFileInSource(source, source_field, spec.entry_script, "entry_script", where, p);
     }

@@ -97,5 +97,39 @@ TEST(GoldenPlan, Slurm) {
   ExpectGolden("slurm", (*t)->Plan(Job("pytorch"), Context()));
 }
 
+// With pip_packages: the environment is placed where the ranks run, and they run its python.
+PlanContext WithEnvironment() {
+  PlanContext c = Context();
+  c.env_hash = std::string(64, 'e');
+  c.env_describe = "pip install tyhello";
+  return c;
+}
+
+TEST(GoldenPlan, MpiHostsCopyWithEnvironment) {
+  auto t = MpiTarget::Create(
+      "lab", {{"hosts", "node1:4,node2:4"}, {"tracking_address", "head"}, {"cores_per_host", 8}});
+  ASSERT_TRUE(t.ok());
+  ExpectGolden("mpi_hosts_copy_env", (*t)->Plan(Job("mpi"), WithEnvironment()));
+}
+
+TEST(GoldenPlan, MpiHostsSharedWithEnvironment) {
+  auto t = MpiTarget::Create("lab", {{"hosts", "node1:2,node2:2"},
+                                     {"shared_folder", "/nfs/runs"},
+                                     {"python", "/opt/py/bin/python3"},
+                                     {"tracking_address", "head"},
+                                     {"cores_per_host", 8}});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ExpectGolden("mpi_hosts_shared_env", (*t)->Plan(Job("pytorch"), WithEnvironment()));
+}
+
+TEST(GoldenPlan, SlurmWithCondaEnvironment) {
+  auto t = SlurmTarget::Create("hpc", {{"partition", "gpu"}, {"tracking_address", "login1"}});
+  ASSERT_TRUE(t.ok());
+  PlanContext c = WithEnvironment();
+  c.env_python = "bin/python3";
+  c.env_describe = "conda create numpy";
+  ExpectGolden("slurm_env", (*t)->Plan(Job("pytorch"), c));
+}
+
 }  // namespace
 }  // namespace trainyard::targets

@@ -19,14 +19,21 @@ nlohmann::json LaunchPlan::ToJson() const {
                           {"dir", staging.dir},
                           {"hosts", staging.hosts},
                           {"agent", staging.agent}};
-  return {{"target", target},
-          {"type", type},
-          {"world_size", world_size},
-          {"staging", stage},
-          {"tracking_address", tracking_address},
-          {"batch_script", batch_script},
-          {"processes", procs},
-          {"notes", notes}};
+  nlohmann::json out = {{"target", target},
+                        {"type", type},
+                        {"world_size", world_size},
+                        {"staging", stage},
+                        {"tracking_address", tracking_address},
+                        {"batch_script", batch_script},
+                        {"processes", procs},
+                        {"notes", notes}};
+  if (!environment.hash.empty()) {
+    out["environment"] = {{"hash", environment.hash},     {"describe", environment.describe},
+                          {"where", environment.where},   {"envs_dir", environment.envs_dir},
+                          {"python", environment.python}, {"hosts", environment.hosts},
+                          {"agent", environment.agent},   {"command", environment.command}};
+  }
+  return out;
 }
 
 Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
@@ -44,6 +51,17 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
       plan.staging.dir = st.at("dir").get<std::string>();
       plan.staging.hosts = st.at("hosts").get<std::vector<std::string>>();
       plan.staging.agent = st.at("agent").get<std::vector<std::string>>();
+    }
+    if (j.contains("environment")) {
+      const auto& e = j.at("environment");
+      plan.environment.hash = e.at("hash").get<std::string>();
+      plan.environment.describe = e.at("describe").get<std::string>();
+      plan.environment.where = e.at("where").get<std::string>();
+      plan.environment.envs_dir = e.at("envs_dir").get<std::string>();
+      plan.environment.python = e.at("python").get<std::string>();
+      plan.environment.hosts = e.at("hosts").get<std::vector<std::string>>();
+      plan.environment.agent = e.at("agent").get<std::vector<std::string>>();
+      plan.environment.command = e.at("command").get<std::vector<std::string>>();
     }
     for (const auto& p : j.at("processes")) {
       ProcessSpec ps;
@@ -72,6 +90,15 @@ std::string LaunchPlan::ToText() const {
                 : "copied to " + staging.dir + " on " + Join(staging.hosts, ", ") + " with " +
                       Join(staging.agent, " ") + "; outputs/ fetched back from " +
                       staging.hosts.at(0)) +
+           "\n";
+  }
+  if (const EnvironmentPlan& e = environment; !e.hash.empty()) {
+    std::string where = e.where == "hosts"
+                            ? "prepared on each host (" + Join(e.hosts, ", ") + ") in " +
+                                  e.envs_dir + " by running " + Join(e.command, " ") + " through " +
+                                  Join(e.agent, " ")
+                            : "prepared on this machine in " + e.envs_dir + "/" + e.hash;
+    out += "environment: " + e.hash + " (" + e.describe + ") " + where + "; ranks run " + e.python +
            "\n";
   }
   for (const auto& n : notes) out += "note: " + n + "\n";

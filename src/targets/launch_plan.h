@@ -35,11 +35,30 @@ struct Staging {
   std::vector<std::string> agent;
 };
 
+// Where the run's package environment (pip_packages / conda_packages) is prepared; the target
+// decides, the supervisor does it while the run is Preparing. An empty `hash` means none.
+struct EnvironmentPlan {
+  std::string hash;      // env::EnvHash of the request (<run dir>/environment.json)
+  std::string describe;  // "pip install tyhello", for messages
+  // "here": built (or reused) by the supervisor on this machine in `envs_dir`, which the ranks
+  //         see at the same path (local runs, or a folder every host shares);
+  // "hosts": built (or reused) on every host of `hosts` by running `command` there through the
+  //         launch agent (`agent` + host + the command), with the request on its stdin; each host
+  //         keeps its own cache in `envs_dir`.
+  std::string where = "here";
+  std::string envs_dir;
+  std::string python;  // the interpreter the ranks run: <envs_dir>/<hash>/bin/python(3)
+  std::vector<std::string> hosts;
+  std::vector<std::string> agent;
+  std::vector<std::string> command;
+};
+
 struct LaunchPlan {
   std::string target;  // target name
   std::string type;    // "local", "mpi"
   int world_size = 1;
   Staging staging;
+  EnvironmentPlan environment;
   // The address ranks use to reach this machine's tracking endpoint ("" = 127.0.0.1, and the
   // endpoint listens on loopback only).
   std::string tracking_address;

@@ -55,7 +55,9 @@ Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const Pl
     }
     return argv;
   }
-  if (EndsWith(spec.entry_script, ".py")) {
+  if (!ctx.program.empty()) {
+    argv = {ctx.work_dir + "/" + ctx.program};
+  } else if (EndsWith(spec.entry_script, ".py")) {
     argv = {ctx.interpreter, spec.entry_script};
   } else {
     argv = {ctx.work_dir + "/" + spec.entry_script};
@@ -92,6 +94,17 @@ std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
   return env;
 }
 
+void PlaceEnvironment(const std::string& envs_dir, PlanContext* ctx, LaunchPlan* plan) {
+  if (ctx->env_hash.empty()) return;
+  EnvironmentPlan& e = plan->environment;
+  e.hash = ctx->env_hash;
+  e.describe = ctx->env_describe;
+  e.where = "here";
+  e.envs_dir = envs_dir;
+  e.python = envs_dir + "/" + ctx->env_hash + "/" + ctx->env_python;
+  ctx->interpreter = e.python;
+}
+
 ProcessSpec MpirunProcess(const PlanContext& ctx, const std::string& cwd,
                           const std::vector<std::string>& launcher_args,
                           const std::vector<std::string>& program,
@@ -116,11 +129,13 @@ ProcessSpec MpirunProcess(const PlanContext& ctx, const std::string& cwd,
   return p;
 }
 
-Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContext& ctx) const {
+Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContext& given) const {
+  PlanContext ctx = given;
   LaunchPlan plan;
   plan.target = name_;
   plan.type = "local";
   plan.world_size = spec.TotalProcesses();
+  PlaceEnvironment(ctx.workspace_dir + "/envs", &ctx, &plan);
   ASSIGN_OR_RETURN(auto argv, ProgramArgv(spec, ctx));
   auto base = BaseEnvironment(spec, ctx);
   bool user_threads = false;

@@ -48,4 +48,9 @@ ProcessSpec MpirunProcess(const PlanContext& ctx, const std::string& cwd,
 std::map<std::string, std::string> BaseEnvironment(const spec::JobSpec& spec,
                                                    const PlanContext& ctx);
 
+// Places the job's environment (ctx->env_hash; nothing when empty) in `envs_dir`, prepared on
+// this machine ("here"), and makes ctx->interpreter its interpreter. Targets whose hosts do not
+// see `envs_dir` change `where` afterwards.
+void PlaceEnvironment(const std::string& envs_dir, PlanContext* ctx, LaunchPlan* plan);
+
 }  // namespace trainyard::targets

@@ -163,6 +163,21 @@ Result<LaunchPlan> MpiTarget::Plan(const spec::JobSpec& spec, const PlanContext&
     ASSIGN_OR_RETURN(plan.staging.agent, spec::SplitCommand(agent_));
   }
   ctx.work_dir = plan.staging.dir;
+  // The environment lives where the ranks run: built once in the shared folder, which every host
+  // sees at the same path; otherwise on each host, in its own cache beside the copied code,
+  // by trainyard there (the same agent as the copy).
+  if (!shared_folder_.empty()) {
+    PlaceEnvironment(shared_folder_ + "/envs", &ctx, &plan);
+  } else {
+    PlaceEnvironment(remote_folder_ + "/envs", &ctx, &plan);
+    if (!plan.environment.hash.empty()) {
+      plan.environment.where = "hosts";
+      plan.environment.hosts = used;
+      plan.environment.agent = plan.staging.agent;
+      plan.environment.command = {ctx.trainyard_exe,         "env",       "build", "--envs-dir",
+                                  plan.environment.envs_dir, "--request", "-"};
+    }
+  }
   ASSIGN_OR_RETURN(auto program, ProgramArgv(spec, ctx));
   auto env = BaseEnvironment(spec, ctx);
   bool user_threads = false;

@@ -84,6 +84,10 @@ Result<LaunchPlan> SlurmTarget::Plan(const spec::JobSpec& spec, const PlanContex
     plan.staging.dir = shared_folder_ + "/" + ctx.run_id + "/work";
     ctx.work_dir = plan.staging.dir;
   }
+  // The nodes see the run's folder, so they see the workspace (or the shared folder): the
+  // environment is built once there before the job is submitted.
+  PlaceEnvironment((shared_folder_.empty() ? ctx.workspace_dir : shared_folder_) + "/envs", &ctx,
+                   &plan);
   ASSIGN_OR_RETURN(auto program, ProgramArgv(spec, ctx));
   auto env = BaseEnvironment(spec, ctx);
   int port = ctx.master_port ? ctx.master_port : PickFreePort();

@@ -22,6 +22,7 @@ class SlurmTarget : public Target {
   int capacity() const override { return max_concurrent_runs_; }
   Status Check(const spec::JobSpec& spec) const override;
   Result<LaunchPlan> Plan(const spec::JobSpec& spec, const PlanContext& ctx) const override;
+  std::string python() const override { return python_; }
 
  private:
   SlurmTarget() = default;

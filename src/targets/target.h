@@ -33,11 +33,21 @@ struct PlanContext {
   std::string work_dir;       // the run's working directory (materialized snapshot)
   std::string interpreter;    // resolved Python interpreter (absolute)
   std::string trainyard_exe;  // for the rank shim (`trainyard rank-exec`) under mpirun
+  // The program that replaces entry_script in the ranks' argv, relative to the work folder
+  // wherever the target puts it ("" = the entry itself): a C++ entry runs the program trainyard
+  // builds, placed in the work folder (".trainyard/bin/NAME") before the ranks start.
+  std::string program;
   std::map<std::string, std::string> input_values;  // name -> literal or path the script reads
   int master_port = 0;                              // 0: choose a free one
   // Folders put in front of PYTHONPATH (the `trainyard` package, compatibility packages), ""
   // for none; the job's own PYTHONPATH (or the submitter's) follows them.
   std::string python_path;
+  // The package environment the job asks for (pip_packages / conda_packages); "" hash for none.
+  // The target places it (LaunchPlan::environment) and runs the ranks with its interpreter,
+  // <envs dir>/<hash>/<env_python>.
+  std::string env_hash;
+  std::string env_python = "bin/python";  // "bin/python3" for conda prefixes
+  std::string env_describe;               // "pip install tyhello"
 };
 
 class Target {
@@ -51,6 +61,9 @@ class Target {
   // field otherwise. Called at submit time, before anything runs.
   virtual Status Check(const spec::JobSpec& spec) const = 0;
   virtual Result<LaunchPlan> Plan(const spec::JobSpec& spec, const PlanContext& ctx) const = 0;
+  // The interpreter the target's hosts run (its `python` option), "" when it takes the resolved
+  // one. A package environment for this target is built on top of it.
+  virtual std::string python() const { return ""; }
 };
 
 // Option tables per type.
@@ -66,7 +79,8 @@ Result<std::unique_ptr<Target>> MakeTarget(const store::TargetRecord& record);
 // names are InvalidArgument listing the known ones and a did-you-mean.
 Result<std::unique_ptr<Target>> LookupTarget(store::Workspace* ws, const std::string& name);
 
-// A TCP port that was free a moment ago on 127.0.0.1.
+// A TCP port that was free a moment ago on 127.0.0.1, and so was the next one: the collective
+// runtime's Gloo rendezvous takes MASTER_PORT + 1 (docs/collective.md).
 int PickFreePort();
 
 }  // namespace trainyard::targets

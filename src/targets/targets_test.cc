@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/files.h"
 #include "spec/parse.h"
 #include "targets/local_target.h"
@@ -123,6 +125,52 @@ TEST(LaunchPlan, JsonRoundTripAndText) {
   EXPECT_EQ(back->ToJson(), plan->ToJson());
   EXPECT_NE(plan->ToText().find("argv: /usr/bin/python3 t.py --x 'a b'"), std::string::npos)
       << plan->ToText();
+}
+
+TEST(LocalTarget, EnvironmentInTheWorkspaceRunsItsPython) {
+  LocalTarget t("local", {{"gpus", 0}});
+  PlanContext c = Ctx();
+  c.env_hash = "abc";
+  c.env_describe = "pip install tyhello";
+  auto plan = t.Plan(Job("source_directory: /src\nentry_script: t.py\n"), c);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->environment.where, "here");
+  EXPECT_EQ(plan->environment.python, "/ws/envs/abc/bin/python");
+  EXPECT_EQ(plan->processes.at(0).argv.at(0), "/ws/envs/abc/bin/python");
+  auto back = LaunchPlan::FromJson(plan->ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->ToJson(), plan->ToJson());
+  EXPECT_NE(plan->ToText().find("environment: abc (pip install tyhello) prepared on this machine "
+                                "in /ws/envs/abc"),
+            std::string::npos)
+      << plan->ToText();
+  // Without an environment the plan has none (and its JSON no key).
+  auto none = t.Plan(Job("source_directory: /src\nentry_script: t.py\n"), Ctx());
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->ToJson().contains("environment"));
+}
+
+TEST(MpiTarget, EnvironmentOnEachHostWithoutASharedFolder) {
+  auto t = MpiTarget::Create("lab", {{"hosts", "h1:1,h2:1,h3:1"}, {"launch_agent", "rsh -x"}});
+  ASSERT_TRUE(t.ok());
+  PlanContext c = Ctx();
+  c.trainyard_exe = "/opt/ty/trainyard";
+  c.env_hash = "abc";
+  c.env_python = "bin/python3";
+  auto plan = (*t)->Plan(Job("source_directory: /src\nentry_script: t.py\nnode_count: 2\n"
+                             "distributed_backend: mpi\n"),
+                         c);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  const EnvironmentPlan& e = plan->environment;
+  EXPECT_EQ(e.where, "hosts");
+  EXPECT_EQ(e.hosts, (std::vector<std::string>{"h1", "h2"}));  // only the hosts used
+  EXPECT_EQ(e.agent, (std::vector<std::string>{"rsh", "-x"}));
+  EXPECT_EQ(e.envs_dir, "/tmp/trainyard/envs");
+  EXPECT_EQ(e.command, (std::vector<std::string>{"/opt/ty/trainyard", "env", "build", "--envs-dir",
+                                                 "/tmp/trainyard/envs", "--request", "-"}));
+  EXPECT_EQ(e.python, "/tmp/trainyard/envs/abc/bin/python3");
+  const auto& argv = plan->processes.at(0).argv;
+  EXPECT_NE(std::find(argv.begin(), argv.end(), e.python), argv.end());
 }
 
 TEST(TargetConfig, ValidatesOptions) {

@@ -1,0 +1,95 @@
+#include "env/build_steps.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "common/process.h"
+
+namespace trainyard::env {
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) close(fd_);  // releases the lock
+}
+
+Result<bool> FileLock::Acquire(const std::string& path, bool wait) {
+  fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) return ErrnoError("cannot open the lock " + path, errno);
+  while (flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return false;
+    return ErrnoError("cannot lock " + path, errno);
+  }
+  return true;
+}
+
+Result<int> RunStreaming(const std::vector<std::string>& argv,
+                         const std::function<void(const std::string&)>& on_line,
+                         const StreamingOptions& options) {
+  if (argv.empty()) return InvalidArgument("RunStreaming: empty argv");
+  std::map<std::string, std::string> env = CurrentEnvironment();
+  for (const auto& k : options.unset_env) env.erase(k);
+  for (const auto& [k, v] : options.set_env) env[k] = v;
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env.size());
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return ErrnoError("fork", e);
+  }
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) {
+      std::fprintf(stderr, "cannot enter %s\n", options.cwd.c_str());
+      _exit(127);
+    }
+    execve(args[0], args.data(), envp.data());
+    std::fprintf(stderr, "cannot run %s\n", args[0]);
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string pending;
+  char buf[8192];
+  while (true) {
+    ssize_t n = read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, nl);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      on_line(line);
+      pending.erase(0, nl + 1);
+    }
+  }
+  if (!pending.empty()) on_line(pending);
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace trainyard::env
