@@ -1,0 +1,265 @@
+// trainyard::dist: data-parallel training for libtorch C++ programs (horovod.torch's API in C++).
+//
+//   #include <trainyard/dist.h>
+//   namespace dist = trainyard::dist;
+//
+//   dist::Init();                                          // under mpirun: one process per rank
+//   torch::manual_seed(0);
+//   Net net;                                               // any torch::nn::Module
+//   dist::BroadcastParameters(*net, /*root_rank=*/0);      // every rank starts from rank 0's
+//   weights torch::optim::Adam adam(net->parameters(), 1e-3); dist::DistributedOptimizer opt(adam,
+//   net->named_parameters()); for (...) {                                            // each rank
+//   reads its own shard
+//     opt.zero_grad();
+//     loss_fn(net->forward(x), y).backward();              // allreduces start during backward
+//     opt.step();                                          // waits for them, then adam.step()
+//   }
+//   dist::Shutdown();
+//
+// It is a thin layer over trainyard's collective runtime (src/collective, docs/collective.md):
+// one runtime per process, created by Init(); tensors are handed to it as views of their memory.
+//
+// Errors: everything here THROWS `trainyard::dist::Error` (a std::runtime_error carrying the
+// runtime's Status), unlike the rest of trainyard's C++ API, which returns Status values. The
+// reason: a training loop in libtorch is already written against exceptions (every torch call may
+// throw c10::Error), gradients are reduced from autograd hooks where a Status cannot be returned
+// (an exception thrown there comes out of backward()), and a failed collective (a peer died, a
+// shape mismatch between ranks) is not something a loop can recover from locally. `catch (const
+// std::exception&)` catches both ours and torch's.
+//
+// Tensors: CPU tensors of dtype uint8, int8, int32, int64, float16, bfloat16, float32, float64
+// or bool. In-place operations need contiguous tensors; out-of-place ones copy non-contiguous
+// inputs. CUDA tensors are refused with an Error (this build has no GPU transport). A tensor
+// handed to an asynchronous operation must not be read or written until its Handle is waited for.
+//
+// Collective calls: every rank must make the same calls with the same names (in any order for the
+// asynchronous forms); an empty name is replaced by an automatic one, which is only safe when all
+// ranks make the unnamed calls in the same order.
+//
+// Thread-safety: operations may be called from any thread once Init() returned; Init and Shutdown
+// from one thread while no other thread uses the runtime. A DistributedOptimizer is used from one
+// thread at a time (like any torch::optim::Optimizer).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "trainyard/status.h"
+
+namespace trainyard::dist {
+
+// The error thrown by every function here. what() is "trainyard::dist: <context>: <status>".
+class Error : public std::runtime_error {
+ public:
+  explicit Error(Status status);
+  const Status& status() const { return status_; }
+
+ private:
+  Status status_;
+};
+
+// --- lifecycle and topology ---
+
+// Connects to the other ranks (collective: every rank calls it), with the runtime's automatic
+// transport choice: MPI under mpirun, Gloo under torch.distributed's RANK/WORLD_SIZE contract
+// (trainyard's pytorch backend), else a world of one. HOROVOD_* settings are read from the
+// environment (docs/collective.md). Calling it again while initialized does
+// nothing. The runtime is shut down at process exit if Shutdown() was not called.
+void Init();
+// Stops the runtime on every rank (collective). Pending operations fail. Init() may be called
+// again afterwards. Does nothing when not initialized.
+void Shutdown();
+bool IsInitialized();
+
+// Topology of the global set. Throw when not initialized.
+int Rank();
+int Size();
+int LocalRank();
+int LocalSize();
+int CrossRank();
+int CrossSize();
+
+// --- operations on torch::Tensor ---
+
+// Reductions. Average is Sum divided by the number of ranks (integer tensors truncate).
+enum class ReduceOp { kAverage, kSum, kMin, kMax, kProduct };
+inline constexpr ReduceOp Average = ReduceOp::kAverage;
+inline constexpr ReduceOp Sum = ReduceOp::kSum;
+
+struct AllreduceOptions {
+  ReduceOp op = ReduceOp::kAverage;
+  double prescale_factor = 1.0;   // multiplies the input before the reduction
+  double postscale_factor = 1.0;  // multiplies the result (before Average's division)
+};
+
+// An asynchronous operation in flight. Copyable (copies refer to the same operation); keeps the
+// tensors it uses alive until it is done.
+class Handle {
+ public:
+  struct State;
+  Handle() = default;
+  explicit Handle(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+  bool valid() const { return state_ != nullptr; }
+  // True once the operation finished; never blocks.
+  bool Poll() const;
+  // Blocks until the operation finished; returns its output (for in-place operations, the
+  // tensor that was passed in). Throws Error when it failed. May be called more than once.
+  torch::Tensor Wait() const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Allreduce into a new tensor (`tensor` is not modified).
+torch::Tensor Allreduce(const torch::Tensor& tensor, ReduceOp op = ReduceOp::kAverage,
+                        const std::string& name = "");
+torch::Tensor Allreduce(const torch::Tensor& tensor, const AllreduceOptions& options,
+                        const std::string& name = "");
+// Allreduce in place; returns `tensor`.
+torch::Tensor Allreduce_(const torch::Tensor& tensor, ReduceOp op = ReduceOp::kAverage,
+                         const std::string& name = "");
+Handle AllreduceAsync(const torch::Tensor& tensor, ReduceOp op = ReduceOp::kAverage,
+                      const std::string& name = "");
+Handle AllreduceAsync(const torch::Tensor& tensor, const AllreduceOptions& options,
+                      const std::string& name = "");
+Handle AllreduceAsync_(const torch::Tensor& tensor, ReduceOp op = ReduceOp::kAverage,
+                       const std::string& name = "");
+Handle AllreduceAsync_(const torch::Tensor& tensor, const AllreduceOptions& options,
+                       const std::string& name = "");
+
+// Concatenation of every rank's tensor along dimension 0 (whose size may differ between ranks),
+// in rank order.
+torch::Tensor Allgather(const torch::Tensor& tensor, const std::string& name = "");
+Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name = "");
+
+// Every rank gets `root_rank`'s tensor: into a new tensor, or in place.
+torch::Tensor Broadcast(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
+torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
+Handle BroadcastAsync(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
+Handle BroadcastAsync_(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
+
+// Returns once every rank called it.
+void Barrier();
+
+// --- broadcasting model and optimizer state ---
+
+// Overwrites every rank's tensors with `root_rank`'s, in place (no autograd), e.g. after each rank
+// initialized its model differently. The names must be the same on every rank. The module form
+// covers the parameters and buffers (what a state_dict holds), with the module's names.
+void BroadcastParameters(const torch::OrderedDict<std::string, torch::Tensor>& named_tensors,
+                         int root_rank);
+void BroadcastParameters(const torch::nn::Module& module, int root_rank);
+
+// Makes every rank's optimizer equal to `root_rank`'s: each param group's hyperparameters (lr,
+// momentum, betas, ...) and the per-parameter state (SGD's momentum buffers; Adam's/AdamW's step,
+// exp_avg, exp_avg_sq, max_exp_avg_sq). State that root has and a rank lacks (e.g. before the
+// first step) is created there; state that root lacks is dropped. Supports SGD, Adam and AdamW;
+// for other optimizers only the learning rate is broadcast and a non-empty state is an Error. All
+// ranks must have the same number of param groups and parameters, of the same shapes.
+void BroadcastOptimizerState(torch::optim::Optimizer& optimizer, int root_rank);
+
+// --- the distributed optimizer ---
+
+enum class Compression {
+  kNone,
+  kFp16,  // floating-point gradients travel as float16 and come back in their own dtype
+};
+
+struct DistributedOptimizerOptions {
+  // Backward passes whose gradients are accumulated locally before they are reduced; step() must
+  // come after exactly that many (fewer is allowed: step() reduces what there is).
+  int backward_passes_per_step = 1;
+  Compression compression = Compression::kNone;
+  // kAverage or kSum.
+  ReduceOp op = ReduceOp::kAverage;
+  // With kAverage: gradients are divided by this factor before the sum and multiplied by
+  // factor/size after it (to keep fp16 sums in range). Must be 1 for other ops.
+  double gradient_predivide_factor = 1.0;
+};
+
+// Wraps any torch::optim::Optimizer so that gradients are averaged (or summed) over the ranks
+// before each step, like horovod.torch.DistributedOptimizer.
+//
+// It registers a hook on each parameter's gradient accumulator (the autograd node that writes
+// param.grad()): as soon as backward has accumulated a parameter's gradient, its allreduce starts,
+// in place in param.grad(), while backward continues with earlier layers (overlap). step() waits
+// for all of them (starting the reductions of parameters that got no gradient, with zeros, so every
+// rank reduces the same set), copies back compressed gradients, and calls the wrapped optimizer's
+// step().
+//
+// Because the reductions write into param.grad() asynchronously, nothing may read or write
+// param.grad() between backward() and step()/Synchronize(): use Synchronize() first, and call
+// zero_grad() on this object (it refuses while reductions are pending), not on the wrapped one.
+//
+// Names: "allreduce.<name>" from `named_parameters` (a module's named_parameters(); identical on
+// every rank); without names, "allreduce.noname.<group>.<index>" from the param groups. Every
+// parameter of the optimizer's param groups must be named.
+//
+// The wrapped optimizer (by reference: it must outlive this object; or shared) keeps working as
+// before: LR schedulers take it, and its param groups and state are the real ones. With a single
+// rank no hooks are registered and step() is the wrapped optimizer's step().
+class DistributedOptimizer {
+ public:
+  using LossClosure = torch::optim::Optimizer::LossClosure;
+
+  DistributedOptimizer(torch::optim::Optimizer& optimizer,
+                       const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
+                       DistributedOptimizerOptions options = {});
+  DistributedOptimizer(std::shared_ptr<torch::optim::Optimizer> optimizer,
+                       const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
+                       DistributedOptimizerOptions options = {});
+  // Unnamed parameters ("allreduce.noname.<group>.<index>").
+  explicit DistributedOptimizer(torch::optim::Optimizer& optimizer,
+                                DistributedOptimizerOptions options = {});
+  // Removes the hooks. Reductions still in flight are waited for (their errors are dropped).
+  ~DistributedOptimizer();
+  DistributedOptimizer(const DistributedOptimizer&) = delete;
+  DistributedOptimizer& operator=(const DistributedOptimizer&) = delete;
+
+  // Synchronize() (unless inside SkipSynchronize()), then the wrapped optimizer's step(closure).
+  // Returns what that step returns.
+  torch::Tensor step(const LossClosure& closure = nullptr);
+  // Zeroes the gradients through the wrapped optimizer. Throws if reductions are pending (after
+  // backward, before step/Synchronize): they are writing into the gradients.
+  void zero_grad();
+  // Waits for every gradient's reduction (starting those that backward did not start); afterwards
+  // param.grad() holds the reduced gradients.
+  void Synchronize();
+  // For clipping between Synchronize() and step(): while the returned guard lives, step() does not
+  // synchronize again.
+  class SkipSynchronizeGuard {
+   public:
+    explicit SkipSynchronizeGuard(DistributedOptimizer& optimizer);
+    ~SkipSynchronizeGuard();
+    SkipSynchronizeGuard(const SkipSynchronizeGuard&) = delete;
+    SkipSynchronizeGuard& operator=(const SkipSynchronizeGuard&) = delete;
+
+   private:
+    DistributedOptimizer& optimizer_;
+  };
+  SkipSynchronizeGuard SkipSynchronize() { return SkipSynchronizeGuard(*this); }
+
+  void set_backward_passes_per_step(int passes);
+  int backward_passes_per_step() const;
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+
+  struct State;  // shared with the autograd hooks
+
+ private:
+  void Setup(const torch::OrderedDict<std::string, torch::Tensor>* named_parameters,
+             DistributedOptimizerOptions options);
+
+  std::shared_ptr<torch::optim::Optimizer> owned_;  // set when constructed from a shared_ptr
+  torch::optim::Optimizer* optimizer_;
+  std::shared_ptr<State> state_;
+  bool should_synchronize_ = true;
+};
+
+}  // namespace trainyard::dist

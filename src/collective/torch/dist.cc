@@ -1,0 +1,288 @@
+// trainyard::dist: the process-wide runtime and the operations on torch::Tensor (dist.h).
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <utility>
+
+#include "collective/torch/internal.h"
+
+namespace trainyard::dist {
+
+namespace col = trainyard::collective;
+
+Error::Error(Status status)
+    : std::runtime_error("trainyard::dist: " + status.ToString()), status_(std::move(status)) {}
+
+namespace internal {
+namespace {
+
+// The one runtime of the process. Written only by Init/Shutdown (one thread, while no other thread
+// uses the runtime: dist.h), read by every operation; atomic so that readers on other threads see
+// a fully constructed runtime.
+std::atomic<col::Runtime*> g_runtime{nullptr};
+std::mutex g_lifecycle_mu;
+
+// Registered (once) after the first successful Init, hence after the MPI transport registered its
+// own MPI_Finalize handler: atexit handlers run in reverse order, so this shuts the runtime down
+// while MPI is still usable. A plain static unique_ptr would be destroyed after MPI_Finalize.
+void ShutdownAtExit() {
+  std::lock_guard<std::mutex> lock(g_lifecycle_mu);
+  col::Runtime* rt = g_runtime.exchange(nullptr);
+  if (rt == nullptr) return;
+  rt->Shutdown().IgnoreError();  // best effort at exit; nobody is left to report to
+  delete rt;
+}
+
+}  // namespace
+
+col::Runtime& RuntimeOrThrow() {
+  col::Runtime* rt = g_runtime.load(std::memory_order_acquire);
+  if (rt == nullptr) {
+    throw Error(FailedPrecondition("not initialized: call trainyard::dist::Init() first"));
+  }
+  return *rt;
+}
+
+void ThrowIfError(const Status& status, const std::string& context) {
+  if (!status.ok()) throw Error(status.WithContext(context));
+}
+
+col::DataType ToDataType(torch::ScalarType type, const std::string& what) {
+  switch (type) {
+    case torch::kByte: return col::DataType::kUInt8;
+    case torch::kChar: return col::DataType::kInt8;
+    case torch::kInt: return col::DataType::kInt32;
+    case torch::kLong: return col::DataType::kInt64;
+    case torch::kHalf: return col::DataType::kFloat16;
+    case torch::kBFloat16: return col::DataType::kBFloat16;
+    case torch::kFloat: return col::DataType::kFloat32;
+    case torch::kDouble: return col::DataType::kFloat64;
+    case torch::kBool: return col::DataType::kBool;
+    default:
+      throw Error(InvalidArgument(
+          what + ": dtype " + std::string(c10::toString(type)) +
+          " is not supported (uint8, int8, int32, int64, float16, bfloat16, float32, float64, "
+          "bool)"));
+  }
+}
+
+col::Tensor ToView(const torch::Tensor& tensor, const std::string& what) {
+  if (!tensor.defined()) throw Error(InvalidArgument(what + ": the tensor is undefined"));
+  if (!tensor.device().is_cpu()) {
+    // The runtime would refuse it too, but only once the operation runs; say it at the call.
+    throw Error(Unimplemented(what + ": the tensor is on " + tensor.device().str() +
+                              "; this build of trainyard's collective runtime has no GPU "
+                              "transport (NCCL): use CPU tensors (tensor.cpu())"));
+  }
+  if (tensor.is_sparse() || !tensor.is_contiguous()) {
+    throw Error(InvalidArgument(what + ": the tensor must be dense and contiguous (call "
+                                       ".contiguous() or use the out-of-place form)"));
+  }
+  col::Tensor view;
+  view.dtype = ToDataType(tensor.scalar_type(), what);
+  view.shape.assign(tensor.sizes().begin(), tensor.sizes().end());
+  view.data = tensor.numel() == 0 ? nullptr : tensor.data_ptr();
+  return view;
+}
+
+col::ReduceOp ToReduceOp(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kAverage: return col::ReduceOp::kAverage;
+    case ReduceOp::kSum: return col::ReduceOp::kSum;
+    case ReduceOp::kMin: return col::ReduceOp::kMin;
+    case ReduceOp::kMax: return col::ReduceOp::kMax;
+    case ReduceOp::kProduct: return col::ReduceOp::kProduct;
+  }
+  throw Error(InvalidArgument("unknown reduce op " + std::to_string(static_cast<int>(op))));
+}
+
+std::string Describe(const char* op, const std::string& name) {
+  return name.empty() ? std::string(op) : std::string(op) + " '" + name + "'";
+}
+
+}  // namespace internal
+
+using internal::Describe;
+using internal::RuntimeOrThrow;
+using internal::ToView;
+
+// --- lifecycle ---
+
+void Init() {
+  std::lock_guard<std::mutex> lock(internal::g_lifecycle_mu);
+  if (internal::g_runtime.load() != nullptr) return;
+  auto rt = col::Runtime::Init();
+  internal::ThrowIfError(rt.status(), "Init");
+  internal::g_runtime.store(rt->release(), std::memory_order_release);
+  static std::once_flag registered;
+  std::call_once(registered, [] { std::atexit(internal::ShutdownAtExit); });
+}
+
+void Shutdown() {
+  std::lock_guard<std::mutex> lock(internal::g_lifecycle_mu);
+  col::Runtime* rt = internal::g_runtime.exchange(nullptr);
+  if (rt == nullptr) return;
+  Status st = rt->Shutdown();
+  delete rt;
+  internal::ThrowIfError(st, "Shutdown");
+}
+
+bool IsInitialized() { return internal::g_runtime.load() != nullptr; }
+
+int Rank() { return RuntimeOrThrow().rank(); }
+int Size() { return RuntimeOrThrow().size(); }
+int LocalRank() { return RuntimeOrThrow().local_rank(); }
+int LocalSize() { return RuntimeOrThrow().local_size(); }
+int CrossRank() { return RuntimeOrThrow().cross_rank(); }
+int CrossSize() { return RuntimeOrThrow().cross_size(); }
+
+// --- handles ---
+
+bool Handle::Poll() const {
+  if (state_ == nullptr) throw Error(FailedPrecondition("Poll on an invalid handle"));
+  return state_->handle.Poll();
+}
+
+torch::Tensor Handle::Wait() const {
+  if (state_ == nullptr) throw Error(FailedPrecondition("Wait on an invalid handle"));
+  internal::ThrowIfError(state_->handle.Wait(), state_->what);
+  if (state_->gathered != nullptr) return *state_->gathered;
+  return state_->output;
+}
+
+// --- operations ---
+
+namespace {
+
+col::AllreduceOptions ToOptions(const AllreduceOptions& options) {
+  col::AllreduceOptions out;
+  out.op = internal::ToReduceOp(options.op);
+  out.prescale_factor = options.prescale_factor;
+  out.postscale_factor = options.postscale_factor;
+  return out;
+}
+
+Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
+                      const AllreduceOptions& options, const std::string& name) {
+  auto state = std::make_shared<Handle::State>();
+  state->what = Describe("allreduce", name);
+  col::Tensor in = ToView(input, state->what);
+  col::Tensor out = ToView(output, state->what);
+  state->input = input;
+  state->output = output;
+  state->handle = RuntimeOrThrow().AllreduceAsync(name, in, out, ToOptions(options));
+  return Handle(std::move(state));
+}
+
+Handle StartBroadcast(const torch::Tensor& input, const torch::Tensor& output, int root_rank,
+                      const std::string& name) {
+  auto state = std::make_shared<Handle::State>();
+  state->what = Describe("broadcast", name);
+  col::Tensor in = ToView(input, state->what);
+  col::Tensor out = ToView(output, state->what);
+  state->input = input;
+  state->output = output;
+  state->handle = RuntimeOrThrow().BroadcastAsync(name, in, out, root_rank);
+  return Handle(std::move(state));
+}
+
+// The out-of-place forms copy a non-contiguous input; an undefined one is reported by ToView.
+torch::Tensor ContiguousOrUndefined(const torch::Tensor& tensor) {
+  return tensor.defined() ? tensor.contiguous() : tensor;
+}
+
+torch::Tensor EmptyLikeOrUndefined(const torch::Tensor& tensor) {
+  return tensor.defined() ? torch::empty_like(tensor) : tensor;
+}
+
+AllreduceOptions WithOp(ReduceOp op) {
+  AllreduceOptions options;
+  options.op = op;
+  return options;
+}
+
+}  // namespace
+
+Handle AllreduceAsync(const torch::Tensor& tensor, const AllreduceOptions& options,
+                      const std::string& name) {
+  torch::Tensor input = ContiguousOrUndefined(tensor);
+  return StartAllreduce(input, EmptyLikeOrUndefined(input), options, name);
+}
+
+Handle AllreduceAsync(const torch::Tensor& tensor, ReduceOp op, const std::string& name) {
+  return AllreduceAsync(tensor, WithOp(op), name);
+}
+
+Handle AllreduceAsync_(const torch::Tensor& tensor, const AllreduceOptions& options,
+                       const std::string& name) {
+  return StartAllreduce(tensor, tensor, options, name);
+}
+
+Handle AllreduceAsync_(const torch::Tensor& tensor, ReduceOp op, const std::string& name) {
+  return AllreduceAsync_(tensor, WithOp(op), name);
+}
+
+torch::Tensor Allreduce(const torch::Tensor& tensor, const AllreduceOptions& options,
+                        const std::string& name) {
+  return AllreduceAsync(tensor, options, name).Wait();
+}
+
+torch::Tensor Allreduce(const torch::Tensor& tensor, ReduceOp op, const std::string& name) {
+  return AllreduceAsync(tensor, WithOp(op), name).Wait();
+}
+
+torch::Tensor Allreduce_(const torch::Tensor& tensor, ReduceOp op, const std::string& name) {
+  return AllreduceAsync_(tensor, WithOp(op), name).Wait();
+}
+
+Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name) {
+  auto state = std::make_shared<Handle::State>();
+  state->what = Describe("allgather", name);
+  state->input = ContiguousOrUndefined(tensor);
+  col::Tensor in = ToView(state->input, state->what);
+  // The output's first dimension is only known once every rank has spoken: the runtime calls the
+  // allocator on its background thread, which makes the torch tensor the handle returns.
+  auto gathered = std::make_shared<torch::Tensor>();
+  state->gathered = gathered;
+  col::AllgatherOptions options;
+  options.allocator = [gathered, tensor_options = state->input.options(), dtype = in.dtype,
+                       what = state->what](const col::Shape& shape) -> Result<col::Tensor> {
+    try {
+      *gathered = torch::empty(shape, tensor_options);
+    } catch (const std::exception& e) {
+      return Internal(what + ": allocating the output failed: " + e.what());
+    }
+    col::Tensor out;
+    out.dtype = dtype;
+    out.shape = shape;
+    out.data = gathered->numel() == 0 ? nullptr : gathered->data_ptr();
+    return out;
+  };
+  state->handle = RuntimeOrThrow().AllgatherAsync(name, in, options);
+  return Handle(std::move(state));
+}
+
+torch::Tensor Allgather(const torch::Tensor& tensor, const std::string& name) {
+  return AllgatherAsync(tensor, name).Wait();
+}
+
+Handle BroadcastAsync(const torch::Tensor& tensor, int root_rank, const std::string& name) {
+  torch::Tensor input = ContiguousOrUndefined(tensor);
+  return StartBroadcast(input, EmptyLikeOrUndefined(input), root_rank, name);
+}
+
+Handle BroadcastAsync_(const torch::Tensor& tensor, int root_rank, const std::string& name) {
+  return StartBroadcast(tensor, tensor, root_rank, name);
+}
+
+torch::Tensor Broadcast(const torch::Tensor& tensor, int root_rank, const std::string& name) {
+  return BroadcastAsync(tensor, root_rank, name).Wait();
+}
+
+torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::string& name) {
+  return BroadcastAsync_(tensor, root_rank, name).Wait();
+}
+
+void Barrier() { internal::ThrowIfError(RuntimeOrThrow().Barrier(), "barrier"); }
+
+}  // namespace trainyard::dist

@@ -1,0 +1,346 @@
+// DistributedOptimizer (dist.h): gradients are allreduced from autograd hooks as backward
+// produces them, and waited for in step().
+//
+// The hooks sit on each parameter's gradient accumulator (the AccumulateGrad node that writes
+// param.grad()), which is what horovod.torch does in Python (`p.expand_as(p).grad_fn.
+// next_functions[0][0].register_hook`). In C++ the node is torch::autograd::impl::grad_accumulator
+// (libtorch 1.x and 2.x). Two hooks per parameter:
+//   - a pre-hook, which runs before the new gradient is added to param.grad(): it refuses a
+//     backward pass beyond backward_passes_per_step while the reduction of param.grad() may still
+//     be writing into it (an error out of backward() instead of a silent race);
+//   - a post-hook, which runs after the gradient was accumulated: it counts the pass and, on the
+//     last one, starts the in-place allreduce of param.grad().
+// A tensor hook (param.register_hook) would not do: it sees the incoming gradient *before*
+// accumulation, while we must reduce the accumulated one. (torch 2.1 added
+// register_post_accumulate_grad_hook for exactly this; the node hooks work on 1.13 and 2.x.)
+// The accumulator is held weakly by the parameter, so we keep a reference to it: otherwise a new
+// node (without our hooks) could be made for the next backward.
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "collective/torch/internal.h"
+
+namespace trainyard::dist {
+
+namespace col = trainyard::collective;
+
+struct DistributedOptimizer::State {
+  struct Param {
+    torch::Tensor tensor;
+    std::string name;      // "allreduce.<name>"
+    int passes_left = 1;   // backward passes before the reduction starts
+    bool touched = false;  // a backward pass produced a gradient since the last Synchronize
+    col::Handle handle;    // valid once the reduction started
+    // What is reduced when it is not param.grad() itself (fp16 compression, non-contiguous
+    // gradient); copied back into param.grad() in Synchronize.
+    torch::Tensor buffer;
+    std::shared_ptr<torch::autograd::Node> accumulator;
+    uintptr_t post_hook_key = 0;
+    const torch::autograd::FunctionPreHook* pre_hook = nullptr;
+  };
+
+  std::mutex mu;
+  std::vector<Param> params;  // param-group order: the same on every rank
+  DistributedOptimizerOptions options;
+  col::AllreduceOptions reduce_options;
+  bool hooks = false;         // registered (more than one rank)
+  bool synchronized = false;  // Synchronize ran and no backward pass came since
+
+  void BeforeAccumulate(size_t index);
+  void AfterAccumulate(size_t index);
+  // Starts the reduction of params[index]'s gradient (zeros when it has none). Requires mu.
+  void StartReduction(Param& p);
+};
+
+namespace {
+
+class PreHook : public torch::autograd::FunctionPreHook {
+ public:
+  PreHook(std::weak_ptr<DistributedOptimizer::State> state, size_t index)
+      : state_(std::move(state)), index_(index) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& grads) override {
+    if (auto state = state_.lock()) state->BeforeAccumulate(index_);
+    return grads;
+  }
+
+ private:
+  std::weak_ptr<DistributedOptimizer::State> state_;
+  size_t index_;
+};
+
+class PostHook : public torch::autograd::FunctionPostHook {
+ public:
+  PostHook(std::weak_ptr<DistributedOptimizer::State> state, size_t index)
+      : state_(std::move(state)), index_(index) {}
+  torch::autograd::variable_list operator()(
+      const torch::autograd::variable_list& outputs,
+      const torch::autograd::variable_list& /*inputs*/) override {
+    if (auto state = state_.lock()) state->AfterAccumulate(index_);
+    return outputs;
+  }
+
+ private:
+  std::weak_ptr<DistributedOptimizer::State> state_;
+  size_t index_;
+};
+
+std::string PassesText(int passes) {
+  return "backward_passes_per_step (" + std::to_string(passes) + ")";
+}
+
+}  // namespace
+
+void DistributedOptimizer::State::BeforeAccumulate(size_t index) {
+  std::lock_guard<std::mutex> lock(mu);
+  Param& p = params[index];
+  if (p.handle.valid()) {
+    throw Error(FailedPrecondition(
+        "gradients of '" + p.name + "' were computed more than " +
+        PassesText(options.backward_passes_per_step) +
+        " times before step(): its allreduce is still writing into the gradient. Call step() "
+        "(or Synchronize()) after each pass, or increase backward_passes_per_step to accumulate "
+        "gradients locally"));
+  }
+}
+
+void DistributedOptimizer::State::AfterAccumulate(size_t index) {
+  std::lock_guard<std::mutex> lock(mu);
+  Param& p = params[index];
+  p.touched = true;
+  synchronized = false;
+  if (--p.passes_left == 0) StartReduction(p);
+}
+
+void DistributedOptimizer::State::StartReduction(Param& p) {
+  // Runs inside backward (from the post-hook) or in Synchronize; nothing here is differentiated.
+  torch::NoGradGuard no_grad;
+  torch::Tensor& grad = p.tensor.mutable_grad();
+  if (!grad.defined()) {
+    // No gradient on this rank (the parameter was not used): reduce zeros, so that every rank
+    // reduces the same names and the others' gradients are still averaged over all ranks.
+    grad = torch::zeros_like(p.tensor);
+  }
+  torch::Tensor target = grad;
+  if (options.compression == Compression::kFp16 && grad.is_floating_point() &&
+      grad.scalar_type() != torch::kHalf) {
+    target = grad.to(torch::kHalf);
+  } else if (!grad.is_contiguous()) {
+    target = grad.contiguous();
+  }
+  p.buffer = target.is_same(grad) ? torch::Tensor() : target;
+  col::Tensor view = internal::ToView(target, "allreduce '" + p.name + "'");
+  p.handle = internal::RuntimeOrThrow().AllreduceAsync(p.name, view, view, reduce_options);
+}
+
+DistributedOptimizer::DistributedOptimizer(
+    torch::optim::Optimizer& optimizer,
+    const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
+    DistributedOptimizerOptions options)
+    : optimizer_(&optimizer) {
+  Setup(&named_parameters, options);
+}
+
+DistributedOptimizer::DistributedOptimizer(
+    std::shared_ptr<torch::optim::Optimizer> optimizer,
+    const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
+    DistributedOptimizerOptions options)
+    : owned_(std::move(optimizer)), optimizer_(owned_.get()) {
+  if (optimizer_ == nullptr) throw Error(InvalidArgument("DistributedOptimizer: null optimizer"));
+  Setup(&named_parameters, options);
+}
+
+DistributedOptimizer::DistributedOptimizer(torch::optim::Optimizer& optimizer,
+                                           DistributedOptimizerOptions options)
+    : optimizer_(&optimizer) {
+  Setup(nullptr, options);
+}
+
+void DistributedOptimizer::Setup(
+    const torch::OrderedDict<std::string, torch::Tensor>* named_parameters,
+    DistributedOptimizerOptions options) {
+  const std::string what = "DistributedOptimizer";
+  if (options.backward_passes_per_step < 1) {
+    throw Error(InvalidArgument(what + ": backward_passes_per_step must be >= 1, got " +
+                                std::to_string(options.backward_passes_per_step)));
+  }
+  if (options.op != ReduceOp::kAverage && options.op != ReduceOp::kSum) {
+    throw Error(InvalidArgument(what + ": op must be Average or Sum"));
+  }
+  if (options.gradient_predivide_factor != 1.0 && options.op != ReduceOp::kAverage) {
+    throw Error(InvalidArgument(what + ": gradient_predivide_factor is only supported with "
+                                       "op Average"));
+  }
+  if (!(options.gradient_predivide_factor > 0.0)) {
+    throw Error(InvalidArgument(what + ": gradient_predivide_factor must be positive"));
+  }
+  col::Runtime& rt = internal::RuntimeOrThrow();
+
+  auto state = std::make_shared<State>();
+  state->options = options;
+  state->reduce_options.op = internal::ToReduceOp(options.op);
+  if (options.op == ReduceOp::kAverage) {
+    // The runtime divides by the set size after the postscale: grad/f summed, times f/size.
+    state->reduce_options.prescale_factor = 1.0 / options.gradient_predivide_factor;
+    state->reduce_options.postscale_factor = options.gradient_predivide_factor;
+  }
+
+  std::unordered_map<const void*, std::string> names;
+  if (named_parameters != nullptr) {
+    for (const auto& item : *named_parameters) {
+      names.emplace(item.value().unsafeGetTensorImpl(), item.key());
+    }
+  }
+  const auto& groups = optimizer_->param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const auto& group_params = groups[g].params();
+    for (size_t i = 0; i < group_params.size(); ++i) {
+      const torch::Tensor& param = group_params[i];
+      std::string name;
+      if (named_parameters == nullptr) {
+        name = "noname." + std::to_string(g) + "." + std::to_string(i);
+      } else {
+        auto it = names.find(param.unsafeGetTensorImpl());
+        if (it == names.end()) {
+          throw Error(InvalidArgument(
+              what + ": named_parameters was given, but parameter " + std::to_string(i) +
+              " of param group " + std::to_string(g) + " (shape " + c10::str(param.sizes()) +
+              ") is not in it; pass the module's named_parameters() covering every parameter "
+              "of the optimizer"));
+        }
+        name = it->second;
+      }
+      if (!param.requires_grad()) continue;
+      State::Param p;
+      p.tensor = param;
+      p.name = name.starts_with("allreduce.") ? name : "allreduce." + name;
+      p.passes_left = options.backward_passes_per_step;
+      state->params.push_back(std::move(p));
+    }
+  }
+
+  // With one rank there is nothing to reduce: step() is the wrapped optimizer's (as in Horovod).
+  state->hooks = rt.size() > 1;
+  if (state->hooks) {
+    for (size_t i = 0; i < state->params.size(); ++i) {
+      State::Param& p = state->params[i];
+      p.accumulator = torch::autograd::impl::grad_accumulator(p.tensor);
+      if (p.accumulator == nullptr) {
+        throw Error(InvalidArgument(what + ": parameter '" + p.name +
+                                    "' is not a leaf tensor (it has no gradient accumulator)"));
+      }
+      auto pre = std::make_unique<PreHook>(state, i);
+      p.pre_hook = pre.get();
+      p.accumulator->add_pre_hook(std::move(pre));
+      p.post_hook_key = p.accumulator->add_post_hook(std::make_unique<PostHook>(state, i));
+    }
+  }
+  state_ = std::move(state);
+}
+
+DistributedOptimizer::~DistributedOptimizer() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  for (State::Param& p : state_->params) {
+    // The runtime may still write into the gradient (or our buffer): let it finish first.
+    if (p.handle.valid()) p.handle.Wait().IgnoreError();
+    if (p.accumulator == nullptr) continue;
+    p.accumulator->del_post_hook(p.post_hook_key);
+    auto& pre_hooks = p.accumulator->pre_hooks();
+    for (auto it = pre_hooks.begin(); it != pre_hooks.end(); ++it) {
+      if (it->get() == p.pre_hook) {
+        pre_hooks.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+void DistributedOptimizer::Synchronize() {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.hooks || s.synchronized) return;
+  // Start what backward did not: parameters without a gradient, and those with fewer passes
+  // than backward_passes_per_step. Every rank starts the same names (the runtime matches them by
+  // name, so the order does not matter for correctness; param order keeps it deterministic).
+  for (State::Param& p : s.params) {
+    if (!p.handle.valid()) s.StartReduction(p);
+  }
+  Status first_error;
+  for (State::Param& p : s.params) {
+    Status st = p.handle.Wait();
+    if (st.ok() && p.buffer.defined()) {
+      torch::NoGradGuard no_grad;
+      p.tensor.mutable_grad().copy_(p.buffer);  // decompresses fp16 into the gradient's dtype
+    }
+    if (!st.ok() && first_error.ok()) first_error = st.WithContext("allreduce '" + p.name + "'");
+    p.handle = col::Handle();
+    p.buffer = torch::Tensor();
+    p.touched = false;
+    p.passes_left = s.options.backward_passes_per_step;
+  }
+  s.synchronized = true;
+  if (!first_error.ok()) throw Error(first_error.WithContext("DistributedOptimizer"));
+}
+
+torch::Tensor DistributedOptimizer::step(const LossClosure& closure) {
+  if (closure != nullptr) {
+    // The closure runs backward inside the wrapped step: its gradients are reduced before the
+    // wrapped optimizer reads them (Horovod's Python wrapper would read them mid-reduction).
+    return optimizer_->step([this, &closure] {
+      torch::Tensor loss = closure();
+      Synchronize();
+      return loss;
+    });
+  }
+  if (should_synchronize_) Synchronize();
+  return optimizer_->step();
+}
+
+void DistributedOptimizer::zero_grad() {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    for (const State::Param& p : state_->params) {
+      if (p.touched || p.handle.valid()) {
+        throw Error(FailedPrecondition(
+            "DistributedOptimizer: zero_grad() was called after backward() but before step() "
+            "or Synchronize(); the allreduce of '" +
+            p.name + "' is writing into its gradient. Call step() (or Synchronize()) first"));
+      }
+    }
+  }
+  optimizer_->zero_grad();
+}
+
+void DistributedOptimizer::set_backward_passes_per_step(int passes) {
+  if (passes < 1) {
+    throw Error(InvalidArgument("DistributedOptimizer: backward_passes_per_step must be >= 1"));
+  }
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->options.backward_passes_per_step = passes;
+  for (State::Param& p : state_->params) {
+    // As in Horovod: the count restarts (passes already accumulated stay in the gradient).
+    if (!p.handle.valid()) p.passes_left = passes;
+  }
+}
+
+int DistributedOptimizer::backward_passes_per_step() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->options.backward_passes_per_step;
+}
+
+DistributedOptimizer::SkipSynchronizeGuard::SkipSynchronizeGuard(DistributedOptimizer& optimizer)
+    : optimizer_(optimizer) {
+  optimizer_.should_synchronize_ = false;
+}
+
+DistributedOptimizer::SkipSynchronizeGuard::~SkipSynchronizeGuard() {
+  optimizer_.should_synchronize_ = true;
+}
+
+}  // namespace trainyard::dist
