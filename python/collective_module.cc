@@ -91,11 +91,14 @@ ReduceOp ToReduceOp(int code) {
   return static_cast<ReduceOp>(code);
 }
 
-Tensor MakeTensor(uintptr_t data, int dtype, const std::vector<int64_t>& shape) {
+// `device`: -1 for host memory, else the index of the CUDA device the memory is on (the runtime
+// routes such tensors to its NCCL device communicator, or refuses them).
+Tensor MakeTensor(uintptr_t data, int dtype, const std::vector<int64_t>& shape, int device = -1) {
   Tensor t;
   t.data = reinterpret_cast<void*>(data);  // NOLINT(performance-no-int-to-ptr)
   t.dtype = ToDataType(dtype);
   t.shape = shape;
+  if (device >= 0) t.device = Device{DeviceType::kCuda, device};
   return t;
 }
 
@@ -201,34 +204,37 @@ PYBIND11_MODULE(_collective, m) {
   m.def(
       "allreduce_async",
       [](const std::string& name, uintptr_t in, uintptr_t out, int dtype,
-         const std::vector<int64_t>& shape, int op, double prescale, double postscale, int ps) {
+         const std::vector<int64_t>& shape, int op, double prescale, double postscale, int ps,
+         int device) {
         AllreduceOptions o;
         o.op = ToReduceOp(op);
         o.prescale_factor = prescale;
         o.postscale_factor = postscale;
         o.process_set = ps;
-        Tensor tin = MakeTensor(in, dtype, shape);
-        Tensor tout = MakeTensor(out, dtype, shape);
+        Tensor tin = MakeTensor(in, dtype, shape, device);
+        Tensor tout = MakeTensor(out, dtype, shape, device);
         return PyHandle{Rt().AllreduceAsync(name, tin, tout, o)};
       },
       py::arg("name"), py::arg("input"), py::arg("output"), py::arg("dtype"), py::arg("shape"),
       py::arg("op"), py::arg("prescale") = 1.0, py::arg("postscale") = 1.0,
-      py::arg("process_set") = 0);
+      py::arg("process_set") = 0, py::arg("device") = -1);
   m.def(
       "grouped_allreduce_async",
       [](const std::vector<std::string>& names, const std::vector<uintptr_t>& ins,
          const std::vector<uintptr_t>& outs, const std::vector<int>& dtypes,
          const std::vector<std::vector<int64_t>>& shapes, int op, double prescale, double postscale,
-         int ps) {
+         int ps, const std::vector<int>& devices) {
         size_t n = names.size();
-        if (ins.size() != n || outs.size() != n || dtypes.size() != n || shapes.size() != n) {
+        if (ins.size() != n || outs.size() != n || dtypes.size() != n || shapes.size() != n ||
+            (!devices.empty() && devices.size() != n)) {
           throw py::value_error("grouped_allreduce: argument lists differ in length");
         }
         std::vector<Tensor> tin;
         std::vector<Tensor> tout;
         for (size_t i = 0; i < n; ++i) {
-          tin.push_back(MakeTensor(ins[i], dtypes[i], shapes[i]));
-          tout.push_back(MakeTensor(outs[i], dtypes[i], shapes[i]));
+          const int device = devices.empty() ? -1 : devices[i];
+          tin.push_back(MakeTensor(ins[i], dtypes[i], shapes[i], device));
+          tout.push_back(MakeTensor(outs[i], dtypes[i], shapes[i], device));
         }
         AllreduceOptions o;
         o.op = ToReduceOp(op);
@@ -239,7 +245,7 @@ PYBIND11_MODULE(_collective, m) {
       },
       py::arg("names"), py::arg("inputs"), py::arg("outputs"), py::arg("dtypes"), py::arg("shapes"),
       py::arg("op"), py::arg("prescale") = 1.0, py::arg("postscale") = 1.0,
-      py::arg("process_set") = 0);
+      py::arg("process_set") = 0, py::arg("devices") = std::vector<int>{});
   m.def(
       "allgather_async",
       [](const std::string& name, uintptr_t in, int dtype, const std::vector<int64_t>& shape,
@@ -253,12 +259,12 @@ PYBIND11_MODULE(_collective, m) {
   m.def(
       "broadcast_async",
       [](const std::string& name, uintptr_t in, uintptr_t out, int dtype,
-         const std::vector<int64_t>& shape, int root, int ps) {
-        return PyHandle{Rt().BroadcastAsync(name, MakeTensor(in, dtype, shape),
-                                            MakeTensor(out, dtype, shape), root, ps)};
+         const std::vector<int64_t>& shape, int root, int ps, int device) {
+        return PyHandle{Rt().BroadcastAsync(name, MakeTensor(in, dtype, shape, device),
+                                            MakeTensor(out, dtype, shape, device), root, ps)};
       },
       py::arg("name"), py::arg("input"), py::arg("output"), py::arg("dtype"), py::arg("shape"),
-      py::arg("root_rank"), py::arg("process_set") = 0);
+      py::arg("root_rank"), py::arg("process_set") = 0, py::arg("device") = -1);
   m.def(
       "alltoall_async",
       [](const std::string& name, uintptr_t in, int dtype, const std::vector<int64_t>& shape,

@@ -23,6 +23,16 @@
 // Ranks: `root_rank` arguments and ranks of process sets are global ranks; alltoall splits and
 // the output order of allgather follow the order of ranks within the process set.
 //
+// Devices: a tensor whose `device` is not the CPU (a CUDA tensor) is executed on the process
+// set's device communicator (NCCL; World::device), while coordination stays on the host
+// communicator. Without one (NCCL not built, no CUDA device, a world without it) such tensors are
+// refused at enqueue with Unimplemented; a tensor on another GPU than the communicator's with
+// FailedPrecondition. Device tensors are never fused; on a device, allreduce (not Adasum),
+// grouped allreduce, allgather, alltoall (both with an OutputAllocator that allocates on the
+// device) and broadcast are supported; reducescatter is refused. Ranks that disagree on the
+// device type of one name get a mismatch error, like for dtypes; the GPU index may differ between
+// ranks (each rank uses its own GPU).
+//
 // Thread-safety: a Runtime may be used from any number of threads at once, except Init (which
 // creates it), Shutdown and destruction (one thread, once no other thread uses it). Only one
 // Runtime over MPI should exist at a time in a process; after Shutdown a new one may be created.
@@ -52,6 +62,8 @@ struct InitOptions {
   // mpi or gloo (ResolveTransport in transport_registry.h, BuiltTransports()).
   std::string transport = "auto";
   // A world made by the caller, e.g. InProcWorld for tests; takes precedence over `transport`.
+  // Its optional `device` communicator (World::device) receives the device tensors; tests pass a
+  // second in-process communicator there.
   World world;
   // Settings; when absent they are read from the environment (config.h).
   std::optional<Config> config;
@@ -102,6 +114,7 @@ struct RuntimeStats {
   int64_t cached_responses = 0;      // operations agreed through the response cache
   int64_t negotiated_responses = 0;  // operations agreed by the coordinator
   int64_t fused_tensors = 0;         // allreduces executed in a fusion buffer
+  int64_t device_tensors = 0;        // tensors executed on a device communicator (NCCL)
 };
 
 class Runtime {
@@ -136,6 +149,8 @@ class Runtime {
   static std::vector<std::string> BuiltTransports();
   static bool MpiBuilt();
   static bool GlooBuilt();
+  // True when CUDA tensors can be routed to NCCL: the NCCL communicator is compiled in (a CUDA
+  // libtorch at build time). A runtime then has a device communicator when CUDA devices exist.
   static bool NcclBuilt();
 
   // --- operations: every rank of the process set must enqueue the same names ---

@@ -1,7 +1,8 @@
 // The transport interface: how the runtime moves bytes between the ranks of one process set.
 //
-// A Communicator is one group of ranks on one transport (MPI today; Gloo and NCCL are meant to be
-// further implementations in their own folders). The runtime's algorithms — coordination,
+// A Communicator is one group of ranks on one transport (MPI, Gloo, NCCL, in-process). A process
+// set has a host communicator, which also carries the coordination, and optionally a device
+// communicator (NCCL) for CUDA tensors; the executor picks one per tensor by its device. The runtime's algorithms — coordination,
 // fusion, the ops — only ever talk to this interface; they never touch MPI, sockets or threads
 // directly. Transports are registered in transport_registry.cc, the only place with #if's.
 //
@@ -18,10 +19,12 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "collective/reduce.h"
 #include "collective/types.h"
 #include "common/status.h"
 
@@ -72,6 +75,41 @@ class Communicator {
                                DataType dtype, ReduceOp op) = 0;
   virtual Status Barrier() = 0;
 
+  // --- memory of the data methods (local, not collective) ---
+  // The ops never touch a data buffer with the CPU themselves: copies, scaling and scratch memory
+  // go through these methods, so that a communicator for device memory (NCCL: CUDA) does them on
+  // its device. The defaults are for host memory.
+  //
+  // Where the data buffers live: the CPU (default), or a CUDA device. The runtime routes a tensor
+  // to a process set's device communicator by this (collective.h, "Devices").
+  virtual Device device() const { return Device{}; }
+  // dst = src (`bytes` bytes; the buffers do not overlap).
+  virtual Status Copy(void* dst, const void* src, int64_t bytes) {
+    if (bytes > 0) std::memcpy(dst, src, static_cast<size_t>(bytes));
+    return Status::Ok();
+  }
+  // dst[i] = src[i] * factor (reduce.h's rules: 16-bit floats through float32, integers truncated
+  // toward zero); `dst` may equal `src`. Not called on bool.
+  virtual Status ScaleCopy(void* dst, const void* src, int64_t count, DataType dtype,
+                           double factor) {
+    collective::ScaleCopy(dst, src, count, dtype, factor);
+    return Status::Ok();
+  }
+  // data[i] *= factor, in place (same rules as ScaleCopy).
+  virtual Status Scale(void* data, int64_t count, DataType dtype, double factor) {
+    ScaleInPlace(data, count, dtype, factor);
+    return Status::Ok();
+  }
+  // Memory on device() of at least `bytes`, zero-filled when `zero`, owned by the communicator and
+  // valid until the next call of DeviceScratch (a joined rank's zeros, a failed allocation's
+  // stand-in). Host communicators never get this call (the runtime keeps host scratch itself):
+  // the default is Unimplemented.
+  virtual Result<void*> DeviceScratch(int64_t bytes, bool zero) {
+    (void)bytes;
+    (void)zero;
+    return Unimplemented(std::string(transport_name()) + " has no device scratch memory");
+  }
+
   // Collective over this communicator: creates a communicator of `members` (ranks of this
   // communicator, ascending, identical on every caller). Members get the new communicator (their
   // rank in it is their index in `members`); non-members get null.
@@ -92,6 +130,10 @@ struct Topology {
 struct World {
   std::unique_ptr<Communicator> comm;
   Topology topology;
+  // Optional: a communicator of the same ranks (same order) for device memory (NCCL for CUDA
+  // tensors), whose device() is not the CPU. Coordination always stays on `comm`; process sets
+  // split this one alongside `comm`. Every rank must have one, or none.
+  std::unique_ptr<Communicator> device;
 };
 
 }  // namespace trainyard::collective

@@ -17,13 +17,8 @@ bool IsDataOp(const Response& r) {
   }
 }
 
-Status RunItem(OpContext& ctx, const Response& r, std::vector<Slot>& slots,
-               const ControlHandler& control) {
-  if (r.is_error()) {
-    StatusCode code = r.error_code == StatusCode::kOk ? StatusCode::kInvalidArgument : r.error_code;
-    for (Slot& s : slots) s.status = Status(code, r.error);
-    return Status::Ok();
-  }
+// Executes a data response's slots on ctx.comm.
+Status RunData(OpContext& ctx, const Response& r, std::vector<Slot>& slots) {
   switch (r.type) {
     case OpType::kAllreduce: {
       std::vector<Slot*> ptrs;
@@ -35,15 +30,43 @@ Status RunItem(OpContext& ctx, const Response& r, std::vector<Slot>& slots,
     case OpType::kAlltoall: return ExecuteAlltoall(ctx, slots.front());
     case OpType::kReducescatter: return ExecuteReducescatter(ctx, slots.front());
     case OpType::kBarrier: return ExecuteBarrier(ctx, slots.front());
-    default: return control(r, slots.front());
+    default: return Internal(std::string("not a data operation: ") + OpTypeName(r.type));
   }
+}
+
+bool OnDevice(const Response& r) {
+  return IsDataOp(r) && r.type != OpType::kBarrier && r.device.type != DeviceType::kCpu;
+}
+
+Status RunItem(OpContext& ctx, const Response& r, std::vector<Slot>& slots,
+               const ControlHandler& control) {
+  if (r.is_error()) {
+    StatusCode code = r.error_code == StatusCode::kOk ? StatusCode::kInvalidArgument : r.error_code;
+    for (Slot& s : slots) s.status = Status(code, r.error);
+    return Status::Ok();
+  }
+  if (OnDevice(r)) {
+    if (ctx.device_comm == nullptr) {
+      for (Slot& s : slots) {
+        s.status = FailedPrecondition(std::string(OpTypeName(r.type)) + " '" + s.response->name +
+                                      "': the tensor is on " + r.device.ToString() +
+                                      " but this process set has no device communicator");
+      }
+      return Status::Ok();
+    }
+    OpContext device_ctx = ctx;
+    device_ctx.comm = ctx.device_comm;
+    return RunData(device_ctx, r, slots);
+  }
+  if (IsDataOp(r)) return RunData(ctx, r, slots);
+  return control(r, slots.front());
 }
 
 }  // namespace
 
 Status ExecuteResponses(OpContext& ctx, const FusionPolicy& policy, int32_t process_set,
                         TensorQueue& queue, const std::vector<Response>& responses,
-                        const ControlHandler& control, std::atomic<int64_t>* fused_tensors) {
+                        const ControlHandler& control, ExecutorCounters* counters) {
   const size_t n = responses.size();
   std::vector<std::optional<TensorEntry>> entries(n);
   Timeline& tl = *ctx.timeline;
@@ -65,8 +88,9 @@ Status ExecuteResponses(OpContext& ctx, const FusionPolicy& policy, int32_t proc
       slots.push_back(s);
       if (IsDataOp(responses[idx])) tl.End(responses[idx].name, "QUEUE");
     }
-    if (item.indices.size() > 1)
-      fused_tensors->fetch_add(static_cast<int64_t>(item.indices.size()));
+    const auto count = static_cast<int64_t>(item.indices.size());
+    if (count > 1) counters->fused_tensors.fetch_add(count);
+    if (OnDevice(first)) counters->device_tensors.fetch_add(count);
     fatal = RunItem(ctx, first, slots, control);
     for (size_t k = 0; k < item.indices.size(); ++k) {
       size_t idx = item.indices[k];

@@ -34,7 +34,10 @@ int64_t ResponseBytes(const Response& r) {
 namespace {
 
 bool Fusible(const Response& r, const FusionPolicy& p) {
-  if (r.type != OpType::kAllreduce || r.is_error()) return false;
+  // The fusion buffer is host memory: device tensors are reduced one by one, in place.
+  if (r.type != OpType::kAllreduce || r.is_error() || r.device.type != DeviceType::kCpu) {
+    return false;
+  }
   int64_t bytes = ResponseBytes(r);
   return bytes > 0 && bytes < p.small_tensor_bytes && bytes <= p.buffer_bytes;
 }

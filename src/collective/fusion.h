@@ -11,7 +11,8 @@
 //   - MPI over TCP, Gloo: a call costs 30 us to milliseconds, so fusion wins 2-100x.
 // The rule (PlanFusion):
 //   - only allreduce responses are fused, and only with others of the same dtype, reduce op,
-//     scale factors and device;
+//     scale factors and device, and only host (CPU) tensors: the buffer is host memory, so
+//     device tensors are always planned unfused;
 //   - a tensor is fused only if its size is below `small_tensor_bytes`; bigger tensors are reduced
 //     alone, in place in the caller's memory, without any copy;
 //   - a group never exceeds `buffer_bytes`; a group of one is executed unfused (no copy).

@@ -25,9 +25,15 @@ Result<std::shared_ptr<ProcessSet>> Runtime::Impl::MakeProcessSet(ProcessSetId i
   ps->ranks = std::move(ranks);
   if (id == kGlobalProcessSet) {
     ps->comm = world.get();
+    ps->device_comm = device_world.get();
   } else {
     ASSIGN_OR_RETURN(ps->owned, world->Split(ps->ranks));
     ps->comm = ps->owned.get();
+    if (device_world != nullptr) {
+      // Collective over the device world too, on every rank, in the same order as above.
+      ASSIGN_OR_RETURN(ps->device_owned, device_world->Split(ps->ranks));
+      ps->device_comm = ps->device_owned.get();
+    }
   }
   if (ps->comm != nullptr) {
     ps->controller = std::make_unique<Controller>(ps->comm, ps->ranks, config, &timeline);
@@ -51,6 +57,24 @@ Result<std::unique_ptr<Runtime>> Runtime::Init(InitOptions options) {
   }
   impl->topology = world.topology;
   impl->world = std::move(world.comm);
+  impl->device_world = std::move(world.device);
+  // Splits of the device world must happen on every rank: all ranks have one, or none.
+  uint64_t has_device = impl->device_world != nullptr ? 1 : 0;
+  uint64_t lacks_device = 1 - has_device;
+  uint64_t bits[2] = {has_device, lacks_device};
+  RETURN_IF_ERROR(impl->world->AllreduceBitsAnd(bits, 2));
+  if (bits[0] == 0 && bits[1] == 0) {
+    return FailedPrecondition(
+        "some ranks have a device communicator (NCCL) and others do not; rank " +
+        std::to_string(impl->topology.rank) + (has_device != 0 ? " has one" : " has none"));
+  }
+  if (impl->device_world != nullptr && (impl->device_world->size() != impl->topology.size ||
+                                        impl->device_world->rank() != impl->topology.rank)) {
+    return InvalidArgument(
+        "the device communicator (rank " + std::to_string(impl->device_world->rank()) + " of " +
+        std::to_string(impl->device_world->size()) + ") does not match the world (rank " +
+        std::to_string(impl->topology.rank) + " of " + std::to_string(impl->topology.size) + ")");
+  }
 
   // Rank 0's shared settings win, so that every rank runs the same protocol.
   std::string shared = EncodeSharedConfig(impl->config);
@@ -130,9 +154,10 @@ bool Runtime::MpiBuilt() {
   return std::find(b.begin(), b.end(), "mpi") != b.end();
 }
 bool Runtime::GlooBuilt() { return TransportBuilt("gloo"); }
-// The NCCL communicator may be compiled (transport/c10d/nccl_communicator.h), but the runtime does
-// not route CUDA tensors to it yet: it refuses them, so NCCL is not "built" for its users.
-bool Runtime::NcclBuilt() { return false; }
+// True when the NCCL communicator is compiled in (a CUDA libtorch at build time): worlds then get
+// a device communicator when a CUDA device is there (transport_registry.cc), and CUDA tensors are
+// routed to it.
+bool Runtime::NcclBuilt() { return NcclCompiled(); }
 
 Status Runtime::StartTimeline(const std::string& path, bool mark_cycles) {
   std::string p = path;
@@ -153,7 +178,8 @@ Status Runtime::StopTimeline() {
 RuntimeStats Runtime::stats() const {
   std::lock_guard<std::mutex> lock(impl_->state_mu);
   RuntimeStats s = impl_->stats;
-  s.fused_tensors = impl_->fused_tensors.load();
+  s.fused_tensors = impl_->counters.fused_tensors.load();
+  s.device_tensors = impl_->counters.device_tensors.load();
   return s;
 }
 
@@ -245,6 +271,7 @@ void Runtime::Impl::Stop(const Status& why) {
   // Sub-communicators go before the world communicator they came from.
   for (auto it = sets.rbegin(); it != sets.rend(); ++it) {
     it->second->controller.reset();
+    it->second->device_owned.reset();
     it->second->owned.reset();
   }
 }
@@ -301,13 +328,14 @@ void Runtime::Impl::Loop() {
       }
       OpContext ctx;
       ctx.comm = ps->comm;
+      ctx.device_comm = ps->device_comm;
       ctx.ranks = &ps->ranks;
       ctx.fusion_buffer = &fusion_buffer;
       ctx.timeline = &timeline;
       ctx.scratch = &scratch;
       Status st = ExecuteResponses(
           ctx, ps->policy, id, queue, out->responses,
-          [&](const Response& r, Slot& s) { return Control(r, s); }, &fused_tensors);
+          [&](const Response& r, Slot& s) { return Control(r, s); }, &counters);
       if (!st.ok()) {
         why = Unavailable("collective runtime stopped: " + st.message());
         stop = true;

@@ -6,12 +6,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "collective/collective.h"
 #include "collective/controller.h"
+#include "collective/executor.h"
 #include "collective/fusion.h"
 #include "collective/ops/ops.h"
 #include "collective/tensor_queue.h"
@@ -24,6 +26,10 @@ struct ProcessSet {
   std::vector<int> ranks;               // global ranks, ascending
   std::unique_ptr<Communicator> owned;  // this set's communicator (null for non-members)
   Communicator* comm = nullptr;         // `owned`, or the world communicator for set 0
+  // The set's device communicator (CUDA tensors), split from the world's alongside `owned`; null
+  // when the world has none (then device tensors are refused at enqueue).
+  std::unique_ptr<Communicator> device_owned;
+  Communicator* device_comm = nullptr;  // `device_owned`, or the world's device communicator
   std::unique_ptr<Controller> controller;
   FusionPolicy policy;
   Controller::Stats last_stats;
@@ -32,6 +38,8 @@ struct ProcessSet {
 struct Runtime::Impl {
   Topology topology;
   std::unique_ptr<Communicator> world;
+  // World::device: declared after `world`, so destroyed before it.
+  std::unique_ptr<Communicator> device_world;
   Config config;
   TensorQueue queue;
   Timeline timeline;
@@ -53,8 +61,8 @@ struct Runtime::Impl {
   std::atomic<bool> running{false};
   mutable std::mutex state_mu;
   Status stop_status;  // GUARDED_BY(state_mu)
-  RuntimeStats stats;  // GUARDED_BY(state_mu), except fused_tensors
-  std::atomic<int64_t> fused_tensors{0};
+  RuntimeStats stats;  // GUARDED_BY(state_mu), except what `counters` holds
+  ExecutorCounters counters;
   std::atomic<int64_t> noname_counter{0};
   std::atomic<int64_t> add_set_counter{0};
 
@@ -69,6 +77,8 @@ struct Runtime::Impl {
   struct SetView {
     std::vector<int> ranks;
     int rank = -1;
+    // The device of the set's device communicator; nullopt when it has none.
+    std::optional<Device> device;
   };
   Status CheckSet(ProcessSetId id, SetView* view) const;
   std::string NameOr(const std::string& name, const char* op);

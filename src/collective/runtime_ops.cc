@@ -1,5 +1,6 @@
 // Runtime: validating and enqueueing operations (any thread).
 #include <algorithm>
+#include <optional>
 
 #include "collective/collective.h"
 #include "collective/runtime_impl.h"
@@ -16,8 +17,10 @@ std::string What(OpType type, const std::string& name) {
   return std::string(OpTypeName(type)) + " '" + name + "'";
 }
 
-// Checks that apply to every tensor.
-Status CheckTensor(OpType type, const std::string& name, const Tensor& t, const char* role) {
+// Checks that apply to every tensor. `device` is the process set's device communicator's device
+// (nullopt: none).
+Status CheckTensor(OpType type, const std::string& name, const Tensor& t, const char* role,
+                   const std::optional<Device>& device) {
   if (!IsValidDataType(static_cast<int>(t.dtype))) {
     return InvalidArgument(What(type, name) + ": " + role + " has an invalid dtype");
   }
@@ -28,8 +31,20 @@ Status CheckTensor(OpType type, const std::string& name, const Tensor& t, const 
     }
   }
   if (t.device.type != DeviceType::kCpu) {
-    return Unimplemented(What(type, name) + ": " + role + " is on " + t.device.ToString() +
-                         "; this build has no GPU transport (NCCL), only host memory is supported");
+    if (!device) {
+      return Unimplemented(
+          What(type, name) + ": " + role + " is on " + t.device.ToString() +
+          (Runtime::NcclBuilt()
+               ? "; this runtime has no device communicator (NCCL): some rank has no CUDA "
+                 "device, or TRAINYARD_NCCL=0"
+               : "; this build has no GPU transport (NCCL needs a CUDA libtorch at build time), "
+                 "only host memory is supported"));
+    }
+    if (t.device.type != device->type || t.device.index != device->index) {
+      return FailedPrecondition(What(type, name) + ": " + role + " is on " + t.device.ToString() +
+                                " but this rank's device communicator uses " + device->ToString() +
+                                " (local rank modulo the number of GPUs)");
+    }
   }
   if (t.data == nullptr && t.num_elements() > 0) {
     return InvalidArgument(What(type, name) + ": " + role + " has no data");
@@ -60,6 +75,27 @@ Status CheckReduce(OpType type, const std::string& name, DataType dtype, ReduceO
   return Status::Ok();
 }
 
+// The device as the ranks coordinate it: its type only. Each rank uses its own GPU, so indices
+// may differ between ranks for one name; types must agree (a mismatch error otherwise).
+Device CoordinatedDevice(const Device& d) { return Device{d.type, -1}; }
+
+// `input` and `output` must be on the same device.
+Status CheckSameDevice(OpType type, const std::string& name, const Tensor& input,
+                       const Tensor& output) {
+  if (input.device == output.device) return Status::Ok();
+  return InvalidArgument(What(type, name) + ": output is on " + output.device.ToString() +
+                         ", input on " + input.device.ToString());
+}
+
+// Operations with output sizes known only on the background thread need an allocator for device
+// tensors: a handle cannot own device memory.
+Status CheckDeviceAllocator(OpType type, const std::string& name, const Tensor& input,
+                            const OutputAllocator& allocator) {
+  if (input.device.type == DeviceType::kCpu || allocator) return Status::Ok();
+  return InvalidArgument(What(type, name) + ": a tensor on " + input.device.ToString() +
+                         " needs an OutputAllocator that allocates on that device");
+}
+
 }  // namespace
 
 Status Runtime::Impl::CheckSet(ProcessSetId id, SetView* view) const {
@@ -74,6 +110,7 @@ Status Runtime::Impl::CheckSet(ProcessSetId id, SetView* view) const {
   }
   view->ranks = it->second->ranks;
   view->rank = it->second->comm->rank();
+  if (it->second->device_comm != nullptr) view->device = it->second->device_comm->device();
   return Status::Ok();
 }
 
@@ -125,11 +162,16 @@ Handle Runtime::GroupedAllreduceAsync(const std::vector<std::string>& names,
     std::string name = impl_->NameOr(names[i], "allreduce");
     const Tensor& in = inputs[i];
     const Tensor& out = outputs[i];
-    for (const Status& s : {CheckTensor(OpType::kAllreduce, name, in, "input"),
-                            CheckTensor(OpType::kAllreduce, name, out, "output"),
+    for (const Status& s : {CheckTensor(OpType::kAllreduce, name, in, "input", view.device),
+                            CheckTensor(OpType::kAllreduce, name, out, "output", view.device),
+                            CheckSameDevice(OpType::kAllreduce, name, in, out),
                             CheckReduce(OpType::kAllreduce, name, in.dtype, options.op,
                                         options.prescale_factor, options.postscale_factor)}) {
       if (!s.ok()) return Handle::Done(s);
+    }
+    if (options.op == ReduceOp::kAdasum && in.device.type != DeviceType::kCpu) {
+      return Handle::Done(Unimplemented(What(OpType::kAllreduce, name) +
+                                        ": Adasum of device tensors is not supported"));
     }
     if (in.dtype != out.dtype || in.shape != out.shape) {
       return Handle::Done(InvalidArgument(What(OpType::kAllreduce, name) + ": output " +
@@ -146,7 +188,7 @@ Handle Runtime::GroupedAllreduceAsync(const std::vector<std::string>& names,
     e.request.reduce_op = options.op;
     e.request.prescale = options.prescale_factor;
     e.request.postscale = options.postscale_factor;
-    e.request.device = in.device;
+    e.request.device = CoordinatedDevice(in.device);
     e.input = in;
     e.output = out;
     entries.push_back(std::move(e));
@@ -158,8 +200,11 @@ Handle Runtime::AllgatherAsync(const std::string& name_in, const Tensor& input,
                                const AllgatherOptions& options) {
   std::string name = impl_->NameOr(name_in, "allgather");
   Impl::SetView view;
-  for (const Status& s : {impl_->CheckSet(options.process_set, &view),
-                          CheckTensor(OpType::kAllgather, name, input, "input")}) {
+  Status set = impl_->CheckSet(options.process_set, &view);
+  if (!set.ok()) return Handle::Done(set);
+  for (const Status& s :
+       {CheckTensor(OpType::kAllgather, name, input, "input", view.device),
+        CheckDeviceAllocator(OpType::kAllgather, name, input, options.allocator)}) {
     if (!s.ok()) return Handle::Done(s);
   }
   if (input.shape.empty()) {
@@ -172,7 +217,7 @@ Handle Runtime::AllgatherAsync(const std::string& name_in, const Tensor& input,
   e.request.name = std::move(name);
   e.request.dtype = input.dtype;
   e.request.shape = input.shape;
-  e.request.device = input.device;
+  e.request.device = CoordinatedDevice(input.device);
   e.input = input;
   e.allocator = options.allocator;
   std::vector<TensorEntry> entries;
@@ -184,9 +229,11 @@ Handle Runtime::BroadcastAsync(const std::string& name_in, const Tensor& input,
                                const Tensor& output, int root_rank, ProcessSetId process_set) {
   std::string name = impl_->NameOr(name_in, "broadcast");
   Impl::SetView view;
-  for (const Status& s :
-       {impl_->CheckSet(process_set, &view), CheckTensor(OpType::kBroadcast, name, input, "input"),
-        CheckTensor(OpType::kBroadcast, name, output, "output")}) {
+  Status set = impl_->CheckSet(process_set, &view);
+  if (!set.ok()) return Handle::Done(set);
+  for (const Status& s : {CheckTensor(OpType::kBroadcast, name, input, "input", view.device),
+                          CheckTensor(OpType::kBroadcast, name, output, "output", view.device),
+                          CheckSameDevice(OpType::kBroadcast, name, input, output)}) {
     if (!s.ok()) return Handle::Done(s);
   }
   if (std::find(view.ranks.begin(), view.ranks.end(), root_rank) == view.ranks.end()) {
@@ -204,7 +251,7 @@ Handle Runtime::BroadcastAsync(const std::string& name_in, const Tensor& input,
   e.request.dtype = input.dtype;
   e.request.shape = input.shape;
   e.request.root = root_rank;
-  e.request.device = input.device;
+  e.request.device = CoordinatedDevice(input.device);
   e.input = input;
   e.output = output;
   std::vector<TensorEntry> entries;
@@ -221,8 +268,11 @@ Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
                               const AlltoallOptions& options) {
   std::string name = impl_->NameOr(name_in, "alltoall");
   Impl::SetView view;
-  for (const Status& s : {impl_->CheckSet(options.process_set, &view),
-                          CheckTensor(OpType::kAlltoall, name, input, "input")}) {
+  Status set = impl_->CheckSet(options.process_set, &view);
+  if (!set.ok()) return Handle::Done(set);
+  for (const Status& s :
+       {CheckTensor(OpType::kAlltoall, name, input, "input", view.device),
+        CheckDeviceAllocator(OpType::kAlltoall, name, input, options.allocator)}) {
     if (!s.ok()) return Handle::Done(s);
   }
   if (input.shape.empty()) {
@@ -259,7 +309,7 @@ Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
   e.request.name = std::move(name);
   e.request.dtype = input.dtype;
   e.request.shape = input.shape;
-  e.request.device = input.device;
+  e.request.device = CoordinatedDevice(input.device);
   e.input = input;
   e.splits = std::move(splits);
   e.allocator = options.allocator;
@@ -272,11 +322,16 @@ Handle Runtime::ReducescatterAsync(const std::string& name_in, const Tensor& inp
                                    const ReducescatterOptions& options) {
   std::string name = impl_->NameOr(name_in, "reducescatter");
   Impl::SetView view;
-  for (const Status& s : {impl_->CheckSet(options.process_set, &view),
-                          CheckTensor(OpType::kReducescatter, name, input, "input"),
+  Status set = impl_->CheckSet(options.process_set, &view);
+  if (!set.ok()) return Handle::Done(set);
+  for (const Status& s : {CheckTensor(OpType::kReducescatter, name, input, "input", view.device),
                           CheckReduce(OpType::kReducescatter, name, input.dtype, options.op,
                                       options.prescale_factor, options.postscale_factor)}) {
     if (!s.ok()) return Handle::Done(s);
+  }
+  if (input.device.type != DeviceType::kCpu) {
+    return Handle::Done(Unimplemented(What(OpType::kReducescatter, name) +
+                                      ": reducescatter of device tensors is not supported yet"));
   }
   if (input.shape.empty()) {
     return Handle::Done(InvalidArgument(What(OpType::kReducescatter, name) +
@@ -291,7 +346,7 @@ Handle Runtime::ReducescatterAsync(const std::string& name_in, const Tensor& inp
   e.request.reduce_op = options.op;
   e.request.prescale = options.prescale_factor;
   e.request.postscale = options.postscale_factor;
-  e.request.device = input.device;
+  e.request.device = CoordinatedDevice(input.device);
   e.input = input;
   e.allocator = options.allocator;
   std::vector<TensorEntry> entries;

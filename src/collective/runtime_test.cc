@@ -1,11 +1,12 @@
 // The runtime end to end with N ranks as threads of this process (the in-process transport):
 // operations x dtypes x sizes, different submission orders, mismatches, duplicate names, the
-// response cache, fusion, join, process sets, stalls, a dead rank, shutdown and the timeline.
+// response cache, fusion, join, process sets, stalls, a dead rank, shutdown and the timeline; and
+// the routing of device (CUDA) tensors to a device communicator (a counting stand-in for NCCL).
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -487,8 +488,8 @@ TEST(CollectiveRuntime, AdasumMatchesTheFormulaOnHorovodsTree) {
           for (int i = 0; i < kCount; ++i) {
             EXPECT_NEAR(got[static_cast<size_t>(r)][static_cast<size_t>(t)][static_cast<size_t>(i)],
                         2.0 * expected[static_cast<size_t>(t)][static_cast<size_t>(i)], tol)
-                << "n=" << n << " dtype=" << DataTypeName(dtype) << " rank " << r << " tensor "
-                << t << " element " << i;
+                << "n=" << n << " dtype=" << DataTypeName(dtype) << " rank " << r << " tensor " << t
+                << " element " << i;
           }
         }
         // every rank holds the same values
@@ -722,6 +723,334 @@ TEST(CollectiveRuntime, UnknownTransportIsUnavailable) {
   InitOptions options;
   options.transport = "carrier-pigeon";
   EXPECT_EQ(Runtime::Init(std::move(options)).status().code(), StatusCode::kUnavailable);
+}
+
+// --- device tensors: the routing to a process set's device communicator ---
+
+// What a TestDeviceComm did; shared by a rank's device communicator and its splits.
+struct DeviceCounters {
+  std::atomic<int> coordination{0};  // AllreduceBitsAnd, GatherBytes, BroadcastBytes
+  std::atomic<int> allreduces{0};
+  std::atomic<int> allgathers{0};
+  std::atomic<int> broadcasts{0};
+  std::atomic<int> copies{0};
+  std::atomic<int> scales{0};  // Scale and ScaleCopy
+  std::atomic<int> scratches{0};
+};
+
+// A stand-in for the NCCL communicator: an in-process communicator whose buffers count as being on
+// cuda:0 (they are host memory, so the runtime's routing, fusion planning and scaling can be
+// checked without a GPU). Counts the calls it gets and forwards them.
+class TestDeviceComm : public Communicator {
+ public:
+  TestDeviceComm(std::unique_ptr<Communicator> inner, std::shared_ptr<DeviceCounters> counters)
+      : inner_(std::move(inner)), counters_(std::move(counters)) {}
+
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  const char* transport_name() const override { return "TESTDEV"; }
+  bool all_on_one_host() const override { return inner_->all_on_one_host(); }
+  Device device() const override { return Device{DeviceType::kCuda, 0}; }
+
+  Status AllreduceBitsAnd(uint64_t* words, size_t count) override {
+    ++counters_->coordination;
+    return inner_->AllreduceBitsAnd(words, count);
+  }
+  Status GatherBytes(const std::string& mine, std::vector<std::string>* all) override {
+    ++counters_->coordination;
+    return inner_->GatherBytes(mine, all);
+  }
+  Status BroadcastBytes(std::string* bytes) override {
+    ++counters_->coordination;
+    return inner_->BroadcastBytes(bytes);
+  }
+  Status AllgatherInt64(int64_t mine, std::vector<int64_t>* all) override {
+    return inner_->AllgatherInt64(mine, all);
+  }
+  Status AlltoallInt64(const std::vector<int64_t>& send, std::vector<int64_t>* recv) override {
+    return inner_->AlltoallInt64(send, recv);
+  }
+  Status Allreduce(const void* in, void* out, int64_t count, DataType dtype, ReduceOp op) override {
+    ++counters_->allreduces;
+    return inner_->Allreduce(in, out, count, dtype, op);
+  }
+  Status Allgatherv(const void* in, void* out, const std::vector<int64_t>& counts,
+                    DataType dtype) override {
+    ++counters_->allgathers;
+    return inner_->Allgatherv(in, out, counts, dtype);
+  }
+  Status Broadcast(void* data, int64_t count, DataType dtype, int root) override {
+    ++counters_->broadcasts;
+    return inner_->Broadcast(data, count, dtype, root);
+  }
+  Status Alltoallv(const void* in, const std::vector<int64_t>& send_counts, void* out,
+                   const std::vector<int64_t>& recv_counts, DataType dtype) override {
+    return inner_->Alltoallv(in, send_counts, out, recv_counts, dtype);
+  }
+  Status ReduceScatter(const void* in, void* out, const std::vector<int64_t>& counts,
+                       DataType dtype, ReduceOp op) override {
+    return inner_->ReduceScatter(in, out, counts, dtype, op);
+  }
+  Status Barrier() override { return inner_->Barrier(); }
+
+  Status Copy(void* dst, const void* src, int64_t bytes) override {
+    ++counters_->copies;
+    return Communicator::Copy(dst, src, bytes);
+  }
+  Status ScaleCopy(void* dst, const void* src, int64_t count, DataType dtype,
+                   double factor) override {
+    ++counters_->scales;
+    return Communicator::ScaleCopy(dst, src, count, dtype, factor);
+  }
+  Status Scale(void* data, int64_t count, DataType dtype, double factor) override {
+    ++counters_->scales;
+    return Communicator::Scale(data, count, dtype, factor);
+  }
+  Result<void*> DeviceScratch(int64_t bytes, bool zero) override {
+    ++counters_->scratches;
+    if (scratch_.size() < static_cast<size_t>(bytes)) scratch_.resize(static_cast<size_t>(bytes));
+    if (zero) std::fill(scratch_.begin(), scratch_.end(), std::byte{0});
+    return static_cast<void*>(scratch_.data());
+  }
+
+  Result<std::unique_ptr<Communicator>> Split(const std::vector<int>& members) override {
+    ASSIGN_OR_RETURN(std::unique_ptr<Communicator> sub, inner_->Split(members));
+    if (sub == nullptr) return sub;
+    return std::unique_ptr<Communicator>(new TestDeviceComm(std::move(sub), counters_));
+  }
+
+ private:
+  std::unique_ptr<Communicator> inner_;
+  std::shared_ptr<DeviceCounters> counters_;
+  std::vector<std::byte> scratch_;
+};
+
+// Like RunRanks, with a TestDeviceComm as every rank's device communicator (only on the ranks
+// for which `with_device` says so, when given).
+void RunDeviceRanks(int n, const std::function<void(int, Runtime&, DeviceCounters&)>& fn,
+                    RankSetup setup = {}) {
+  InProcWorld host(n);
+  InProcWorld device(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      auto counters = std::make_shared<DeviceCounters>();
+      InitOptions options;
+      options.world = host.Connect(r);
+      options.world.device =
+          std::make_unique<TestDeviceComm>(std::move(device.Connect(r).comm), counters);
+      options.config = setup.config;
+      options.process_sets = setup.process_sets;
+      Result<std::unique_ptr<Runtime>> rt = Runtime::Init(std::move(options));
+      ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+      fn(r, **rt, *counters);
+      if (setup.barrier_at_end && (*rt)->is_initialized()) {
+        EXPECT_TRUE((*rt)->Barrier().ok());
+      }
+      EXPECT_TRUE((*rt)->Shutdown().ok());
+      EXPECT_EQ(counters->coordination.load(), 0) << "coordination stays on the host";
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+Tensor OnCuda(Buffer& b) {
+  Tensor t = b.tensor();
+  t.device = Device{DeviceType::kCuda, 0};
+  return t;
+}
+
+class DeviceRanks : public ::testing::TestWithParam<int> {};
+
+TEST_P(DeviceRanks, CudaTensorsRunOnTheDeviceCommunicatorUnfusedAndScaledThere) {
+  const int n = GetParam();
+  ::trainyard::testing::TempDir dir;
+  const std::string path = dir / "timeline.json";
+  RunDeviceRanks(n, [&](int rank, Runtime& rt, DeviceCounters& c) {
+    ASSERT_TRUE(rt.StartTimeline(path).ok());
+    // Average with prescale 3 and postscale 0.5: (sum of 3 v) / n * 0.5.
+    Buffer in(DataType::kFloat32, Shape{1000});
+    Buffer out(DataType::kFloat32, Shape{1000});
+    for (int64_t i = 0; i < in.size(); ++i)
+      in.Set(i, testing::TestValue(DataType::kFloat32, rank, i));
+    AllreduceOptions avg;
+    avg.prescale_factor = 3;
+    avg.postscale_factor = 0.5;
+    ASSERT_TRUE(WaitOk(rt.AllreduceAsync("dev.avg", OnCuda(in), OnCuda(out), avg)).ok());
+    for (int64_t i : {int64_t{0}, int64_t{1}, int64_t{999}}) {
+      double sum = 0;
+      for (int r = 0; r < n; ++r) sum += testing::TestValue(DataType::kFloat32, r, i);
+      EXPECT_DOUBLE_EQ(out.Get(i), 3 * sum / n * 0.5) << i;
+      EXPECT_EQ(in.Get(i), testing::TestValue(DataType::kFloat32, rank, i)) << "input untouched";
+    }
+    EXPECT_EQ(c.allreduces.load(), 1);
+    EXPECT_EQ(c.scales.load(), 2);  // the prescale copy and the postscale, on the device
+
+    // Small tensors that would be fused on the host: on the device, one call each, no fusion.
+    std::vector<Buffer> bufs;
+    for (int t = 0; t < 4; ++t) bufs.emplace_back(DataType::kInt32, Shape{8});
+    std::vector<Tensor> dev;
+    for (auto& b : bufs) {
+      for (int64_t i = 0; i < 8; ++i) b.Set(i, rank + 1);
+      dev.push_back(OnCuda(b));
+    }
+    AllreduceOptions sum;
+    sum.op = ReduceOp::kSum;
+    ASSERT_TRUE(WaitOk(rt.GroupedAllreduceAsync({"d.a", "d.b", "d.c", "d.d"}, dev, dev, sum)).ok());
+    for (auto& b : bufs) EXPECT_EQ(b.Get(7), n * (n + 1) / 2);
+    EXPECT_EQ(c.allreduces.load(), 5);
+    EXPECT_EQ(rt.stats().fused_tensors, 0);
+    // The same group in host memory is fused (on the host communicator).
+    std::vector<Buffer> host;
+    for (int t = 0; t < 4; ++t) host.emplace_back(DataType::kInt32, Shape{8});
+    std::vector<Tensor> ht;
+    for (auto& b : host) ht.push_back(b.tensor());
+    ASSERT_TRUE(WaitOk(rt.GroupedAllreduceAsync({"h.a", "h.b", "h.c", "h.d"}, ht, ht, sum)).ok());
+    EXPECT_EQ(rt.stats().fused_tensors, 4);
+    EXPECT_EQ(c.allreduces.load(), 5) << "host tensors stay on the host communicator";
+
+    // Allgather (rank r gives r + 1 rows) into memory its allocator says is on the device.
+    Buffer rows(DataType::kFloat64, Shape{rank + 1, 2});
+    for (int64_t i = 0; i < rows.size(); ++i) rows.Set(i, rank);
+    std::vector<std::unique_ptr<Buffer>> gathered;
+    AllgatherOptions gather;
+    gather.allocator = [&](const Shape& shape) -> Result<Tensor> {
+      gathered.push_back(std::make_unique<Buffer>(DataType::kFloat64, shape));
+      return OnCuda(*gathered.back());
+    };
+    Handle g = rt.AllgatherAsync("dev.gather", OnCuda(rows), gather);
+    ASSERT_TRUE(WaitOk(g).ok()) << g.Wait().ToString();
+    ASSERT_EQ(gathered.size(), 1U);
+    EXPECT_EQ(g.output().shape, (Shape{n * (n + 1) / 2, 2}));
+    EXPECT_EQ(gathered[0]->Get(gathered[0]->size() - 1), n - 1);
+    EXPECT_EQ(c.allgathers.load(), 1);
+
+    // Broadcast out of place from the last rank: the root's copy goes through the device too.
+    Buffer src(DataType::kFloat32, Shape{16});
+    Buffer dst(DataType::kFloat32, Shape{16});
+    for (int64_t i = 0; i < 16; ++i) src.Set(i, 10.0 * rank + static_cast<double>(i));
+    ASSERT_TRUE(WaitOk(rt.BroadcastAsync("dev.bcast", OnCuda(src), OnCuda(dst), n - 1)).ok());
+    EXPECT_EQ(dst.Get(15), (n - 1) * 10 + 15);
+    EXPECT_EQ(c.broadcasts.load(), 1);
+    EXPECT_EQ(c.copies.load(), rank == n - 1 ? 1 : 0);
+
+    // Steady state: cached responses keep their device.
+    for (int step = 0; step < 3; ++step) {
+      ASSERT_TRUE(WaitOk(rt.AllreduceAsync("dev.avg", OnCuda(in), OnCuda(out), avg)).ok());
+    }
+    EXPECT_EQ(c.allreduces.load(), 8);
+    EXPECT_EQ(rt.stats().device_tensors, 1 + 4 + 1 + 1 + 3);
+    ASSERT_TRUE(rt.Barrier().ok());
+    ASSERT_TRUE(rt.StopTimeline().ok());
+  });
+  std::ifstream file(path);
+  nlohmann::json trace = nlohmann::json::parse(file);
+  std::map<int, std::string> tensor_of;
+  std::map<std::string, std::multiset<std::string>> begun;
+  for (const auto& e : trace) {
+    if (e["ph"] == "M" && e["name"] == "process_name") tensor_of[e["pid"]] = e["args"]["name"];
+    if (e["ph"] == "B") begun[tensor_of[e["pid"]]].insert(e["name"].get<std::string>());
+  }
+  EXPECT_TRUE(begun["dev.avg"].count("TESTDEV_ALLREDUCE"));
+  EXPECT_FALSE(begun["dev.avg"].count("INPROC_ALLREDUCE"));
+  EXPECT_TRUE(begun["d.a"].count("TESTDEV_ALLREDUCE"));
+  EXPECT_FALSE(begun["d.a"].count("MEMCPY_IN_FUSION_BUFFER"));
+  EXPECT_TRUE(begun["h.a"].count("MEMCPY_IN_FUSION_BUFFER"));
+  EXPECT_TRUE(begun["dev.gather"].count("TESTDEV_ALLGATHER"));
+  EXPECT_TRUE(begun["dev.bcast"].count("TESTDEV_BROADCAST"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, DeviceRanks, ::testing::Values(1, 2, 3));
+
+TEST(CollectiveDevices, MixedDevicesForOneNameAreAMismatchOnEveryRank) {
+  RunDeviceRanks(3, [&](int rank, Runtime& rt, DeviceCounters& c) {
+    Buffer t(DataType::kFloat32, Shape{4});
+    Tensor x = rank == 1 ? t.tensor() : OnCuda(t);
+    Status st = rt.Allreduce("mixed", x, x);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find("mismatched devices"), std::string::npos) << st.ToString();
+    EXPECT_NE(st.message().find("rank 1 sent a tensor on cpu"), std::string::npos) << st.ToString();
+    EXPECT_EQ(c.allreduces.load(), 0);
+  });
+}
+
+TEST(CollectiveDevices, WhatTheDevicePathRefusesFailsAtEnqueue) {
+  RunDeviceRanks(1, [&](int, Runtime& rt, DeviceCounters&) {
+    Buffer t(DataType::kFloat32, Shape{4, 2});
+    Tensor cuda = OnCuda(t);
+    Tensor other = cuda;
+    other.device.index = 1;
+    Status st = rt.Allreduce("other.gpu", other, other);
+    EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+    EXPECT_NE(st.message().find("cuda:1"), std::string::npos) << st.ToString();
+    EXPECT_EQ(rt.Allreduce("split", cuda, t.tensor()).code(), StatusCode::kInvalidArgument);
+    AllreduceOptions adasum;
+    adasum.op = ReduceOp::kAdasum;
+    EXPECT_EQ(rt.Allreduce("adasum", cuda, cuda, adasum).code(), StatusCode::kUnimplemented);
+    EXPECT_EQ(rt.ReducescatterAsync("rs", cuda).Wait().code(), StatusCode::kUnimplemented);
+    st = rt.AllgatherAsync("noalloc", cuda).Wait();
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find("OutputAllocator"), std::string::npos) << st.ToString();
+    EXPECT_EQ(rt.AlltoallAsync("noalloc.a2a", cuda).Wait().code(), StatusCode::kInvalidArgument);
+    // The runtime still works.
+    EXPECT_TRUE(rt.Allreduce("fine", cuda, cuda).ok());
+  });
+}
+
+TEST(CollectiveDevices, JoinedRankContributesDeviceZerosAndSetsSplitTheDeviceCommunicator) {
+  RankSetup setup;
+  setup.process_sets = {{0, 2}};
+  RunDeviceRanks(
+      3,
+      [&](int rank, Runtime& rt, DeviceCounters& c) {
+        // Process set {0, 2}: a split device communicator.
+        if (rank != 1) {
+          Buffer t(DataType::kFloat32, Shape{5});
+          for (int64_t i = 0; i < 5; ++i) t.Set(i, rank + 1);
+          AllreduceOptions sum;
+          sum.op = ReduceOp::kSum;
+          sum.process_set = 1;
+          ASSERT_TRUE(rt.Allreduce("set.sum", OnCuda(t), OnCuda(t), sum).ok());
+          EXPECT_EQ(t.Get(4), 1 + 3);
+          EXPECT_EQ(c.allreduces.load(), 1);
+        }
+        // Rank 2 joins; the others reduce a CUDA tensor: rank 2 adds zeros from device scratch.
+        AllreduceOptions sum;
+        sum.op = ReduceOp::kSum;
+        if (rank != 2) {
+          Buffer t(DataType::kFloat32, Shape{6});
+          for (int64_t i = 0; i < 6; ++i) t.Set(i, 1);
+          ASSERT_TRUE(rt.Allreduce("joined.sum", OnCuda(t), OnCuda(t), sum).ok());
+          EXPECT_EQ(t.Get(5), 2);
+        }
+        Result<int> last = rt.Join();
+        ASSERT_TRUE(last.ok()) << last.status().ToString();
+        if (rank == 2) {
+          EXPECT_GE(c.scratches.load(), 1);
+        }
+      },
+      setup);
+}
+
+TEST(CollectiveDevices, SomeRanksWithADeviceCommunicatorAndSomeWithoutFailInit) {
+  InProcWorld host(2);
+  InProcWorld device(2);
+  std::vector<Status> got(2);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      InitOptions options;
+      options.world = host.Connect(r);
+      World d = device.Connect(r);
+      if (r == 0) options.world.device = std::move(d.comm);
+      options.config = TestConfig();
+      got[static_cast<size_t>(r)] = Runtime::Init(std::move(options)).status();
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& st : got) {
+    EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+  }
 }
 
 }  // namespace

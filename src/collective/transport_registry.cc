@@ -12,6 +12,9 @@
 #if TRAINYARD_HAVE_GLOO
 #include "collective/transport/c10d/gloo_world.h"
 #endif
+#if TRAINYARD_HAVE_NCCL
+#include "collective/transport/c10d/nccl_communicator.h"
+#endif
 
 namespace trainyard::collective {
 namespace {
@@ -39,6 +42,14 @@ bool TransportBuilt(const std::string& name) {
   return std::find(built.begin(), built.end(), name) != built.end();
 }
 
+bool NcclCompiled() {
+#if TRAINYARD_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 Result<std::string> ResolveTransport(const std::string& requested, const Config& config,
                                      const LaunchEnv& env) {
   if (!requested.empty() && requested != "auto") return requested;
@@ -58,10 +69,10 @@ Result<std::string> ResolveTransport(const std::string& requested, const Config&
   return std::string("single");
 }
 
-Result<World> CreateWorld(const std::string& transport, const Config& config) {
-  const EnvLookup lookup = [](const char* name) { return std::getenv(name); };
-  ASSIGN_OR_RETURN(LaunchEnv env, ReadLaunchEnv(lookup));
-  ASSIGN_OR_RETURN(std::string chosen, ResolveTransport(transport, config, env));
+namespace {
+
+Result<World> CreateHostWorld(const std::string& chosen, const Config& config,
+                              const LaunchEnv& env) {
   if (chosen == "single") {
     // The communicator keeps the in-process world's state alive.
     InProcWorld world(1);
@@ -73,8 +84,24 @@ Result<World> CreateWorld(const std::string& transport, const Config& config) {
 #if TRAINYARD_HAVE_GLOO
   if (chosen == "gloo") return CreateGlooWorld(config, env);
 #endif
+  (void)config;
+  (void)env;
   return Unavailable("collective transport '" + chosen +
                      "' is not built into trainyard (built: " + BuiltText() + ")");
+}
+
+}  // namespace
+
+Result<World> CreateWorld(const std::string& transport, const Config& config) {
+  const EnvLookup lookup = [](const char* name) { return std::getenv(name); };
+  ASSIGN_OR_RETURN(LaunchEnv env, ReadLaunchEnv(lookup));
+  ASSIGN_OR_RETURN(std::string chosen, ResolveTransport(transport, config, env));
+  ASSIGN_OR_RETURN(World world, CreateHostWorld(chosen, config, env));
+#if TRAINYARD_HAVE_NCCL
+  // CUDA tensors go to NCCL whatever carries the coordination (MPI, Gloo, a single rank).
+  RETURN_IF_ERROR(AttachNcclDevice(world, config.gloo_timeout_seconds));
+#endif
+  return world;
 }
 
 }  // namespace trainyard::collective

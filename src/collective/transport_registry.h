@@ -14,10 +14,12 @@
 namespace trainyard::collective {
 
 // "mpi" when built with MPI, "gloo" when built with libtorch (c10d's ProcessGroupGloo). The
-// single-rank world ("single") is always there and not listed. NCCL is not a world transport:
-// see transport/c10d/nccl_communicator.h.
+// single-rank world ("single") is always there and not listed. NCCL is not a world transport but
+// a device communicator attached to whichever world is created (NcclCompiled, CreateWorld).
 std::vector<std::string> BuiltTransports();
 bool TransportBuilt(const std::string& name);
+// True when the NCCL device communicator is compiled in (TRAINYARD_HAVE_NCCL).
+bool NcclCompiled();
 
 // The transport a process uses for InitOptions::transport `requested`:
 //   - anything but "auto" (or empty) is returned unchanged;
@@ -32,7 +34,9 @@ Result<std::string> ResolveTransport(const std::string& requested, const Config&
                                      const LaunchEnv& env);
 
 // Connects this process to its world through `transport` ("auto" is resolved first, from the
-// process environment). Unavailable when it is not built or cannot start (MPI_Init failed, a Gloo
+// process environment). With NCCL compiled in and a CUDA device on every rank, the world also
+// gets an NCCL device communicator (World::device; AttachNcclDevice, TRAINYARD_NCCL=0 turns it
+// off). Unavailable when it is not built or cannot start (MPI_Init failed, a Gloo
 // peer did not show up within HOROVOD_GLOO_TIMEOUT_SECONDS).
 Result<World> CreateWorld(const std::string& transport, const Config& config);
 

@@ -55,6 +55,7 @@ bool IsValidReduceOp(int value) { return value >= 0 && value <= 5; }
 
 std::string Device::ToString() const {
   if (type == DeviceType::kCpu) return "cpu";
+  if (index < 0) return "cuda";  // as coordinated between ranks (the index is per rank)
   return "cuda:" + std::to_string(index);
 }
 

@@ -58,7 +58,7 @@ struct Device {
   int index = -1;  // GPU ordinal for kCuda; -1 for the CPU
 
   bool operator==(const Device&) const = default;
-  // "cpu", "cuda:1".
+  // "cpu", "cuda:1"; "cuda" when the index is -1 (a device type as ranks coordinate it).
   std::string ToString() const;
 };
 

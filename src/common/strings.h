@@ -1,6 +1,7 @@
 // Small string helpers.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>

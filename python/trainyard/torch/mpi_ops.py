@@ -1,4 +1,5 @@
-"""horovod.torch's operations on CPU tensors, over trainyard's collective runtime (_collective).
+"""horovod.torch's operations on CPU tensors (CUDA tensors through NCCL where built, see
+_dtype_code), over trainyard's collective runtime (_collective).
 
 Every asynchronous operation returns an integer handle; `poll(handle)` says whether it finished
 and `synchronize(handle)` waits and returns its result. The tensors an operation reads or writes
@@ -171,7 +172,8 @@ def ccl_built():
 
 
 def cuda_built():
-    return False
+    # CUDA tensors are supported exactly when they are routed to NCCL.
+    return nccl_built()
 
 
 def rocm_built():
@@ -226,13 +228,23 @@ def _ps_size(process_set):
 
 # --- tensors and handles ---
 
-def _dtype_code(tensor):
+def _dtype_code(tensor, cuda_ok=False):
+    """The runtime's dtype code of `tensor`. CUDA tensors are accepted only where `cuda_ok`
+    (allreduce, grouped allreduce, broadcast) and only when the runtime routes them to NCCL
+    (nccl_built()); the runtime itself refuses them when it has no NCCL communicator."""
     if not isinstance(tensor, torch.Tensor):
         raise TypeError("expected a torch.Tensor, got {}".format(type(tensor).__name__))
     if tensor.device.type != "cpu":
-        raise ValueError(
-            "trainyard.torch supports CPU tensors only (got a tensor on {}): this build has no "
-            "NCCL; move the tensor to the CPU".format(tensor.device))
+        if tensor.device.type == "cuda" and nccl_built():
+            if not cuda_ok:
+                raise ValueError(
+                    "trainyard.torch: this operation supports CPU tensors only (got a tensor on "
+                    "{}); CUDA tensors work with allreduce, grouped_allreduce and broadcast; "
+                    "move the tensor to the CPU".format(tensor.device))
+        else:
+            raise ValueError(
+                "trainyard.torch supports CPU tensors only (got a tensor on {}): this build has "
+                "no NCCL; move the tensor to the CPU".format(tensor.device))
     if tensor.is_sparse:
         raise ValueError("trainyard.torch does not support sparse tensors")
     code = _DTYPES.get(tensor.dtype)
@@ -253,6 +265,17 @@ def _op_code(op, average, fn):
     if op not in (Average, Sum, Adasum, Min, Max, Product):
         raise ValueError("{}: unknown reduction op {!r}".format(fn, op))
     return op
+
+
+def _device(tensor):
+    """-1 for a CPU tensor, else its CUDA device index. The runtime's NCCL communicator works on
+    the device's default stream: work queued on another current stream is waited for first."""
+    if tensor.device.type == "cpu":
+        return -1
+    stream = torch.cuda.current_stream(tensor.device)
+    if stream != torch.cuda.default_stream(tensor.device):
+        stream.synchronize()
+    return tensor.device.index
 
 
 def _name(name):
@@ -306,12 +329,12 @@ def _owned_output(native, like):
 # --- allreduce ---
 
 def _allreduce_async(tensor, output, name, op, prescale_factor, postscale_factor, process_set):
-    code = _dtype_code(tensor)
+    code = _dtype_code(tensor, cuda_ok=True)
     src = tensor.contiguous()
     dst = output if output.is_contiguous() else _contiguous_like(output)
     native = _c.allreduce_async(_name(name), src.data_ptr(), dst.data_ptr(), code,
                                 list(src.shape), op, float(prescale_factor),
-                                float(postscale_factor), _ps_id(process_set))
+                                float(postscale_factor), _ps_id(process_set), _device(src))
 
     def finish(_n):
         if dst is not output:
@@ -377,7 +400,7 @@ def _grouped_async(tensors, outputs, name, op, prescale_factor, postscale_factor
     tensors = list(tensors)
     if not tensors:
         raise ValueError("grouped_allreduce: no tensors")
-    codes = [_dtype_code(t) for t in tensors]
+    codes = [_dtype_code(t, cuda_ok=True) for t in tensors]
     srcs = [t.contiguous() for t in tensors]
     dsts = [o if o.is_contiguous() else _contiguous_like(o) for o in outputs]
     if name is None:
@@ -388,7 +411,7 @@ def _grouped_async(tensors, outputs, name, op, prescale_factor, postscale_factor
                                         [d.data_ptr() for d in dsts], codes,
                                         [list(s.shape) for s in srcs], op,
                                         float(prescale_factor), float(postscale_factor),
-                                        _ps_id(process_set))
+                                        _ps_id(process_set), [_device(s) for s in srcs])
 
     def finish(_n):
         for d, o in zip(dsts, outputs):
@@ -468,11 +491,12 @@ def allgather(tensor, name=None, process_set=global_process_set):
 # --- broadcast ---
 
 def _broadcast_async(tensor, output, root_rank, name, process_set):
-    code = _dtype_code(tensor)
+    code = _dtype_code(tensor, cuda_ok=True)
     src = tensor.contiguous()
     dst = output if output.is_contiguous() else _contiguous_like(output)
     native = _c.broadcast_async(_name(name), src.data_ptr(), dst.data_ptr(), code,
-                                list(src.shape), int(root_rank), _ps_id(process_set))
+                                list(src.shape), int(root_rank), _ps_id(process_set),
+                                _device(src))
 
     def finish(_n):
         if dst is not output:

@@ -22,7 +22,7 @@ Status ExecuteAllgather(OpContext& ctx, Slot& slot) {
   }
   Shape out_shape = r.shape;
   out_shape.front() = total_rows;
-  void* out = AllocateOutput(ctx, slot, out_shape);
+  ASSIGN_OR_RETURN(void* out, AllocateOutput(ctx, slot, out_shape));
   if (total_rows * row == 0) return Status::Ok();
   const void* in = slot.entry != nullptr ? slot.entry->input.data : nullptr;
   const std::string activity = ctx.TransportActivity(OpType::kAllgather);

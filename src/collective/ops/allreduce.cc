@@ -8,6 +8,10 @@
 // Fused (several slots, all of one dtype/op/scaling): each input is copied (and prescaled) into
 // consecutive ranges of the fusion buffer, the buffer is reduced in one call, and each range is
 // copied (and postscaled) to its output. A joined rank contributes zeros.
+//
+// Scaling and scratch go through the communicator (Communicator::ScaleCopy/Scale/DeviceScratch),
+// so the unfused path works on device memory too; the fused path is host only (PlanFusion never
+// fuses device tensors).
 #include <cstring>
 
 #include "collective/ops/ops.h"
@@ -37,20 +41,21 @@ Status ExecuteAllreduce(OpContext& ctx, const std::vector<Slot*>& slots) {
       in = s.entry->input.data;
       out = s.entry->output.data;
     } else {
-      out = ctx.Scratch(count * esize, true);
+      ASSIGN_OR_RETURN(out, ctx.Scratch(count * esize, true));
       in = out;
     }
     if (pre != 1.0) {
-      ScaleCopy(out, in, count, r.dtype, pre);
+      RETURN_IF_ERROR(ctx.comm->ScaleCopy(out, in, count, r.dtype, pre));
       in = out;
     }
     tl.Begin(r.name, activity.c_str());
     Status st = ctx.comm->Allreduce(in, out, count, wire, op);
     tl.End(r.name, activity.c_str());
     RETURN_IF_ERROR(st);
-    if (post != 1.0) ScaleInPlace(out, count, r.dtype, post);
+    if (post != 1.0) RETURN_IF_ERROR(ctx.comm->Scale(out, count, r.dtype, post));
     return Status::Ok();
   }
+  if (ctx.on_device()) return Internal("fused allreduce of device tensors '" + r.name + "'");
 
   int64_t total = 0;
   for (Slot* s : slots) total += NumElements(s->response->shape);

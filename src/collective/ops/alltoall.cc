@@ -26,7 +26,7 @@ Status ExecuteAlltoall(OpContext& ctx, Slot& slot) {
   }
   Shape out_shape = r.shape;
   out_shape.front() = total_rows;
-  void* out = AllocateOutput(ctx, slot, out_shape);
+  ASSIGN_OR_RETURN(void* out, AllocateOutput(ctx, slot, out_shape));
   if (e != nullptr) e->handle->received_splits = recv_rows;
   const std::string activity = ctx.TransportActivity(OpType::kAlltoall);
   ctx.timeline->Begin(r.name, activity.c_str());

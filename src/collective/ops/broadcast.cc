@@ -3,7 +3,6 @@
 // receives a copy of the input. A joined rank (never the root: the coordinator refuses that)
 // receives into scratch memory.
 #include <algorithm>
-#include <cstring>
 
 #include "collective/ops/ops.h"
 
@@ -21,10 +20,10 @@ Status ExecuteBroadcast(OpContext& ctx, Slot& slot) {
     e.handle->output = e.output;
     data = e.output.data;
     if (ctx.comm->rank() == root && e.output.data != e.input.data && bytes > 0) {
-      std::memcpy(e.output.data, e.input.data, static_cast<size_t>(bytes));
+      RETURN_IF_ERROR(ctx.comm->Copy(e.output.data, e.input.data, bytes));
     }
   } else {
-    data = ctx.Scratch(bytes, false);
+    ASSIGN_OR_RETURN(data, ctx.Scratch(bytes, false));
   }
   if (count == 0) return Status::Ok();
   const std::string activity = ctx.TransportActivity(OpType::kBroadcast);

@@ -4,7 +4,8 @@
 
 namespace trainyard::collective {
 
-void* OpContext::Scratch(int64_t bytes, bool zero) {
+Result<void*> OpContext::Scratch(int64_t bytes, bool zero) {
+  if (on_device()) return comm->DeviceScratch(bytes > 0 ? bytes : 1, zero);
   size_t n = static_cast<size_t>(bytes > 0 ? bytes : 1);
   if (scratch->size() < n) scratch->resize(n);
   if (zero) std::memset(scratch->data(), 0, n);
@@ -33,7 +34,7 @@ double EffectivePostscale(const Response& r, int size) {
   return f;
 }
 
-void* AllocateOutput(OpContext& ctx, Slot& slot, const Shape& shape) {
+Result<void*> AllocateOutput(OpContext& ctx, Slot& slot, const Shape& shape) {
   const Response& r = *slot.response;
   int64_t bytes = NumElements(shape) * static_cast<int64_t>(DataTypeSize(r.dtype));
   if (slot.entry == nullptr) return ctx.Scratch(bytes, false);
@@ -46,15 +47,23 @@ void* AllocateOutput(OpContext& ctx, Slot& slot, const Shape& shape) {
                                            "': output allocator failed");
       return ctx.Scratch(bytes, false);
     }
-    if (t->shape != shape || t->dtype != r.dtype || (t->data == nullptr && bytes > 0)) {
+    if (t->shape != shape || t->dtype != r.dtype || (t->data == nullptr && bytes > 0) ||
+        t->device.type != ctx.comm->device().type) {
       slot.status = Internal(std::string(OpTypeName(r.type)) + " '" + r.name +
                              "': output allocator returned a " + DataTypeName(t->dtype) + " " +
-                             ShapeToString(t->shape) + " tensor, expected " +
-                             DataTypeName(r.dtype) + " " + ShapeToString(shape));
+                             ShapeToString(t->shape) + " tensor on " + t->device.ToString() +
+                             ", expected " + DataTypeName(r.dtype) + " " + ShapeToString(shape) +
+                             " on " + ctx.comm->device().ToString());
       return ctx.Scratch(bytes, false);
     }
     h.output = *t;
     return h.output.data;
+  }
+  if (ctx.on_device()) {
+    // Enqueue refuses this; a handle cannot own device memory.
+    slot.status = Internal(std::string(OpTypeName(r.type)) + " '" + r.name +
+                           "': a device tensor's output needs an allocator");
+    return ctx.Scratch(bytes, false);
   }
   h.owned_output.reset(new std::byte[static_cast<size_t>(bytes > 0 ? bytes : 1)]);
   h.output = Tensor{h.owned_output.get(), r.dtype, shape, e.input.device};

@@ -33,14 +33,23 @@ struct Slot {
 
 // Everything the operations use; none of it is owned by the context.
 struct OpContext {
+  // The communicator the operation runs on: the process set's host communicator, or, for a
+  // response on a device (Response::device not the CPU), its device communicator (the executor
+  // swaps it in). Ops touch data buffers only through its memory methods (Copy, ScaleCopy, Scale,
+  // Scratch below), never with the CPU directly, except in the fusion buffer (host only).
   Communicator* comm = nullptr;
+  // The process set's device communicator, or null when it has none.
+  Communicator* device_comm = nullptr;
   const std::vector<int>* ranks = nullptr;  // global ranks of the process set, by set rank
   FusionBuffer* fusion_buffer = nullptr;
   Timeline* timeline = nullptr;
   std::vector<std::byte>* scratch = nullptr;  // reusable scratch memory
 
-  // Scratch of at least `bytes`, zero-filled when `zero`.
-  void* Scratch(int64_t bytes, bool zero);
+  // Scratch of at least `bytes`, zero-filled when `zero`, in the memory of `comm` (host scratch,
+  // or the device communicator's DeviceScratch). An error is a failed device allocation.
+  Result<void*> Scratch(int64_t bytes, bool zero);
+  // True when `comm` works on device memory.
+  bool on_device() const { return comm->device().type != DeviceType::kCpu; }
   // "MPI_ALLREDUCE" for the context's transport.
   std::string TransportActivity(OpType type) const;
 };
@@ -65,7 +74,9 @@ double EffectivePostscale(const Response& r, int size);
 
 // Gives the slot's entry an output of `shape` (its allocator, or memory owned by the handle).
 // Returns the memory to write to: the output, or scratch when there is no entry or allocation
-// failed (then slot.status says why).
-void* AllocateOutput(OpContext& ctx, Slot& slot, const Shape& shape);
+// failed (then slot.status says why). On a device communicator the entry must have an allocator
+// (enqueue refuses device tensors without one) and what it returns must be on that device. An
+// error is a failed scratch allocation.
+Result<void*> AllocateOutput(OpContext& ctx, Slot& slot, const Shape& shape);
 
 }  // namespace trainyard::collective

@@ -1,7 +1,8 @@
 // Reducescatter: the tensors are reduced element-wise across ranks and the result is split along
 // the first dimension: rank i keeps block i. With d rows and n ranks the first d % n ranks get
 // d / n + 1 rows and the others d / n (Horovod's split). Scale factors and Average apply as in
-// allreduce. A joined rank contributes zeros.
+// allreduce. A joined rank contributes zeros. Host memory only (device tensors are refused at
+// enqueue).
 #include <vector>
 
 #include "collective/ops/ops.h"
@@ -26,8 +27,12 @@ Status ExecuteReducescatter(OpContext& ctx, Slot& slot) {
 
   const void* in;
   std::vector<std::byte> scaled;
+  if (ctx.on_device()) {
+    // Enqueue refuses device tensors here: the host scratch below would not be device memory.
+    return Internal("reducescatter of device tensor '" + r.name + "'");
+  }
   if (slot.entry == nullptr) {
-    in = ctx.Scratch(total * esize, true);
+    ASSIGN_OR_RETURN(in, ctx.Scratch(total * esize, true));
   } else if (r.prescale != 1.0) {
     scaled.resize(static_cast<size_t>(total * esize));
     ScaleCopy(scaled.data(), slot.entry->input.data, total, r.dtype, r.prescale);
@@ -42,7 +47,7 @@ Status ExecuteReducescatter(OpContext& ctx, Slot& slot) {
     joined_out.resize(static_cast<size_t>(counts[static_cast<size_t>(me)] * esize + 1));
     out = joined_out.data();
   } else {
-    out = AllocateOutput(ctx, slot, out_shape);
+    ASSIGN_OR_RETURN(out, AllocateOutput(ctx, slot, out_shape));
   }
   if (total == 0) return Status::Ok();
   const std::string activity = ctx.TransportActivity(OpType::kReducescatter);
