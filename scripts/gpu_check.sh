@@ -44,7 +44,7 @@ cmake -S "$root/src/collective/transport/c10d/gpu_check" -B "$build" "${generato
 # Keep going past a failing target: the other check still runs (the exit status reports it).
 build_status=0
 cmake --build "$build" -j "$(nproc)" -- -k 0 || build_status=1
-if [ ! -x "$build/nccl_check" ] && [ ! -x "$build/runtime_gpu_check" ]; then exit 1; fi
+if [ ! -x "$build/nccl_check" ] && [ ! -x "$build/runtime_gpu_check" ] && [ ! -x "$build/dist_gpu_check" ]; then exit 1; fi
 
 gpus=$("$py" -c 'import torch; print(torch.cuda.device_count())')
 np=1
@@ -80,6 +80,15 @@ if [ -x "$build/runtime_gpu_check" ]; then
 fi
 if [ "$rc" -eq 77 ]; then rc=0; echo "gpu_check: SKIP (runtime_gpu_check)"; fi
 echo "gpu_check: runtime_gpu_check: exit status $rc"
+if [ "$status" -eq 0 ] && [ "$rc" -ne 0 ]; then status=$rc; fi
+rc=1
+if [ -x "$build/dist_gpu_check" ]; then
+  env -u RANK -u WORLD_SIZE -u LOCAL_RANK -u OMPI_COMM_WORLD_SIZE timeout 300 \
+    "$build/dist_gpu_check"
+  rc=$?
+fi
+if [ "$rc" -eq 77 ]; then rc=0; echo "gpu_check: SKIP (dist_gpu_check)"; fi
+echo "gpu_check: dist_gpu_check: exit status $rc"
 if [ "$status" -eq 0 ] && [ "$rc" -ne 0 ]; then status=$rc; fi
 if [ "$status" -eq 0 ] && [ "$build_status" -ne 0 ]; then status=1; fi
 echo "gpu_check: build status $build_status, exit status $status"

@@ -29,7 +29,9 @@
 //
 // Tensors: CPU tensors of dtype uint8, int8, int32, int64, float16, bfloat16, float32, float64
 // or bool. In-place operations need contiguous tensors; out-of-place ones copy non-contiguous
-// inputs. CUDA tensors are refused with an Error (this build has no GPU transport). A tensor
+// inputs. CUDA tensors go through NCCL when the runtime was built with it (a CUDA libtorch; their
+// producers must have run on the device's default stream), and are refused with an Error
+// otherwise. A tensor
 // handed to an asynchronous operation must not be read or written until its Handle is waited for.
 //
 // Collective calls: every rank must make the same calls with the same names (in any order for the

@@ -68,7 +68,13 @@ col::DataType ToDataType(torch::ScalarType type, const std::string& what) {
 
 col::Tensor ToView(const torch::Tensor& tensor, const std::string& what) {
   if (!tensor.defined()) throw Error(InvalidArgument(what + ": the tensor is undefined"));
-  if (!tensor.device().is_cpu()) {
+  col::Device device;
+  if (tensor.device().is_cuda() && col::Runtime::NcclBuilt()) {
+    // The runtime sends it through the process set's NCCL communicator (docs/collective.md);
+    // the tensor's producers must have run on the device's default stream.
+    device.type = col::DeviceType::kCuda;
+    device.index = tensor.device().index();
+  } else if (!tensor.device().is_cpu()) {
     // The runtime would refuse it too, but only once the operation runs; say it at the call.
     throw Error(Unimplemented(what + ": the tensor is on " + tensor.device().str() +
                               "; this build of trainyard's collective runtime has no GPU "
@@ -82,6 +88,7 @@ col::Tensor ToView(const torch::Tensor& tensor, const std::string& what) {
   view.dtype = ToDataType(tensor.scalar_type(), what);
   view.shape.assign(tensor.sizes().begin(), tensor.sizes().end());
   view.data = tensor.numel() == 0 ? nullptr : tensor.data_ptr();
+  view.device = device;
   return view;
 }
 
