@@ -2,9 +2,10 @@
 //
 // A Communicator is one group of ranks on one transport (MPI, Gloo, NCCL, in-process). A process
 // set has a host communicator, which also carries the coordination, and optionally a device
-// communicator (NCCL) for CUDA tensors; the executor picks one per tensor by its device. The runtime's algorithms — coordination,
-// fusion, the ops — only ever talk to this interface; they never touch MPI, sockets or threads
-// directly. Transports are registered in transport_registry.cc, the only place with #if's.
+// communicator (NCCL) for CUDA tensors; the executor picks one per tensor by its device. The
+// runtime's algorithms — coordination, fusion, the ops — only ever talk to this interface; they
+// never touch MPI, sockets or threads directly. Transports are registered in transport_registry.cc,
+// the only place with #if's.
 //
 // Every method is collective: all ranks of the communicator must call the same methods in the
 // same order with matching arguments (the coordination protocol guarantees that). "Rank" and

@@ -115,8 +115,8 @@ Status ExecuteAdasum(OpContext& ctx, const std::vector<Slot*>& slots) {
   std::vector<std::byte> all(static_cast<size_t>(total * esize * size));
   const std::string activity = ctx.TransportActivity(OpType::kAllgather);
   for (Slot* s : slots) ctx.timeline->Begin(s->response->name, activity.c_str());
-  Status st = ctx.comm->Allgatherv(mine.data(), all.data(), std::vector<int64_t>(size, total),
-                                   dtype);
+  Status st =
+      ctx.comm->Allgatherv(mine.data(), all.data(), std::vector<int64_t>(size, total), dtype);
   for (Slot* s : slots) ctx.timeline->End(s->response->name, activity.c_str());
   RETURN_IF_ERROR(st);
 
