@@ -44,18 +44,37 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
   for (auto& s : argv_copy) args.push_back(s.data());
   args.push_back(nullptr);
 
+  // Input goes through an unlinked temp file: a pipe would need a writer thread.
+  int in_fd = -1;
+  if (!options.stdin_data.empty()) {
+    char tmpl[] = "/tmp/trainyard-stdin-XXXXXX";
+    in_fd = mkostemp(tmpl, O_CLOEXEC);
+    if (in_fd < 0) return ErrnoError("cannot make a temporary file", errno);
+    unlink(tmpl);
+    const std::string& data = options.stdin_data;
+    if (write(in_fd, data.data(), data.size()) != static_cast<ssize_t>(data.size()) ||
+        lseek(in_fd, 0, SEEK_SET) != 0) {
+      int e = errno;
+      close(in_fd);
+      return ErrnoError("cannot write a temporary file", e);
+    }
+  }
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    int e = errno;
+    if (in_fd >= 0) close(in_fd);
+    return ErrnoError("pipe", e);
+  }
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
+    if (in_fd >= 0) close(in_fd);
     close(fds[0]);
     close(fds[1]);
     return ErrnoError("fork", e);
   }
   if (pid == 0) {
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
+    dup2(in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY), 0);
     dup2(fds[1], 1);
     dup2(fds[1], 2);
     if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) {
@@ -66,6 +85,7 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
     std::fprintf(stderr, "cannot run %s\n", args[0]);
     _exit(127);
   }
+  if (in_fd >= 0) close(in_fd);
   close(fds[1]);
   std::string pending;
   char buf[8192];

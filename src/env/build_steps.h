@@ -32,9 +32,11 @@ struct StreamingOptions {
   std::string cwd;                             // "" = inherit
   std::map<std::string, std::string> set_env;  // added to (or overriding) the inherited env
   std::vector<std::string> unset_env;
+  std::string stdin_data;  // what the program reads on stdin ("" = /dev/null)
 };
 
-// Runs argv (argv[0] absolute; no shell) with stdout and stderr merged and stdin from /dev/null,
+// Runs argv (argv[0] absolute; no shell) with stdout and stderr merged and stdin from /dev/null
+// (or options.stdin_data),
 // calling on_line for each output line (on the calling thread). Returns the exit code (128+signal
 // when killed); an error only when it cannot be started.
 Result<int> RunStreaming(const std::vector<std::string>& argv,

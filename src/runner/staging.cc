@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "env/build_steps.h"
 
 namespace trainyard::runner {
 
@@ -56,49 +57,11 @@ std::string RunFolder(const targets::Staging& s) {
 // on_line. Returns the exit code (128 + signal when killed).
 Result<int> RunWithInput(const std::vector<std::string>& argv, const std::string& input,
                          const std::function<void(const std::string&)>& on_line) {
-  // The request goes through an unlinked temp file: a pipe would need a writer thread.
-  char tmpl[] = "/tmp/trainyard-env-XXXXXX";
-  int in_fd = mkostemp(tmpl, O_CLOEXEC);
-  if (in_fd < 0) return ErrnoError("cannot make a temporary file", errno);
-  unlink(tmpl);
-  if (write(in_fd, input.data(), input.size()) != static_cast<ssize_t>(input.size()) ||
-      lseek(in_fd, 0, SEEK_SET) != 0) {
-    int e = errno;
-    close(in_fd);
-    return ErrnoError("cannot write a temporary file", e);
-  }
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    int e = errno;
-    close(in_fd);
-    return ErrnoError("pipe", e);
-  }
-  pid_t pid = Spawn(argv, in_fd, fds[1], fds[1]);
-  close(in_fd);
-  close(fds[1]);
-  if (pid < 0) {
-    close(fds[0]);
-    return ErrnoError("fork", errno);
-  }
-  std::string pending;
-  char buf[8192];
-  while (true) {
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    pending.append(buf, static_cast<size_t>(n));
-    for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
-      on_line(pending.substr(0, nl));
-    }
-  }
-  if (!pending.empty()) on_line(pending);
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  std::vector<std::string> full = argv;
+  if (std::string exe = FindOnPath(full.at(0)); !exe.empty()) full[0] = exe;
+  env::StreamingOptions options;
+  options.stdin_data = input;
+  return env::RunStreaming(full, on_line, options);
 }
 
 }  // namespace

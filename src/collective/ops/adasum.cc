@@ -131,10 +131,9 @@ Status ExecuteAdasum(OpContext& ctx, const std::vector<Slot*>& slots) {
       const std::byte* base = all.data() + (static_cast<int64_t>(k) * total + offset) * esize;
       for (int64_t i = 0; i < count; ++i) vk[static_cast<size_t>(i)] = Load(base, i, dtype);
     }
-    for (int d = 1; d < size; d *= 2) {
-      for (int i = 0; i + d < size; i += 2 * d) {
-        Combine(v[static_cast<size_t>(i)], v[static_cast<size_t>(i + d)]);
-      }
+    const auto n = static_cast<size_t>(size);
+    for (size_t d = 1; d < n; d *= 2) {
+      for (size_t i = 0; i + d < n; i += 2 * d) Combine(v[i], v[i + d]);
     }
     if (s->entry != nullptr && count > 0) {
       auto* out = static_cast<std::byte*>(s->entry->output.data);
