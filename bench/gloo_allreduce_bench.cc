@@ -45,41 +45,32 @@
 #include <vector>
 
 #include "collective/collective.h"
+#include "collective_bench.h"
 
 extern char** environ;
 
 namespace {
 
+using trainyard::bench::Now;
+using trainyard::bench::ResNet18Shapes;
+using trainyard::bench::Samples;
 using trainyard::collective::AllreduceOptions;
 using trainyard::collective::Config;
 using trainyard::collective::ConfigFromEnv;
 using trainyard::collective::DataType;
 using trainyard::collective::Handle;
 using trainyard::collective::InitOptions;
+using trainyard::collective::NumElements;
 using trainyard::collective::ReduceOp;
 using trainyard::collective::Runtime;
 using trainyard::collective::Shape;
 using trainyard::collective::Tensor;
-
-double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "gloo_allreduce_bench: %s\n", what.c_str());
   std::fflush(stderr);
   _exit(1);
 }
-
-struct Samples {
-  std::vector<double> v;
-  void Add(double s) { v.push_back(s); }
-  double Median() {
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[v.size() / 2];
-  }
-  double Min() { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
-};
 
 // The raw reference: a ProcessGroupGloo like the runtime's (default device, same timeout).
 class RawGloo {
@@ -116,42 +107,6 @@ std::unique_ptr<Runtime> StartRuntime(const Config& config) {
   auto rt = Runtime::Init(std::move(options));
   if (!rt.ok()) Die("Runtime::Init: " + rt.status().ToString());
   return std::move(*rt);
-}
-
-// torchvision.models.resnet18().parameters(), in order (62 tensors, 11,689,512 floats); the same
-// list as bench/allreduce_bench.cc.
-std::vector<Shape> ResNet18Shapes() {
-  std::vector<Shape> s = {{64, 3, 7, 7}, {64}, {64}};
-  auto block = [&](int64_t in, int64_t out, bool down) {
-    s.push_back({out, in, 3, 3});
-    s.push_back({out});
-    s.push_back({out});
-    s.push_back({out, out, 3, 3});
-    s.push_back({out});
-    s.push_back({out});
-    if (down) {
-      s.push_back({out, in, 1, 1});
-      s.push_back({out});
-      s.push_back({out});
-    }
-  };
-  block(64, 64, false);
-  block(64, 64, false);
-  block(64, 128, true);
-  block(128, 128, false);
-  block(128, 256, true);
-  block(256, 256, false);
-  block(256, 512, true);
-  block(512, 512, false);
-  s.push_back({1000, 512});
-  s.push_back({1000});
-  return s;
-}
-
-int64_t Elements(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
 }
 
 int FreePort() {
@@ -288,12 +243,12 @@ int RunRank(int argc, char** argv) {
   // ---- Table 2: ResNet-18's gradients: all 62, and the 43 small ones alone ----
   const std::vector<Shape> shapes = ResNet18Shapes();
   std::vector<std::vector<float>> grads;
-  for (const Shape& s : shapes) grads.emplace_back(static_cast<size_t>(Elements(s)), 1.0f);
+  for (const Shape& s : shapes) grads.emplace_back(static_cast<size_t>(NumElements(s)), 1.0f);
   std::vector<size_t> all_tensors;
   std::vector<size_t> small_tensors;
   for (size_t k = 0; k < shapes.size(); ++k) {
     all_tensors.push_back(k);
-    if (Elements(shapes[k]) * 4 < (64 << 10)) small_tensors.push_back(k);
+    if (NumElements(shapes[k]) * 4 < (64 << 10)) small_tensors.push_back(k);
   }
   struct Variant {
     const char* label;
@@ -306,7 +261,7 @@ int RunRank(int argc, char** argv) {
   for (const std::vector<size_t>* set : {&all_tensors, &small_tensors}) {
     if (!run_resnet) break;
     int64_t total = 0;
-    for (size_t k : *set) total += Elements(shapes[k]);
+    for (size_t k : *set) total += NumElements(shapes[k]);
     std::vector<float> flat(static_cast<size_t>(total), 1.0f);
     Samples per_tensor, flat_one, sequential;
     std::vector<Samples> ours_v(variants.size());

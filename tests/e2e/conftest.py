@@ -97,17 +97,23 @@ def _leftover_processes(marker: str):
     return out
 
 
+def wait_for_leftovers(ws, seconds=10):
+    """The processes of workspace `ws` still running after up to `seconds` of waiting."""
+    deadline = time.time() + seconds
+    left = _leftover_processes(str(ws))
+    while left and time.time() < deadline:
+        time.sleep(0.1)
+        left = _leftover_processes(str(ws))
+    return left
+
+
 @pytest.fixture
 def ty(tmp_path):
     ws = tmp_path / "workspace"
     t = Trainyard(ws, tmp_path)
     yield t
     # Nothing may be left running: no supervisor, no rank, no child of a rank.
-    deadline = time.time() + 10
-    left = _leftover_processes(str(ws))
-    while left and time.time() < deadline:
-        time.sleep(0.1)
-        left = _leftover_processes(str(ws))
+    left = wait_for_leftovers(ws)
     for pid, _ in left:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -8,12 +8,11 @@ never from timing.
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import SOURCE_DIR, Trainyard, _leftover_processes
+from conftest import SOURCE_DIR, Trainyard, wait_for_leftovers
 
 EXAMPLE = SOURCE_DIR / "examples" / "digits-cpp"
 PYTHON = "/usr/bin/python3"
@@ -48,11 +47,7 @@ def ty(tmp_path_factory):
     ws = tmp / "workspace"
     t = Trainyard(ws, tmp)
     yield t
-    deadline = time.time() + 10
-    left = _leftover_processes(str(ws))
-    while left and time.time() < deadline:
-        time.sleep(0.1)
-        left = _leftover_processes(str(ws))
+    left = wait_for_leftovers(ws)
     assert not left, f"processes left behind: {left}"
 
 
