@@ -14,6 +14,7 @@
 #include "collective/transport/c10d/c10d_communicator.h"
 
 #if TRAINYARD_GLOO_DIRECT
+#include <gloo/allgather.h>
 #include <gloo/allreduce.h>
 
 #include <cstring>
@@ -48,20 +49,25 @@ class GlooCommunicator final : public C10dCommunicator {
         context_(dynamic_cast<GlooGroup&>(*group).context()),
         timeout_(timeout) {}
 
+  // The coordination step as an allgather of every rank's words, ANDed here: Gloo's ring
+  // allgather takes size - 1 message steps, its ring allreduce 2 * (size - 1), and each step costs
+  // a TCP round of thread wake-ups (~50-100 us on an idle VM), so this halves what every cycle
+  // adds before its data.
   Status AllreduceBitsAnd(uint64_t* words, size_t count) override {
-    return Call("allreduce (coordination)", [&] {
-      ::gloo::AllreduceOptions opts(context_);
-      opts.setOutput(words, count);
-      opts.setReduceFunction([](void* c, const void* a, const void* b, size_t n) {
-        auto* out = static_cast<uint64_t*>(c);
-        const auto* x = static_cast<const uint64_t*>(a);
-        const auto* y = static_cast<const uint64_t*>(b);
-        for (size_t i = 0; i < n; ++i) out[i] = x[i] & y[i];
-      });
+    if (size() == 1 || count == 0) return Status::Ok();
+    gathered_.resize(count * static_cast<size_t>(size()));
+    RETURN_IF_ERROR(Call("allgather (coordination)", [&] {
+      ::gloo::AllgatherOptions opts(context_);
+      opts.setInput(words, count);
+      opts.setOutput(gathered_.data(), gathered_.size());
       opts.setTag(next_tag_--);
       opts.setTimeout(timeout_);
-      ::gloo::allreduce(opts);
-    });
+      ::gloo::allgather(opts);
+    }));
+    for (size_t r = 0; r < static_cast<size_t>(size()); ++r) {
+      for (size_t i = 0; i < count; ++i) words[i] &= gathered_[r * count + i];
+    }
+    return Status::Ok();
   }
 
   Status Allreduce(const void* in, void* out, int64_t count, DataType dtype, ReduceOp op) override {
@@ -97,6 +103,7 @@ class GlooCommunicator final : public C10dCommunicator {
   std::shared_ptr<::gloo::Context> context_;
   std::chrono::milliseconds timeout_;
   uint32_t next_tag_ = 0xFFFFFFFFu;
+  std::vector<uint64_t> gathered_;  // the coordination allgather's output, reused
 };
 #else
 using GlooGroup = ::c10d::ProcessGroupGloo;
