@@ -12,12 +12,15 @@
 // all iterations of all rounds, and min), bus bandwidth (bytes * 2(n-1)/n / time), trainyard's
 // added latency and bandwidth ratio. trainyard calls are synchronous (enqueue, wait), so the
 // figures include the hand-off to the background thread and the coordination step (itself a
-// Gloo allreduce of a few words).
+// Gloo allgather of a few words).
 //
 // Table 2: ResNet-18's 62 gradient tensors (torchvision shapes, 46.8 MB), ms per step, and the 43
 // of them under 64 KB alone (us per step):
-//   trainyard: submit all asynchronously (backward order), then wait for all; automatic fusion
-//              rule (on Gloo: fuse everything that fits in 32 MiB buffers) and fusion off;
+//   trainyard: submit all asynchronously (backward order), then wait for all: the automatic
+//              fusion rule (on Gloo: fuse everything that fits in 32 MiB buffers) on separately
+//              allocated tensors, and on tensors back to back in one allocation in submission
+//              order (how the DistributedOptimizers lay gradients out: no fusion-buffer copies);
+//              only tensors under 64 KB fused (the MPI shared-memory rule); fusion off;
 //   raw c10d:  one allreduce per tensor (all started, then all waited for, as DDP without buckets
 //              would); one allreduce of a flat buffer of all bytes. The faster of the two is the
 //              reference. For insight, also one allreduce per tensor waited for one at a time
@@ -253,10 +256,16 @@ int RunRank(int argc, char** argv) {
   struct Variant {
     const char* label;
     int64_t threshold;
+    int64_t small_tensor_bytes;  // -1: the automatic rule
+    bool one_allocation;         // tensors back to back in submission order
   };
   const std::vector<Variant> variants = {
-      {"trainyard, automatic fusion rule", base.fusion_threshold_bytes},
-      {"trainyard, fusion off", 0}};
+      {"trainyard, automatic fusion rule", base.fusion_threshold_bytes, -1, false},
+      {"trainyard, gradients in one allocation (DistributedOptimizer layout)",
+       base.fusion_threshold_bytes, -1, true},
+      {"trainyard, only tensors < 64 KB fused (MPI shared-memory rule)",
+       base.fusion_threshold_bytes, 64 << 10, false},
+      {"trainyard, fusion off", 0, -1, false}};
   const int steps = 10;
   for (const std::vector<size_t>* set : {&all_tensors, &small_tensors}) {
     if (!run_resnet) break;
@@ -291,6 +300,14 @@ int RunRank(int argc, char** argv) {
       for (size_t v = 0; v < variants.size(); ++v) {
         Config c = base;
         c.fusion_threshold_bytes = variants[v].threshold;
+        c.fusion_small_tensor_bytes = variants[v].small_tensor_bytes;
+        // The one-allocation layout: tensor k at offsets[k] of `flat`, in submission order.
+        std::vector<int64_t> offsets(shapes.size(), 0);
+        int64_t at = 0;
+        for (size_t i = set->size(); i-- > 0;) {
+          offsets[(*set)[i]] = at;
+          at += NumElements(shapes[(*set)[i]]);
+        }
         {
           std::unique_ptr<Runtime> rt = StartRuntime(c);
           for (int step = 0; step < steps + 2; ++step) {
@@ -298,7 +315,8 @@ int RunRank(int argc, char** argv) {
             std::vector<Handle> handles;
             for (size_t i = set->size(); i-- > 0;) {
               size_t k = (*set)[i];
-              Tensor t{grads[k].data(), DataType::kFloat32, shapes[k], {}};
+              float* data = variants[v].one_allocation ? flat.data() + offsets[k] : grads[k].data();
+              Tensor t{data, DataType::kFloat32, shapes[k], {}};
               handles.push_back(rt->AllreduceAsync("grad." + std::to_string(k), t, t, sum));
             }
             for (const Handle& h : handles) {

@@ -365,6 +365,29 @@ TEST(FusionPlan, BufferSizeBoundsAGroupAndZeroDisables) {
             (std::vector<std::vector<size_t>>{{0, 3}, {1}, {2}}));
 }
 
+TEST(FusionPlan, ATensorThatDoesNotFitClosesTheGroupSoGroupsKeepTheAgreedOrder) {
+  // c does not fit after a and b: it starts the next group, and d joins c rather than jumping
+  // ahead into the first group (which would break a layout that follows the agreed order).
+  std::vector<Response> rs = {Allreduce("a", 100), Allreduce("b", 100), Allreduce("c", 200),
+                              Allreduce("d", 25)};
+  EXPECT_EQ(Plan(rs, FusionPolicy{1000, 1001}), (std::vector<std::vector<size_t>>{{0, 1}, {2, 3}}));
+}
+
+TEST(FusionPlan, PolicyCutsOffLargeTensorsOnlyOnSharedMemory) {
+  Config c;  // HOROVOD_FUSION_THRESHOLD 64 MiB, buffer at most 32 MiB
+  FusionPolicy shm = ChooseFusionPolicy(c, "MPI", true);
+  EXPECT_EQ(shm.buffer_bytes, 32 << 20);
+  EXPECT_EQ(shm.small_tensor_bytes, kSharedMemorySmallTensorBytes);
+  for (auto [transport, one_host] : {std::pair{"MPI", false}, {"GLOO", true}, {"GLOO", false}}) {
+    EXPECT_GT(ChooseFusionPolicy(c, transport, one_host).small_tensor_bytes, 32 << 20)
+        << transport << " " << one_host;
+  }
+  c.fusion_small_tensor_bytes = 1000;
+  EXPECT_EQ(ChooseFusionPolicy(c, "GLOO", true).small_tensor_bytes, 1000);
+  c.fusion_threshold_bytes = 0;
+  EXPECT_EQ(ChooseFusionPolicy(c, "MPI", true).buffer_bytes, 0);
+}
+
 TEST(FusionPlan, BufferIsReusedAndAligned) {
   FusionBuffer b;
   void* p = b.Get(100);

@@ -7,7 +7,8 @@
 
 namespace trainyard::collective {
 
-FusionPolicy ChooseFusionPolicy(const Config& config, const Communicator& comm) {
+FusionPolicy ChooseFusionPolicy(const Config& config, const std::string& transport,
+                                bool all_on_one_host) {
   FusionPolicy p;
   if (config.fusion_threshold_bytes <= 0) return p;
   p.buffer_bytes = config.fusion_buffer_max_bytes > 0
@@ -15,11 +16,7 @@ FusionPolicy ChooseFusionPolicy(const Config& config, const Communicator& comm) 
                        : config.fusion_threshold_bytes;
   if (config.fusion_small_tensor_bytes >= 0) {
     p.small_tensor_bytes = config.fusion_small_tensor_bytes;
-  } else if ((std::string(comm.transport_name()) == "MPI" ||
-              std::string(comm.transport_name()) == "GLOO") &&
-             comm.all_on_one_host()) {
-    // Gloo between processes of one host behaves like shared memory here: fusing ResNet-18's
-    // large gradients too is 1.2-1.4x slower (bench/gloo_allreduce_bench.cc, docs/collective.md).
+  } else if (transport == "MPI" && all_on_one_host) {
     p.small_tensor_bytes = kSharedMemorySmallTensorBytes;
   } else {
     p.small_tensor_bytes = p.buffer_bytes + 1;
@@ -65,7 +62,9 @@ std::vector<WorkItem> PlanFusion(const std::vector<Response>& responses,
           continue;
         }
         int64_t bytes = ResponseBytes(responses[j]);
-        if (total + bytes > policy.buffer_bytes) continue;
+        // A full buffer closes the group rather than taking a later, smaller tensor: groups stay
+        // runs of the agreed order, so tensors laid out in that order stay back to back.
+        if (total + bytes > policy.buffer_bytes) break;
         used[j] = true;
         total += bytes;
         item.indices.push_back(j);

@@ -15,18 +15,24 @@
 //     device tensors are always planned unfused;
 //   - a tensor is fused only if its size is below `small_tensor_bytes`; bigger tensors are reduced
 //     alone, in place in the caller's memory, without any copy;
-//   - a group never exceeds `buffer_bytes`; a group of one is executed unfused (no copy).
+//   - a group never exceeds `buffer_bytes`: a tensor that does not fit closes the group (the
+//     next group starts with it), so a group keeps the agreed order; a group of one is executed
+//     unfused (no copy).
 // ChooseFusionPolicy sets small_tensor_bytes per communicator: kSharedMemorySmallTensorBytes when
-// the transport is MPI or Gloo and all ranks share one host, otherwise the whole buffer (fuse
-// everything that fits). TRAINYARD_FUSION_SMALL_TENSOR_BYTES overrides it;
-// HOROVOD_FUSION_THRESHOLD=0 disables fusion. The buffer is min(HOROVOD_FUSION_THRESHOLD,
-// TRAINYARD_FUSION_BUFFER_MAX_BYTES = 32 MiB): above 32 MiB glibc serves allocations with fresh
-// mmaps and MPI's own temporary buffers page-fault on every call.
+// the transport is MPI and all ranks share one host (shared memory), otherwise the whole buffer
+// (fuse everything that fits: Gloo is TCP even on one host, where a call costs 100s of us).
+// A rank whose fused tensors already lie back to back (the DistributedOptimizers' gradient
+// layout) reduces them in place, without the copies (ops/allreduce.cc).
+// TRAINYARD_FUSION_SMALL_TENSOR_BYTES overrides it; HOROVOD_FUSION_THRESHOLD=0 disables fusion. The
+// buffer is min(HOROVOD_FUSION_THRESHOLD, TRAINYARD_FUSION_BUFFER_MAX_BYTES = 32 MiB): above 32 MiB
+// glibc serves allocations with fresh mmaps and MPI's own temporary buffers page-fault on every
+// call.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "collective/communicator.h"
@@ -44,7 +50,9 @@ struct FusionPolicy {
   int64_t small_tensor_bytes = 0;  // fuse only tensors with fewer bytes than this
 };
 
-FusionPolicy ChooseFusionPolicy(const Config& config, const Communicator& comm);
+// `transport`: Communicator::transport_name(); `all_on_one_host`: whether its ranks share a host.
+FusionPolicy ChooseFusionPolicy(const Config& config, const std::string& transport,
+                                bool all_on_one_host);
 
 // One unit of execution: indices into the response list; more than one means a fused allreduce.
 struct WorkItem {

@@ -232,7 +232,8 @@ TEST(TY_MULTIRANK, AllgatherBroadcastAlltoallReducescatterBarrier) {
   EXPECT_TRUE(rt->Barrier().ok());
 }
 
-TEST(TY_MULTIRANK, GroupedSmallTensorsAreFusedOnSharedMemory) {
+// MPI on one host (shared memory) fuses only the small tensors; Gloo (TCP) fuses all that fit.
+TEST(TY_MULTIRANK, GroupedTensorsAreFusedByTheTransportsRule) {
   const int n = rt->size();
   int64_t fused_before = rt->stats().fused_tensors;
   std::vector<Buffer> bufs;
@@ -252,7 +253,7 @@ TEST(TY_MULTIRANK, GroupedSmallTensorsAreFusedOnSharedMemory) {
   for (auto& b : bufs) EXPECT_EQ(b.Get(b.size() - 1), n);
   int64_t fused = rt->stats().fused_tensors - fused_before;
   EXPECT_GE(fused, 2);
-  EXPECT_LE(fused, 7);
+  EXPECT_LE(fused, TRAINYARD_TEST_GLOO ? 8 : 7);
 }
 
 TEST(TY_MULTIRANK, SteadyStateUsesTheCache) {

@@ -37,7 +37,8 @@ Result<std::shared_ptr<ProcessSet>> Runtime::Impl::MakeProcessSet(ProcessSetId i
   }
   if (ps->comm != nullptr) {
     ps->controller = std::make_unique<Controller>(ps->comm, ps->ranks, config, &timeline);
-    ps->policy = ChooseFusionPolicy(config, *ps->comm);
+    ps->policy =
+        ChooseFusionPolicy(config, ps->comm->transport_name(), ps->comm->all_on_one_host());
   }
   return ps;
 }

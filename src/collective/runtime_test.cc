@@ -719,6 +719,65 @@ TEST(CollectiveRuntime, TimelineRecordsNegotiationFusionAndTheTransportOp) {
   EXPECT_FALSE(begun["big"].count("MEMCPY_IN_FUSION_BUFFER"));  // large tensors are not copied
 }
 
+TEST(CollectiveRuntime, FusedTensorsLaidOutBackToBackAreReducedInPlace) {
+  // Rank 0 keeps its tensors back to back in one allocation, in submission order (the
+  // DistributedOptimizers' gradient layout); rank 1 has them apart (the fusion buffer path). The
+  // transport call is the same on both, the values must be too, and rank 0 copies nothing.
+  ::trainyard::testing::TempDir dir;
+  const std::string path = dir / "timeline.json";
+  const std::vector<int64_t> sizes = {7, 100, 1, 33};
+  const std::vector<std::string> names = {"flat.a", "flat.b", "flat.c", "flat.d"};
+  RunRanks(2, [&](int rank, Runtime& rt) {
+    ASSERT_TRUE(rt.StartTimeline(path, /*mark_cycles=*/false).ok());
+    Buffer all(DataType::kFloat32, Shape{141});
+    std::vector<Buffer> apart;
+    std::vector<Tensor> ts;
+    int64_t offset = 0;
+    for (int64_t n : sizes) {
+      apart.emplace_back(DataType::kFloat32, Shape{n});
+      Tensor t = rank == 0 ? Tensor{static_cast<float*>(all.tensor().data) + offset,
+                                    DataType::kFloat32,
+                                    Shape{n},
+                                    {}}
+                           : apart.back().tensor();
+      for (int64_t i = 0; i < n; ++i) {
+        static_cast<float*>(t.data)[i] = static_cast<float>((rank + 1) * (offset + i));
+      }
+      ts.push_back(t);
+      offset += n;
+    }
+    AllreduceOptions opts;  // Average
+    opts.prescale_factor = 2;
+    opts.postscale_factor = 0.25;
+    for (int step = 0; step < 2; ++step) {  // negotiated, then from the response cache
+      ASSERT_TRUE(WaitOk(rt.GroupedAllreduceAsync(names, ts, ts, opts)).ok());
+    }
+    // Step 1: (x + 2x) * 2 / 2 * 0.25 = 0.75 x on both ranks; step 2: 0.75 x * 2 * 2 / 2 * 0.25.
+    offset = 0;
+    for (const Tensor& t : ts) {
+      for (int64_t i = 0; i < t.num_elements(); ++i) {
+        EXPECT_FLOAT_EQ(static_cast<float*>(t.data)[i],
+                        static_cast<float>(0.375 * static_cast<double>(offset + i)))
+            << "rank " << rank << " element " << offset + i;
+      }
+      offset += t.num_elements();
+    }
+    if (rank == 0) {
+      EXPECT_EQ(rt.stats().fused_tensors, 8);
+    }
+    ASSERT_TRUE(rt.StopTimeline().ok());
+  });
+  std::ifstream in(path);
+  nlohmann::json trace = nlohmann::json::parse(in);
+  std::multiset<std::string> begun;
+  for (const auto& e : trace) {
+    if (e["ph"] == "B") begun.insert(e["name"].get<std::string>());
+  }
+  EXPECT_EQ(begun.count("INPROC_ALLREDUCE"), 8u);  // the timeline is rank 0's
+  EXPECT_EQ(begun.count("MEMCPY_IN_FUSION_BUFFER"), 0u);
+  EXPECT_EQ(begun.count("MEMCPY_OUT_FUSION_BUFFER"), 0u);
+}
+
 TEST(CollectiveRuntime, UnknownTransportIsUnavailable) {
   InitOptions options;
   options.transport = "carrier-pigeon";

@@ -7,7 +7,10 @@
 //
 // Fused (several slots, all of one dtype/op/scaling): each input is copied (and prescaled) into
 // consecutive ranges of the fusion buffer, the buffer is reduced in one call, and each range is
-// copied (and postscaled) to its output. A joined rank contributes zeros.
+// copied (and postscaled) to its output. A joined rank contributes zeros. When this rank's tensors
+// already lie back to back in the agreed order and are reduced in place (the DistributedOptimizers
+// lay gradients out so), the group is reduced where it lies, without the copies: how a rank
+// prepares the one contiguous range is its own business, the transport call is the same.
 //
 // Scaling and scratch go through the communicator (Communicator::ScaleCopy/Scale/DeviceScratch),
 // so the unfused path works on device memory too; the fused path is host only (PlanFusion never
@@ -18,6 +21,22 @@
 #include "collective/reduce.h"
 
 namespace trainyard::collective {
+namespace {
+
+// The start of the slots' memory when every slot reduces in place (input == output) and slot k
+// begins where slot k - 1 ends; null otherwise (or on a joined rank, which has no tensors).
+void* AdjacentSpan(const std::vector<Slot*>& slots, int64_t esize) {
+  auto* next = static_cast<std::byte*>(nullptr);
+  for (Slot* s : slots) {
+    if (s->entry == nullptr || s->entry->input.data != s->entry->output.data) return nullptr;
+    auto* data = static_cast<std::byte*>(s->entry->output.data);
+    if (next != nullptr && data != next) return nullptr;
+    next = data + NumElements(s->response->shape) * esize;
+  }
+  return slots.front()->entry->output.data;
+}
+
+}  // namespace
 
 Status ExecuteAllreduce(OpContext& ctx, const std::vector<Slot*>& slots) {
   const Response& r = *slots.front()->response;
@@ -59,6 +78,19 @@ Status ExecuteAllreduce(OpContext& ctx, const std::vector<Slot*>& slots) {
 
   int64_t total = 0;
   for (Slot* s : slots) total += NumElements(s->response->shape);
+  if (void* span = AdjacentSpan(slots, esize)) {
+    // This rank's tensors already lie one after the other, in place, in the agreed order: the
+    // group is reduced where it is, with no copy in or out (the other ranks make the same call,
+    // from the fusion buffer if their tensors are not laid out so).
+    if (pre != 1.0) RETURN_IF_ERROR(ctx.comm->Scale(span, total, r.dtype, pre));
+    for (Slot* s : slots) tl.Begin(s->response->name, activity.c_str());
+    Status st = ctx.comm->Allreduce(span, span, total, wire, op);
+    for (Slot* s : slots) tl.End(s->response->name, activity.c_str());
+    RETURN_IF_ERROR(st);
+    if (post != 1.0) RETURN_IF_ERROR(ctx.comm->Scale(span, total, r.dtype, post));
+    for (Slot* s : slots) s->entry->handle->output = s->entry->output;
+    return Status::Ok();
+  }
   auto* buffer = static_cast<std::byte*>(ctx.fusion_buffer->Get(total * esize));
   if (buffer == nullptr) return Internal("cannot allocate the fusion buffer");
   int64_t offset = 0;
