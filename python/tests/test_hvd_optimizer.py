@@ -45,7 +45,8 @@ def assert_same_weights(a, b, atol=1e-5):
         assert torch.allclose(p, q, atol=atol), (name, (p - q).abs().max().item())
 
 
-def train(opt_factory, steps=5, compression=hvd.Compression.none, passes=1, atol=1e-5):
+def train(opt_factory, steps=5, compression=hvd.Compression.none, passes=1, atol=1e-5,
+          set_to_none=False):
     model = make_model(0)
     reference = copy.deepcopy(model)
     opt = hvd.DistributedOptimizer(opt_factory(model.parameters()),
@@ -55,8 +56,8 @@ def train(opt_factory, steps=5, compression=hvd.Compression.none, passes=1, atol
     loss_fn = torch.nn.MSELoss()
     for step in range(steps):
         x, y = full_batch(step)
-        opt.zero_grad()
-        ref_opt.zero_grad()
+        opt.zero_grad(set_to_none=set_to_none)
+        ref_opt.zero_grad(set_to_none=set_to_none)
         # `passes` micro-batches per step: each rank's slice split in `passes` parts.
         xs, ys = my_slice(x).chunk(passes), my_slice(y).chunk(passes)
         for xm, ym in zip(xs, ys):
@@ -74,6 +75,22 @@ def train(opt_factory, steps=5, compression=hvd.Compression.none, passes=1, atol
         gathered = hvd.allgather(p.detach().unsqueeze(0), name="check." + name)
         for k in range(hvd.size()):
             assert torch.equal(gathered[k], p.detach())
+    return model
+
+
+def test_gradients_are_laid_out_in_one_buffer_after_the_first_step():
+    for set_to_none in (False, True):
+        model = train(lambda params: torch.optim.SGD(params, lr=0.1), set_to_none=set_to_none)
+        if hvd.size() == 1:
+            continue  # no hooks, nothing to lay out
+        # Views of one buffer that they tile back to back (in the order the hooks fired).
+        grads = sorted((p.grad for p in model.parameters()), key=lambda g: g.data_ptr())
+        base = grads[0]._base
+        assert base is not None and all(g._base is base for g in grads)
+        assert grads[0].data_ptr() == base.data_ptr()
+        ends = [g.data_ptr() + g.numel() * g.element_size() for g in grads]
+        assert [g.data_ptr() for g in grads[1:]] == ends[:-1]
+        assert sum(g.numel() for g in grads) == base.numel()
 
 
 def test_sgd_momentum_matches_single_process():

@@ -47,6 +47,11 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self.process_set = process_set
         self._handles = {}
         self._grad_accs = []
+        # Gradient layout: after the first step, the gradients of each (dtype, device) become
+        # views of one flat buffer, in the order the hooks started their allreduces (the order
+        # the runtime agreed on), so a fused group is reduced where it lies with no copies.
+        self._hook_order = []
+        self._grad_views = None
         self._requires_update = set()
         self._synchronized = False
         self._should_synchronize = True
@@ -69,6 +74,20 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                     self._grad_accs.append(grad_acc)
 
     def _allreduce_grad_async(self, p):
+        view = self._grad_views.get(p) if self._grad_views is not None else None
+        if view is not None and (p.grad is None or p.grad.data_ptr() != view.data_ptr()):
+            # zero_grad(set_to_none=True), or a gradient the user replaced: back into its place
+            # (a gradient that no longer fits the place takes the parameter out of the layout).
+            g = p.grad
+            if g is None:
+                view.zero_()
+                p.grad = view
+            elif (g.shape, g.dtype, g.device, g.layout) == (view.shape, view.dtype, view.device,
+                                                             torch.strided):
+                view.copy_(g)
+                p.grad = view
+            else:
+                del self._grad_views[p]
         if p.grad is None:
             p.grad = p.data.new(p.size()).zero_()
         name = self._parameter_names.get(p)
@@ -96,6 +115,8 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             handle, ctx = None, None
             self._allreduce_delay[p] -= 1
             if self._allreduce_delay[p] == 0:
+                if self._grad_views is None:
+                    self._hook_order.append(p)
                 handle, ctx = self._allreduce_grad_async(p)
             self._handles[p] = (handle, ctx)
         return hook
@@ -121,6 +142,35 @@ class _DistributedOptimizer(torch.optim.Optimizer):
                 p.grad.copy_(decompressed)
         self._handles.clear()
         self._synchronized = True
+        if self._grad_views is None and self._hook_order:
+            self._lay_out_gradients()
+
+    def _lay_out_gradients(self):
+        """Moves the gradients into one flat buffer per (dtype, device), in hook order; later
+        steps accumulate into these views (or are copied there when a gradient is replaced)."""
+        self._grad_views = {}
+        if self._compression is not Compression.none:
+            return  # the compressed copies are what is reduced; their layout is not ours
+        order = list(self._hook_order)
+        seen = set(order)
+        for group in self.param_groups:
+            order += [p for p in group["params"] if p in self._requires_update and p not in seen]
+        groups = {}
+        for p in order:
+            g = p.grad
+            if g is None or g.layout != torch.strided or g.shape != p.shape:
+                continue
+            groups.setdefault((g.dtype, g.device), []).append(p)
+        with torch.no_grad():
+            for (dtype, device), params in groups.items():
+                flat = torch.empty(sum(p.numel() for p in params), dtype=dtype, device=device)
+                offset = 0
+                for p in params:
+                    view = flat[offset:offset + p.numel()].view_as(p)
+                    view.copy_(p.grad)
+                    p.grad = view
+                    self._grad_views[p] = view
+                    offset += p.numel()
 
     @contextmanager
     def skip_synchronize(self):

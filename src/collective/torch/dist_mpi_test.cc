@@ -5,6 +5,7 @@
 // collective calls in the same order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -66,8 +67,13 @@ void ExpectEqualOnAllRanks(const torch::nn::Module& model, const std::string& ta
 using OptimizerFactory =
     std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)>;
 
-void TrainAndCompare(const OptimizerFactory& factory, DistributedOptimizerOptions options,
-                     double atol, const std::string& tag, int steps = 5) {
+// Trains 5 steps with `factory`'s optimizer wrapped, against the single-process reference, and
+// returns the model. `drop_grads`: clear the gradients between steps (what zero_grad does with
+// set_to_none) instead of zero_grad().
+torch::nn::Sequential TrainAndCompare(const OptimizerFactory& factory,
+                                      DistributedOptimizerOptions options, double atol,
+                                      const std::string& tag, bool drop_grads = false) {
+  const int steps = 5;
   torch::nn::Sequential model = MakeModel(0);
   torch::nn::Sequential reference = Copy(model);
   std::unique_ptr<torch::optim::Optimizer> inner = factory(model->parameters());
@@ -76,7 +82,11 @@ void TrainAndCompare(const OptimizerFactory& factory, DistributedOptimizerOption
   const int passes = options.backward_passes_per_step;
   for (int step = 0; step < steps; ++step) {
     auto [x, y] = FullBatch(step);
-    opt.zero_grad();
+    if (drop_grads) {
+      for (torch::Tensor& p : model->parameters()) p.mutable_grad().reset();
+    } else {
+      opt.zero_grad();
+    }
     ref_opt->zero_grad();
     // `passes` micro-batches per step: each rank's slice split in `passes` parts.
     auto xs = SliceOf(x, Rank()).chunk(passes);
@@ -97,6 +107,7 @@ void TrainAndCompare(const OptimizerFactory& factory, DistributedOptimizerOption
   }
   ExpectSameWeights(*model, *reference, atol);
   ExpectEqualOnAllRanks(*model, tag);
+  return model;
 }
 
 std::unique_ptr<torch::optim::Optimizer> SgdMomentum(std::vector<torch::Tensor> params) {
@@ -110,6 +121,25 @@ std::unique_ptr<torch::optim::Optimizer> PlainSgd(std::vector<torch::Tensor> par
 
 TEST(DistributedOptimizer, SgdMomentumMatchesSingleProcess) {
   TrainAndCompare(SgdMomentum, {}, 1e-5, "sgd");
+}
+
+TEST(DistributedOptimizer, GradientsAreLaidOutInOneBufferAfterTheFirstStep) {
+  for (bool drop_grads : {false, true}) {
+    torch::nn::Sequential model =
+        TrainAndCompare(PlainSgd, {}, 1e-5, drop_grads ? "layout.dropped" : "layout", drop_grads);
+    if (Size() == 1) continue;  // no hooks, nothing to lay out
+    // Back to back in one buffer (in the order the hooks fired).
+    std::vector<torch::Tensor> grads;
+    for (const torch::Tensor& p : model->parameters()) grads.push_back(p.grad());
+    std::sort(grads.begin(), grads.end(), [](const torch::Tensor& a, const torch::Tensor& b) {
+      return a.data_ptr() < b.data_ptr();
+    });
+    for (size_t i = 1; i < grads.size(); ++i) {
+      EXPECT_EQ(grads[i].data_ptr(), static_cast<char*>(grads[i - 1].data_ptr()) +
+                                         grads[i - 1].numel() * grads[i - 1].element_size())
+          << i;
+    }
+  }
 }
 
 TEST(DistributedOptimizer, AdamMatchesSingleProcess) {

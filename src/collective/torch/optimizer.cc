@@ -19,6 +19,7 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <unordered_map>
@@ -41,6 +42,9 @@ struct DistributedOptimizer::State {
     // What is reduced when it is not param.grad() itself (fp16 compression, non-contiguous
     // gradient); copied back into param.grad() in Synchronize.
     torch::Tensor buffer;
+    // This parameter's place in the flat gradient buffer of its dtype and device, once laid out
+    // (after the first Synchronize); undefined before, or when the gradient is not laid out.
+    torch::Tensor slot;
     std::shared_ptr<torch::autograd::Node> accumulator;
     uintptr_t post_hook_key = 0;
     const torch::autograd::FunctionPreHook* pre_hook = nullptr;
@@ -52,9 +56,15 @@ struct DistributedOptimizer::State {
   col::AllreduceOptions reduce_options;
   bool hooks = false;         // registered (more than one rank)
   bool synchronized = false;  // Synchronize ran and no backward pass came since
+  // Indices of params in the order the hooks started their reductions, until laid out.
+  std::vector<size_t> hook_order;
+  bool laid_out = false;
 
   void BeforeAccumulate(size_t index);
   void AfterAccumulate(size_t index);
+  // Makes the gradients views of one flat buffer per (dtype, device), in hook order, so that the
+  // runtime reduces a fused group where it lies, without copies (ops/allreduce.cc). Requires mu.
+  void LayOutGradients();
   // Starts the reduction of params[index]'s gradient (zeros when it has none). Requires mu.
   void StartReduction(Param& p);
 };
@@ -115,13 +125,76 @@ void DistributedOptimizer::State::AfterAccumulate(size_t index) {
   Param& p = params[index];
   p.touched = true;
   synchronized = false;
-  if (--p.passes_left == 0) StartReduction(p);
+  if (--p.passes_left == 0) {
+    if (!laid_out) hook_order.push_back(index);
+    StartReduction(p);
+  }
+}
+
+void DistributedOptimizer::State::LayOutGradients() {
+  laid_out = true;
+  if (options.compression != Compression::kNone) return;  // the fp16 copies are reduced
+  std::vector<size_t> order = hook_order;
+  std::vector<bool> seen(params.size(), false);
+  for (size_t i : order) seen[i] = true;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!seen[i]) order.push_back(i);
+  }
+  // Groups by (dtype, device), in order of first appearance.
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i : order) {
+    const torch::Tensor& g = params[i].tensor.grad();
+    if (!g.defined() || !g.is_contiguous() || g.sizes() != params[i].tensor.sizes()) continue;
+    auto same = [&](const std::vector<size_t>& group) {
+      const torch::Tensor& h = params[group.front()].tensor.grad();
+      return h.scalar_type() == g.scalar_type() && h.device() == g.device();
+    };
+    auto it = std::find_if(groups.begin(), groups.end(), same);
+    if (it == groups.end()) {
+      groups.push_back({i});
+    } else {
+      it->push_back(i);
+    }
+  }
+  torch::NoGradGuard no_grad;
+  for (const std::vector<size_t>& group : groups) {
+    int64_t total = 0;
+    for (size_t i : group) total += params[i].tensor.numel();
+    torch::Tensor flat = torch::empty({total}, params[group.front()].tensor.grad().options());
+    int64_t offset = 0;
+    for (size_t i : group) {
+      Param& p = params[i];
+      const int64_t n = p.tensor.numel();
+      // A tensor of its own over the flat buffer (which it keeps alive), not an autograd view:
+      // libtorch 1.x's Optimizer::zero_grad() calls detach_(), which views refuse.
+      p.slot = torch::from_blob(
+          static_cast<char*>(flat.data_ptr()) + offset * flat.element_size(), p.tensor.sizes(),
+          [flat](void*) {}, flat.options());
+      p.slot.copy_(p.tensor.grad());
+      p.tensor.mutable_grad() = p.slot;
+      offset += n;
+    }
+  }
 }
 
 void DistributedOptimizer::State::StartReduction(Param& p) {
   // Runs inside backward (from the post-hook) or in Synchronize; nothing here is differentiated.
   torch::NoGradGuard no_grad;
   torch::Tensor& grad = p.tensor.mutable_grad();
+  if (p.slot.defined() && !(grad.defined() && grad.data_ptr() == p.slot.data_ptr())) {
+    // zero_grad() that reset the gradient, or one the caller replaced: back into its place
+    // (a gradient that no longer fits the place takes the parameter out of the layout).
+    if (!grad.defined()) {
+      p.slot.zero_();
+      grad = p.slot;
+    } else if (grad.sizes() == p.slot.sizes() && grad.scalar_type() == p.slot.scalar_type() &&
+               grad.device() == p.slot.device()) {
+      p.slot.copy_(grad);
+      grad = p.slot;
+    } else {
+      p.slot = torch::Tensor();
+    }
+  }
   if (!grad.defined()) {
     // No gradient on this rank (the parameter was not used): reduce zeros, so that every rank
     // reduces the same names and the others' gradients are still averaged over all ranks.
@@ -286,6 +359,7 @@ void DistributedOptimizer::Synchronize() {
   }
   s.synchronized = true;
   if (!first_error.ok()) throw Error(first_error.WithContext("DistributedOptimizer"));
+  if (!s.laid_out && !s.hook_order.empty()) s.LayOutGradients();
 }
 
 torch::Tensor DistributedOptimizer::step(const LossClosure& closure) {
