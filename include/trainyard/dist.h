@@ -87,6 +87,22 @@ int LocalSize();
 int CrossRank();
 int CrossSize();
 
+// --- process sets ---
+
+// A subset of the global ranks that operations can run on (horovod.torch's ProcessSet); 0 is the
+// global set. Adding and removing are collective over *all* ranks, which pass the same arguments;
+// then only the members run operations on the set (each set coordinates on its own).
+using ProcessSetId = int32_t;
+inline constexpr ProcessSetId kGlobalProcessSet = 0;
+// Registers the set of these global ranks and returns its id (the same on every rank). Throws
+// if a set with the same ranks exists or a rank is out of range.
+ProcessSetId AddProcessSet(std::vector<int> ranks);
+// Removes a set; its pending operations fail. The global set cannot be removed.
+void RemoveProcessSet(ProcessSetId id);
+// The set's global ranks (ascending), and this process's rank within it (-1 if not a member).
+std::vector<int> ProcessSetRanks(ProcessSetId id);
+int ProcessSetRank(ProcessSetId id);
+
 // --- operations on torch::Tensor ---
 
 // Reductions. Average is Sum divided by the number of ranks (integer tensors truncate).
@@ -98,6 +114,7 @@ struct AllreduceOptions {
   ReduceOp op = ReduceOp::kAverage;
   double prescale_factor = 1.0;   // multiplies the input before the reduction
   double postscale_factor = 1.0;  // multiplies the result (before Average's division)
+  ProcessSetId process_set = kGlobalProcessSet;
 };
 
 // An asynchronous operation in flight. Copyable (copies refer to the same operation); keeps the
@@ -112,8 +129,11 @@ class Handle {
   // True once the operation finished; never blocks.
   bool Poll() const;
   // Blocks until the operation finished; returns its output (for in-place operations, the
-  // tensor that was passed in). Throws Error when it failed. May be called more than once.
+  // tensor that was passed in; for a grouped allreduce, the first). Throws Error when it failed.
+  // May be called more than once.
   torch::Tensor Wait() const;
+  // Wait(), returning every output (a grouped allreduce's, in the order given; else one).
+  std::vector<torch::Tensor> WaitAll() const;
 
  private:
   std::shared_ptr<State> state_;
@@ -136,19 +156,59 @@ Handle AllreduceAsync_(const torch::Tensor& tensor, ReduceOp op = ReduceOp::kAve
 Handle AllreduceAsync_(const torch::Tensor& tensor, const AllreduceOptions& options,
                        const std::string& name = "");
 
+// Several allreduces with the same options that complete together, fused when the runtime's rule
+// allows; tensor i is named "<name>.<i>". Into new tensors, or in place.
+std::vector<torch::Tensor> GroupedAllreduce(const std::vector<torch::Tensor>& tensors,
+                                            const AllreduceOptions& options = {},
+                                            const std::string& name = "");
+void GroupedAllreduce_(const std::vector<torch::Tensor>& tensors,
+                       const AllreduceOptions& options = {}, const std::string& name = "");
+Handle GroupedAllreduceAsync(const std::vector<torch::Tensor>& tensors,
+                             const AllreduceOptions& options = {}, const std::string& name = "");
+Handle GroupedAllreduceAsync_(const std::vector<torch::Tensor>& tensors,
+                              const AllreduceOptions& options = {}, const std::string& name = "");
+
 // Concatenation of every rank's tensor along dimension 0 (whose size may differ between ranks),
 // in rank order.
-torch::Tensor Allgather(const torch::Tensor& tensor, const std::string& name = "");
-Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name = "");
+torch::Tensor Allgather(const torch::Tensor& tensor, const std::string& name = "",
+                        ProcessSetId process_set = kGlobalProcessSet);
+Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name = "",
+                      ProcessSetId process_set = kGlobalProcessSet);
 
-// Every rank gets `root_rank`'s tensor: into a new tensor, or in place.
-torch::Tensor Broadcast(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
-torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
-Handle BroadcastAsync(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
-Handle BroadcastAsync_(const torch::Tensor& tensor, int root_rank, const std::string& name = "");
+// Every rank gets `root_rank`'s tensor (root_rank is a global rank): into a new tensor, or in
+// place.
+torch::Tensor Broadcast(const torch::Tensor& tensor, int root_rank, const std::string& name = "",
+                        ProcessSetId process_set = kGlobalProcessSet);
+torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::string& name = "",
+                         ProcessSetId process_set = kGlobalProcessSet);
+Handle BroadcastAsync(const torch::Tensor& tensor, int root_rank, const std::string& name = "",
+                      ProcessSetId process_set = kGlobalProcessSet);
+Handle BroadcastAsync_(const torch::Tensor& tensor, int root_rank, const std::string& name = "",
+                       ProcessSetId process_set = kGlobalProcessSet);
 
-// Returns once every rank called it.
-void Barrier();
+// Rows (dimension 0) of `tensor` go to the ranks of the set: splits[i] rows to rank i, or equal
+// parts when `splits` is empty. Returns the rows received, in rank order.
+torch::Tensor Alltoall(const torch::Tensor& tensor, const std::vector<int64_t>& splits = {},
+                       const std::string& name = "", ProcessSetId process_set = kGlobalProcessSet);
+Handle AlltoallAsync(const torch::Tensor& tensor, const std::vector<int64_t>& splits = {},
+                     const std::string& name = "", ProcessSetId process_set = kGlobalProcessSet);
+
+// The reduction over ranks, of which each rank keeps one block of rows (dimension 0; the first
+// rows % size ranks get one row more), as Horovod's reducescatter.
+torch::Tensor Reducescatter(const torch::Tensor& tensor, const AllreduceOptions& options = {},
+                            const std::string& name = "");
+Handle ReducescatterAsync(const torch::Tensor& tensor, const AllreduceOptions& options = {},
+                          const std::string& name = "");
+
+// Returns once every rank of the set called it.
+void Barrier(ProcessSetId process_set = kGlobalProcessSet);
+
+// This rank has run out of data: until every rank of the set has joined, it takes part in the
+// others' operations with zeros (allreduce: Average still divides by the whole set's size), and
+// it may not start operations of its own on the set. Returns the global rank that joined last.
+// With a DistributedOptimizer, call it after the last step, so that ranks with more batches
+// finish theirs.
+int Join(ProcessSetId process_set = kGlobalProcessSet);
 
 // --- broadcasting model and optimizer state ---
 
@@ -184,6 +244,8 @@ struct DistributedOptimizerOptions {
   // With kAverage: gradients are divided by this factor before the sum and multiplied by
   // factor/size after it (to keep fp16 sums in range). Must be 1 for other ops.
   double gradient_predivide_factor = 1.0;
+  // The ranks that train together (all by default).
+  ProcessSetId process_set = kGlobalProcessSet;
 };
 
 // Wraps any torch::optim::Optimizer so that gradients are averaged (or summed) over the ranks

@@ -143,6 +143,30 @@ int LocalSize() { return RuntimeOrThrow().local_size(); }
 int CrossRank() { return RuntimeOrThrow().cross_rank(); }
 int CrossSize() { return RuntimeOrThrow().cross_size(); }
 
+// --- process sets ---
+
+ProcessSetId AddProcessSet(std::vector<int> ranks) {
+  Result<col::ProcessSetId> id = RuntimeOrThrow().AddProcessSet(std::move(ranks));
+  internal::ThrowIfError(id.status(), "AddProcessSet");
+  return *id;
+}
+
+void RemoveProcessSet(ProcessSetId id) {
+  internal::ThrowIfError(RuntimeOrThrow().RemoveProcessSet(id),
+                         "RemoveProcessSet " + std::to_string(id));
+}
+
+namespace {
+col::ProcessSetInfo ProcessSetOrThrow(ProcessSetId id) {
+  Result<col::ProcessSetInfo> info = RuntimeOrThrow().GetProcessSet(id);
+  internal::ThrowIfError(info.status(), "process set " + std::to_string(id));
+  return *info;
+}
+}  // namespace
+
+std::vector<int> ProcessSetRanks(ProcessSetId id) { return ProcessSetOrThrow(id).ranks; }
+int ProcessSetRank(ProcessSetId id) { return ProcessSetOrThrow(id).rank; }
+
 // --- handles ---
 
 bool Handle::Poll() const {
@@ -157,6 +181,12 @@ torch::Tensor Handle::Wait() const {
   return state_->output;
 }
 
+std::vector<torch::Tensor> Handle::WaitAll() const {
+  torch::Tensor first = Wait();
+  if (!state_->outputs.empty()) return state_->outputs;
+  return {first};
+}
+
 // --- operations ---
 
 namespace {
@@ -166,7 +196,50 @@ col::AllreduceOptions ToOptions(const AllreduceOptions& options) {
   out.op = internal::ToReduceOp(options.op);
   out.prescale_factor = options.prescale_factor;
   out.postscale_factor = options.postscale_factor;
+  out.process_set = options.process_set;
   return out;
+}
+
+// An output allocator for operations whose output shape the other ranks decide: it makes the
+// torch tensor (with `like`'s options) that the handle returns, on the runtime's thread.
+col::OutputAllocator AllocateInto(Handle::State& state, const torch::Tensor& like,
+                                  col::DataType dtype) {
+  auto gathered = std::make_shared<torch::Tensor>();
+  state.gathered = gathered;
+  return [gathered, tensor_options = like.options(), dtype,
+          what = state.what](const col::Shape& shape) -> Result<col::Tensor> {
+    try {
+      *gathered = torch::empty(shape, tensor_options);
+    } catch (const std::exception& e) {
+      return Internal(what + ": allocating the output failed: " + e.what());
+    }
+    col::Tensor out;
+    out.dtype = dtype;
+    out.shape = shape;
+    out.data = gathered->numel() == 0 ? nullptr : gathered->data_ptr();
+    return out;
+  };
+}
+
+Handle StartGroupedAllreduce(std::vector<torch::Tensor> inputs, std::vector<torch::Tensor> outputs,
+                             const AllreduceOptions& options, const std::string& name) {
+  auto state = std::make_shared<Handle::State>();
+  state->what = Describe("grouped allreduce", name);
+  if (inputs.empty()) throw Error(InvalidArgument(state->what + ": no tensors"));
+  std::vector<std::string> names;
+  std::vector<col::Tensor> in;
+  std::vector<col::Tensor> out;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    names.push_back(name.empty() ? "" : name + "." + std::to_string(i));
+    const std::string what = state->what + " (tensor " + std::to_string(i) + ")";
+    in.push_back(ToView(inputs[i], what));
+    out.push_back(ToView(outputs[i], what));
+  }
+  state->inputs = std::move(inputs);
+  state->outputs = std::move(outputs);
+  state->output = state->outputs.front();
+  state->handle = RuntimeOrThrow().GroupedAllreduceAsync(names, in, out, ToOptions(options));
+  return Handle(std::move(state));
 }
 
 Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
@@ -182,14 +255,14 @@ Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
 }
 
 Handle StartBroadcast(const torch::Tensor& input, const torch::Tensor& output, int root_rank,
-                      const std::string& name) {
+                      const std::string& name, ProcessSetId process_set) {
   auto state = std::make_shared<Handle::State>();
   state->what = Describe("broadcast", name);
   col::Tensor in = ToView(input, state->what);
   col::Tensor out = ToView(output, state->what);
   state->input = input;
   state->output = output;
-  state->handle = RuntimeOrThrow().BroadcastAsync(name, in, out, root_rank);
+  state->handle = RuntimeOrThrow().BroadcastAsync(name, in, out, root_rank, process_set);
   return Handle(std::move(state));
 }
 
@@ -242,54 +315,120 @@ torch::Tensor Allreduce_(const torch::Tensor& tensor, ReduceOp op, const std::st
   return AllreduceAsync_(tensor, WithOp(op), name).Wait();
 }
 
-Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name) {
+Handle GroupedAllreduceAsync(const std::vector<torch::Tensor>& tensors,
+                             const AllreduceOptions& options, const std::string& name) {
+  std::vector<torch::Tensor> inputs;
+  std::vector<torch::Tensor> outputs;
+  for (const torch::Tensor& t : tensors) {
+    inputs.push_back(ContiguousOrUndefined(t));
+    outputs.push_back(EmptyLikeOrUndefined(inputs.back()));
+  }
+  return StartGroupedAllreduce(std::move(inputs), std::move(outputs), options, name);
+}
+
+Handle GroupedAllreduceAsync_(const std::vector<torch::Tensor>& tensors,
+                              const AllreduceOptions& options, const std::string& name) {
+  return StartGroupedAllreduce(tensors, tensors, options, name);
+}
+
+std::vector<torch::Tensor> GroupedAllreduce(const std::vector<torch::Tensor>& tensors,
+                                            const AllreduceOptions& options,
+                                            const std::string& name) {
+  return GroupedAllreduceAsync(tensors, options, name).WaitAll();
+}
+
+void GroupedAllreduce_(const std::vector<torch::Tensor>& tensors, const AllreduceOptions& options,
+                       const std::string& name) {
+  GroupedAllreduceAsync_(tensors, options, name).Wait();
+}
+
+Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name,
+                      ProcessSetId process_set) {
   auto state = std::make_shared<Handle::State>();
   state->what = Describe("allgather", name);
   state->input = ContiguousOrUndefined(tensor);
   col::Tensor in = ToView(state->input, state->what);
-  // The output's first dimension is only known once every rank has spoken: the runtime calls the
-  // allocator on its background thread, which makes the torch tensor the handle returns.
-  auto gathered = std::make_shared<torch::Tensor>();
-  state->gathered = gathered;
   col::AllgatherOptions options;
-  options.allocator = [gathered, tensor_options = state->input.options(), dtype = in.dtype,
-                       what = state->what](const col::Shape& shape) -> Result<col::Tensor> {
-    try {
-      *gathered = torch::empty(shape, tensor_options);
-    } catch (const std::exception& e) {
-      return Internal(what + ": allocating the output failed: " + e.what());
-    }
-    col::Tensor out;
-    out.dtype = dtype;
-    out.shape = shape;
-    out.data = gathered->numel() == 0 ? nullptr : gathered->data_ptr();
-    return out;
-  };
+  options.process_set = process_set;
+  options.allocator = AllocateInto(*state, state->input, in.dtype);
   state->handle = RuntimeOrThrow().AllgatherAsync(name, in, options);
   return Handle(std::move(state));
 }
 
-torch::Tensor Allgather(const torch::Tensor& tensor, const std::string& name) {
-  return AllgatherAsync(tensor, name).Wait();
+torch::Tensor Allgather(const torch::Tensor& tensor, const std::string& name,
+                        ProcessSetId process_set) {
+  return AllgatherAsync(tensor, name, process_set).Wait();
 }
 
-Handle BroadcastAsync(const torch::Tensor& tensor, int root_rank, const std::string& name) {
+Handle BroadcastAsync(const torch::Tensor& tensor, int root_rank, const std::string& name,
+                      ProcessSetId process_set) {
   torch::Tensor input = ContiguousOrUndefined(tensor);
-  return StartBroadcast(input, EmptyLikeOrUndefined(input), root_rank, name);
+  return StartBroadcast(input, EmptyLikeOrUndefined(input), root_rank, name, process_set);
 }
 
-Handle BroadcastAsync_(const torch::Tensor& tensor, int root_rank, const std::string& name) {
-  return StartBroadcast(tensor, tensor, root_rank, name);
+Handle BroadcastAsync_(const torch::Tensor& tensor, int root_rank, const std::string& name,
+                       ProcessSetId process_set) {
+  return StartBroadcast(tensor, tensor, root_rank, name, process_set);
 }
 
-torch::Tensor Broadcast(const torch::Tensor& tensor, int root_rank, const std::string& name) {
-  return BroadcastAsync(tensor, root_rank, name).Wait();
+torch::Tensor Broadcast(const torch::Tensor& tensor, int root_rank, const std::string& name,
+                        ProcessSetId process_set) {
+  return BroadcastAsync(tensor, root_rank, name, process_set).Wait();
 }
 
-torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::string& name) {
-  return BroadcastAsync_(tensor, root_rank, name).Wait();
+torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::string& name,
+                         ProcessSetId process_set) {
+  return BroadcastAsync_(tensor, root_rank, name, process_set).Wait();
 }
 
-void Barrier() { internal::ThrowIfError(RuntimeOrThrow().Barrier(), "barrier"); }
+Handle AlltoallAsync(const torch::Tensor& tensor, const std::vector<int64_t>& splits,
+                     const std::string& name, ProcessSetId process_set) {
+  auto state = std::make_shared<Handle::State>();
+  state->what = Describe("alltoall", name);
+  state->input = ContiguousOrUndefined(tensor);
+  col::Tensor in = ToView(state->input, state->what);
+  col::AlltoallOptions options;
+  options.splits = splits;
+  options.process_set = process_set;
+  options.allocator = AllocateInto(*state, state->input, in.dtype);
+  state->handle = RuntimeOrThrow().AlltoallAsync(name, in, options);
+  return Handle(std::move(state));
+}
+
+torch::Tensor Alltoall(const torch::Tensor& tensor, const std::vector<int64_t>& splits,
+                       const std::string& name, ProcessSetId process_set) {
+  return AlltoallAsync(tensor, splits, name, process_set).Wait();
+}
+
+Handle ReducescatterAsync(const torch::Tensor& tensor, const AllreduceOptions& options,
+                          const std::string& name) {
+  auto state = std::make_shared<Handle::State>();
+  state->what = Describe("reducescatter", name);
+  state->input = ContiguousOrUndefined(tensor);
+  col::Tensor in = ToView(state->input, state->what);
+  col::ReducescatterOptions col_options;
+  col_options.op = internal::ToReduceOp(options.op);
+  col_options.prescale_factor = options.prescale_factor;
+  col_options.postscale_factor = options.postscale_factor;
+  col_options.process_set = options.process_set;
+  col_options.allocator = AllocateInto(*state, state->input, in.dtype);
+  state->handle = RuntimeOrThrow().ReducescatterAsync(name, in, col_options);
+  return Handle(std::move(state));
+}
+
+torch::Tensor Reducescatter(const torch::Tensor& tensor, const AllreduceOptions& options,
+                            const std::string& name) {
+  return ReducescatterAsync(tensor, options, name).Wait();
+}
+
+void Barrier(ProcessSetId process_set) {
+  internal::ThrowIfError(RuntimeOrThrow().Barrier(process_set), "barrier");
+}
+
+int Join(ProcessSetId process_set) {
+  Result<int> last = RuntimeOrThrow().Join(process_set);
+  internal::ThrowIfError(last.status(), "join");
+  return *last;
+}
 
 }  // namespace trainyard::dist

@@ -356,6 +356,124 @@ TEST(Ops, AsyncAllgatherBroadcastBarrier) {
   EXPECT_EQ(LocalSize() * CrossSize(), Size());
 }
 
+TEST(Ops, GroupedAllreduceAlltoallReducescatter) {
+  const int n = Size();
+  const int r = Rank();
+  // Grouped: new tensors (inputs untouched), then in place.
+  std::vector<torch::Tensor> group = {torch::full({3}, r + 1.0F), torch::full({2, 2}, 2.0 * r),
+                                      torch::full({1}, r, torch::kLong)};
+  AllreduceOptions sum;
+  sum.op = ReduceOp::kSum;
+  std::vector<torch::Tensor> out = GroupedAllreduce(group, sum, "grouped");
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_TRUE(torch::all(out[0] == n * (n + 1) / 2.0).item<bool>());
+  EXPECT_TRUE(torch::all(out[1] == n * (n - 1.0)).item<bool>());
+  EXPECT_EQ(out[2].item<int64_t>(), n * (n - 1) / 2);
+  EXPECT_TRUE(torch::all(group[0] == r + 1.0F).item<bool>()) << "out-of-place modified its input";
+  GroupedAllreduce_(group, {}, "grouped.avg");  // Average
+  EXPECT_TRUE(torch::allclose(group[0], torch::full({3}, (n + 1) / 2.0F)));
+  EXPECT_TRUE(torch::allclose(group[1], torch::full({2, 2}, n - 1.0F)));
+  std::vector<torch::Tensor> all = GroupedAllreduceAsync_(group, sum, "grouped.async").WaitAll();
+  ASSERT_EQ(all.size(), 3U);
+  EXPECT_TRUE(all[1].is_same(group[1]));
+  EXPECT_THROW(GroupedAllreduce({}, sum, "grouped.empty"), Error);
+
+  // Alltoall: rank r sends k + 1 rows to rank k, each row holding 100 r + k; it receives r + 1 rows
+  // from each rank k, holding 100 k + r.
+  std::vector<int64_t> splits;
+  std::vector<torch::Tensor> rows;
+  for (int k = 0; k < n; ++k) {
+    splits.push_back(k + 1);
+    rows.push_back(torch::full({k + 1, 2}, 100 * r + k, torch::kInt));
+  }
+  torch::Tensor got = Alltoall(torch::cat(rows), splits, "alltoall");
+  ASSERT_EQ(got.size(0), n * (r + 1));
+  for (int k = 0; k < n; ++k) {
+    EXPECT_TRUE(
+        torch::all(got.slice(0, k * (r + 1), (k + 1) * (r + 1)) == 100 * k + r).item<bool>())
+        << "rows from rank " << k;
+  }
+  // Equal parts when no splits are given.
+  torch::Tensor even = Alltoall(torch::full({n, 1}, r, torch::kLong), {}, "alltoall.even");
+  EXPECT_TRUE(torch::equal(even.flatten(), torch::arange(n, torch::kLong)));
+
+  // Reducescatter: 2n + 1 rows; rank 0 gets 3 rows, the others 2, each the sum over ranks.
+  torch::Tensor block = Reducescatter(torch::full({2 * n + 1, 3}, r + 1.0F), sum, "rs");
+  EXPECT_EQ(block.size(0), r == 0 ? 3 : 2);
+  EXPECT_TRUE(torch::all(block == n * (n + 1) / 2.0F).item<bool>());
+}
+
+TEST(ProcessSets, OperationsOnASubsetAndTheOptimizer) {
+  if (Size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  // Ranks 1 and 2 with 3 ranks or more; rank 0 alone with 2 (the pair would be the global set).
+  const std::vector<int> members = Size() >= 3 ? std::vector<int>{1, 2} : std::vector<int>{0};
+  const ProcessSetId set = AddProcessSet(members);  // collective over all ranks
+  EXPECT_NE(set, kGlobalProcessSet);
+  EXPECT_EQ(ProcessSetRanks(set), members);
+  const auto me = std::find(members.begin(), members.end(), Rank());
+  const bool member = me != members.end();
+  EXPECT_EQ(ProcessSetRank(set), member ? static_cast<int>(me - members.begin()) : -1);
+  if (member) {
+    AllreduceOptions sum;
+    sum.op = ReduceOp::kSum;
+    sum.process_set = set;
+    float expected = 0;
+    for (int m : members) expected += m + 1.0F;
+    EXPECT_EQ(Allreduce(torch::full({2}, Rank() + 1.0F), sum, "set.sum")[0].item<float>(),
+              expected);
+    torch::Tensor gathered = Allgather(torch::full({1}, Rank(), torch::kLong), "set.gather", set);
+    EXPECT_TRUE(torch::equal(gathered,
+                             torch::tensor(std::vector<int64_t>(members.begin(), members.end()))));
+    EXPECT_EQ(
+        Broadcast(torch::full({1}, Rank() + 5.0F), members.back(), "set.bcast", set).item<float>(),
+        members.back() + 5.0F);
+    Barrier(set);
+    // A DistributedOptimizer over the set: its members end with the same weights.
+    torch::nn::Sequential model = MakeModel(0);  // the same start on every member
+    torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
+    DistributedOptimizerOptions options;
+    options.process_set = set;
+    DistributedOptimizer opt(sgd, model->named_parameters(), options);
+    for (int step = 0; step < 2; ++step) {
+      opt.zero_grad();
+      torch::mse_loss(model->forward(torch::full({2, 5}, Rank() + step * 1.0F)),
+                      torch::zeros({2, 2}))
+          .backward();
+      opt.step();
+    }
+    for (const auto& item : model->named_parameters()) {
+      torch::Tensor all = Allgather(item.value().detach().unsqueeze(0), "set.w." + item.key(), set);
+      EXPECT_TRUE(torch::equal(all[0], all[all.size(0) - 1])) << item.key();
+    }
+  } else {
+    torch::nn::Sequential model = MakeModel(0);
+    torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1));
+    DistributedOptimizerOptions options;
+    options.process_set = set;
+    try {
+      DistributedOptimizer opt(sgd, model->named_parameters(), options);
+      ADD_FAILURE() << "an optimizer over a set without this rank was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a member of process set"), std::string::npos)
+          << e.what();
+    }
+  }
+  RemoveProcessSet(set);  // collective over all ranks
+  EXPECT_THROW(ProcessSetRanks(set), Error);
+  EXPECT_THROW(RemoveProcessSet(kGlobalProcessSet), Error);
+}
+
+TEST(Join, RanksWithFewerBatchesContributeZerosUntilAllJoined) {
+  // Rank 0 has one batch more than the others: its last allreduce sums its own tensor only.
+  const int batches = Rank() == 0 ? 3 : 2;
+  for (int b = 0; b < batches; ++b) {
+    torch::Tensor t = torch::ones({4});
+    Allreduce_(t, ReduceOp::kSum, "join.batch." + std::to_string(b));
+    EXPECT_EQ(t[0].item<float>(), b < 2 ? Size() : 1.0F) << "batch " << b;
+  }
+  EXPECT_EQ(Join(), 0);  // rank 0 joined last
+}
+
 TEST(Ops, Errors) {
   // Unsupported dtype and non-contiguous in-place: at the call, with a clear message.
   try {

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "collective/collective.h"
 #include "trainyard/dist.h"
@@ -16,8 +17,12 @@ struct Handle::State {
   // Kept alive until the operation is done: the runtime reads and writes their memory.
   torch::Tensor input;
   torch::Tensor output;
-  // allgather: made by the output allocator on the runtime's thread, read after Wait().
+  // Outputs sized by the other ranks (allgather, alltoall, reducescatter): made by the output
+  // allocator on the runtime's thread, read after Wait().
   std::shared_ptr<torch::Tensor> gathered;
+  // A grouped allreduce's inputs and outputs (output is outputs[0]).
+  std::vector<torch::Tensor> inputs;
+  std::vector<torch::Tensor> outputs;
 };
 
 namespace internal {

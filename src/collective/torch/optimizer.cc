@@ -258,6 +258,7 @@ void DistributedOptimizer::Setup(
   auto state = std::make_shared<State>();
   state->options = options;
   state->reduce_options.op = internal::ToReduceOp(options.op);
+  state->reduce_options.process_set = options.process_set;
   if (options.op == ReduceOp::kAverage) {
     // The runtime divides by the set size after the postscale: grad/f summed, times f/size.
     state->reduce_options.prescale_factor = 1.0 / options.gradient_predivide_factor;
@@ -299,7 +300,14 @@ void DistributedOptimizer::Setup(
   }
 
   // With one rank there is nothing to reduce: step() is the wrapped optimizer's (as in Horovod).
-  state->hooks = rt.size() > 1;
+  Result<col::ProcessSetInfo> set = rt.GetProcessSet(options.process_set);
+  internal::ThrowIfError(set.status(), what);
+  if (!set->included()) {
+    throw Error(InvalidArgument(what + ": this rank (" + std::to_string(rt.rank()) +
+                                ") is not a member of process set " +
+                                std::to_string(options.process_set)));
+  }
+  state->hooks = set->size() > 1;
   if (state->hooks) {
     for (size_t i = 0; i < state->params.size(); ++i) {
       State::Param& p = state->params[i];
