@@ -374,14 +374,19 @@ TEST(FusionPlan, ATensorThatDoesNotFitClosesTheGroupSoGroupsKeepTheAgreedOrder) 
 }
 
 TEST(FusionPlan, PolicyCutsOffLargeTensorsOnlyOnSharedMemory) {
-  Config c;  // HOROVOD_FUSION_THRESHOLD 64 MiB, buffer at most 32 MiB
+  Config c;  // HOROVOD_FUSION_THRESHOLD 64 MiB; the buffer at most 32 MiB on MPI
   FusionPolicy shm = ChooseFusionPolicy(c, "MPI", true);
   EXPECT_EQ(shm.buffer_bytes, 32 << 20);
   EXPECT_EQ(shm.small_tensor_bytes, kSharedMemorySmallTensorBytes);
+  EXPECT_EQ(ChooseFusionPolicy(c, "MPI", false).buffer_bytes, 32 << 20);
+  EXPECT_EQ(ChooseFusionPolicy(c, "GLOO", true).buffer_bytes, 64 << 20);
   for (auto [transport, one_host] : {std::pair{"MPI", false}, {"GLOO", true}, {"GLOO", false}}) {
-    EXPECT_GT(ChooseFusionPolicy(c, transport, one_host).small_tensor_bytes, 32 << 20)
-        << transport << " " << one_host;
+    FusionPolicy p = ChooseFusionPolicy(c, transport, one_host);
+    EXPECT_GT(p.small_tensor_bytes, p.buffer_bytes) << transport << " " << one_host;
   }
+  c.fusion_buffer_max_bytes = 1 << 20;
+  EXPECT_EQ(ChooseFusionPolicy(c, "GLOO", true).buffer_bytes, 1 << 20);
+  c.fusion_buffer_max_bytes = -1;
   c.fusion_small_tensor_bytes = 1000;
   EXPECT_EQ(ChooseFusionPolicy(c, "GLOO", true).small_tensor_bytes, 1000);
   c.fusion_threshold_bytes = 0;

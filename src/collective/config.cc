@@ -66,7 +66,7 @@ Result<Config> ConfigFromEnv(const EnvLookup& lookup) {
   RETURN_IF_ERROR(ReadDouble(lookup, "HOROVOD_CYCLE_TIME", 0, &c.cycle_time_ms));
   RETURN_IF_ERROR(ReadInt(lookup, "HOROVOD_FUSION_THRESHOLD", 0, &c.fusion_threshold_bytes));
   RETURN_IF_ERROR(
-      ReadInt(lookup, "TRAINYARD_FUSION_BUFFER_MAX_BYTES", 0, &c.fusion_buffer_max_bytes));
+      ReadInt(lookup, "TRAINYARD_FUSION_BUFFER_MAX_BYTES", -1, &c.fusion_buffer_max_bytes));
   RETURN_IF_ERROR(
       ReadInt(lookup, "TRAINYARD_FUSION_SMALL_TENSOR_BYTES", -1, &c.fusion_small_tensor_bytes));
   RETURN_IF_ERROR(ReadInt(lookup, "HOROVOD_CACHE_CAPACITY", 0, &c.cache_capacity));

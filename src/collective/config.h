@@ -19,9 +19,10 @@ struct Config {
   double cycle_time_ms = 1.0;
   // HOROVOD_FUSION_THRESHOLD (bytes): upper bound of one fusion buffer; 0 disables fusion.
   int64_t fusion_threshold_bytes = 64 << 20;
-  // TRAINYARD_FUSION_BUFFER_MAX_BYTES: the buffer actually used is min(threshold, this), because
-  // buffers above 32 MiB fall out of glibc's heap into fresh mmaps (see docs/collective.md).
-  int64_t fusion_buffer_max_bytes = 32 << 20;
+  // TRAINYARD_FUSION_BUFFER_MAX_BYTES: the buffer actually used is min(threshold, this); -1 lets
+  // the runtime choose per transport: 32 MiB on MPI, whose temporary buffers above that fall out
+  // of glibc's heap into fresh mmaps (see docs/collective.md), no cap on the others.
+  int64_t fusion_buffer_max_bytes = -1;
   // TRAINYARD_FUSION_SMALL_TENSOR_BYTES: only tensors smaller than this are fused; -1 lets the
   // runtime choose per transport (see fusion.h).
   int64_t fusion_small_tensor_bytes = -1;

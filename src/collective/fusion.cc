@@ -11,9 +11,10 @@ FusionPolicy ChooseFusionPolicy(const Config& config, const std::string& transpo
                                 bool all_on_one_host) {
   FusionPolicy p;
   if (config.fusion_threshold_bytes <= 0) return p;
-  p.buffer_bytes = config.fusion_buffer_max_bytes > 0
-                       ? std::min(config.fusion_threshold_bytes, config.fusion_buffer_max_bytes)
-                       : config.fusion_threshold_bytes;
+  int64_t cap = config.fusion_buffer_max_bytes;
+  if (cap < 0) cap = transport == "MPI" ? kMpiFusionBufferMaxBytes : 0;
+  p.buffer_bytes =
+      cap > 0 ? std::min(config.fusion_threshold_bytes, cap) : config.fusion_threshold_bytes;
   if (config.fusion_small_tensor_bytes >= 0) {
     p.small_tensor_bytes = config.fusion_small_tensor_bytes;
   } else if (transport == "MPI" && all_on_one_host) {

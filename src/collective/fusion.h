@@ -24,9 +24,10 @@
 // A rank whose fused tensors already lie back to back (the DistributedOptimizers' gradient
 // layout) reduces them in place, without the copies (ops/allreduce.cc).
 // TRAINYARD_FUSION_SMALL_TENSOR_BYTES overrides it; HOROVOD_FUSION_THRESHOLD=0 disables fusion. The
-// buffer is min(HOROVOD_FUSION_THRESHOLD, TRAINYARD_FUSION_BUFFER_MAX_BYTES = 32 MiB): above 32 MiB
-// glibc serves allocations with fresh mmaps and MPI's own temporary buffers page-fault on every
-// call.
+// buffer is min(HOROVOD_FUSION_THRESHOLD, TRAINYARD_FUSION_BUFFER_MAX_BYTES), where the cap
+// defaults to 32 MiB on MPI (above it glibc serves allocations with fresh mmaps and MPI's own
+// temporary buffers page-fault on every call) and to none elsewhere (on Gloo one call less is
+// worth more: ResNet-18's 47 MB of gradients go in one call).
 #pragma once
 
 #include <cstddef>
@@ -44,6 +45,8 @@ namespace trainyard::collective {
 // Fuse tensors below this size on MPI over shared memory (see docs/collective.md for the
 // measurements behind it).
 inline constexpr int64_t kSharedMemorySmallTensorBytes = 64 << 10;
+// The fusion buffer's cap on MPI (TRAINYARD_FUSION_BUFFER_MAX_BYTES=-1, the default).
+inline constexpr int64_t kMpiFusionBufferMaxBytes = 32 << 20;
 
 struct FusionPolicy {
   int64_t buffer_bytes = 0;        // 0: no fusion
