@@ -395,6 +395,33 @@ int DeadRankScenario() {
   _exit(st.ok() ? 0 : 3);  // the job is broken: no MPI_Finalize
 }
 
+// Shutdown and Init again, back to back, several times: a fast rank must not meet the previous
+// runtime's rendezvous (Gloo) or communicators (MPI). Returns the number of failures.
+int ReinitRounds(int rank) {
+  int failures = 0;
+  for (int round = 0; round < 4; ++round) {
+    auto again = Runtime::Init();
+    if (!again.ok()) {
+      std::fprintf(stderr, "rank %d: re-init %d failed: %s\n", rank, round,
+                   again.status().ToString().c_str());
+      return failures + 1;
+    }
+    Buffer t(DataType::kFloat32, Shape{8});
+    for (int64_t i = 0; i < t.size(); ++i) t.Set(i, (*again)->rank() + 1);
+    AllreduceOptions sum;
+    sum.op = ReduceOp::kSum;
+    Status st = (*again)->Allreduce("reinit." + std::to_string(round), t.tensor(), t.tensor(), sum);
+    const int n = (*again)->size();
+    if (!st.ok() || t.Get(7) != n * (n + 1) / 2) {
+      std::fprintf(stderr, "rank %d: allreduce after re-init %d: %s, got %g\n", rank, round,
+                   st.ToString().c_str(), t.Get(7));
+      ++failures;
+    }
+    if (!(*again)->Shutdown().ok()) ++failures;
+  }
+  return failures;
+}
+
 }  // namespace
 }  // namespace trainyard::collective
 
@@ -420,5 +447,6 @@ int main(int argc, char** argv) {
   trainyard::Status st = (*created)->Shutdown();
   if (!st.ok()) result = 1;
   created->reset();
+  if (trainyard::collective::ReinitRounds(rank) > 0) result = 1;
   return result;
 }

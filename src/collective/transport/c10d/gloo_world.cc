@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -151,6 +152,22 @@ Topology TopologyOf(int rank, const std::vector<std::string>& hosts,
   return t;
 }
 
+// The rendezvous store of each (address, port, rank, size), kept for the life of the process, and
+// how many worlds met on it. Ranks that shut the runtime down and init again would otherwise race:
+// a rank quicker than rank 0 could reach rank 0's previous TCPStore while it is being destroyed.
+// So rank 0's server stays up, and every init is a new generation under its own key prefix
+// ("trainyard/<generation>/..."); every rank counts the same inits. Deliberately never destroyed
+// (a TCPStore server owns a thread; destroying it during exit would race with the process's end).
+struct Rendezvous {
+  c10::intrusive_ptr<::c10d::Store> store;
+  int generation = 0;
+};
+std::mutex rendezvous_mu;
+std::map<std::string, Rendezvous>& RendezvousStores() {
+  static auto* stores = new std::map<std::string, Rendezvous>();
+  return *stores;
+}
+
 }  // namespace
 
 Result<World> CreateGlooWorld(const Config& config, const LaunchEnv& env) {
@@ -174,39 +191,57 @@ Result<World> CreateGlooWorld(const Config& config, const LaunchEnv& env) {
 
   auto shared = std::make_shared<C10dShared>();
   shared->name = "GLOO";
-  c10::intrusive_ptr<::c10d::Store> store;
-  RETURN_IF_ERROR(C10dCall(
-      "Gloo rendezvous: " + who + " could not " + (env.rank == 0 ? "host" : "reach") +
-          " the TCPStore at " + where + " within " + seconds + " s (HOROVOD_GLOO_TIMEOUT_SECONDS)",
-      [&] {
-        ::c10d::TCPStoreOptions options;
-        options.port = static_cast<std::uint16_t>(env.rendezvous_port);
-        options.isServer = env.rank == 0;
-        options.numWorkers = static_cast<std::size_t>(env.size);
-        // The world's process group below is the barrier; waiting here would only duplicate it.
-        options.waitWorkers = false;
-        options.timeout = timeout;
-        store = c10::make_intrusive<::c10d::TCPStore>(env.rendezvous_addr, options);
-      }));
+  const std::string rendezvous_key =
+      where + "/" + std::to_string(env.rank) + "/" + std::to_string(env.size);
+  std::unique_lock<std::mutex> rendezvous_lock(rendezvous_mu);
+  Rendezvous& rendezvous = RendezvousStores()[rendezvous_key];
+  if (rendezvous.store) {
+    rendezvous.store->setTimeout(timeout);
+  } else {
+    RETURN_IF_ERROR(C10dCall("Gloo rendezvous: " + who + " could not " +
+                                 (env.rank == 0 ? "host" : "reach") + " the TCPStore at " + where +
+                                 " within " + seconds + " s (HOROVOD_GLOO_TIMEOUT_SECONDS)",
+                             [&] {
+                               ::c10d::TCPStoreOptions options;
+                               options.port = static_cast<std::uint16_t>(env.rendezvous_port);
+                               options.isServer = env.rank == 0;
+                               options.numWorkers = static_cast<std::size_t>(env.size);
+                               // The world's process group below is the barrier; waiting here would
+                               // only duplicate it.
+                               options.waitWorkers = false;
+                               options.timeout = timeout;
+                               rendezvous.store = c10::make_intrusive<::c10d::TCPStore>(
+                                   env.rendezvous_addr, options);
+                             }));
+  }
+  c10::intrusive_ptr<::c10d::Store> store = rendezvous.store;
+  const std::string generation = "trainyard/" + std::to_string(rendezvous.generation++);
+  // A failure below may have left the store unusable (its server gone): the next init starts
+  // over with a new one.
+  auto forget_store = [&] { RendezvousStores().erase(rendezvous_key); };
   shared->store = store;
 
   // Host names (and LOCAL_RANK) of every rank.
   std::vector<int> env_local_ranks(static_cast<size_t>(env.size), -1);
-  RETURN_IF_ERROR(C10dCall(
+  Status met = C10dCall(
       "Gloo rendezvous at " + where + ": " + who + " did not hear from every rank within " +
           seconds + " s (HOROVOD_GLOO_TIMEOUT_SECONDS)",
       [&] {
         const std::string mine = std::to_string(env.local_rank) + " " + HostName();
-        store->set("trainyard/host/" + std::to_string(env.rank),
+        store->set(generation + "/host/" + std::to_string(env.rank),
                    std::vector<uint8_t>(mine.begin(), mine.end()));
         for (int r = 0; r < env.size; ++r) {
-          std::vector<uint8_t> v = store->get("trainyard/host/" + std::to_string(r));
+          std::vector<uint8_t> v = store->get(generation + "/host/" + std::to_string(r));
           std::string s(v.begin(), v.end());
           size_t space = s.find(' ');
           env_local_ranks[static_cast<size_t>(r)] = std::atoi(s.substr(0, space).c_str());
           shared->hosts.push_back(space == std::string::npos ? s : s.substr(space + 1));
         }
-      }));
+      });
+  if (!met.ok()) {
+    forget_store();
+    return met;
+  }
 
   shared->make_group = [timeout](const c10::intrusive_ptr<::c10d::Store>& group_store, int rank,
                                  int size) -> c10::intrusive_ptr<C10dGroup> {
@@ -223,14 +258,18 @@ Result<World> CreateGlooWorld(const Config& config, const LaunchEnv& env) {
   };
 #endif
   c10::intrusive_ptr<C10dGroup> group;
-  const std::string prefix = "trainyard/world";
-  RETURN_IF_ERROR(C10dCall(
+  const std::string prefix = generation + "/world";
+  Status connected = C10dCall(
       "Gloo rendezvous at " + where + ": " + who + " could not connect to every rank within " +
           seconds + " s (HOROVOD_GLOO_TIMEOUT_SECONDS)",
       [&] {
         auto world_store = c10::make_intrusive<::c10d::PrefixStore>(prefix, store);
         group = shared->make_group(world_store, env.rank, env.size);
-      }));
+      });
+  if (!connected.ok()) {
+    forget_store();
+    return connected;
+  }
 
   World world;
   world.topology = TopologyOf(env.rank, shared->hosts, env_local_ranks, env.local_size);
