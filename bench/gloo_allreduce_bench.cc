@@ -194,7 +194,8 @@ int RunRank(int argc, char** argv) {
   sum.op = ReduceOp::kSum;
   for (int round = 0; round < rounds && run_latency; ++round) {
     for (size_t k = 0; k < sizes.size(); ++k) {
-      const int iters = static_cast<int>(std::clamp<int64_t>((64 << 20) / sizes[k], 5, 500));
+      // At least 20 per round, as in allreduce_bench.cc (startup effects weigh on fewer).
+      const int iters = static_cast<int>(std::clamp<int64_t>((256 << 20) / sizes[k], 20, 500));
       float* data = bufs[k].data();
       const int64_t count = static_cast<int64_t>(bufs[k].size());
       {
