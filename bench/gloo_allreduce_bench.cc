@@ -17,7 +17,7 @@
 // Table 2: ResNet-18's 62 gradient tensors (torchvision shapes, 46.8 MB), ms per step, and the 43
 // of them under 64 KB alone (us per step):
 //   trainyard: submit all asynchronously (backward order), then wait for all: the automatic
-//              fusion rule (on Gloo: fuse everything that fits in 32 MiB buffers) on separately
+//              fusion rule (on Gloo: fuse everything that fits in 64 MiB buffers) on separately
 //              allocated tensors, and on tensors back to back in one allocation in submission
 //              order (how the DistributedOptimizers lay gradients out: no fusion-buffer copies);
 //              only tensors under 64 KB fused (the MPI shared-memory rule); fusion off;

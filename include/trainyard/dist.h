@@ -197,6 +197,7 @@ Handle AlltoallAsync(const torch::Tensor& tensor, const std::vector<int64_t>& sp
 // rows % size ranks get one row more), as Horovod's reducescatter.
 torch::Tensor Reducescatter(const torch::Tensor& tensor, const AllreduceOptions& options = {},
                             const std::string& name = "");
+torch::Tensor Reducescatter(const torch::Tensor& tensor, ReduceOp op, const std::string& name = "");
 Handle ReducescatterAsync(const torch::Tensor& tensor, const AllreduceOptions& options = {},
                           const std::string& name = "");
 

@@ -63,8 +63,9 @@ std::vector<WorkItem> PlanFusion(const std::vector<Response>& responses,
           continue;
         }
         int64_t bytes = ResponseBytes(responses[j]);
-        // A full buffer closes the group rather than taking a later, smaller tensor: groups stay
-        // runs of the agreed order, so tensors laid out in that order stay back to back.
+        // A full buffer closes the group rather than taking a later, smaller tensor, so that
+        // tensors laid out in the agreed order stay back to back (tensors that are not fused at
+        // all, or not compatible, are still skipped over).
         if (total + bytes > policy.buffer_bytes) break;
         used[j] = true;
         total += bytes;

@@ -151,7 +151,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self._grad_views = {}
         if self._compression is not Compression.none:
             return  # the compressed copies are what is reduced; their layout is not ours
-        order = list(self._hook_order)
+        order = list(dict.fromkeys(self._hook_order))  # once each (a failed step may repeat)
         seen = set(order)
         for group in self.param_groups:
             order += [p for p in group["params"] if p in self._requires_update and p not in seen]

@@ -421,6 +421,10 @@ torch::Tensor Reducescatter(const torch::Tensor& tensor, const AllreduceOptions&
   return ReducescatterAsync(tensor, options, name).Wait();
 }
 
+torch::Tensor Reducescatter(const torch::Tensor& tensor, ReduceOp op, const std::string& name) {
+  return ReducescatterAsync(tensor, WithOp(op), name).Wait();
+}
+
 void Barrier(ProcessSetId process_set) {
   internal::ThrowIfError(RuntimeOrThrow().Barrier(process_set), "barrier");
 }

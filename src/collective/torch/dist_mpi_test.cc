@@ -401,6 +401,9 @@ TEST(Ops, GroupedAllreduceAlltoallReducescatter) {
   torch::Tensor block = Reducescatter(torch::full({2 * n + 1, 3}, r + 1.0F), sum, "rs");
   EXPECT_EQ(block.size(0), r == 0 ? 3 : 2);
   EXPECT_TRUE(torch::all(block == n * (n + 1) / 2.0F).item<bool>());
+  torch::Tensor mean = Reducescatter(torch::full({n, 2}, r + 1.0F), ReduceOp::kAverage, "rs.avg");
+  EXPECT_EQ(mean.size(0), 1);
+  EXPECT_TRUE(torch::allclose(mean, torch::full({1, 2}, (n + 1) / 2.0F)));
 }
 
 TEST(ProcessSets, OperationsOnASubsetAndTheOptimizer) {

@@ -134,9 +134,14 @@ void DistributedOptimizer::State::AfterAccumulate(size_t index) {
 void DistributedOptimizer::State::LayOutGradients() {
   laid_out = true;
   if (options.compression != Compression::kNone) return;  // the fp16 copies are reduced
-  std::vector<size_t> order = hook_order;
+  // Hook order (once each: a step that failed may have recorded a parameter twice), then the
+  // parameters no hook reduced, in param order.
+  std::vector<size_t> order;
   std::vector<bool> seen(params.size(), false);
-  for (size_t i : order) seen[i] = true;
+  for (size_t i : hook_order) {
+    if (!seen[i]) order.push_back(i);
+    seen[i] = true;
+  }
   for (size_t i = 0; i < params.size(); ++i) {
     if (!seen[i]) order.push_back(i);
   }

@@ -152,18 +152,19 @@ Topology TopologyOf(int rank, const std::vector<std::string>& hosts,
   return t;
 }
 
-// The rendezvous store of each (address, port, rank, size), kept for the life of the process, and
-// how many worlds met on it. Ranks that shut the runtime down and init again would otherwise race:
-// a rank quicker than rank 0 could reach rank 0's previous TCPStore while it is being destroyed.
-// So rank 0's server stays up, and every init is a new generation under its own key prefix
-// ("trainyard/<generation>/..."); every rank counts the same inits. Deliberately never destroyed
-// (a TCPStore server owns a thread; destroying it during exit would race with the process's end).
+// Rank 0's rendezvous server for each (address, port, size), kept for the life of the process,
+// and how many worlds each rank started there. Ranks that shut the runtime down and init again
+// would otherwise race: a rank quicker than rank 0 could reach rank 0's previous TCPStore while it
+// is being destroyed. So rank 0's server stays up (other ranks connect anew each time), and every
+// init is a new generation under its own key prefix ("trainyard/<generation>/..."): every rank
+// counts every init, failed or not. Deliberately never destroyed (a TCPStore server owns a
+// thread; destroying it during exit would race with the process's end).
 struct Rendezvous {
-  c10::intrusive_ptr<::c10d::Store> store;
+  c10::intrusive_ptr<::c10d::Store> server;  // rank 0 only
   int generation = 0;
 };
 std::mutex rendezvous_mu;
-std::map<std::string, Rendezvous>& RendezvousStores() {
+std::map<std::string, Rendezvous>& RendezvousByAddress() {
   static auto* stores = new std::map<std::string, Rendezvous>();
   return *stores;
 }
@@ -191,12 +192,13 @@ Result<World> CreateGlooWorld(const Config& config, const LaunchEnv& env) {
 
   auto shared = std::make_shared<C10dShared>();
   shared->name = "GLOO";
-  const std::string rendezvous_key =
-      where + "/" + std::to_string(env.rank) + "/" + std::to_string(env.size);
-  std::unique_lock<std::mutex> rendezvous_lock(rendezvous_mu);
-  Rendezvous& rendezvous = RendezvousStores()[rendezvous_key];
-  if (rendezvous.store) {
-    rendezvous.store->setTimeout(timeout);
+  std::lock_guard<std::mutex> rendezvous_lock(rendezvous_mu);
+  Rendezvous& rendezvous = RendezvousByAddress()[where + "/" + std::to_string(env.rank) + "/" +
+                                                 std::to_string(env.size)];
+  const std::string generation = "trainyard/" + std::to_string(rendezvous.generation++);
+  c10::intrusive_ptr<::c10d::Store> store = rendezvous.server;
+  if (store) {
+    store->setTimeout(timeout);
   } else {
     RETURN_IF_ERROR(C10dCall("Gloo rendezvous: " + who + " could not " +
                                  (env.rank == 0 ? "host" : "reach") + " the TCPStore at " + where +
@@ -210,15 +212,13 @@ Result<World> CreateGlooWorld(const Config& config, const LaunchEnv& env) {
                                // only duplicate it.
                                options.waitWorkers = false;
                                options.timeout = timeout;
-                               rendezvous.store = c10::make_intrusive<::c10d::TCPStore>(
-                                   env.rendezvous_addr, options);
+                               store = c10::make_intrusive<::c10d::TCPStore>(env.rendezvous_addr,
+                                                                             options);
                              }));
+    if (env.rank == 0) rendezvous.server = store;
   }
-  c10::intrusive_ptr<::c10d::Store> store = rendezvous.store;
-  const std::string generation = "trainyard/" + std::to_string(rendezvous.generation++);
-  // A failure below may have left the store unusable (its server gone): the next init starts
-  // over with a new one.
-  auto forget_store = [&] { RendezvousStores().erase(rendezvous_key); };
+  // After a failure the server may be unusable: rank 0 starts a new one next time.
+  auto forget_store = [&] { rendezvous.server.reset(); };
   shared->store = store;
 
   // Host names (and LOCAL_RANK) of every rank.
