@@ -1,6 +1,7 @@
 // trainyard::dist: the process-wide runtime and the operations on torch::Tensor (dist.h).
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <utility>
 
@@ -275,6 +276,19 @@ torch::Tensor EmptyLikeOrUndefined(const torch::Tensor& tensor) {
   return tensor.defined() ? torch::empty_like(tensor) : tensor;
 }
 
+// Starts an operation whose output the other ranks size (allgather, alltoall, reducescatter):
+// `start` enqueues the input view with the allocator that makes the returned tensor.
+Handle StartSized(
+    const char* op, const torch::Tensor& tensor, const std::string& name,
+    const std::function<col::Handle(const col::Tensor&, col::OutputAllocator)>& start) {
+  auto state = std::make_shared<Handle::State>();
+  state->what = Describe(op, name);
+  state->input = ContiguousOrUndefined(tensor);
+  col::Tensor in = ToView(state->input, state->what);
+  state->handle = start(in, AllocateInto(*state, state->input, in.dtype));
+  return Handle(std::move(state));
+}
+
 AllreduceOptions WithOp(ReduceOp op) {
   AllreduceOptions options;
   options.op = op;
@@ -344,15 +358,13 @@ void GroupedAllreduce_(const std::vector<torch::Tensor>& tensors, const Allreduc
 
 Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name,
                       ProcessSetId process_set) {
-  auto state = std::make_shared<Handle::State>();
-  state->what = Describe("allgather", name);
-  state->input = ContiguousOrUndefined(tensor);
-  col::Tensor in = ToView(state->input, state->what);
-  col::AllgatherOptions options;
-  options.process_set = process_set;
-  options.allocator = AllocateInto(*state, state->input, in.dtype);
-  state->handle = RuntimeOrThrow().AllgatherAsync(name, in, options);
-  return Handle(std::move(state));
+  return StartSized("allgather", tensor, name,
+                    [&](const col::Tensor& in, col::OutputAllocator allocator) {
+                      col::AllgatherOptions options;
+                      options.process_set = process_set;
+                      options.allocator = std::move(allocator);
+                      return RuntimeOrThrow().AllgatherAsync(name, in, options);
+                    });
 }
 
 torch::Tensor Allgather(const torch::Tensor& tensor, const std::string& name,
@@ -383,16 +395,14 @@ torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::
 
 Handle AlltoallAsync(const torch::Tensor& tensor, const std::vector<int64_t>& splits,
                      const std::string& name, ProcessSetId process_set) {
-  auto state = std::make_shared<Handle::State>();
-  state->what = Describe("alltoall", name);
-  state->input = ContiguousOrUndefined(tensor);
-  col::Tensor in = ToView(state->input, state->what);
-  col::AlltoallOptions options;
-  options.splits = splits;
-  options.process_set = process_set;
-  options.allocator = AllocateInto(*state, state->input, in.dtype);
-  state->handle = RuntimeOrThrow().AlltoallAsync(name, in, options);
-  return Handle(std::move(state));
+  return StartSized("alltoall", tensor, name,
+                    [&](const col::Tensor& in, col::OutputAllocator allocator) {
+                      col::AlltoallOptions options;
+                      options.splits = splits;
+                      options.process_set = process_set;
+                      options.allocator = std::move(allocator);
+                      return RuntimeOrThrow().AlltoallAsync(name, in, options);
+                    });
 }
 
 torch::Tensor Alltoall(const torch::Tensor& tensor, const std::vector<int64_t>& splits,
@@ -402,18 +412,16 @@ torch::Tensor Alltoall(const torch::Tensor& tensor, const std::vector<int64_t>& 
 
 Handle ReducescatterAsync(const torch::Tensor& tensor, const AllreduceOptions& options,
                           const std::string& name) {
-  auto state = std::make_shared<Handle::State>();
-  state->what = Describe("reducescatter", name);
-  state->input = ContiguousOrUndefined(tensor);
-  col::Tensor in = ToView(state->input, state->what);
-  col::ReducescatterOptions col_options;
-  col_options.op = internal::ToReduceOp(options.op);
-  col_options.prescale_factor = options.prescale_factor;
-  col_options.postscale_factor = options.postscale_factor;
-  col_options.process_set = options.process_set;
-  col_options.allocator = AllocateInto(*state, state->input, in.dtype);
-  state->handle = RuntimeOrThrow().ReducescatterAsync(name, in, col_options);
-  return Handle(std::move(state));
+  return StartSized("reducescatter", tensor, name,
+                    [&](const col::Tensor& in, col::OutputAllocator allocator) {
+                      col::ReducescatterOptions col_options;
+                      col_options.op = internal::ToReduceOp(options.op);
+                      col_options.prescale_factor = options.prescale_factor;
+                      col_options.postscale_factor = options.postscale_factor;
+                      col_options.process_set = options.process_set;
+                      col_options.allocator = std::move(allocator);
+                      return RuntimeOrThrow().ReducescatterAsync(name, in, col_options);
+                    });
 }
 
 torch::Tensor Reducescatter(const torch::Tensor& tensor, const AllreduceOptions& options,
