@@ -1,5 +1,6 @@
-"""An unchanged Horovod PyTorch script under `trainyard submit` (distributed_backend: mpi): the
-horovod compatibility package maps onto trainyard's collective runtime."""
+"""An unchanged Horovod PyTorch script under `trainyard submit`: the horovod compatibility package
+maps onto trainyard's collective runtime, over MPI (distributed_backend: mpi) or over Gloo
+(distributed_backend: pytorch, whose torch.distributed contract hvd.init() picks up)."""
 import re
 
 import pytest
@@ -25,22 +26,25 @@ for step in range(20):
     optimizer.step()
 avg = hvd.allreduce(loss.detach(), name="final_loss")
 checksum = sum(p.sum().item() for p in model.parameters())
+transport = "gloo" if hvd.gloo_enabled() else "mpi" if hvd.mpi_enabled() else "other"
 print(f"rank {hvd.rank()}/{hvd.size()} local {hvd.local_rank()} checksum {checksum:.6f} "
-      f"loss {avg.item():.6f}", flush=True)
+      f"loss {avg.item():.6f} over {transport}", flush=True)
 """
 
 
-@pytest.mark.parametrize("procs", [2, 4])
-def test_horovod_script_runs_unchanged(ty, procs):
+@pytest.mark.parametrize("procs,backend", [(2, "mpi"), (4, "mpi"), (2, "pytorch")])
+def test_horovod_script_runs_unchanged(ty, procs, backend):
     src = ty.project("proj", {"train.py": HVD_SCRIPT})
     proc = ty.run("submit", "--source", src, "--entry", "train.py", "--set",
-                  f"process_count_per_node={procs}", "--set", "distributed_backend=mpi",
+                  f"process_count_per_node={procs}", "--set", f"distributed_backend={backend}",
                   "--wait", check=0, timeout=300)
     run_id = proc.stderr.strip().splitlines()[0]
     logs = ty.run("logs", run_id, check=0).stdout
-    found = re.findall(r"rank (\d+)/(\d+) local \d+ checksum (\S+) loss (\S+)", logs)
-    assert sorted(int(r) for r, _, _, _ in found) == list(range(procs)), logs
-    assert {int(n) for _, n, _, _ in found} == {procs}
+    found = re.findall(r"rank (\d+)/(\d+) local \d+ checksum (\S+) loss (\S+) over (\w+)",
+                       logs)
+    assert sorted(int(r) for r, _, _, _, _ in found) == list(range(procs)), logs
+    assert {int(n) for _, n, _, _, _ in found} == {procs}
+    assert {t for *_, t in found} == {"gloo" if backend == "pytorch" else "mpi"}, found
     # Data-parallel training keeps every rank's weights identical.
-    assert len({c for _, _, c, _ in found}) == 1, found
-    assert len({l for _, _, _, l in found}) == 1, found
+    assert len({c for _, _, c, _, _ in found}) == 1, found
+    assert len({l for _, _, _, l, _ in found}) == 1, found
