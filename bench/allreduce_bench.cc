@@ -33,6 +33,8 @@
 namespace {
 
 using trainyard::bench::Now;
+using trainyard::bench::PrintLatencyTable;
+using trainyard::bench::PrintRow;
 using trainyard::bench::ResNet18Shapes;
 using trainyard::bench::Samples;
 using trainyard::collective::AllreduceOptions;
@@ -124,25 +126,9 @@ int main(int argc, char** argv) {
     }
   }
   if (rank == 0 && run_latency) {
-    std::printf("## Allreduce, %d ranks, float32 Sum in place, %d rounds\n\n", size, rounds);
-    std::printf(
-        "| size | MPI_Allreduce median (min) | trainyard median (min) | added | MPI bus bw | "
-        "trainyard bus bw | bw ratio |\n|---|---|---|---|---|---|---|\n");
-    for (size_t k = 0; k < sizes.size(); ++k) {
-      double r = raw[k].Median();
-      double o = ours[k].Median();
-      double rb = sizes[k] * bus / r / 1e9;
-      double ob = sizes[k] * bus / o / 1e9;
-      std::string label = sizes[k] >= (1 << 20) ? std::to_string(sizes[k] >> 20) + " MB"
-                                                : std::to_string(sizes[k] >> 10) + " KB";
-      std::printf(
-          "| %s | %.1f us (%.1f) | %.1f us (%.1f) | %+.1f us | %.2f GB/s | %.2f GB/s | "
-          "%.2f |\n",
-          label.c_str(), r * 1e6, raw[k].Min() * 1e6, o * 1e6, ours[k].Min() * 1e6, (o - r) * 1e6,
-          rb, ob, ob / rb);
-    }
-    std::printf("\n");
-    std::fflush(stdout);
+    PrintLatencyTable("Allreduce, " + std::to_string(size) + " ranks, float32 Sum in place, " +
+                          std::to_string(rounds) + " rounds",
+                      "MPI_Allreduce", "MPI bus bw", sizes, raw, ours, bus);
   }
 
   // ---- Table 2: ResNet-18's gradients: all 62, and the 43 small ones alone ----
@@ -219,15 +205,10 @@ int main(int argc, char** argv) {
                   all ? "all" : "only those under 64 KB", set->size(),
                   static_cast<double>(total) * 4 / 1e6, size, unit);
       std::printf("| variant | median | min | vs faster reference |\n|---|---|---|---|\n");
-      std::printf("| MPI_Allreduce per tensor | %.2f | %.2f | %.2f |\n",
-                  per_tensor.Median() * scale, per_tensor.Min() * scale,
-                  per_tensor.Median() / best);
-      std::printf(
-          "| one MPI_Allreduce of all bytes (flat buffer, no copies) | %.2f | %.2f | %.2f |\n",
-          flat_one.Median() * scale, flat_one.Min() * scale, flat_one.Median() / best);
+      PrintRow("MPI_Allreduce per tensor", per_tensor, scale, best);
+      PrintRow("one MPI_Allreduce of all bytes (flat buffer, no copies)", flat_one, scale, best);
       for (size_t v = 0; v < variants.size(); ++v) {
-        std::printf("| %s | %.2f | %.2f | %.2f |\n", variants[v].label, ours_v[v].Median() * scale,
-                    ours_v[v].Min() * scale, ours_v[v].Median() / best);
+        PrintRow(variants[v].label, ours_v[v], scale, best);
       }
       std::printf("\n");
       std::fflush(stdout);

@@ -30,9 +30,7 @@
 // while the reference runs, so its background thread (a coordination allreduce per idle
 // millisecond) does not disturb it. Every rank destroys its runtime before a barrier on the raw
 // group, so a new runtime never meets the previous one's store.
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,12 +47,15 @@
 
 #include "collective/collective.h"
 #include "collective_bench.h"
+#include "common/process.h"
 
 extern char** environ;
 
 namespace {
 
 using trainyard::bench::Now;
+using trainyard::bench::PrintLatencyTable;
+using trainyard::bench::PrintRow;
 using trainyard::bench::ResNet18Shapes;
 using trainyard::bench::Samples;
 using trainyard::collective::AllreduceOptions;
@@ -112,26 +113,9 @@ std::unique_ptr<Runtime> StartRuntime(const Config& config) {
   return std::move(*rt);
 }
 
-int FreePort() {
-  for (;;) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    int port = 0;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      port = ntohs(addr.sin_port);
-    }
-    close(fd);
-    if (port > 1024 && port < 65000) return port;
-  }
-}
-
 // Runs this program as 2 ranks and returns the first non-zero exit status (or 0).
 int LaunchRanks(char** argv) {
-  const int master_port = FreePort() - 1;  // the runtime's port (MASTER_PORT + 1) was free
+  const int master_port = trainyard::PickFreePort();  // and MASTER_PORT + 1, the runtime's
   std::vector<pid_t> pids;
   for (int rank = 0; rank < 2; ++rank) {
     std::vector<std::string> env_strings = {"RANK=" + std::to_string(rank), "WORLD_SIZE=2",
@@ -162,11 +146,6 @@ int LaunchRanks(char** argv) {
     if (result == 0) result = code;
   }
   return result;
-}
-
-std::string SizeLabel(int64_t bytes) {
-  return bytes >= (1 << 20) ? std::to_string(bytes >> 20) + " MB"
-                            : std::to_string(bytes >> 10) + " KB";
 }
 
 int RunRank(int argc, char** argv) {
@@ -224,24 +203,9 @@ int RunRank(int argc, char** argv) {
     }
   }
   if (rank == 0 && run_latency) {
-    std::printf("## Allreduce over Gloo, %d ranks, float32 Sum in place, %d rounds\n\n", size,
-                rounds);
-    std::printf(
-        "| size | c10d Gloo median (min) | trainyard median (min) | added | Gloo bus bw | "
-        "trainyard bus bw | bw ratio |\n|---|---|---|---|---|---|---|\n");
-    for (size_t k = 0; k < sizes.size(); ++k) {
-      double r = raw[k].Median();
-      double o = ours[k].Median();
-      double rb = static_cast<double>(sizes[k]) * bus / r / 1e9;
-      double ob = static_cast<double>(sizes[k]) * bus / o / 1e9;
-      std::printf(
-          "| %s | %.1f us (%.1f) | %.1f us (%.1f) | %+.1f us | %.2f GB/s | %.2f GB/s | "
-          "%.2f |\n",
-          SizeLabel(sizes[k]).c_str(), r * 1e6, raw[k].Min() * 1e6, o * 1e6, ours[k].Min() * 1e6,
-          (o - r) * 1e6, rb, ob, ob / rb);
-    }
-    std::printf("\n");
-    std::fflush(stdout);
+    PrintLatencyTable("Allreduce over Gloo, " + std::to_string(size) +
+                          " ranks, float32 Sum in place, " + std::to_string(rounds) + " rounds",
+                      "c10d Gloo", "Gloo bus bw", sizes, raw, ours, bus);
   }
 
   // ---- Table 2: ResNet-18's gradients: all 62, and the 43 small ones alone ----
@@ -342,21 +306,14 @@ int RunRank(int argc, char** argv) {
           all ? "all" : "only those under 64 KB", set->size(), static_cast<double>(total) * 4 / 1e6,
           size, unit);
       std::printf("| variant | median | min | vs faster reference |\n|---|---|---|---|\n");
-      std::printf(
-          "| c10d Gloo allreduce per tensor (all started, then waited) | %.2f | %.2f | "
-          "%.2f |\n",
-          per_tensor.Median() * scale, per_tensor.Min() * scale, per_tensor.Median() / best);
-      std::printf(
-          "| one c10d Gloo allreduce of all bytes (flat buffer, no copies) | %.2f | %.2f | "
-          "%.2f |\n",
-          flat_one.Median() * scale, flat_one.Min() * scale, flat_one.Median() / best);
-      std::printf(
-          "| (c10d Gloo allreduce per tensor, one at a time: not a reference) | %.2f | "
-          "%.2f | %.2f |\n",
-          sequential.Median() * scale, sequential.Min() * scale, sequential.Median() / best);
+      PrintRow("c10d Gloo allreduce per tensor (all started, then waited)", per_tensor, scale,
+               best);
+      PrintRow("one c10d Gloo allreduce of all bytes (flat buffer, no copies)", flat_one, scale,
+               best);
+      PrintRow("(c10d Gloo allreduce per tensor, one at a time: not a reference)", sequential,
+               scale, best);
       for (size_t v = 0; v < variants.size(); ++v) {
-        std::printf("| %s | %.2f | %.2f | %.2f |\n", variants[v].label, ours_v[v].Median() * scale,
-                    ours_v[v].Min() * scale, ours_v[v].Median() / best);
+        PrintRow(variants[v].label, ours_v[v], scale, best);
       }
       std::printf("\n");
       std::fflush(stdout);

@@ -3,8 +3,6 @@
 // and — when the Gloo transport is built — a one-rank Gloo world and the bounded failure of a
 // rendezvous whose peer never comes. Multi-rank Gloo runs are collective.gloo.* (mpi_test.cc).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +13,7 @@
 #include "collective/collective.h"
 #include "collective/transport_registry.h"
 #include "common/clock.h"
+#include "common/process.h"
 
 namespace trainyard::collective {
 namespace {
@@ -191,28 +190,13 @@ TEST(SingleRankWorld, AutoInitWithoutLauncher) {
   EXPECT_TRUE((*rt)->Shutdown().ok());
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 TEST(GlooWorld, OneRank) {
   if (!TransportBuilt("gloo")) GTEST_SKIP() << "the Gloo transport is not built";
   ClearLaunchEnv();
   setenv("RANK", "0", 1);
   setenv("WORLD_SIZE", "1", 1);
   setenv("HOROVOD_GLOO_RENDEZVOUS_ADDR", "127.0.0.1", 1);
-  setenv("HOROVOD_GLOO_RENDEZVOUS_PORT", std::to_string(FreePort()).c_str(), 1);
+  setenv("HOROVOD_GLOO_RENDEZVOUS_PORT", std::to_string(PickFreePort()).c_str(), 1);
   InitOptions options;
   options.transport = "gloo";
   Result<std::unique_ptr<Runtime>> rt = Runtime::Init(std::move(options));
@@ -238,7 +222,7 @@ TEST(GlooWorld, MissingPeerFailsAfterTheTimeout) {
     setenv("RANK", rank, 1);
     setenv("WORLD_SIZE", "2", 1);
     setenv("MASTER_ADDR", "127.0.0.1", 1);
-    setenv("MASTER_PORT", std::to_string(FreePort() - 1).c_str(), 1);
+    setenv("MASTER_PORT", std::to_string(PickFreePort()).c_str(), 1);
     InitOptions options;
     Config config;
     config.gloo_timeout_seconds = 1;

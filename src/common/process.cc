@@ -1,9 +1,12 @@
 #include "common/process.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,23 +61,33 @@ std::string FindOnPath(const std::string& name) {
   return "";
 }
 
+std::map<std::string, std::string> EnvironmentWith(const std::map<std::string, std::string>& set,
+                                                   const std::vector<std::string>& unset) {
+  std::map<std::string, std::string> env = CurrentEnvironment();
+  for (const auto& k : unset) env.erase(k);
+  for (const auto& [k, v] : set) env[k] = v;
+  return env;
+}
+
+ExecArgs::ExecArgs(const std::vector<std::string>& argv,
+                   const std::map<std::string, std::string>& env) {
+  strings_.reserve(argv.size() + env.size());  // no reallocation: the pointers below stay valid
+  for (const auto& a : argv) strings_.push_back(a);
+  for (const auto& [k, v] : env) strings_.push_back(k + "=" + v);
+  for (size_t i = 0; i < strings_.size(); ++i) {
+    (i < argv.size() ? argv_ : envp_).push_back(strings_[i].data());
+  }
+  argv_.push_back(nullptr);
+  envp_.push_back(nullptr);
+}
+
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                  const CommandOptions& options) {
   if (argv.empty()) return InvalidArgument("empty command");
   std::string exe = FindOnPath(argv[0]);
   if (exe.empty()) return NotFound("program not found: " + argv[0]);
 
-  auto env = CurrentEnvironment();
-  for (const auto& k : options.unset_env) env.erase(k);
-  for (const auto& [k, v] : options.set_env) env[k] = v;
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
+  const ExecArgs exec(argv, EnvironmentWith(options.set_env, options.unset_env));
 
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
@@ -91,7 +104,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
     if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) _exit(127);
-    execve(exe.c_str(), args.data(), envp.data());
+    execve(exe.c_str(), exec.argv(), exec.envp());
     _exit(127);
   }
   close(out_pipe[1]);
@@ -213,6 +226,37 @@ std::vector<pid_t> Descendants(pid_t root) {
     }
   }
   return out;
+}
+
+namespace {
+
+// Binds 127.0.0.1:`port` (0: any) and returns the port bound, or -1. `fd` stays open.
+int BindLoopback(int fd, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return -1;
+  }
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace
+
+int PickFreePort() {
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    int a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = a >= 0 ? BindLoopback(a, 0) : -1;
+    bool next_free = port > 0 && port < 65535 && b >= 0 && BindLoopback(b, port + 1) > 0;
+    if (a >= 0) close(a);
+    if (b >= 0) close(b);
+    if (next_free) return port;
+  }
+  return 29500;
 }
 
 }  // namespace trainyard

@@ -39,8 +39,31 @@ std::string HostName();
 // Online CPU cores (at least 1).
 int CpuCores();
 
+// A TCP port that was free a moment ago on 127.0.0.1, and so was the next one: the collective
+// runtime's Gloo rendezvous takes MASTER_PORT + 1 (docs/collective.md).
+int PickFreePort();
+
 // The current environment as a map.
 std::map<std::string, std::string> CurrentEnvironment();
+// The current environment without `unset`, with `set` added (or overriding).
+std::map<std::string, std::string> EnvironmentWith(const std::map<std::string, std::string>& set,
+                                                   const std::vector<std::string>& unset);
+
+// An argv and an environment as the null-terminated arrays execve takes, and the strings they
+// point to. Built before fork (the child only reads them). Not copyable: the arrays point inside.
+class ExecArgs {
+ public:
+  ExecArgs(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+  ExecArgs(const ExecArgs&) = delete;
+  ExecArgs& operator=(const ExecArgs&) = delete;
+  char* const* argv() const { return argv_.data(); }
+  char* const* envp() const { return envp_.data(); }
+
+ private:
+  std::vector<std::string> strings_;  // argv, then KEY=VALUE; never grows after construction
+  std::vector<char*> argv_;
+  std::vector<char*> envp_;
+};
 
 // True while a process with this pid exists and, when start_ticks is non-zero, it is the same
 // process (its start time in /proc/PID/stat matches, so a reused pid does not count).

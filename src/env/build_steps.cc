@@ -31,18 +31,7 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
                          const std::function<void(const std::string&)>& on_line,
                          const StreamingOptions& options) {
   if (argv.empty()) return InvalidArgument("RunStreaming: empty argv");
-  std::map<std::string, std::string> env = CurrentEnvironment();
-  for (const auto& k : options.unset_env) env.erase(k);
-  for (const auto& [k, v] : options.set_env) env[k] = v;
-  std::vector<std::string> env_strings;
-  env_strings.reserve(env.size());
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
+  const ExecArgs exec(argv, EnvironmentWith(options.set_env, options.unset_env));
 
   // Input goes through an unlinked temp file: a pipe would need a writer thread.
   int in_fd = -1;
@@ -81,8 +70,8 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
       std::fprintf(stderr, "cannot enter %s\n", options.cwd.c_str());
       _exit(127);
     }
-    execve(args[0], args.data(), envp.data());
-    std::fprintf(stderr, "cannot run %s\n", args[0]);
+    execve(exec.argv()[0], exec.argv(), exec.envp());
+    std::fprintf(stderr, "cannot run %s\n", exec.argv()[0]);
     _exit(127);
   }
   if (in_fd >= 0) close(in_fd);

@@ -50,14 +50,7 @@ Status ProcessGroup::Start(const targets::LaunchPlan& plan, const std::string& l
     }
     auto env = base_env;
     for (const auto& [k, v] : spec.env) env[k] = v;
-    std::vector<std::string> env_strings;
-    for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-    std::vector<char*> envp, args;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> argv = spec.argv;
-    for (auto& s : argv) args.push_back(s.data());
-    args.push_back(nullptr);
+    const ExecArgs exec(spec.argv, env);
 
     int out[2], err[2];
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
@@ -76,7 +69,7 @@ Status ProcessGroup::Start(const targets::LaunchPlan& plan, const std::string& l
         dprintf(2, "trainyard: cannot enter %s: %s\n", spec.cwd.c_str(), strerror(errno));
         _exit(127);
       }
-      execve(exe.c_str(), args.data(), envp.data());
+      execve(exe.c_str(), exec.argv(), exec.envp());
       dprintf(2, "trainyard: cannot execute %s: %s\n", exe.c_str(), strerror(errno));
       _exit(127);
     }

@@ -396,7 +396,7 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
                 on_hosts ? "each host: " + Join(placed.hosts, ", ") : ThisHost() + ": " + envs_dir);
   }
   // The port chosen at submit time may have been taken since: choose again.
-  int port = targets::PickFreePort();
+  int port = PickFreePort();
   for (auto& p : plan->processes) {
     if (p.env.count("MASTER_PORT")) p.env["MASTER_PORT"] = std::to_string(port);
   }

@@ -1,10 +1,5 @@
 #include "targets/target.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -94,37 +89,6 @@ Result<std::unique_ptr<Target>> LookupTarget(store::Workspace* ws, const std::st
                          (hint.empty() ? "" : " (did you mean \"" + hint + "\"?)") +
                          "; known targets: " + Join(names, ", ") +
                          " (add one with: trainyard target add NAME --type local)");
-}
-
-namespace {
-
-// Binds 127.0.0.1:`port` (0: any) and returns the port bound, or -1. `fd` stays open.
-int BindLoopback(int fd, int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    return -1;
-  }
-  return ntohs(addr.sin_port);
-}
-
-}  // namespace
-
-int PickFreePort() {
-  for (int attempt = 0; attempt < 20; ++attempt) {
-    int a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int port = a >= 0 ? BindLoopback(a, 0) : -1;
-    bool next_free = port > 0 && port < 65535 && b >= 0 && BindLoopback(b, port + 1) > 0;
-    if (a >= 0) close(a);
-    if (b >= 0) close(b);
-    if (next_free) return port;
-  }
-  return 29500;
 }
 
 }  // namespace trainyard::targets

@@ -79,8 +79,4 @@ Result<std::unique_ptr<Target>> MakeTarget(const store::TargetRecord& record);
 // names are InvalidArgument listing the known ones and a did-you-mean.
 Result<std::unique_ptr<Target>> LookupTarget(store::Workspace* ws, const std::string& name);
 
-// A TCP port that was free a moment ago on 127.0.0.1, and so was the next one: the collective
-// runtime's Gloo rendezvous takes MASTER_PORT + 1 (docs/collective.md).
-int PickFreePort();
-
 }  // namespace trainyard::targets

@@ -8,6 +8,20 @@
 namespace trainyard::collective {
 namespace {
 
+::c10d::ReduceOp C10dOp(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kMin: return ::c10d::ReduceOp::MIN;
+    case ReduceOp::kMax: return ::c10d::ReduceOp::MAX;
+    case ReduceOp::kProduct: return ::c10d::ReduceOp::PRODUCT;
+    default: return ::c10d::ReduceOp::SUM;
+  }
+}
+
+// A byte that empty tensors point at (c10d and Gloo want a valid pointer even for 0 bytes).
+uint8_t empty_byte = 0;
+
+}  // namespace
+
 at::ScalarType ScalarTypeOf(DataType dtype) {
   switch (dtype) {
     case DataType::kUInt8:
@@ -22,20 +36,6 @@ at::ScalarType ScalarTypeOf(DataType dtype) {
   }
   return at::kByte;
 }
-
-::c10d::ReduceOp C10dOp(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::kMin: return ::c10d::ReduceOp::MIN;
-    case ReduceOp::kMax: return ::c10d::ReduceOp::MAX;
-    case ReduceOp::kProduct: return ::c10d::ReduceOp::PRODUCT;
-    default: return ::c10d::ReduceOp::SUM;
-  }
-}
-
-// A byte that empty tensors point at (c10d and Gloo want a valid pointer even for 0 bytes).
-uint8_t empty_byte = 0;
-
-}  // namespace
 
 Status C10dCall(const std::string& what, const std::function<void()>& fn) {
   try {

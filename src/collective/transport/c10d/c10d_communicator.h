@@ -158,6 +158,9 @@ class C10dCommunicator : public Communicator {
   bool one_host_ = true;
 };
 
+// The ATen dtype of a runtime dtype (bool travels as uint8).
+at::ScalarType ScalarTypeOf(DataType dtype);
+
 // Runs `fn`, converting c10d's exceptions into Unavailable("<what>: <message>").
 Status C10dCall(const std::string& what, const std::function<void()>& fn);
 

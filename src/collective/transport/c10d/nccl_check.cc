@@ -41,21 +41,6 @@ void CheckOk(const Status& st, const std::string& what) {
   Check(st.ok(), what + (st.ok() ? "" : ": " + st.ToString()));
 }
 
-at::ScalarType TypeOf(DataType d) {
-  switch (d) {
-    case DataType::kUInt8: return at::kByte;
-    case DataType::kInt8: return at::kChar;
-    case DataType::kInt32: return at::kInt;
-    case DataType::kInt64: return at::kLong;
-    case DataType::kFloat16: return at::kHalf;
-    case DataType::kBFloat16: return at::kBFloat16;
-    case DataType::kFloat32: return at::kFloat;
-    case DataType::kFloat64: return at::kDouble;
-    case DataType::kBool: return at::kByte;
-  }
-  return at::kByte;
-}
-
 // Rank r's value at index i: small integers, exact in every dtype for up to 8 ranks.
 double Value(int rank, int64_t i) { return static_cast<double>((rank + i) % 3 + 1); }
 
@@ -86,7 +71,7 @@ void Run(Communicator& comm, const c10::Device& device) {
       const int64_t count = 1000;
       std::vector<double> host(count);
       for (int64_t i = 0; i < count; ++i) host[static_cast<size_t>(i)] = Value(rank, i);
-      at::Tensor in = at::tensor(host, at::kDouble).to(on(TypeOf(d)));
+      at::Tensor in = at::tensor(host, at::kDouble).to(on(ScalarTypeOf(d)));
       at::Tensor out = op == ReduceOp::kMin ? at::empty_like(in) : in;
       std::string what = std::string("allreduce ") + DataTypeName(d) + " " + ReduceOpName(op);
       Status st = comm.Allreduce(in.data_ptr(), out.data_ptr(), count, d, op);

@@ -22,21 +22,6 @@
 namespace trainyard::collective {
 namespace {
 
-at::ScalarType ScalarTypeOf(DataType dtype) {
-  switch (dtype) {
-    case DataType::kUInt8:
-    case DataType::kBool: return at::kByte;
-    case DataType::kInt8: return at::kChar;
-    case DataType::kInt32: return at::kInt;
-    case DataType::kInt64: return at::kLong;
-    case DataType::kFloat16: return at::kHalf;
-    case DataType::kBFloat16: return at::kBFloat16;
-    case DataType::kFloat32: return at::kFloat;
-    case DataType::kFloat64: return at::kDouble;
-  }
-  return at::kByte;
-}
-
 // What scaling computes in, as reduce.h's host kernels do: float32 for 16- and 32-bit floats,
 // float64 for float64 and the integers (which copy_ then truncates toward zero).
 at::ScalarType ComputeTypeOf(DataType dtype) {
