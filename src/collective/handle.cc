@@ -10,11 +10,11 @@ namespace trainyard::collective {
 namespace internal {
 
 void HandleState::Complete(const Status& part_status) {
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(mu);
   if (!part_status.ok() && status.ok()) status = part_status;
   if (--remaining > 0) return;
   done.store(true, std::memory_order_release);
-  cv.notify_all();
+  cv.NotifyAll();
 }
 
 }  // namespace internal
@@ -40,16 +40,16 @@ Status Handle::Wait() const {
       sched_yield();
     }
   }
-  std::unique_lock<std::mutex> lock(state_->mu);
-  state_->cv.wait(lock, [&] { return state_->done.load(std::memory_order_acquire); });
+  MutexLock lock(state_->mu);
+  state_->cv.Wait(lock, [&] { return state_->done.load(std::memory_order_acquire); });
   return state_->status;
 }
 
 Status Handle::WaitFor(double seconds) const {
   if (state_ == nullptr) return FailedPrecondition("waiting on an invalid collective handle");
-  std::unique_lock<std::mutex> lock(state_->mu);
-  bool done = state_->cv.wait_for(lock, std::chrono::duration<double>(seconds),
-                                  [&] { return state_->done.load(std::memory_order_acquire); });
+  MutexLock lock(state_->mu);
+  bool done = state_->cv.WaitFor(lock, std::chrono::duration<double>(seconds),
+                                 [&] { return state_->done.load(std::memory_order_acquire); });
   if (!done)
     return Timeout("collective operation still running after " + std::to_string(seconds) + " s");
   return state_->status;

@@ -6,15 +6,14 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "collective/types.h"
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace trainyard::collective {
@@ -37,11 +36,11 @@ struct HandleState {
   // wins. The handle is done when every part has finished.
   void Complete(const Status& part_status);
 
-  std::mutex mu;
-  std::condition_variable cv;
+  Mutex mu;
+  CondVar cv;
   std::atomic<bool> done{false};
-  int remaining;  // GUARDED_BY(mu)
-  Status status;  // GUARDED_BY(mu) until done
+  int remaining TY_GUARDED_BY(mu);
+  Status status TY_GUARDED_BY(mu);
   Tensor output;
   std::unique_ptr<std::byte[]> owned_output;
   std::vector<int64_t> received_splits;

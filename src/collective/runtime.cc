@@ -138,7 +138,7 @@ Status Runtime::Shutdown() {
 bool Runtime::is_initialized() const { return impl_ && impl_->running.load(); }
 
 Status Runtime::stop_status() const {
-  std::lock_guard<std::mutex> lock(impl_->state_mu);
+  MutexLock lock(impl_->state_mu);
   return impl_->stop_status;
 }
 
@@ -177,7 +177,7 @@ Status Runtime::StopTimeline() {
 }
 
 RuntimeStats Runtime::stats() const {
-  std::lock_guard<std::mutex> lock(impl_->state_mu);
+  MutexLock lock(impl_->state_mu);
   RuntimeStats s = impl_->stats;
   s.fused_tensors = impl_->counters.fused_tensors.load();
   s.device_tensors = impl_->counters.device_tensors.load();
@@ -185,7 +185,7 @@ RuntimeStats Runtime::stats() const {
 }
 
 Result<ProcessSetInfo> Runtime::GetProcessSet(ProcessSetId id) const {
-  std::lock_guard<std::mutex> lock(impl_->sets_mu);
+  MutexLock lock(impl_->sets_mu);
   auto it = impl_->sets.find(id);
   if (it == impl_->sets.end()) {
     return NotFound("process set " + std::to_string(id) + " is not registered");
@@ -198,7 +198,7 @@ Result<ProcessSetInfo> Runtime::GetProcessSet(ProcessSetId id) const {
 }
 
 std::vector<ProcessSetId> Runtime::ProcessSetIds() const {
-  std::lock_guard<std::mutex> lock(impl_->sets_mu);
+  MutexLock lock(impl_->sets_mu);
   std::vector<ProcessSetId> out;
   for (const auto& [id, ps] : impl_->sets) out.push_back(id);
   return out;
@@ -226,7 +226,7 @@ Status Runtime::Impl::Control(const Response& r, Slot& slot) {
       ProcessSetId id = next_set_id++;
       ASSIGN_OR_RETURN(auto created, MakeProcessSet(id, ranks));
       {
-        std::lock_guard<std::mutex> lock(sets_mu);
+        MutexLock lock(sets_mu);
         sets[id] = std::move(created);
       }
       if (h != nullptr) h->value = id;
@@ -244,7 +244,7 @@ Status Runtime::Impl::Control(const Response& r, Slot& slot) {
         return Status::Ok();
       }
       {
-        std::lock_guard<std::mutex> lock(sets_mu);
+        MutexLock lock(sets_mu);
         dropped.push_back(it->second);
         sets.erase(it);
       }
@@ -261,14 +261,14 @@ Status Runtime::Impl::Control(const Response& r, Slot& slot) {
 
 void Runtime::Impl::Stop(const Status& why) {
   {
-    std::lock_guard<std::mutex> lock(state_mu);
+    MutexLock lock(state_mu);
     stop_status = why;
   }
   running = false;
   Status closed =
       FailedPrecondition("the collective runtime is not running (" + why.message() + ")");
   for (TensorEntry& e : queue.Close(closed)) e.handle->Complete(why);
-  std::lock_guard<std::mutex> lock(sets_mu);
+  MutexLock lock(sets_mu);
   // Sub-communicators go before the world communicator they came from.
   for (auto it = sets.rbegin(); it != sets.rend(); ++it) {
     it->second->controller.reset();
@@ -319,7 +319,7 @@ void Runtime::Impl::Loop() {
       progress = progress || !out->responses.empty();
       {
         // Before executing, so that a caller woken by its handle sees this cycle counted.
-        std::lock_guard<std::mutex> lock(state_mu);
+        MutexLock lock(state_mu);
         const Controller::Stats& c = ps->controller->stats();
         stats.cycles += c.cycles - ps->last_stats.cycles;
         stats.negotiations += c.negotiations - ps->last_stats.negotiations;

@@ -5,7 +5,6 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -18,6 +17,7 @@
 #include "collective/ops/ops.h"
 #include "collective/tensor_queue.h"
 #include "collective/timeline.h"
+#include "common/mutex.h"
 
 namespace trainyard::collective {
 
@@ -52,16 +52,16 @@ struct Runtime::Impl {
 
   // Process sets: changed by the background thread only, under `sets_mu`; read by any thread
   // under `sets_mu`, or by the background thread without it.
-  mutable std::mutex sets_mu;
+  mutable Mutex sets_mu;
   std::map<ProcessSetId, std::shared_ptr<ProcessSet>> sets;
   ProcessSetId next_set_id = 1;
 
   std::thread thread;
   std::atomic<bool> shutdown_requested{false};
   std::atomic<bool> running{false};
-  mutable std::mutex state_mu;
-  Status stop_status;  // GUARDED_BY(state_mu)
-  RuntimeStats stats;  // GUARDED_BY(state_mu), except what `counters` holds
+  mutable Mutex state_mu;
+  Status stop_status TY_GUARDED_BY(state_mu);
+  RuntimeStats stats TY_GUARDED_BY(state_mu);  // except what `counters` holds
   ExecutorCounters counters;
   std::atomic<int64_t> noname_counter{0};
   std::atomic<int64_t> add_set_counter{0};

@@ -99,7 +99,7 @@ Status CheckDeviceAllocator(OpType type, const std::string& name, const Tensor& 
 }  // namespace
 
 Status Runtime::Impl::CheckSet(ProcessSetId id, SetView* view) const {
-  std::lock_guard<std::mutex> lock(sets_mu);
+  MutexLock lock(sets_mu);
   auto it = sets.find(id);
   if (it == sets.end()) return NotFound("process set " + std::to_string(id) + " is not registered");
   if (it->second->comm == nullptr) {

@@ -12,7 +12,7 @@ namespace trainyard::collective {
 
 Status TensorQueue::Add(std::vector<TensorEntry> entries) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return close_status_;
     std::set<std::pair<int32_t, std::string>> seen;
     for (const TensorEntry& e : entries) {
@@ -33,12 +33,12 @@ Status TensorQueue::Add(std::vector<TensorEntry> entries) {
     }
     has_fresh_.store(true, std::memory_order_release);
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
   return Status::Ok();
 }
 
 std::vector<Request> TensorQueue::PopNew(int32_t process_set) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = sets_.find(process_set);
   if (it == sets_.end()) return {};
   std::vector<Request> out = std::move(it->second.fresh);
@@ -49,7 +49,7 @@ std::vector<Request> TensorQueue::PopNew(int32_t process_set) {
 }
 
 std::optional<TensorEntry> TensorQueue::Take(int32_t process_set, const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = sets_.find(process_set);
   if (it == sets_.end()) return std::nullopt;
   auto e = it->second.in_flight.find(name);
@@ -60,13 +60,13 @@ std::optional<TensorEntry> TensorQueue::Take(int32_t process_set, const std::str
 }
 
 bool TensorQueue::InFlight(int32_t process_set, const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = sets_.find(process_set);
   return it != sets_.end() && it->second.in_flight.count(name) != 0;
 }
 
 std::vector<TensorEntry> TensorQueue::TakeAll(int32_t process_set) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::vector<TensorEntry> out;
   auto it = sets_.find(process_set);
   if (it == sets_.end()) return out;
@@ -80,7 +80,7 @@ std::vector<TensorEntry> TensorQueue::TakeAll(int32_t process_set) {
 std::vector<TensorEntry> TensorQueue::Close(const Status& status) {
   std::vector<TensorEntry> out;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closed_ = true;
     close_status_ = status;
     for (auto& [id, s] : sets_) {
@@ -90,12 +90,12 @@ std::vector<TensorEntry> TensorQueue::Close(const Status& status) {
     fresh_count_ = 0;
     has_fresh_.store(false, std::memory_order_release);
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   return out;
 }
 
 void TensorQueue::Reopen() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   closed_ = false;
   close_status_ = Status::Ok();
 }
@@ -108,21 +108,21 @@ void TensorQueue::WaitForWork(int64_t deadline_micros, int64_t poll_micros) {
       sched_yield();
     }
   }
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (fresh_count_ == 0 && !woken_) {
     int64_t left = deadline_micros - MonotonicMicros();
     if (left <= 0) break;
-    cv_.wait_for(lock, std::chrono::microseconds(left));
+    cv_.WaitFor(lock, std::chrono::microseconds(left));
   }
   woken_ = false;
 }
 
 void TensorQueue::Wake() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     woken_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 }  // namespace trainyard::collective

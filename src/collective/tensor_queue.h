@@ -8,11 +8,9 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -20,6 +18,7 @@
 
 #include "collective/handle.h"
 #include "collective/wire.h"
+#include "common/mutex.h"
 
 namespace trainyard::collective {
 
@@ -61,14 +60,14 @@ class TensorQueue {
     std::unordered_map<std::string, TensorEntry> in_flight;
     std::vector<Request> fresh;
   };
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<int32_t, PerSet> sets_;      // GUARDED_BY(mu_)
-  int64_t fresh_count_ = 0;             // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::map<int32_t, PerSet> sets_ TY_GUARDED_BY(mu_);
+  int64_t fresh_count_ TY_GUARDED_BY(mu_) = 0;
   std::atomic<bool> has_fresh_{false};  // fresh_count_ > 0, readable without the lock
-  bool woken_ = false;                  // GUARDED_BY(mu_)
-  bool closed_ = false;                 // GUARDED_BY(mu_)
-  Status close_status_;                 // GUARDED_BY(mu_)
+  bool woken_ TY_GUARDED_BY(mu_) = false;
+  bool closed_ TY_GUARDED_BY(mu_) = false;
+  Status close_status_ TY_GUARDED_BY(mu_);
 };
 
 }  // namespace trainyard::collective

@@ -11,7 +11,7 @@ Timeline::~Timeline() { Stop(); }
 
 Status Timeline::Start(const std::string& path, bool mark_cycles) {
   Stop();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   file_ = std::fopen(path.c_str(), "w");
   if (file_ == nullptr) return ErrnoError("timeline: cannot create " + path, errno);
   std::fputs("[\n", file_);
@@ -24,7 +24,7 @@ Status Timeline::Start(const std::string& path, bool mark_cycles) {
 }
 
 void Timeline::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   active_.store(false, std::memory_order_relaxed);
   if (file_ == nullptr) return;
   std::fputs("\n]\n", file_);
@@ -57,7 +57,7 @@ int Timeline::PidFor(const std::string& tensor) {
 void Timeline::Begin(const std::string& tensor, const char* activity,
                      const std::string& args_json) {
   if (!active()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (file_ == nullptr) return;
   int pid = PidFor(tensor);
   std::string e = "{\"name\": \"" + std::string(activity) +
@@ -69,7 +69,7 @@ void Timeline::Begin(const std::string& tensor, const char* activity,
 
 void Timeline::End(const std::string& tensor, const char* activity) {
   if (!active()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (file_ == nullptr) return;
   int pid = PidFor(tensor);
   Emit("{\"name\": \"" + std::string(activity) + "\", \"ph\": \"E\", \"ts\": " +
@@ -78,7 +78,7 @@ void Timeline::End(const std::string& tensor, const char* activity) {
 
 void Timeline::MarkCycle() {
   if (!active() || !mark_cycles()) return;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Emit("{\"name\": \"CYCLE_START\", \"ph\": \"i\", \"s\": \"g\", \"ts\": " + std::to_string(Now()) +
        ", \"pid\": 0, \"tid\": 0}");
 }

@@ -19,10 +19,10 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "common/mutex.h"
 #include "common/status.h"
 
 namespace trainyard::collective {
@@ -50,16 +50,16 @@ class Timeline {
 
  private:
   int64_t Now() const;
-  int PidFor(const std::string& tensor);  // requires mu_
-  void Emit(const std::string& event);    // requires mu_
+  int PidFor(const std::string& tensor) TY_REQUIRES(mu_);
+  void Emit(const std::string& event) TY_REQUIRES(mu_);
 
   std::atomic<bool> active_{false};
   std::atomic<bool> mark_cycles_{false};
-  std::mutex mu_;
-  std::FILE* file_ = nullptr;  // GUARDED_BY(mu_)
-  bool first_event_ = true;    // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::FILE* file_ TY_GUARDED_BY(mu_) = nullptr;
+  bool first_event_ TY_GUARDED_BY(mu_) = true;
   int64_t start_micros_ = 0;
-  std::unordered_map<std::string, int> pids_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, int> pids_ TY_GUARDED_BY(mu_);
 };
 
 }  // namespace trainyard::collective

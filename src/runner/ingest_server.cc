@@ -8,13 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
 #include "common/files.h"
 #include "common/json_number.h"
+#include "common/mutex.h"
 #include "common/strings.h"
 #include "store/metrics.h"
 #include "store/workspace.h"
@@ -55,8 +55,8 @@ struct IngestServer::Impl {
   int64_t run_seq = 0;
   httplib::Server server;
   std::thread thread;
-  std::mutex db_mu;
-  std::unique_ptr<store::Workspace> ws;  // GUARDED_BY(db_mu)
+  Mutex db_mu;
+  std::unique_ptr<store::Workspace> ws TY_GUARDED_BY(db_mu);
 };
 
 IngestServer::IngestServer(std::string workspace_dir, std::string run_id, int64_t run_seq)
@@ -72,7 +72,11 @@ IngestServer::~IngestServer() { Stop(); }
 std::string IngestServer::uri() const { return "http://" + address_ + ":" + std::to_string(port_); }
 
 Status IngestServer::Start(const std::string& bind_address, const std::string& advertised_host) {
-  ASSIGN_OR_RETURN(impl_->ws, store::Workspace::Open(impl_->ws_dir));
+  {
+    ASSIGN_OR_RETURN(auto ws, store::Workspace::Open(impl_->ws_dir));
+    MutexLock lock(impl_->db_mu);
+    impl_->ws = std::move(ws);
+  }
   Impl* impl = impl_.get();
   const std::string prefix = "/v1/runs/" + impl->run_id;
   const std::string bearer = "Bearer " + token_;
@@ -91,7 +95,7 @@ Status IngestServer::Start(const std::string& bind_address, const std::string& a
     if (!authorized(req, res)) return;
     auto batch = tracking::DecodeBatch(req.body);
     if (!batch.ok()) return fail(res, 400, batch.status().message());
-    std::lock_guard<std::mutex> lock(impl->db_mu);
+    MutexLock lock(impl->db_mu);
     auto applied = store::ApplyBatch(impl->ws->db(), impl->run_seq, *batch);
     if (!applied.ok()) return fail(res, 503, applied.status().message());
     res.set_content(nlohmann::json{{"acked_seq", batch->seq}}.dump(), "application/json");
@@ -128,7 +132,7 @@ Status IngestServer::Start(const std::string& bind_address, const std::string& a
 
   impl->server.Get(prefix + "/metrics", [=](const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req, res)) return;
-    std::lock_guard<std::mutex> lock(impl->db_mu);
+    MutexLock lock(impl->db_mu);
     auto metrics = store::ReadMetrics(impl->ws->db(), impl->run_seq, req.get_param_value("name"));
     if (!metrics.ok()) return fail(res, 500, metrics.status().message());
     nlohmann::json out = nlohmann::json::object();

@@ -202,7 +202,7 @@ Recorder::Segment& Recorder::SegmentForLocked(size_t bytes) {
   ++segment.records;
   segment.bytes += bytes;
   pending_bytes_ += bytes;
-  if (++segment_records_ == options_.flush_threshold_records) work_cv_.notify_one();
+  if (++segment_records_ == options_.flush_threshold_records) work_cv_.NotifyOne();
   return segment;
 }
 
@@ -225,7 +225,7 @@ Status Recorder::Log(std::string_view name, double value, std::optional<int64_t>
     return InvalidArgument("metric '" + std::string(name) + "': description too long");
   }
   const int64_t ts_us = NowMicros();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   RETURN_IF_ERROR(AdmitLocked(kRecordBytes + name.size()));
   AppendPointLocked(name, value, NextStepLocked(point_steps_, name, step), ts_us);
   return Status::Ok();
@@ -234,7 +234,7 @@ Status Recorder::Log(std::string_view name, double value, std::optional<int64_t>
 Status Recorder::LogList(std::string_view name, const std::vector<double>& values) {
   RETURN_IF_ERROR(CheckName("metric name", name));
   const int64_t ts_us = NowMicros();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   RETURN_IF_ERROR(AdmitLocked((kRecordBytes + name.size()) * values.size()));
   for (double value : values) {
     AppendPointLocked(name, value, NextStepLocked(point_steps_, name, std::nullopt), ts_us);
@@ -262,7 +262,7 @@ Status Recorder::LogRow(std::string_view name, std::string_view columns_json,
   RETURN_IF_ERROR(CheckName("row name", name));
   ASSIGN_OR_RETURN(std::string row, NormalizeRow(name, columns_json));
   const int64_t ts_us = NowMicros();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return AppendRowLocked(name, std::move(row), step, ts_us);
 }
 
@@ -271,7 +271,7 @@ Status Recorder::LogRow(std::string_view name, const RowColumns& columns,
   RETURN_IF_ERROR(CheckName("row name", name));
   ASSIGN_OR_RETURN(std::string row, RowJson(name, columns));
   const int64_t ts_us = NowMicros();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return AppendRowLocked(name, std::move(row), step, ts_us);
 }
 
@@ -295,7 +295,7 @@ Status Recorder::LogTable(std::string_view name, const TableColumns& table) {
     encoded.push_back(std::move(row));
   }
   const int64_t ts_us = NowMicros();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   RETURN_IF_ERROR(AdmitLocked(bytes));
   for (std::string& row : encoded) {
     RETURN_IF_ERROR(AppendRowLocked(name, std::move(row), std::nullopt, ts_us));
@@ -314,7 +314,7 @@ Status Recorder::LogImage(std::string_view name, const std::string& path,
                            "' is not a PNG file");
   }
   const int64_t ts_us = NowMicros();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   RETURN_IF_ERROR(AdmitLocked(kRecordBytes + bytes.size()));
   int64_t s = NextStepLocked(image_steps_, name, step);
   std::string remote = "images/" + std::string(name) + "/" + std::to_string(s) + ".png";
@@ -363,7 +363,7 @@ Status Recorder::SetTags(const TagMap& tags) {
     RETURN_IF_ERROR(CheckTagValueJson(kv.value_json).WithContext("tag '" + key + "'"));
     values.push_back(std::move(kv));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return AppendKeyValuesLocked(/*tags=*/true, values);
 }
 
@@ -375,7 +375,7 @@ Status Recorder::AddProperties(const std::map<std::string, std::string>& propert
     RETURN_IF_ERROR(CheckTagValueJson(kv.value_json).WithContext("property '" + key + "'"));
     values.push_back(std::move(kv));
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return AppendKeyValuesLocked(/*tags=*/false, values);
 }
 
@@ -391,13 +391,13 @@ Status Recorder::UploadFile(std::string_view name, const std::string& path) {
   RETURN_IF_ERROR(CheckFilePath("upload_file name", name));
   ASSIGN_OR_RETURN(uint64_t size, CheckLocalFile("upload_file", path, kMaxFileBytes));
   if (offline()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     PrintOffline("upload_file " + std::string(name) + " <- " + path + " (" + HumanBytes(size) +
                  ")");
     return Status::Ok();
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return FailedPrecondition("tracking: the run's recorder is closed");
   }
   Status status;
@@ -436,13 +436,14 @@ Status Recorder::UploadFolder(std::string_view name, const std::string& path) {
 
 Status Recorder::Flush(double timeout_s) {
   if (offline()) return Status::Ok();
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t target = enqueued_;
   if (acked_ >= target) return Status::Ok();
   ++flush_waiters_;
-  work_cv_.notify_one();
+  work_cv_.NotifyOne();
   auto timeout = std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, timeout_s) * 1e6));
-  acked_cv_.wait_for(lock, timeout, [&] { return acked_ >= target || stop_sender_; });
+  acked_cv_.WaitFor(lock, timeout,
+                    [&]() TY_REQUIRES(mu_) { return acked_ >= target || stop_sender_; });
   --flush_waiters_;
   if (acked_ >= target) return Status::Ok();
   std::string message = "tracking: " + std::to_string(target - acked_) +
@@ -454,24 +455,23 @@ Status Recorder::Flush(double timeout_s) {
 
 Status Recorder::Close(double timeout_s) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (closed_) return Status::Ok();
     closed_ = true;
   }
   Status status = Flush(timeout_s);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_sender_ = true;
   }
-  work_cv_.notify_all();
-  acked_cv_.notify_all();
+  work_cv_.NotifyAll();
+  acked_cv_.NotifyAll();
   if (sender_.joinable()) sender_.join();
   if (!status.ok()) Warn("tracking data lost at exit: " + status.message());
   return status;
 }
 
-void Recorder::OnFailureLocked(std::unique_lock<std::mutex>& lock, const Status& error,
-                               double* backoff_s) {
+void Recorder::OnFailureLocked(MutexLock& lock, const Status& error, double* backoff_s) {
   const int64_t now = MonotonicMicros();
   if (failing_since_us_ == 0) failing_since_us_ = now;
   last_error_ = error.message();
@@ -482,17 +482,17 @@ void Recorder::OnFailureLocked(std::unique_lock<std::mutex>& lock, const Status&
   }
   *backoff_s = std::min(*backoff_s == 0 ? 0.05 : *backoff_s * 2, options_.max_backoff_s);
   auto wait = std::chrono::microseconds(static_cast<int64_t>(*backoff_s * 1e6));
-  work_cv_.wait_for(lock, wait, [&] { return stop_sender_; });
+  work_cv_.WaitFor(lock, wait, [&]() TY_REQUIRES(mu_) { return stop_sender_; });
 }
 
 void Recorder::SenderLoop() {
   const auto interval_us = static_cast<int64_t>(options_.flush_interval_s * 1e6);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   int64_t next_send_us = MonotonicMicros() + interval_us;
   double backoff_s = 0;
   std::optional<Segment> inflight;  // the batch being delivered; resent until acknowledged
   std::string body;
-  auto on_success = [&] {
+  auto on_success = [&]() TY_REQUIRES(mu_) {
     if (failure_reported_) Warn("tracking endpoint reachable again; delivery resumed");
     failing_since_us_ = 0;
     failure_reported_ = false;
@@ -512,16 +512,16 @@ void Recorder::SenderLoop() {
         if (has_work) break;
         next_send_us = now + interval_us;
       }
-      work_cv_.wait_for(lock, std::chrono::microseconds(next_send_us - now));
+      work_cv_.WaitFor(lock, std::chrono::microseconds(next_send_us - now));
     }
     if (stop_sender_) break;
 
     // Images first: an I record is sent only once its file is stored.
     if (!images_.empty()) {
       PendingImage& image = images_.front();  // stays put: other threads only push_back
-      lock.unlock();
+      lock.Unlock();
       Status status = endpoint_->PutBytes(image.record.path, image.bytes);
-      lock.lock();
+      lock.Lock();
       if (!status.ok()) {
         OnFailureLocked(lock, status, &backoff_s);
         continue;
@@ -543,20 +543,20 @@ void Recorder::SenderLoop() {
       inflight->batch.seq = ++seq_;
       inflight->batch.rank = options_.rank;
       next_send_us = MonotonicMicros() + interval_us;
-      lock.unlock();
+      lock.Unlock();
       body = EncodeBatch(inflight->batch);
-      lock.lock();
+      lock.Lock();
     }
-    lock.unlock();
+    lock.Unlock();
     Result<int64_t> acked = endpoint_->PostBatch(body);
-    lock.lock();
+    lock.Lock();
     if (acked.ok() && *acked >= inflight->batch.seq) {
       on_success();
       acked_ += inflight->records;
       pending_bytes_ -= inflight->bytes;
       inflight.reset();
       body.clear();
-      acked_cv_.notify_all();
+      acked_cv_.NotifyAll();
     } else {
       Status error = acked.ok()
                          ? Unavailable("endpoint acknowledged seq " + std::to_string(*acked) +
@@ -571,7 +571,7 @@ void Recorder::SenderLoop() {
 
 Result<MetricSeries> Recorder::GetMetrics(const std::optional<std::string>& name) {
   if (offline()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!name) return offline_metrics_;
     MetricSeries out;
     auto it = offline_metrics_.find(*name);
@@ -584,7 +584,7 @@ Result<MetricSeries> Recorder::GetMetrics(const std::optional<std::string>& name
 }
 
 TagMap Recorder::GetTags() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return tags_;
 }
 

@@ -23,12 +23,10 @@
 // Thread safety: every method may be called from any thread, concurrently.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +36,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "tracking/metrics_json.h"
 #include "tracking/protocol.h"
@@ -160,47 +159,49 @@ class Recorder {
   Recorder(RecorderOptions options, std::unique_ptr<Endpoint> endpoint);
 
   // Fails when closed, or when `bytes` more would pass max_pending_bytes.
-  Status AdmitLocked(size_t bytes);
-  int64_t NextStepLocked(StepMap& steps, std::string_view name, std::optional<int64_t> step);
+  Status AdmitLocked(size_t bytes) TY_REQUIRES(mu_);
+  int64_t NextStepLocked(StepMap& steps, std::string_view name, std::optional<int64_t> step)
+      TY_REQUIRES(mu_);
   // The segment to append `bytes` to (a new one when the last is full); counts one record.
-  Segment& SegmentForLocked(size_t bytes);
-  void AppendPointLocked(std::string_view name, double value, int64_t step, int64_t ts_us);
+  Segment& SegmentForLocked(size_t bytes) TY_REQUIRES(mu_);
+  void AppendPointLocked(std::string_view name, double value, int64_t step, int64_t ts_us)
+      TY_REQUIRES(mu_);
   Status AppendRowLocked(std::string_view name, std::string columns_json,
-                         std::optional<int64_t> step, int64_t ts_us);
-  Status AppendKeyValuesLocked(bool tags, const std::vector<KeyValue>& values);
+                         std::optional<int64_t> step, int64_t ts_us) TY_REQUIRES(mu_);
+  Status AppendKeyValuesLocked(bool tags, const std::vector<KeyValue>& values) TY_REQUIRES(mu_);
   void PrintOffline(const std::string& line) const;
-  size_t PendingRecordsLocked() const { return enqueued_ - acked_; }
+  size_t PendingRecordsLocked() const TY_REQUIRES(mu_) { return enqueued_ - acked_; }
 
   void SenderLoop();
   // Records a failed delivery; waits the backoff (or until Close gives up).
-  void OnFailureLocked(std::unique_lock<std::mutex>& lock, const Status& error, double* backoff_s);
+  void OnFailureLocked(MutexLock& lock, const Status& error, double* backoff_s) TY_REQUIRES(mu_);
 
   const RecorderOptions options_;
   const std::string client_id_;
   const std::string run_id_;
   const std::unique_ptr<Endpoint> endpoint_;  // null when offline
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // wakes the sender
-  std::condition_variable acked_cv_;  // wakes Flush
-  std::deque<Segment> segments_;      // GUARDED_BY(mu_)
-  std::deque<PendingImage> images_;   // GUARDED_BY(mu_): waiting for upload
-  size_t segment_records_ = 0;        // GUARDED_BY(mu_): records in segments_
-  size_t pending_bytes_ = 0;          // GUARDED_BY(mu_): memory held by unsent data, roughly
-  uint64_t enqueued_ = 0;             // GUARDED_BY(mu_): records accepted so far
-  uint64_t acked_ = 0;                // GUARDED_BY(mu_): records acknowledged so far
-  int64_t seq_ = 0;                   // GUARDED_BY(mu_): last batch seq used
-  int flush_waiters_ = 0;             // GUARDED_BY(mu_)
-  bool closed_ = false;               // GUARDED_BY(mu_)
-  bool stop_sender_ = false;          // GUARDED_BY(mu_)
-  std::string last_error_;            // GUARDED_BY(mu_): last delivery error, "" once delivered
-  int64_t failing_since_us_ = 0;      // GUARDED_BY(mu_): monotonic; 0 while deliveries succeed
-  bool failure_reported_ = false;     // GUARDED_BY(mu_)
-  StepMap point_steps_;               // GUARDED_BY(mu_)
-  StepMap row_steps_;                 // GUARDED_BY(mu_)
-  StepMap image_steps_;               // GUARDED_BY(mu_)
-  MetricSeries offline_metrics_;      // GUARDED_BY(mu_)
-  TagMap tags_;                       // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  CondVar work_cv_;   // wakes the sender
+  CondVar acked_cv_;  // wakes Flush
+  std::deque<Segment> segments_ TY_GUARDED_BY(mu_);
+  std::deque<PendingImage> images_ TY_GUARDED_BY(mu_);  // waiting for upload
+  size_t segment_records_ TY_GUARDED_BY(mu_) = 0;       // records in segments_
+  size_t pending_bytes_ TY_GUARDED_BY(mu_) = 0;         // memory held by unsent data, roughly
+  uint64_t enqueued_ TY_GUARDED_BY(mu_) = 0;            // records accepted so far
+  uint64_t acked_ TY_GUARDED_BY(mu_) = 0;               // records acknowledged so far
+  int64_t seq_ TY_GUARDED_BY(mu_) = 0;                  // last batch seq used
+  int flush_waiters_ TY_GUARDED_BY(mu_) = 0;
+  bool closed_ TY_GUARDED_BY(mu_) = false;
+  bool stop_sender_ TY_GUARDED_BY(mu_) = false;
+  std::string last_error_ TY_GUARDED_BY(mu_);        // last delivery error, "" once delivered
+  int64_t failing_since_us_ TY_GUARDED_BY(mu_) = 0;  // monotonic; 0 while deliveries succeed
+  bool failure_reported_ TY_GUARDED_BY(mu_) = false;
+  StepMap point_steps_ TY_GUARDED_BY(mu_);
+  StepMap row_steps_ TY_GUARDED_BY(mu_);
+  StepMap image_steps_ TY_GUARDED_BY(mu_);
+  MetricSeries offline_metrics_ TY_GUARDED_BY(mu_);
+  TagMap tags_ TY_GUARDED_BY(mu_);
   std::thread sender_;
 };
 
