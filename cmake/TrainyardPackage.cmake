@@ -38,7 +38,9 @@ macro(_trainyard_visit item)
     get_target_property(_ty_imported ${_ty_item} IMPORTED)
     if(_ty_imported)
       get_target_property(_ty_deps ${_ty_item} INTERFACE_LINK_LIBRARIES)
-    elseif(_ty_type STREQUAL "INTERFACE_LIBRARY")
+    elseif(_ty_type MATCHES "^(INTERFACE|SHARED)_LIBRARY$")
+      # A shared library (ty_dist) carries its private dependencies inside: only its public ones
+      # are the user's to link (linking ty_collective again would make a second runtime).
       get_target_property(_ty_deps ${_ty_item} INTERFACE_LINK_LIBRARIES)
     else()
       get_target_property(_ty_deps ${_ty_item} LINK_LIBRARIES)

@@ -28,11 +28,17 @@
 // std::exception&)` catches both ours and torch's.
 //
 // Tensors: CPU tensors of dtype uint8, int8, int32, int64, float16, bfloat16, float32, float64
-// or bool. In-place operations need contiguous tensors; out-of-place ones copy non-contiguous
-// inputs. CUDA tensors go through NCCL when the runtime was built with it (a CUDA libtorch; their
-// producers must have run on the device's default stream), and are refused with an Error
-// otherwise. A tensor
-// handed to an asynchronous operation must not be read or written until its Handle is waited for.
+// or bool. Out-of-place operations copy non-contiguous inputs; in-place ones on a non-contiguous
+// tensor reduce a contiguous copy and write it back when the Handle is waited for. CUDA tensors go
+// through NCCL when the runtime was built with it (a CUDA libtorch; work queued on a current stream
+// other than the device's default one is waited for first), and are refused with an Error
+// (InvalidArgument-like: Unimplemented) otherwise. A tensor handed to an asynchronous operation
+// must not be read or written until its Handle is waited for.
+//
+// One runtime per process: this library is shared (libty_dist.so), and the Python extension
+// (trainyard.torch, horovod.torch) is a binding of these functions, so a Python process that
+// called hvd.init() and a C++ extension loaded into it use the same runtime, whichever started
+// it.
 //
 // Collective calls: every rank must make the same calls with the same names (in any order for the
 // asynchronous forms); an empty name is replaced by an automatic one, which is only safe when all
@@ -74,6 +80,14 @@ class Error : public std::runtime_error {
 // environment (docs/collective.md). Calling it again while initialized does
 // nothing. The runtime is shut down at process exit if Shutdown() was not called.
 void Init();
+struct InitOptions {
+  // Process sets registered at init (lists of global ranks, identical on every rank); they get
+  // the ids 1, 2, ... in this order.
+  std::vector<std::vector<int>> process_sets;
+};
+// Init with options. A runtime that stopped on its own (a peer died, another rank shut down) is
+// replaced by a new one; a running one is kept (the options are then ignored).
+void Init(const InitOptions& options);
 // Stops the runtime on every rank (collective). Pending operations fail. Init() may be called
 // again afterwards. Does nothing when not initialized.
 void Shutdown();
@@ -86,6 +100,15 @@ int LocalRank();
 int LocalSize();
 int CrossRank();
 int CrossSize();
+// The transport the runtime runs on: "mpi", "gloo" or "single"; empty when not initialized.
+std::string Transport();
+// Which transports this build has (Runtime::MpiBuilt and friends; NCCL: CUDA tensors work).
+bool MpiBuilt();
+bool GlooBuilt();
+bool NcclBuilt();
+// Chrome trace of the runtime's activity (docs/collective.md, "Timeline"); rank 0 writes it.
+void StartTimeline(const std::string& path, bool mark_cycles = false);
+void StopTimeline();
 
 // --- process sets ---
 
@@ -106,7 +129,8 @@ int ProcessSetRank(ProcessSetId id);
 // --- operations on torch::Tensor ---
 
 // Reductions. Average is Sum divided by the number of ranks (integer tensors truncate).
-enum class ReduceOp { kAverage, kSum, kMin, kMax, kProduct };
+// Adasum (Horovod's adaptive summation) takes floating-point tensors.
+enum class ReduceOp { kAverage, kSum, kMin, kMax, kProduct, kAdasum };
 inline constexpr ReduceOp Average = ReduceOp::kAverage;
 inline constexpr ReduceOp Sum = ReduceOp::kSum;
 
@@ -134,6 +158,8 @@ class Handle {
   torch::Tensor Wait() const;
   // Wait(), returning every output (a grouped allreduce's, in the order given; else one).
   std::vector<torch::Tensor> WaitAll() const;
+  // An alltoall's rows received from each rank of the set (after Wait()); empty otherwise.
+  std::vector<int64_t> ReceivedSplits() const;
 
  private:
   std::shared_ptr<State> state_;
@@ -214,11 +240,17 @@ int Join(ProcessSetId process_set = kGlobalProcessSet);
 // --- broadcasting model and optimizer state ---
 
 // Overwrites every rank's tensors with `root_rank`'s, in place (no autograd), e.g. after each rank
-// initialized its model differently. The names must be the same on every rank. The module form
-// covers the parameters and buffers (what a state_dict holds), with the module's names.
+// initialized its model differently. The names must be the same on every rank (they name the
+// broadcasts: "broadcast.<name>"); undefined tensors are skipped. All broadcasts are in flight at
+// once, then waited for. The module form covers the parameters and buffers (what a state_dict
+// holds), with the module's names. Python's broadcast_parameters and the tensors of its
+// broadcast_optimizer_state are this function.
 void BroadcastParameters(const torch::OrderedDict<std::string, torch::Tensor>& named_tensors,
-                         int root_rank);
-void BroadcastParameters(const torch::nn::Module& module, int root_rank);
+                         int root_rank, ProcessSetId process_set = kGlobalProcessSet);
+void BroadcastParameters(const std::vector<std::pair<std::string, torch::Tensor>>& named_tensors,
+                         int root_rank, ProcessSetId process_set = kGlobalProcessSet);
+void BroadcastParameters(const torch::nn::Module& module, int root_rank,
+                         ProcessSetId process_set = kGlobalProcessSet);
 
 // Makes every rank's optimizer equal to `root_rank`'s: each param group's hyperparameters (lr,
 // momentum, betas, ...) and the per-parameter state (SGD's momentum buffers; Adam's/AdamW's step,
@@ -235,6 +267,24 @@ enum class Compression {
   kFp16,  // floating-point gradients travel as float16 and come back in their own dtype
 };
 
+// What is communicated instead of `tensor`: `tensor` itself (kNone, and kFp16 for float16 and
+// non-floating-point tensors), or a float16 copy. Python's Compression.fp16 is this function.
+torch::Tensor Compress(const torch::Tensor& tensor, Compression compression);
+// The communicated tensor back in the dtype of the tensor it came from (a no-op when equal).
+torch::Tensor Decompress(const torch::Tensor& tensor, torch::ScalarType original);
+
+// A compression of one's own for DistributedOptimizer/GradientReducer (Python's custom
+// horovod Compressor classes come through this). Called with the reducer's lock held, from the
+// autograd hooks or Synchronize(); `index` is the parameter's position in the reducer.
+class Compressor {
+ public:
+  virtual ~Compressor() = default;
+  // What is reduced in place for parameter `index` instead of its gradient (may be `grad`).
+  virtual torch::Tensor Compress(size_t index, const torch::Tensor& grad) = 0;
+  // Writes the reduced tensor (what Compress returned) back into the gradient.
+  virtual void Decompress(size_t index, const torch::Tensor& reduced, torch::Tensor& grad) = 0;
+};
+
 struct DistributedOptimizerOptions {
   // Backward passes whose gradients are accumulated locally before they are reduced; step() must
   // come after exactly that many (fewer is allowed: step() reduces what there is).
@@ -247,6 +297,49 @@ struct DistributedOptimizerOptions {
   double gradient_predivide_factor = 1.0;
   // The ranks that train together (all by default).
   ProcessSetId process_set = kGlobalProcessSet;
+  // When set, used instead of `compression`.
+  std::shared_ptr<Compressor> compressor;
+};
+
+// The engine of DistributedOptimizer, for adapters that wrap an optimizer of their own (the
+// Python DistributedOptimizer): it owns the autograd hooks on the given parameters, starts each
+// gradient's in-place allreduce as soon as backward has accumulated it, and lays the gradients
+// out in one flat buffer per (dtype, device) after the first Synchronize (in the order the hooks
+// fired, so that fused groups are reduced where they lie). DistributedOptimizer below describes
+// the contract; parameters that do not require grad are ignored.
+class GradientReducer {
+ public:
+  struct Options : DistributedOptimizerOptions {
+    // Register the hooks also when the process set has one rank (Horovod's HOROVOD_ELASTIC).
+    bool force_hooks = false;
+    // Lay the gradients out as autograd views of the flat buffer (Python: `grad._base` is the
+    // buffer; torch.optim's zero_grad handles views) instead of separate tensors over its memory
+    // (libtorch 1.x's Optimizer::zero_grad() calls detach_(), which views refuse).
+    bool view_layout = false;
+  };
+  // `named_parameters` in param-group order (the same on every rank); names are prefixed with
+  // "allreduce." unless they start with it.
+  GradientReducer(const std::vector<std::pair<std::string, torch::Tensor>>& named_parameters,
+                  Options options);
+  // Removes the hooks. Reductions still in flight are waited for (their errors are dropped).
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  // Waits for every gradient's reduction (starting those that backward did not start, in
+  // parameter order); afterwards param.grad() holds the reduced gradients. Does nothing when no
+  // hooks are registered or when no backward pass came since the last call.
+  void Synchronize();
+  // True after a backward pass until Synchronize(): reductions may be writing into gradients.
+  bool Pending() const;
+  bool hooks() const;
+  void set_backward_passes_per_step(int passes);
+  int backward_passes_per_step() const;
+
+  struct State;  // shared with the autograd hooks
+
+ private:
+  std::shared_ptr<State> state_;
 };
 
 // Wraps any torch::optim::Optimizer so that gradients are averaged (or summed) over the ranks
@@ -315,7 +408,7 @@ class DistributedOptimizer {
   int backward_passes_per_step() const;
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
 
-  struct State;  // shared with the autograd hooks
+  GradientReducer& reducer() { return *reducer_; }
 
  private:
   void Setup(const torch::OrderedDict<std::string, torch::Tensor>* named_parameters,
@@ -323,7 +416,7 @@ class DistributedOptimizer {
 
   std::shared_ptr<torch::optim::Optimizer> owned_;  // set when constructed from a shared_ptr
   torch::optim::Optimizer* optimizer_;
-  std::shared_ptr<State> state_;
+  std::unique_ptr<GradientReducer> reducer_;
   bool should_synchronize_ = true;
 };
 

@@ -11,26 +11,36 @@
 
 namespace trainyard::dist {
 
-void BroadcastParameters(const torch::OrderedDict<std::string, torch::Tensor>& named_tensors,
-                         int root_rank) {
+void BroadcastParameters(const std::vector<std::pair<std::string, torch::Tensor>>& named_tensors,
+                         int root_rank, ProcessSetId process_set) {
   // All broadcasts in flight at once (the runtime runs them in one coordination cycle), then wait.
   torch::NoGradGuard no_grad;
   std::vector<Handle> handles;
   handles.reserve(named_tensors.size());
-  for (const auto& item : named_tensors) {
+  for (const auto& [name, tensor] : named_tensors) {
+    if (!tensor.defined()) continue;
     // .data(): the in-place write must not be recorded by autograd (parameters are leaves that
     // require grad).
-    handles.push_back(BroadcastAsync_(item.value().data(), root_rank, "broadcast." + item.key()));
+    handles.push_back(BroadcastAsync_(tensor.data(), root_rank, "broadcast." + name, process_set));
   }
   for (const Handle& h : handles) h.Wait();
 }
 
-void BroadcastParameters(const torch::nn::Module& module, int root_rank) {
+void BroadcastParameters(const torch::OrderedDict<std::string, torch::Tensor>& named_tensors,
+                         int root_rank, ProcessSetId process_set) {
+  std::vector<std::pair<std::string, torch::Tensor>> items;
+  items.reserve(named_tensors.size());
+  for (const auto& item : named_tensors) items.emplace_back(item.key(), item.value());
+  BroadcastParameters(items, root_rank, process_set);
+}
+
+void BroadcastParameters(const torch::nn::Module& module, int root_rank,
+                         ProcessSetId process_set) {
   torch::OrderedDict<std::string, torch::Tensor> all = module.named_parameters(/*recurse=*/true);
   for (const auto& item : module.named_buffers(/*recurse=*/true)) {
     if (item.value().defined()) all.insert(item.key(), item.value());
   }
-  BroadcastParameters(all, root_rank);
+  BroadcastParameters(all, root_rank, process_set);
 }
 
 namespace {
@@ -195,7 +205,8 @@ void BroadcastOptimizerState(torch::optim::Optimizer& optimizer, int root_rank) 
 
   // 3. Create missing state like root's (zeros), drop what root lacks, then broadcast the tensors
   //    and the step counters.
-  std::vector<Handle> handles;
+  // The state tensors go like parameters (the function Python's broadcast_optimizer_state uses).
+  std::vector<std::pair<std::string, torch::Tensor>> tensors_to_send;
   std::vector<int64_t*> steps;
   for (size_t i = 0; i < params.size(); ++i) {
     const int64_t bits = mask_values[static_cast<int64_t>(i)];
@@ -216,12 +227,12 @@ void BroadcastOptimizerState(torch::optim::Optimizer& optimizer, int root_rank) 
       if (!t.defined() || !t.sizes().equals(params[i].sizes()) || !t.is_contiguous()) {
         t = torch::zeros_like(params[i], torch::MemoryFormat::Contiguous);
       }
-      handles.push_back(BroadcastAsync_(
-          t, root_rank,
-          "broadcast_optimizer.state." + std::to_string(i) + "." + codec.tensor_names[k]));
+      tensors_to_send.emplace_back(
+          "optimizer.state." + std::to_string(i) + "." + codec.tensor_names[k], t);
     }
     if (int64_t* step = codec.step(*it->second); step != nullptr) steps.push_back(step);
   }
+  BroadcastParameters(tensors_to_send, root_rank);
   if (!steps.empty()) {
     torch::Tensor counts = torch::empty({static_cast<int64_t>(steps.size())}, torch::kInt64);
     auto count_values = counts.accessor<int64_t, 1>();
@@ -229,7 +240,6 @@ void BroadcastOptimizerState(torch::optim::Optimizer& optimizer, int root_rank) 
     Broadcast_(counts, root_rank, "broadcast_optimizer.steps");
     for (size_t j = 0; j < steps.size(); ++j) *steps[j] = count_values[static_cast<int64_t>(j)];
   }
-  for (const Handle& h : handles) h.Wait();
 }
 
 }  // namespace trainyard::dist

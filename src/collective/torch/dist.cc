@@ -5,7 +5,10 @@
 #include <mutex>
 #include <utility>
 
+#include <c10/core/impl/VirtualGuardImpl.h>
+
 #include "collective/torch/internal.h"
+#include "collective/transport_registry.h"
 
 namespace trainyard::dist {
 
@@ -22,6 +25,8 @@ namespace {
 // a fully constructed runtime.
 std::atomic<col::Runtime*> g_runtime{nullptr};
 std::mutex g_lifecycle_mu;
+// The transport g_runtime runs on (written with it, under g_lifecycle_mu).
+std::string g_transport;
 
 // Registered (once) after the first successful Init, hence after the MPI transport registered its
 // own MPI_Finalize handler: atexit handlers run in reverse order, so this shuts the runtime down
@@ -71,15 +76,19 @@ col::Tensor ToView(const torch::Tensor& tensor, const std::string& what) {
   if (!tensor.defined()) throw Error(InvalidArgument(what + ": the tensor is undefined"));
   col::Device device;
   if (tensor.device().is_cuda() && col::Runtime::NcclBuilt()) {
-    // The runtime sends it through the process set's NCCL communicator (docs/collective.md);
-    // the tensor's producers must have run on the device's default stream.
+    // The runtime sends it through the process set's NCCL communicator (docs/collective.md), on
+    // the device's default stream: work queued on another current stream is waited for first.
+    c10::impl::VirtualGuardImpl impl(c10::DeviceType::CUDA);
+    const c10::Stream current = impl.getStream(tensor.device());
+    if (current != impl.getDefaultStream(tensor.device())) impl.synchronizeStream(current);
     device.type = col::DeviceType::kCuda;
     device.index = tensor.device().index();
   } else if (!tensor.device().is_cpu()) {
     // The runtime would refuse it too, but only once the operation runs; say it at the call.
-    throw Error(Unimplemented(what + ": the tensor is on " + tensor.device().str() +
-                              "; this build of trainyard's collective runtime has no GPU "
-                              "transport (NCCL): use CPU tensors (tensor.cpu())"));
+    throw Error(Unimplemented(what + ": this build supports CPU tensors only (got a tensor on " +
+                              tensor.device().str() +
+                              "): trainyard's collective runtime has no GPU transport (NCCL) "
+                              "here; move the tensor to the CPU (tensor.cpu())"));
   }
   if (tensor.is_sparse() || !tensor.is_contiguous()) {
     throw Error(InvalidArgument(what + ": the tensor must be dense and contiguous (call "
@@ -100,6 +109,7 @@ col::ReduceOp ToReduceOp(ReduceOp op) {
     case ReduceOp::kMin: return col::ReduceOp::kMin;
     case ReduceOp::kMax: return col::ReduceOp::kMax;
     case ReduceOp::kProduct: return col::ReduceOp::kProduct;
+    case ReduceOp::kAdasum: return col::ReduceOp::kAdasum;
   }
   throw Error(InvalidArgument("unknown reduce op " + std::to_string(static_cast<int>(op))));
 }
@@ -116,11 +126,32 @@ using internal::ToView;
 
 // --- lifecycle ---
 
-void Init() {
+void Init() { Init(InitOptions{}); }
+
+void Init(const InitOptions& options) {
   std::lock_guard<std::mutex> lock(internal::g_lifecycle_mu);
-  if (internal::g_runtime.load() != nullptr) return;
-  auto rt = col::Runtime::Init();
+  if (col::Runtime* old = internal::g_runtime.load(); old != nullptr) {
+    if (old->is_initialized()) return;
+    // It stopped on its own (a dead peer, another rank's shutdown): replace it.
+    internal::g_runtime.store(nullptr);
+    internal::g_transport.clear();
+    old->Shutdown().IgnoreError();  // already stopped; its reason was reported to its handles
+    delete old;
+  }
+  // Runtime::Init's "auto" rule, resolved here so that Transport() can report it.
+  Result<col::Config> config = col::ConfigFromEnv();
+  internal::ThrowIfError(config.status(), "Init");
+  Result<col::LaunchEnv> env =
+      col::ReadLaunchEnv([](const char* name) { return std::getenv(name); });
+  internal::ThrowIfError(env.status(), "Init");
+  Result<std::string> transport = col::ResolveTransport("auto", *config, *env);
+  internal::ThrowIfError(transport.status(), "Init");
+  col::InitOptions init;
+  init.transport = *transport;
+  init.process_sets = options.process_sets;
+  auto rt = col::Runtime::Init(std::move(init));
   internal::ThrowIfError(rt.status(), "Init");
+  internal::g_transport = *transport;
   internal::g_runtime.store(rt->release(), std::memory_order_release);
   static std::once_flag registered;
   std::call_once(registered, [] { std::atexit(internal::ShutdownAtExit); });
@@ -130,6 +161,7 @@ void Shutdown() {
   std::lock_guard<std::mutex> lock(internal::g_lifecycle_mu);
   col::Runtime* rt = internal::g_runtime.exchange(nullptr);
   if (rt == nullptr) return;
+  internal::g_transport.clear();
   Status st = rt->Shutdown();
   delete rt;
   internal::ThrowIfError(st, "Shutdown");
@@ -143,6 +175,21 @@ int LocalRank() { return RuntimeOrThrow().local_rank(); }
 int LocalSize() { return RuntimeOrThrow().local_size(); }
 int CrossRank() { return RuntimeOrThrow().cross_rank(); }
 int CrossSize() { return RuntimeOrThrow().cross_size(); }
+
+std::string Transport() {
+  std::lock_guard<std::mutex> lock(internal::g_lifecycle_mu);
+  return internal::g_transport;
+}
+
+bool MpiBuilt() { return col::Runtime::MpiBuilt(); }
+bool GlooBuilt() { return col::Runtime::GlooBuilt(); }
+bool NcclBuilt() { return col::Runtime::NcclBuilt(); }
+
+void StartTimeline(const std::string& path, bool mark_cycles) {
+  internal::ThrowIfError(RuntimeOrThrow().StartTimeline(path, mark_cycles), "StartTimeline");
+}
+
+void StopTimeline() { internal::ThrowIfError(RuntimeOrThrow().StopTimeline(), "StopTimeline"); }
 
 // --- process sets ---
 
@@ -179,7 +226,18 @@ torch::Tensor Handle::Wait() const {
   if (state_ == nullptr) throw Error(FailedPrecondition("Wait on an invalid handle"));
   internal::ThrowIfError(state_->handle.Wait(), state_->what);
   if (state_->gathered != nullptr) return *state_->gathered;
+  if (!state_->copy_back.empty()) {
+    std::call_once(state_->copied, [&] {
+      torch::NoGradGuard no_grad;
+      for (auto& [reduced, target] : state_->copy_back) target.copy_(reduced);
+    });
+  }
   return state_->output;
+}
+
+std::vector<int64_t> Handle::ReceivedSplits() const {
+  if (state_ == nullptr) throw Error(FailedPrecondition("ReceivedSplits on an invalid handle"));
+  return state_->handle.received_splits();
 }
 
 std::vector<torch::Tensor> Handle::WaitAll() const {
@@ -222,11 +280,30 @@ col::OutputAllocator AllocateInto(Handle::State& state, const torch::Tensor& lik
   };
 }
 
+// In place on a non-contiguous (strided) tensor: the runtime works on a contiguous copy, which
+// the first Wait() copies back into `tensor`. Returns the tensor the runtime is given.
+torch::Tensor StageInPlace(Handle::State& state, const torch::Tensor& tensor) {
+  if (!tensor.defined() || tensor.layout() != torch::kStrided || tensor.is_contiguous()) {
+    return tensor;
+  }
+  torch::Tensor staged = tensor.contiguous();
+  state.copy_back.emplace_back(staged, tensor);
+  return staged;
+}
+
 Handle StartGroupedAllreduce(std::vector<torch::Tensor> inputs, std::vector<torch::Tensor> outputs,
-                             const AllreduceOptions& options, const std::string& name) {
+                             const AllreduceOptions& options, const std::string& name,
+                             bool in_place) {
   auto state = std::make_shared<Handle::State>();
   state->what = Describe("grouped allreduce", name);
   if (inputs.empty()) throw Error(InvalidArgument(state->what + ": no tensors"));
+  // The caller's tensors are what WaitAll returns; the runtime may work on staged copies.
+  state->outputs = outputs;
+  if (in_place) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      inputs[i] = outputs[i] = StageInPlace(*state, inputs[i]);
+    }
+  }
   std::vector<std::string> names;
   std::vector<col::Tensor> in;
   std::vector<col::Tensor> out;
@@ -237,7 +314,7 @@ Handle StartGroupedAllreduce(std::vector<torch::Tensor> inputs, std::vector<torc
     out.push_back(ToView(outputs[i], what));
   }
   state->inputs = std::move(inputs);
-  state->outputs = std::move(outputs);
+  state->inputs.insert(state->inputs.end(), outputs.begin(), outputs.end());
   state->output = state->outputs.front();
   state->handle = RuntimeOrThrow().GroupedAllreduceAsync(names, in, out, ToOptions(options));
   return Handle(std::move(state));
@@ -247,10 +324,13 @@ Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
                       const AllreduceOptions& options, const std::string& name) {
   auto state = std::make_shared<Handle::State>();
   state->what = Describe("allreduce", name);
-  col::Tensor in = ToView(input, state->what);
-  col::Tensor out = ToView(output, state->what);
-  state->input = input;
   state->output = output;
+  torch::Tensor target = input.is_same(output) ? StageInPlace(*state, output) : output;
+  const torch::Tensor& source = input.is_same(output) ? target : input;
+  col::Tensor in = ToView(source, state->what);
+  col::Tensor out = ToView(target, state->what);
+  state->input = source;
+  state->target = target;
   state->handle = RuntimeOrThrow().AllreduceAsync(name, in, out, ToOptions(options));
   return Handle(std::move(state));
 }
@@ -259,10 +339,13 @@ Handle StartBroadcast(const torch::Tensor& input, const torch::Tensor& output, i
                       const std::string& name, ProcessSetId process_set) {
   auto state = std::make_shared<Handle::State>();
   state->what = Describe("broadcast", name);
-  col::Tensor in = ToView(input, state->what);
-  col::Tensor out = ToView(output, state->what);
-  state->input = input;
   state->output = output;
+  torch::Tensor target = input.is_same(output) ? StageInPlace(*state, output) : output;
+  const torch::Tensor& source = input.is_same(output) ? target : input;
+  col::Tensor in = ToView(source, state->what);
+  col::Tensor out = ToView(target, state->what);
+  state->input = source;
+  state->target = target;
   state->handle = RuntimeOrThrow().BroadcastAsync(name, in, out, root_rank, process_set);
   return Handle(std::move(state));
 }
@@ -337,12 +420,12 @@ Handle GroupedAllreduceAsync(const std::vector<torch::Tensor>& tensors,
     inputs.push_back(ContiguousOrUndefined(t));
     outputs.push_back(EmptyLikeOrUndefined(inputs.back()));
   }
-  return StartGroupedAllreduce(std::move(inputs), std::move(outputs), options, name);
+  return StartGroupedAllreduce(std::move(inputs), std::move(outputs), options, name, false);
 }
 
 Handle GroupedAllreduceAsync_(const std::vector<torch::Tensor>& tensors,
                               const AllreduceOptions& options, const std::string& name) {
-  return StartGroupedAllreduce(tensors, tensors, options, name);
+  return StartGroupedAllreduce(tensors, tensors, options, name, true);
 }
 
 std::vector<torch::Tensor> GroupedAllreduce(const std::vector<torch::Tensor>& tensors,

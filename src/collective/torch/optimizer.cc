@@ -1,5 +1,6 @@
-// DistributedOptimizer (dist.h): gradients are allreduced from autograd hooks as backward
-// produces them, and waited for in step().
+// GradientReducer and DistributedOptimizer (dist.h): gradients are allreduced from autograd hooks
+// as backward produces them, and waited for in step(). The Python DistributedOptimizer
+// (python/trainyard/torch/optimizer.py) is a GradientReducer too.
 //
 // The hooks sit on each parameter's gradient accumulator (the AccumulateGrad node that writes
 // param.grad()), which is what horovod.torch does in Python (`p.expand_as(p).grad_fn.
@@ -32,14 +33,26 @@ namespace trainyard::dist {
 
 namespace col = trainyard::collective;
 
-struct DistributedOptimizer::State {
+torch::Tensor Compress(const torch::Tensor& tensor, Compression compression) {
+  if (compression == Compression::kFp16 && tensor.defined() && tensor.is_floating_point() &&
+      tensor.scalar_type() != torch::kHalf) {
+    return tensor.to(torch::kHalf);
+  }
+  return tensor;
+}
+
+torch::Tensor Decompress(const torch::Tensor& tensor, torch::ScalarType original) {
+  return tensor.scalar_type() == original ? tensor : tensor.to(original);
+}
+
+struct GradientReducer::State {
   struct Param {
     torch::Tensor tensor;
     std::string name;      // "allreduce.<name>"
     int passes_left = 1;   // backward passes before the reduction starts
     bool touched = false;  // a backward pass produced a gradient since the last Synchronize
     col::Handle handle;    // valid once the reduction started
-    // What is reduced when it is not param.grad() itself (fp16 compression, non-contiguous
+    // What is reduced when it is not param.grad() itself (compression, non-contiguous
     // gradient); copied back into param.grad() in Synchronize.
     torch::Tensor buffer;
     // This parameter's place in the flat gradient buffer of its dtype and device, once laid out
@@ -50,11 +63,11 @@ struct DistributedOptimizer::State {
     const torch::autograd::FunctionPreHook* pre_hook = nullptr;
   };
 
-  std::mutex mu;
+  mutable std::mutex mu;
   std::vector<Param> params;  // param-group order: the same on every rank
-  DistributedOptimizerOptions options;
+  Options options;
   col::AllreduceOptions reduce_options;
-  bool hooks = false;         // registered (more than one rank)
+  bool hooks = false;         // registered (more than one rank, or forced)
   bool synchronized = false;  // Synchronize ran and no backward pass came since
   // Indices of params in the order the hooks started their reductions, until laid out.
   std::vector<size_t> hook_order;
@@ -66,14 +79,14 @@ struct DistributedOptimizer::State {
   // runtime reduces a fused group where it lies, without copies (ops/allreduce.cc). Requires mu.
   void LayOutGradients();
   // Starts the reduction of params[index]'s gradient (zeros when it has none). Requires mu.
-  void StartReduction(Param& p);
+  void StartReduction(size_t index);
 };
 
 namespace {
 
 class PreHook : public torch::autograd::FunctionPreHook {
  public:
-  PreHook(std::weak_ptr<DistributedOptimizer::State> state, size_t index)
+  PreHook(std::weak_ptr<GradientReducer::State> state, size_t index)
       : state_(std::move(state)), index_(index) {}
   torch::autograd::variable_list operator()(const torch::autograd::variable_list& grads) override {
     if (auto state = state_.lock()) state->BeforeAccumulate(index_);
@@ -81,13 +94,13 @@ class PreHook : public torch::autograd::FunctionPreHook {
   }
 
  private:
-  std::weak_ptr<DistributedOptimizer::State> state_;
+  std::weak_ptr<GradientReducer::State> state_;
   size_t index_;
 };
 
 class PostHook : public torch::autograd::FunctionPostHook {
  public:
-  PostHook(std::weak_ptr<DistributedOptimizer::State> state, size_t index)
+  PostHook(std::weak_ptr<GradientReducer::State> state, size_t index)
       : state_(std::move(state)), index_(index) {}
   torch::autograd::variable_list operator()(
       const torch::autograd::variable_list& outputs,
@@ -97,7 +110,7 @@ class PostHook : public torch::autograd::FunctionPostHook {
   }
 
  private:
-  std::weak_ptr<DistributedOptimizer::State> state_;
+  std::weak_ptr<GradientReducer::State> state_;
   size_t index_;
 };
 
@@ -107,7 +120,7 @@ std::string PassesText(int passes) {
 
 }  // namespace
 
-void DistributedOptimizer::State::BeforeAccumulate(size_t index) {
+void GradientReducer::State::BeforeAccumulate(size_t index) {
   std::lock_guard<std::mutex> lock(mu);
   Param& p = params[index];
   if (p.handle.valid()) {
@@ -120,20 +133,21 @@ void DistributedOptimizer::State::BeforeAccumulate(size_t index) {
   }
 }
 
-void DistributedOptimizer::State::AfterAccumulate(size_t index) {
+void GradientReducer::State::AfterAccumulate(size_t index) {
   std::lock_guard<std::mutex> lock(mu);
   Param& p = params[index];
   p.touched = true;
   synchronized = false;
   if (--p.passes_left == 0) {
     if (!laid_out) hook_order.push_back(index);
-    StartReduction(p);
+    StartReduction(index);
   }
 }
 
-void DistributedOptimizer::State::LayOutGradients() {
+void GradientReducer::State::LayOutGradients() {
   laid_out = true;
-  if (options.compression != Compression::kNone) return;  // the fp16 copies are reduced
+  // The compressed copies are what is reduced; their layout is not ours.
+  if (options.compression != Compression::kNone || options.compressor != nullptr) return;
   // Hook order (once each: a step that failed may have recorded a parameter twice), then the
   // parameters no hook reduced, in param order.
   std::vector<size_t> order;
@@ -149,7 +163,10 @@ void DistributedOptimizer::State::LayOutGradients() {
   std::vector<std::vector<size_t>> groups;
   for (size_t i : order) {
     const torch::Tensor& g = params[i].tensor.grad();
-    if (!g.defined() || !g.is_contiguous() || g.sizes() != params[i].tensor.sizes()) continue;
+    if (!g.defined() || g.layout() != torch::kStrided || !g.is_contiguous() ||
+        g.sizes() != params[i].tensor.sizes()) {
+      continue;
+    }
     auto same = [&](const std::vector<size_t>& group) {
       const torch::Tensor& h = params[group.front()].tensor.grad();
       return h.scalar_type() == g.scalar_type() && h.device() == g.device();
@@ -170,11 +187,15 @@ void DistributedOptimizer::State::LayOutGradients() {
     for (size_t i : group) {
       Param& p = params[i];
       const int64_t n = p.tensor.numel();
-      // A tensor of its own over the flat buffer (which it keeps alive), not an autograd view:
-      // libtorch 1.x's Optimizer::zero_grad() calls detach_(), which views refuse.
-      p.slot = torch::from_blob(
-          static_cast<char*>(flat.data_ptr()) + offset * flat.element_size(), p.tensor.sizes(),
-          [flat](void*) {}, flat.options());
+      if (options.view_layout) {
+        p.slot = flat.narrow(0, offset, n).view(p.tensor.sizes());
+      } else {
+        // A tensor of its own over the flat buffer (which it keeps alive), not an autograd
+        // view: libtorch 1.x's Optimizer::zero_grad() calls detach_(), which views refuse.
+        p.slot = torch::from_blob(
+            static_cast<char*>(flat.data_ptr()) + offset * flat.element_size(), p.tensor.sizes(),
+            [flat](void*) {}, flat.options());
+      }
       p.slot.copy_(p.tensor.grad());
       p.tensor.mutable_grad() = p.slot;
       offset += n;
@@ -182,7 +203,8 @@ void DistributedOptimizer::State::LayOutGradients() {
   }
 }
 
-void DistributedOptimizer::State::StartReduction(Param& p) {
+void GradientReducer::State::StartReduction(size_t index) {
+  Param& p = params[index];
   // Runs inside backward (from the post-hook) or in Synchronize; nothing here is differentiated.
   torch::NoGradGuard no_grad;
   torch::Tensor& grad = p.tensor.mutable_grad();
@@ -193,7 +215,7 @@ void DistributedOptimizer::State::StartReduction(Param& p) {
       p.slot.zero_();
       grad = p.slot;
     } else if (grad.sizes() == p.slot.sizes() && grad.scalar_type() == p.slot.scalar_type() &&
-               grad.device() == p.slot.device()) {
+               grad.device() == p.slot.device() && grad.layout() == torch::kStrided) {
       p.slot.copy_(grad);
       grad = p.slot;
     } else {
@@ -205,44 +227,17 @@ void DistributedOptimizer::State::StartReduction(Param& p) {
     // reduces the same names and the others' gradients are still averaged over all ranks.
     grad = torch::zeros_like(p.tensor);
   }
-  torch::Tensor target = grad;
-  if (options.compression == Compression::kFp16 && grad.is_floating_point() &&
-      grad.scalar_type() != torch::kHalf) {
-    target = grad.to(torch::kHalf);
-  } else if (!grad.is_contiguous()) {
-    target = grad.contiguous();
-  }
+  torch::Tensor target = options.compressor != nullptr
+                             ? options.compressor->Compress(index, grad)
+                             : Compress(grad, options.compression);
+  if (!target.is_contiguous()) target = target.contiguous();
   p.buffer = target.is_same(grad) ? torch::Tensor() : target;
   col::Tensor view = internal::ToView(target, "allreduce '" + p.name + "'");
   p.handle = internal::RuntimeOrThrow().AllreduceAsync(p.name, view, view, reduce_options);
 }
 
-DistributedOptimizer::DistributedOptimizer(
-    torch::optim::Optimizer& optimizer,
-    const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
-    DistributedOptimizerOptions options)
-    : optimizer_(&optimizer) {
-  Setup(&named_parameters, options);
-}
-
-DistributedOptimizer::DistributedOptimizer(
-    std::shared_ptr<torch::optim::Optimizer> optimizer,
-    const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
-    DistributedOptimizerOptions options)
-    : owned_(std::move(optimizer)), optimizer_(owned_.get()) {
-  if (optimizer_ == nullptr) throw Error(InvalidArgument("DistributedOptimizer: null optimizer"));
-  Setup(&named_parameters, options);
-}
-
-DistributedOptimizer::DistributedOptimizer(torch::optim::Optimizer& optimizer,
-                                           DistributedOptimizerOptions options)
-    : optimizer_(&optimizer) {
-  Setup(nullptr, options);
-}
-
-void DistributedOptimizer::Setup(
-    const torch::OrderedDict<std::string, torch::Tensor>* named_parameters,
-    DistributedOptimizerOptions options) {
+GradientReducer::GradientReducer(
+    const std::vector<std::pair<std::string, torch::Tensor>>& named_parameters, Options options) {
   const std::string what = "DistributedOptimizer";
   if (options.backward_passes_per_step < 1) {
     throw Error(InvalidArgument(what + ": backward_passes_per_step must be >= 1, got " +
@@ -269,13 +264,154 @@ void DistributedOptimizer::Setup(
     state->reduce_options.prescale_factor = 1.0 / options.gradient_predivide_factor;
     state->reduce_options.postscale_factor = options.gradient_predivide_factor;
   }
+  for (const auto& [name, param] : named_parameters) {
+    if (!param.requires_grad()) continue;
+    State::Param p;
+    p.tensor = param;
+    p.name = name.starts_with("allreduce.") ? name : "allreduce." + name;
+    p.passes_left = options.backward_passes_per_step;
+    state->params.push_back(std::move(p));
+  }
 
+  // With one rank there is nothing to reduce: step() is the wrapped optimizer's (as in Horovod).
+  Result<col::ProcessSetInfo> set = rt.GetProcessSet(options.process_set);
+  internal::ThrowIfError(set.status(), what);
+  if (!set->included()) {
+    throw Error(InvalidArgument(what + ": this rank (" + std::to_string(rt.rank()) +
+                                ") is not a member of process set " +
+                                std::to_string(options.process_set)));
+  }
+  state->hooks = set->size() > 1 || options.force_hooks;
+  if (state->hooks) {
+    for (size_t i = 0; i < state->params.size(); ++i) {
+      State::Param& p = state->params[i];
+      p.accumulator = torch::autograd::impl::grad_accumulator(p.tensor);
+      if (p.accumulator == nullptr) {
+        throw Error(InvalidArgument(what + ": parameter '" + p.name +
+                                    "' is not a leaf tensor (it has no gradient accumulator)"));
+      }
+      auto pre = std::make_unique<PreHook>(state, i);
+      p.pre_hook = pre.get();
+      p.accumulator->add_pre_hook(std::move(pre));
+      p.post_hook_key = p.accumulator->add_post_hook(std::make_unique<PostHook>(state, i));
+    }
+  }
+  state_ = std::move(state);
+}
+
+GradientReducer::~GradientReducer() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  for (State::Param& p : state_->params) {
+    // The runtime may still write into the gradient (or our buffer): let it finish first.
+    if (p.handle.valid()) p.handle.Wait().IgnoreError();
+    if (p.accumulator == nullptr) continue;
+    p.accumulator->del_post_hook(p.post_hook_key);
+    auto& pre_hooks = p.accumulator->pre_hooks();
+    for (auto it = pre_hooks.begin(); it != pre_hooks.end(); ++it) {
+      if (it->get() == p.pre_hook) {
+        pre_hooks.erase(it);
+        break;
+      }
+    }
+  }
+}
+
+void GradientReducer::Synchronize() {
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.hooks || s.synchronized) return;
+  // Start what backward did not: parameters without a gradient, and those with fewer passes
+  // than backward_passes_per_step. Every rank starts the same names (the runtime matches them by
+  // name, so the order does not matter for correctness; param order keeps it deterministic).
+  for (size_t i = 0; i < s.params.size(); ++i) {
+    if (!s.params[i].handle.valid()) s.StartReduction(i);
+  }
+  Status first_error;
+  for (size_t i = 0; i < s.params.size(); ++i) {
+    State::Param& p = s.params[i];
+    Status st = p.handle.Wait();
+    if (st.ok() && (p.buffer.defined() || s.options.compressor != nullptr)) {
+      torch::NoGradGuard no_grad;
+      torch::Tensor& grad = p.tensor.mutable_grad();
+      const torch::Tensor& reduced = p.buffer.defined() ? p.buffer : grad;
+      if (s.options.compressor != nullptr) {
+        s.options.compressor->Decompress(i, reduced, grad);
+      } else {
+        grad.copy_(reduced);  // decompresses fp16 into the gradient's dtype
+      }
+    }
+    if (!st.ok() && first_error.ok()) first_error = st.WithContext("allreduce '" + p.name + "'");
+    p.handle = col::Handle();
+    p.buffer = torch::Tensor();
+    p.touched = false;
+    p.passes_left = s.options.backward_passes_per_step;
+  }
+  s.synchronized = true;
+  if (!first_error.ok()) throw Error(first_error.WithContext("DistributedOptimizer"));
+  if (!s.laid_out && !s.hook_order.empty()) s.LayOutGradients();
+}
+
+bool GradientReducer::Pending() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return std::any_of(state_->params.begin(), state_->params.end(),
+                     [](const State::Param& p) { return p.touched || p.handle.valid(); });
+}
+
+bool GradientReducer::hooks() const { return state_->hooks; }
+
+void GradientReducer::set_backward_passes_per_step(int passes) {
+  if (passes < 1) {
+    throw Error(InvalidArgument("DistributedOptimizer: backward_passes_per_step must be >= 1"));
+  }
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->options.backward_passes_per_step = passes;
+  for (State::Param& p : state_->params) {
+    // As in Horovod: the count restarts (passes already accumulated stay in the gradient).
+    if (!p.handle.valid()) p.passes_left = passes;
+  }
+}
+
+int GradientReducer::backward_passes_per_step() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->options.backward_passes_per_step;
+}
+
+DistributedOptimizer::DistributedOptimizer(
+    torch::optim::Optimizer& optimizer,
+    const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
+    DistributedOptimizerOptions options)
+    : optimizer_(&optimizer) {
+  Setup(&named_parameters, std::move(options));
+}
+
+DistributedOptimizer::DistributedOptimizer(
+    std::shared_ptr<torch::optim::Optimizer> optimizer,
+    const torch::OrderedDict<std::string, torch::Tensor>& named_parameters,
+    DistributedOptimizerOptions options)
+    : owned_(std::move(optimizer)), optimizer_(owned_.get()) {
+  if (optimizer_ == nullptr) throw Error(InvalidArgument("DistributedOptimizer: null optimizer"));
+  Setup(&named_parameters, std::move(options));
+}
+
+DistributedOptimizer::DistributedOptimizer(torch::optim::Optimizer& optimizer,
+                                           DistributedOptimizerOptions options)
+    : optimizer_(&optimizer) {
+  Setup(nullptr, std::move(options));
+}
+
+DistributedOptimizer::~DistributedOptimizer() = default;
+
+void DistributedOptimizer::Setup(
+    const torch::OrderedDict<std::string, torch::Tensor>* named_parameters,
+    DistributedOptimizerOptions options) {
+  const std::string what = "DistributedOptimizer";
   std::unordered_map<const void*, std::string> names;
   if (named_parameters != nullptr) {
     for (const auto& item : *named_parameters) {
       names.emplace(item.value().unsafeGetTensorImpl(), item.key());
     }
   }
+  std::vector<std::pair<std::string, torch::Tensor>> named;
   const auto& groups = optimizer_->param_groups();
   for (size_t g = 0; g < groups.size(); ++g) {
     const auto& group_params = groups[g].params();
@@ -295,85 +431,15 @@ void DistributedOptimizer::Setup(
         }
         name = it->second;
       }
-      if (!param.requires_grad()) continue;
-      State::Param p;
-      p.tensor = param;
-      p.name = name.starts_with("allreduce.") ? name : "allreduce." + name;
-      p.passes_left = options.backward_passes_per_step;
-      state->params.push_back(std::move(p));
+      named.emplace_back(std::move(name), param);
     }
   }
-
-  // With one rank there is nothing to reduce: step() is the wrapped optimizer's (as in Horovod).
-  Result<col::ProcessSetInfo> set = rt.GetProcessSet(options.process_set);
-  internal::ThrowIfError(set.status(), what);
-  if (!set->included()) {
-    throw Error(InvalidArgument(what + ": this rank (" + std::to_string(rt.rank()) +
-                                ") is not a member of process set " +
-                                std::to_string(options.process_set)));
-  }
-  state->hooks = set->size() > 1;
-  if (state->hooks) {
-    for (size_t i = 0; i < state->params.size(); ++i) {
-      State::Param& p = state->params[i];
-      p.accumulator = torch::autograd::impl::grad_accumulator(p.tensor);
-      if (p.accumulator == nullptr) {
-        throw Error(InvalidArgument(what + ": parameter '" + p.name +
-                                    "' is not a leaf tensor (it has no gradient accumulator)"));
-      }
-      auto pre = std::make_unique<PreHook>(state, i);
-      p.pre_hook = pre.get();
-      p.accumulator->add_pre_hook(std::move(pre));
-      p.post_hook_key = p.accumulator->add_post_hook(std::make_unique<PostHook>(state, i));
-    }
-  }
-  state_ = std::move(state);
+  GradientReducer::Options reducer_options;
+  static_cast<DistributedOptimizerOptions&>(reducer_options) = std::move(options);
+  reducer_ = std::make_unique<GradientReducer>(named, std::move(reducer_options));
 }
 
-DistributedOptimizer::~DistributedOptimizer() {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  for (State::Param& p : state_->params) {
-    // The runtime may still write into the gradient (or our buffer): let it finish first.
-    if (p.handle.valid()) p.handle.Wait().IgnoreError();
-    if (p.accumulator == nullptr) continue;
-    p.accumulator->del_post_hook(p.post_hook_key);
-    auto& pre_hooks = p.accumulator->pre_hooks();
-    for (auto it = pre_hooks.begin(); it != pre_hooks.end(); ++it) {
-      if (it->get() == p.pre_hook) {
-        pre_hooks.erase(it);
-        break;
-      }
-    }
-  }
-}
-
-void DistributedOptimizer::Synchronize() {
-  State& s = *state_;
-  std::lock_guard<std::mutex> lock(s.mu);
-  if (!s.hooks || s.synchronized) return;
-  // Start what backward did not: parameters without a gradient, and those with fewer passes
-  // than backward_passes_per_step. Every rank starts the same names (the runtime matches them by
-  // name, so the order does not matter for correctness; param order keeps it deterministic).
-  for (State::Param& p : s.params) {
-    if (!p.handle.valid()) s.StartReduction(p);
-  }
-  Status first_error;
-  for (State::Param& p : s.params) {
-    Status st = p.handle.Wait();
-    if (st.ok() && p.buffer.defined()) {
-      torch::NoGradGuard no_grad;
-      p.tensor.mutable_grad().copy_(p.buffer);  // decompresses fp16 into the gradient's dtype
-    }
-    if (!st.ok() && first_error.ok()) first_error = st.WithContext("allreduce '" + p.name + "'");
-    p.handle = col::Handle();
-    p.buffer = torch::Tensor();
-    p.touched = false;
-    p.passes_left = s.options.backward_passes_per_step;
-  }
-  s.synchronized = true;
-  if (!first_error.ok()) throw Error(first_error.WithContext("DistributedOptimizer"));
-  if (!s.laid_out && !s.hook_order.empty()) s.LayOutGradients();
-}
+void DistributedOptimizer::Synchronize() { reducer_->Synchronize(); }
 
 torch::Tensor DistributedOptimizer::step(const LossClosure& closure) {
   if (closure != nullptr) {
@@ -390,35 +456,21 @@ torch::Tensor DistributedOptimizer::step(const LossClosure& closure) {
 }
 
 void DistributedOptimizer::zero_grad() {
-  {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    for (const State::Param& p : state_->params) {
-      if (p.touched || p.handle.valid()) {
-        throw Error(FailedPrecondition(
-            "DistributedOptimizer: zero_grad() was called after backward() but before step() "
-            "or Synchronize(); the allreduce of '" +
-            p.name + "' is writing into its gradient. Call step() (or Synchronize()) first"));
-      }
-    }
+  if (reducer_->Pending()) {
+    throw Error(FailedPrecondition(
+        "DistributedOptimizer: zero_grad() was called after backward() but before step() or "
+        "Synchronize(); allreduces are writing into the gradients. Call step() (or "
+        "Synchronize()) first"));
   }
   optimizer_->zero_grad();
 }
 
 void DistributedOptimizer::set_backward_passes_per_step(int passes) {
-  if (passes < 1) {
-    throw Error(InvalidArgument("DistributedOptimizer: backward_passes_per_step must be >= 1"));
-  }
-  std::lock_guard<std::mutex> lock(state_->mu);
-  state_->options.backward_passes_per_step = passes;
-  for (State::Param& p : state_->params) {
-    // As in Horovod: the count restarts (passes already accumulated stay in the gradient).
-    if (!p.handle.valid()) p.passes_left = passes;
-  }
+  reducer_->set_backward_passes_per_step(passes);
 }
 
 int DistributedOptimizer::backward_passes_per_step() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->options.backward_passes_per_step;
+  return reducer_->backward_passes_per_step();
 }
 
 DistributedOptimizer::SkipSynchronizeGuard::SkipSynchronizeGuard(DistributedOptimizer& optimizer)
