@@ -1,12 +1,37 @@
-# trainyard._collective (pybind11 over src/collective) and the horovod.torch-compatible Python API:
+# trainyard._collective (pybind11 over trainyard::dist, include/trainyard/dist.h) and the
+# horovod.torch-compatible Python API:
 #   ${TRAINYARD_PYTHON_DIR}/trainyard/_collective*.so, trainyard/torch/__init__.py
 #   ${TRAINYARD_PYTHON_COMPAT_DIR}/horovod/horovod/   `import horovod.torch as hvd`
-# Included at the end of python/CMakeLists.txt (after trainyard_core is defined); needs the MPI
-# transport of the collective runtime. Tests run pytest under mpirun with 2 ranks.
-if(TRAINYARD_COLLECTIVE_MPI AND TARGET trainyard_core AND TARGET ty_collective)
-  # The static library ends up in a shared module.
-  set_target_properties(ty_collective PROPERTIES POSITION_INDEPENDENT_CODE ON)
-
+# Included at the end of python/CMakeLists.txt (after trainyard_core is defined). Needs the torch
+# adapter (ty_dist, built with libtorch) and torch's Python binding (libtorch_python, from the
+# same PyTorch build as the interpreter's torch: Debian's libtorch-dev and python3-torch are one
+# build). Tests run pytest under mpirun with 2 ranks (needs the MPI transport).
+set(_ty_torch_python_ok FALSE)
+if(TARGET ty_dist AND TARGET trainyard_core)
+  find_library(TRAINYARD_TORCH_PYTHON_LIBRARY torch_python
+    HINTS ${TORCH_INSTALL_PREFIX}/lib ${Python3_SITELIB}/torch/lib)
+  # The interpreter's torch must be the libtorch we compile against: same version, same C++ ABI
+  # (tensors cross the boundary as C++ objects).
+  execute_process(
+    COMMAND ${TRAINYARD_PYTHON_EXECUTABLE} -c
+      "import torch; print(torch.__version__.split('+')[0][:len('${Torch_VERSION}')], int(torch._C._GLIBCXX_USE_CXX11_ABI))"
+    OUTPUT_VARIABLE _ty_py_torch OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _ty_py_torch_rc)
+  string(REGEX MATCH "_GLIBCXX_USE_CXX11_ABI=([01])" _ty_abi_match "${TORCH_CXX_FLAGS}")
+  set(_ty_abi "${CMAKE_MATCH_1}")
+  if(_ty_abi STREQUAL "")
+    set(_ty_abi 1)
+  endif()
+  if(NOT TRAINYARD_TORCH_PYTHON_LIBRARY)
+    message(STATUS "trainyard: trainyard.torch skipped (no libtorch_python)")
+  elseif(NOT _ty_py_torch_rc EQUAL 0 OR NOT _ty_py_torch STREQUAL "${Torch_VERSION} ${_ty_abi}")
+    message(WARNING "trainyard: trainyard.torch skipped: ${TRAINYARD_PYTHON_EXECUTABLE}'s torch "
+                    "(version, CXX11 ABI: '${_ty_py_torch}') is not the libtorch found "
+                    "('${Torch_VERSION} ${_ty_abi}')")
+  else()
+    set(_ty_torch_python_ok TRUE)
+  endif()
+endif()
+if(_ty_torch_python_ok)
   set(TRAINYARD_COLLECTIVE_PY_FILES
     trainyard/torch/__init__.py
     trainyard/torch/mpi_ops.py
@@ -29,14 +54,27 @@ if(TRAINYARD_COLLECTIVE_MPI AND TARGET trainyard_core AND TARGET ty_collective)
   endforeach()
 
   pybind11_add_module(trainyard_collective_py MODULE collective_module.cc)
-  target_link_libraries(trainyard_collective_py PRIVATE ty_collective trainyard_warnings)
+  target_link_libraries(trainyard_collective_py PRIVATE ty_dist ${TRAINYARD_TORCH_PYTHON_LIBRARY}
+    trainyard_warnings)
   set_target_properties(trainyard_collective_py PROPERTIES
     OUTPUT_NAME _collective
     LIBRARY_OUTPUT_DIRECTORY ${TRAINYARD_PYTHON_DIR}/trainyard)
 
+  # A second extension linking trainyard::dist, for the test that both see one runtime
+  # (tests/test_hvd_one_runtime.py); not part of the package.
+  pybind11_add_module(trainyard_dist_probe MODULE tests/dist_probe_module.cc)
+  target_link_libraries(trainyard_dist_probe PRIVATE ty_dist ${TRAINYARD_TORCH_PYTHON_LIBRARY}
+    trainyard_warnings)
+  set_target_properties(trainyard_dist_probe PROPERTIES
+    OUTPUT_NAME trainyard_dist_probe
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/python-test)
+
   # Multi-rank tests: pytest in every rank (the files also run, as single-rank checks, through
   # the generic python.test_* entries above).
-  file(GLOB TRAINYARD_HVD_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_hvd_*.py)
+  set(TRAINYARD_HVD_TESTS "")
+  if(TRAINYARD_COLLECTIVE_MPI)
+    file(GLOB TRAINYARD_HVD_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_hvd_*.py)
+  endif()
   foreach(test ${TRAINYARD_HVD_TESTS})
     get_filename_component(test_name ${test} NAME_WE)
     string(REGEX REPLACE "^test_hvd_" "" test_name ${test_name})
@@ -46,7 +84,7 @@ if(TRAINYARD_COLLECTIVE_MPI AND TARGET trainyard_core AND TARGET ty_collective)
               ${test}
       WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/tests)
     set_tests_properties(python.hvd.${test_name} PROPERTIES TIMEOUT 180
-      ENVIRONMENT "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${TRAINYARD_PYTHON_COMPAT_DIR}/azureml:${TRAINYARD_PYTHON_COMPAT_DIR}/horovod;PYTHONDONTWRITEBYTECODE=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
+      ENVIRONMENT "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${CMAKE_BINARY_DIR}/python-test:${TRAINYARD_PYTHON_COMPAT_DIR}/azureml:${TRAINYARD_PYTHON_COMPAT_DIR}/horovod;PYTHONDONTWRITEBYTECODE=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
   endforeach()
 
   # hvd.init() without mpirun: the test starts 2 Python ranks itself with torch.distributed's

@@ -1,32 +1,33 @@
-// trainyard._collective: the Python binding of the collective runtime (src/collective).
+// trainyard._collective: the Python binding of trainyard::dist (include/trainyard/dist.h), the one
+// torch adapter of the collective runtime.
 //
-// The horovod.torch API (trainyard/torch/__init__.py) sits on this module. Tensors cross the
-// boundary as raw buffers: (data pointer, dtype code of collective::DataType, shape). The caller
-// keeps the memory alive until the handle is done (the Python layer holds the tensors with the
-// handle). Outputs whose shape depends on other ranks (allgather, alltoall, reducescatter) are
-// owned by the handle; Python reads the shape and copies them into a tensor of its own.
+// The horovod.torch API (trainyard/torch/*.py) sits on this module. Tensors cross the boundary as
+// torch tensors (torch's pybind11 type casters; this module links libtorch_python, so it must be
+// imported after torch, which trainyard.torch does). Everything an operation does with them (dtype
+// mapping, views, staging of non-contiguous in-place tensors, outputs sized by the other ranks,
+// compression, the gradient reducer behind DistributedOptimizer with its flat gradient layout,
+// broadcasting parameters) is trainyard::dist's, in libty_dist.so: the runtime is that library's,
+// so a C++ extension linking trainyard::dist in the same process sees the same runtime, whichever
+// side called Init.
 //
-// One Runtime per process (module-level). Errors of operations raise HorovodInternalError (a
-// RuntimeError) with the core's message; bad arguments found at enqueue raise ValueError; calls
-// before init raise ValueError like Horovod's "Horovod has not been initialized".
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
+// Errors: bad arguments found at the call (dtype, device, no tensors, ...) raise ValueError;
+// failed operations (mismatch, duplicate name, dead peer, ...) raise HorovodInternalError (a
+// RuntimeError) with trainyard::dist's message; calls before init raise ValueError like Horovod's
+// "Horovod has not been initialized". Blocking calls release the GIL.
+#include <torch/extension.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "collective/collective.h"
-#include "collective/transport_registry.h"
+#include "trainyard/dist.h"
 
 namespace py = pybind11;
+namespace dist = trainyard::dist;
 
-namespace trainyard::collective {
 namespace {
 
 // Raised for a failed operation (mismatch, duplicate name, dead peer, ...).
@@ -35,307 +36,310 @@ class InternalError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-std::unique_ptr<Runtime>& TheRuntime() {
-  static std::unique_ptr<Runtime> runtime;
-  return runtime;
+constexpr const char* kNotInitialized = "Horovod has not been initialized; use hvd.init().";
+
+void RequireInit() {
+  if (!dist::IsInitialized()) throw py::value_error(kNotInitialized);
 }
 
-// Like Horovod, the topology stays readable until this process calls shutdown, also when the
-// runtime stopped because another rank shut down or a peer died; operations then fail with the
-// reason (the runtime's queue is closed).
-Runtime& Rt() {
-  auto& rt = TheRuntime();
-  if (rt == nullptr) {
-    throw py::value_error("Horovod has not been initialized; use hvd.init().");
+// An error at the call (argument checks, enqueue): ValueError for bad arguments, else internal.
+[[noreturn]] void RaiseAtCall(const dist::Error& e) {
+  const trainyard::StatusCode code = e.status().code();
+  if (code == trainyard::StatusCode::kInvalidArgument ||
+      code == trainyard::StatusCode::kUnimplemented) {
+    throw py::value_error(e.what());
   }
-  return *rt;
+  if (!dist::IsInitialized()) throw py::value_error(kNotInitialized);
+  throw InternalError(e.what());
 }
 
-std::string Describe(const Status& status) { return status.ToString(); }
-
-// The transport of the runtime ("mpi", "gloo" or "single"); empty before init.
-std::string& TheTransport() {
-  static std::string transport;
-  return transport;
+// Runs `f` (which starts an operation or checks arguments) translating dist::Error.
+template <typename F>
+auto AtCall(F&& f) -> decltype(f()) {
+  RequireInit();
+  try {
+    return f();
+  } catch (const dist::Error& e) {
+    RaiseAtCall(e);
+  }
 }
 
-// Horovod's rule, as Runtime::Init's "auto" (ResolveTransport, transport_registry.h): MPI under
-// Open MPI's launcher, Gloo under torch.distributed's RANK/WORLD_SIZE, else this process alone;
-// HOROVOD_CPU_OPERATIONS / HOROVOD_CONTROLLER force one. Resolved here so that mpi_enabled() and
-// gloo_enabled() can report it.
-Result<std::string> ChooseTransport() {
-  ASSIGN_OR_RETURN(Config config, ConfigFromEnv());
-  ASSIGN_OR_RETURN(LaunchEnv env,
-                   ReadLaunchEnv([](const char* name) { return std::getenv(name); }));
-  return ResolveTransport("auto", config, env);
+// Runs `f` (which waits) without the GIL; its errors are failed operations.
+template <typename F>
+auto Blocking(F&& f) -> decltype(f()) {
+  try {
+    py::gil_scoped_release release;
+    return f();
+  } catch (const dist::Error& e) {
+    throw InternalError(e.what());
+  }
 }
 
-void CheckOp(const Status& status) {
-  if (status.ok()) return;
-  throw InternalError(Describe(status));
+dist::ReduceOp ToReduceOp(int code) {
+  // The values of horovod.torch's constants (trainyard/torch/mpi_ops.py), which are Horovod's.
+  switch (code) {
+    case 0: return dist::ReduceOp::kAverage;
+    case 1: return dist::ReduceOp::kSum;
+    case 2: return dist::ReduceOp::kAdasum;
+    case 3: return dist::ReduceOp::kMin;
+    case 4: return dist::ReduceOp::kMax;
+    case 5: return dist::ReduceOp::kProduct;
+    default: throw py::value_error("invalid reduce op " + std::to_string(code));
+  }
 }
 
-void CheckArg(const Status& status) {
-  if (status.ok()) return;
-  if (status.code() == StatusCode::kInvalidArgument) throw py::value_error(Describe(status));
-  throw InternalError(Describe(status));
+dist::AllreduceOptions ToOptions(int op, double prescale, double postscale, int process_set) {
+  dist::AllreduceOptions o;
+  o.op = ToReduceOp(op);
+  o.prescale_factor = prescale;
+  o.postscale_factor = postscale;
+  o.process_set = process_set;
+  return o;
 }
 
-DataType ToDataType(int code) {
-  if (!IsValidDataType(code)) throw py::value_error("invalid dtype code " + std::to_string(code));
-  return static_cast<DataType>(code);
-}
-
-ReduceOp ToReduceOp(int code) {
-  if (!IsValidReduceOp(code)) throw py::value_error("invalid reduce op " + std::to_string(code));
-  return static_cast<ReduceOp>(code);
-}
-
-// `device`: -1 for host memory, else the index of the CUDA device the memory is on (the runtime
-// routes such tensors to its NCCL device communicator, or refuses them).
-Tensor MakeTensor(uintptr_t data, int dtype, const std::vector<int64_t>& shape, int device = -1) {
-  Tensor t;
-  t.data = reinterpret_cast<void*>(data);  // NOLINT(performance-no-int-to-ptr)
-  t.dtype = ToDataType(dtype);
-  t.shape = shape;
-  if (device >= 0) t.device = Device{DeviceType::kCuda, device};
-  return t;
-}
-
-// A Handle as seen from Python.
+// A dist::Handle as seen from Python.
 struct PyHandle {
-  Handle handle;
+  dist::Handle handle;
 
-  bool Poll() const { return handle.Poll(); }
-  void Wait() const {
-    Status st;
-    {
-      py::gil_scoped_release release;
-      st = handle.Wait();
-    }
-    CheckOp(st);
-  }
-  std::vector<int64_t> OutputShape() const { return handle.output().shape; }
-  int64_t OutputBytes() const { return handle.output().byte_size(); }
-  // Copies the handle's output into `dst` (at least OutputBytes() bytes).
-  void CopyOutput(uintptr_t dst) const {
-    const Tensor& out = handle.output();
-    int64_t bytes = out.byte_size();
-    if (bytes > 0 && out.data != nullptr) {
-      std::memcpy(reinterpret_cast<void*>(dst), out.data,  // NOLINT(performance-no-int-to-ptr)
-                  static_cast<size_t>(bytes));
+  bool Poll() const {
+    try {
+      return handle.Poll();
+    } catch (const dist::Error& e) {
+      throw InternalError(e.what());
     }
   }
-  std::vector<int64_t> ReceivedSplits() const { return handle.received_splits(); }
-  int LastJoinedRank() const { return handle.last_joined_rank(); }
+  at::Tensor Wait() const {
+    return Blocking([&] { return handle.Wait(); });
+  }
+  std::vector<at::Tensor> WaitAll() const {
+    return Blocking([&] { return handle.WaitAll(); });
+  }
+  std::vector<int64_t> ReceivedSplits() const { return handle.ReceivedSplits(); }
 };
 
-void Init(const std::vector<std::vector<int>>& process_sets) {
-  auto& rt = TheRuntime();
-  if (rt != nullptr && rt->is_initialized()) return;
-  if (rt != nullptr) {
-    // A previous runtime stopped (shutdown or fatal error): replace it.
-    py::gil_scoped_release release;
-    (void)rt->Shutdown();
-    rt.reset();
+// A horovod Compressor class of the user's (not Compression.none/fp16): called under the GIL,
+// keeping each parameter's compression context until its decompression.
+class PyCompressor : public dist::Compressor {
+ public:
+  explicit PyCompressor(py::object compressor) : compressor_(std::move(compressor)) {}
+  ~PyCompressor() override {
+    py::gil_scoped_acquire gil;
+    contexts_.clear();
+    compressor_ = py::object();
   }
-  InitOptions options;
-  options.process_sets = process_sets;
-  Result<std::string> transport = ChooseTransport();
-  if (!transport.ok()) {
-    throw std::runtime_error("trainyard.collective init failed: " + Describe(transport.status()));
-  }
-  options.transport = *transport;
-  Result<std::unique_ptr<Runtime>> made = [&] {
-    py::gil_scoped_release release;
-    return Runtime::Init(std::move(options));
-  }();
-  if (!made.ok())
-    throw std::runtime_error("trainyard.collective init failed: " + Describe(made.status()));
-  rt = std::move(made).value();
-  TheTransport() = *transport;
-}
+  PyCompressor(const PyCompressor&) = delete;
+  PyCompressor& operator=(const PyCompressor&) = delete;
 
-void Shutdown() {
-  auto& rt = TheRuntime();
-  if (rt == nullptr) return;
-  Status st;
-  {
-    py::gil_scoped_release release;
-    st = rt->Shutdown();
-    rt.reset();
+  at::Tensor Compress(size_t index, const at::Tensor& grad) override {
+    py::gil_scoped_acquire gil;
+    py::tuple result = compressor_.attr("compress")(grad);
+    if (contexts_.size() <= index) contexts_.resize(index + 1);
+    contexts_[index] = result[1];
+    return result[0].cast<at::Tensor>();
   }
-  CheckOp(st);
-}
+  void Decompress(size_t index, const at::Tensor& reduced, at::Tensor& grad) override {
+    py::gil_scoped_acquire gil;
+    py::object context = index < contexts_.size() ? contexts_[index] : py::none();
+    at::Tensor out = compressor_.attr("decompress")(reduced, context).cast<at::Tensor>();
+    if (index < contexts_.size()) contexts_[index] = py::none();
+    if (!out.is_same(grad)) grad.copy_(out);
+  }
+
+ private:
+  py::object compressor_;
+  std::vector<py::object> contexts_;
+};
 
 }  // namespace
-}  // namespace trainyard::collective
 
 PYBIND11_MODULE(_collective, m) {
-  using namespace trainyard;              // NOLINT(google-build-using-namespace)
-  using namespace trainyard::collective;  // NOLINT(google-build-using-namespace)
-  m.doc() = "trainyard's collective runtime (Horovod's operations), used by trainyard.torch";
+  // Tensors cross as torch's own objects: torch's Python types must exist first.
+  py::module_::import("torch");
+  m.doc() =
+      "trainyard::dist (the torch adapter of trainyard's collective runtime), used by "
+      "trainyard.torch";
 
   py::register_exception<InternalError>(m, "HorovodInternalError", PyExc_RuntimeError);
 
   py::class_<PyHandle>(m, "Handle")
       .def("poll", &PyHandle::Poll)
       .def("wait", &PyHandle::Wait)
-      .def("output_shape", &PyHandle::OutputShape)
-      .def("output_bytes", &PyHandle::OutputBytes)
-      .def("copy_output", &PyHandle::CopyOutput, py::arg("dst"))
-      .def("received_splits", &PyHandle::ReceivedSplits)
-      .def("last_joined_rank", &PyHandle::LastJoinedRank);
+      .def("wait_all", &PyHandle::WaitAll)
+      .def("received_splits", &PyHandle::ReceivedSplits);
 
-  m.def("init", &Init, py::arg("process_sets") = std::vector<std::vector<int>>{});
-  m.def("shutdown", &Shutdown);
-  m.def("is_initialized", [] { return TheRuntime() != nullptr; });
-  m.def("rank", [] { return Rt().rank(); });
-  m.def("size", [] { return Rt().size(); });
-  m.def("local_rank", [] { return Rt().local_rank(); });
-  m.def("local_size", [] { return Rt().local_size(); });
-  m.def("cross_rank", [] { return Rt().cross_rank(); });
-  m.def("cross_size", [] { return Rt().cross_size(); });
-  m.def("mpi_built", [] { return Runtime::MpiBuilt(); });
-  m.def("gloo_built", [] { return Runtime::GlooBuilt(); });
-  m.def("nccl_built", [] { return Runtime::NcclBuilt(); });
-  m.def("transport", [] { return TheTransport(); });
-
+  // --- lifecycle and topology ---
   m.def(
-      "allreduce_async",
-      [](const std::string& name, uintptr_t in, uintptr_t out, int dtype,
-         const std::vector<int64_t>& shape, int op, double prescale, double postscale, int ps,
-         int device) {
-        AllreduceOptions o;
-        o.op = ToReduceOp(op);
-        o.prescale_factor = prescale;
-        o.postscale_factor = postscale;
-        o.process_set = ps;
-        Tensor tin = MakeTensor(in, dtype, shape, device);
-        Tensor tout = MakeTensor(out, dtype, shape, device);
-        return PyHandle{Rt().AllreduceAsync(name, tin, tout, o)};
+      "init",
+      [](const std::vector<std::vector<int>>& process_sets) {
+        dist::InitOptions options;
+        options.process_sets = process_sets;
+        Blocking([&] { dist::Init(options); });
       },
-      py::arg("name"), py::arg("input"), py::arg("output"), py::arg("dtype"), py::arg("shape"),
-      py::arg("op"), py::arg("prescale") = 1.0, py::arg("postscale") = 1.0,
-      py::arg("process_set") = 0, py::arg("device") = -1);
-  m.def(
-      "grouped_allreduce_async",
-      [](const std::vector<std::string>& names, const std::vector<uintptr_t>& ins,
-         const std::vector<uintptr_t>& outs, const std::vector<int>& dtypes,
-         const std::vector<std::vector<int64_t>>& shapes, int op, double prescale, double postscale,
-         int ps, const std::vector<int>& devices) {
-        size_t n = names.size();
-        if (ins.size() != n || outs.size() != n || dtypes.size() != n || shapes.size() != n ||
-            (!devices.empty() && devices.size() != n)) {
-          throw py::value_error("grouped_allreduce: argument lists differ in length");
-        }
-        std::vector<Tensor> tin;
-        std::vector<Tensor> tout;
-        for (size_t i = 0; i < n; ++i) {
-          const int device = devices.empty() ? -1 : devices[i];
-          tin.push_back(MakeTensor(ins[i], dtypes[i], shapes[i], device));
-          tout.push_back(MakeTensor(outs[i], dtypes[i], shapes[i], device));
-        }
-        AllreduceOptions o;
-        o.op = ToReduceOp(op);
-        o.prescale_factor = prescale;
-        o.postscale_factor = postscale;
-        o.process_set = ps;
-        return PyHandle{Rt().GroupedAllreduceAsync(names, tin, tout, o)};
-      },
-      py::arg("names"), py::arg("inputs"), py::arg("outputs"), py::arg("dtypes"), py::arg("shapes"),
-      py::arg("op"), py::arg("prescale") = 1.0, py::arg("postscale") = 1.0,
-      py::arg("process_set") = 0, py::arg("devices") = std::vector<int>{});
-  m.def(
-      "allgather_async",
-      [](const std::string& name, uintptr_t in, int dtype, const std::vector<int64_t>& shape,
-         int ps) {
-        AllgatherOptions o;
-        o.process_set = ps;
-        return PyHandle{Rt().AllgatherAsync(name, MakeTensor(in, dtype, shape), o)};
-      },
-      py::arg("name"), py::arg("input"), py::arg("dtype"), py::arg("shape"),
-      py::arg("process_set") = 0);
-  m.def(
-      "broadcast_async",
-      [](const std::string& name, uintptr_t in, uintptr_t out, int dtype,
-         const std::vector<int64_t>& shape, int root, int ps, int device) {
-        return PyHandle{Rt().BroadcastAsync(name, MakeTensor(in, dtype, shape, device),
-                                            MakeTensor(out, dtype, shape, device), root, ps)};
-      },
-      py::arg("name"), py::arg("input"), py::arg("output"), py::arg("dtype"), py::arg("shape"),
-      py::arg("root_rank"), py::arg("process_set") = 0, py::arg("device") = -1);
-  m.def(
-      "alltoall_async",
-      [](const std::string& name, uintptr_t in, int dtype, const std::vector<int64_t>& shape,
-         const std::vector<int64_t>& splits, int ps) {
-        AlltoallOptions o;
-        o.splits = splits;
-        o.process_set = ps;
-        return PyHandle{Rt().AlltoallAsync(name, MakeTensor(in, dtype, shape), o)};
-      },
-      py::arg("name"), py::arg("input"), py::arg("dtype"), py::arg("shape"),
-      py::arg("splits") = std::vector<int64_t>{}, py::arg("process_set") = 0);
-  m.def(
-      "reducescatter_async",
-      [](const std::string& name, uintptr_t in, int dtype, const std::vector<int64_t>& shape,
-         int op, double prescale, double postscale, int ps) {
-        ReducescatterOptions o;
-        o.op = ToReduceOp(op);
-        o.prescale_factor = prescale;
-        o.postscale_factor = postscale;
-        o.process_set = ps;
-        return PyHandle{Rt().ReducescatterAsync(name, MakeTensor(in, dtype, shape), o)};
-      },
-      py::arg("name"), py::arg("input"), py::arg("dtype"), py::arg("shape"), py::arg("op"),
-      py::arg("prescale") = 1.0, py::arg("postscale") = 1.0, py::arg("process_set") = 0);
-  m.def(
-      "barrier",
-      [](int ps) {
-        Runtime& rt = Rt();
-        Status st;
-        {
-          py::gil_scoped_release release;
-          st = rt.Barrier(ps);
-        }
-        CheckOp(st);
-      },
-      py::arg("process_set") = 0);
-  m.def(
-      "join_async", [](int ps) { return PyHandle{Rt().JoinAsync(ps)}; },
-      py::arg("process_set") = 0);
-
-  m.def("add_process_set", [](std::vector<int> ranks) {
-    Runtime& rt = Rt();
-    Result<ProcessSetId> id = [&] {
-      py::gil_scoped_release release;
-      return rt.AddProcessSet(std::move(ranks));
-    }();
-    if (!id.ok()) CheckArg(id.status());
-    return *id;
-  });
-  m.def("remove_process_set", [](int id) {
-    Runtime& rt = Rt();
-    Status st;
-    {
-      py::gil_scoped_release release;
-      st = rt.RemoveProcessSet(id);
-    }
-    CheckArg(st);
-  });
-  // (ranks, rank within the set or -1) of a registered set.
-  m.def("process_set_info", [](int id) {
-    Result<ProcessSetInfo> info = Rt().GetProcessSet(id);
-    if (!info.ok()) CheckArg(info.status());
-    return py::make_tuple(info->ranks, info->rank);
-  });
-  m.def("process_set_ids", [] { return Rt().ProcessSetIds(); });
-
+      py::arg("process_sets") = std::vector<std::vector<int>>{});
+  m.def("shutdown", [] { Blocking([] { dist::Shutdown(); }); });
+  m.def("is_initialized", [] { return dist::IsInitialized(); });
+  m.def("rank", [] { return AtCall([] { return dist::Rank(); }); });
+  m.def("size", [] { return AtCall([] { return dist::Size(); }); });
+  m.def("local_rank", [] { return AtCall([] { return dist::LocalRank(); }); });
+  m.def("local_size", [] { return AtCall([] { return dist::LocalSize(); }); });
+  m.def("cross_rank", [] { return AtCall([] { return dist::CrossRank(); }); });
+  m.def("cross_size", [] { return AtCall([] { return dist::CrossSize(); }); });
+  m.def("mpi_built", [] { return dist::MpiBuilt(); });
+  m.def("gloo_built", [] { return dist::GlooBuilt(); });
+  m.def("nccl_built", [] { return dist::NcclBuilt(); });
+  m.def("transport", [] { return dist::Transport(); });
   m.def(
       "start_timeline",
       [](const std::string& path, bool mark_cycles) {
-        CheckArg(Rt().StartTimeline(path, mark_cycles));
+        AtCall([&] { dist::StartTimeline(path, mark_cycles); });
       },
       py::arg("path"), py::arg("mark_cycles") = false);
-  m.def("stop_timeline", [] { CheckArg(Rt().StopTimeline()); });
+  m.def("stop_timeline", [] { AtCall([] { dist::StopTimeline(); }); });
+
+  // --- process sets ---
+  m.def("add_process_set", [](std::vector<int> ranks) {
+    RequireInit();
+    try {
+      py::gil_scoped_release release;
+      return dist::AddProcessSet(std::move(ranks));
+    } catch (const dist::Error& e) {
+      RaiseAtCall(e);
+    }
+  });
+  m.def("remove_process_set", [](int id) {
+    RequireInit();
+    try {
+      py::gil_scoped_release release;
+      dist::RemoveProcessSet(id);
+    } catch (const dist::Error& e) {
+      RaiseAtCall(e);
+    }
+  });
+  // (ranks, rank within the set or -1) of a registered set.
+  m.def("process_set_info", [](int id) {
+    return AtCall([&] { return py::make_tuple(dist::ProcessSetRanks(id), dist::ProcessSetRank(id)); });
+  });
+
+  // --- operations: each returns a Handle; `in_place` writes into the given tensor(s) ---
+  m.def(
+      "allreduce_async",
+      [](const at::Tensor& tensor, const std::string& name, int op, double prescale,
+         double postscale, int process_set, bool in_place) {
+        dist::AllreduceOptions o = ToOptions(op, prescale, postscale, process_set);
+        return AtCall([&] {
+          return PyHandle{in_place ? dist::AllreduceAsync_(tensor, o, name)
+                                   : dist::AllreduceAsync(tensor, o, name)};
+        });
+      },
+      py::arg("tensor"), py::arg("name"), py::arg("op"), py::arg("prescale") = 1.0,
+      py::arg("postscale") = 1.0, py::arg("process_set") = 0, py::arg("in_place") = false);
+  m.def(
+      "grouped_allreduce_async",
+      [](const std::vector<at::Tensor>& tensors, const std::string& name, int op,
+         double prescale, double postscale, int process_set, bool in_place) {
+        dist::AllreduceOptions o = ToOptions(op, prescale, postscale, process_set);
+        return AtCall([&] {
+          return PyHandle{in_place ? dist::GroupedAllreduceAsync_(tensors, o, name)
+                                   : dist::GroupedAllreduceAsync(tensors, o, name)};
+        });
+      },
+      py::arg("tensors"), py::arg("name"), py::arg("op"), py::arg("prescale") = 1.0,
+      py::arg("postscale") = 1.0, py::arg("process_set") = 0, py::arg("in_place") = false);
+  m.def(
+      "allgather_async",
+      [](const at::Tensor& tensor, const std::string& name, int process_set) {
+        return AtCall([&] { return PyHandle{dist::AllgatherAsync(tensor, name, process_set)}; });
+      },
+      py::arg("tensor"), py::arg("name"), py::arg("process_set") = 0);
+  m.def(
+      "broadcast_async",
+      [](const at::Tensor& tensor, int root_rank, const std::string& name, int process_set,
+         bool in_place) {
+        return AtCall([&] {
+          return PyHandle{in_place ? dist::BroadcastAsync_(tensor, root_rank, name, process_set)
+                                   : dist::BroadcastAsync(tensor, root_rank, name, process_set)};
+        });
+      },
+      py::arg("tensor"), py::arg("root_rank"), py::arg("name"), py::arg("process_set") = 0,
+      py::arg("in_place") = false);
+  m.def(
+      "alltoall_async",
+      [](const at::Tensor& tensor, const std::vector<int64_t>& splits, const std::string& name,
+         int process_set) {
+        return AtCall(
+            [&] { return PyHandle{dist::AlltoallAsync(tensor, splits, name, process_set)}; });
+      },
+      py::arg("tensor"), py::arg("splits"), py::arg("name"), py::arg("process_set") = 0);
+  m.def(
+      "reducescatter_async",
+      [](const at::Tensor& tensor, const std::string& name, int op, double prescale,
+         double postscale, int process_set) {
+        dist::AllreduceOptions o = ToOptions(op, prescale, postscale, process_set);
+        return AtCall([&] { return PyHandle{dist::ReducescatterAsync(tensor, o, name)}; });
+      },
+      py::arg("tensor"), py::arg("name"), py::arg("op"), py::arg("prescale") = 1.0,
+      py::arg("postscale") = 1.0, py::arg("process_set") = 0);
+  m.def(
+      "barrier",
+      [](int process_set) {
+        RequireInit();
+        Blocking([&] { dist::Barrier(process_set); });
+      },
+      py::arg("process_set") = 0);
+  // Returns the global rank that joined last.
+  m.def(
+      "join",
+      [](int process_set) {
+        RequireInit();
+        return Blocking([&] { return dist::Join(process_set); });
+      },
+      py::arg("process_set") = 0);
+
+  // --- model and optimizer state, compression, DistributedOptimizer ---
+  m.def(
+      "broadcast_parameters",
+      [](const std::vector<std::pair<std::string, at::Tensor>>& named, int root_rank,
+         int process_set) {
+        RequireInit();
+        Blocking([&] { dist::BroadcastParameters(named, root_rank, process_set); });
+      },
+      py::arg("named_tensors"), py::arg("root_rank"), py::arg("process_set") = 0);
+  m.def("compress_fp16",
+        [](const at::Tensor& tensor) { return dist::Compress(tensor, dist::Compression::kFp16); });
+  m.def("decompress", [](const at::Tensor& tensor, py::object dtype) {
+    return dist::Decompress(tensor, torch::python::detail::py_object_to_dtype(std::move(dtype)));
+  });
+
+  py::class_<dist::GradientReducer>(m, "GradientReducer")
+      .def(py::init([](const std::vector<std::pair<std::string, at::Tensor>>& named,
+                       int backward_passes_per_step, const std::string& compression,
+                       py::object compressor, int op, double gradient_predivide_factor,
+                       int process_set, bool force_hooks) {
+             dist::GradientReducer::Options o;
+             o.backward_passes_per_step = backward_passes_per_step;
+             if (compression == "fp16") {
+               o.compression = dist::Compression::kFp16;
+             } else if (compression == "custom") {
+               o.compressor = std::make_shared<PyCompressor>(std::move(compressor));
+             } else if (compression != "none") {
+               throw py::value_error("unknown compression " + compression);
+             }
+             o.op = ToReduceOp(op);
+             o.gradient_predivide_factor = gradient_predivide_factor;
+             o.process_set = process_set;
+             o.force_hooks = force_hooks;
+             o.view_layout = true;  // torch.optim's zero_grad handles views; grad._base is it
+             return AtCall([&] { return std::make_unique<dist::GradientReducer>(named, o); });
+           }),
+           py::arg("named_parameters"), py::arg("backward_passes_per_step"),
+           py::arg("compression"), py::arg("compressor"), py::arg("op"),
+           py::arg("gradient_predivide_factor"), py::arg("process_set"),
+           py::arg("force_hooks"))
+      .def("synchronize",
+           [](dist::GradientReducer& reducer) { Blocking([&] { reducer.Synchronize(); }); })
+      .def("pending", &dist::GradientReducer::Pending)
+      .def("hooks", &dist::GradientReducer::hooks)
+      .def("set_backward_passes_per_step", [](dist::GradientReducer& reducer, int passes) {
+        AtCall([&] { reducer.set_backward_passes_per_step(passes); });
+      });
 }

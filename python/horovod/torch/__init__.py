@@ -1,4 +1,5 @@
-"""horovod.torch, provided by trainyard.torch (CPU tensors over MPI)."""
+"""horovod.torch, provided by trainyard.torch: CPU tensors (and CUDA tensors where NCCL is
+built) over MPI, Gloo or NCCL, on trainyard's collective runtime (see trainyard.torch)."""
 
 from trainyard.torch import *  # noqa: F401,F403
 from trainyard.torch import (Compression, DistributedOptimizer, HorovodInternalError,  # noqa: F401

@@ -1,4 +1,4 @@
-"""trainyard.torch: the horovod.torch API over trainyard's collective runtime (CPU tensors, MPI).
+"""trainyard.torch: the horovod.torch API over trainyard's collective runtime.
 
     import trainyard.torch as hvd          # or: import horovod.torch as hvd (compat package)
     hvd.init()
@@ -6,8 +6,16 @@
     hvd.broadcast_parameters(model.state_dict(), root_rank=0)
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
 
-Run the script under `mpirun -np N` or `trainyard submit` with distributed_backend mpi.
-Not supported: CUDA tensors (ValueError), Gloo/NCCL backends.
+Transports: MPI under `mpirun -np N` (or `trainyard submit` with distributed_backend mpi); Gloo
+when started with torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT (torchrun, or
+distributed_backend pytorch), or forced with HOROVOD_CPU_OPERATIONS=gloo; a single process
+otherwise. NCCL carries CUDA tensors where the runtime was built with it (a CUDA libtorch:
+nccl_built()); CPU tensors work everywhere. mpi_enabled() / gloo_enabled() say which one runs.
+
+It is the Python face of trainyard::dist (include/trainyard/dist.h), the C++ adapter: the
+operations, dtype handling, DistributedOptimizer's gradient hooks, flat gradient layout and
+compression, and broadcast_parameters run in that library, on one runtime per process shared
+with any C++ extension that links it.
 """
 
 from trainyard.torch.compression import Compression

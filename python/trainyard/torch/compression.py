@@ -1,6 +1,10 @@
-"""Gradient compression for communication (horovod.torch.Compression)."""
+"""Gradient compression for communication (horovod.torch.Compression).
 
-import torch
+Compression.none and Compression.fp16 are trainyard::dist's Compression (the DistributedOptimizer
+runs them in C++; the functions below call the same code). A Compressor subclass of one's own
+works too: DistributedOptimizer calls its compress/decompress from the gradient hooks."""
+
+from trainyard import _collective as _c
 
 
 class Compressor:
@@ -30,14 +34,13 @@ class FP16Compressor(Compressor):
 
     @staticmethod
     def compress(tensor):
-        if tensor.dtype.is_floating_point and tensor.dtype != torch.float16:
-            return tensor.type(torch.float16), tensor.dtype
-        return tensor, None
+        compressed = _c.compress_fp16(tensor)
+        return compressed, (tensor.dtype if compressed.dtype != tensor.dtype else None)
 
     @staticmethod
     def decompress(tensor, ctx):
         if ctx is not None:
-            return tensor.type(ctx)
+            return _c.decompress(tensor, ctx)
         return tensor
 
 

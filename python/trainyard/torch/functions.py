@@ -1,12 +1,16 @@
-"""broadcast_parameters, broadcast_optimizer_state, broadcast_object, allgather_object."""
+"""broadcast_parameters, broadcast_optimizer_state, broadcast_object, allgather_object.
+
+The tensors are broadcast by trainyard::dist's BroadcastParameters (all in flight at once, then
+waited for), the function C++ programs use; what is Python's is reading a torch.optim optimizer's
+state_dict and pickling objects."""
 
 import collections.abc
 import pickle
 
 import torch
 
-from trainyard.torch.mpi_ops import (allgather, broadcast_, broadcast_async_, global_process_set,
-                                     rank, synchronize)
+from trainyard import _collective as _c
+from trainyard.torch.mpi_ops import _ps_id, allgather, broadcast_, global_process_set, rank
 
 
 def broadcast_parameters(params, root_rank, prefix=None, process_set=global_process_set):
@@ -20,17 +24,17 @@ def broadcast_parameters(params, root_rank, prefix=None, process_set=global_proc
         params = list(params)
     else:
         raise ValueError("invalid params of type: %s" % type(params))
-    handles = []
+    named = []
     for name, p in params:
         if p is None:
             continue
         if not torch.is_tensor(p):
             raise ValueError("broadcast_parameters: '{}' is not a tensor".format(name))
         full = "{}.{}".format(prefix, name) if prefix else str(name)
-        handles.append(broadcast_async_(p.data if isinstance(p, torch.nn.Parameter) else p,
-                                        root_rank, full, process_set=process_set))
-    for h in handles:
-        synchronize(h)
+        named.append((full, p))
+    ps = _ps_id(process_set)
+    if named:
+        _c.broadcast_parameters(named, int(root_rank), ps)
 
 
 def broadcast_optimizer_state(optimizer, root_rank, model=None, process_set=global_process_set):
@@ -45,7 +49,7 @@ def broadcast_optimizer_state(optimizer, root_rank, model=None, process_set=glob
                 if p.requires_grad and len(optimizer.state.get(p, {})) == 0:
                     p.grad = p.data.new(p.size()).zero_()
         # A DistributedOptimizer's step() would allreduce: call the wrapped optimizer's step.
-        if "_allreduce_grad_async" in type(optimizer).__dict__:
+        if type(optimizer).__dict__.get("_trainyard_distributed"):
             super(optimizer.__class__, optimizer).step()
         else:
             optimizer.step()

@@ -1,9 +1,18 @@
-"""horovod.torch's operations on CPU tensors (CUDA tensors through NCCL where built, see
-_dtype_code), over trainyard's collective runtime (_collective).
+"""horovod.torch's operations over trainyard's collective runtime: a thin layer over
+trainyard::dist (include/trainyard/dist.h) through its binding, trainyard._collective.
+
+Tensors: CPU tensors of dtype uint8, int8, int32, int64, float16, bfloat16, float32, float64 or
+bool; CUDA tensors where the runtime was built with NCCL (nccl_built(): allreduce, grouped
+allreduce, allgather, broadcast and alltoall run on the device; reducescatter is refused). The
+ranks are connected by MPI (under mpirun), Gloo (under torch.distributed's RANK/WORLD_SIZE
+contract, or HOROVOD_CPU_OPERATIONS=gloo) or are a single process; see mpi_enabled() and
+gloo_enabled(). Dtype checks, views, non-contiguous tensors and outputs sized by the other ranks
+are handled in C++ (trainyard::dist), the same code C++ programs use, on the same runtime: a C++
+extension linking trainyard::dist in this process sees the runtime hvd.init() started.
 
 Every asynchronous operation returns an integer handle; `poll(handle)` says whether it finished
 and `synchronize(handle)` waits and returns its result. The tensors an operation reads or writes
-are kept alive with the handle until it is synchronized.
+are kept alive by the runtime's handle until it is done.
 """
 
 import atexit
@@ -23,18 +32,6 @@ Adasum = 2
 Min = 3
 Max = 4
 Product = 5
-
-_DTYPES = {
-    torch.uint8: 0,
-    torch.int8: 1,
-    torch.int32: 2,
-    torch.int64: 3,
-    torch.float16: 4,
-    torch.bfloat16: 5,
-    torch.float32: 6,
-    torch.float64: 7,
-    torch.bool: 8,
-}
 
 
 class ProcessSet:
@@ -228,31 +225,6 @@ def _ps_size(process_set):
 
 # --- tensors and handles ---
 
-def _dtype_code(tensor, cuda_ok=False):
-    """The runtime's dtype code of `tensor`. CUDA tensors are accepted only where `cuda_ok`
-    (allreduce, grouped allreduce, broadcast) and only when the runtime routes them to NCCL
-    (nccl_built()); the runtime itself refuses them when it has no NCCL communicator."""
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError("expected a torch.Tensor, got {}".format(type(tensor).__name__))
-    if tensor.device.type != "cpu":
-        if tensor.device.type == "cuda" and nccl_built():
-            if not cuda_ok:
-                raise ValueError(
-                    "trainyard.torch: this operation supports CPU tensors only (got a tensor on "
-                    "{}); CUDA tensors work with allreduce, grouped_allreduce and broadcast; "
-                    "move the tensor to the CPU".format(tensor.device))
-        else:
-            raise ValueError(
-                "trainyard.torch supports CPU tensors only (got a tensor on {}): this build has "
-                "no NCCL; move the tensor to the CPU".format(tensor.device))
-    if tensor.is_sparse:
-        raise ValueError("trainyard.torch does not support sparse tensors")
-    code = _DTYPES.get(tensor.dtype)
-    if code is None:
-        raise ValueError("trainyard.torch does not support dtype {}".format(tensor.dtype))
-    return code
-
-
 def _op_code(op, average, fn):
     if average is not None:
         if op is not None:
@@ -267,19 +239,14 @@ def _op_code(op, average, fn):
     return op
 
 
-def _device(tensor):
-    """-1 for a CPU tensor, else its CUDA device index. The runtime's NCCL communicator works on
-    the device's default stream: work queued on another current stream is waited for first."""
-    if tensor.device.type == "cpu":
-        return -1
-    stream = torch.cuda.current_stream(tensor.device)
-    if stream != torch.cuda.default_stream(tensor.device):
-        stream.synchronize()
-    return tensor.device.index
-
-
 def _name(name):
     return "" if name is None else str(name)
+
+
+def _check_tensor(tensor):
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError("expected a torch.Tensor, got {}".format(type(tensor).__name__))
+    return tensor
 
 
 _handles = {}
@@ -287,11 +254,13 @@ _handles_lock = threading.Lock()
 _next_handle = [0]
 
 
-def _register(native, keep, finish):
+def _register(native, finish):
+    """An integer handle for `native` (a trainyard::dist Handle, which keeps the tensors it uses
+    alive); `finish(native)` makes synchronize()'s result."""
     with _handles_lock:
         h = _next_handle[0]
         _next_handle[0] += 1
-        _handles[h] = (native, keep, finish)
+        _handles[h] = (native, finish)
     return h
 
 
@@ -310,53 +279,43 @@ def synchronize(handle):
         entry = _handles.pop(handle, None)
     if entry is None:
         raise ValueError("Handle {} was not found (already synchronized?)".format(handle))
-    native, _keep, finish = entry
-    native.wait()  # raises HorovodInternalError (a RuntimeError) with the runtime's message
-    return finish(native)
+    native, finish = entry
+    return finish(native)  # raises HorovodInternalError (a RuntimeError) with the runtime's message
 
 
-def _contiguous_like(tensor):
-    return torch.empty_like(tensor, memory_format=torch.contiguous_format)
+def _wait(native):
+    return native.wait()
 
 
-def _owned_output(native, like):
-    out = torch.empty(native.output_shape(), dtype=like.dtype)
-    if out.numel() > 0:
-        native.copy_output(out.data_ptr())
-    return out
+def _returns(tensor):
+    """For in-place operations: wait (trainyard::dist writes a staged copy of a non-contiguous
+    tensor back), then return the caller's tensor object."""
+    def finish(native):
+        native.wait()
+        return tensor
+    return finish
 
 
 # --- allreduce ---
 
-def _allreduce_async(tensor, output, name, op, prescale_factor, postscale_factor, process_set):
-    code = _dtype_code(tensor, cuda_ok=True)
-    src = tensor.contiguous()
-    dst = output if output.is_contiguous() else _contiguous_like(output)
-    native = _c.allreduce_async(_name(name), src.data_ptr(), dst.data_ptr(), code,
-                                list(src.shape), op, float(prescale_factor),
-                                float(postscale_factor), _ps_id(process_set), _device(src))
-
-    def finish(_n):
-        if dst is not output:
-            output.copy_(dst)
-        return output
-
-    return _register(native, (tensor, src, dst, output), finish)
+def _allreduce_async(tensor, name, op, prescale_factor, postscale_factor, process_set, in_place):
+    native = _c.allreduce_async(_check_tensor(tensor), _name(name), op, float(prescale_factor),
+                                float(postscale_factor), _ps_id(process_set), in_place)
+    return _register(native, _returns(tensor) if in_place else _wait)
 
 
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                     postscale_factor=1.0, process_set=global_process_set):
     op = _op_code(op, average, "allreduce_async")
-    output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
-    return _allreduce_async(tensor, output, name, op, prescale_factor, postscale_factor,
-                            process_set)
+    return _allreduce_async(tensor, name, op, prescale_factor, postscale_factor, process_set,
+                            False)
 
 
 def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                      postscale_factor=1.0, process_set=global_process_set):
     op = _op_code(op, average, "allreduce_async_")
-    return _allreduce_async(tensor, tensor, name, op, prescale_factor, postscale_factor,
-                            process_set)
+    return _allreduce_async(tensor, name, op, prescale_factor, postscale_factor, process_set,
+                            True)
 
 
 class HorovodAllreduce(torch.autograd.Function):
@@ -396,47 +355,34 @@ def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                                         postscale_factor, process_set))
 
 
-def _grouped_async(tensors, outputs, name, op, prescale_factor, postscale_factor, process_set):
-    tensors = list(tensors)
-    if not tensors:
-        raise ValueError("grouped_allreduce: no tensors")
-    codes = [_dtype_code(t, cuda_ok=True) for t in tensors]
-    srcs = [t.contiguous() for t in tensors]
-    dsts = [o if o.is_contiguous() else _contiguous_like(o) for o in outputs]
-    if name is None:
-        names = [""] * len(tensors)
+def _grouped_async(tensors, name, op, prescale_factor, postscale_factor, process_set,
+                   in_place):
+    tensors = [_check_tensor(t) for t in tensors]
+    # Tensor i is named "<name>.<i>" (trainyard::dist's GroupedAllreduce).
+    native = _c.grouped_allreduce_async(tensors, _name(name), op, float(prescale_factor),
+                                        float(postscale_factor), _ps_id(process_set), in_place)
+    if in_place:
+        def finish(n):
+            n.wait_all()
+            return list(tensors)
     else:
-        names = ["{}.{}".format(name, i) for i in range(len(tensors))]
-    native = _c.grouped_allreduce_async(names, [s.data_ptr() for s in srcs],
-                                        [d.data_ptr() for d in dsts], codes,
-                                        [list(s.shape) for s in srcs], op,
-                                        float(prescale_factor), float(postscale_factor),
-                                        _ps_id(process_set), [_device(s) for s in srcs])
-
-    def finish(_n):
-        for d, o in zip(dsts, outputs):
-            if d is not o:
-                o.copy_(d)
-        return list(outputs)
-
-    return _register(native, (tensors, srcs, dsts, outputs), finish)
+        def finish(n):
+            return n.wait_all()
+    return _register(native, finish)
 
 
 def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                             postscale_factor=1.0, process_set=global_process_set):
     op = _op_code(op, average, "grouped_allreduce_async")
-    tensors = list(tensors)
-    outputs = [torch.empty_like(t, memory_format=torch.contiguous_format) for t in tensors]
-    return _grouped_async(tensors, outputs, name, op, prescale_factor, postscale_factor,
-                          process_set)
+    return _grouped_async(list(tensors), name, op, prescale_factor, postscale_factor,
+                          process_set, False)
 
 
 def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                              postscale_factor=1.0, process_set=global_process_set):
     op = _op_code(op, average, "grouped_allreduce_async_")
-    tensors = list(tensors)
-    return _grouped_async(tensors, tensors, name, op, prescale_factor, postscale_factor,
-                          process_set)
+    return _grouped_async(list(tensors), name, op, prescale_factor, postscale_factor,
+                          process_set, True)
 
 
 def grouped_allreduce(tensors, average=None, name=None, compression=None, op=None,
@@ -458,11 +404,8 @@ def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_facto
 # --- allgather ---
 
 def allgather_async(tensor, name=None, process_set=global_process_set):
-    code = _dtype_code(tensor)
-    src = tensor.contiguous()
-    native = _c.allgather_async(_name(name), src.data_ptr(), code, list(src.shape),
-                                _ps_id(process_set))
-    return _register(native, (tensor, src), lambda n: _owned_output(n, src))
+    native = _c.allgather_async(_check_tensor(tensor), _name(name), _ps_id(process_set))
+    return _register(native, _wait)
 
 
 class HorovodAllgather(torch.autograd.Function):
@@ -490,29 +433,16 @@ def allgather(tensor, name=None, process_set=global_process_set):
 
 # --- broadcast ---
 
-def _broadcast_async(tensor, output, root_rank, name, process_set):
-    code = _dtype_code(tensor, cuda_ok=True)
-    src = tensor.contiguous()
-    dst = output if output.is_contiguous() else _contiguous_like(output)
-    native = _c.broadcast_async(_name(name), src.data_ptr(), dst.data_ptr(), code,
-                                list(src.shape), int(root_rank), _ps_id(process_set),
-                                _device(src))
-
-    def finish(_n):
-        if dst is not output:
-            output.copy_(dst)
-        return output
-
-    return _register(native, (tensor, src, dst, output), finish)
-
-
 def broadcast_async(tensor, root_rank, name=None, process_set=global_process_set):
-    output = torch.empty_like(tensor, memory_format=torch.contiguous_format)
-    return _broadcast_async(tensor, output, root_rank, name, process_set)
+    native = _c.broadcast_async(_check_tensor(tensor), int(root_rank), _name(name),
+                                _ps_id(process_set), False)
+    return _register(native, _wait)
 
 
 def broadcast_async_(tensor, root_rank, name=None, process_set=global_process_set):
-    return _broadcast_async(tensor, tensor, root_rank, name, process_set)
+    native = _c.broadcast_async(_check_tensor(tensor), int(root_rank), _name(name),
+                                _ps_id(process_set), True)
+    return _register(native, _returns(tensor))
 
 
 class HorovodBroadcast(torch.autograd.Function):
@@ -543,19 +473,17 @@ def broadcast_(tensor, root_rank, name=None, process_set=global_process_set):
 # --- alltoall ---
 
 def alltoall_async(tensor, splits=None, name=None, process_set=global_process_set):
-    code = _dtype_code(tensor)
-    src = tensor.contiguous()
     if splits is None:
         split_list = []
     else:
         split_list = [int(v) for v in (splits.tolist() if torch.is_tensor(splits) else splits)]
-    native = _c.alltoall_async(_name(name), src.data_ptr(), code, list(src.shape), split_list,
+    native = _c.alltoall_async(_check_tensor(tensor), split_list, _name(name),
                                _ps_id(process_set))
 
     def finish(n):
-        return _owned_output(n, src), torch.tensor(n.received_splits(), dtype=torch.int32)
+        return n.wait(), torch.tensor(n.received_splits(), dtype=torch.int32)
 
-    return _register(native, (tensor, src), finish)
+    return _register(native, finish)
 
 
 class HorovodAlltoall(torch.autograd.Function):
@@ -588,12 +516,10 @@ def alltoall(tensor, splits=None, name=None, process_set=global_process_set):
 def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0,
                         process_set=global_process_set):
     op = _op_code(op, None, "reducescatter_async")
-    code = _dtype_code(tensor)
-    src = tensor.contiguous()
-    native = _c.reducescatter_async(_name(name), src.data_ptr(), code, list(src.shape), op,
+    native = _c.reducescatter_async(_check_tensor(tensor), _name(name), op,
                                     float(prescale_factor), float(postscale_factor),
                                     _ps_id(process_set))
-    return _register(native, (tensor, src), lambda n: _owned_output(n, src))
+    return _register(native, _wait)
 
 
 def reducescatter(tensor, name=None, compression=None, op=Average, prescale_factor=1.0,
@@ -616,6 +542,4 @@ def barrier(process_set=global_process_set):
 def join(device=-1, process_set=global_process_set):
     """This rank has no more data; takes part in the others' operations with zeros until all
     ranks joined. Returns the rank that joined last."""
-    native = _c.join_async(_ps_id(process_set))
-    native.wait()
-    return native.last_joined_rank()
+    return _c.join(_ps_id(process_set))

@@ -1,4 +1,10 @@
-"""DistributedOptimizer: allreduces gradients as backward produces them (horovod.torch's)."""
+"""DistributedOptimizer: allreduces gradients as backward produces them (horovod.torch's).
+
+The work is trainyard::dist's GradientReducer (the engine of the C++ DistributedOptimizer,
+src/collective/torch/optimizer.cc), bound by trainyard._collective: the autograd hooks on the
+parameters' gradient accumulators, the in-place allreduces they start, compression, and the flat
+gradient layout. What stays here is the Python side of horovod.torch's contract: the optimizer
+subclass, step/zero_grad/synchronize/skip_synchronize, and their warnings and errors."""
 
 import os
 import warnings
@@ -6,12 +12,25 @@ from contextlib import contextmanager
 
 import torch
 
-from trainyard.torch.compression import Compression
-from trainyard.torch.mpi_ops import (Adasum, Average, allreduce_async_, global_process_set, size,
-                                     synchronize)
+from trainyard import _collective as _c
+from trainyard.torch.compression import Compression, FP16Compressor, NoneCompressor
+from trainyard.torch.mpi_ops import (Adasum, Average, _ps_id, allreduce_async_,
+                                     global_process_set, synchronize)
+
+
+def _compression_kind(compression):
+    if compression is None or compression is Compression.none or \
+            compression is NoneCompressor or isinstance(compression, NoneCompressor):
+        return "none"
+    if compression is Compression.fp16 or compression is FP16Compressor or \
+            isinstance(compression, FP16Compressor):
+        return "fp16"
+    return "custom"
 
 
 class _DistributedOptimizer(torch.optim.Optimizer):
+    _trainyard_distributed = True  # functions.broadcast_optimizer_state steps the wrapped class
+
     def __init__(self, params, named_parameters, compression, backward_passes_per_step=1,
                  op=Average, gradient_predivide_factor=1.0, groups=None, sparse_as_dense=False,
                  process_set=global_process_set):
@@ -38,139 +57,30 @@ class _DistributedOptimizer(torch.optim.Optimizer):
             raise ValueError("named_parameters was specified, but one or more model parameters "
                              "were not named. Python object ids: %s"
                              % ", ".join(str(i) for i in sorted(unnamed)))
-        self._parameter_names = {v: "allreduce." + k if not k.startswith("allreduce.") else k
-                                 for k, v in named_parameters}
+        self._parameter_names = {v: k for k, v in named_parameters}
         self.backward_passes_per_step = backward_passes_per_step
-        self._allreduce_delay = {v: backward_passes_per_step for _, v in named_parameters}
         self.op = op
         self.gradient_predivide_factor = gradient_predivide_factor
         self.process_set = process_set
-        self._handles = {}
-        self._grad_accs = []
-        # Gradient layout: after the first step, the gradients of each (dtype, device) become
-        # views of one flat buffer, in the order the hooks started their allreduces (the order
-        # the runtime agreed on), so a fused group is reduced where it lies with no copies.
-        self._hook_order = []
-        self._grad_views = None
-        self._requires_update = set()
         self._synchronized = False
         self._should_synchronize = True
-        if size() > 1 or os.environ.get("HOROVOD_ELASTIC") == "1":
-            self._register_hooks()
+        # In param-group order (the same on every rank); the reducer skips parameters that do
+        # not require grad, and registers no hooks on a single rank (unless HOROVOD_ELASTIC=1).
+        ordered = [(self._parameter_names[p], p) for group in self.param_groups
+                   for p in group["params"]]
+        self._reducer = _c.GradientReducer(
+            ordered, backward_passes_per_step, _compression_kind(compression), compression, op,
+            float(gradient_predivide_factor), _ps_id(process_set),
+            os.environ.get("HOROVOD_ELASTIC") == "1")
 
     def set_backward_passes_per_step(self, passes):
         self.backward_passes_per_step = passes
-        for p in self._allreduce_delay:
-            self._allreduce_delay[p] = passes
-
-    def _register_hooks(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.requires_grad:
-                    self._requires_update.add(p)
-                    p_tmp = p.expand_as(p)
-                    grad_acc = p_tmp.grad_fn.next_functions[0][0]
-                    grad_acc.register_hook(self._make_hook(p))
-                    self._grad_accs.append(grad_acc)
-
-    def _allreduce_grad_async(self, p):
-        view = self._grad_views.get(p) if self._grad_views is not None else None
-        if view is not None and (p.grad is None or p.grad.data_ptr() != view.data_ptr()):
-            # zero_grad(set_to_none=True), or a gradient the user replaced: back into its place
-            # (a gradient that no longer fits the place takes the parameter out of the layout).
-            g = p.grad
-            if g is None:
-                view.zero_()
-                p.grad = view
-            elif (g.shape, g.dtype, g.device, g.layout) == (view.shape, view.dtype, view.device,
-                                                             torch.strided):
-                view.copy_(g)
-                p.grad = view
-            else:
-                del self._grad_views[p]
-        if p.grad is None:
-            p.grad = p.data.new(p.size()).zero_()
-        name = self._parameter_names.get(p)
-        if self.op == Average:
-            # The runtime divides by the set size after the postscale.
-            prescale = 1.0 / self.gradient_predivide_factor
-            postscale = self.gradient_predivide_factor
-        else:
-            prescale = postscale = 1.0
-        compressed, ctx = self._compression.compress(p.grad)
-        handle = allreduce_async_(compressed, name=name, op=self.op, prescale_factor=prescale,
-                                  postscale_factor=postscale, process_set=self.process_set)
-        return handle, (ctx, compressed)
-
-    def _make_hook(self, p):
-        def hook(*ignore):
-            if p in self._handles and self._handles[p][0] is not None:
-                if self._allreduce_delay[p] <= 0:
-                    raise AssertionError(
-                        "Gradients were computed more than backward_passes_per_step times "
-                        "before call to step(). Increase backward_passes_per_step to "
-                        "accumulate gradients locally.")
-            assert not p.grad.requires_grad
-            assert self._allreduce_delay[p] > 0
-            handle, ctx = None, None
-            self._allreduce_delay[p] -= 1
-            if self._allreduce_delay[p] == 0:
-                if self._grad_views is None:
-                    self._hook_order.append(p)
-                handle, ctx = self._allreduce_grad_async(p)
-            self._handles[p] = (handle, ctx)
-        return hook
+        self._reducer.set_backward_passes_per_step(passes)
 
     def synchronize(self):
         """Waits for every gradient's allreduce (starting those not started yet)."""
-        missing = self._requires_update - set(self._handles.keys())
-        # Same order on every rank: the parameters' order in the param groups.
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p in missing:
-                    self._handles[p] = self._allreduce_grad_async(p)
-        for group in self.param_groups:
-            for p in group["params"]:
-                entry = self._handles.get(p)
-                if entry is not None and entry[0] is None:
-                    self._handles[p] = self._allreduce_grad_async(p)
-        for p, (handle, ctx) in self._handles.items():
-            output = synchronize(handle)
-            self._allreduce_delay[p] = self.backward_passes_per_step
-            decompressed = self._compression.decompress(output, ctx[0])
-            if decompressed.data_ptr() != p.grad.data_ptr():
-                p.grad.copy_(decompressed)
-        self._handles.clear()
+        self._reducer.synchronize()
         self._synchronized = True
-        if self._grad_views is None and self._hook_order:
-            self._lay_out_gradients()
-
-    def _lay_out_gradients(self):
-        """Moves the gradients into one flat buffer per (dtype, device), in hook order; later
-        steps accumulate into these views (or are copied there when a gradient is replaced)."""
-        self._grad_views = {}
-        if self._compression is not Compression.none:
-            return  # the compressed copies are what is reduced; their layout is not ours
-        order = list(dict.fromkeys(self._hook_order))  # once each (a failed step may repeat)
-        seen = set(order)
-        for group in self.param_groups:
-            order += [p for p in group["params"] if p in self._requires_update and p not in seen]
-        groups = {}
-        for p in order:
-            g = p.grad
-            if g is None or g.layout != torch.strided or g.shape != p.shape:
-                continue
-            groups.setdefault((g.dtype, g.device), []).append(p)
-        with torch.no_grad():
-            for (dtype, device), params in groups.items():
-                flat = torch.empty(sum(p.numel() for p in params), dtype=dtype, device=device)
-                offset = 0
-                for p in params:
-                    view = flat[offset:offset + p.numel()].view_as(p)
-                    view.copy_(p.grad)
-                    p.grad = view
-                    self._grad_views[p] = view
-                    offset += p.numel()
 
     @contextmanager
     def skip_synchronize(self):
@@ -194,7 +104,7 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         return super(self.__class__, self).step(closure)
 
     def zero_grad(self, *args, **kwargs):
-        if self._handles:
+        if self._reducer.pending():
             raise AssertionError("optimizer.zero_grad() was called after loss.backward() but "
                                  "before optimizer.step() or optimizer.synchronize(). This is "
                                  "prohibited as it can cause a race condition.")
