@@ -106,6 +106,26 @@ def test_fp16_compression():
           atol=2e-3)
 
 
+class _Float64Compressor(hvd.compression.Compressor):
+    """A Compressor class of the user's: the C++ reducer calls it from the gradient hooks."""
+    compressed = 0
+
+    @staticmethod
+    def compress(tensor):
+        _Float64Compressor.compressed += 1
+        return tensor.double(), tensor.dtype
+
+    @staticmethod
+    def decompress(tensor, ctx):
+        return tensor.to(ctx)
+
+
+def test_custom_compressor():
+    train(lambda params: torch.optim.SGD(params, lr=0.1), compression=_Float64Compressor)
+    if hvd.size() > 1:
+        assert _Float64Compressor.compressed > 0
+
+
 def test_backward_passes_per_step():
     train(lambda params: torch.optim.SGD(params, lr=0.1), passes=2)
 
