@@ -12,33 +12,39 @@ Status SqlError(sqlite3* db, const std::string& what) {
 }
 }  // namespace
 
-Stmt& Stmt::Bind(int i, int64_t v) {
-  sqlite3_bind_int64(stmt_, i, v);
-  return *this;
-}
-Stmt& Stmt::Bind(int i, double v) {
-  sqlite3_bind_double(stmt_, i, v);
-  return *this;
-}
-Stmt& Stmt::Bind(int i, const std::string& v) {
-  sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  return *this;
-}
-Stmt& Stmt::Bind(int i, const std::optional<int64_t>& v) { return v ? Bind(i, *v) : BindNull(i); }
-Stmt& Stmt::BindNull(int i) {
-  sqlite3_bind_null(stmt_, i);
+Stmt& Stmt::Check(int rc, int i) {
+  if (rc != SQLITE_OK && bind_error_.ok()) {
+    bind_error_ = SqlError(
+        db_, "sqlite bind of parameter " + std::to_string(i) + " (" + sqlite3_sql(stmt_) + ")");
+  }
   return *this;
 }
 
+Stmt& Stmt::Bind(int i, int64_t v) { return Check(sqlite3_bind_int64(stmt_, i, v), i); }
+Stmt& Stmt::Bind(int i, double v) { return Check(sqlite3_bind_double(stmt_, i, v), i); }
+Stmt& Stmt::Bind(int i, const std::string& v) {
+  return Check(sqlite3_bind_text64(stmt_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8), i);
+}
+Stmt& Stmt::Bind(int i, const std::optional<int64_t>& v) { return v ? Bind(i, *v) : BindNull(i); }
+Stmt& Stmt::BindNull(int i) { return Check(sqlite3_bind_null(stmt_, i), i); }
+
 Result<bool> Stmt::Step() {
+  RETURN_IF_ERROR(bind_error_);
   // The busy handler covers most contention; SQLITE_BUSY can still surface when a read
-  // transaction must be upgraded, so retry for a while.
+  // transaction must be upgraded, so retry for a while (only before the first row: starting over
+  // later would return rows twice).
   int64_t deadline = MonotonicMicros() + 30'000'000;
   while (true) {
     int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && MonotonicMicros() < deadline) {
+    if (rc == SQLITE_ROW) {
+      in_rows_ = true;
+      return true;
+    }
+    if (rc == SQLITE_DONE) {
+      in_rows_ = false;
+      return false;
+    }
+    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && !in_rows_ && MonotonicMicros() < deadline) {
       sqlite3_reset(stmt_);
       SleepMicros(2000);
       continue;
@@ -48,15 +54,15 @@ Result<bool> Stmt::Step() {
 }
 
 Status Stmt::Run() {
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, Step());
-    if (!row) return Status::Ok();
-  }
+  return ForEachRow([](const Stmt&) {});
 }
 
 Status Stmt::Reset() {
+  // sqlite3_reset repeats the last step's error, which Step already returned.
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
+  bind_error_ = Status::Ok();
+  in_rows_ = false;
   return Status::Ok();
 }
 

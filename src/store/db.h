@@ -8,15 +8,21 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "common/status.h"
 
 namespace trainyard::store {
 
+// A prepared statement. Bind() records the first error SQLite reports (a wrong index, a value too
+// big) and Step()/Run()/ForEachRow() return it, so bindings chain: s.Bind(1, a).Bind(2, b).Run().
 class Stmt {
  public:
   Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  Stmt(Stmt&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  Stmt(Stmt&& o) noexcept
+      : db_(o.db_), stmt_(o.stmt_), bind_error_(std::move(o.bind_error_)), in_rows_(o.in_rows_) {
+    o.stmt_ = nullptr;
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   Stmt& operator=(Stmt&&) = delete;
@@ -31,10 +37,16 @@ class Stmt {
   Stmt& Bind(int i, const std::optional<int64_t>& v);
   Stmt& BindNull(int i);
 
-  // Returns true when a row is available, false when done.
+  // Returns true when a row is available, false when done; an error (a failed Bind, SQLite's
+  // error) is an error, never the end of the rows. For one row; loops use ForEachRow.
   Result<bool> Step();
+  // Calls fn(row) for every row, where row is this statement (read it with Int(), Text(), ...).
+  // fn returns void, or Status to stop at the first error, which is returned.
+  template <typename Fn>
+  Status ForEachRow(Fn&& fn);
   // Steps to completion (for statements without rows).
   Status Run();
+  // Makes the statement ready to be bound and run again (clears bindings and a Bind error).
   Status Reset();
 
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
@@ -44,9 +56,27 @@ class Stmt {
   std::optional<int64_t> OptInt(int col) const;
 
  private:
+  // Records the first failed bind (rc != SQLITE_OK) for the next Step.
+  Stmt& Check(int rc, int i);
+
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  Status bind_error_;
+  bool in_rows_ = false;  // a row was returned since the last reset: a busy retry would repeat it
 };
+
+template <typename Fn>
+Status Stmt::ForEachRow(Fn&& fn) {
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, Step());
+    if (!row) return Status::Ok();
+    if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const Stmt&>, Status>) {
+      RETURN_IF_ERROR(fn(static_cast<const Stmt&>(*this)));
+    } else {
+      fn(static_cast<const Stmt&>(*this));
+    }
+  }
+}
 
 class Db {
  public:

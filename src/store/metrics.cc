@@ -131,17 +131,15 @@ Result<std::map<std::string, std::vector<MetricPoint>>> ReadMetrics(Db* db, int6
   std::map<std::string, std::vector<MetricPoint>> out;
   std::string cur_name;
   std::vector<MetricPoint>* cur = nullptr;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    std::string n = s.Text(0);
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+    std::string n = row.Text(0);
     if (!cur || n != cur_name) {
       cur_name = n;
       cur = &out[n];
     }
-    double v = s.IsNull(4) ? std::numeric_limits<double>::quiet_NaN() : s.Double(4);
-    cur->push_back({s.Int(1), s.Int(2), s.Int(3), v});
-  }
+    double v = row.IsNull(4) ? std::numeric_limits<double>::quiet_NaN() : row.Double(4);
+    cur->push_back({row.Int(1), row.Int(2), row.Int(3), v});
+  }));
   return out;
 }
 
@@ -156,15 +154,13 @@ Result<std::vector<MetricSummary>> SummarizeMetrics(Db* db, int64_t run_seq) {
   s.Bind(1, run_seq);
   std::vector<MetricSummary> out;
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  Status read = s.ForEachRow([&](const Stmt& row) -> Status {
     MetricSummary m;
-    m.name = s.Text(1);
-    m.count = s.Int(2);
-    m.min = s.IsNull(3) ? kNaN : s.Double(3);
-    m.max = s.IsNull(4) ? kNaN : s.Double(4);
-    last.Bind(1, s.Int(0));
+    m.name = row.Text(1);
+    m.count = row.Int(2);
+    m.min = row.IsNull(3) ? kNaN : row.Double(3);
+    m.max = row.IsNull(4) ? kNaN : row.Double(4);
+    last.Bind(1, row.Int(0));
     ASSIGN_OR_RETURN(bool has_last, last.Step());
     if (has_last) {
       m.last = last.IsNull(0) ? kNaN : last.Double(0);
@@ -173,7 +169,9 @@ Result<std::vector<MetricSummary>> SummarizeMetrics(Db* db, int64_t run_seq) {
     }
     RETURN_IF_ERROR(last.Reset());
     out.push_back(m);
-  }
+    return Status::Ok();
+  });
+  RETURN_IF_ERROR(read);
   return out;
 }
 
@@ -185,11 +183,9 @@ Result<std::vector<MetricRow>> ReadRows(Db* db, int64_t run_seq, const std::stri
   s.Bind(1, run_seq);
   if (!name.empty()) s.Bind(2, name);
   std::vector<MetricRow> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back({s.Text(0), s.Int(1), s.Int(2), s.Int(3), s.Text(4)});
-  }
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+    out.push_back({row.Text(0), row.Int(1), row.Int(2), row.Int(3), row.Text(4)});
+  }));
   return out;
 }
 
@@ -198,11 +194,9 @@ Result<std::vector<MetricImage>> ReadImages(Db* db, int64_t run_seq) {
                                        "WHERE run_seq = ? ORDER BY rowid"));
   s.Bind(1, run_seq);
   std::vector<MetricImage> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back({s.Text(0), s.Int(1), s.Int(2), s.Int(3), s.Text(4)});
-  }
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+    out.push_back({row.Text(0), row.Int(1), row.Int(2), row.Int(3), row.Text(4)});
+  }));
   return out;
 }
 
@@ -212,11 +206,8 @@ Result<std::vector<std::pair<std::string, std::string>>> ReadProperties(Db* db, 
                                        "ORDER BY key"));
   s.Bind(1, run_id);
   std::vector<std::pair<std::string, std::string>> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.emplace_back(s.Text(0), s.Text(1));
-  }
+  RETURN_IF_ERROR(
+      s.ForEachRow([&](const Stmt& row) { out.emplace_back(row.Text(0), row.Text(1)); }));
   return out;
 }
 

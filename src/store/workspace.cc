@@ -256,11 +256,9 @@ Result<std::vector<ExperimentSummary>> Workspace::ListExperiments() {
                    "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id "
                    "GROUP BY e.id ORDER BY e.name"));
   std::vector<ExperimentSummary> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back({s.Text(0), s.Int(1), s.Int(2), s.Int(3), s.OptInt(4)});
-  }
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+    out.push_back({row.Text(0), row.Int(1), row.Int(2), row.Int(3), row.OptInt(4)});
+  }));
   return out;
 }
 
@@ -366,11 +364,7 @@ Result<std::vector<RunRecord>> Workspace::ListRuns(const RunFilter& f) {
   if (!f.experiment.empty()) s.Bind(1, f.experiment);
   if (f.status) s.Bind(2, RunStatusName(*f.status));
   std::vector<RunRecord> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadRun(s));
-  }
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) { out.push_back(ReadRun(row)); }));
   return out;
 }
 
@@ -393,8 +387,11 @@ Status Workspace::SetStatusLocked(const std::string& run_id, RunStatus status,
   if (u.error) s.Bind(6, *u.error);
   if (u.failed_rank) s.Bind(7, *u.failed_rank);
   RETURN_IF_ERROR(s.Run());
-  ASSIGN_OR_RETURN(
-      Stmt h, db_->Prepare("INSERT INTO run_status_history(run_id, status, at) VALUES(?,?,?)"));
+  // The history holds transitions: an update of the detail alone adds no row.
+  ASSIGN_OR_RETURN(Stmt h, db_->Prepare(
+                               "INSERT INTO run_status_history(run_id, status, at) SELECT ?1, ?2, ?3 "
+                               "WHERE ?2 IS NOT (SELECT status FROM run_status_history "
+                               "WHERE run_id = ?1 ORDER BY rowid DESC LIMIT 1)"));
   return h.Bind(1, run_id).Bind(2, RunStatusName(status)).Bind(3, NowMicros()).Run();
 }
 
@@ -435,11 +432,9 @@ Result<std::vector<std::pair<RunStatus, int64_t>>> Workspace::StatusHistory(
       db_->Prepare("SELECT status, at FROM run_status_history WHERE run_id = ? ORDER BY rowid"));
   s.Bind(1, run_id);
   std::vector<std::pair<RunStatus, int64_t>> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    if (auto st = ParseRunStatus(s.Text(0))) out.emplace_back(*st, s.Int(1));
-  }
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+    if (auto st = ParseRunStatus(row.Text(0))) out.emplace_back(*st, row.Int(1));
+  }));
   return out;
 }
 
@@ -508,11 +503,8 @@ Result<std::vector<std::pair<std::string, std::string>>> Workspace::Tags(
                    db_->Prepare("SELECT key, value FROM run_tags WHERE run_id = ? ORDER BY key"));
   s.Bind(1, run_id);
   std::vector<std::pair<std::string, std::string>> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.emplace_back(s.Text(0), s.Text(1));
-  }
+  RETURN_IF_ERROR(
+      s.ForEachRow([&](const Stmt& row) { out.emplace_back(row.Text(0), row.Text(1)); }));
   return out;
 }
 
@@ -533,11 +525,7 @@ Result<std::vector<FileRecord>> Workspace::Files(const std::string& run_id) {
                    db_->Prepare("SELECT path, size FROM run_files WHERE run_id = ? ORDER BY path"));
   s.Bind(1, run_id);
   std::vector<FileRecord> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back({s.Text(0), s.Int(1)});
-  }
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) { out.push_back({row.Text(0), row.Int(1)}); }));
   return out;
 }
 
@@ -563,11 +551,9 @@ Result<std::vector<TargetRecord>> Workspace::ListTargets() {
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT name, type, config_json FROM targets ORDER BY "
                                         "name"));
   std::vector<TargetRecord> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back({s.Text(0), s.Text(1), s.Text(2)});
-  }
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+    out.push_back({row.Text(0), row.Text(1), row.Text(2)});
+  }));
   return out;
 }
 
@@ -593,21 +579,19 @@ Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
   };
   std::vector<Candidate> dead;
   int64_t now = NowMicros();
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    pid_t pid = static_cast<pid_t>(s.Int(1));
-    auto start = static_cast<unsigned long long>(s.Int(2));
-    int64_t last = s.IsNull(3) ? s.Int(4) : s.Int(3);
+  RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+    pid_t pid = static_cast<pid_t>(row.Int(1));
+    auto start = static_cast<unsigned long long>(row.Int(2));
+    int64_t last = row.IsNull(3) ? row.Int(4) : row.Int(3);
     if (pid > 0 && !ProcessAlive(pid, start)) {
-      dead.push_back({s.Text(0), "the run's supervisor (pid " + std::to_string(pid) +
-                                     ") died while the run was " + s.Text(5)});
+      dead.push_back({row.Text(0), "the run's supervisor (pid " + std::to_string(pid) +
+                                       ") died while the run was " + row.Text(5)});
     } else if (now - last > (pid > 0 ? std::max(stale_after_micros, kLiveSupervisorStaleMicros)
                                      : stale_after_micros)) {
-      dead.push_back({s.Text(0), "no heartbeat from the run's supervisor for " +
-                                     std::to_string((now - last) / 1000000) + " s"});
+      dead.push_back({row.Text(0), "no heartbeat from the run's supervisor for " +
+                                       std::to_string((now - last) / 1000000) + " s"});
     }
-  }
+  }));
   int marked = 0;
   for (const auto& c : dead) {
     StatusUpdate u;
