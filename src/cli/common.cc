@@ -9,10 +9,10 @@
 #include "common/clock.h"
 #include "common/json_number.h"
 #include "common/strings.h"
-#include "runner/log_capture.h"
 #include "runner/log_follow.h"
 #include "runner/runner.h"
 #include "store/metrics.h"
+#include "targets/log_capture.h"
 
 namespace trainyard::cli {
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "common/process.h"
 
 namespace trainyard::cli {
 
@@ -60,23 +61,17 @@ int RelayLines(const std::vector<std::string>& argv) {
     std::perror("trainyard rank-exec: pipe");
     return 127;
   }
-  g_child = fork();
-  if (g_child < 0) {
-    std::perror("trainyard rank-exec: fork");
+  SpawnOptions spawn;
+  spawn.stdin_fd = 0;
+  spawn.stdout_fd = out[1];
+  spawn.stderr_fd = err[1];
+  spawn.die_with_parent = true;  // the rank goes when its relay does (mpirun killed it)
+  Result<pid_t> child = Spawn(argv, CurrentEnvironment(), spawn);
+  if (!child.ok()) {
+    std::fprintf(stderr, "trainyard rank-exec: %s\n", child.status().message().c_str());
     return 127;
   }
-  if (g_child == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    std::vector<std::string> copy = argv;
-    std::vector<char*> args;
-    for (auto& a : copy) args.push_back(a.data());
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    std::fprintf(stderr, "trainyard rank-exec: cannot execute %s: %s\n", args[0],
-                 std::strerror(errno));
-    _exit(127);
-  }
+  g_child = *child;
   close(out[1]);
   close(err[1]);
   struct sigaction sa {};
@@ -118,8 +113,7 @@ int RelayLines(const std::vector<std::string>& argv) {
     if (!partial[i].empty()) WriteAll(i + 1, partial[i].data(), partial[i].size());
   }
   int status = 0;
-  while (waitpid(g_child, &status, 0) < 0 && errno == EINTR) {
-  }
+  WaitPid(g_child, &status);
   if (WIFSIGNALED(status)) {
     // Die the same way, so the launcher reports the signal.
     signal(WTERMSIG(status), SIG_DFL);

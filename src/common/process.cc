@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,26 +70,154 @@ std::map<std::string, std::string> EnvironmentWith(const std::map<std::string, s
   return env;
 }
 
-ExecArgs::ExecArgs(const std::vector<std::string>& argv,
-                   const std::map<std::string, std::string>& env) {
-  strings_.reserve(argv.size() + env.size());  // no reallocation: the pointers below stay valid
-  for (const auto& a : argv) strings_.push_back(a);
-  for (const auto& [k, v] : env) strings_.push_back(k + "=" + v);
-  for (size_t i = 0; i < strings_.size(); ++i) {
-    (i < argv.size() ? argv_ : envp_).push_back(strings_[i].data());
+namespace {
+
+// An argv and an environment as the null-terminated arrays execve takes, and the strings they
+// point to. Built before fork (the child only reads them).
+class ExecArgs {
+ public:
+  ExecArgs(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+    strings_.reserve(argv.size() + env.size());  // no reallocation: the pointers stay valid
+    for (const auto& a : argv) strings_.push_back(a);
+    for (const auto& [k, v] : env) strings_.push_back(k + "=" + v);
+    for (size_t i = 0; i < strings_.size(); ++i) {
+      (i < argv.size() ? argv_ : envp_).push_back(strings_[i].data());
+    }
+    argv_.push_back(nullptr);
+    envp_.push_back(nullptr);
   }
-  argv_.push_back(nullptr);
-  envp_.push_back(nullptr);
+  ExecArgs(const ExecArgs&) = delete;
+  ExecArgs& operator=(const ExecArgs&) = delete;
+  char* const* argv() const { return argv_.data(); }
+  char* const* envp() const { return envp_.data(); }
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<char*> argv_;
+  std::vector<char*> envp_;
+};
+
+// What the child reports through the error pipe when it cannot go on.
+struct ChildFailure {
+  int step;  // 1: entering cwd, 2: exec, 3: the second fork of a detached start
+  int error;
+};
+
+// In the child: tells the parent what failed and exits. Async-signal-safe.
+[[noreturn]] void ChildFail(int fd, int step) {
+  ChildFailure f{step, errno};
+  ssize_t ignored = write(fd, &f, sizeof f);
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
+pid_t WaitPid(pid_t pid, int* status, int flags) {
+  pid_t r;
+  do {
+    r = waitpid(pid, status, flags);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+int ExitCodeOf(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return -1;
+}
+
+Result<pid_t> Spawn(const std::vector<std::string>& argv,
+                    const std::map<std::string, std::string>& env, const SpawnOptions& options) {
+  if (argv.empty()) return InvalidArgument("empty command");
+  const std::string exe = FindOnPath(argv[0]);
+  if (exe.empty()) return NotFound("program not found: " + argv[0]);
+  const ExecArgs exec(argv, env);
+  const char* cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
+  const pid_t parent = getpid();
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0) {
+    int e = errno;
+    close(report[0]);
+    close(report[1]);
+    return ErrnoError("open /dev/null", e);
+  }
+  const int in = options.stdin_fd >= 0 ? options.stdin_fd : devnull;
+  const int out = options.stdout_fd >= 0 ? options.stdout_fd : devnull;
+  const int err = options.stderr_fd >= 0 ? options.stderr_fd : devnull;
+
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    if (options.die_with_parent) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+    }
+    if (options.new_session || options.detach) setsid();
+    if (options.new_process_group && !options.new_session && !options.detach) setpgid(0, 0);
+    if (options.detach) {
+      pid_t grandchild = fork();
+      if (grandchild < 0) ChildFail(report[1], 3);
+      if (grandchild > 0) _exit(0);
+    }
+    // dup2 clears O_CLOEXEC on the copies; a descriptor that already is 0/1/2 keeps its flag,
+    // so clear it by hand.
+    int fds[3] = {in, out, err};
+    for (int target = 0; target < 3; ++target) {
+      if (fds[target] == target) {
+        fcntl(target, F_SETFD, 0);
+      } else {
+        dup2(fds[target], target);
+      }
+    }
+    if (options.close_other_fds) {
+      for (int fd = 3; fd < 1024; ++fd) {
+        if (fd != report[1]) close(fd);
+      }
+    }
+    signal(SIGPIPE, SIG_DFL);
+    if (cwd != nullptr && chdir(cwd) != 0) ChildFail(report[1], 1);
+    execve(exe.c_str(), exec.argv(), exec.envp());
+    ChildFail(report[1], 2);
+  }
+  int fork_errno = errno;
+  close(report[1]);
+  close(devnull);
+  if (pid < 0) {
+    close(report[0]);
+    return ErrnoError("fork (starting " + argv[0] + ")", fork_errno);
+  }
+  if (options.detach) {
+    // The intermediate child exits at once; reap it so it leaves no zombie.
+    int status = 0;
+    WaitPid(pid, &status);
+  }
+  // EOF: the program runs (the pipe closed on exec); a record: it failed before.
+  ChildFailure f{};
+  ssize_t n;
+  do {
+    n = read(report[0], &f, sizeof f);
+  } while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof f)) {
+    if (!options.detach) WaitPid(pid, nullptr);
+    switch (f.step) {
+      case 1:
+        return ErrnoError("cannot enter " + options.cwd + " (starting " + argv[0] + ")", f.error);
+      case 3:
+        return ErrnoError("fork (starting " + argv[0] + ")", f.error);
+      default:
+        return ErrnoError("cannot execute " + exe, f.error);
+    }
+  }
+  return options.detach ? 0 : pid;
 }
 
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                  const CommandOptions& options) {
   if (argv.empty()) return InvalidArgument("empty command");
-  std::string exe = FindOnPath(argv[0]);
-  if (exe.empty()) return NotFound("program not found: " + argv[0]);
-
-  const ExecArgs exec(argv, EnvironmentWith(options.set_env, options.unset_env));
-
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
   if (pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -96,17 +225,17 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
     close(out_pipe[1]);
     return ErrnoError("pipe", errno);
   }
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoError("fork", errno);
-  if (pid == 0) {
-    int devnull = open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(out_pipe[1], 1);
-    dup2(err_pipe[1], 2);
-    if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) _exit(127);
-    execve(exe.c_str(), exec.argv(), exec.envp());
-    _exit(127);
+  SpawnOptions spawn;
+  spawn.cwd = options.cwd;
+  spawn.stdout_fd = out_pipe[1];
+  spawn.stderr_fd = err_pipe[1];
+  Result<pid_t> spawned =
+      Spawn(argv, EnvironmentWith(options.set_env, options.unset_env), spawn);
+  if (!spawned.ok()) {
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+    return spawned.status();
   }
+  pid_t pid = *spawned;
   close(out_pipe[1]);
   close(err_pipe[1]);
 
@@ -146,12 +275,8 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
     if (f.fd >= 0) close(f.fd);
   }
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status))
-    result.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status))
-    result.exit_code = 128 + WTERMSIG(status);
+  WaitPid(pid, &status);
+  result.exit_code = ExitCodeOf(status);
   return result;
 }
 

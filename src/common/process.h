@@ -49,21 +49,40 @@ std::map<std::string, std::string> CurrentEnvironment();
 std::map<std::string, std::string> EnvironmentWith(const std::map<std::string, std::string>& set,
                                                    const std::vector<std::string>& unset);
 
-// An argv and an environment as the null-terminated arrays execve takes, and the strings they
-// point to. Built before fork (the child only reads them). Not copyable: the arrays point inside.
-class ExecArgs {
- public:
-  ExecArgs(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
-  ExecArgs(const ExecArgs&) = delete;
-  ExecArgs& operator=(const ExecArgs&) = delete;
-  char* const* argv() const { return argv_.data(); }
-  char* const* envp() const { return envp_.data(); }
-
- private:
-  std::vector<std::string> strings_;  // argv, then KEY=VALUE; never grows after construction
-  std::vector<char*> argv_;
-  std::vector<char*> envp_;
+// How Spawn starts a process.
+struct SpawnOptions {
+  std::string cwd;  // "" = inherit
+  // The child's stdin, stdout and stderr: a descriptor of the caller's (not closed by Spawn), or
+  // -1 for /dev/null.
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+  bool new_process_group = false;  // setpgid(0, 0)
+  bool new_session = false;        // setsid()
+  // PR_SET_PDEATHSIG(SIGKILL): the child is killed when the spawning thread's process dies (also
+  // when it died between fork and the call).
+  bool die_with_parent = false;
+  // Detached: started through an intermediate child that exits at once, so the program is
+  // adopted by init (or the nearest subreaper) and never becomes the caller's zombie. Spawn
+  // then returns 0, not a pid. Implies new_session.
+  bool detach = false;
+  // Closes every descriptor above 2 in the child, also those without O_CLOEXEC.
+  bool close_other_fds = false;
 };
+
+// Starts argv[0] (searched on PATH when it has no '/') with exactly `env` as its environment.
+// The argv and environment arrays are built before fork and the child makes only
+// async-signal-safe calls. Fails with NotFound when the program is not there, and with the
+// reason when fork fails or the child cannot enter `cwd` or exec the program (reported back
+// through a close-on-exec pipe, so a failed start is never mistaken for a program that ran).
+// The caller reaps the pid with WaitPid (or waitpid).
+Result<pid_t> Spawn(const std::vector<std::string>& argv,
+                    const std::map<std::string, std::string>& env,
+                    const SpawnOptions& options = {});
+
+// waitpid(pid, status, flags), retried on EINTR. Returns waitpid's result.
+pid_t WaitPid(pid_t pid, int* status, int flags = 0);
+
+// The exit code of a wait status: the exit status, or 128 + the signal that killed it.
+int ExitCodeOf(int wait_status);
 
 // True while a process with this pid exists and, when start_ticks is non-zero, it is the same
 // process (its start time in /proc/PID/stat matches, so a reused pid does not count).

@@ -31,7 +31,6 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
                          const std::function<void(const std::string&)>& on_line,
                          const StreamingOptions& options) {
   if (argv.empty()) return InvalidArgument("RunStreaming: empty argv");
-  const ExecArgs exec(argv, EnvironmentWith(options.set_env, options.unset_env));
 
   // Input goes through an unlinked temp file: a pipe would need a writer thread.
   int in_fd = -1;
@@ -54,26 +53,20 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
     if (in_fd >= 0) close(in_fd);
     return ErrnoError("pipe", e);
   }
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
+  SpawnOptions spawn;
+  spawn.cwd = options.cwd;
+  spawn.stdin_fd = in_fd;
+  spawn.stdout_fd = fds[1];
+  spawn.stderr_fd = fds[1];
+  Result<pid_t> spawned =
+      Spawn(argv, EnvironmentWith(options.set_env, options.unset_env), spawn);
+  if (!spawned.ok()) {
     if (in_fd >= 0) close(in_fd);
     close(fds[0]);
     close(fds[1]);
-    return ErrnoError("fork", e);
+    return spawned.status();
   }
-  if (pid == 0) {
-    dup2(in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY), 0);
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) {
-      std::fprintf(stderr, "cannot enter %s\n", options.cwd.c_str());
-      _exit(127);
-    }
-    execve(exec.argv()[0], exec.argv(), exec.envp());
-    std::fprintf(stderr, "cannot run %s\n", exec.argv()[0]);
-    _exit(127);
-  }
+  pid_t pid = *spawned;
   if (in_fd >= 0) close(in_fd);
   close(fds[1]);
   std::string pending;
@@ -94,10 +87,8 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
   if (!pending.empty()) on_line(pending);
   close(fds[0]);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  WaitPid(pid, &status);
+  if (WIFEXITED(status) || WIFSIGNALED(status)) return ExitCodeOf(status);
   return -1;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -152,6 +153,11 @@ Status IngestServer::Start(const std::string& bind_address, const std::string& a
   address_ = advertised_host.empty() ? bind_address : advertised_host;
   port_ = port;
   impl->thread = std::thread([impl] { impl->server.listen_after_bind(); });
+  // httplib's stop() does nothing before the server runs, and the listener would then wait in
+  // accept() forever: a run that ends within a millisecond hung its supervisor in Stop().
+  for (int i = 0; i < 50'000 && !impl->server.is_running(); ++i) {  // at most 5 s
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   return Status::Ok();
 }
 

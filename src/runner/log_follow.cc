@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "runner/log_capture.h"
+#include "targets/log_capture.h"
 
 namespace trainyard::runner {
 
@@ -52,13 +52,13 @@ int LogFollower::Pump(bool all) {
     while (true) {
       size_t nl = s.partial.find('\n', start);
       if (nl == std::string::npos) break;
-      runner::LogLine l = runner::ParseLogLine(s.partial.substr(start, nl - start));
+      targets::LogLine l = targets::ParseLogLine(s.partial.substr(start, nl - start));
       lines.push_back({l.time, l.text, s.rank});
       start = nl + 1;
     }
     s.partial.erase(0, start);
     if (all && !s.partial.empty()) {
-      runner::LogLine l = runner::ParseLogLine(s.partial);
+      targets::LogLine l = targets::ParseLogLine(s.partial);
       lines.push_back({l.time, l.text, s.rank});
       s.partial.clear();
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/status.h"
@@ -12,6 +13,7 @@
 #include "snapshot/snapshot.h"
 #include "spec/job_spec.h"
 #include "store/workspace.h"
+#include "targets/execution.h"
 #include "targets/launch_plan.h"
 
 namespace trainyard::runner {
@@ -37,8 +39,20 @@ struct Submission {
 Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
                           const SubmitOptions& options = {});
 
-// The supervisor's body (run by `trainyard supervise`). Returns the process exit code.
-int Supervise(const std::string& workspace_dir, const std::string& run_id);
+struct SuperviseOptions {
+  // Makes the run's execution from its plan; empty: targets::MakeExecution (tests pass a fake).
+  std::function<Result<std::unique_ptr<targets::Execution>>(const targets::LaunchPlan&,
+                                                            const targets::ExecutionContext&)>
+      make_execution;
+  int poll_ms = 100;                        // how long one Poll of the execution may wait
+  int64_t status_check_micros = 100'000;    // how often the stored status is read for a cancel
+};
+
+// The supervisor's body (run by `trainyard supervise`): waits for a slot, prepares the run,
+// starts its execution and watches it (one loop for every target type) until it ends, then
+// records the outcome. Returns the process exit code.
+int Supervise(const std::string& workspace_dir, const std::string& run_id,
+              const SuperviseOptions& options = {});
 
 // Queued runs are canceled at once; running ones move to CancelRequested and their supervisor
 // stops every process of the run. Waits up to `wait_seconds` for the run to end.

@@ -121,29 +121,19 @@ Result<env::CppBuildRequest> MakeCppBuildRequest(store::Workspace* ws, const spe
 Status SpawnSupervisor(const std::string& exe, const std::string& ws_dir, const std::string& run_id,
                        const std::string& run_dir) {
   std::string log = run_dir + "/supervisor.log";
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoError("fork", errno);
-  if (pid == 0) {
-    setsid();
-    pid_t grandchild = fork();
-    if (grandchild != 0) _exit(grandchild < 0 ? 1 : 0);
-    int in = open("/dev/null", O_RDONLY);
-    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in >= 0) dup2(in, 0);
-    if (out >= 0) {
-      dup2(out, 1);
-      dup2(out, 2);
-    }
-    for (int fd = 3; fd < 1024; ++fd) close(fd);
-    execl(exe.c_str(), exe.c_str(), "supervise", "--workspace", ws_dir.c_str(), run_id.c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return IoError("could not start the run's supervisor");
+  int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) return ErrnoError("cannot open " + log, errno);
+  SpawnOptions options;
+  options.stdout_fd = out;
+  options.stderr_fd = out;
+  options.detach = true;
+  options.close_other_fds = true;  // no workspace database or lock descriptor travels along
+  Result<pid_t> started =
+      Spawn({exe, "supervise", "--workspace", ws_dir, run_id}, CurrentEnvironment(), options);
+  close(out);
+  if (!started.ok()) {
+    return Status(started.status().code(),
+                  "could not start the run's supervisor: " + started.status().message());
   }
   return Status::Ok();
 }

@@ -21,12 +21,12 @@
 #include "env/cpp_build.h"
 #include "env/python_env.h"
 #include "runner/ingest_server.h"
-#include "runner/process_group.h"
 #include "runner/runner.h"
-#include "runner/slurm_job.h"
-#include "runner/staging.h"
 #include "spec/parse.h"
 #include "store/metrics.h"
+#include "targets/execution.h"
+#include "targets/process_group.h"
+#include "targets/staging.h"
 #include "targets/target.h"
 
 namespace trainyard::runner {
@@ -37,8 +37,6 @@ namespace fs = std::filesystem;
 using store::RunStatus;
 
 constexpr int64_t kHeartbeatMicros = 1'000'000;
-constexpr int64_t kStatusCheckMicros = 100'000;
-constexpr int kStopGraceMs = 3000;
 
 void OnWake(int) {}
 
@@ -99,79 +97,14 @@ Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::
   return RemoveAll(work_dir);
 }
 
-std::string FailureReport(const std::string& headline, const std::deque<std::string>& err_tail,
-                          const std::deque<std::string>& launcher_tail) {
-  std::string out = headline;
-  if (!err_tail.empty()) {
-    out += "\n--- last lines of stderr ---";
-    for (const auto& l : err_tail) out += "\n" + l;
-  }
-  if (!launcher_tail.empty()) {
-    out += "\n--- last lines of the launcher ---";
-    for (const auto& l : launcher_tail) out += "\n" + l;
-  }
-  return out;
-}
-
-// Reads "Process name: [[47733,1],3]" / "Exit code: 3" from mpirun's report, and
-// "... on node h1 exited on signal 9 (Killed)." for a killed rank.
-bool ParseMpirunCulprit(const std::deque<std::string>& lines, RankExit* culprit,
-                        std::string* host) {
-  bool named = false;
-  for (const auto& l : lines) {
-    if (size_t n = l.find(" on node "); n != std::string::npos) {
-      size_t from = n + 9, to = l.find(' ', from);
-      *host = l.substr(from, to == std::string::npos ? std::string::npos : to - from);
-    }
-    size_t p = l.find("Process name: [[");
-    if (p != std::string::npos) {
-      size_t comma = l.find("],", p);
-      if (comma != std::string::npos) {
-        culprit->rank = std::atoi(l.c_str() + comma + 2);
-        named = true;
-      }
-    }
-    p = l.find("Exit code:");
-    if (p != std::string::npos) {
-      culprit->exit_code = std::atoi(l.c_str() + p + 10);
-      culprit->signaled = false;
-    }
-    p = l.find("exited on signal ");
-    if (p != std::string::npos) {
-      size_t rank_at = l.find("rank ");
-      if (rank_at != std::string::npos) {
-        culprit->rank = std::atoi(l.c_str() + rank_at + 5);
-        named = true;
-      }
-      culprit->exit_code = 128 + std::atoi(l.c_str() + p + 17);
-      culprit->signaled = true;
-    }
-  }
-  return named;
-}
-
-// mpirun's words when a host's daemon died or could not be reached.
-bool MpirunLostAHost(const std::deque<std::string>& lines) {
-  for (const auto& l : lines) {
-    if (l.find("lost communication with a remote daemon") != std::string::npos ||
-        l.find("unable to reliably start one or more daemons") != std::string::npos ||
-        l.find("daemon on the node") != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string ThisHost() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "";
-  return buf;
-}
-
 class Supervisor {
  public:
-  Supervisor(std::unique_ptr<store::Workspace> ws, store::RunRecord run)
-      : ws_(std::move(ws)), run_(std::move(run)), run_dir_(ws_->RunDir(run_.id)) {}
+  Supervisor(std::unique_ptr<store::Workspace> ws, store::RunRecord run,
+             SuperviseOptions options)
+      : ws_(std::move(ws)),
+        run_(std::move(run)),
+        run_dir_(ws_->RunDir(run_.id)),
+        options_(std::move(options)) {}
 
   int Main();
 
@@ -179,6 +112,12 @@ class Supervisor {
   // Checks the stored status: true when a cancel was requested (or the run already ended).
   bool CancelRequested();
   void Beat();
+  // Records a step of the run's life. A transition that cannot be stored ends the run: the
+  // supervisor stops the ranks and tries to record the failure; if even that cannot be stored,
+  // it exits and the run's dead supervisor gets it reaped (store::Workspace::ReapOrphans).
+  Status Transition(RunStatus status, const store::StatusUpdate& u = {});
+  // Progress words while Preparing or Starting; losing one changes nothing but the display.
+  void Detail(RunStatus status, const std::string& detail);
   Status Finish(RunStatus status, store::StatusUpdate u);
   Status WaitForSlot(bool* canceled);
   Status Prepare(targets::LaunchPlan* plan);
@@ -190,27 +129,31 @@ class Supervisor {
   template <typename T>
   Result<T> RunStep(const std::string& what, const std::string& log_name, bool quick,
                     const std::function<Result<T>(const LineSink&)>& step);
-  Status RunRanks(const targets::LaunchPlan& plan);
-  // The Slurm variant: submit the batch script, follow the job until it ends.
-  Status RunSlurm(const targets::LaunchPlan& plan);
+  // Starts the execution, watches it (cancel, time limit, heartbeat) until it ends, keeps its
+  // files and records the outcome. The same for every target type.
+  Status Watch(const targets::LaunchPlan& plan);
   void SetProperty(const std::string& key, const std::string& value);
   // Where the ranks run (the run's work folder, or its folder in a shared folder).
   std::string WorkDir() const;
-  // Brings outputs back (copy staging), keeps the run's files, removes work folders.
+  // Brings outputs back (the execution), keeps the run's files, removes work folders.
   Status Collect();
 
   std::unique_ptr<store::Workspace> ws_;
   store::RunRecord run_;
   std::string run_dir_;
+  SuperviseOptions options_;
   int64_t last_beat_ = 0;
   spec::JobSpec spec_;
   targets::Staging staging_;
+  std::unique_ptr<targets::Execution> execution_;
 };
 
 void Supervisor::Beat() {
   int64_t now = MonotonicMicros();
   if (now - last_beat_ < kHeartbeatMicros) return;
   last_beat_ = now;
+  // A missed beat is made up by the next; when beats cannot be stored for 15 s the run is reaped
+  // as Failed, which is right for a workspace that cannot be written.
   ws_->Heartbeat(run_.id).IgnoreError();
 }
 
@@ -218,6 +161,20 @@ bool Supervisor::CancelRequested() {
   auto cur = ws_->GetRun(run_.id);
   if (!cur.ok()) return false;
   return cur->status == RunStatus::kCancelRequested || store::IsTerminal(cur->status);
+}
+
+Status Supervisor::Transition(RunStatus status, const store::StatusUpdate& u) {
+  Status s = ws_->SetStatus(run_.id, status, u);
+  if (!s.ok()) {
+    s = s.WithContext("recording the run " + std::string(store::RunStatusName(status)));
+    std::fprintf(stderr, "supervisor: %s\n", s.ToString().c_str());
+  }
+  return s;
+}
+
+void Supervisor::Detail(RunStatus status, const std::string& detail) {
+  // Only the words shown while the run prepares or waits; the status itself does not change.
+  ws_->SetStatus(run_.id, status, {.detail = detail}).IgnoreError();
 }
 
 Status Supervisor::Finish(RunStatus status, store::StatusUpdate u) {
@@ -239,7 +196,7 @@ Status Supervisor::WaitForSlot(bool* canceled) {
     }
     Beat();
     // Runs whose supervisors died would hold their slots forever.
-    ws_->ReapOrphans().status().IgnoreError();
+    ws_->ReapOrphans().status().IgnoreError();  // best effort: the next round tries again
     SleepMicros(50'000);
   }
 }
@@ -247,7 +204,7 @@ Status Supervisor::WaitForSlot(bool* canceled) {
 template <typename T>
 Result<T> Supervisor::RunStep(const std::string& what, const std::string& log_name, bool quick,
                               const std::function<Result<T>(const LineSink&)>& step) {
-  ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = what}).IgnoreError();
+  Detail(RunStatus::kPreparing, what);
   std::FILE* log = std::fopen((run_dir_ + "/logs/" + log_name).c_str(), "a");
   std::mutex mu;
   std::deque<std::string> lines;
@@ -282,7 +239,7 @@ Result<T> Supervisor::RunStep(const std::string& what, const std::string& log_na
       if (!batch.empty() && !Trim(batch.back()).empty()) {
         std::string detail = what + ": " + Trim(batch.back()).substr(0, 120);
         if (detail != last_detail) {
-          ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = detail}).IgnoreError();
+          Detail(RunStatus::kPreparing, detail);
           last_detail = detail;
         }
       }
@@ -301,7 +258,18 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   auto parsed = nlohmann::json::parse(run_.plan_json, nullptr, false);
   ASSIGN_OR_RETURN(*plan, targets::LaunchPlan::FromJson(parsed));
   staging_ = plan->staging;
-  ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = "restoring snapshot"}).IgnoreError();
+  // The port chosen at submit time may have been taken since: choose again.
+  int port = PickFreePort();
+  for (auto& p : plan->processes) {
+    if (p.env.count("MASTER_PORT")) p.env["MASTER_PORT"] = std::to_string(port);
+  }
+  RETURN_IF_ERROR(ws_->SetRunFields(run_.id, {{"plan_json", plan->ToJson().dump()}}));
+  targets::ExecutionContext ctx{
+      run_dir_, WorkDir(),
+      [this](const std::string& key, const std::string& value) { SetProperty(key, value); }};
+  ASSIGN_OR_RETURN(execution_, options_.make_execution ? options_.make_execution(*plan, ctx)
+                                                       : targets::MakeExecution(*plan, ctx));
+  Detail(RunStatus::kPreparing, "restoring snapshot");  // TryClaimSlot made the run Preparing
   // "shared": straight into the folder every host sees; otherwise into the run's own folder.
   std::string work = staging_.mode == "shared" ? staging_.dir : run_dir_ + "/work";
   RETURN_IF_ERROR(snapshot::Restore(ws_->SnapshotsDir(), run_.snapshot_id, work)
@@ -337,22 +305,20 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
     std::string bin_dir = work + "/.trainyard/bin";
     RETURN_IF_ERROR(MakeDirs(bin_dir));
     std::string dest = bin_dir + "/" + request.program;
-    RemoveAll(dest).IgnoreError();
+    RemoveAll(dest).IgnoreError();  // a file left in the way makes the link or copy below fail
     // A hard link costs nothing; the cache and the run folder are usually on one file system.
     if (link(info.binary.c_str(), dest.c_str()) != 0) {
       RETURN_IF_ERROR(CopyFile(info.binary, dest).WithContext("placing the C++ program"));
     }
   }
   if (!spec_.inputs.empty()) {
-    ws_->SetStatus(run_.id, RunStatus::kPreparing, {.detail = "copying inputs"}).IgnoreError();
+    Detail(RunStatus::kPreparing, "copying inputs");
     RETURN_IF_ERROR(DownloadInputs(spec_, run_dir_));
   }
   if (staging_.mode == "copy") {
-    ws_->SetStatus(run_.id, RunStatus::kPreparing,
-                   {.detail = "copying the code to " + Join(staging_.hosts, ", ")})
-        .IgnoreError();
-    RETURN_IF_ERROR(PushCode(staging_, work));
+    Detail(RunStatus::kPreparing, "copying the code to " + Join(staging_.hosts, ", "));
   }
+  RETURN_IF_ERROR(execution_->Stage());
   // pip_packages / conda_packages: submit left the request; build (or reuse) the environment
   // where the plan placed it: here (this machine, or a folder the hosts share) or on each host
   // through the launch agent.
@@ -374,12 +340,12 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
             auto r = env::EnsureEnv(request, envs_dir, collect);
             if (!r.ok() && plan->type != "local") {
               return Status(r.status().code(),
-                            "on " + ThisHost() + " (in " + envs_dir +
+                            "on " + HostName() + " (in " + envs_dir +
                                 ", which the ranks' hosts share): " + r.status().message());
             }
             return r;
           }
-          ASSIGN_OR_RETURN(bool reused, PrepareEnvOnHosts(placed, text, collect));
+          ASSIGN_OR_RETURN(bool reused, targets::PrepareEnvOnHosts(placed, text, collect));
           env::EnvInfo info;
           info.hash = hash;
           info.packages = request.packages;
@@ -393,14 +359,9 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
                                             Join(built->packages, " "));
     SetProperty("environment_reused", built->reused ? "true" : "false");
     SetProperty("environment_where",
-                on_hosts ? "each host: " + Join(placed.hosts, ", ") : ThisHost() + ": " + envs_dir);
+                on_hosts ? "each host: " + Join(placed.hosts, ", ") : HostName() + ": " + envs_dir);
   }
-  // The port chosen at submit time may have been taken since: choose again.
-  int port = PickFreePort();
-  for (auto& p : plan->processes) {
-    if (p.env.count("MASTER_PORT")) p.env["MASTER_PORT"] = std::to_string(port);
-  }
-  return ws_->SetRunFields(run_.id, {{"plan_json", plan->ToJson().dump()}});
+  return Status::Ok();
 }
 
 std::string Supervisor::WorkDir() const {
@@ -408,74 +369,72 @@ std::string Supervisor::WorkDir() const {
 }
 
 Status Supervisor::Collect() {
-  Status fetched = Status::Ok();
-  if (staging_.mode == "copy") {
-    fetched = FetchOutputs(staging_, run_dir_ + "/work");
-    CleanRemote(staging_);
-  }
+  Status fetched = execution_ ? execution_->Collect() : Status::Ok();
   Status collected = CollectFiles(ws_.get(), run_.id, run_dir_, WorkDir());
   if (staging_.mode == "shared") {
     // The run's folder in the shared folder ("<shared>/<run id>/work") goes too.
+    // Best effort: what is left costs disk space in the shared folder, nothing else.
     RemoveAll(staging_.dir.substr(0, staging_.dir.find_last_of('/'))).IgnoreError();
   }
   return fetched.ok() ? collected : fetched;
 }
 
-Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
-  ProcessGroup group;
-  ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = ""}).IgnoreError();
-  // The tracking endpoint lives as long as the ranks; its token is never stored.
-  IngestServer ingest(ws_->dir(), run_.id, run_.seq);
-  // Ranks on other hosts reach the endpoint at the target's address for this machine.
-  Status listening = stored_plan.tracking_address.empty()
-                         ? ingest.Start()
-                         : ingest.Start("0.0.0.0", stored_plan.tracking_address);
-  if (!listening.ok()) return Finish(RunStatus::kFailed, {.error = listening.message()});
-  targets::LaunchPlan plan = stored_plan;
-  for (auto& p : plan.processes) {
-    p.env["TRAINYARD_TRACKING_URI"] = ingest.uri();
-    p.env["TRAINYARD_TRACKING_TOKEN"] = ingest.token();
+Status Supervisor::Watch(const targets::LaunchPlan& plan) {
+  const std::string kLostStatus = "the run was stopped because its status could not be stored: ";
+  if (Status s = Transition(RunStatus::kStarting, {.detail = ""}); !s.ok()) {
+    Collect().IgnoreError();  // the lost write is what the run reports
+    return Finish(RunStatus::kFailed, {.error = kLostStatus + s.message()});
   }
-  Status started = group.Start(plan, run_dir_ + "/logs");
+  // The tracking endpoint lives as long as the ranks; its token is never stored. Ranks on other
+  // hosts reach it at the target's address for this machine.
+  IngestServer ingest(ws_->dir(), run_.id, run_.seq);
+  Status listening = plan.tracking_address.empty()
+                         ? ingest.Start()
+                         : ingest.Start("0.0.0.0", plan.tracking_address);
+  if (!listening.ok()) {
+    Collect().IgnoreError();  // the failure to listen is what the run reports
+    return Finish(RunStatus::kFailed, {.error = listening.message()});
+  }
+  Status started = execution_->Start(
+      {{"TRAINYARD_TRACKING_URI", ingest.uri()}, {"TRAINYARD_TRACKING_TOKEN", ingest.token()}});
   if (!started.ok()) {
-    group.Stop(0);
-    group.CloseLogs();
+    ingest.Stop();
+    Collect().IgnoreError();  // the failure to start is what the run reports
     return Finish(RunStatus::kFailed, {.error = started.message()});
   }
-  int64_t t0 = MonotonicMicros();
-  ws_->SetStatus(run_.id, RunStatus::kRunning, {.started_at = NowMicros()}).IgnoreError();
 
-  int64_t limit = static_cast<int64_t>(spec_.max_run_duration_seconds * 1e6);
-  int64_t last_check = 0;
-  std::optional<RankExit> first_failure;
-  bool canceled = false, timed_out = false;
-  int last_exit_code = 0;
-  while (!group.AllExited()) {
-    for (const RankExit& e : group.Poll(100)) {
-      last_exit_code = e.exit_code;
-      if (e.exit_code != 0 && !first_failure) first_failure = e;
-    }
-    if (first_failure) break;
+  const int64_t limit = static_cast<int64_t>(spec_.max_run_duration_seconds * 1e6);
+  int64_t t0 = 0, last_check = 0;
+  bool running = false, stopping = false, canceled = false, timed_out = false;
+  std::string last_detail;
+  Status lost = Status::Ok();  // a transition that could not be stored
+  while (true) {
+    targets::ExecutionState st = execution_->Poll(options_.poll_ms);
     Beat();
-    int64_t now = MonotonicMicros();
-    if (limit > 0 && now - t0 > limit) {
-      timed_out = true;
-      break;
+    if (st.phase != targets::ExecutionState::Phase::kPending && !running) {
+      running = true;
+      t0 = MonotonicMicros();
+      lost = Transition(RunStatus::kRunning, {.detail = "", .started_at = NowMicros()});
+    } else if (st.phase == targets::ExecutionState::Phase::kPending && st.detail != last_detail) {
+      Detail(RunStatus::kStarting, st.detail);
+      last_detail = st.detail;
     }
-    if (now - last_check > kStatusCheckMicros) {
+    if (st.phase == targets::ExecutionState::Phase::kEnded) break;
+    if (stopping) continue;
+    int64_t now = MonotonicMicros();
+    if (now - last_check >= options_.status_check_micros) {
       last_check = now;
-      if (CancelRequested()) {
-        canceled = true;
-        break;
-      }
+      canceled = CancelRequested();
+    }
+    timed_out = running && limit > 0 && now - t0 > limit;
+    if (canceled || timed_out || !lost.ok()) {
+      execution_->Cancel();
+      stopping = true;
     }
   }
-  // Stop whatever is left (other ranks, and anything the ranks started).
-  group.Stop(first_failure ? 1000 : kStopGraceMs);
-  group.CloseLogs();
   ingest.Stop();
-
-  ws_->SetStatus(run_.id, RunStatus::kFinalizing).IgnoreError();
+  // Finalizing is shown, not relied on: Finish below records the end either way.
+  Transition(RunStatus::kFinalizing).IgnoreError();
   Status collected = Collect();
 
   store::StatusUpdate u;
@@ -488,35 +447,22 @@ Status Supervisor::RunRanks(const targets::LaunchPlan& stored_plan) {
         "the run exceeded max_run_duration_seconds (" + FormatDuration(limit) + ") and was stopped";
     return Finish(RunStatus::kFailed, u);
   }
-  if (first_failure) {
-    RankExit culprit = *first_failure;
-    std::deque<std::string> launcher = group.LauncherTail();
-    std::string host = plan.type == "local" ? ThisHost() : "";
-    // Under mpirun the failing process is mpirun itself; it names the rank that failed first,
-    // unless a host (its daemon) was lost.
-    bool named = !launcher.empty() && ParseMpirunCulprit(launcher, &culprit, &host);
-    bool launcher_failed = !launcher.empty() && !named;
-    if (!host.empty()) SetProperty("failed_host", host);
-    u.exit_code = culprit.exit_code;
-    if (!launcher_failed) u.failed_rank = culprit.rank;
-    std::string how = culprit.signaled
-                          ? "was killed by signal " + std::to_string(culprit.exit_code - 128)
-                          : "exited with code " + std::to_string(culprit.exit_code);
-    std::string who =
-        launcher_failed
-            ? std::string(MpirunLostAHost(launcher) ? "a host was lost or unreachable: " : "") +
-                  "mpirun "
-            : (plan.world_size > 1 ? "rank " + std::to_string(culprit.rank) + " " : "the script ") +
-                  (host.empty() ? "" : "on " + host + " ");
-    u.error = FailureReport(who + how, group.StderrTail(culprit.rank), launcher);
+  if (!lost.ok()) {
+    u.error = kLostStatus + lost.message();
+    return Finish(RunStatus::kFailed, u);
+  }
+  targets::ExecutionOutcome outcome = execution_->Outcome();
+  if (!outcome.failed_host.empty()) SetProperty("failed_host", outcome.failed_host);
+  if (outcome.exit_code) u.exit_code = *outcome.exit_code;
+  if (!outcome.succeeded) {
+    if (outcome.failed_rank) u.failed_rank = *outcome.failed_rank;
+    u.error = outcome.error;
     return Finish(RunStatus::kFailed, u);
   }
   if (!collected.ok()) {
     u.error = "the script succeeded, but its files could not be kept: " + collected.message();
-    u.exit_code = 0;
     return Finish(RunStatus::kFailed, u);
   }
-  u.exit_code = last_exit_code;
   return Finish(RunStatus::kCompleted, u);
 }
 
@@ -525,117 +471,16 @@ void Supervisor::SetProperty(const std::string& key, const std::string& value) {
   b.client = "supervisor-" + key;
   b.seq = NowMicros();
   b.properties.push_back({key, nlohmann::json(value).dump()});
+  // Properties describe the run (build cache, job id, host); none decides its outcome.
   store::ApplyBatch(ws_->db(), run_.seq, b).status().IgnoreError();
 }
 
-Status Supervisor::RunSlurm(const targets::LaunchPlan& plan) {
-  ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = "submitting to Slurm"}).IgnoreError();
-  IngestServer ingest(ws_->dir(), run_.id, run_.seq);
-  if (Status s = ingest.Start("0.0.0.0", plan.tracking_address); !s.ok()) {
-    return Finish(RunStatus::kFailed, {.error = s.message()});
-  }
-  RETURN_IF_ERROR(MakeDirs(run_dir_ + "/logs"));
-  SlurmJob job(run_dir_, run_dir_ + "/logs");
-  auto id = job.Submit(plan, {{"TRAINYARD_TRACKING_URI", ingest.uri()},
-                              {"TRAINYARD_TRACKING_TOKEN", ingest.token()}});
-  if (!id.ok()) {
-    ingest.Stop();
-    Collect().IgnoreError();
-    return Finish(RunStatus::kFailed, {.error = id.status().message()});
-  }
-  SetProperty("slurm_job_id", *id);
-  int64_t t0 = MonotonicMicros();
-  int64_t limit = static_cast<int64_t>(spec_.max_run_duration_seconds * 1e6);
-  bool canceled = false, timed_out = false, started = false;
-  int poll_errors = 0;
-  SlurmState st;
-  std::string last_detail;
-  int64_t stop_deadline = 0;
-  while (true) {
-    job.PumpLogs();
-    Beat();
-    auto polled = job.Poll();
-    if (!polled.ok()) {
-      if (++poll_errors > 30) {
-        job.Cancel().IgnoreError();
-        st.state = "UNKNOWN";
-        st.reason = polled.status().message();
-        break;
-      }
-    } else {
-      poll_errors = 0;
-      st = *polled;
-      if (st.terminal) break;
-      if (!started && (st.state == "RUNNING" || st.state == "COMPLETING")) {
-        started = true;
-        t0 = MonotonicMicros();
-        ws_->SetStatus(run_.id, RunStatus::kRunning, {.detail = "", .started_at = NowMicros()})
-            .IgnoreError();
-      } else if (!started) {
-        std::string detail =
-            "Slurm job " + *id + " " + st.state +
-            (st.reason.empty() || st.reason == "None" ? "" : " (" + st.reason + ")");
-        if (detail != last_detail) {
-          ws_->SetStatus(run_.id, RunStatus::kStarting, {.detail = detail}).IgnoreError();
-          last_detail = detail;
-        }
-      }
-    }
-    if (!stop_deadline) {
-      if (CancelRequested()) canceled = true;
-      if (started && limit > 0 && MonotonicMicros() - t0 > limit) timed_out = true;
-      if (canceled || timed_out) {
-        job.Cancel().IgnoreError();
-        stop_deadline = MonotonicMicros() + 60'000'000;
-      }
-    } else if (MonotonicMicros() > stop_deadline) {
-      break;
-    }
-    SleepMicros(300'000);
-  }
-  SleepMicros(200'000);  // the last lines may still be on their way to the shared file system
-  job.PumpLogs();
-  job.CloseLogs();
-  ingest.Stop();
-  ws_->SetStatus(run_.id, RunStatus::kFinalizing).IgnoreError();
-  Status collected = Collect();
-
-  store::StatusUpdate u;
-  std::string what = "Slurm job " + *id + " ended " + st.state +
-                     (st.reason.empty() || st.reason == "None" ? "" : " (" + st.reason + ")");
-  if (canceled) {
-    u.error = "canceled by the user";
-    return Finish(RunStatus::kCanceled, u);
-  }
-  if (timed_out) {
-    u.error =
-        "the run exceeded max_run_duration_seconds (" + FormatDuration(limit) + ") and was stopped";
-    return Finish(RunStatus::kFailed, u);
-  }
-  if (st.state == "COMPLETED" && collected.ok()) {
-    u.exit_code = 0;
-    return Finish(RunStatus::kCompleted, u);
-  }
-  int task = -1, code = st.exit_code;
-  std::string host;
-  std::deque<std::string> launcher = job.demux().launcher().all_tail();
-  if (ParseSrunCulprit(launcher, &task, &code, &host)) u.failed_rank = task;
-  if (!host.empty()) SetProperty("failed_host", host);
-  u.exit_code = code;
-  std::deque<std::string> err_tail;
-  if (task >= 0) {
-    if (const RankLog* log = job.demux().rank_log(task)) err_tail = log->stderr_tail();
-  }
-  std::string head =
-      task >= 0 ? what + "; rank " + std::to_string(task) + (host.empty() ? "" : " on " + host) +
-                      (code > 128 ? " was killed by signal " + std::to_string(code - 128)
-                                  : " exited with code " + std::to_string(code))
-                : what;
-  if (st.state == "CANCELLED") head += " (canceled outside trainyard)";
-  if (st.state == "COMPLETED")
-    head = "the job succeeded, but its files could not be kept: " + collected.message();
-  u.error = FailureReport(head, err_tail, launcher);
-  return Finish(RunStatus::kFailed, u);
+// The end of the supervisor. When even the final status cannot be stored, supervisor.log says
+// why and the process exits 1: its run, with a dead supervisor, is then reaped as Failed.
+int ExitWith(const Status& recorded, int code) {
+  if (recorded.ok()) return code;
+  std::fprintf(stderr, "supervisor: %s\n", recorded.ToString().c_str());
+  return 1;
 }
 
 int Supervisor::Main() {
@@ -644,43 +489,39 @@ int Supervisor::Main() {
   sa.sa_handler = OnWake;
   sigaction(SIGUSR1, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  if (Status s = ProcessGroup::BecomeSubreaper(); !s.ok()) {
+  if (Status s = targets::ProcessGroup::BecomeSubreaper(); !s.ok()) {
     std::fprintf(stderr, "%s\n", s.ToString().c_str());
   }
   auto parsed = spec::ParseJobText(run_.spec_json, "<stored spec>", "/");
   if (!parsed.ok()) {
-    Finish(RunStatus::kFailed,
-           {.error = "stored job spec unreadable: " + parsed.status().message()})
-        .IgnoreError();
-    return 1;
+    return ExitWith(Finish(RunStatus::kFailed, {.error = "stored job spec unreadable: " +
+                                                         parsed.status().message()}),
+                    1);
   }
   spec_ = *parsed;
 
   bool canceled = false;
   if (Status s = WaitForSlot(&canceled); !s.ok()) {
-    Finish(RunStatus::kFailed, {.error = s.message()}).IgnoreError();
-    return 1;
+    return ExitWith(Finish(RunStatus::kFailed, {.error = s.message()}), 1);
   }
   if (canceled) return 0;
   targets::LaunchPlan plan;
   if (Status s = Prepare(&plan); !s.ok()) {
-    Collect().IgnoreError();
-    Finish(RunStatus::kFailed, {.error = "preparing the run failed: " + s.message()}).IgnoreError();
-    return 1;
+    Collect().IgnoreError();  // keeps what there is; the preparation error is the reason
+    return ExitWith(
+        Finish(RunStatus::kFailed, {.error = "preparing the run failed: " + s.message()}), 1);
   }
   if (CancelRequested()) {
-    Collect().IgnoreError();
-    Finish(RunStatus::kCanceled, {.error = "canceled by the user"}).IgnoreError();
-    return 0;
+    Collect().IgnoreError();  // nothing ran: there is nothing of the run's own to keep
+    return ExitWith(Finish(RunStatus::kCanceled, {.error = "canceled by the user"}), 0);
   }
-  Status s = plan.type == "slurm" ? RunSlurm(plan) : RunRanks(plan);
-  if (!s.ok()) std::fprintf(stderr, "supervisor: %s\n", s.ToString().c_str());
-  return s.ok() ? 0 : 1;
+  return ExitWith(Watch(plan), 0);
 }
 
 }  // namespace
 
-int Supervise(const std::string& workspace_dir, const std::string& run_id) {
+int Supervise(const std::string& workspace_dir, const std::string& run_id,
+              const SuperviseOptions& options) {
   auto ws = store::Workspace::Open(workspace_dir);
   if (!ws.ok()) {
     std::fprintf(stderr, "supervisor: %s\n", ws.status().ToString().c_str());
@@ -691,7 +532,7 @@ int Supervise(const std::string& workspace_dir, const std::string& run_id) {
     std::fprintf(stderr, "supervisor: %s\n", run.status().ToString().c_str());
     return 1;
   }
-  Supervisor sup(std::move(ws).value(), std::move(run).value());
+  Supervisor sup(std::move(ws).value(), std::move(run).value(), options);
   return sup.Main();
 }
 

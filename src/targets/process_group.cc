@@ -1,4 +1,4 @@
-#include "runner/process_group.h"
+#include "targets/process_group.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,7 +13,7 @@
 #include "common/files.h"
 #include "common/process.h"
 
-namespace trainyard::runner {
+namespace trainyard::targets {
 
 ProcessGroup::~ProcessGroup() {
   for (auto& p : procs_) {
@@ -29,10 +29,9 @@ Status ProcessGroup::BecomeSubreaper() {
   return Status::Ok();
 }
 
-Status ProcessGroup::Start(const targets::LaunchPlan& plan, const std::string& log_dir) {
+Status ProcessGroup::Start(const LaunchPlan& plan, const std::string& log_dir) {
   RETURN_IF_ERROR(MakeDirs(log_dir));
   auto base_env = CurrentEnvironment();
-  pid_t parent = getpid();
   for (const auto& spec : plan.processes) {
     Proc p;
     p.rank = spec.rank;
@@ -42,42 +41,34 @@ Status ProcessGroup::Start(const targets::LaunchPlan& plan, const std::string& l
       p.log = std::make_unique<RankLog>();
       RETURN_IF_ERROR(p.log->Open(log_dir + "/rank-" + std::to_string(spec.rank) + ".log"));
     }
-    std::string exe = FindOnPath(spec.argv.at(0));
-    if (exe.empty()) {
-      Stop(0);
-      return NotFound("cannot start rank " + std::to_string(spec.rank) +
-                      ": program not found: " + spec.argv[0]);
-    }
     auto env = base_env;
     for (const auto& [k, v] : spec.env) env[k] = v;
-    const ExecArgs exec(spec.argv, env);
-
     int out[2], err[2];
-    if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-    pid_t pid = fork();
-    if (pid < 0) return ErrnoError("fork", errno);
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      setpgid(0, 0);
-      int devnull = open("/dev/null", O_RDONLY);
-      dup2(devnull, 0);
-      dup2(out[1], 1);
-      dup2(err[1], 2);
-      signal(SIGPIPE, SIG_DFL);
-      if (chdir(spec.cwd.c_str()) != 0) {
-        dprintf(2, "trainyard: cannot enter %s: %s\n", spec.cwd.c_str(), strerror(errno));
-        _exit(127);
-      }
-      execve(exe.c_str(), exec.argv(), exec.envp());
-      dprintf(2, "trainyard: cannot execute %s: %s\n", exe.c_str(), strerror(errno));
-      _exit(127);
+    if (pipe2(out, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+    if (pipe2(err, O_CLOEXEC) != 0) {
+      int e = errno;
+      close(out[0]);
+      close(out[1]);
+      return ErrnoError("pipe", e);
+    }
+    SpawnOptions options;
+    options.cwd = spec.cwd;
+    options.stdout_fd = out[1];
+    options.stderr_fd = err[1];
+    options.new_process_group = true;
+    options.die_with_parent = true;
+    Result<pid_t> pid = Spawn(spec.argv, env, options);
+    if (!pid.ok()) {
+      for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
+      Stop(0);
+      return Status(pid.status().code(),
+                    "cannot start rank " + std::to_string(spec.rank) + ": " + pid.status().message());
     }
     close(out[1]);
     close(err[1]);
     fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
     fcntl(err[0], F_SETFL, fcntl(err[0], F_GETFL) | O_NONBLOCK);
-    p.pid = pid;
+    p.pid = *pid;
     p.fds[0] = out[0];
     p.fds[1] = err[0];
     procs_.push_back(std::move(p));
@@ -235,4 +226,4 @@ std::deque<std::string> ProcessGroup::LauncherTail() const {
   return {};
 }
 
-}  // namespace trainyard::runner
+}  // namespace trainyard::targets

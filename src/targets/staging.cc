@@ -1,4 +1,4 @@
-#include "runner/staging.h"
+#include "targets/staging.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,29 +18,11 @@
 #include "common/strings.h"
 #include "env/build_steps.h"
 
-namespace trainyard::runner {
+namespace trainyard::targets {
 
 namespace {
 
-// Starts argv with the given stdin/stdout fds (-1: inherit /dev/null for stdin), stderr to a
-// temp file; returns the pid.
-pid_t Spawn(const std::vector<std::string>& argv, int in_fd, int out_fd, int err_fd) {
-  std::string exe = FindOnPath(argv.at(0));
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  int devnull = open("/dev/null", O_RDWR);
-  dup2(in_fd >= 0 ? in_fd : devnull, 0);
-  dup2(out_fd >= 0 ? out_fd : devnull, 1);
-  dup2(err_fd >= 0 ? err_fd : devnull, 2);
-  std::vector<std::string> copy = argv;
-  std::vector<char*> args;
-  for (auto& a : copy) args.push_back(a.data());
-  args.push_back(nullptr);
-  execv(exe.empty() ? args[0] : exe.c_str(), args.data());
-  _exit(127);
-}
-
-std::vector<std::string> AgentCommand(const targets::Staging& s, const std::string& host,
+std::vector<std::string> AgentCommand(const Staging& s, const std::string& host,
                                       const std::string& command) {
   std::vector<std::string> argv = s.agent;
   argv.push_back(host);
@@ -49,7 +31,7 @@ std::vector<std::string> AgentCommand(const targets::Staging& s, const std::stri
 }
 
 // The run's folder on the host: staging.dir is "<root>/<run id>/work".
-std::string RunFolder(const targets::Staging& s) {
+std::string RunFolder(const Staging& s) {
   return s.dir.substr(0, s.dir.find_last_of('/'));
 }
 
@@ -66,7 +48,7 @@ Result<int> RunWithInput(const std::vector<std::string>& argv, const std::string
 
 }  // namespace
 
-Result<bool> PrepareEnvOnHosts(const targets::EnvironmentPlan& env, const std::string& request_json,
+Result<bool> PrepareEnvOnHosts(const EnvironmentPlan& env, const std::string& request_json,
                                const std::function<void(const std::string&)>& on_line) {
   constexpr size_t kTailLines = 15;
   std::mutex mu;
@@ -120,40 +102,58 @@ Status RunPipeline(const std::vector<std::string>& producer,
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
   char tmpl[] = "/tmp/trainyard-stage-XXXXXX";
-  int err_fd = mkstemp(tmpl);
+  int err_fd = mkostemp(tmpl, O_CLOEXEC);
+  if (err_fd < 0) {
+    int e = errno;
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return ErrnoError("cannot make a temporary file", e);
+  }
   unlink(tmpl);
-  pid_t a = Spawn(producer, -1, pipe_fds[1], err_fd);
-  pid_t b = Spawn(consumer, pipe_fds[0], -1, err_fd);
+  const auto env = CurrentEnvironment();
+  SpawnOptions a_options, b_options;
+  a_options.stdout_fd = pipe_fds[1];
+  a_options.stderr_fd = err_fd;
+  b_options.stdin_fd = pipe_fds[0];
+  b_options.stderr_fd = err_fd;
+  Result<pid_t> a = Spawn(producer, env, a_options);
+  Result<pid_t> b = a.ok() ? Spawn(consumer, env, b_options) : Result<pid_t>(a.status());
   close(pipe_fds[0]);
   close(pipe_fds[1]);
+  if (!b.ok()) {
+    close(err_fd);
+    if (a.ok()) {
+      kill(*a, SIGKILL);
+      WaitPid(*a, nullptr);
+    }
+    return b.status();
+  }
   int64_t deadline = MonotonicMicros() + static_cast<int64_t>(timeout_seconds * 1e6);
   int status_a = -1, status_b = -1;
   while (status_a == -1 || status_b == -1) {
     int st = 0;
     bool progressed = false;
-    if (status_a == -1 && waitpid(a, &st, WNOHANG) == a) {
+    if (status_a == -1 && WaitPid(*a, &st, WNOHANG) == *a) {
       status_a = st;
       progressed = true;
     }
-    if (status_b == -1 && waitpid(b, &st, WNOHANG) == b) {
+    if (status_b == -1 && WaitPid(*b, &st, WNOHANG) == *b) {
       status_b = st;
       progressed = true;
     }
     if (!progressed) {
       if (MonotonicMicros() > deadline) {
-        kill(a, SIGKILL);
-        kill(b, SIGKILL);
+        kill(*a, SIGKILL);
+        kill(*b, SIGKILL);
       }
       SleepMicros(5000);
     }
   }
   std::string err;
-  if (err_fd >= 0) {
-    char buf[4096];
-    ssize_t n = pread(err_fd, buf, sizeof buf, 0);
-    if (n > 0) err.assign(buf, static_cast<size_t>(n));
-    close(err_fd);
-  }
+  char buf[4096];
+  ssize_t n = pread(err_fd, buf, sizeof buf, 0);
+  if (n > 0) err.assign(buf, static_cast<size_t>(n));
+  close(err_fd);
   auto failed = [](int st) { return !WIFEXITED(st) || WEXITSTATUS(st) != 0; };
   if (failed(status_a) || failed(status_b)) {
     const auto& who = failed(status_a) ? producer : consumer;
@@ -164,7 +164,7 @@ Status RunPipeline(const std::vector<std::string>& producer,
   return Status::Ok();
 }
 
-Status PushCode(const targets::Staging& s, const std::string& local_work) {
+Status PushCode(const Staging& s, const std::string& local_work) {
   for (const auto& host : s.hosts) {
     std::string dir = ShellQuote(s.dir);
     RETURN_IF_ERROR(
@@ -175,7 +175,7 @@ Status PushCode(const targets::Staging& s, const std::string& local_work) {
   return Status::Ok();
 }
 
-Status FetchOutputs(const targets::Staging& s, const std::string& local_work) {
+Status FetchOutputs(const Staging& s, const std::string& local_work) {
   if (s.hosts.empty()) return Status::Ok();
   RETURN_IF_ERROR(MakeDirs(local_work + "/outputs"));
   std::string dir = ShellQuote(s.dir);
@@ -186,7 +186,7 @@ Status FetchOutputs(const targets::Staging& s, const std::string& local_work) {
       .WithContext("fetching outputs/ from " + s.hosts.front());
 }
 
-void CleanRemote(const targets::Staging& s) {
+void CleanRemote(const Staging& s) {
   for (const auto& host : s.hosts) {
     RunCommand(AgentCommand(s, host, "rm -rf " + ShellQuote(RunFolder(s))), {.timeout_seconds = 60})
         .status()
@@ -194,4 +194,4 @@ void CleanRemote(const targets::Staging& s) {
   }
 }
 
-}  // namespace trainyard::runner
+}  // namespace trainyard::targets

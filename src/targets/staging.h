@@ -12,14 +12,14 @@
 #include "common/status.h"
 #include "targets/launch_plan.h"
 
-namespace trainyard::runner {
+namespace trainyard::targets {
 
 // Copies <local_work> to staging.dir on every staging host.
-Status PushCode(const targets::Staging& staging, const std::string& local_work);
+Status PushCode(const Staging& staging, const std::string& local_work);
 // Copies outputs/ of staging.dir on the first host into <local_work>/outputs.
-Status FetchOutputs(const targets::Staging& staging, const std::string& local_work);
+Status FetchOutputs(const Staging& staging, const std::string& local_work);
 // Removes staging.dir's run folder from every host (best effort).
-void CleanRemote(const targets::Staging& staging);
+void CleanRemote(const Staging& staging);
 
 // Builds (or reuses) a run's environment on every host of env.hosts at once, by running
 // env.command there through env.agent with `request_json` on its stdin (trainyard's
@@ -27,7 +27,7 @@ void CleanRemote(const targets::Staging& staging);
 // "[host] line", from the hosts' threads (on_line must be thread-safe). Returns true when every
 // host already had it; FailedPrecondition naming each host that failed, with trainyard's (and so
 // pip's) last lines there.
-Result<bool> PrepareEnvOnHosts(const targets::EnvironmentPlan& env, const std::string& request_json,
+Result<bool> PrepareEnvOnHosts(const EnvironmentPlan& env, const std::string& request_json,
                                const std::function<void(const std::string&)>& on_line);
 
 // Runs `producer | consumer` (argv vectors, no shell) and waits for both; fails naming the
@@ -35,4 +35,4 @@ Result<bool> PrepareEnvOnHosts(const targets::EnvironmentPlan& env, const std::s
 Status RunPipeline(const std::vector<std::string>& producer,
                    const std::vector<std::string>& consumer, double timeout_seconds);
 
-}  // namespace trainyard::runner
+}  // namespace trainyard::targets

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "common/status.h"
-#include "runner/log_capture.h"
+#include "targets/log_capture.h"
 #include "targets/launch_plan.h"
 
-namespace trainyard::runner {
+namespace trainyard::targets {
 
 struct RankExit {
   int index = 0;  // process index in the plan
@@ -40,7 +40,7 @@ class ProcessGroup {
 
   // Starts every process of the plan, logging rank i to <log_dir>/rank-<rank>.log. On failure
   // to start any, stops those started and returns the error.
-  Status Start(const targets::LaunchPlan& plan, const std::string& log_dir);
+  Status Start(const LaunchPlan& plan, const std::string& log_dir);
 
   // Waits up to `timeout_ms` for output or exits, captures output, and returns processes that
   // exited since the last call, in the order seen.
@@ -74,4 +74,4 @@ class ProcessGroup {
   std::vector<Proc> procs_;
 };
 
-}  // namespace trainyard::runner
+}  // namespace trainyard::targets

@@ -1,10 +1,10 @@
-#include "runner/log_capture.h"
+#include "targets/log_capture.h"
 
 #include <cerrno>
 
 #include "common/clock.h"
 
-namespace trainyard::runner {
+namespace trainyard::targets {
 
 RankLog::~RankLog() { Close(); }
 
@@ -156,4 +156,4 @@ LogLine ParseLogLine(const std::string& line) {
   return {"", "out", line};
 }
 
-}  // namespace trainyard::runner
+}  // namespace trainyard::targets

@@ -11,10 +11,11 @@
 #include <string>
 
 #include "common/status.h"
-#include "runner/log_capture.h"
+#include "targets/log_capture.h"
+#include "targets/execution.h"
 #include "targets/launch_plan.h"
 
-namespace trainyard::runner {
+namespace trainyard::targets {
 
 struct SlurmState {
   std::string state;   // PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, NODE_FAIL, ...
@@ -38,7 +39,7 @@ class SlurmJob {
 
   // Writes the batch script and submits it with the plan's sbatch argv; `env` is added to
   // sbatch's environment (Slurm exports it to the job). Returns the job id.
-  Result<std::string> Submit(const targets::LaunchPlan& plan,
+  Result<std::string> Submit(const LaunchPlan& plan,
                              const std::map<std::string, std::string>& env);
   Result<SlurmState> Poll();
   Status Cancel();
@@ -55,4 +56,7 @@ class SlurmJob {
   int64_t offsets_[2] = {0, 0};
 };
 
-}  // namespace trainyard::runner
+// The execution of "slurm" plans (targets/execution.h): sbatch, scontrol every 0.3 s, scancel.
+std::unique_ptr<Execution> MakeSlurmExecution(const LaunchPlan& plan, const ExecutionContext& ctx);
+
+}  // namespace trainyard::targets

@@ -14,7 +14,7 @@
 
 #include "common/status.h"
 
-namespace trainyard::runner {
+namespace trainyard::targets {
 
 class RankLog {
  public:
@@ -81,4 +81,4 @@ struct LogLine {
 // Parses one stored line; lines in another shape come back whole as text.
 LogLine ParseLogLine(const std::string& line);
 
-}  // namespace trainyard::runner
+}  // namespace trainyard::targets
