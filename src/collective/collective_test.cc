@@ -1,7 +1,7 @@
 // Unit tests of the collective runtime's parts that need no ranks: 16-bit floats, reduction
 // kernels, the wire format, the response cache, the coordinator's message table, the fusion plan,
 // the stall inspector, settings and the timeline. The runtime itself is tested with ranks as
-// threads in runtime_test.cc, and with real processes under mpirun in mpi_test.cc.
+// threads in runtime_test.cc, and with real processes under mpirun and Gloo in multirank_test.cc.
 #include <gtest/gtest.h>
 
 #include <cmath>

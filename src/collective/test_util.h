@@ -1,5 +1,5 @@
 // Helpers shared by the runtime tests (runtime_test.cc, ranks as threads) and the multi-process
-// tests (mpi_test.cc): typed buffers set and read through doubles, and the expected results.
+// tests (multirank_test.cc): typed buffers set and read through doubles, and the expected results.
 #pragma once
 
 #include <cmath>

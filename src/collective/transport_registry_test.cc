@@ -1,7 +1,10 @@
-// Which transport a process uses (InitOptions::transport "auto"), the launch environment it is
-// read from, the Horovod knobs that force one, the single-rank world of a plain `python train.py`,
-// and — when the Gloo transport is built — a one-rank Gloo world and the bounded failure of a
-// rendezvous whose peer never comes. Multi-rank Gloo runs are collective.gloo.* (mpi_test.cc).
+// transport_registry.h: which transport a process uses (InitOptions::transport "auto"), the launch
+// environment it is read from, the Horovod knobs that force one, the single-rank world of a plain
+// `python train.py`, and — when the Gloo transport is built — a one-rank Gloo world and the bounded
+// failure of a rendezvous whose peer never comes. Multi-rank runs on MPI and Gloo are
+// collective.mpi.* and collective.gloo.* (multirank_test.cc).
+#include "collective/transport_registry.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +14,6 @@
 #include <string>
 
 #include "collective/collective.h"
-#include "collective/transport_registry.h"
 #include "common/clock.h"
 #include "common/process.h"
 

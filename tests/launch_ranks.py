@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Starts N ranks of a program with torch.distributed's launch contract (no mpirun) and checks them.
 
-    gloo_test_launch.py --np 3 [--timeout 120] -- PROGRAM [ARGS...]
-    gloo_test_launch.py --np 3 --expect-dead-rank 1 --within 30 -- PROGRAM --die
+    launch_ranks.py --np 3 [--timeout 120] -- PROGRAM [ARGS...]
+    launch_ranks.py --np 3 --expect-dead-rank 1 --within 30 -- PROGRAM --die
+
+Used by ctest: collective.gloo.* (src/collective/multirank_test.cc over the Gloo transport) and
+gpu.nccl.2 (tests/gpu/nccl_communicator_test.cc).
 
 Each rank gets RANK, WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a MASTER_PORT such that MASTER_PORT + 1
 (the collective runtime's rendezvous port) was free a moment ago; LOCAL_RANK is left unset so that
@@ -86,7 +89,7 @@ def main():
         if now - start > limit or (failed_at is not None and
                                    args.expect_dead_rank is None and now - failed_at > args.grace):
             hung = [r for r, c in enumerate(codes) if c is None]
-            print(f"gloo_test_launch: ranks {hung} still running after {now - start:.1f} s; "
+            print(f"launch_ranks: ranks {hung} still running after {now - start:.1f} s; "
                   "killing them", file=sys.stderr)
             kill_all(procs)
             return 1
@@ -94,13 +97,13 @@ def main():
 
     elapsed = time.monotonic() - start
     codes = [p.returncode for p in procs]
-    print(f"gloo_test_launch: {args.np} ranks exited with {codes} after {elapsed:.1f} s",
+    print(f"launch_ranks: {args.np} ranks exited with {codes} after {elapsed:.1f} s",
           file=sys.stderr)
     if args.expect_dead_rank is None:
         return 0 if all(c == 0 for c in codes) else 1
     survivors = [c for r, c in enumerate(codes) if r != args.expect_dead_rank]
     if any(c == 0 for c in survivors):
-        print("gloo_test_launch: a surviving rank succeeded although a peer died", file=sys.stderr)
+        print("launch_ranks: a surviving rank succeeded although a peer died", file=sys.stderr)
         return 1
     return 0
 

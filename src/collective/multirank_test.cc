@@ -1,7 +1,8 @@
-// The runtime with real processes: run under mpirun with 2, 3 or 4 ranks (see CMakeLists.txt).
-// The same file, compiled with TRAINYARD_TEST_GLOO=1, is collective_gloo_test: the same tests over
-// the Gloo transport, in processes started with torch.distributed's RANK/WORLD_SIZE/MASTER_* by
-// gloo_test_launch.py (no mpirun); the few expectations that depend on the transport are marked.
+// The runtime with real processes, one per rank, on a real transport. Compiled twice:
+// collective_mpi_test runs under mpirun with 2, 3 or 4 ranks (ctest collective.mpi.*), and, with
+// TRAINYARD_TEST_GLOO=1, collective_gloo_test runs the same tests over the Gloo transport in
+// processes started with torch.distributed's RANK/WORLD_SIZE/MASTER_* by tests/launch_ranks.py (no
+// mpirun; ctest collective.gloo.*). The few expectations that depend on the transport are marked.
 //
 // Every rank runs every test in the same order, and tests use non-fatal EXPECTs around the
 // collectives, so that one rank's failure does not leave the others waiting. Only rank 0 prints
