@@ -215,16 +215,22 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv,
   return options.detach ? 0 : pid;
 }
 
+Status OutputPipes(int out[2], int err[2]) {
+  if (pipe2(out, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    int e = errno;
+    close(out[0]);
+    close(out[1]);
+    return ErrnoError("pipe", e);
+  }
+  return Status::Ok();
+}
+
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
                                  const CommandOptions& options) {
   if (argv.empty()) return InvalidArgument("empty command");
   int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return ErrnoError("pipe", errno);
-  }
+  RETURN_IF_ERROR(OutputPipes(out_pipe, err_pipe));
   SpawnOptions spawn;
   spawn.cwd = options.cwd;
   spawn.stdout_fd = out_pipe[1];

@@ -78,6 +78,9 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv,
                     const std::map<std::string, std::string>& env,
                     const SpawnOptions& options = {});
 
+// Two close-on-exec pipes for a child's stdout and stderr; on failure none is left open.
+Status OutputPipes(int out[2], int err[2]);
+
 // waitpid(pid, status, flags), retried on EINTR. Returns waitpid's result.
 pid_t WaitPid(pid_t pid, int* status, int flags = 0);
 

@@ -44,12 +44,9 @@ Status ProcessGroup::Start(const LaunchPlan& plan, const std::string& log_dir) {
     auto env = base_env;
     for (const auto& [k, v] : spec.env) env[k] = v;
     int out[2], err[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-    if (pipe2(err, O_CLOEXEC) != 0) {
-      int e = errno;
-      close(out[0]);
-      close(out[1]);
-      return ErrnoError("pipe", e);
+    if (Status piped = OutputPipes(out, err); !piped.ok()) {
+      Stop(0);
+      return piped;
     }
     SpawnOptions options;
     options.cwd = spec.cwd;
