@@ -1,5 +1,7 @@
 // Shared pieces of the `trainyard` command: the context every verb gets, output helpers and the
-// verb table. Each verb lives in its own file and registers itself with Register<Verb>().
+// verb table. Each verb lives in its own file and registers itself with Register<Verb>(); each
+// verb and sub-verb is one function that returns Status (or Result<int> where the exit code says
+// more than "ok"), and main turns that into the printed error and the exit code (ExitCodeFor).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -26,7 +28,9 @@ struct Context {
   std::vector<std::string> trailing_args;  // everything after the first "--"
   bool stdout_tty = false;
   bool stderr_tty = false;
-  int exit_code = kExitOk;
+  // The verb chosen on the command line, set while it is parsed (see OnRun); main runs it
+  // afterwards and exits with what it returns.
+  std::function<int()> run;
 
  private:
   std::unique_ptr<store::Workspace> ws_;
@@ -50,9 +54,19 @@ void RegisterMetrics(CLI::App&, Context&);  // metrics, compare, tags
 void RegisterRankExec(CLI::App&, Context&);
 void RegisterEnv(CLI::App&, Context&);
 
-// Prints "trainyard: <message>" to stderr and returns the exit code for the status
-// (kExitUsage for InvalidArgument/NotFound, else kExitRunFailed).
-int Fail(const Status& status);
+// The exit code for a verb's Status: kExitOk when OK; otherwise prints "trainyard: <message>" to
+// stderr and returns kExitUsage for InvalidArgument/NotFound, kExitRunFailed for other errors.
+int ExitCodeFor(const Status& status);
+// The exit code a verb chose (its own output said why: a run that ended Failed, a failed doctor
+// check, the program's under rank-exec), or ExitCodeFor(the error).
+int ExitCodeFor(const Result<int>& result);
+
+// Makes `verb` what main runs once the command line of `cmd` has been parsed. `verb` takes no
+// arguments (it captures its flags) and returns Status, or Result<int> (an exit code).
+template <typename Verb>
+void OnRun(CLI::App* cmd, Context& ctx, Verb verb) {
+  cmd->callback([&ctx, verb] { ctx.run = [verb] { return ExitCodeFor(verb()); }; });
+}
 
 // ANSI colour, only when `on` (a TTY).
 std::string Colour(const std::string& text, const char* code, bool on);

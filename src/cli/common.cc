@@ -24,11 +24,16 @@ Result<store::Workspace*> Context::Workspace() {
   return ws_.get();
 }
 
-int Fail(const Status& status) {
+int ExitCodeFor(const Status& status) {
+  if (status.ok()) return kExitOk;
   std::fprintf(stderr, "trainyard: %s\n", status.message().c_str());
   return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kNotFound
              ? kExitUsage
              : kExitRunFailed;
+}
+
+int ExitCodeFor(const Result<int>& result) {
+  return result.ok() ? *result : ExitCodeFor(result.status());
 }
 
 std::string Colour(const std::string& text, const char* code, bool on) {

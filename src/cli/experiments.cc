@@ -6,39 +6,44 @@
 
 namespace trainyard::cli {
 
+namespace {
+
+Status Experiments(Context& ctx, bool json) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  ASSIGN_OR_RETURN(std::vector<store::ExperimentSummary> exps, ws->ListExperiments());
+  if (json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& e : exps) {
+      arr.push_back({{"name", e.name},
+                     {"created_at", FormatIso8601(e.created_at)},
+                     {"runs", e.runs},
+                     {"active_runs", e.active},
+                     {"last_run_at", e.last_run_at ? nlohmann::json(FormatIso8601(*e.last_run_at))
+                                                   : nlohmann::json(nullptr)}});
+    }
+    std::printf("%s\n", arr.dump(2).c_str());
+    return Status::Ok();
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : exps) {
+    rows.push_back({e.name, std::to_string(e.runs), std::to_string(e.active),
+                    e.last_run_at ? FormatLocal(*e.last_run_at) : "-"});
+  }
+  if (rows.empty()) {
+    std::printf("no experiments yet\n");
+    return Status::Ok();
+  }
+  PrintTable({"EXPERIMENT", "RUNS", "ACTIVE", "LAST RUN"}, rows, ctx.stdout_tty);
+  return Status::Ok();
+}
+
+}  // namespace
+
 void RegisterExperiments(CLI::App& app, Context& ctx) {
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("experiments", "list experiments and their runs");
   cmd->add_flag("--json", *json, "machine-readable output");
-  cmd->callback([&ctx, json] {
-    auto ws = ctx.Workspace();
-    if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));
-    auto exps = (*ws)->ListExperiments();
-    if (!exps.ok()) return void(ctx.exit_code = Fail(exps.status()));
-    if (*json) {
-      nlohmann::json arr = nlohmann::json::array();
-      for (const auto& e : *exps) {
-        arr.push_back({{"name", e.name},
-                       {"created_at", FormatIso8601(e.created_at)},
-                       {"runs", e.runs},
-                       {"active_runs", e.active},
-                       {"last_run_at", e.last_run_at ? nlohmann::json(FormatIso8601(*e.last_run_at))
-                                                     : nlohmann::json(nullptr)}});
-      }
-      std::printf("%s\n", arr.dump(2).c_str());
-      return;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& e : *exps) {
-      rows.push_back({e.name, std::to_string(e.runs), std::to_string(e.active),
-                      e.last_run_at ? FormatLocal(*e.last_run_at) : "-"});
-    }
-    if (rows.empty()) {
-      std::printf("no experiments yet\n");
-      return;
-    }
-    PrintTable({"EXPERIMENT", "RUNS", "ACTIVE", "LAST RUN"}, rows, ctx.stdout_tty);
-  });
+  OnRun(cmd, ctx, [&ctx, json] { return Experiments(ctx, *json); });
 }
 
 }  // namespace trainyard::cli

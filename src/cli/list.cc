@@ -7,58 +7,64 @@
 
 namespace trainyard::cli {
 
+namespace {
+
+struct ListFlags {
+  std::string experiment, status;
+  int limit = 20;
+  bool json = false;
+};
+
+Status List(Context& ctx, const ListFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  store::RunFilter filter;
+  filter.experiment = f.experiment;
+  filter.limit = f.limit;
+  if (!f.status.empty()) {
+    filter.status = store::ParseRunStatus(f.status);
+    if (!filter.status) {
+      return InvalidArgument(
+          "--status: unknown status \"" + f.status +
+          "\" (one of Queued, "
+          "Preparing, Starting, Running, Finalizing, Completed, Failed, Canceled, "
+          "CancelRequested)");
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<store::RunRecord> runs, ws->ListRuns(filter));
+  if (f.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& r : runs) arr.push_back(RunToJson(ws, r, false));
+    std::printf("%s\n", arr.dump(2).c_str());
+    return Status::Ok();
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : runs) {
+    std::string dur;
+    if (r.started_at) dur = FormatDuration(r.ended_at.value_or(NowMicros()) - *r.started_at);
+    std::string detail = r.status_detail.empty() ? "" : " (" + r.status_detail + ")";
+    rows.push_back({r.id, r.experiment,
+                    StatusColoured(store::RunStatusName(r.status), ctx.stdout_tty) + detail,
+                    FormatLocal(r.created_at), dur, r.target});
+  }
+  if (rows.empty()) {
+    std::printf("no runs yet (submit one with: trainyard submit job.yaml)\n");
+    return Status::Ok();
+  }
+  PrintTable({"RUN", "EXPERIMENT", "STATUS", "CREATED", "DURATION", "TARGET"}, rows,
+             ctx.stdout_tty);
+  return Status::Ok();
+}
+
+}  // namespace
+
 void RegisterList(CLI::App& app, Context& ctx) {
-  struct Flags {
-    std::string experiment, status;
-    int limit = 20;
-    bool json = false;
-  };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<ListFlags>();
   CLI::App* cmd = app.add_subcommand("list", "list runs, newest first");
   cmd->add_option("--experiment", f->experiment, "only runs of this experiment");
   cmd->add_option("--status", f->status, "only runs with this status (e.g. Running, Failed)");
   cmd->add_option("--limit", f->limit, "at most N runs (0: all)")->capture_default_str();
   cmd->add_flag("--json", f->json, "machine-readable output");
-  cmd->callback([&ctx, f] {
-    auto ws = ctx.Workspace();
-    if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));
-    store::RunFilter filter;
-    filter.experiment = f->experiment;
-    filter.limit = f->limit;
-    if (!f->status.empty()) {
-      filter.status = store::ParseRunStatus(f->status);
-      if (!filter.status) {
-        return void(ctx.exit_code = Fail(InvalidArgument(
-                        "--status: unknown status \"" + f->status +
-                        "\" (one of Queued, "
-                        "Preparing, Starting, Running, Finalizing, Completed, Failed, Canceled, "
-                        "CancelRequested)")));
-      }
-    }
-    auto runs = (*ws)->ListRuns(filter);
-    if (!runs.ok()) return void(ctx.exit_code = Fail(runs.status()));
-    if (f->json) {
-      nlohmann::json arr = nlohmann::json::array();
-      for (const auto& r : *runs) arr.push_back(RunToJson(*ws, r, false));
-      std::printf("%s\n", arr.dump(2).c_str());
-      return;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& r : *runs) {
-      std::string dur;
-      if (r.started_at) dur = FormatDuration(r.ended_at.value_or(NowMicros()) - *r.started_at);
-      std::string detail = r.status_detail.empty() ? "" : " (" + r.status_detail + ")";
-      rows.push_back({r.id, r.experiment,
-                      StatusColoured(store::RunStatusName(r.status), ctx.stdout_tty) + detail,
-                      FormatLocal(r.created_at), dur, r.target});
-    }
-    if (rows.empty()) {
-      std::printf("no runs yet (submit one with: trainyard submit job.yaml)\n");
-      return;
-    }
-    PrintTable({"RUN", "EXPERIMENT", "STATUS", "CREATED", "DURATION", "TARGET"}, rows,
-               ctx.stdout_tty);
-  });
+  OnRun(cmd, ctx, [&ctx, f] { return List(ctx, *f); });
 }
 
 }  // namespace trainyard::cli

@@ -54,7 +54,8 @@ int Main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  return ctx.exit_code;
+  // require_subcommand(1) (and each verb group's own) leaves exactly one verb chosen.
+  return ctx.run ? ctx.run() : kExitUsage;
 }
 
 }  // namespace

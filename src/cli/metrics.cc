@@ -100,11 +100,17 @@ void PrintSummaries(Context& ctx, store::Workspace* ws, const store::RunRecord& 
   PrintTable({"METRIC", "LAST", "MIN", "MAX", "COUNT", "STEP", "HISTORY"}, rows, ctx.stdout_tty);
 }
 
-int RunMetrics(Context& ctx, const std::string& id, const std::string& name, bool json, bool csv,
-               bool follow) {
-  auto opened = OpenRun(ctx, id);
-  if (!opened.ok()) return Fail(opened.status());
-  auto [ws, run] = *opened;
+struct MetricsFlags {
+  std::string run, name;
+  bool json = false, csv = false, follow = false;
+  std::vector<std::string> runs;  // compare
+};
+
+Status Metrics(Context& ctx, const MetricsFlags& f) {
+  const std::string& name = f.name;
+  const bool json = f.json, csv = f.csv, follow = f.follow;
+  ASSIGN_OR_RETURN(Opened opened, OpenRun(ctx, f.run));
+  auto [ws, run] = opened;
   if (csv || json || !name.empty()) {
     // Full series (of one metric, or all); with --follow, new points as they arrive.
     std::map<std::string, size_t> printed;
@@ -113,14 +119,13 @@ int RunMetrics(Context& ctx, const std::string& id, const std::string& name, boo
     while (true) {
       auto cur = ws->GetRun(run.id);
       bool done = !cur.ok() || store::IsTerminal(cur->status);
-      auto series = store::ReadMetrics(ws->db(), run.seq, name);
-      if (!series.ok()) return Fail(series.status());
-      if (first && !name.empty() && series->empty() && done) {
-        return Fail(NotFound("run " + run.id + " has no metric \"" + name + "\""));
+      ASSIGN_OR_RETURN(auto series, store::ReadMetrics(ws->db(), run.seq, name));
+      if (first && !name.empty() && series.empty() && done) {
+        return NotFound("run " + run.id + " has no metric \"" + name + "\"");
       }
       if (json && !follow) {
         nlohmann::json out = nlohmann::json::object();
-        for (const auto& [n, pts] : *series) {
+        for (const auto& [n, pts] : series) {
           auto& arr = out[n] = nlohmann::json::array();
           for (const auto& p : pts) {
             arr.push_back({{"step", p.step},
@@ -130,9 +135,9 @@ int RunMetrics(Context& ctx, const std::string& id, const std::string& name, boo
           }
         }
         std::printf("%s\n", out.dump(2).c_str());
-        return kExitOk;
+        return Status::Ok();
       }
-      for (const auto& [n, pts] : *series) {
+      for (const auto& [n, pts] : series) {
         for (size_t i = printed[n]; i < pts.size(); ++i) {
           const auto& p = pts[i];
           if (json) {
@@ -156,7 +161,7 @@ int RunMetrics(Context& ctx, const std::string& id, const std::string& name, boo
       }
       std::fflush(stdout);
       first = false;
-      if (!follow || done) return kExitOk;
+      if (!follow || done) return Status::Ok();
       SleepMicros(250'000);
     }
   }
@@ -171,20 +176,96 @@ int RunMetrics(Context& ctx, const std::string& id, const std::string& name, boo
     }
     PrintSummaries(ctx, ws, cur.ok() ? *cur : run);
     std::fflush(stdout);
-    if (!follow || done) return kExitOk;
+    if (!follow || done) return Status::Ok();
     SleepMicros(1'000'000);
   }
+}
+
+Status Compare(Context& ctx, const MetricsFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  std::vector<store::RunRecord> runs;
+  std::map<std::string, std::map<std::string, store::MetricSummary>> by_metric;
+  for (const auto& id : f.runs) {
+    ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(id));
+    ASSIGN_OR_RETURN(auto sums, store::SummarizeMetrics(ws->db(), run.seq));
+    for (const auto& m : sums) {
+      if (f.name.empty() || m.name == f.name) by_metric[m.name][run.id] = m;
+    }
+    runs.push_back(run);
+  }
+  if (f.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& r : runs) {
+      nlohmann::json metrics = nlohmann::json::object();
+      for (const auto& [name, per_run] : by_metric) {
+        auto it = per_run.find(r.id);
+        if (it == per_run.end()) continue;
+        const auto& m = it->second;
+        metrics[name] = {{"last", JsonNumber(m.last)},
+                         {"best", JsonNumber(LowerIsBetter(name) ? m.min : m.max)},
+                         {"count", m.count}};
+      }
+      out.push_back(
+          {{"id", r.id}, {"status", store::RunStatusName(r.status)}, {"metrics", metrics}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return Status::Ok();
+  }
+  std::vector<std::string> header = {"METRIC"};
+  for (const auto& r : runs) header.push_back(r.id);
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> status_row = {"(status)"};
+  for (const auto& r : runs) {
+    status_row.push_back(StatusColoured(store::RunStatusName(r.status), ctx.stdout_tty));
+  }
+  rows.push_back(status_row);
+  for (const auto& [name, per_run] : by_metric) {
+    std::vector<std::string> row = {name +
+                                    (LowerIsBetter(name) ? " (last / min)" : " (last / max)")};
+    for (const auto& r : runs) {
+      auto it = per_run.find(r.id);
+      if (it == per_run.end()) {
+        row.emplace_back("-");
+        continue;
+      }
+      const auto& m = it->second;
+      row.push_back(Number(m.last) + " / " + Number(LowerIsBetter(name) ? m.min : m.max));
+    }
+    rows.push_back(row);
+  }
+  PrintTable(header, rows, ctx.stdout_tty);
+  return Status::Ok();
+}
+
+Status Tags(Context& ctx, const std::string& run_id, bool json) {
+  ASSIGN_OR_RETURN(Opened opened, OpenRun(ctx, run_id));
+  auto t = opened.ws->Tags(opened.run.id);
+  auto p = store::ReadProperties(opened.ws->db(), opened.run.seq);
+  RETURN_IF_ERROR(t.status());
+  RETURN_IF_ERROR(p.status());
+  if (json) {
+    nlohmann::json j = {{"tags", nlohmann::json::object()},
+                        {"properties", nlohmann::json::object()}};
+    for (const auto& [k, v] : *t) j["tags"][k] = v;
+    for (const auto& [k, v] : *p) j["properties"][k] = v;
+    std::printf("%s\n", j.dump(2).c_str());
+    return Status::Ok();
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [k, v] : *t) rows.push_back({"tag", k, v});
+  for (const auto& [k, v] : *p) rows.push_back({"property", k, v});
+  if (rows.empty()) {
+    std::printf("run %s has no tags or properties\n", opened.run.id.c_str());
+    return Status::Ok();
+  }
+  PrintTable({"KIND", "KEY", "VALUE"}, rows, ctx.stdout_tty);
+  return Status::Ok();
 }
 
 }  // namespace
 
 void RegisterMetrics(CLI::App& app, Context& ctx) {
-  struct Flags {
-    std::string run, name;
-    bool json = false, csv = false, follow = false;
-    std::vector<std::string> runs;
-  };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<MetricsFlags>();
   CLI::App* cmd = app.add_subcommand("metrics", "metrics a run logged: summary, or full series");
   cmd->add_option("run", f->run, "run id (or a unique prefix)")->required();
   cmd->add_option("--name", f->name, "one metric: its full series");
@@ -192,101 +273,21 @@ void RegisterMetrics(CLI::App& app, Context& ctx) {
       cmd->add_flag("--json", f->json, "full series as JSON (step, timestamp, rank, value)");
   cmd->add_flag("--csv", f->csv, "full series as CSV")->excludes(json);
   cmd->add_flag("--follow,-f", f->follow, "keep updating until the run ends");
-  cmd->callback(
-      [&ctx, f] { ctx.exit_code = RunMetrics(ctx, f->run, f->name, f->json, f->csv, f->follow); });
+  OnRun(cmd, ctx, [&ctx, f] { return Metrics(ctx, *f); });
 
   CLI::App* cmp =
       app.add_subcommand("compare", "final and best metric values of runs, side by side");
   cmp->add_option("runs", f->runs, "run ids (or unique prefixes)")->required()->expected(1, -1);
   cmp->add_option("--name", f->name, "only this metric");
   cmp->add_flag("--json", f->json, "machine-readable output");
-  cmp->callback([&ctx, f] {
-    auto ws = ctx.Workspace();
-    if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));
-    std::vector<store::RunRecord> runs;
-    std::map<std::string, std::map<std::string, store::MetricSummary>> by_metric;
-    for (const auto& id : f->runs) {
-      auto run = (*ws)->GetRun(id);
-      if (!run.ok()) return void(ctx.exit_code = Fail(run.status()));
-      auto sums = store::SummarizeMetrics((*ws)->db(), run->seq);
-      if (!sums.ok()) return void(ctx.exit_code = Fail(sums.status()));
-      for (const auto& m : *sums) {
-        if (f->name.empty() || m.name == f->name) by_metric[m.name][run->id] = m;
-      }
-      runs.push_back(*run);
-    }
-    if (f->json) {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& r : runs) {
-        nlohmann::json metrics = nlohmann::json::object();
-        for (const auto& [name, per_run] : by_metric) {
-          auto it = per_run.find(r.id);
-          if (it == per_run.end()) continue;
-          const auto& m = it->second;
-          metrics[name] = {{"last", JsonNumber(m.last)},
-                           {"best", JsonNumber(LowerIsBetter(name) ? m.min : m.max)},
-                           {"count", m.count}};
-        }
-        out.push_back(
-            {{"id", r.id}, {"status", store::RunStatusName(r.status)}, {"metrics", metrics}});
-      }
-      std::printf("%s\n", out.dump(2).c_str());
-      return;
-    }
-    std::vector<std::string> header = {"METRIC"};
-    for (const auto& r : runs) header.push_back(r.id);
-    std::vector<std::vector<std::string>> rows;
-    std::vector<std::string> status_row = {"(status)"};
-    for (const auto& r : runs) {
-      status_row.push_back(StatusColoured(store::RunStatusName(r.status), ctx.stdout_tty));
-    }
-    rows.push_back(status_row);
-    for (const auto& [name, per_run] : by_metric) {
-      std::vector<std::string> row = {name +
-                                      (LowerIsBetter(name) ? " (last / min)" : " (last / max)")};
-      for (const auto& r : runs) {
-        auto it = per_run.find(r.id);
-        if (it == per_run.end()) {
-          row.emplace_back("-");
-          continue;
-        }
-        const auto& m = it->second;
-        row.push_back(Number(m.last) + " / " + Number(LowerIsBetter(name) ? m.min : m.max));
-      }
-      rows.push_back(row);
-    }
-    PrintTable(header, rows, ctx.stdout_tty);
-  });
+  OnRun(cmp, ctx, [&ctx, f] { return Compare(ctx, *f); });
 
   auto tags_run = std::make_shared<std::string>();
   auto tags_json = std::make_shared<bool>(false);
   CLI::App* tags = app.add_subcommand("tags", "tags and properties of a run");
   tags->add_option("run", *tags_run, "run id (or a unique prefix)")->required();
   tags->add_flag("--json", *tags_json, "machine-readable output");
-  tags->callback([&ctx, tags_run, tags_json] {
-    auto opened = OpenRun(ctx, *tags_run);
-    if (!opened.ok()) return void(ctx.exit_code = Fail(opened.status()));
-    auto t = opened->ws->Tags(opened->run.id);
-    auto p = store::ReadProperties(opened->ws->db(), opened->run.seq);
-    if (!t.ok()) return void(ctx.exit_code = Fail(t.status()));
-    if (!p.ok()) return void(ctx.exit_code = Fail(p.status()));
-    if (*tags_json) {
-      nlohmann::json j = {{"tags", nlohmann::json::object()},
-                          {"properties", nlohmann::json::object()}};
-      for (const auto& [k, v] : *t) j["tags"][k] = v;
-      for (const auto& [k, v] : *p) j["properties"][k] = v;
-      std::printf("%s\n", j.dump(2).c_str());
-      return;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& [k, v] : *t) rows.push_back({"tag", k, v});
-    for (const auto& [k, v] : *p) rows.push_back({"property", k, v});
-    if (rows.empty()) {
-      std::printf("run %s has no tags or properties\n", opened->run.id.c_str());
-      return;
-    }
-    PrintTable({"KIND", "KEY", "VALUE"}, rows, ctx.stdout_tty);
-  });
+  OnRun(tags, ctx, [&ctx, tags_run, tags_json] { return Tags(ctx, *tags_run, *tags_json); });
 }
 
 }  // namespace trainyard::cli

@@ -163,7 +163,8 @@ int RankExec(const std::vector<std::string>& argv) {
 void RegisterRankExec(CLI::App& app, Context& ctx) {
   CLI::App* cmd = app.add_subcommand("rank-exec", "(internal) rank shim under mpirun/srun");
   cmd->group("");
-  cmd->callback([&ctx] { ctx.exit_code = RankExec(ctx.trailing_args); });
+  // The exit code is the program's (or 127 when it could not be started).
+  OnRun(cmd, ctx, [&ctx]() -> Result<int> { return RankExec(ctx.trailing_args); });
 }
 
 }  // namespace trainyard::cli

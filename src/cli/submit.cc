@@ -19,14 +19,14 @@ struct SubmitFlags {
   bool wait = false, stream = false, dry_run = false, json = false;
 };
 
-int RunSubmit(Context& ctx, SubmitFlags& f) {
+// The exit code is kExitRunFailed when --wait/--stream saw the run end other than Completed.
+Result<int> Submit(Context& ctx, const SubmitFlags& f) {
   spec::Overrides o = f.overrides;
   if (f.timeout > 0) o.timeout_seconds = f.timeout;
   o.args.insert(o.args.end(), f.trailing.begin(), f.trailing.end());
-  auto parsed = f.job_file.empty() ? spec::ParseFlags(o) : spec::ParseJobFile(f.job_file, o);
-  if (!parsed.ok()) return Fail(parsed.status());
-  auto ws = ctx.Workspace();
-  if (!ws.ok()) return Fail(ws.status());
+  ASSIGN_OR_RETURN(spec::JobSpec job,
+                   f.job_file.empty() ? spec::ParseFlags(o) : spec::ParseJobFile(f.job_file, o));
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
 
   runner::SubmitOptions options;
   options.dry_run = f.dry_run;
@@ -45,9 +45,9 @@ int RunSubmit(Context& ctx, SubmitFlags& f) {
                    HumanBytes(p.bytes_done).c_str());
     };
   }
-  auto sub = runner::Submit(*ws, *parsed, options);
+  auto sub = runner::Submit(ws, job, options);
   if (drew) std::fprintf(stderr, "\n");
-  if (!sub.ok()) return Fail(sub.status());
+  RETURN_IF_ERROR(sub.status());
 
   if (f.dry_run) {
     if (f.json) {
@@ -61,7 +61,7 @@ int RunSubmit(Context& ctx, SubmitFlags& f) {
   }
   const auto& run = sub->run;
   if (f.json && !f.wait && !f.stream) {
-    std::printf("%s\n", RunToJson(*ws, run, false).dump(2).c_str());
+    std::printf("%s\n", RunToJson(ws, run, false).dump(2).c_str());
     return kExitOk;
   }
   if (!f.json) {
@@ -77,14 +77,13 @@ int RunSubmit(Context& ctx, SubmitFlags& f) {
     }
   }
   if (!f.wait && !f.stream) return kExitOk;
-  auto final_run = WaitAndReport(ctx, run.id, 0, f.stream);
-  if (!final_run.ok()) return Fail(final_run.status());
-  if (f.json) std::printf("%s\n", RunToJson(*ws, *final_run, false).dump(2).c_str());
-  if (final_run->status != store::RunStatus::kCompleted) {
+  ASSIGN_OR_RETURN(store::RunRecord final_run, WaitAndReport(ctx, run.id, 0, f.stream));
+  if (f.json) std::printf("%s\n", RunToJson(ws, final_run, false).dump(2).c_str());
+  if (final_run.status != store::RunStatus::kCompleted) {
     if (!f.json) {
-      std::fprintf(stderr, "run %s %s%s%s\n", final_run->id.c_str(),
-                   StatusColoured(store::RunStatusName(final_run->status), ctx.stderr_tty).c_str(),
-                   final_run->error.empty() ? "" : ": ", final_run->error.c_str());
+      std::fprintf(stderr, "run %s %s%s%s\n", final_run.id.c_str(),
+                   StatusColoured(store::RunStatusName(final_run.status), ctx.stderr_tty).c_str(),
+                   final_run.error.empty() ? "" : ": ", final_run.error.c_str());
     }
     return kExitRunFailed;
   }
@@ -117,9 +116,9 @@ void RegisterSubmit(CLI::App& app, Context& ctx) {
   cmd->add_flag("--dry-run", f->dry_run, "print the launch plan; record and start nothing");
   cmd->add_flag("--json", f->json, "machine-readable output");
   cmd->footer("Arguments after -- go to the script exactly as given (never through a shell).");
-  cmd->callback([&ctx, f] {
+  OnRun(cmd, ctx, [&ctx, f] {
     f->trailing = ctx.trailing_args;
-    ctx.exit_code = RunSubmit(ctx, *f);
+    return Submit(ctx, *f);
   });
 }
 

@@ -10,8 +10,9 @@ void RegisterSupervise(CLI::App& app, Context& ctx) {
   CLI::App* cmd = app.add_subcommand("supervise", "(internal) supervise one run");
   cmd->group("");  // hidden from --help
   cmd->add_option("run", *run_id)->required();
-  cmd->callback([&ctx, run_id] {
-    ctx.exit_code = runner::Supervise(store::ResolveWorkspaceDir(ctx.workspace_flag), *run_id);
+  // The exit code is the supervisor's own (runner::Supervise).
+  OnRun(cmd, ctx, [&ctx, run_id]() -> Result<int> {
+    return runner::Supervise(store::ResolveWorkspaceDir(ctx.workspace_flag), *run_id);
   });
 }
 

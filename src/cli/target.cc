@@ -10,13 +10,81 @@
 
 namespace trainyard::cli {
 
+namespace {
+
+struct TargetFlags {
+  std::string name, type = "local";
+  std::vector<std::string> options;
+  bool json = false;
+};
+
+nlohmann::json Describe(const store::TargetRecord& t, const targets::Target& impl) {
+  nlohmann::json j = {{"name", t.name}, {"type", t.type}, {"capacity", impl.capacity()}};
+  j["config"] = nlohmann::json::parse(t.config_json, nullptr, false);
+  return j;
+}
+
+Status TargetAdd(Context& ctx, const TargetFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  std::map<std::string, std::string> opts;
+  for (const auto& kv : f.options) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) {
+      return InvalidArgument("--option \"" + kv + "\": expected KEY=VALUE");
+    }
+    opts[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  ASSIGN_OR_RETURN(std::string config, targets::MakeTargetConfig(f.type, opts));
+  RETURN_IF_ERROR(ws->PutTarget({f.name, f.type, config}));
+  std::printf("target %s (%s) saved\n", f.name.c_str(), f.type.c_str());
+  return Status::Ok();
+}
+
+Status TargetList(Context& ctx, const TargetFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  ASSIGN_OR_RETURN(std::vector<store::TargetRecord> all, ws->ListTargets());
+  bool has_local = false;
+  for (const auto& t : all) has_local |= t.name == "local";
+  if (!has_local) all.insert(all.begin(), {"local", "local", "{}"});
+  nlohmann::json arr = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& t : all) {
+    auto impl = targets::MakeTarget(t);
+    if (!impl.ok()) {
+      rows.push_back({t.name, t.type, "-", impl.status().message()});
+      continue;
+    }
+    arr.push_back(Describe(t, **impl));
+    rows.push_back({t.name, t.type, std::to_string((*impl)->capacity()), t.config_json});
+  }
+  if (f.json) {
+    std::printf("%s\n", arr.dump(2).c_str());
+    return Status::Ok();
+  }
+  PrintTable({"NAME", "TYPE", "CONCURRENT RUNS", "OPTIONS"}, rows, ctx.stdout_tty);
+  return Status::Ok();
+}
+
+Status TargetShow(Context& ctx, const TargetFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  ASSIGN_OR_RETURN(auto impl, targets::LookupTarget(ws, f.name));
+  auto rec = ws->GetTarget(f.name);
+  store::TargetRecord t = rec.ok() && *rec ? **rec : store::TargetRecord{f.name, "local", "{}"};
+  std::printf("%s\n", Describe(t, *impl).dump(2).c_str());
+  return Status::Ok();
+}
+
+Status TargetRemove(Context& ctx, const TargetFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  RETURN_IF_ERROR(ws->RemoveTarget(f.name));
+  std::printf("target %s removed\n", f.name.c_str());
+  return Status::Ok();
+}
+
+}  // namespace
+
 void RegisterTarget(CLI::App& app, Context& ctx) {
-  struct Flags {
-    std::string name, type = "local";
-    std::vector<std::string> options;
-    bool json = false;
-  };
-  auto f = std::make_shared<Flags>();
+  auto f = std::make_shared<TargetFlags>();
   CLI::App* cmd = app.add_subcommand("target", "manage compute targets");
   cmd->require_subcommand(1);
 
@@ -44,79 +112,19 @@ void RegisterTarget(CLI::App& app, Context& ctx) {
            "same as -o " + name + "=VALUE")
         ->group("Target options");
   }
-  add->callback([&ctx, f] {
-    auto ws = ctx.Workspace();
-    if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));
-    std::map<std::string, std::string> opts;
-    for (const auto& kv : f->options) {
-      size_t eq = kv.find('=');
-      if (eq == std::string::npos) {
-        return void(ctx.exit_code =
-                        Fail(InvalidArgument("--option \"" + kv + "\": expected KEY=VALUE")));
-      }
-      opts[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    auto config = targets::MakeTargetConfig(f->type, opts);
-    if (!config.ok()) return void(ctx.exit_code = Fail(config.status()));
-    Status s = (*ws)->PutTarget({f->name, f->type, *config});
-    if (!s.ok()) return void(ctx.exit_code = Fail(s));
-    std::printf("target %s (%s) saved\n", f->name.c_str(), f->type.c_str());
-  });
+  OnRun(add, ctx, [&ctx, f] { return TargetAdd(ctx, *f); });
 
-  auto describe = [](const store::TargetRecord& t, const targets::Target& impl) {
-    nlohmann::json j = {{"name", t.name}, {"type", t.type}, {"capacity", impl.capacity()}};
-    j["config"] = nlohmann::json::parse(t.config_json, nullptr, false);
-    return j;
-  };
   CLI::App* list = cmd->add_subcommand("list", "list targets");
   list->add_flag("--json", f->json, "machine-readable output");
-  list->callback([&ctx, f, describe] {
-    auto ws = ctx.Workspace();
-    if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));
-    auto all = (*ws)->ListTargets();
-    if (!all.ok()) return void(ctx.exit_code = Fail(all.status()));
-    bool has_local = false;
-    for (const auto& t : *all) has_local |= t.name == "local";
-    if (!has_local) all->insert(all->begin(), {"local", "local", "{}"});
-    nlohmann::json arr = nlohmann::json::array();
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& t : *all) {
-      auto impl = targets::MakeTarget(t);
-      if (!impl.ok()) {
-        rows.push_back({t.name, t.type, "-", impl.status().message()});
-        continue;
-      }
-      arr.push_back(describe(t, **impl));
-      rows.push_back({t.name, t.type, std::to_string((*impl)->capacity()), t.config_json});
-    }
-    if (f->json) {
-      std::printf("%s\n", arr.dump(2).c_str());
-      return;
-    }
-    PrintTable({"NAME", "TYPE", "CONCURRENT RUNS", "OPTIONS"}, rows, ctx.stdout_tty);
-  });
+  OnRun(list, ctx, [&ctx, f] { return TargetList(ctx, *f); });
 
   CLI::App* show = cmd->add_subcommand("show", "show a target");
   show->add_option("name", f->name, "target name")->required();
-  show->callback([&ctx, f, describe] {
-    auto ws = ctx.Workspace();
-    if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));
-    auto impl = targets::LookupTarget(*ws, f->name);
-    if (!impl.ok()) return void(ctx.exit_code = Fail(impl.status()));
-    auto rec = (*ws)->GetTarget(f->name);
-    store::TargetRecord t = rec.ok() && *rec ? **rec : store::TargetRecord{f->name, "local", "{}"};
-    std::printf("%s\n", describe(t, **impl).dump(2).c_str());
-  });
+  OnRun(show, ctx, [&ctx, f] { return TargetShow(ctx, *f); });
 
   CLI::App* remove = cmd->add_subcommand("remove", "remove a target");
   remove->add_option("name", f->name, "target name")->required();
-  remove->callback([&ctx, f] {
-    auto ws = ctx.Workspace();
-    if (!ws.ok()) return void(ctx.exit_code = Fail(ws.status()));
-    Status s = (*ws)->RemoveTarget(f->name);
-    if (!s.ok()) return void(ctx.exit_code = Fail(s));
-    std::printf("target %s removed\n", f->name.c_str());
-  });
+  OnRun(remove, ctx, [&ctx, f] { return TargetRemove(ctx, *f); });
 }
 
 }  // namespace trainyard::cli
