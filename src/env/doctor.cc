@@ -40,11 +40,15 @@ std::string FirstLine(const std::string& text) {
   return Trim(t.substr(0, t.find('\n')));
 }
 
-// "<first line of `program --version`>", or an error description in *problem.
-std::string VersionLine(const std::string& program, std::string* problem) {
+Result<CommandResult> RunTool(const std::vector<std::string>& argv) {
   CommandOptions options;
   options.timeout_seconds = kToolTimeoutSeconds;
-  auto run = RunCommand({program, "--version"}, options);
+  return RunCommand(argv, options);
+}
+
+// "<first line of `program --version`>" from its run, or an error description in *problem.
+std::string VersionLine(const std::string& program, const Result<CommandResult>& run,
+                        std::string* problem) {
   if (!run.ok()) {
     *problem = run.status().message();
     return "";
@@ -115,7 +119,7 @@ DoctorCheck OpenMpiCheck() {
   std::string path = FindOnPath("mpirun");
   if (path.empty()) return {"openmpi", Level::kWarn, "mpirun not found on PATH", fix};
   std::string problem;
-  std::string line = VersionLine(path, &problem);
+  std::string line = VersionLine(path, RunTool({path, "--version"}), &problem);
   if (!problem.empty()) return {"openmpi", Level::kWarn, path + ": " + problem, fix};
   if (line.find("Open MPI") == std::string::npos) {
     return {"openmpi", Level::kWarn, line + " (" + path + ") is not Open MPI",
@@ -124,19 +128,48 @@ DoctorCheck OpenMpiCheck() {
   return {"openmpi", Level::kOk, line + " (" + path + ")", ""};
 }
 
+// The client (sbatch, scontrol) and a controller that answers are separate questions: a machine
+// may have the client installed without any Slurm configuration (every client command then fails
+// at once: "fatal: Could not establish a configuration source"), or with a configuration whose
+// slurmctld does not answer (`scontrol ping` exits 1: "Slurmctld(primary) at HOST is DOWN").
 DoctorCheck SlurmCheck() {
   std::string path = FindOnPath("sbatch");
   if (path.empty()) {
     return {"slurm", Level::kInfo, "sbatch not found (only needed for slurm targets)",
             "apt-get install slurm-client to submit jobs to a Slurm cluster"};
   }
+  auto version = RunTool({path, "--version"});
+  if (version.ok() && !version->timed_out && version->exit_code != 0 &&
+      version->err.find("Could not establish a configuration source") != std::string::npos) {
+    return {"slurm", Level::kInfo,
+            "client installed (" + path +
+                "), no controller reachable: no Slurm configuration here (only needed for slurm "
+                "targets)",
+            "to use a cluster, copy its slurm.conf to /etc/slurm/ (or point SLURM_CONF at it)"};
+  }
   std::string problem;
-  std::string line = VersionLine(path, &problem);
+  std::string line = VersionLine(path, version, &problem);
   if (!problem.empty()) {
     return {"slurm", Level::kWarn, path + ": " + problem,
             "check the Slurm client installation (apt-get install slurm-client)"};
   }
-  return {"slurm", Level::kOk, line + " (" + path + ")", ""};
+  // The client works and has a configuration: does its controller answer?
+  std::string scontrol = FindOnPath("scontrol");
+  if (scontrol.empty()) return {"slurm", Level::kOk, line + " (" + path + ")", ""};
+  auto ping = RunTool({scontrol, "ping"});
+  std::string answer;
+  if (!ping.ok()) {
+    answer = ping.status().message();
+  } else if (ping->timed_out) {
+    answer = "scontrol ping did not answer within 10 s";
+  } else {
+    answer = FirstLine(ping->out.empty() ? ping->err : ping->out);
+    if (ping->exit_code == 0) return {"slurm", Level::kOk, line + " (" + path + "), " + answer, ""};
+  }
+  return {"slurm", Level::kWarn,
+          line + " client installed (" + path + "), no controller reachable: " + answer,
+          "start slurmctld, or point SLURM_CONF at the slurm.conf of a cluster whose controller "
+          "is up (only needed for slurm targets)"};
 }
 
 DoctorCheck GpuCheck(const InterpreterInfo* info) {

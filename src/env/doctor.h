@@ -30,7 +30,8 @@ const char* DoctorLevelName(DoctorCheck::Level level);
 
 // Runs every check and returns them all, in the order listed above, whatever fails (a check that
 // cannot run reports kError or kWarn itself). Runs the interpreter (unless its probe is cached),
-// `mpirun --version` and `sbatch --version`, each with a timeout, so it may take a few seconds.
+// `mpirun --version`, `sbatch --version` and `scontrol ping` (telling "Slurm client missing" from
+// "client installed, no controller reachable"), each with a timeout, so it may take a few seconds.
 // Never prints. Thread-safe (reads the environment; do not setenv concurrently).
 std::vector<DoctorCheck> RunDoctor(const DoctorInputs& inputs);
 

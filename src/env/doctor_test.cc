@@ -113,6 +113,69 @@ TEST(Doctor, MissingToolsHaveInstallAdvice) {
   EXPECT_NE(slurm.value.find("only needed for slurm targets"), std::string::npos);
 }
 
+// Fake Slurm client commands in `dir`: sbatch and scontrol print `sbatch_err` / `ping_out` and
+// exit with the given codes.
+void WriteFakeSlurm(const std::string& dir, const std::string& sbatch_err, int sbatch_code,
+                    const std::string& ping_out, int ping_code) {
+  testing::WriteExecutable(dir + "/sbatch",
+                           "#!/bin/sh\n" +
+                               (sbatch_code == 0 ? std::string("echo 'slurm 22.05.8'\n")
+                                                 : "echo '" + sbatch_err + "' >&2\n") +
+                               "exit " + std::to_string(sbatch_code) + "\n");
+  testing::WriteExecutable(dir + "/scontrol", "#!/bin/sh\necho '" + ping_out + "'\nexit " +
+                                                  std::to_string(ping_code) + "\n");
+}
+
+TEST(Doctor, SlurmClientWithoutConfigurationIsNotMissing) {
+  TempDir tmp;
+  ScopedEnv path("PATH", tmp.Path());
+  WriteFakeSlurm(tmp.Path(),
+                 "sbatch: error: fetch_config: DNS SRV lookup failed\nsbatch: fatal: Could not "
+                 "establish a configuration source",
+                 1, "", 1);
+  const DoctorCheck slurm = Find(RunDoctor(FastInputs(tmp)), "slurm");
+  EXPECT_EQ(slurm.level, Level::kInfo) << slurm.value;
+  EXPECT_NE(slurm.value.find("client installed"), std::string::npos) << slurm.value;
+  EXPECT_NE(slurm.value.find("no controller reachable"), std::string::npos) << slurm.value;
+  EXPECT_EQ(slurm.fix.find("apt-get install"), std::string::npos) << slurm.fix;
+  EXPECT_NE(slurm.fix.find("slurm.conf"), std::string::npos) << slurm.fix;
+}
+
+TEST(Doctor, SlurmControllerDownIsReported) {
+  TempDir tmp;
+  ScopedEnv path("PATH", tmp.Path());
+  WriteFakeSlurm(tmp.Path(), "", 0, "Slurmctld(primary) at vm is DOWN", 1);
+  const DoctorCheck slurm = Find(RunDoctor(FastInputs(tmp)), "slurm");
+  EXPECT_EQ(slurm.level, Level::kWarn) << slurm.value;
+  EXPECT_NE(slurm.value.find("slurm 22.05.8 client installed"), std::string::npos) << slurm.value;
+  EXPECT_NE(slurm.value.find("no controller reachable: Slurmctld(primary) at vm is DOWN"),
+            std::string::npos)
+      << slurm.value;
+  EXPECT_EQ(slurm.fix.find("apt-get install"), std::string::npos) << slurm.fix;
+}
+
+TEST(Doctor, SlurmControllerUpIsOk) {
+  TempDir tmp;
+  ScopedEnv path("PATH", tmp.Path());
+  WriteFakeSlurm(tmp.Path(), "", 0, "Slurmctld(primary) at vm is UP", 0);
+  const DoctorCheck slurm = Find(RunDoctor(FastInputs(tmp)), "slurm");
+  EXPECT_EQ(slurm.level, Level::kOk) << slurm.value;
+  EXPECT_NE(slurm.value.find("slurm 22.05.8"), std::string::npos) << slurm.value;
+  EXPECT_NE(slurm.value.find("is UP"), std::string::npos) << slurm.value;
+  EXPECT_TRUE(slurm.fix.empty()) << slurm.fix;
+}
+
+// The real client on this machine: installed without a reachable controller, it must not be told
+// to install the client.
+TEST(Doctor, RealSlurmClientIsNeverToldToInstallItself) {
+  if (FindOnPath("sbatch").empty()) GTEST_SKIP() << "no Slurm client here";
+  TempDir tmp;
+  const DoctorCheck slurm = Find(RunDoctor(FastInputs(tmp)), "slurm");
+  if (slurm.level == Level::kOk) GTEST_SKIP() << "a controller answers here: " << slurm.value;
+  EXPECT_NE(slurm.value.find("no controller reachable"), std::string::npos) << slurm.value;
+  EXPECT_EQ(slurm.fix.find("apt-get install slurm-client"), std::string::npos) << slurm.fix;
+}
+
 TEST(Doctor, FindsOpenMpiWhenInstalled) {
   if (FindOnPath("mpirun").empty()) GTEST_SKIP() << "no mpirun here";
   TempDir tmp;
