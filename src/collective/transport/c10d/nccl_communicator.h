@@ -7,8 +7,9 @@
 // split it alongside their host communicator, and the executor runs CUDA tensors on it while
 // coordination stays on the host communicator. Besides the data methods it implements the memory
 // methods of Communicator on the device (copies, scaling with a torch mul on a from_blob CUDA
-// tensor, scratch memory), so the ops never touch device pointers from the CPU. nccl_check.cc and
-// runtime_gpu_check.cc (scripts/gpu_check.sh) exercise it on a GPU machine.
+// tensor, scratch memory), so the ops never touch device pointers from the CPU. tests/gpu
+// (nccl_communicator_test.cc, runtime_device_test.cc; scripts/gpu_check.sh) exercises it on a GPU
+// machine.
 //
 // Streams: every operation (collective or memory) runs on the current stream of the device for
 // the calling thread (ProcessGroupNCCL orders its own stream after it) and ends by synchronizing
