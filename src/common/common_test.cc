@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/files.h"
@@ -55,10 +60,67 @@ TEST(Process, MissingProgramIsNotFound) {
   EXPECT_EQ(RunCommand({"no-such-program-xyz"}).status().code(), StatusCode::kNotFound);
 }
 
+bool Contains(const std::vector<pid_t>& pids, pid_t pid) {
+  return std::find(pids.begin(), pids.end(), pid) != pids.end();
+}
+
 TEST(Process, AliveAndDescendants) {
   EXPECT_TRUE(ProcessAlive(getpid(), ProcessStartTicks(getpid())));
   EXPECT_FALSE(ProcessAlive(getpid(), ProcessStartTicks(getpid()) + 1));
   EXPECT_FALSE(ProcessAlive(99999999));
+
+  // A child that starts a grandchild; both wait until `hold` is closed. The child reports the
+  // grandchild's pid through `report`. Only async-signal-safe calls after fork.
+  int report[2];
+  int hold[2];
+  ASSERT_EQ(pipe(report), 0);
+  ASSERT_EQ(pipe(hold), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(report[0]);
+    close(hold[1]);
+    const pid_t grandchild = fork();
+    if (grandchild == 0) {
+      close(report[1]);
+      char c;
+      while (read(hold[0], &c, 1) > 0) {
+      }
+      _exit(0);
+    }
+    const bool sent = grandchild > 0 && write(report[1], &grandchild, sizeof grandchild) ==
+                                            static_cast<ssize_t>(sizeof grandchild);
+    close(report[1]);
+    char c;
+    while (read(hold[0], &c, 1) > 0) {
+    }
+    if (grandchild > 0) waitpid(grandchild, nullptr, 0);
+    _exit(sent ? 0 : 1);
+  }
+  close(report[1]);
+  close(hold[0]);
+  pid_t grandchild = -1;
+  const bool got =
+      read(report[0], &grandchild, sizeof grandchild) == static_cast<ssize_t>(sizeof grandchild);
+  close(report[0]);
+
+  std::vector<pid_t> mine = Descendants(getpid());
+  std::vector<pid_t> childs = Descendants(child);
+  close(hold[1]);  // both exit now
+  int status = -1;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(got) << "the child did not report its child's pid";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  EXPECT_TRUE(Contains(mine, child)) << "child " << child;
+  EXPECT_TRUE(Contains(mine, grandchild)) << "grandchild " << grandchild;
+  EXPECT_FALSE(Contains(mine, getpid()));
+  EXPECT_TRUE(Contains(childs, grandchild));
+  EXPECT_FALSE(Contains(childs, child));
+  EXPECT_FALSE(ProcessAlive(child));
+  std::vector<pid_t> after = Descendants(getpid());
+  EXPECT_FALSE(Contains(after, child));
+  EXPECT_FALSE(Contains(after, grandchild));
 }
 
 TEST(Files, AtomicWriteAndRead) {

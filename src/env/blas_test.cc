@@ -1,8 +1,14 @@
 #include "env/blas.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <link.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
 
 #include "common/files.h"
 #include "env/test_util.h"
@@ -57,13 +63,33 @@ TEST(Blas, FollowsTheAlternativesSymlink) {
   EXPECT_FALSE(fast.slow);
 }
 
-TEST(Blas, DetectsSomethingOnThisMachine) {
-  BlasInfo blas = DetectBlas();
-  EXPECT_FALSE(blas.kind.empty());
-  if (PathExists("/etc/alternatives/libblas.so.3-" + Machine() + "-linux-gnu")) {
-    EXPECT_NE(blas.kind, "none");
-    EXPECT_FALSE(blas.path.empty());
+// The file the dynamic loader opens for "libblas.so.3" in this process, resolved ("" when it
+// finds none): what torch gets, found without DetectBlas's rules.
+std::string LoadedBlas() {
+  void* handle = dlopen("libblas.so.3", RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) return "";
+  std::string path;
+  struct link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map != nullptr && map->l_name != nullptr) {
+    std::error_code ec;
+    path = std::filesystem::canonical(map->l_name, ec).string();
   }
+  dlclose(handle);
+  return path;
+}
+
+TEST(Blas, DetectsTheLibraryTheLoaderOpens) {
+  const std::string loaded = LoadedBlas();
+  BlasInfo blas = DetectBlas();
+  if (loaded.empty()) {
+    EXPECT_EQ(blas.kind, "none") << blas.path;
+    EXPECT_EQ(blas.path, "");
+    return;
+  }
+  EXPECT_EQ(blas.path, loaded);
+  EXPECT_NE(blas.kind, "none");
+  EXPECT_NE(blas.kind, "unknown") << "a BLAS Debian ships: " << loaded;
+  EXPECT_NE(DescribeBlas(blas).find(loaded), std::string::npos) << DescribeBlas(blas);
 }
 
 }  // namespace

@@ -2,9 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <regex>
+#include <string>
 
 #include "common/files.h"
+#include "common/process.h"
+#include "common/strings.h"
 #include "env/test_util.h"
 
 namespace trainyard::env {
@@ -69,11 +76,80 @@ TEST(Gpu, HonoursCudaVisibleDevices) {
   EXPECT_EQ(CountGpusFrom(empty), 0);  // listing ids does not conjure GPUs
 }
 
+// The GPUs of this machine counted without CountGpusFrom: entries of the driver's folder, else
+// /dev/nvidia<N> files.
+int PhysicalGpusOfThisMachine() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc/driver/nvidia/gpus", ec)) {
+    (void)e;
+    ++n;
+  }
+  if (n > 0) return n;
+  const std::regex device_file("nvidia[0-9]+");
+  for (const auto& e : fs::directory_iterator("/dev", ec)) {
+    if (std::regex_match(e.path().filename().string(), device_file)) ++n;
+  }
+  return n;
+}
+
+// Sets or unsets CUDA_VISIBLE_DEVICES for the scope, restoring the old value after.
+class VisibleDevices {
+ public:
+  explicit VisibleDevices(const char* value) {
+    if (const char* old = std::getenv(kVar)) old_ = old;
+    if (value != nullptr) {
+      setenv(kVar, value, 1);
+    } else {
+      unsetenv(kVar);
+    }
+  }
+  ~VisibleDevices() {
+    if (old_) {
+      setenv(kVar, old_->c_str(), 1);
+    } else {
+      unsetenv(kVar);
+    }
+  }
+  VisibleDevices(const VisibleDevices&) = delete;
+  VisibleDevices& operator=(const VisibleDevices&) = delete;
+
+ private:
+  static constexpr const char* kVar = "CUDA_VISIBLE_DEVICES";
+  std::optional<std::string> old_;
+};
+
+// CountGpus() reads the real driver folder and device files, and this process's
+// CUDA_VISIBLE_DEVICES.
 TEST(Gpu, RealCountMatchesTheSources) {
-  GpuSources real;
-  if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) real.cuda_visible_devices = v;
-  EXPECT_EQ(CountGpus(), CountGpusFrom(real));
-  EXPECT_GE(CountGpus(), 0);
+  const int physical = PhysicalGpusOfThisMachine();
+  {
+    VisibleDevices unset(nullptr);
+    EXPECT_EQ(CountGpus(), physical);
+  }
+  {
+    VisibleDevices none("");
+    EXPECT_EQ(CountGpus(), 0) << "CUDA_VISIBLE_DEVICES= hides every GPU";
+  }
+  {
+    VisibleDevices none("-1");
+    EXPECT_EQ(CountGpus(), 0);
+  }
+  {
+    VisibleDevices first("0");
+    EXPECT_EQ(CountGpus(), std::min(physical, 1));
+  }
+  // On a machine with NVIDIA's tools, the count agrees with nvidia-smi.
+  if (!FindOnPath("nvidia-smi").empty()) {
+    VisibleDevices unset(nullptr);
+    Result<CommandResult> smi = RunCommand({"nvidia-smi", "-L"}, {.timeout_seconds = 30});
+    if (smi.ok() && smi->exit_code == 0) {
+      int listed = 0;
+      for (const std::string& line : Split(smi->out, '\n')) listed += StartsWith(line, "GPU ");
+      EXPECT_EQ(CountGpus(), listed) << smi->out;
+    }
+  }
 }
 
 }  // namespace
