@@ -9,13 +9,13 @@ Registered as ctest python.gloo.init (python/collective.cmake); runs with plain 
 """
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
+from script_runner import master_port
 
 _c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
@@ -53,29 +53,10 @@ RANK_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _master_port():
-    """A port that was free a moment ago, with the next one free too (the runtime's)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 65000 and _port_free(port + 1):
-            return port
-
-
 def test_hvd_init_with_torch_contract_two_ranks():
     if not _c.gloo_built():
         pytest.skip("the Gloo transport is not built (no libtorch at build time)")
-    port = _master_port()
+    port = master_port()
     procs = []
     for rank in range(2):
         env = {k: v for k, v in os.environ.items()

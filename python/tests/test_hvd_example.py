@@ -1,9 +1,16 @@
 """A training script written for Horovod (the pytorch_mnist.py pattern, on synthetic data) runs
-unchanged: DistributedSampler, DistributedOptimizer with fp16 compression, broadcast of the
-model and optimizer state, metric averaging by name, and all ranks end with the same weights.
+unchanged on two ranks: DistributedSampler, DistributedOptimizer with fp16 compression, broadcast
+of the model and optimizer state, metric averaging by name; the averaged loss decreases, and ranks
+that started from different weights end with the same ones.
 
-Run under `mpirun -np 2` (ctest python.hvd.example) and as one process (python.test_hvd_example).
+Always on 2 or more ranks: under `mpirun -np 2` (ctest python.hvd.example, the MPI transport), and,
+started as one process (ctest python.test_hvd_example), the test starts 2 ranks of itself with
+torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, as torchrun would (Gloo).
 """
+
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,9 +18,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.data.distributed
 
-pytest.importorskip("trainyard._collective", reason="needs the MPI build")
+_c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
+from script_runner import master_port  # noqa: E402
+
+EPOCHS = 5
 
 
 class Net(nn.Module):
@@ -36,28 +46,57 @@ def metric_average(val, name):
     return avg_tensor.item()
 
 
-def test_horovod_mnist_style_script():
+def _launched():
+    """True in a rank started by mpirun or with torch.distributed's contract."""
+    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
+
+
+def _gathered_differ(tensors, name):
+    """True when some rank's copy of any of `tensors` differs from rank 0's."""
+    differ = False
+    for i, t in enumerate(tensors):
+        gathered = hvd.allgather(t.detach().unsqueeze(0), name=f"{name}.{i}")
+        differ = differ or any(not torch.equal(gathered[k], gathered[0])
+                               for k in range(1, hvd.size()))
+    return differ
+
+
+def _train_and_check():
     hvd.init()
+    assert hvd.size() >= 2, f"this test is about ranks: start it on 2 or more, not {hvd.size()}"
     torch.manual_seed(42 + hvd.rank())  # different init per rank: the broadcast must fix it
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
     data = torch.randn(64, 1, 8, 8, generator=g)
-    target = torch.randint(0, 3, (64,), generator=g)
+    # Learnable labels (which halves of the image sum above 0), so that the loss must go down.
+    target = ((data[:, 0, :, :4].sum((1, 2)) > 0).long() +
+              (data[:, 0, :, 4:].sum((1, 2)) > 0).long())
     dataset = torch.utils.data.TensorDataset(data, target)
     sampler = torch.utils.data.distributed.DistributedSampler(
         dataset, num_replicas=hvd.size(), rank=hvd.rank())
     loader = torch.utils.data.DataLoader(dataset, batch_size=8, sampler=sampler)
 
     model = Net()
+    assert _gathered_differ(list(model.parameters()), "initial"), \
+        "the ranks started from the same weights: the final comparison would prove nothing"
     lr_scaler = hvd.size()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01 * lr_scaler, momentum=0.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05 * lr_scaler, momentum=0.5)
     hvd.broadcast_parameters(model.state_dict(), root_rank=0)
     hvd.broadcast_optimizer_state(optimizer, root_rank=0)
     optimizer = hvd.DistributedOptimizer(optimizer, named_parameters=model.named_parameters(),
                                          compression=hvd.Compression.fp16, op=hvd.Average,
                                          gradient_predivide_factor=1.0)
-    losses = []
-    for epoch in range(2):
+
+    def evaluate():
+        model.eval()
+        test_loss = 0.0
+        with torch.no_grad():
+            for batch_data, batch_target in loader:
+                test_loss += F.nll_loss(model(batch_data), batch_target, reduction="sum").item()
+        return metric_average(test_loss / len(sampler), "avg_loss")
+
+    losses = [evaluate()]
+    for epoch in range(EPOCHS):
         model.train()
         sampler.set_epoch(epoch)
         for batch_data, batch_target in loader:
@@ -65,15 +104,45 @@ def test_horovod_mnist_style_script():
             loss = F.nll_loss(model(batch_data), batch_target)
             loss.backward()
             optimizer.step()
-        model.eval()
-        test_loss = 0.0
-        with torch.no_grad():
-            for batch_data, batch_target in loader:
-                test_loss += F.nll_loss(model(batch_data), batch_target, reduction="sum").item()
-        test_loss /= len(sampler)
-        losses.append(metric_average(test_loss, "avg_loss"))
-    assert losses[1] < losses[0] + 0.5
-    for name, p in model.named_parameters():
-        gathered = hvd.allgather(p.detach().unsqueeze(0), name="final." + name)
-        for k in range(hvd.size()):
-            assert torch.equal(gathered[k], p.detach()), name
+        losses.append(evaluate())
+    assert all(b < a for a, b in zip(losses, losses[1:])), f"the loss rose in an epoch: {losses}"
+    assert losses[-1] < 0.9 * losses[0], f"the averaged loss did not decrease enough: {losses}"
+    assert not _gathered_differ(list(model.parameters()), "final"), \
+        "the ranks ended with different weights"
+    hvd.shutdown()
+
+
+def _run_two_ranks_on_gloo():
+    if not _c.gloo_built():
+        pytest.skip("started as one process and the Gloo transport is not built; "
+                    "python.hvd.example runs this test on 2 ranks under mpirun")
+    port = master_port()
+    procs = []
+    for rank in range(2):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OMPI_", "PMIX_", "HOROVOD_", "LOCAL_"))}
+        env.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), HOROVOD_GLOO_TIMEOUT_SECONDS="60", OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             "-p", "no:hypothesispytest", os.path.abspath(__file__)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for p in procs:
+            out, _ = p.communicate(timeout=240)
+            outputs.append(out)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for rank, (p, out) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0 and "1 passed" in out, f"rank {rank} ({p.returncode}):\n{out}"
+
+
+def test_horovod_mnist_style_script():
+    if _launched():
+        _train_and_check()
+    else:
+        _run_two_ranks_on_gloo()
