@@ -1,14 +1,17 @@
 // Benchmarks for tracking from inside runs (issue 3), measured side by side in one run:
-//  (a) cost of one Log() call on the training thread (online, against the real endpoint);
+//  (a) cost of one Log() call on the training thread (online, against the real endpoint), also
+//      with 4 threads logging at once (per call, on each thread);
 //  (b) sustained ingestion, points/s from Log() into the workspace (the real ingestion endpoint
 //      of a supervisor, over HTTP on loopback), next to a plain batched SQLite insert of the same
 //      rows (1000 per transaction, prepared statement, WAL) — goal ≥ 50%;
 //  (c) delay from Log() to visible in the workspace (what `trainyard metrics` reads) — goal ≤ 1 s.
 // Usage: tracking_bench [POINTS]
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -90,6 +93,23 @@ int main(int argc, char** argv) {
   auto stored = store::ReadMetrics(ws->db(), run.seq, "loss");
   size_t count = stored.ok() ? (*stored)["loss"].size() : 0;
 
+  // (a) with 4 threads logging at once, `points` calls together.
+  const int threads = 4;
+  std::atomic<int64_t> thread_us{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      const std::string name = "threads/loss" + std::to_string(t);
+      const int64_t start = MonotonicMicros();
+      for (int i = 0; i < points / threads; ++i) Check(recorder->Log(name, i * 0.5), "log");
+      thread_us += MonotonicMicros() - start;
+    });
+  }
+  for (std::thread& t : pool) t.join();
+  Check(recorder->Flush(120), "flush");
+  const double ns_per_log_threads =
+      static_cast<double>(thread_us.load()) * 1000.0 / (threads * (points / threads));
+
   store::RunRecord plain_run = NewRun(ws.get());
   double plain = PlainInsertPointsPerSecond(ws.get(), plain_run.seq, points);
 
@@ -113,6 +133,10 @@ int main(int argc, char** argv) {
   std::printf("| case | trainyard | reference | ratio |\n|---|---|---|---|\n");
   std::printf("| (a) Log() on the training thread | %.0f ns/call | 1000 ns (goal) | %.2f |\n",
               ns_per_log, ns_per_log / 1000.0);
+  std::printf(
+      "| (a) Log() from %d threads at once, per call on each | %.0f ns/call | 1000 ns (goal) | "
+      "%.2f |\n",
+      threads, ns_per_log_threads, ns_per_log_threads / 1000.0);
   std::printf(
       "| (b) sustained ingestion, Log() to stored | %.0f points/s | %.0f points/s (plain "
       "batched insert) | %.2f (goal >= 0.5) |\n",

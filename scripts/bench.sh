@@ -12,7 +12,7 @@ echo
 echo
 "$BUILD/bench/tracking_bench" 1000000
 echo
-PYTHONPATH="$BUILD/python" /usr/bin/python3 python/bench_log.py 1000000
+PYTHONPATH="$BUILD/python" /usr/bin/python3 bench/run_log_bench.py 1000000
 echo
 /usr/bin/python3 bench/launch_bench.py "$BUILD" 5
 echo

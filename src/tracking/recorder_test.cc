@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
-#include <iostream>
 #include <limits>
 #include <set>
 #include <thread>
@@ -482,32 +481,6 @@ TEST(RecorderDeathTest, CurrentIsFlushedAtExit) {
     unsetenv(var);
   }
   EXPECT_EQ(endpoint.stored().metrics["exit"].size(), 1000u);
-}
-
-// Not a pass/fail test: prints what one Log() costs the training thread.
-TEST(Recorder, LogCostMicrobenchmark) {
-  FakeEndpoint endpoint;
-  std::unique_ptr<Recorder> recorder = MustCreate(Online(endpoint));
-  auto measure = [&](int threads, int per_thread) {
-    std::vector<std::thread> pool;
-    std::atomic<int64_t> total_us{0};
-    for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        std::string name = "bench/loss" + std::to_string(t);
-        const int64_t start = MonotonicMicros();
-        for (int i = 0; i < per_thread; ++i) recorder->Log(name, i).IgnoreError();
-        total_us += MonotonicMicros() - start;
-      });
-    }
-    for (std::thread& t : pool) t.join();
-    return static_cast<double>(total_us) * 1000.0 / (static_cast<double>(threads) * per_thread);
-  };
-  measure(1, 100'000);  // warm-up
-  double one = measure(1, 1'000'000);
-  double four = measure(4, 250'000);
-  std::cout << "[ bench    ] Recorder::Log: " << one << " ns/call (1 thread), " << four
-            << " ns/call (4 threads, per call on each thread)\n";
-  ASSERT_TRUE(recorder->Flush(60).ok());
 }
 
 }  // namespace

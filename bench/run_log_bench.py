@@ -1,9 +1,9 @@
 """Prints what one Run.log() call costs a Python training loop (goal: <= 5 us).
 
-    PYTHONPATH=<build>/python /usr/bin/python3 python/bench_log.py [N]
+    PYTHONPATH=<build>/python /usr/bin/python3 bench/run_log_bench.py [N]
 
-Online: against an in-process fake endpoint (tests/fake_endpoint.py), so the numbers include the
-sender thread competing for the CPU; offline: values kept in memory, nothing printed.
+Online: against an in-process fake endpoint (python/tests/fake_endpoint.py), so the numbers
+include the sender thread competing for the CPU; offline: values kept in memory, nothing printed.
 """
 
 import os
@@ -11,9 +11,9 @@ import sys
 import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-# The sources here have no _core: import the built package from PYTHONPATH instead.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.join(_HERE, "tests"))
+# The trainyard package (with its compiled _core) comes from PYTHONPATH, the fake endpoint from
+# the Python tests.
+sys.path.insert(0, os.path.join(_HERE, "..", "python", "tests"))
 
 from fake_endpoint import TOKEN, FakeEndpoint  # noqa: E402
 
