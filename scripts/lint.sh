@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails on formatting, clang-tidy or clang -Wthread-safety findings in our code. Usage: scripts/lint.sh [BUILD_DIR]
+# Fails on formatting, clang-tidy or clang -Wthread-safety findings in our code.
+# Usage: scripts/lint.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
