@@ -6,9 +6,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -206,10 +206,8 @@ Result<pid_t> Spawn(const std::vector<std::string>& argv,
     switch (f.step) {
       case 1:
         return ErrnoError("cannot enter " + options.cwd + " (starting " + argv[0] + ")", f.error);
-      case 3:
-        return ErrnoError("fork (starting " + argv[0] + ")", f.error);
-      default:
-        return ErrnoError("cannot execute " + exe, f.error);
+      case 3: return ErrnoError("fork (starting " + argv[0] + ")", f.error);
+      default: return ErrnoError("cannot execute " + exe, f.error);
     }
   }
   return options.detach ? 0 : pid;
@@ -235,8 +233,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
   spawn.cwd = options.cwd;
   spawn.stdout_fd = out_pipe[1];
   spawn.stderr_fd = err_pipe[1];
-  Result<pid_t> spawned =
-      Spawn(argv, EnvironmentWith(options.set_env, options.unset_env), spawn);
+  Result<pid_t> spawned = Spawn(argv, EnvironmentWith(options.set_env, options.unset_env), spawn);
   if (!spawned.ok()) {
     for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
     return spawned.status();

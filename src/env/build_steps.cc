@@ -58,8 +58,7 @@ Result<int> RunStreaming(const std::vector<std::string>& argv,
   spawn.stdin_fd = in_fd;
   spawn.stdout_fd = fds[1];
   spawn.stderr_fd = fds[1];
-  Result<pid_t> spawned =
-      Spawn(argv, EnvironmentWith(options.set_env, options.unset_env), spawn);
+  Result<pid_t> spawned = Spawn(argv, EnvironmentWith(options.set_env, options.unset_env), spawn);
   if (!spawned.ok()) {
     if (in_fd >= 0) close(in_fd);
     close(fds[0]);

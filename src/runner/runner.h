@@ -44,8 +44,8 @@ struct SuperviseOptions {
   std::function<Result<std::unique_ptr<targets::Execution>>(const targets::LaunchPlan&,
                                                             const targets::ExecutionContext&)>
       make_execution;
-  int poll_ms = 100;                        // how long one Poll of the execution may wait
-  int64_t status_check_micros = 100'000;    // how often the stored status is read for a cancel
+  int poll_ms = 100;                      // how long one Poll of the execution may wait
+  int64_t status_check_micros = 100'000;  // how often the stored status is read for a cancel
 };
 
 // The supervisor's body (run by `trainyard supervise`): waits for a slot, prepares the run,

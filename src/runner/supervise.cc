@@ -99,8 +99,7 @@ Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::
 
 class Supervisor {
  public:
-  Supervisor(std::unique_ptr<store::Workspace> ws, store::RunRecord run,
-             SuperviseOptions options)
+  Supervisor(std::unique_ptr<store::Workspace> ws, store::RunRecord run, SuperviseOptions options)
       : ws_(std::move(ws)),
         run_(std::move(run)),
         run_dir_(ws_->RunDir(run_.id)),
@@ -388,9 +387,8 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
   // The tracking endpoint lives as long as the ranks; its token is never stored. Ranks on other
   // hosts reach it at the target's address for this machine.
   IngestServer ingest(ws_->dir(), run_.id, run_.seq);
-  Status listening = plan.tracking_address.empty()
-                         ? ingest.Start()
-                         : ingest.Start("0.0.0.0", plan.tracking_address);
+  Status listening = plan.tracking_address.empty() ? ingest.Start()
+                                                   : ingest.Start("0.0.0.0", plan.tracking_address);
   if (!listening.ok()) {
     Collect().IgnoreError();  // the failure to listen is what the run reports
     return Finish(RunStatus::kFailed, {.error = listening.message()});
@@ -494,8 +492,8 @@ int Supervisor::Main() {
   }
   auto parsed = spec::ParseJobText(run_.spec_json, "<stored spec>", "/");
   if (!parsed.ok()) {
-    return ExitWith(Finish(RunStatus::kFailed, {.error = "stored job spec unreadable: " +
-                                                         parsed.status().message()}),
+    return ExitWith(Finish(RunStatus::kFailed,
+                           {.error = "stored job spec unreadable: " + parsed.status().message()}),
                     1);
   }
   spec_ = *parsed;

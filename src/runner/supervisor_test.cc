@@ -106,9 +106,9 @@ class SupervisorTest : public ::testing::Test {
     SuperviseOptions options;
     options.poll_ms = 1;
     options.status_check_micros = 0;
-    options.make_execution = [script](const targets::LaunchPlan&,
-                                      const targets::ExecutionContext&)
-        -> Result<std::unique_ptr<targets::Execution>> {
+    options.make_execution =
+        [script](const targets::LaunchPlan&,
+                 const targets::ExecutionContext&) -> Result<std::unique_ptr<targets::Execution>> {
       script->made = true;
       if (script->on_make) script->on_make();
       return std::unique_ptr<targets::Execution>(new FakeExecution(script));

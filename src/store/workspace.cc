@@ -388,10 +388,10 @@ Status Workspace::SetStatusLocked(const std::string& run_id, RunStatus status,
   if (u.failed_rank) s.Bind(7, *u.failed_rank);
   RETURN_IF_ERROR(s.Run());
   // The history holds transitions: an update of the detail alone adds no row.
-  ASSIGN_OR_RETURN(Stmt h, db_->Prepare(
-                               "INSERT INTO run_status_history(run_id, status, at) SELECT ?1, ?2, ?3 "
-                               "WHERE ?2 IS NOT (SELECT status FROM run_status_history "
-                               "WHERE run_id = ?1 ORDER BY rowid DESC LIMIT 1)"));
+  ASSIGN_OR_RETURN(
+      Stmt h, db_->Prepare("INSERT INTO run_status_history(run_id, status, at) SELECT ?1, ?2, ?3 "
+                           "WHERE ?2 IS NOT (SELECT status FROM run_status_history "
+                           "WHERE run_id = ?1 ORDER BY rowid DESC LIMIT 1)"));
   return h.Bind(1, run_id).Bind(2, RunStatusName(status)).Bind(3, NowMicros()).Run();
 }
 

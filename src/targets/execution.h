@@ -2,17 +2,18 @@
 // every target type (a local process group, one mpirun over a host list, a Slurm job), so the
 // supervisor has one watch loop:
 //
-//   Stage() -> Start(env) -> Poll()... until kEnded [Cancel() at any point] -> Collect() -> Outcome()
+//   Stage() -> Start(env) -> Poll()... until kEnded [Cancel() at any point] -> Collect() ->
+//   Outcome()
 //
 // Poll also moves new output into the per-rank logs (<run dir>/logs/rank-R.log). An execution
 // stops the whole gang by itself when one rank fails (fail fast); Cancel() stops it on request
 // (cancel, timeout). Not thread-safe: driven by the supervisor's one thread.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <deque>
 #include <optional>
 #include <string>
 

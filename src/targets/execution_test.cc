@@ -1,3 +1,5 @@
+#include "targets/execution.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -6,7 +8,6 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/process.h"
-#include "targets/execution.h"
 #include "targets/log_capture.h"
 #include "targets/process_execution.h"
 #include "targets/process_group.h"
@@ -180,8 +181,7 @@ TEST(ProcessExecution, ReadsTheCulpritFromMpirunsReport) {
   std::deque<std::string> report = {
       "Primary job  terminated normally, but 1 process returned",
       "mpirun detected that one or more processes exited with non-zero status, thus causing",
-      "  Process name: [[47733,1],3]",
-      "  Exit code:    7"};
+      "  Process name: [[47733,1],3]", "  Exit code:    7"};
   ASSERT_TRUE(ParseMpirunCulprit(report, &culprit, &host));
   EXPECT_EQ(culprit.rank, 3);
   EXPECT_EQ(culprit.exit_code, 7);
@@ -199,7 +199,8 @@ TEST(ProcessExecution, ReadsTheCulpritFromMpirunsReport) {
 }
 
 TEST(SlurmJob, ParsesSchedulerStateAndSrunsCulprit) {
-  SlurmState st = ParseScontrol("JobId=12 JobName=x JobState=PENDING Reason=Resources ExitCode=0:0");
+  SlurmState st =
+      ParseScontrol("JobId=12 JobName=x JobState=PENDING Reason=Resources ExitCode=0:0");
   EXPECT_EQ(st.state, "PENDING");
   EXPECT_EQ(st.reason, "Resources");
   EXPECT_FALSE(st.terminal);
@@ -208,8 +209,8 @@ TEST(SlurmJob, ParsesSchedulerStateAndSrunsCulprit) {
   EXPECT_EQ(st.exit_code, 3);
   int task = -1, code = 0;
   std::string host;
-  ASSERT_TRUE(ParseSrunCulprit({"srun: error: n2: task 3: Exited with exit code 4"}, &task, &code,
-                               &host));
+  ASSERT_TRUE(
+      ParseSrunCulprit({"srun: error: n2: task 3: Exited with exit code 4"}, &task, &code, &host));
   EXPECT_EQ(task, 3);
   EXPECT_EQ(code, 4);
   EXPECT_EQ(host, "n2");

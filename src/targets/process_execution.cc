@@ -1,6 +1,8 @@
 // The execution of "local" and "mpi" plans: the plan's processes (ranks, or one mpirun that starts
 // them) run as a ProcessGroup of the supervisor. "copy" staging brings the code to the hosts
 // before and outputs/ back after.
+#include "targets/process_execution.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -9,7 +11,6 @@
 #include "common/strings.h"
 #include "targets/execution.h"
 #include "targets/process_group.h"
-#include "targets/process_execution.h"
 #include "targets/staging.h"
 
 namespace trainyard::targets {

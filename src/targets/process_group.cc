@@ -58,8 +58,8 @@ Status ProcessGroup::Start(const LaunchPlan& plan, const std::string& log_dir) {
     if (!pid.ok()) {
       for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
       Stop(0);
-      return Status(pid.status().code(),
-                    "cannot start rank " + std::to_string(spec.rank) + ": " + pid.status().message());
+      return Status(pid.status().code(), "cannot start rank " + std::to_string(spec.rank) + ": " +
+                                             pid.status().message());
     }
     close(out[1]);
     close(err[1]);

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "targets/log_capture.h"
 #include "targets/launch_plan.h"
+#include "targets/log_capture.h"
 
 namespace trainyard::targets {
 

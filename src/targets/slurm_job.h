@@ -11,9 +11,9 @@
 #include <string>
 
 #include "common/status.h"
-#include "targets/log_capture.h"
 #include "targets/execution.h"
 #include "targets/launch_plan.h"
+#include "targets/log_capture.h"
 
 namespace trainyard::targets {
 
@@ -39,8 +39,7 @@ class SlurmJob {
 
   // Writes the batch script and submits it with the plan's sbatch argv; `env` is added to
   // sbatch's environment (Slurm exports it to the job). Returns the job id.
-  Result<std::string> Submit(const LaunchPlan& plan,
-                             const std::map<std::string, std::string>& env);
+  Result<std::string> Submit(const LaunchPlan& plan, const std::map<std::string, std::string>& env);
   Result<SlurmState> Poll();
   Status Cancel();
   // Moves new output from slurm.out / slurm.err into the per-rank logs.

@@ -31,9 +31,7 @@ std::vector<std::string> AgentCommand(const Staging& s, const std::string& host,
 }
 
 // The run's folder on the host: staging.dir is "<root>/<run id>/work".
-std::string RunFolder(const Staging& s) {
-  return s.dir.substr(0, s.dir.find_last_of('/'));
-}
+std::string RunFolder(const Staging& s) { return s.dir.substr(0, s.dir.find_last_of('/')); }
 
 // Runs argv with `input` on its stdin and its stdout and stderr merged, passing each line to
 // on_line. Returns the exit code (128 + signal when killed).

@@ -34,8 +34,7 @@ void BroadcastParameters(const torch::OrderedDict<std::string, torch::Tensor>& n
   BroadcastParameters(items, root_rank, process_set);
 }
 
-void BroadcastParameters(const torch::nn::Module& module, int root_rank,
-                         ProcessSetId process_set) {
+void BroadcastParameters(const torch::nn::Module& module, int root_rank, ProcessSetId process_set) {
   torch::OrderedDict<std::string, torch::Tensor> all = module.named_parameters(/*recurse=*/true);
   for (const auto& item : module.named_buffers(/*recurse=*/true)) {
     if (item.value().defined()) all.insert(item.key(), item.value());

@@ -1,11 +1,11 @@
 // trainyard::dist: the process-wide runtime and the operations on torch::Tensor (dist.h).
+#include <c10/core/impl/VirtualGuardImpl.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <utility>
-
-#include <c10/core/impl/VirtualGuardImpl.h>
 
 #include "collective/torch/internal.h"
 #include "collective/transport_registry.h"

@@ -18,7 +18,7 @@ struct Handle::State {
   std::string what;  // "allreduce 'name'", for error messages
   // Kept alive until the operation is done: the runtime reads and writes their memory.
   torch::Tensor input;
-  torch::Tensor output;   // what Wait() returns
+  torch::Tensor output;  // what Wait() returns
   torch::Tensor target;  // what the runtime writes: output, or its staged contiguous copy
   // Outputs sized by the other ranks (allgather, alltoall, reducescatter): made by the output
   // allocator on the runtime's thread, read after Wait().

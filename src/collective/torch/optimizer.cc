@@ -227,9 +227,8 @@ void GradientReducer::State::StartReduction(size_t index) {
     // reduces the same names and the others' gradients are still averaged over all ranks.
     grad = torch::zeros_like(p.tensor);
   }
-  torch::Tensor target = options.compressor != nullptr
-                             ? options.compressor->Compress(index, grad)
-                             : Compress(grad, options.compression);
+  torch::Tensor target = options.compressor != nullptr ? options.compressor->Compress(index, grad)
+                                                       : Compress(grad, options.compression);
   if (!target.is_contiguous()) target = target.contiguous();
   p.buffer = target.is_same(grad) ? torch::Tensor() : target;
   col::Tensor view = internal::ToView(target, "allreduce '" + p.name + "'");
