@@ -95,20 +95,21 @@ int main(int argc, char** argv) {
 
   // (a) with 4 threads logging at once, `points` calls together.
   const int threads = 4;
+  const int per_thread = points / threads;
   std::atomic<int64_t> thread_us{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
       const std::string name = "threads/loss" + std::to_string(t);
       const int64_t start = MonotonicMicros();
-      for (int i = 0; i < points / threads; ++i) Check(recorder->Log(name, i * 0.5), "log");
+      for (int i = 0; i < per_thread; ++i) Check(recorder->Log(name, i * 0.5), "log");
       thread_us += MonotonicMicros() - start;
     });
   }
   for (std::thread& t : pool) t.join();
   Check(recorder->Flush(120), "flush");
   const double ns_per_log_threads =
-      static_cast<double>(thread_us.load()) * 1000.0 / (threads * (points / threads));
+      static_cast<double>(thread_us.load()) * 1000.0 / static_cast<double>(threads * per_thread);
 
   store::RunRecord plain_run = NewRun(ws.get());
   double plain = PlainInsertPointsPerSecond(ws.get(), plain_run.seq, points);
