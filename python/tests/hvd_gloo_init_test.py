@@ -8,14 +8,11 @@ MASTER_PORT itself, next to the runtime, which is why the runtime does not take 
 Registered as ctest python.gloo.init (python/collective.cmake); runs with plain pytest too.
 """
 
-import os
-import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
-from script_runner import master_port
+from script_runner import run_gloo_ranks
 
 _c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
@@ -56,26 +53,7 @@ RANK_SCRIPT = textwrap.dedent("""
 def test_hvd_init_with_torch_contract_two_ranks():
     if not _c.gloo_built():
         pytest.skip("the Gloo transport is not built (no libtorch at build time)")
-    port = master_port()
-    procs = []
-    for rank in range(2):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OMPI_", "PMIX_", "HOROVOD_", "LOCAL_"))}
-        env.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port), HOROVOD_GLOO_TIMEOUT_SECONDS="30", OMP_NUM_THREADS="1")
-        procs.append(subprocess.Popen([sys.executable, "-c", RANK_SCRIPT], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    deadline = time.monotonic() + 120
-    outputs = []
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=max(1, deadline - time.monotonic()))
-            outputs.append(out)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for rank, (p, out) in enumerate(zip(procs, outputs)):
-        assert p.returncode == 0, f"rank {rank} exited with {p.returncode}:\n{out}"
+    results = run_gloo_ranks([sys.executable, "-c", RANK_SCRIPT], timeout=120, gloo_timeout=30)
+    for rank, (code, out) in enumerate(results):
+        assert code == 0, f"rank {rank} exited with {code}:\n{out}"
         assert f"rank {rank}: ok" in out, out

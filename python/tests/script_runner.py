@@ -43,3 +43,36 @@ def master_port():
             port = s.getsockname()[1]
         if port < 65000 and _port_free(port + 1):
             return port
+
+
+def run_gloo_ranks(argv, n=2, timeout=120, gloo_timeout=30):
+    """Runs `argv` as `n` ranks with torch.distributed's contract (RANK, WORLD_SIZE, MASTER_*; no
+    mpirun, so hvd.init() takes Gloo) and returns [(returncode, output)] per rank. Every rank is
+    killed by `timeout` seconds."""
+    import time
+    port = master_port()
+    procs = []
+    for rank in range(n):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("OMPI_", "PMIX_", "HOROVOD_", "LOCAL_"))}
+        env.update(RANK=str(rank), WORLD_SIZE=str(n), MASTER_ADDR="127.0.0.1",
+                   MASTER_PORT=str(port), HOROVOD_GLOO_TIMEOUT_SECONDS=str(gloo_timeout),
+                   OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    deadline = time.monotonic() + timeout
+    results = []
+    try:
+        for p in procs:
+            try:
+                out, _ = p.communicate(timeout=max(1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, _ = p.communicate()
+            results.append((p.returncode, out))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return results

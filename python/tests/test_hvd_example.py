@@ -9,7 +9,6 @@ torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, as torchrun would (
 """
 
 import os
-import subprocess
 import sys
 
 import pytest
@@ -21,7 +20,7 @@ import torch.utils.data.distributed
 _c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
-from script_runner import master_port  # noqa: E402
+from script_runner import run_gloo_ranks  # noqa: E402
 
 EPOCHS = 5
 
@@ -116,29 +115,11 @@ def _run_two_ranks_on_gloo():
     if not _c.gloo_built():
         pytest.skip("started as one process and the Gloo transport is not built; "
                     "python.hvd.example runs this test on 2 ranks under mpirun")
-    port = master_port()
-    procs = []
-    for rank in range(2):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OMPI_", "PMIX_", "HOROVOD_", "LOCAL_"))}
-        env.update(RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port), HOROVOD_GLOO_TIMEOUT_SECONDS="60", OMP_NUM_THREADS="1")
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-             "-p", "no:hypothesispytest", os.path.abspath(__file__)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = []
-    try:
-        for p in procs:
-            out, _ = p.communicate(timeout=240)
-            outputs.append(out)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for rank, (p, out) in enumerate(zip(procs, outputs)):
-        assert p.returncode == 0 and "1 passed" in out, f"rank {rank} ({p.returncode}):\n{out}"
+    results = run_gloo_ranks([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "-p", "no:hypothesispytest", os.path.abspath(__file__)],
+                             timeout=240, gloo_timeout=60)
+    for rank, (code, out) in enumerate(results):
+        assert code == 0 and "1 passed" in out, f"rank {rank} ({code}):\n{out}"
 
 
 def test_horovod_mnist_style_script():

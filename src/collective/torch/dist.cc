@@ -320,10 +320,14 @@ Handle StartGroupedAllreduce(std::vector<torch::Tensor> inputs, std::vector<torc
   return Handle(std::move(state));
 }
 
-Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
-                      const AllreduceOptions& options, const std::string& name) {
+// An operation that reads `input` and writes `output` of the same shape (in place when they are
+// the same tensor, staged through a contiguous copy where needed): `start` enqueues it on the
+// runtime with the two views.
+Handle StartInOut(const char* op, const torch::Tensor& input, const torch::Tensor& output,
+                  const std::string& name,
+                  const std::function<col::Handle(const col::Tensor&, const col::Tensor&)>& start) {
   auto state = std::make_shared<Handle::State>();
-  state->what = Describe("allreduce", name);
+  state->what = Describe(op, name);
   state->output = output;
   torch::Tensor target = input.is_same(output) ? StageInPlace(*state, output) : output;
   const torch::Tensor& source = input.is_same(output) ? target : input;
@@ -331,23 +335,24 @@ Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
   col::Tensor out = ToView(target, state->what);
   state->input = source;
   state->target = target;
-  state->handle = RuntimeOrThrow().AllreduceAsync(name, in, out, ToOptions(options));
+  state->handle = start(in, out);
   return Handle(std::move(state));
+}
+
+Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
+                      const AllreduceOptions& options, const std::string& name) {
+  return StartInOut("allreduce", input, output, name,
+                    [&](const col::Tensor& in, const col::Tensor& out) {
+                      return RuntimeOrThrow().AllreduceAsync(name, in, out, ToOptions(options));
+                    });
 }
 
 Handle StartBroadcast(const torch::Tensor& input, const torch::Tensor& output, int root_rank,
                       const std::string& name, ProcessSetId process_set) {
-  auto state = std::make_shared<Handle::State>();
-  state->what = Describe("broadcast", name);
-  state->output = output;
-  torch::Tensor target = input.is_same(output) ? StageInPlace(*state, output) : output;
-  const torch::Tensor& source = input.is_same(output) ? target : input;
-  col::Tensor in = ToView(source, state->what);
-  col::Tensor out = ToView(target, state->what);
-  state->input = source;
-  state->target = target;
-  state->handle = RuntimeOrThrow().BroadcastAsync(name, in, out, root_rank, process_set);
-  return Handle(std::move(state));
+  return StartInOut("broadcast", input, output, name,
+                    [&](const col::Tensor& in, const col::Tensor& out) {
+                      return RuntimeOrThrow().BroadcastAsync(name, in, out, root_rank, process_set);
+                    });
 }
 
 // The out-of-place forms copy a non-contiguous input; an undefined one is reported by ToView.
