@@ -3,14 +3,9 @@
 // before and outputs/ back after.
 #include "targets/process_execution.h"
 
-#include <unistd.h>
-
 #include <cstdlib>
 
 #include "common/process.h"
-#include "common/strings.h"
-#include "targets/execution.h"
-#include "targets/process_group.h"
 #include "targets/staging.h"
 
 namespace trainyard::targets {
