@@ -14,8 +14,10 @@
 
 #include "common/files.h"
 #include "common/process.h"
+#include "common/sha256.h"
 #include "common/strings.h"
 #include "env/blas.h"
+#include "env/build_steps.h"
 
 namespace trainyard::env {
 namespace {
@@ -362,6 +364,20 @@ Result<InterpreterInfo> ResolveInterpreter(const std::string& requested,
       hit->path = choice.path;
       hit->how = choice.how;
       return *std::move(hit);
+    }
+  }
+  // One probe per interpreter at a time: concurrent callers (20 submits on a new workspace) wait
+  // for the first one's probe and then read its cached answer instead of each importing torch.
+  // The lock is only an optimisation: when it cannot be taken, probe anyway.
+  FileLock lock;
+  if (!cache_dir.empty() && stamp.exists && MakeDirs(cache_dir).ok()) {
+    std::string lock_path = cache_dir + "/interpreter-" + Sha256Hex(real).substr(0, 16) + ".lock";
+    if (lock.Acquire(lock_path, /*wait=*/true).ok()) {
+      if (auto hit = LookUp(cache_dir + "/" + kCacheFile, real, stamp)) {
+        hit->path = choice.path;
+        hit->how = choice.how;
+        return *std::move(hit);
+      }
     }
   }
   ASSIGN_OR_RETURN(Probe probe, RunProbe(choice));

@@ -15,7 +15,9 @@
 // mtime of the torch package directory (and of torch/version.py), and the environment variables
 // that change what the interpreter sees (PYTHONPATH, PYTHONHOME, PYENV_VERSION, VIRTUAL_ENV,
 // CONDA_PREFIX, CUDA_VISIBLE_DEVICES). A cache hit spawns no process (~0.1 ms). Probes that find
-// no torch are not cached, so installing torch takes effect at once.
+// no torch are not cached, so installing torch takes effect at once. A probe runs under an flock on
+// <cache_dir>/interpreter-<hash of the real path>.lock, so concurrent callers (processes or
+// threads) probe one interpreter once: the others wait, then read the cached answer.
 #pragma once
 
 #include <string>

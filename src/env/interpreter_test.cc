@@ -294,11 +294,44 @@ TEST(ResolveInterpreter, ConcurrentCallersLeaveAValidCache) {
   auto listing = [&] {
     int n = 0;
     for (const auto& e : std::filesystem::directory_iterator(tmp / "cache")) {
-      n += e.path().filename() != "interpreters.json";
+      n += e.path().filename() != "interpreters.json" && e.path().extension() != ".lock";
     }
     return n;
   }();
   EXPECT_EQ(listing, 0);
+}
+
+TEST(ResolveInterpreter, ConcurrentCallersProbeOnceAndShareTheAnswer) {
+  // A slow fake interpreter (like `import torch` on a cold cache): without the probe lock every
+  // caller that arrives while the first probe runs misses the cache and probes too.
+  TempDir tmp;
+  ASSERT_TRUE(MakeDirs(tmp / "torch").ok());
+  WriteExecutable(tmp / "py",
+                  "#!/bin/sh\necho run >> '" + tmp / "count" +
+                      "'\nsleep 0.5\n/bin/cat <<'JSON'\n"
+                      "TRAINYARD_PROBE_PY {\"python_version\": \"3.9.7\"}\n"
+                      "TRAINYARD_PROBE_TORCH {\"ok\": true, \"version\": \"9.9.9\", \"dir\": \"" +
+                      tmp / "torch" +
+                      "\", \"threads\": 3, \"mkl\": false, \"cuda\": false, \"cuda_count\": 0, "
+                      "\"blas_libs\": []}\nJSON\n");
+  constexpr int kCallers = 8;
+  std::vector<std::thread> threads;
+  std::vector<int> ok(kCallers, 0);
+  std::vector<std::string> versions(kCallers);
+  threads.reserve(kCallers);
+  for (int i = 0; i < kCallers; ++i) {
+    threads.emplace_back([&, i] {
+      auto info = ResolveInterpreter(tmp / "py", tmp / "cache");
+      ok[i] = info.ok();
+      if (info.ok()) versions[i] = info->torch_version;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kCallers; ++i) {
+    EXPECT_EQ(ok[i], 1) << "caller " << i;
+    EXPECT_EQ(versions[i], "9.9.9") << "caller " << i;
+  }
+  EXPECT_EQ(CountRuns(tmp / "count"), 1);
 }
 
 TEST(ResolveInterpreter, SomethingThatIsNotPythonIsUnavailable) {
