@@ -30,6 +30,72 @@ TEST(Strings, ShellQuoteIsForDisplay) {
   EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
 }
 
+TEST(Strings, ShellQuoteEscapesBytesThatAreNotText) {
+  EXPECT_EQ(ShellQuote("\xff\xfe"), "$'\\xff\\xfe'");
+  EXPECT_EQ(ShellQuote("a b\xff"), "$'a b\\xff'");
+  EXPECT_EQ(ShellQuote("it's\\\xff"), "$'it\\'s\\\\\\xff'");
+  EXPECT_EQ(ShellQuote("tab\there"), "$'tab\\x09here'");
+  EXPECT_EQ(ShellQuote("caf\xc3\xa9 ok"), "'caf\xc3\xa9 ok'");  // UTF-8 stays as it is
+  EXPECT_EQ(ShellQuote(""), "''");
+}
+
+TEST(Strings, InvalidUtf8OffsetFindsTheFirstBadByte) {
+  const size_t npos = std::string_view::npos;
+  EXPECT_EQ(InvalidUtf8Offset(""), npos);
+  EXPECT_EQ(InvalidUtf8Offset("plain ascii"), npos);
+  EXPECT_EQ(InvalidUtf8Offset("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), npos);  // é € 😀
+  EXPECT_EQ(InvalidUtf8Offset("\xff\xfe"), 0u);
+  EXPECT_EQ(InvalidUtf8Offset("ab\x80"), 2u);              // lone continuation byte
+  EXPECT_EQ(InvalidUtf8Offset("ab\xc3"), 2u);              // cut short
+  EXPECT_EQ(InvalidUtf8Offset("\xc0\xaf"), 0u);            // overlong '/'
+  EXPECT_EQ(InvalidUtf8Offset("\xe0\x80\xaf"), 0u);        // overlong '/'
+  EXPECT_EQ(InvalidUtf8Offset("x\xed\xa0\x80"), 1u);       // UTF-16 surrogate
+  EXPECT_EQ(InvalidUtf8Offset("\xf4\x90\x80\x80"), 0u);    // past U+10FFFF
+  EXPECT_EQ(InvalidUtf8Offset("\xf4\x8f\xbf\xbf"), npos);  // U+10FFFF
+}
+
+TEST(Strings, CheckUtf8NamesTheFieldAndTheByte) {
+  EXPECT_TRUE(CheckUtf8("tag value for 'k'", "caf\xc3\xa9").ok());
+  Status bad = CheckUtf8("tag value for 'k'", "\xff\xfe");
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.message(), "tag value for 'k' is not valid UTF-8 (byte 0xff at offset 0)");
+  EXPECT_EQ(CheckUtf8("experiment name", "ok\xe2\x82").message(),
+            "experiment name is not valid UTF-8 (byte 0xe2 at offset 2)");
+  EXPECT_EQ(CheckUtf8("tag key", std::string("a\0b", 3)).message(),
+            "tag key contains a NUL byte (at offset 1)");
+  EXPECT_TRUE(CheckNoNul("argument 1", "\xff\xfe").ok());  // arguments may be any bytes
+  EXPECT_EQ(CheckNoNul("argument 1", std::string("x\0", 2)).message(),
+            "argument 1 contains a NUL byte (at offset 1)");
+}
+
+TEST(Strings, EscapeBytesLeavesTextAlone) {
+  EXPECT_EQ(EscapeBytes("caf\xc3\xa9 \\n"), "caf\xc3\xa9 \\n");
+  EXPECT_EQ(EscapeBytes("\xff\xfe"), "\\xff\\xfe");
+  EXPECT_EQ(EscapeBytes("a\\b\xff"), "a\\\\b\\xff");  // backslashes too once bytes are escaped
+}
+
+TEST(Strings, Base64RoundTripsEveryByte) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(Base64Encode("\xff\xfe"), "//4=");
+  std::string all;
+  for (int i = 0; i < 256; ++i) all += static_cast<char>(i);
+  for (size_t n = 0; n < all.size(); n += 37) {
+    std::string part = all.substr(n);
+    auto back = Base64Decode(Base64Encode(part));
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_EQ(*back, part);
+  }
+  EXPECT_FALSE(Base64Decode("Zg=").ok());
+  EXPECT_FALSE(Base64Decode("Z===").ok());
+  EXPECT_FALSE(Base64Decode("Zg=a").ok());
+  EXPECT_FALSE(Base64Decode("Zm9v!A==").ok());
+  EXPECT_FALSE(Base64Decode(std::string("Zm\0v", 4)).ok());
+}
+
 TEST(Sha256, KnownVector) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace trainyard {
 
@@ -76,17 +77,123 @@ std::string DidYouMean(std::string_view word, const std::vector<std::string>& ca
   return best_d <= limit ? best : std::string();
 }
 
+namespace {
+
+// The length of the valid UTF-8 sequence at s[i], or 0 when the byte there does not start one.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  size_t extra;
+  uint32_t cp;
+  uint32_t min;
+  if ((c & 0xe0) == 0xc0) {
+    extra = 1, cp = c & 0x1f, min = 0x80;
+  } else if ((c & 0xf0) == 0xe0) {
+    extra = 2, cp = c & 0x0f, min = 0x800;
+  } else if ((c & 0xf8) == 0xf0) {
+    extra = 3, cp = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() - i <= extra) return 0;
+  for (size_t k = 1; k <= extra; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  return extra + 1;
+}
+
+bool IsUtf8(std::string_view s) { return InvalidUtf8Offset(s) == std::string_view::npos; }
+
+std::string HexByte(unsigned char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
+  return buf;
+}
+
+}  // namespace
+
+size_t InvalidUtf8Offset(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+Status CheckNoNul(std::string_view what, std::string_view text) {
+  if (size_t nul = text.find('\0'); nul != std::string_view::npos) {
+    return InvalidArgument(std::string(what) + " contains a NUL byte (at offset " +
+                           std::to_string(nul) + ")");
+  }
+  return Status::Ok();
+}
+
+Status CheckUtf8(std::string_view what, std::string_view text) {
+  if (size_t bad = InvalidUtf8Offset(text); bad != std::string_view::npos) {
+    return InvalidArgument(std::string(what) + " is not valid UTF-8 (byte 0x" +
+                           HexByte(static_cast<unsigned char>(text[bad])).substr(2) +
+                           " at offset " + std::to_string(bad) + ")");
+  }
+  return CheckNoNul(what, text);
+}
+
+std::string EscapeBytes(std::string_view s) {
+  if (IsUtf8(s)) return std::string(s);
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) {
+      out += HexByte(static_cast<unsigned char>(s[i++]));
+    } else if (s[i] == '\\') {
+      out += "\\\\";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
 std::string ShellQuote(std::string_view s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789_-./=:,+@%") == std::string_view::npos) {
     return std::string(s);
   }
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
+  bool plain = IsUtf8(s) && std::none_of(s.begin(), s.end(), [](char c) {
+                 return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+               });
+  if (plain) {
+    std::string out = "'";
+    for (char c : s) {
+      if (c == '\'')
+        out += "'\\''";
+      else
+        out += c;
+    }
+    return out + "'";
+  }
+  // bash's $'...': every byte that is not printable UTF-8 as \xHH.
+  std::string out = "$'";
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceLength(s, i);
+    auto c = static_cast<unsigned char>(s[i]);
+    if (n == 0 || c < 0x20 || c == 0x7f) {
+      out += HexByte(c);
+      ++i;
+    } else if (c == '\\' || c == '\'') {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
   }
   return out + "'";
 }
@@ -128,6 +235,58 @@ std::string HumanBytes(uint64_t bytes) {
   else
     std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
   return buf;
+}
+
+namespace {
+constexpr char kBase64Alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+    if (i + 1 < bytes.size())
+      n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+    if (i + 2 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 2]);
+    out += kBase64Alphabet[(n >> 18) & 63];
+    out += kBase64Alphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kBase64Alphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kBase64Alphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return InvalidArgument("not base64: length " + std::to_string(text.size()) +
+                           " is not a multiple of 4");
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    uint32_t n = 0;
+    int pad = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      char c = text[i + k];
+      uint32_t v = 0;
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        ++pad;
+      } else if (const char* at = std::strchr(kBase64Alphabet, c);
+                 c != '\0' && at != nullptr && pad == 0) {
+        v = static_cast<uint32_t>(at - kBase64Alphabet);
+      } else {
+        return InvalidArgument("not base64: unexpected character at offset " +
+                               std::to_string(i + k));
+      }
+      n = (n << 6) | v;
+    }
+    out += static_cast<char>((n >> 16) & 0xff);
+    if (pad < 2) out += static_cast<char>((n >> 8) & 0xff);
+    if (pad < 1) out += static_cast<char>(n & 0xff);
+  }
+  return out;
 }
 
 }  // namespace trainyard
