@@ -1,5 +1,9 @@
 #include "store/db.h"
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
 #include <memory>
 
 #include "common/clock.h"
@@ -7,15 +11,65 @@
 namespace trainyard::store {
 
 namespace {
-Status SqlError(sqlite3* db, const std::string& what) {
-  return IoError(what + ": " + sqlite3_errmsg(db));
+
+std::string FolderOf(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
 }
+
+// kDiskFullMessage, kReadOnlyMessage, or "" when the file system of `path` is neither full nor
+// read-only (as statvfs says now).
+std::string UnwritableReason(const std::string& path) {
+  struct statvfs vfs {};
+  if (statvfs(FolderOf(path).c_str(), &vfs) != 0) return "";
+  if ((vfs.f_flag & ST_RDONLY) != 0) return kReadOnlyMessage;
+  // A few free blocks are not enough for SQLite's next page either.
+  if (vfs.f_bavail <= 2) return kDiskFullMessage;
+  return "";
+}
+
+Status Unwritable(const std::string& reason, const std::string& db_path) {
+  std::string folder = FolderOf(db_path);
+  if (reason == kReadOnlyMessage) {
+    return IoError(std::string(kReadOnlyMessage) + " (" + folder +
+                   "): nothing can be stored; reading runs still works");
+  }
+  return IoError(std::string(kDiskFullMessage) + " (" + folder +
+                 "): no space left on device; free some space there and try again");
+}
+
 }  // namespace
+
+bool IsDiskFull(const Status& status) {
+  return !status.ok() && status.message().find(kDiskFullMessage) != std::string::npos;
+}
+
+bool IsStorageUnwritable(const Status& status) {
+  return IsDiskFull(status) ||
+         (!status.ok() && status.message().find(kReadOnlyMessage) != std::string::npos);
+}
+
+Status Db::Error(int rc, const std::string& what) const {
+  const int primary = rc & 0xff;
+  const int sys_errno = sqlite3_system_errno(db_);
+  if (primary == SQLITE_FULL || (primary == SQLITE_IOERR && sys_errno == ENOSPC)) {
+    return Unwritable(kDiskFullMessage, path_);
+  }
+  if (primary == SQLITE_READONLY || sys_errno == EROFS) {
+    return Unwritable(read_only() ? read_only_reason_ : std::string(kReadOnlyMessage), path_);
+  }
+  if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
+    // SQLite does not always keep the errno (a failed mmap of its shared-memory file).
+    std::string reason = UnwritableReason(path_);
+    if (!reason.empty()) return Unwritable(reason, path_);
+  }
+  return IoError(what + ": " + sqlite3_errmsg(db_));
+}
 
 Stmt& Stmt::Check(int rc, int i) {
   if (rc != SQLITE_OK && bind_error_.ok()) {
-    bind_error_ = SqlError(
-        db_, "sqlite bind of parameter " + std::to_string(i) + " (" + sqlite3_sql(stmt_) + ")");
+    bind_error_ = owner_->Error(
+        rc, "sqlite bind of parameter " + std::to_string(i) + " (" + sqlite3_sql(stmt_) + ")");
   }
   return *this;
 }
@@ -49,7 +103,7 @@ Result<bool> Stmt::Step() {
       SleepMicros(2000);
       continue;
     }
-    return SqlError(db_, std::string("sqlite step (") + sqlite3_sql(stmt_) + ")");
+    return owner_->Error(rc, std::string("sqlite step (") + sqlite3_sql(stmt_) + ")");
   }
 }
 
@@ -78,25 +132,80 @@ std::optional<int64_t> Stmt::OptInt(int col) const {
   return Int(col);
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+namespace {
+
+// Opens `path` (a file name or a file: URI) with `flags`; the error names the workspace file.
+Result<sqlite3*> OpenRaw(const std::string& path, const std::string& name, int flags) {
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(name.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
     sqlite3_close(raw);
+    std::string reason = UnwritableReason(path);
+    if (!reason.empty()) return Unwritable(reason, path);
     return IoError("cannot open workspace database " + path + ": " + msg);
   }
-  std::unique_ptr<Db> db(new Db(raw, path));
   sqlite3_busy_timeout(raw, 30000);
-  RETURN_IF_ERROR(
-      db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-               "PRAGMA foreign_keys=ON;"));
+  return raw;
+}
+
+// Percent-encodes what a file: URI cannot hold as is.
+std::string UriPath(const std::string& path) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : path) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '%' || c == '?' || c == '#' || u < 0x21 || u >= 0x7f) {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(sqlite3 * raw, OpenRaw(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  std::unique_ptr<Db> db(new Db(raw, path));
+  // Reading the journal mode writes nothing; setting it writes the header (once per workspace).
+  Status opened = db->Exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  if (opened.ok()) {
+    Result<std::string> mode = db->JournalMode();
+    if (mode.ok() && *mode == "wal") return db;
+    opened = mode.ok() ? db->Exec("PRAGMA journal_mode=WAL") : mode.status();
+    if (opened.ok()) return db;
+  }
+  // On a full or read-only file system SQLite cannot make its shared-memory file (-shm), so the
+  // database cannot even be read the usual way. An immutable read-only connection needs none; it
+  // sees everything when the write-ahead log is empty (no writer is active, none can be).
+  std::string reason = UnwritableReason(path);
+  struct stat wal {};
+  bool wal_empty = stat((path + "-wal").c_str(), &wal) != 0 || wal.st_size == 0;
+  struct stat db_file {};
+  if (reason.empty() || !wal_empty || stat(path.c_str(), &db_file) != 0 || db_file.st_size == 0) {
+    return opened;
+  }
+  db.reset();
+  ASSIGN_OR_RETURN(raw, OpenRaw(path, "file:" + UriPath(path) + "?immutable=1",
+                                SQLITE_OPEN_READONLY | SQLITE_OPEN_URI));
+  db.reset(new Db(raw, path));
+  db->read_only_reason_ = reason;
+  RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=ON;"));
   return db;
 }
 
 Db::~Db() { sqlite3_close(db_); }
+
+Result<std::string> Db::JournalMode() {
+  // Scoped: the statement must be finished before the mode can change.
+  ASSIGN_OR_RETURN(Stmt mode, Prepare("PRAGMA journal_mode"));
+  ASSIGN_OR_RETURN(bool row, mode.Step());
+  return row ? mode.Text(0) : std::string();
+}
 
 Status Db::Exec(const std::string& sql) {
   int64_t deadline = MonotonicMicros() + 30'000'000;
@@ -104,21 +213,20 @@ Status Db::Exec(const std::string& sql) {
     char* err = nullptr;
     int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
     if (rc == SQLITE_OK) return Status::Ok();
-    std::string msg = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
+    sqlite3_free(err);  // the same as sqlite3_errmsg, which Error reads
     if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && MonotonicMicros() < deadline) {
       SleepMicros(2000);
       continue;
     }
-    return IoError("sqlite (" + sql.substr(0, 80) + "): " + msg);
+    return Error(rc, "sqlite (" + sql.substr(0, 80) + ")");
   }
 }
 
 Result<Stmt> Db::Prepare(const std::string& sql) {
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr);
-  if (rc != SQLITE_OK) return SqlError(db_, "sqlite prepare (" + sql + ")");
-  return Stmt(db_, stmt);
+  if (rc != SQLITE_OK) return Error(rc, "sqlite prepare (" + sql + ")");
+  return Stmt(this, db_, stmt);
 }
 
 Result<std::unique_ptr<Transaction>> Transaction::Begin(Db* db) {

@@ -1,5 +1,7 @@
 // A thin SQLite wrapper: one Db per thread (a Db must not be shared between threads), prepared
-// statements, and IMMEDIATE transactions. Every error carries SQLite's message and the SQL.
+// statements, and IMMEDIATE transactions. Every error carries SQLite's message and the SQL, except
+// a full or read-only file system, which is said in the user's words at one place (StorageError):
+// "workspace disk is full (<folder>): ..." and "workspace is read-only (<folder>): ...".
 #pragma once
 
 #include <sqlite3.h>
@@ -18,9 +20,14 @@ namespace trainyard::store {
 // big) and Step()/Run()/ForEachRow() return it, so bindings chain: s.Bind(1, a).Bind(2, b).Run().
 class Stmt {
  public:
-  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Stmt(const class Db* owner, sqlite3* db, sqlite3_stmt* stmt)
+      : owner_(owner), db_(db), stmt_(stmt) {}
   Stmt(Stmt&& o) noexcept
-      : db_(o.db_), stmt_(o.stmt_), bind_error_(std::move(o.bind_error_)), in_rows_(o.in_rows_) {
+      : owner_(o.owner_),
+        db_(o.db_),
+        stmt_(o.stmt_),
+        bind_error_(std::move(o.bind_error_)),
+        in_rows_(o.in_rows_) {
     o.stmt_ = nullptr;
   }
   Stmt(const Stmt&) = delete;
@@ -59,6 +66,7 @@ class Stmt {
   // Records the first failed bind (rc != SQLITE_OK) for the next Step.
   Stmt& Check(int rc, int i);
 
+  const class Db* owner_;
   sqlite3* db_;
   sqlite3_stmt* stmt_;
   Status bind_error_;
@@ -78,10 +86,23 @@ Status Stmt::ForEachRow(Fn&& fn) {
   }
 }
 
+// The start of the message of an error caused by a full file system, and of one caused by a
+// read-only one (see Db::Open).
+inline constexpr char kDiskFullMessage[] = "workspace disk is full";
+inline constexpr char kReadOnlyMessage[] = "workspace is read-only";
+// Whether `status` says that the workspace's file system is full (kDiskFullMessage).
+bool IsDiskFull(const Status& status);
+// Whether `status` says that the workspace's file system is full or read-only.
+bool IsStorageUnwritable(const Status& status);
+
 class Db {
  public:
   // Opens (creating) the database file in WAL mode with a busy timeout, so that many processes
-  // may read and write the same workspace.
+  // may read and write the same workspace. Opening writes nothing when the file is already in WAL
+  // mode. When the file system is full or read-only and the database cannot be opened for writing
+  // (SQLite must create its shared-memory file), an existing database whose write-ahead log is
+  // empty is opened read-only instead (read_only() is then true and every write fails with
+  // kDiskFullMessage or kReadOnlyMessage), so that old runs stay readable.
   static Result<std::unique_ptr<Db>> Open(const std::string& path);
   ~Db();
   Db(const Db&) = delete;
@@ -92,11 +113,20 @@ class Db {
   int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
   const std::string& path() const { return path_; }
+  // "wal", "delete", ... (reads only).
+  Result<std::string> JournalMode();
+  // True when opened read-only because the file system is full or read-only.
+  bool read_only() const { return !read_only_reason_.empty(); }
+
+  // The error for SQLite's result `rc` of `what` on this connection: a full or read-only file
+  // system in the user's words, else SQLite's message.
+  Status Error(int rc, const std::string& what) const;
 
  private:
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  std::string read_only_reason_;  // kDiskFullMessage or kReadOnlyMessage; "" when writable
 };
 
 // BEGIN IMMEDIATE on construction (retrying while the database is busy); ROLLBACK on destruction

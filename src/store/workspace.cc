@@ -135,6 +135,11 @@ CREATE TABLE tracking_clients (
   PRIMARY KEY (run_seq, client)
 );
 )sql",
+    // 3: what a run could not store (a full disk, an I/O error).
+    R"sql(
+ALTER TABLE runs ADD COLUMN lost_metric_points INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN lost_log_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr const char* kRunColumns =
@@ -166,6 +171,8 @@ RunRecord ReadRun(const Stmt& s) {
   r.supervisor_start = s.Int(18);
   r.heartbeat_at = s.OptInt(19);
   r.failed_rank = s.OptInt(20);
+  r.lost_metric_points = s.Int(21);
+  r.lost_log_bytes = s.Int(22);
   return r;
 }
 
@@ -219,6 +226,20 @@ Status Workspace::Migrate() {
                               std::to_string(kSchemaVersion) + "); upgrade trainyard");
   }
   if (schema_version_ == kSchemaVersion) return Status::Ok();
+  if (db_->read_only()) return Status::Ok();  // an older schema is read as it is (RunColumns)
+  Status migrated = MigrateLocked();
+  // A workspace on a full disk stays readable; the migration is done by the next writer.
+  if (IsStorageUnwritable(migrated) && schema_version_ >= 2) return Status::Ok();
+  return migrated;
+}
+
+std::string Workspace::RunColumns() const {
+  return std::string(kRunColumns) +
+         (schema_version_ >= 3 ? ", r.lost_metric_points, r.lost_log_bytes" : ", 0, 0");
+}
+
+Status Workspace::MigrateLocked() {
+  constexpr int kCount = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db_.get()));
   // Re-read inside the write lock: another process may have migrated meanwhile.
   ASSIGN_OR_RETURN(Stmt v2, db_->Prepare("PRAGMA user_version"));
@@ -327,14 +348,14 @@ Status Workspace::CreateRun(RunRecord* run,
 }
 
 Result<RunRecord> Workspace::GetRun(const std::string& id_or_prefix) {
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(std::string("SELECT ") + kRunColumns +
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT " + RunColumns() +
                                         " FROM runs r JOIN experiments e ON e.id = "
                                         "r.experiment_id WHERE r.id = ?"));
   s.Bind(1, id_or_prefix);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (row) return ReadRun(s);
   // A unique prefix also names a run.
-  ASSIGN_OR_RETURN(Stmt p, db_->Prepare(std::string("SELECT ") + kRunColumns +
+  ASSIGN_OR_RETURN(Stmt p, db_->Prepare("SELECT " + RunColumns() +
                                         " FROM runs r JOIN experiments e ON e.id = "
                                         "r.experiment_id WHERE substr(r.id, 1, ?) = ? LIMIT 2"));
   p.Bind(1, static_cast<int64_t>(id_or_prefix.size())).Bind(2, id_or_prefix);
@@ -354,7 +375,7 @@ Result<RunRecord> Workspace::GetRun(const std::string& id_or_prefix) {
 }
 
 Result<std::vector<RunRecord>> Workspace::ListRuns(const RunFilter& f) {
-  std::string sql = std::string("SELECT ") + kRunColumns +
+  std::string sql = "SELECT " + RunColumns() +
                     " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1=1";
   if (!f.experiment.empty()) sql += " AND e.name = ?1";
   if (f.status) sql += " AND r.status = ?2";
@@ -377,6 +398,8 @@ Status Workspace::SetStatusLocked(const std::string& run_id, RunStatus status,
   if (u.exit_code) sql += ", exit_code = ?5";
   if (u.error) sql += ", error = ?6";
   if (u.failed_rank) sql += ", failed_rank = ?7";
+  if (u.lost_metric_points) sql += ", lost_metric_points = ?9";
+  if (u.lost_log_bytes) sql += ", lost_log_bytes = ?10";
   sql += " WHERE id = ?8";
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(sql));
   s.Bind(1, RunStatusName(status)).Bind(8, run_id);
@@ -386,6 +409,8 @@ Status Workspace::SetStatusLocked(const std::string& run_id, RunStatus status,
   if (u.exit_code) s.Bind(5, *u.exit_code);
   if (u.error) s.Bind(6, *u.error);
   if (u.failed_rank) s.Bind(7, *u.failed_rank);
+  if (u.lost_metric_points) s.Bind(9, *u.lost_metric_points);
+  if (u.lost_log_bytes) s.Bind(10, *u.lost_log_bytes);
   RETURN_IF_ERROR(s.Run());
   // The history holds transitions: an update of the detail alone adds no row.
   ASSIGN_OR_RETURN(
@@ -569,6 +594,7 @@ Status Workspace::RemoveTarget(const std::string& name) {
 constexpr int64_t kLiveSupervisorStaleMicros = 600'000'000;
 
 Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
+  if (db_->read_only()) return 0;  // nothing can be marked; the next writable open does it
   ASSIGN_OR_RETURN(
       Stmt s,
       db_->Prepare(

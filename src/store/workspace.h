@@ -25,7 +25,7 @@
 
 namespace trainyard::store {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct SnapshotRecord {
   std::string id;
@@ -58,6 +58,10 @@ struct RunRecord {
   int64_t supervisor_start = 0;  // start ticks, to tell a reused pid apart
   std::optional<int64_t> heartbeat_at;
   std::optional<int64_t> failed_rank;
+  // What the run logged but the workspace could not store (a full disk, an I/O error): tracking
+  // records (metric points, rows, tags, ...) and bytes of the ranks' output.
+  int64_t lost_metric_points = 0;
+  int64_t lost_log_bytes = 0;
 };
 
 struct RunFilter {
@@ -90,12 +94,16 @@ struct StatusUpdate {
   std::optional<std::string> detail;
   std::optional<int64_t> started_at, ended_at, exit_code, failed_rank;
   std::optional<std::string> error;
+  std::optional<int64_t> lost_metric_points, lost_log_bytes;
 };
 
 class Workspace {
  public:
   // Opens (creating and migrating) the workspace at `dir`. Fails when the folder cannot be
-  // created, or the schema is newer than this binary understands.
+  // created, or the schema is newer than this binary understands. On a full or read-only file
+  // system it writes nothing and still opens (read-only when SQLite needs that, see Db::Open; a
+  // migration that cannot be stored is left for later), so that runs stay readable; writes then
+  // fail with "workspace disk is full (<dir>)" or "workspace is read-only (<dir>)".
   static Result<std::unique_ptr<Workspace>> Open(const std::string& dir);
 
   const std::string& dir() const { return dir_; }
@@ -149,13 +157,17 @@ class Workspace {
   // Finds runs whose supervisor is gone (dead pid on this host, or no heartbeat for
   // `stale_after_micros` — 10 minutes when its process is still alive) while not terminal, and
   // marks them Failed with the reason.
-  // Returns how many were marked. Cheap; called by most CLI commands.
+  // Returns how many were marked. Cheap; called by most CLI commands. Does nothing (returns 0)
+  // on a workspace opened read-only.
   Result<int> ReapOrphans(int64_t stale_after_micros = 15'000'000);
 
  private:
   Workspace(std::string dir, std::unique_ptr<Db> db) : dir_(std::move(dir)), db_(std::move(db)) {}
   Status Migrate();
+  Status MigrateLocked();  // under a write transaction
   Status SetStatusLocked(const std::string& run_id, RunStatus status, const StatusUpdate& update);
+  // The columns ReadRun reads, for this schema version.
+  std::string RunColumns() const;
 
   std::string dir_;
   std::unique_ptr<Db> db_;
