@@ -11,9 +11,18 @@
 // forwards output in the chunks it reads, and a line written in pieces (Python's unbuffered print
 // writes the text and the newline separately) would otherwise be interleaved with other ranks'
 // output. Signals are passed on; the shim exits as the program did.
+//
+// It dies with its launcher and takes the rank along: mpirun (or orted on a remote host) that is
+// SIGKILLed cannot stop its children, so the shim asks for SIGTERM when its parent dies
+// (PR_SET_PDEATHSIG, then re-checks getppid() for a parent that died before the call) and also
+// watches getppid() twice a second (the death signal follows the parent *thread*, so it may come
+// spuriously or, for a thread that exits, early). Orphaned, it sends SIGTERM to every process
+// under it, waits kOrphanGraceMs, then SIGKILLs what is left. It is a child subreaper, so
+// processes the rank started (even double-forked ones) are under it to be found.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,10 +47,55 @@ const char* First(std::initializer_list<const char*> names) {
   return nullptr;
 }
 
+constexpr int kOrphanGraceMs = 2000;
+constexpr int kParentCheckMs = 500;
+
 pid_t g_child = -1;
+pid_t g_parent = -1;
+volatile sig_atomic_t g_orphaned = 0;
+
+bool ParentGone() { return getppid() != g_parent; }
 
 void ForwardSignal(int sig) {
+  if (ParentGone()) {
+    g_orphaned = 1;  // the death signal: the main loop stops everything
+    return;
+  }
   if (g_child > 0) kill(g_child, sig);
+}
+
+// Reaps every exited child without blocking (as a subreaper, also orphans of the rank's
+// processes); records the rank's own status.
+void ReapAll(int* child_status, bool* child_done) {
+  while (true) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    if (pid == g_child) {
+      *child_status = status;
+      *child_done = true;
+    }
+  }
+}
+
+// The launcher is gone: stop everything under this shim (SIGTERM, grace, SIGKILL until none).
+void StopEverything(int* child_status, bool* child_done) {
+  pid_t self = getpid();
+  for (pid_t pid : Descendants(self)) kill(pid, SIGTERM);
+  for (int waited = 0; waited < kOrphanGraceMs; waited += 50) {
+    ReapAll(child_status, child_done);
+    bool any = false;
+    for (pid_t pid : Descendants(self)) any |= ProcessAlive(pid);
+    if (!any) break;
+    usleep(50'000);
+  }
+  for (int round = 0; round < 100; ++round) {
+    auto left = Descendants(self);
+    for (pid_t pid : left) kill(pid, SIGKILL);
+    usleep(20'000);
+    ReapAll(child_status, child_done);
+    if (left.empty()) break;
+  }
 }
 
 // Writes all of `data` to `fd` (one write() in the normal case).
@@ -61,6 +115,9 @@ int RelayLines(const std::vector<std::string>& argv) {
     std::perror("trainyard rank-exec: pipe");
     return 127;
   }
+  struct sigaction sa {};
+  sa.sa_handler = ForwardSignal;
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
   SpawnOptions spawn;
   spawn.stdin_fd = 0;
   spawn.stdout_fd = out[1];
@@ -74,16 +131,23 @@ int RelayLines(const std::vector<std::string>& argv) {
   g_child = *child;
   close(out[1]);
   close(err[1]);
-  struct sigaction sa {};
-  sa.sa_handler = ForwardSignal;
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaction(sig, &sa, nullptr);
+
+  // Its launcher may be gone (and the pipe to it broken): writes then fail instead of killing
+  // the shim before it has stopped the rank.
+  signal(SIGPIPE, SIG_IGN);
 
   pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   std::string partial[2];
   int open_fds = 2;
   char buf[65536];
+  int status = 0;
+  bool child_done = false;
   while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) {
+    if (g_orphaned || ParentGone()) {
+      StopEverything(&status, &child_done);
+      break;
+    }
+    if (poll(fds, 2, kParentCheckMs) < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -112,8 +176,22 @@ int RelayLines(const std::vector<std::string>& argv) {
   for (int i = 0; i < 2; ++i) {
     if (!partial[i].empty()) WriteAll(i + 1, partial[i].data(), partial[i].size());
   }
-  int status = 0;
-  WaitPid(g_child, &status);
+  if (g_orphaned || ParentGone()) StopEverything(&status, &child_done);
+  for (auto& fd : fds) {
+    if (fd.fd >= 0) close(fd.fd);
+  }
+  // The rank's own status (it may have closed its output and still run), reaping whatever else
+  // ends meanwhile.
+  while (!child_done) {
+    ReapAll(&status, &child_done);
+    if (child_done) break;
+    if (g_orphaned || ParentGone()) {
+      StopEverything(&status, &child_done);
+      if (!child_done) WaitPid(g_child, &status);
+      break;
+    }
+    usleep(50'000);
+  }
   if (WIFSIGNALED(status)) {
     // Die the same way, so the launcher reports the signal.
     signal(WTERMSIG(status), SIG_DFL);
@@ -128,6 +206,13 @@ int RankExec(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "trainyard rank-exec: no program given\n");
     return kExitUsage;
   }
+  g_parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (g_parent == 1 || ParentGone()) {
+    std::fprintf(stderr, "trainyard rank-exec: the launcher is gone; not starting the rank\n");
+    return 1;
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   const char* rank = First({"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"});
   const char* size = First({"OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS"});
   const char* local = First({"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"});

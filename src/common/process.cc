@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <unordered_map>
 
@@ -354,6 +356,74 @@ std::vector<pid_t> Descendants(pid_t root) {
     }
   }
   return out;
+}
+
+std::vector<pid_t> ProcessesWithEnvironment(const std::string& key_value) {
+  std::vector<pid_t> out;
+  const pid_t self = getpid();
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  std::string entry = key_value;
+  entry.push_back('\0');
+  while (struct dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0 || pid == self) continue;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    if (!in) continue;
+    std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    env.push_back('\0');
+    // Whole entries only: "\0K=V\0" (or at the start).
+    bool found = StartsWith(env, entry) || env.find('\0' + entry) != std::string::npos;
+    if (found && ProcessAlive(static_cast<pid_t>(pid))) out.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(d);
+  return out;
+}
+
+std::string ProcessName(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+StopReport StopProcessesWithEnvironment(const std::string& key_value, int grace_ms) {
+  StopReport report;
+  std::map<pid_t, std::string> seen;  // pid -> name, for every process signalled
+  std::map<pid_t, std::string> refused;
+  auto signal_all = [&](int sig) {
+    std::vector<pid_t> pids = ProcessesWithEnvironment(key_value);
+    for (pid_t pid : pids) {
+      if (!seen.count(pid)) seen[pid] = ProcessName(pid);
+      if (kill(pid, sig) != 0 && errno == EPERM) refused[pid] = std::strerror(EPERM);
+    }
+    return pids;
+  };
+  if (!signal_all(SIGTERM).empty() && grace_ms > 0) {
+    int64_t deadline = MonotonicMicros() + static_cast<int64_t>(grace_ms) * 1000;
+    while (MonotonicMicros() < deadline && !ProcessesWithEnvironment(key_value).empty()) {
+      SleepMicros(50'000);
+    }
+  }
+  std::vector<pid_t> left;
+  for (int round = 0; round < 50; ++round) {
+    left = signal_all(SIGKILL);
+    if (left.empty()) break;
+    SleepMicros(20'000);
+  }
+  left = ProcessesWithEnvironment(key_value);
+  for (const auto& [pid, name] : seen) {
+    bool alive = std::find(left.begin(), left.end(), pid) != left.end();
+    if (!alive) {
+      report.stopped.emplace_back(pid, name);
+    } else {
+      auto why = refused.find(pid);
+      report.failed.emplace_back(
+          pid, name + ": " + (why != refused.end() ? why->second : "still running"));
+    }
+  }
+  return report;
 }
 
 namespace {

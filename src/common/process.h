@@ -95,4 +95,24 @@ unsigned long long ProcessStartTicks(pid_t pid);
 // All descendants of `root` (children, their children, ...), from /proc.
 std::vector<pid_t> Descendants(pid_t root);
 
+// Processes (other than this one) whose environment, as it was when they started
+// (/proc/PID/environ), holds exactly the entry `key_value` ("TRAINYARD_RUN_ID=<id>"). Processes
+// whose environment cannot be read (another user's, when not root) are not seen.
+std::vector<pid_t> ProcessesWithEnvironment(const std::string& key_value);
+
+// The short name of a process (/proc/PID/comm), "" when gone.
+std::string ProcessName(pid_t pid);
+
+// What StopProcessesWithEnvironment did.
+struct StopReport {
+  std::vector<std::pair<pid_t, std::string>> stopped;  // pid, name
+  // pid, "name: why it could not be stopped" ("Operation not permitted", "still running").
+  std::vector<std::pair<pid_t, std::string>> failed;
+};
+
+// Stops every process ProcessesWithEnvironment(key_value) finds: SIGTERM, up to `grace_ms` for
+// them to end, then SIGKILL (looking again, since a process may start others meanwhile) until
+// none is left or kill fails.
+StopReport StopProcessesWithEnvironment(const std::string& key_value, int grace_ms);
+
 }  // namespace trainyard

@@ -3,7 +3,12 @@
 //
 // The supervisor makes itself a child subreaper (PR_SET_CHILD_SUBREAPER), so every process a rank
 // starts, even one that double-forks, stays in the supervisor's tree; Stop() kills that whole
-// tree. Each rank also gets PR_SET_PDEATHSIG(SIGKILL), so ranks die if the supervisor is killed.
+// tree. Each process the plan names (a rank, or mpirun) also gets PR_SET_PDEATHSIG(SIGKILL), so
+// it dies if the supervisor is killed. Ranks under mpirun are not its children here: each runs
+// under `trainyard rank-exec`, which dies with its launcher (mpirun here, orted on a remote host,
+// which ends when it loses mpirun) and stops everything under it (cli/rank_exec.cc). What a rank
+// started in a new session outlives a killed supervisor; every process of a run carries
+// TRAINYARD_RUN_ID in its environment, by which `trainyard cancel` finds and stops it.
 // Not thread-safe; used by the supervisor's one thread.
 #pragma once
 

@@ -177,3 +177,45 @@ def test_lost_host_fails_the_run_promptly(ty, hosts):
     assert time.time() - t0 < 30
     assert "mpirun" in info["error"]
     assert not ty.processes_of(run_id)
+
+
+def _orted_on_hosts(hosts):
+    import subprocess
+    found = []
+    for name in hosts.names:
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True,
+                              check=True).stdout.split()
+        for pid in pids:
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "orted" in cmd:
+                found.append((name, int(pid), cmd[:80]))
+    return found
+
+
+def test_ranks_on_every_host_die_with_a_killed_supervisor(ty, hosts):
+    import os
+    import signal
+    add_cluster(ty, hosts)
+    src = ty.project("proj", {"train.py": SCRIPT})
+    run_id = submit(ty, src, "--", "sleep", check=0).stdout.strip().splitlines()[-1]
+    ty.wait_status(run_id, {"Running"}, timeout=60)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(ty.run("logs", run_id).stdout.splitlines()) < 4:
+        time.sleep(0.2)
+    # 4 ranks and their rank-exec wrappers on the hosts, mpirun here; an orted on each host.
+    assert len(ty.processes_of(run_id, wait=0)) >= 9
+    assert len(_orted_on_hosts(hosts)) == 2
+    os.kill(ty.show(run_id)["supervisor_pid"], signal.SIGKILL)
+    # mpirun dies with the supervisor; each host's orted loses it and ends; each rank-exec
+    # loses its orted and stops its rank.
+    assert not ty.processes_of(run_id, wait=20)
+    deadline = time.time() + 20
+    while _orted_on_hosts(hosts) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _orted_on_hosts(hosts)
+    assert ty.wait_status(run_id, {"Failed"}, timeout=30)["status"] == "Failed"
+    proc = ty.run("cancel", run_id, check=0)
+    assert "stopped" not in proc.stderr, proc.stderr
