@@ -1,12 +1,9 @@
 // trainyard logs RUN [--rank R] [--follow] [--tail N] [--timestamps]
 #include <cstdio>
-#include <deque>
-#include <fstream>
 
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "runner/log_follow.h"
-#include "targets/log_capture.h"
 
 namespace trainyard::cli {
 
@@ -19,41 +16,33 @@ struct LogsFlags {
   int tail = 0;
 };
 
+// Writes one line to stdout; the caller flushes after each pump (not per line: a run's logs may
+// be hundreds of MB).
+void WriteLine(const std::string& line) {
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+}
+
 Status Logs(Context& ctx, const LogsFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(f.run));
+  if (f.tail < 0)
+    return InvalidArgument("--tail: must be 0 or more lines, got " + std::to_string(f.tail));
   std::string dir = ws->RunDir(run.id) + "/logs";
-  runner::LogFollower follower(dir, f.rank, f.timestamps, PrintLine);
-  if (f.tail > 0) {
-    // Print the last N lines of each rank, then continue from the end.
-    for (int r = 0;; ++r) {
-      if (f.rank >= 0 && r != f.rank) {
-        if (r > f.rank) break;
-        continue;
-      }
-      std::ifstream in(dir + "/rank-" + std::to_string(r) + ".log");
-      if (!in) break;
-      std::deque<std::string> last;
-      for (std::string l; std::getline(in, l);) {
-        last.push_back(l);
-        if (static_cast<int>(last.size()) > f.tail) last.pop_front();
-      }
-      for (const auto& l : last) {
-        auto p = targets::ParseLogLine(l);
-        std::printf("%s%s\n", f.timestamps ? (p.time + " ").c_str() : "", p.text.c_str());
-      }
-    }
-    if (!f.follow) return Status::Ok();
-    follower.SkipToEnd();  // what was there has been printed
-  }
+  // Streams in bounded memory (runner/log_follow.h): files are read block by block and merged
+  // line by line, whatever their size.
+  runner::LogFollower follower(dir, f.rank, f.timestamps, WriteLine);
+  if (f.tail > 0) follower.SkipToLastLines(f.tail);  // the last N lines of each rank, merged
   if (!f.follow) {
     follower.Pump(true);
+    std::fflush(stdout);
     return Status::Ok();
   }
   while (true) {
     auto cur = ws->GetRun(run.id);
     bool done = !cur.ok() || store::IsTerminal(cur->status);
     follower.Pump(done);
+    std::fflush(stdout);
     if (done) return Status::Ok();
     SleepMicros(100'000);
   }
@@ -68,7 +57,7 @@ void RegisterLogs(CLI::App& app, Context& ctx) {
   cmd->add_option("run", f->run, "run id (or a unique prefix)")->required();
   cmd->add_option("--rank", f->rank, "only this rank");
   cmd->add_flag("--follow,-f", f->follow, "keep printing new output until the run ends");
-  cmd->add_option("--tail", f->tail, "only the last N lines (per rank)");
+  cmd->add_option("--tail", f->tail, "only the last N lines of each rank (merged)");
   cmd->add_flag("--timestamps", f->timestamps, "prefix each line with its time");
   OnRun(cmd, ctx, [&ctx, f] { return Logs(ctx, *f); });
 }

@@ -1,15 +1,30 @@
 #include "runner/log_follow.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
+#include <queue>
+#include <tuple>
 
 #include "targets/log_capture.h"
 
 namespace trainyard::runner {
+
+namespace {
+
+// Bytes read from one rank's file at a time; smaller with many ranks, so that a pump holds about
+// 4 MiB of blocks however many ranks there are.
+size_t BlockSize(size_t sources) {
+  constexpr size_t kTotal = 4 << 20, kMin = 4096, kMax = 256 << 10;
+  return std::clamp(kTotal / std::max<size_t>(sources, 1), kMin, kMax);
+}
+
+}  // namespace
 
 LogFollower::LogFollower(std::string log_dir, int only_rank, bool timestamps, Sink sink)
     : dir_(std::move(log_dir)),
@@ -33,55 +48,138 @@ void LogFollower::Discover() {
             [](const Source& a, const Source& b) { return a.rank < b.rank; });
 }
 
+bool LogFollower::NextLine(Source& s, bool all, std::string* line) {
+  const size_t block = BlockSize(sources_.size());
+  while (true) {
+    size_t nl = s.partial.find('\n', s.pos);
+    if (nl != std::string::npos) {
+      line->assign(s.partial, s.pos, nl - s.pos);
+      s.pos = nl + 1;
+      return true;
+    }
+    if (s.partial.size() - s.pos >= kMaxLine) {  // a damaged file: hand over a piece
+      line->assign(s.partial, s.pos, kMaxLine);
+      s.pos += kMaxLine;
+      return true;
+    }
+    // Keep only what is left, then read the next block after it.
+    s.partial.erase(0, s.pos);
+    s.pos = 0;
+    if (s.at_end || s.fd < 0) break;
+    size_t had = s.partial.size();
+    s.partial.resize(had + block);
+    ssize_t n = pread(s.fd, s.partial.data() + had, block, s.offset);
+    if (n < 0 && errno == EINTR) {
+      s.partial.resize(had);
+      continue;
+    }
+    s.partial.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n <= 0) {
+      s.at_end = true;
+      break;
+    }
+    s.offset += n;
+  }
+  if (all && !s.partial.empty()) {
+    line->swap(s.partial);
+    s.partial.clear();
+    s.pos = 0;
+    return true;
+  }
+  return false;
+}
+
 int LogFollower::Pump(bool all) {
   Discover();
-  bool prefix = sources_.size() > 1;
-  struct Out {
-    std::string time, text;
-    int rank;
-  };
-  std::vector<Out> lines;
+  const bool prefix = sources_.size() > 1;
   for (auto& s : sources_) {
-    std::ifstream in(s.path, std::ios::binary);
-    if (!in) continue;
-    in.seekg(s.offset);
-    std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    s.offset += static_cast<long>(chunk.size());
-    s.partial += chunk;
-    size_t start = 0;
-    while (true) {
-      size_t nl = s.partial.find('\n', start);
-      if (nl == std::string::npos) break;
-      targets::LogLine l = targets::ParseLogLine(s.partial.substr(start, nl - start));
-      lines.push_back({l.time, l.text, s.rank});
-      start = nl + 1;
-    }
-    s.partial.erase(0, start);
-    if (all && !s.partial.empty()) {
-      targets::LogLine l = targets::ParseLogLine(s.partial);
-      lines.push_back({l.time, l.text, s.rank});
-      s.partial.clear();
-    }
+    s.fd = open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+    s.at_end = false;
+    s.pos = 0;
   }
-  // Merge ranks by time (stable, so each rank keeps its own order).
-  std::stable_sort(lines.begin(), lines.end(),
-                   [](const Out& a, const Out& b) { return a.time < b.time; });
-  for (const auto& l : lines) {
-    std::string out;
-    if (timestamps_) out += l.time + " ";
-    if (prefix) out += "[rank " + std::to_string(l.rank) + "] ";
-    out += l.text;
+  // The next line of every rank, smallest time first (then lowest rank: the files are sorted by
+  // rank, so ties keep the order a stable sort of all lines by time would give).
+  struct Head {
+    targets::LogLine line;
+    size_t source;
+  };
+  auto later = [](const Head& a, const Head& b) {
+    return std::tie(a.line.time, a.source) > std::tie(b.line.time, b.source);
+  };
+  std::priority_queue<Head, std::vector<Head>, decltype(later)> heads(later);
+  std::string text;
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    if (NextLine(sources_[i], all, &text)) heads.push({targets::ParseLogLine(text), i});
+  }
+  int count = 0;
+  std::string out;
+  while (!heads.empty()) {
+    Head h = heads.top();
+    heads.pop();
+    out.clear();
+    if (timestamps_) out += h.line.time + " ";
+    if (prefix) out += "[rank " + std::to_string(sources_[h.source].rank) + "] ";
+    out += h.line.text;
     sink_(out);
+    ++count;
+    if (NextLine(sources_[h.source], all, &text)) {
+      heads.push({targets::ParseLogLine(text), h.source});
+    }
   }
-  return static_cast<int>(lines.size());
+  for (auto& s : sources_) {
+    if (s.fd >= 0) close(s.fd);
+    s.fd = -1;
+  }
+  return count;
 }
 
 void LogFollower::SkipToEnd() {
   Discover();
   for (auto& s : sources_) {
-    std::ifstream in(s.path, std::ios::binary | std::ios::ate);
-    if (in) s.offset = static_cast<long>(in.tellg());
+    struct stat st {};
+    if (stat(s.path.c_str(), &st) == 0) s.offset = static_cast<long>(st.st_size);
     s.partial.clear();
+    s.pos = 0;
+  }
+}
+
+void LogFollower::SkipToLastLines(int lines) {
+  Discover();
+  constexpr size_t kBlock = 64 << 10;
+  std::string buf;
+  for (auto& s : sources_) {
+    s.partial.clear();
+    s.pos = 0;
+    int fd = open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st {};
+    fstat(fd, &st);
+    long end = static_cast<long>(st.st_size);
+    long start = 0;  // where the last `lines` lines begin
+    int newlines = 0;
+    bool first_byte = true;
+    for (long at = end; at > 0 && lines > 0;) {
+      long from = std::max<long>(0, at - static_cast<long>(kBlock));
+      buf.resize(static_cast<size_t>(at - from));
+      ssize_t n = pread(fd, buf.data(), buf.size(), from);
+      if (n != static_cast<ssize_t>(buf.size())) break;
+      bool found = false;
+      for (long i = static_cast<long>(buf.size()) - 1; i >= 0; --i) {
+        bool last = first_byte;
+        first_byte = false;
+        if (buf[static_cast<size_t>(i)] != '\n' || last) continue;  // the final '\n' ends line 1
+        if (++newlines == lines) {
+          start = from + i + 1;
+          found = true;
+          break;
+        }
+      }
+      if (found) break;
+      at = from;
+    }
+    if (lines <= 0) start = end;
+    close(fd);
+    s.offset = start;
   }
 }
 
