@@ -54,6 +54,21 @@ void RegisterMetrics(CLI::App&, Context&);  // metrics, compare, tags
 void RegisterRankExec(CLI::App&, Context&);
 void RegisterEnv(CLI::App&, Context&);
 
+// The `trainyard` app with every verb registered; the verbs keep `ctx` (which must outlive the app)
+// and set ctx.run when one is chosen.
+std::unique_ptr<CLI::App> MakeApp(Context& ctx);
+
+// Whether `opt` is a named option that takes a value (not a flag, not a positional).
+bool TakesValue(const CLI::Option& opt);
+
+// The words of a command line (without the program name) as `app` should parse them (in order;
+// CLI11's parse(vector) wants them reversed). The words after the first "--" go to `trailing`
+// untouched. "--name=" for an option that takes a value becomes "--name" and "" (an empty value:
+// CLI11 alone would take the next word instead), for every option of every verb; the word after
+// "--name" (or "-n") without "=" is its value, whatever it looks like.
+std::vector<std::string> ParserWords(CLI::App& app, const std::vector<std::string>& words,
+                                     std::vector<std::string>* trailing);
+
 // The exit code for a verb's Status: kExitOk when OK; otherwise prints "trainyard: <message>" to
 // stderr and returns kExitUsage for InvalidArgument/NotFound, kExitRunFailed for other errors.
 int ExitCodeFor(const Status& status);
