@@ -187,11 +187,11 @@ def _orted_on_hosts(hosts):
                               check=True).stdout.split()
         for pid in pids:
             try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if "orted" in cmd:
-                found.append((name, int(pid), cmd[:80]))
+            if Path(argv[0].decode(errors="replace")).name == "orted":
+                found.append((name, int(pid)))
     return found
 
 
