@@ -298,12 +298,20 @@ Result<int> SyncTree(const std::string& snapshots_dir, const std::string& snapsh
   std::set<std::string> present;
   for (const auto& e : entries) {
     present.insert(e.path);
-    now[e.path] = e.sha256;
+    const std::string key = e.is_symlink() ? "symlink:" + e.symlink : e.sha256;
+    now[e.path] = key;
     std::string dest = src + "/" + e.path;
     auto it = before.find(e.path);
-    if (it != before.end() && it->second == e.sha256 && PathExists(dest)) continue;
+    if (it != before.end() && it->second == key && PathExists(dest)) continue;
     RETURN_IF_ERROR(MakeDirs(fs::path(dest).parent_path().string()));
     RemoveAll(dest).IgnoreError();
+    if (e.is_symlink()) {  // kept as a link; its target is inside the snapshot
+      std::error_code ec;
+      fs::create_symlink(e.symlink, dest, ec);
+      if (ec) return IoError("cannot create the symlink " + dest + ": " + ec.message());
+      ++written;
+      continue;
+    }
     RETURN_IF_ERROR(CopyFile(blobs.BlobPath(e.sha256), dest));
     chmod(dest.c_str(), e.executable ? 0755 : 0644);
     ++written;

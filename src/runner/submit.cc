@@ -274,14 +274,12 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   snapshot::SnapshotOptions snap_opts;
   snap_opts.max_bytes = SnapshotLimitBytes();
   snap_opts.progress = options.snapshot_progress;
+  snap_opts.max_bytes_hint =
+      " Or raise the limit with TRAINYARD_SNAPSHOT_LIMIT=BYTES (0 for none).";
   auto snap = snapshot::TakeSnapshot(spec.source_directory, ws->SnapshotsDir(), snap_opts);
   if (!snap.ok()) {
-    std::string hint = snap.status().code() == StatusCode::kInvalidArgument
-                           ? " (raise the limit with TRAINYARD_SNAPSHOT_LIMIT=BYTES, 0 for none, "
-                             "or exclude files in .trainyardignore)"
-                           : "";
     return Status(snap.status().code(), "source_directory: snapshot of " + spec.source_directory +
-                                            " failed: " + snap.status().message() + hint);
+                                            " failed: " + snap.status().message());
   }
   sub.snapshot = *snap;
   RETURN_IF_ERROR(ws->PutSnapshot({snap->id, snap->source_dir, static_cast<int64_t>(snap->files),

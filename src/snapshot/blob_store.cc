@@ -77,28 +77,60 @@ Status BlobStore::EnsurePrefixDir(const std::string& sha256) {
 
 Result<IngestedFile> BlobStore::Ingest(const std::string& path, std::vector<char>* scratch,
                                        const std::function<void(uint64_t)>& on_bytes) {
+  for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
+    bool changed = false;
+    ASSIGN_OR_RETURN(IngestedFile out, IngestOnce(path, attempt, scratch, on_bytes, &changed));
+    if (!changed) return out;
+  }
+  return FailedPrecondition(path + ": file changed as we read it (read " +
+                            std::to_string(kReadAttempts) +
+                            " times, it changed each time); stop what writes to it while the "
+                            "snapshot is taken");
+}
+
+Result<IngestedFile> BlobStore::IngestOnce(const std::string& path, int attempt,
+                                           std::vector<char>* scratch,
+                                           const std::function<void(uint64_t)>& on_bytes,
+                                           bool* changed) {
   // O_NONBLOCK: should the file have been replaced by a fifo since the walk, do not hang on it.
-  UniqueFd in(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (in.get() < 0) return ErrnoError("cannot open " + path, errno);
+  UniqueFd in(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW));
+  if (in.get() < 0) {
+    if (errno == ELOOP) return FailedPrecondition(path + " is no longer a regular file");
+    return ErrnoError("cannot open " + path, errno);
+  }
   struct stat st {};
   if (fstat(in.get(), &st) != 0) return ErrnoError("cannot stat " + path, errno);
   if (!S_ISREG(st.st_mode)) return FailedPrecondition(path + " is no longer a regular file");
-  if (static_cast<uint64_t>(st.st_size) > kChunkBytes) {
-    posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  }
+  const FileStamp before = FileStamp::FromStat(st);
+  if (before.size > kChunkBytes) posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
   scratch->resize(kChunkBytes);
   char* buf = scratch->data();
   Sha256 hasher;
   IngestedFile out;
+  auto read_chunk = [&]() -> Result<size_t> {
+    ASSIGN_OR_RETURN(size_t n, ReadFull(in.get(), buf, kChunkBytes, path));
+    hasher.Update(std::string_view(buf, n));
+    out.size += n;
+    if (on_bytes) on_bytes(n);
+    if (after_chunk_) after_chunk_(path, attempt);
+    return n;
+  };
+  // Whether the file changed since `before`: then nothing may be stored from this read.
+  auto check_unchanged = [&]() -> Status {
+    if (fstat(in.get(), &st) != 0) return ErrnoError("cannot stat " + path, errno);
+    out.stamp_after = FileStamp::FromStat(st);
+    *changed = out.size != before.size || out.stamp_after.size != before.size ||
+               out.stamp_after.mtime_ns != before.mtime_ns ||
+               out.stamp_after.ctime_ns != before.ctime_ns;
+    return Status::Ok();
+  };
 
-  ASSIGN_OR_RETURN(size_t n, ReadFull(in.get(), buf, kChunkBytes, path));
-  hasher.Update(std::string_view(buf, n));
-  out.size = n;
-  if (on_bytes) on_bytes(n);
-
+  ASSIGN_OR_RETURN(size_t n, read_chunk());
   if (n < kChunkBytes) {
     // The whole file is in memory: write it only if the blob is missing.
+    RETURN_IF_ERROR(check_unchanged());
+    if (*changed) return out;
     out.sha256 = hasher.HexDigest();
     if (!Has(out.sha256, out.size)) {
       RETURN_IF_ERROR(EnsurePrefixDir(out.sha256));
@@ -108,26 +140,23 @@ Result<IngestedFile> BlobStore::Ingest(const std::string& path, std::vector<char
       RETURN_IF_ERROR(tmp.Close(kBlobMode));
       ASSIGN_OR_RETURN(out.new_blob, tmp.PublishNoReplace(final_path, out.size));
     }
-  } else {
-    // Stream: read, hash and write each chunk once; name the blob at the end.
-    ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(tmp_dir_));
-    RETURN_IF_ERROR(tmp.Write(std::string_view(buf, n)));
-    while (true) {
-      ASSIGN_OR_RETURN(n, ReadFull(in.get(), buf, kChunkBytes, path));
-      if (n == 0) break;
-      hasher.Update(std::string_view(buf, n));
-      RETURN_IF_ERROR(tmp.Write(std::string_view(buf, n)));
-      out.size += n;
-      if (on_bytes) on_bytes(n);
-    }
-    out.sha256 = hasher.HexDigest();
-    RETURN_IF_ERROR(tmp.Close(kBlobMode));
-    RETURN_IF_ERROR(EnsurePrefixDir(out.sha256));
-    ASSIGN_OR_RETURN(out.new_blob, tmp.PublishNoReplace(BlobPath(out.sha256), out.size));
+    return out;
   }
-
-  if (fstat(in.get(), &st) != 0) return ErrnoError("cannot stat " + path, errno);
-  out.stamp_after = FileStamp::FromStat(st);
+  // Stream: read, hash and write each chunk once; name the blob at the end (the temporary file
+  // is removed, not published, if the file changed meanwhile).
+  ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(tmp_dir_));
+  RETURN_IF_ERROR(tmp.Write(std::string_view(buf, n)));
+  while (true) {
+    ASSIGN_OR_RETURN(n, read_chunk());
+    if (n == 0) break;
+    RETURN_IF_ERROR(tmp.Write(std::string_view(buf, n)));
+  }
+  RETURN_IF_ERROR(check_unchanged());
+  if (*changed) return out;
+  out.sha256 = hasher.HexDigest();
+  RETURN_IF_ERROR(tmp.Close(kBlobMode));
+  RETURN_IF_ERROR(EnsurePrefixDir(out.sha256));
+  ASSIGN_OR_RETURN(out.new_blob, tmp.PublishNoReplace(BlobPath(out.sha256), out.size));
   return out;
 }
 

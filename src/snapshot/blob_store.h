@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -40,21 +41,38 @@ class BlobStore {
   // True when the blob exists with `size` bytes.
   bool Has(const std::string& sha256, uint64_t size) const;
 
-  // Reads `path` once, hashing the bytes as they are read, and stores them as a blob unless that
-  // blob exists. What is hashed is exactly what is stored, even if the file changes meanwhile.
-  // `scratch` is the caller's buffer (reused between calls, one per thread); `on_bytes` is called
-  // after each chunk with its size. Fails with an error naming the path.
+  // How many times Ingest reads a file that changes while it is read before it gives up.
+  static constexpr int kReadAttempts = 3;
+
+  // Reads `path`, hashing the bytes as they are read, and stores them as a blob unless that blob
+  // exists. What is hashed is exactly what is stored. A read during which the file changed (its
+  // size, mtime or ctime differ before and after, or the bytes read are not its size) is thrown
+  // away and the file read again, up to kReadAttempts times; then it fails with
+  // FailedPrecondition ("file changed as we read it"). `scratch` is the caller's buffer (reused
+  // between calls, one per thread); `on_bytes` is called after each chunk with its size (a retry
+  // counts its bytes again). Fails with an error naming the path.
   Result<IngestedFile> Ingest(const std::string& path, std::vector<char>* scratch,
                               const std::function<void(uint64_t)>& on_bytes);
+
+  // Tests only: called after each chunk read by Ingest with the path and the attempt (0, 1, ...).
+  // Set before the store is shared between threads; the hook must be safe to call from them.
+  void SetAfterChunkHookForTest(std::function<void(const std::string&, int)> hook) {
+    after_chunk_ = std::move(hook);
+  }
 
  private:
   std::string PrefixDir(const std::string& sha256) const;  // blobs/ab
   // Makes sure blobs/<first two hex digits> exists.
   Status EnsurePrefixDir(const std::string& sha256);
+  // One attempt of Ingest: sets *changed (and returns OK without storing anything) when the file
+  // changed while it was read.
+  Result<IngestedFile> IngestOnce(const std::string& path, int attempt, std::vector<char>* scratch,
+                                  const std::function<void(uint64_t)>& on_bytes, bool* changed);
 
   const std::string dir_;      // <store>/blobs
   const std::string tmp_dir_;  // <store>/tmp
   std::array<std::atomic<bool>, 256> prefix_made_{};
+  std::function<void(const std::string&, int)> after_chunk_;
 };
 
 }  // namespace trainyard::snapshot

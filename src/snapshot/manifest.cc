@@ -7,7 +7,8 @@
 namespace trainyard::snapshot {
 namespace {
 
-constexpr int kVersion = 1;
+constexpr int kVersion = 1;              // no symlinks
+constexpr int kVersionWithSymlinks = 2;  // symlinks as {"path":...,"symlink":...}
 
 void AppendJsonString(std::string_view s, std::string* out) {
   *out += '"';
@@ -101,16 +102,57 @@ Status ValidateManifestPath(std::string_view path) {
   return Status::Ok();
 }
 
+Status ValidateSymlinkTarget(std::string_view path, std::string_view target) {
+  auto bad = [&](const std::string& why) {
+    return InvalidArgument("symlink " + Quote(path) + " -> " + Quote(target) + " in manifest " +
+                           why);
+  };
+  if (target.empty()) return bad("has an empty target");
+  if (target.front() == '/') return bad("has an absolute target");
+  if (target.find('\0') != std::string_view::npos) return bad("has a NUL in its target");
+  // How deep the link's folder is: ".." may climb at most that far, and only at the start (after a
+  // name, ".." would be resolved from wherever that name leads, which may be another link).
+  size_t depth = 0;
+  for (char c : path) depth += c == '/' ? 1 : 0;
+  bool names_seen = false;
+  size_t start = 0;
+  while (start <= target.size()) {
+    size_t slash = target.find('/', start);
+    if (slash == std::string_view::npos) slash = target.size();
+    std::string_view part = target.substr(start, slash - start);
+    start = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (names_seen) return bad("has '..' after a name in its target");
+      if (depth == 0) return bad("leads out of the snapshot");
+      --depth;
+    } else {
+      names_seen = true;
+    }
+  }
+  return Status::Ok();
+}
+
 std::string SerializeManifest(const std::vector<ManifestEntry>& entries) {
-  std::string out = "{\"version\":" + std::to_string(kVersion) + ",\"files\":[";
+  bool symlinks = false;
+  for (const ManifestEntry& e : entries) symlinks = symlinks || e.is_symlink();
+  std::string out =
+      "{\"version\":" + std::to_string(symlinks ? kVersionWithSymlinks : kVersion) + ",\"files\":[";
   out.reserve(out.size() + entries.size() * 140);
   for (size_t i = 0; i < entries.size(); ++i) {
     const ManifestEntry& e = entries[i];
     assert(i == 0 || entries[i - 1].path < e.path);
-    assert(IsValidUtf8(e.path) && IsSha256Hex(e.sha256));
     if (i > 0) out += ',';
     out += "{\"path\":";
     AppendJsonString(e.path, &out);
+    if (e.is_symlink()) {
+      assert(IsValidUtf8(e.path) && IsValidUtf8(e.symlink));
+      out += ",\"symlink\":";
+      AppendJsonString(e.symlink, &out);
+      out += '}';
+      continue;
+    }
+    assert(IsValidUtf8(e.path) && IsSha256Hex(e.sha256));
     out += ",\"sha256\":\"";
     out += e.sha256;
     out += "\",\"size\":";
@@ -127,9 +169,11 @@ Result<std::vector<ManifestEntry>> ParseManifest(std::string_view bytes) {
   nlohmann::json doc = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return InvalidArgument("manifest is not JSON");
   auto version = doc.find("version");
-  if (version == doc.end() || !version->is_number_integer() || *version != kVersion) {
+  if (version == doc.end() || !version->is_number_integer() ||
+      (*version != kVersion && *version != kVersionWithSymlinks)) {
     return InvalidArgument("unsupported manifest version");
   }
+  const bool symlinks_allowed = *version == kVersionWithSymlinks;
   auto files = doc.find("files");
   if (files == doc.end() || !files->is_array()) return InvalidArgument("manifest has no files");
   std::vector<ManifestEntry> entries;
@@ -137,6 +181,19 @@ Result<std::vector<ManifestEntry>> ParseManifest(std::string_view bytes) {
   for (const auto& f : *files) {
     if (!f.is_object()) return InvalidArgument("manifest entry is not an object");
     auto path = f.find("path");
+    if (auto link = f.find("symlink"); link != f.end()) {
+      if (!symlinks_allowed || path == f.end() || !path->is_string() || !link->is_string() ||
+          f.size() != 2) {
+        return InvalidArgument("malformed manifest entry: " + f.dump());
+      }
+      ManifestEntry e;
+      e.path = path->get<std::string>();
+      e.symlink = link->get<std::string>();
+      RETURN_IF_ERROR(ValidateManifestPath(e.path));
+      RETURN_IF_ERROR(ValidateSymlinkTarget(e.path, e.symlink));
+      entries.push_back(std::move(e));
+      continue;
+    }
     auto sha = f.find("sha256");
     auto size = f.find("size");
     auto exec = f.find("executable");

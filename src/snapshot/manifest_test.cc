@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace trainyard::snapshot {
 namespace {
@@ -56,12 +58,72 @@ TEST(Manifest, RefusesUnsafePathsAndMalformedEntries) {
     EXPECT_TRUE(ValidateManifestPath(good).ok()) << good;
   }
   EXPECT_FALSE(ParseManifest("not json").ok());
-  EXPECT_FALSE(ParseManifest("{\"version\":2,\"files\":[]}").ok());
+  EXPECT_FALSE(ParseManifest("{\"version\":3,\"files\":[]}").ok());
   EXPECT_FALSE(ParseManifest("{\"version\":1,\"files\":[{\"path\":\"a\",\"sha256\":\"zz\","
                              "\"size\":1,\"executable\":false}]}")
                    .ok());
   EXPECT_FALSE(ParseManifest("{\"version\":1,\"files\":[{\"path\":\"a\",\"sha256\":\"" + kHashA +
                              "\",\"size\":-1,\"executable\":false}]}")
+                   .ok());
+}
+
+TEST(Manifest, SymlinksMakeItVersion2AndRoundTrip) {
+  ManifestEntry link;
+  link.path = "lib";
+  link.symlink = "src/lib";
+  std::vector<ManifestEntry> entries = {{"a.py", kHashA, 3, false}, link};
+  const std::string bytes = SerializeManifest(entries);
+  EXPECT_EQ(bytes, "{\"version\":2,\"files\":[{\"path\":\"a.py\",\"sha256\":\"" + kHashA +
+                       "\",\"size\":3,\"executable\":false},"
+                       "{\"path\":\"lib\",\"symlink\":\"src/lib\"}]}");
+  auto parsed = ParseManifest(bytes);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->size(), 2u);
+  EXPECT_FALSE((*parsed)[0].is_symlink());
+  EXPECT_TRUE((*parsed)[1].is_symlink());
+  EXPECT_EQ((*parsed)[1].symlink, "src/lib");
+  EXPECT_EQ((*parsed)[1].sha256, "");
+}
+
+TEST(Manifest, OldManifestsWithoutSymlinksReadAsBefore) {
+  // Written by the version before symlinks were kept: same bytes, same id.
+  const std::string old = "{\"version\":1,\"files\":[{\"path\":\"a.py\",\"sha256\":\"" + kHashA +
+                          "\",\"size\":3,\"executable\":true}]}";
+  auto parsed = ParseManifest(old);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->size(), 1u);
+  EXPECT_TRUE((*parsed)[0].executable);
+  EXPECT_FALSE((*parsed)[0].is_symlink());
+  EXPECT_EQ(SerializeManifest(*parsed), old);
+  // Version 1 cannot hold symlinks.
+  EXPECT_FALSE(
+      ParseManifest("{\"version\":1,\"files\":[{\"path\":\"l\",\"symlink\":\"a.py\"}]}").ok());
+}
+
+TEST(Manifest, RefusesSymlinkTargetsThatLeaveTheSnapshot) {
+  for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
+           {"l", ".."},
+           {"l", "../x"},
+           {"a/l", "../../x"},
+           {"a/l", "/etc/passwd"},
+           {"a/l", ""},
+           {"a/l", "b/../../x"},
+           {"a/l", "root/../x"},  // ".." after a name: "root" may be a link to the root
+       }) {
+    EXPECT_FALSE(ValidateSymlinkTarget(path, target).ok()) << path << " -> " << target;
+    std::string doc =
+        "{\"version\":2,\"files\":[{\"path\":\"" + path + "\",\"symlink\":\"" + target + "\"}]}";
+    auto parsed = ParseManifest(doc);
+    EXPECT_FALSE(parsed.ok()) << doc;
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument) << doc;
+  }
+  for (const auto& [path, target] : std::vector<std::pair<std::string, std::string>>{
+           {"l", "."}, {"l", "a/b"}, {"a/l", ".."}, {"a/b/l", "../../c/d"}, {"a/l", "./x/"}}) {
+    EXPECT_TRUE(ValidateSymlinkTarget(path, target).ok()) << path << " -> " << target;
+  }
+  // A symlink entry carries nothing else.
+  EXPECT_FALSE(ParseManifest("{\"version\":2,\"files\":[{\"path\":\"l\",\"symlink\":\"a\","
+                             "\"size\":1}]}")
                    .ok());
 }
 

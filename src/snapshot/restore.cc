@@ -1,13 +1,16 @@
-// Restore: materializes a snapshot as plain files. Every folder below the destination is entered
-// with O_NOFOLLOW, relative to its parent's descriptor, so that a symlink already present in the
-// destination cannot redirect a write outside it; every file is written to a temporary name and
-// renamed over the old one, so an existing symlink is replaced rather than followed.
+// Restore: materializes a snapshot as plain files and symlinks. Every folder below the destination
+// is entered with O_NOFOLLOW, relative to its parent's descriptor, so that a symlink already
+// present in the destination cannot redirect a write outside it; every file and symlink is
+// written under a short temporary name (".ty-XXXXXX", so that names up to NAME_MAX still fit) in
+// its folder and renamed over the old one, so an existing symlink is replaced rather than followed.
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
+#include <ctime>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -89,10 +92,46 @@ Status CopyBytes(int in, int out, uint64_t size, const std::string& what) {
   return Status::Ok();
 }
 
-std::string TempName(const std::string& name) {
-  static std::atomic<uint64_t> counter{0};
-  return "." + name + ".tmp-" + std::to_string(getpid()) + "-" +
-         std::to_string(counter.fetch_add(1));
+constexpr int kTempNameAttempts = 100;
+
+// ".ty-" and 6 random characters from [a-z0-9]: short, whatever the name it stands in for.
+std::string TempName() {
+  constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  unsigned char random[6] = {};
+  if (getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) {
+    // No entropy to be had: fall back on the clock and pid (collisions are retried anyway).
+    uint64_t x =
+        static_cast<uint64_t>(getpid()) * 0x9E3779B97F4A7C15ULL ^ static_cast<uint64_t>(clock());
+    for (unsigned char& c : random) {
+      c = static_cast<unsigned char>(x);
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    }
+  }
+  std::string name = ".ty-";
+  for (unsigned char c : random) name += kChars[c % (sizeof kChars - 1)];
+  return name;
+}
+
+// Creates an entry under a fresh temporary name in `dir` with `create` (which returns false,
+// errno set, on failure) and renames it to `name`. EEXIST from `create` means "try another
+// name". `shown` names the destination in errors.
+Status CreateAndRename(int dir, const std::string& name, const std::string& shown,
+                       const std::function<bool(const std::string& tmp)>& create,
+                       const std::function<Status(const std::string& tmp)>& fill) {
+  std::string tmp;
+  bool created = false;
+  for (int attempt = 0; attempt < kTempNameAttempts && !created; ++attempt) {
+    tmp = TempName();
+    created = create(tmp);
+    if (!created && errno != EEXIST) return ErrnoError("cannot create " + shown, errno);
+  }
+  if (!created) return IoError("cannot create a temporary file for " + shown);
+  Status status = fill(tmp);
+  if (status.ok() && renameat(dir, tmp.c_str(), dir, name.c_str()) != 0) {
+    status = ErrnoError("cannot write " + shown, errno);
+  }
+  if (!status.ok()) unlinkat(dir, tmp.c_str(), 0);
+  return status;
 }
 
 // Writes the blob `blob_path` as `name` in the folder `dir`.
@@ -106,24 +145,35 @@ Status RestoreFile(const std::string& blob_path, const ManifestEntry& entry, int
     return IoError("blob " + blob_path + " for " + entry.path + " is damaged: " +
                    std::to_string(st.st_size) + " bytes instead of " + std::to_string(entry.size));
   }
-  std::string tmp;
   UniqueFd out;
-  for (int attempt = 0; attempt < 100 && !out.valid(); ++attempt) {
-    tmp = TempName(name);
-    out.Reset(openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!out.valid() && errno != EEXIST) return ErrnoError("cannot create " + shown, errno);
-  }
-  if (!out.valid()) return IoError("cannot create a temporary file for " + shown);
-  Status status = CopyBytes(in.get(), out.get(), entry.size, blob_path);
-  if (status.ok() && fchmod(out.get(), entry.executable ? 0755 : 0644) != 0) {
-    status = ErrnoError("cannot chmod " + shown, errno);
-  }
-  out.Reset(-1);
-  if (status.ok() && renameat(dir, tmp.c_str(), dir, name.c_str()) != 0) {
-    status = ErrnoError("cannot write " + shown, errno);
-  }
-  if (!status.ok()) unlinkat(dir, tmp.c_str(), 0);
-  return status;
+  return CreateAndRename(
+      dir, name, shown,
+      [&](const std::string& tmp) {
+        out.Reset(
+            openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        return out.valid();
+      },
+      [&](const std::string&) {
+        Status status = CopyBytes(in.get(), out.get(), entry.size, blob_path);
+        if (status.ok() && fchmod(out.get(), entry.executable ? 0755 : 0644) != 0) {
+          status = ErrnoError("cannot chmod " + shown, errno);
+        }
+        if (close(out.Release()) != 0 && status.ok()) {
+          status = ErrnoError("cannot write " + shown, errno);
+        }
+        return status;
+      });
+}
+
+// Creates the symlink `name` -> entry.symlink in the folder `dir`.
+Status RestoreSymlink(const ManifestEntry& entry, int dir, const std::string& name,
+                      const std::string& shown) {
+  return CreateAndRename(
+      dir, name, shown,
+      [&](const std::string& tmp) {
+        return symlinkat(entry.symlink.c_str(), dir, tmp.c_str()) == 0;
+      },
+      [](const std::string&) { return Status::Ok(); });
 }
 
 }  // namespace
@@ -148,8 +198,12 @@ Status Restore(const std::string& store_dir, const std::string& snapshot_id,
       ASSIGN_OR_RETURN(current, OpenDirBeneath(root.get(), parent, dest_dir));
       current_rel = parent;
     }
-    RETURN_IF_ERROR(
-        RestoreFile(blobs.BlobPath(e.sha256), e, current.get(), name, dest_dir + "/" + e.path));
+    const std::string shown = dest_dir + "/" + e.path;
+    if (e.is_symlink()) {
+      RETURN_IF_ERROR(RestoreSymlink(e, current.get(), name, shown));
+    } else {
+      RETURN_IF_ERROR(RestoreFile(blobs.BlobPath(e.sha256), e, current.get(), name, shown));
+    }
   }
   return Status::Ok();
 }

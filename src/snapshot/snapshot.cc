@@ -35,20 +35,32 @@ std::string ManifestPath(const std::string& store_dir, const std::string& id) {
   return store_dir + "/manifests/" + id + ".json";
 }
 
+// The rule file a user should list a path in to leave it out.
+std::string IgnoreFileToUse(const WalkResult& walk) {
+  return walk.ignore_file.empty() ? ".trainyardignore" : walk.ignore_file;
+}
+
 Status CheckFileNames(const WalkResult& walk) {
   for (const WalkedFile& f : walk.files) {
     if (!IsValidUtf8(f.path)) {
       return InvalidArgument("file name is not valid UTF-8: " + f.abs_path +
-                             " (rename it, or list it in .trainyardignore)");
+                             " (rename it, or list it in " + IgnoreFileToUse(walk) + ")");
+    }
+    if (!IsValidUtf8(f.symlink_target)) {
+      return InvalidArgument("the target of the symlink " + f.abs_path +
+                             " is not valid UTF-8 (point it elsewhere, or list it in " +
+                             IgnoreFileToUse(walk) + ")");
     }
   }
   return Status::Ok();
 }
 
-Status CheckMaxBytes(const WalkResult& walk, uint64_t max_bytes) {
+Status CheckMaxBytes(const WalkResult& walk, uint64_t max_bytes, const std::string& hint) {
   if (max_bytes == 0 || walk.total_bytes <= max_bytes) return Status::Ok();
   std::vector<const WalkedFile*> largest;
-  for (const WalkedFile& f : walk.files) largest.push_back(&f);
+  for (const WalkedFile& f : walk.files) {
+    if (f.symlink_target.empty()) largest.push_back(&f);
+  }
   size_t shown = std::min(largest.size(), kLargestFilesNamed);
   std::partial_sort(largest.begin(), largest.begin() + static_cast<ptrdiff_t>(shown), largest.end(),
                     [](const WalkedFile* a, const WalkedFile* b) {
@@ -57,14 +69,14 @@ Status CheckMaxBytes(const WalkResult& walk, uint64_t max_bytes) {
                     });
   std::string message = "source folder holds " + HumanBytes(walk.total_bytes) + " (" +
                         std::to_string(walk.total_bytes) + " bytes) in " +
-                        std::to_string(walk.files.size()) + " files, over the limit of " +
+                        std::to_string(largest.size()) + " files, over the limit of " +
                         HumanBytes(max_bytes) + " (" + std::to_string(max_bytes) +
                         " bytes); largest files:";
   for (size_t i = 0; i < shown; ++i) {
     message +=
         (i == 0 ? " " : ", ") + largest[i]->path + " (" + HumanBytes(largest[i]->stamp.size) + ")";
   }
-  message += ". List what the job does not need in .trainyardignore.";
+  message += ". List what the job does not need in " + IgnoreFileToUse(walk) + "." + hint;
   return InvalidArgument(message);
 }
 
@@ -186,7 +198,7 @@ Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::stri
   }
   ASSIGN_OR_RETURN(WalkResult walk, WalkSourceDir(info.source_dir, walk_options));
   RETURN_IF_ERROR(CheckFileNames(walk));
-  RETURN_IF_ERROR(CheckMaxBytes(walk, options.max_bytes));
+  RETURN_IF_ERROR(CheckMaxBytes(walk, options.max_bytes, options.max_bytes_hint));
   info.ignore_file = walk.ignore_file;
   const std::vector<WalkedFile>& files = walk.files;
 
@@ -198,6 +210,11 @@ Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::stri
   std::vector<size_t> todo;
   for (size_t i = 0; i < files.size(); ++i) {
     entries[i].path = files[i].path;
+    if (!files[i].symlink_target.empty()) {
+      entries[i].symlink = files[i].symlink_target;  // nothing to read: the target is the entry
+      known[i] = true;
+      continue;
+    }
     entries[i].executable = files[i].executable;
     if (const std::string* sha = cache.Lookup(files[i].path, files[i].stamp)) {
       entries[i].sha256 = *sha;
@@ -216,6 +233,7 @@ Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::stri
     if (PathExists(ManifestPath(store, id))) {
       info.id = std::move(id);
       info.files = entries.size();
+      info.symlinks = walk.symlinks;
       for (const ManifestEntry& e : entries) info.bytes += e.size;
       AddGitInfo(&info);
       return info;
@@ -223,7 +241,7 @@ Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::stri
   }
   // A new manifest: the blobs of known files must still be there (say, after a cleanup).
   for (size_t i = 0; i < files.size(); ++i) {
-    if (known[i] && !blobs.Has(entries[i].sha256, entries[i].size)) {
+    if (known[i] && !entries[i].is_symlink() && !blobs.Has(entries[i].sha256, entries[i].size)) {
       known[i] = false;
       todo.push_back(i);
     }
@@ -232,12 +250,20 @@ Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::stri
 
   StatCache next_cache;
   for (size_t i = 0; i < files.size(); ++i) {
-    if (known[i]) next_cache.Put(files[i].path, {files[i].stamp, entries[i].sha256});
+    if (known[i] && !entries[i].is_symlink()) {
+      next_cache.Put(files[i].path, {files[i].stamp, entries[i].sha256});
+    }
   }
   if (!todo.empty()) {
     RETURN_IF_ERROR(blobs.Init());
+    if (options.after_chunk_for_test) blobs.SetAfterChunkHookForTest(options.after_chunk_for_test);
     std::vector<IngestedFile> results;
-    RETURN_IF_ERROR(ReadFiles(&blobs, files, todo, options.progress, &results));
+    Status read = ReadFiles(&blobs, files, todo, options.progress, &results);
+    if (read.code() == StatusCode::kFailedPrecondition) {
+      return Status(read.code(), read.message() + ", or list it in " + info.source_dir + "/" +
+                                     IgnoreFileToUse(walk) + " to leave it out");
+    }
+    RETURN_IF_ERROR(read);
     const int64_t cacheable_before_ns = start_ns - options.stat_cache_min_age_ms * 1'000'000;
     for (size_t k = 0; k < todo.size(); ++k) {
       const size_t i = todo[k];
@@ -259,6 +285,7 @@ Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::stri
   std::string bytes = SerializeManifest(entries);
   info.id = Sha256Hex(bytes);
   info.files = entries.size();
+  info.symlinks = walk.symlinks;
   for (const ManifestEntry& e : entries) info.bytes += e.size;
 
   // The manifest goes last among the store's files: whoever sees it can rely on its blobs.

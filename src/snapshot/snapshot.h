@@ -23,15 +23,20 @@ namespace trainyard::snapshot {
 
 struct ManifestEntry {
   std::string path;    // relative, '/'-separated
-  std::string sha256;  // of the contents
-  uint64_t size = 0;
+  std::string sha256;  // of the contents; "" for a symlink
+  uint64_t size = 0;   // 0 for a symlink
   bool executable = false;
+  // Non-empty for a symlink: its target, relative, never leading out of the snapshot's root.
+  std::string symlink;
+
+  bool is_symlink() const { return !symlink.empty(); }
 };
 
 struct SnapshotInfo {
   std::string id;          // SHA-256 of the manifest
   std::string source_dir;  // absolute
-  uint64_t files = 0;
+  uint64_t files = 0;      // entries of the manifest, symlinks included
+  uint64_t symlinks = 0;   // of which symlinks
   uint64_t bytes = 0;
   bool in_git = false;
   std::string git_commit;   // HEAD, "" when not in a git repository (or no commit yet)
@@ -58,16 +63,25 @@ struct SnapshotOptions {
   // granularity of the previous write would otherwise go unnoticed. Such files are simply hashed
   // again next time. Tests set 0.
   int64_t stat_cache_min_age_ms = 2000;
+  // Added to the error for a source over max_bytes (say, how to raise the limit).
+  std::string max_bytes_hint;
+  // Tests only: called on the reading thread after each chunk of a file is read, with the file's
+  // path and the attempt (0, 1, ...), so that a test can change the file mid-read.
+  std::function<void(const std::string& path, int attempt)> after_chunk_for_test;
 };
 
 // Snapshots `source_dir` into `store_dir`. Ignore rules: .trainyardignore, else .amlignore, else
 // .gitignore (gitignore syntax, including nested .gitignore files in the last case); the .git
-// folder is always ignored. Symlinks to files/folders inside the tree are followed (their contents
-// are captured); a symlink pointing outside the folder is captured by content too, but cycles are
-// detected and skipped. Dangling symlinks, sockets, fifos and devices are skipped.
+// folder is always ignored. Symlinks are kept as symlinks, never followed (see walk.h): one that
+// leads out of the folder is refused; dangling symlinks, sockets, fifos and devices are skipped.
+// A file that changes while it is read (size, mtime or ctime differ before and after, or fewer
+// or more bytes than its size) is read again, up to 3 times in all; what is stored is always one
+// whole read during which the file did not change.
 // Fails with NotFound / InvalidArgument for a missing or non-folder source, InvalidArgument when
-// the files add up to more than max_bytes (naming the largest ones; nothing is written then) or
-// a file name is not valid UTF-8, and Io naming the path for file system errors.
+// the files add up to more than max_bytes (naming the largest ones; nothing is written then), a
+// file name or link target is not valid UTF-8, or symlinks lead out of the folder (naming them and
+// the ignore file to list them in), FailedPrecondition naming the file when it kept changing while
+// it was read, and Io naming the path for file system errors.
 // Safe to call from several threads and processes at once, for the same or different folders.
 Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::string& store_dir,
                                   const SnapshotOptions& options = {});
@@ -79,9 +93,11 @@ Result<std::vector<ManifestEntry>> ReadManifest(const std::string& store_dir,
 
 // Materializes a snapshot into `dest_dir` (created if missing; existing files are overwritten).
 // Files are copies, never links to the blob store, so a run cannot damage the store. Executable
-// files get mode 0755, others 0644. Refuses (InvalidArgument) manifest paths that are absolute or
-// contain ".." and never follows a symlink that already exists below `dest_dir`. Fails with Io
-// when a blob is missing or has the wrong size.
+// files get mode 0755, others 0644; symlinks are recreated with their recorded targets. Each entry
+// is written under a short temporary name (".ty-XXXXXX") in its folder and renamed into place, so
+// names up to the file system's limit work. Refuses (InvalidArgument) manifest paths that are
+// absolute or contain "..", and never follows a symlink that already exists below `dest_dir`.
+// Fails with Io when a blob is missing or has the wrong size.
 Status Restore(const std::string& store_dir, const std::string& snapshot_id,
                const std::string& dest_dir);
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "common/process.h"
 #include "common/sha256.h"
+#include "snapshot/blob_store.h"
 #include "snapshot/test_files.h"
 #include "testing/temp_dir.h"
 
@@ -35,12 +37,12 @@ std::string Numbered(std::string prefix, int n) {
   return prefix;
 }
 
-// Every file below `dir`, relative, sorted.
+// Every regular file below `dir` (not symlinks), relative, sorted.
 std::set<std::string> FilesBelow(const std::string& dir) {
   std::set<std::string> out;
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) out.insert(fs::relative(e.path(), dir).string());
+    if (e.is_regular_file() && !e.is_symlink()) out.insert(fs::relative(e.path(), dir).string());
   }
   return out;
 }
@@ -201,26 +203,122 @@ TEST_F(Snapshot, NegationCannotReincludeBelowAnIgnoredFolder) {
   EXPECT_EQ(Snap(), (std::vector<std::string>{".trainyardignore", "logs/keep.txt"}));
 }
 
-TEST_F(Snapshot, SymlinksToFilesAndFoldersAreCapturedByContent) {
-  trainyard::testing::TempDir outside;
-  PutFile(outside / "shared/util.py", "def f(): pass\n");
+TEST_F(Snapshot, SymlinksInsideAreKeptAsSymlinksAndRestoredAsSymlinks) {
   PutFile(Src("train.py"), "import util\n");
-  ASSERT_EQ(symlink((outside / "shared").c_str(), Src("shared").c_str()), 0);
+  PutFile(Src("shared/util.py"), "def f(): pass\n");
   ASSERT_EQ(symlink("train.py", Src("alias.py").c_str()), 0);
-  EXPECT_EQ(Snap(), (std::vector<std::string>{"alias.py", "shared/util.py", "train.py"}));
+  fs::create_directories(Src("pkg"));
+  ASSERT_EQ(symlink("../shared", Src("pkg/shared").c_str()), 0);
+  ASSERT_EQ(symlink("..", Src("pkg/up").c_str()), 0);  // a loop if walked: it is not
+  EXPECT_EQ(Snap(), (std::vector<std::string>{"alias.py", "pkg/shared", "pkg/up", "shared/util.py",
+                                              "train.py"}));
+  EXPECT_EQ(last_.files, 5u);
+  EXPECT_EQ(last_.symlinks, 3u);
+  EXPECT_EQ(last_.bytes, 26u);  // links count no bytes
+  auto m = ReadManifest(Store(), last_.id);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ((*m)[0].symlink, "train.py");
+  EXPECT_EQ((*m)[0].sha256, "");
+
   trainyard::testing::TempDir dest;
+  PutFile(dest / "alias.py", "a plain file where the link goes");
   ASSERT_TRUE(Restore(Store(), last_.id, dest.path()).ok());
-  EXPECT_EQ(GetFile(dest / "shared/util.py"), "def f(): pass\n");
-  EXPECT_EQ(GetFile(dest / "alias.py"), "import util\n");
-  EXPECT_FALSE(fs::is_symlink(dest / "alias.py"));
+  EXPECT_TRUE(fs::is_symlink(dest / "alias.py"));
+  EXPECT_EQ(fs::read_symlink(dest / "alias.py"), "train.py");
+  EXPECT_EQ(GetFile(dest / "alias.py"), "import util\n");  // read through the link
+  EXPECT_TRUE(fs::is_symlink(dest / "pkg/shared"));
+  EXPECT_EQ(GetFile(dest / "pkg/shared/util.py"), "def f(): pass\n");
+  EXPECT_EQ(fs::read_symlink(dest / "pkg/up"), "..");
+  EXPECT_EQ(FilesBelow(dest.path()),
+            (std::set<std::string>{"shared/util.py", "train.py"}));  // the rest are links
+
+  // An unchanged re-snapshot (links included) is the same snapshot and reads nothing.
+  const std::string id = last_.id;
+  Snap();
+  EXPECT_EQ(last_.id, id);
+  EXPECT_EQ(last_.files_read, 0u);
+  // A changed target is a new snapshot.
+  fs::remove(Src("alias.py"));
+  ASSERT_EQ(symlink("shared/util.py", Src("alias.py").c_str()), 0);
+  Snap();
+  EXPECT_NE(last_.id, id);
 }
 
-TEST_F(Snapshot, SymlinkCycleDoesNotHang) {
-  PutFile(Src("a/b/file.txt"), "x");
-  ASSERT_EQ(symlink("../..", Src("a/b/loop").c_str()), 0);
-  ASSERT_EQ(symlink("a", Src("a-link").c_str()), 0);
-  // a-link -> a is not a cycle (a is not on its path): it is captured again under a-link/.
-  EXPECT_EQ(Snap(), (std::vector<std::string>{"a-link/b/file.txt", "a/b/file.txt"}));
+TEST_F(Snapshot, LinksThatLeaveTheFolderAreRefusedAndNothingIsStored) {
+  trainyard::testing::TempDir outside;
+  PutFile(outside / "secret.txt", "not for the snapshot");
+  PutFile(Src("train.py"), "t");
+  ASSERT_EQ(symlink((outside / "secret.txt").c_str(), Src("data.txt").c_str()), 0);
+  auto info = TakeSnapshot(Src(), Store(), Fresh());
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(info.status().message().find("data.txt -> " + outside.path() + "/secret.txt"),
+            std::string::npos)
+      << info.status().message();
+  EXPECT_NE(info.status().message().find(".trainyardignore"), std::string::npos);
+  EXPECT_TRUE(FilesBelow(Store()).empty());
+  PutFile(Src(".trainyardignore"), "data.txt\n");
+  EXPECT_EQ(Snap(), (std::vector<std::string>{".trainyardignore", "train.py"}));
+}
+
+TEST_F(Snapshot, AFileChangedWhileReadIsReadAgain) {
+  // Larger than a chunk, so that the hook runs between two chunks of one read.
+  const std::string v1(BlobStore::kChunkBytes + 100, '1');
+  const std::string v2(BlobStore::kChunkBytes + 200, '2');
+  PutFile(Src("big.bin"), v1);
+  PutFile(Src("small.txt"), "small");
+  SnapshotOptions o = Fresh();
+  std::atomic<int> last_attempt{-1};
+  std::atomic<bool> rewritten{false};
+  o.after_chunk_for_test = [&](const std::string& path, int attempt) {
+    if (path != Src("big.bin")) return;
+    last_attempt = attempt;
+    if (!rewritten.exchange(true)) PutFile(path, v2);  // after the first chunk of the first read
+  };
+  Snap(o);
+  EXPECT_EQ(last_attempt.load(), 1);  // read twice: the second read saw no change
+  trainyard::testing::TempDir dest;
+  ASSERT_TRUE(Restore(Store(), last_.id, dest.path()).ok());
+  EXPECT_EQ(GetFile(dest / "big.bin"), v2);  // the whole new version, not a mix
+  // Only the complete version was stored: one blob per file, none from the torn read.
+  EXPECT_EQ(FilesBelow(Store() + "/blobs").size(), 2u);
+  EXPECT_TRUE(FilesBelow(Store() + "/tmp").empty());
+}
+
+TEST_F(Snapshot, AFileThatKeepsChangingFailsTheSnapshotNamingIt) {
+  PutFile(Src("small.txt"), "small");
+  PutFile(Src("log.txt"), "0");
+  SnapshotOptions o = Fresh();
+  std::atomic<int> n{0};
+  o.after_chunk_for_test = [&](const std::string& path, int) {
+    if (path == Src("log.txt")) PutFile(path, Numbered("line ", n.fetch_add(1)));
+  };
+  auto info = TakeSnapshot(Src(), Store(), o);
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), StatusCode::kFailedPrecondition);
+  const std::string msg = info.status().message();
+  EXPECT_NE(msg.find(Src("log.txt") + ": file changed as we read it (read 3 times"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("list it in " + Src(".trainyardignore")), std::string::npos) << msg;
+  EXPECT_EQ(n.load(), BlobStore::kReadAttempts);
+  EXPECT_FALSE(fs::exists(Store() + "/manifests"));
+}
+
+TEST_F(Snapshot, NamesUpToTheFileSystemLimitRestore) {
+  const std::string longest(255, 'n');
+  const std::string link_name = std::string(250, 'l') + ".link";
+  PutFile(Src("dir/" + longest), "long");
+  ASSERT_EQ(symlink(("dir/" + longest).c_str(), Src(link_name).c_str()), 0);
+  Snap();
+  trainyard::testing::TempDir dest;
+  for (int round = 0; round < 2; ++round) {  // the second one replaces what the first wrote
+    Status s = Restore(Store(), last_.id, dest.path());
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  EXPECT_EQ(GetFile(dest / ("dir/" + longest)), "long");
+  EXPECT_EQ(GetFile(dest / link_name), "long");
+  EXPECT_EQ(FilesBelow(dest.path()), (std::set<std::string>{"dir/" + longest}));
 }
 
 TEST_F(Snapshot, MaxBytesIsCheckedBeforeAnythingIsWritten) {

@@ -22,6 +22,8 @@ class UniqueFd {
 
   int get() const { return fd_; }  // -1 when empty
   bool valid() const { return fd_ >= 0; }
+  // Gives up the descriptor (the caller closes it); returns -1 when empty.
+  int Release() { return std::exchange(fd_, -1); }
   // Closes the descriptor held (if any) and takes `fd`.
   void Reset(int fd) {
     if (fd_ >= 0) close(fd_);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -50,22 +51,35 @@ TEST(Walk, AlwaysSkipsGit) {
   EXPECT_EQ(Paths(*w), (std::vector<std::string>{".gitignore", "sub/a.py"}));
 }
 
-TEST(Walk, FollowsSymlinksToFilesAndFolders) {
-  trainyard::testing::TempDir dir;
-  trainyard::testing::TempDir outside;
-  PutFile(dir / "src/real.txt", "real");
-  PutFile(outside / "data/ext.bin", "external", 0755);
-  ASSERT_EQ(symlink("src/real.txt", (dir / "link.txt").c_str()), 0);
-  ASSERT_EQ(symlink((outside / "data").c_str(), (dir / "data").c_str()), 0);
-  ASSERT_EQ(symlink("nowhere", (dir / "dangling").c_str()), 0);
-  auto w = WalkSourceDir(dir.path());
-  ASSERT_TRUE(w.ok()) << w.status().ToString();
-  EXPECT_EQ(Paths(*w), (std::vector<std::string>{"data/ext.bin", "link.txt", "src/real.txt"}));
-  EXPECT_TRUE(w->files[0].executable);
-  EXPECT_EQ(w->files[1].stamp.size, 4u);
+// The symlink target recorded for `path`, or "(missing)".
+std::string TargetOf(const WalkResult& w, const std::string& path) {
+  for (const WalkedFile& f : w.files) {
+    if (f.path == path) return f.symlink_target;
+  }
+  return "(missing)";
 }
 
-TEST(Walk, SkipsSymlinkCycles) {
+TEST(Walk, KeepsSymlinksInsideAsSymlinksWithoutWalkingThem) {
+  trainyard::testing::TempDir dir;
+  PutFile(dir / "src/real.txt", "real");
+  PutFile(dir / "lib/util.py", "u");
+  ASSERT_EQ(symlink("src/real.txt", (dir / "link.txt").c_str()), 0);
+  ASSERT_EQ(symlink("../lib", (dir / "src/lib").c_str()), 0);  // a folder: not walked
+  ASSERT_EQ(symlink("nowhere", (dir / "dangling").c_str()), 0);
+  ASSERT_EQ(symlink("loop2", (dir / "loop1").c_str()), 0);
+  ASSERT_EQ(symlink("loop1", (dir / "loop2").c_str()), 0);
+  auto w = WalkSourceDir(dir.path());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(Paths(*w),
+            (std::vector<std::string>{"lib/util.py", "link.txt", "src/lib", "src/real.txt"}));
+  EXPECT_EQ(TargetOf(*w, "link.txt"), "src/real.txt");
+  EXPECT_EQ(TargetOf(*w, "src/lib"), "../lib");
+  EXPECT_EQ(TargetOf(*w, "src/real.txt"), "");
+  EXPECT_EQ(w->symlinks, 2u);
+  EXPECT_EQ(w->total_bytes, 5u);  // links count no bytes
+}
+
+TEST(Walk, LinksToAncestorsAreKeptAndNotFollowed) {
   trainyard::testing::TempDir dir;
   PutFile(dir / "a/file.txt", "f");
   ASSERT_EQ(symlink("..", (dir / "a/up").c_str()), 0);
@@ -73,8 +87,54 @@ TEST(Walk, SkipsSymlinkCycles) {
   ASSERT_EQ(symlink("../a", (dir / "a/again").c_str()), 0);
   auto w = WalkSourceDir(dir.path());
   ASSERT_TRUE(w.ok()) << w.status().ToString();
-  EXPECT_EQ(Paths(*w), (std::vector<std::string>{"a/file.txt"}));
-  EXPECT_EQ(w->symlink_cycles, 3u);
+  EXPECT_EQ(Paths(*w), (std::vector<std::string>{"a/again", "a/file.txt", "a/up", "self"}));
+  EXPECT_EQ(TargetOf(*w, "a/up"), "..");
+  EXPECT_EQ(TargetOf(*w, "self"), ".");
+}
+
+TEST(Walk, RefusesLinksThatLeaveTheFolderNamingThemAndTheIgnoreFile) {
+  trainyard::testing::TempDir parent;
+  PutFile(parent / "secret.txt", "outside");
+  PutFile(parent / "src/train.py", "t");
+  PutFile(parent / "src/.gitignore", "*.log\n");
+  const std::string src = parent / "src";
+  ASSERT_EQ(symlink((parent / "secret.txt").c_str(), (src + "/secret.txt").c_str()), 0);
+  ASSERT_EQ(symlink("..", (src + "/parentloop").c_str()), 0);
+  ASSERT_EQ(symlink("../../secret.txt", (src + "/deep").c_str()), 0);  // dangling: skipped
+  auto w = WalkSourceDir(src);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.status().code(), StatusCode::kInvalidArgument);
+  const std::string msg = w.status().message();
+  EXPECT_NE(msg.find("2 symlinks lead out of the source folder " + src), std::string::npos) << msg;
+  const std::string real_parent = std::filesystem::canonical(parent.path()).string();
+  EXPECT_NE(msg.find("parentloop -> .. (" + real_parent + ")"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("secret.txt -> " + parent.path() + "/secret.txt"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("list them in " + src + "/.gitignore"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("deep"), std::string::npos) << msg;
+
+  // Listed in the ignore file, they are left out (a folder link also matches "name/").
+  PutFile(src + "/.gitignore", "*.log\nsecret.txt\nparentloop/\n");
+  w = WalkSourceDir(src);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(Paths(*w), (std::vector<std::string>{".gitignore", "train.py"}));
+}
+
+TEST(Walk, AbsoluteOrIndirectTargetsInsideBecomeRelative) {
+  trainyard::testing::TempDir dir;
+  PutFile(dir / "data/x.csv", "x");
+  PutFile(dir / "real/deep/y.txt", "y");
+  std::filesystem::create_directories(dir / "sub");
+  ASSERT_EQ(symlink((dir / "data/x.csv").c_str(), (dir / "sub/abs.csv").c_str()), 0);
+  ASSERT_EQ(symlink("real/deep", (dir / "hop").c_str()), 0);
+  // Through another link: "hop/.." is real/, not the root, so the text cannot be kept.
+  ASSERT_EQ(symlink("../hop/../deep/y.txt", (dir / "sub/indirect").c_str()), 0);
+  ASSERT_EQ(symlink(dir.path().c_str(), (dir / "sub/root").c_str()), 0);
+  auto w = WalkSourceDir(dir.path());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(TargetOf(*w, "sub/abs.csv"), "../data/x.csv");
+  EXPECT_EQ(TargetOf(*w, "sub/indirect"), "../real/deep/y.txt");
+  EXPECT_EQ(TargetOf(*w, "sub/root"), "..");
+  EXPECT_EQ(TargetOf(*w, "hop"), "real/deep");
 }
 
 TEST(Walk, SkipsTheStoreFolder) {
