@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/strings.h"
+#include "spec/parse.h"
 
 namespace trainyard::spec {
 namespace {
@@ -65,20 +66,27 @@ std::optional<std::string> ReadString(const Node& n, const std::string& field, P
   return ScalarText(n, field, "a string", p);
 }
 
-std::optional<int> ReadCount(const Node& n, const std::string& field, Problems& p) {
+std::optional<int> ReadCount(const Node& n, const std::string& field, int max, Problems& p) {
   auto text = ScalarText(n, field, "an integer", p);
   if (!text) return std::nullopt;
+  const std::string too_large = "must be at most " + std::to_string(max) + " (a limit), got ";
   auto v = ParseInteger(*text);
   if (!v) {
-    p.Add(n.where, field, "expected an integer, got " + Describe(n));
+    // Digits that do not fit in 64 bits are a number too, just out of range.
+    std::string_view digits = *text;
+    if (!digits.empty() && digits[0] == '+') digits.remove_prefix(1);
+    bool all_digits = !digits.empty();
+    for (char c : digits) all_digits &= c >= '0' && c <= '9';
+    p.Add(n.where, field,
+          all_digits ? too_large + *text : "expected an integer, got " + Describe(n));
     return std::nullopt;
   }
   if (*v < 1) {
     p.Add(n.where, field, "must be at least 1, got " + std::to_string(*v));
     return std::nullopt;
   }
-  if (*v > std::numeric_limits<int>::max()) {
-    p.Add(n.where, field, "too large: " + std::to_string(*v));
+  if (*v > max) {
+    p.Add(n.where, field, too_large + std::to_string(*v));
     return std::nullopt;
   }
   return static_cast<int>(*v);
@@ -95,13 +103,27 @@ std::optional<bool> ReadBool(const Node& n, const std::string& field, Problems& 
 std::optional<double> ReadSeconds(const Node& n, const std::string& field, Problems& p) {
   auto text = ScalarText(n, field, "a number of seconds", p);
   if (!text) return std::nullopt;
+  const std::string too_large = "must be at most " +
+                                std::to_string(static_cast<long long>(kMaxRunSeconds)) +
+                                " seconds (10 years), got " + *text;
   auto v = ParseNumber(*text);
   if (!v) {
-    p.Add(n.where, field, "expected a number of seconds, got " + Describe(n));
+    // A number too large for a double ("1e400") is out of range rather than not a number.
+    double d = 0;
+    std::string_view s = *text;
+    if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), d);
+    bool huge = !s.empty() && s[0] != '-' && end == s.data() + s.size() &&
+                (ec == std::errc::result_out_of_range || (ec == std::errc() && std::isinf(d)));
+    p.Add(n.where, field, huge ? too_large : "expected a number of seconds, got " + Describe(n));
     return std::nullopt;
   }
   if (*v <= 0) {
     p.Add(n.where, field, "must be greater than 0, got " + *text);
+    return std::nullopt;
+  }
+  if (*v > kMaxRunSeconds) {
+    p.Add(n.where, field, too_large);
     return std::nullopt;
   }
   return v;

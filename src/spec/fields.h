@@ -16,11 +16,11 @@ namespace trainyard::spec {
 
 // Any scalar, as written.
 std::optional<std::string> ReadString(const Node& n, const std::string& field, Problems& p);
-// An integer >= 1 (process and node counts).
-std::optional<int> ReadCount(const Node& n, const std::string& field, Problems& p);
+// An integer from 1 to `max` (process and node counts).
+std::optional<int> ReadCount(const Node& n, const std::string& field, int max, Problems& p);
 // true/false (also yes/no, on/off, any case).
 std::optional<bool> ReadBool(const Node& n, const std::string& field, Problems& p);
-// A finite number of seconds > 0.
+// A number of seconds > 0 and at most kMaxRunSeconds (parse.h).
 std::optional<double> ReadSeconds(const Node& n, const std::string& field, Problems& p);
 // A list of scalars.
 std::optional<std::vector<std::string>> ReadStringList(const Node& n, const std::string& field,

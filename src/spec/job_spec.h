@@ -2,6 +2,7 @@
 // command-job YAML/JSON, or CLI flags). Plain data; parsing and validation live in parse.h.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,7 +54,10 @@ struct JobSpec {
   std::string display_name;
   std::vector<std::pair<std::string, std::string>> tags;
 
-  int TotalProcesses() const { return node_count * process_count_per_node; }
+  // In 64 bits: the product of two ints cannot overflow it.
+  int64_t TotalProcesses() const {
+    return static_cast<int64_t>(node_count) * static_cast<int64_t>(process_count_per_node);
+  }
   const Input* FindInput(const std::string& name) const {
     for (const auto& in : inputs) {
       if (in.name == name) return &in;

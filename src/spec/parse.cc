@@ -1,7 +1,9 @@
 // ParseJobText, ParseJobFile, ParseFlags: document -> tree -> overrides -> SpecReader.
 #include "spec/parse.h"
 
+#include <cstdint>
 #include <filesystem>
+#include <system_error>
 
 #include "common/files.h"
 #include "spec/overrides.h"
@@ -20,6 +22,7 @@ Result<JobSpec> ReadTree(Node root, const std::string& origin, const std::string
   ApplySets(overrides.sets, root, p);
   Form form = DetectForm(root);
   ApplyFlags(overrides, form, root, p);
+  CheckNoNul(root, &p);
   SpecReader reader(AbsolutePath(base_dir), &p);
   JobSpec spec = reader.Read(root, form);
   spec.origin = origin;
@@ -27,11 +30,20 @@ Result<JobSpec> ReadTree(Node root, const std::string& origin, const std::string
   return spec;
 }
 
+std::string TooLarge(uintmax_t size) {
+  return "the job file is " + std::to_string(size) + " bytes; job files are limited to " +
+         std::to_string(kMaxJobFileBytes) + " bytes (1 MiB)";
+}
+
 }  // namespace
 
 Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
                              const std::string& base_dir, const Overrides& overrides) {
   Problems p;
+  if (text.size() > kMaxJobFileBytes) {
+    p.Add(origin, "", TooLarge(text.size()));
+    return p.ToStatus();
+  }
   Node root = LoadDocument(text, origin, &p);
   if (!p.Empty() && root.IsNull()) return p.ToStatus();  // a syntax error
   if (root.IsNull()) {
@@ -46,6 +58,12 @@ Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
 }
 
 Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides) {
+  // A regular file is measured before it is read, so that a huge one costs nothing.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) {
+    auto size = std::filesystem::file_size(path, ec);
+    if (!ec && size > kMaxJobFileBytes) return InvalidArgument(path + ": " + TooLarge(size));
+  }
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   std::string base_dir = std::filesystem::path(AbsolutePath(path)).parent_path().string();
   return ParseJobText(text, path, base_dir, overrides);

@@ -7,6 +7,7 @@
 // unknown ones. All problems found are reported at once, one per line.
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -16,6 +17,20 @@
 #include "spec/job_spec.h"
 
 namespace trainyard::spec {
+
+// Limits on a job description. Each is checked while the job is read, before anything is stored
+// or planned, and a refusal names the file and line or the field.
+inline constexpr size_t kMaxJobFileBytes = size_t{1} << 20;  // a YAML or JSON job file: 1 MiB
+inline constexpr int kMaxNesting = 64;                       // lists and maps inside each other
+// Keys, list items and values in a document, counted with aliases expanded (a YAML alias
+// repeats what its anchor holds): this stops "billion laughs" documents.
+inline constexpr size_t kMaxDocumentNodes = 100000;
+inline constexpr size_t kMaxDocumentBytes = size_t{4} << 20;  // their text, aliases expanded
+inline constexpr int kMaxNodeCount = 4096;           // node_count, resources.instance_count
+inline constexpr int kMaxProcessesPerNode = 4096;    // process_count_per_node (per instance)
+inline constexpr double kMaxRunSeconds = 315360000;  // max_run_duration_seconds: 10 years
+// The processes of a run (nodes x processes per node) are limited by the target (its
+// `max_processes` option, default 4096; see targets/target.h).
 
 // What the CLI adds on top of (or instead of) a job file. Empty/nullopt fields change nothing.
 struct Overrides {
@@ -30,13 +45,15 @@ struct Overrides {
   std::optional<double> timeout_seconds;  // --timeout SECONDS
 };
 
-// Parses YAML or JSON text. `origin` names the text in messages (a file name). Relative paths in
+// Parses YAML or JSON text (JSON, strictly, when `origin` ends in ".json"; YAML otherwise, one
+// document). `origin` names the text in messages (a file name). Relative paths in
 // the document are resolved against `base_dir`; relative paths given in `overrides` against the
 // current directory. Structural and type validation only. Besides the keys of JobSpec, the
 // estimator form accepts `extra_args` (a list of strings), so that ToJson's output parses back.
 Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
                              const std::string& base_dir, const Overrides& overrides = {});
-// Reads and parses a job file (relative paths resolve against the file's folder).
+// Reads and parses a job file (relative paths resolve against the file's folder); a file larger
+// than kMaxJobFileBytes is refused before it is read.
 Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides = {});
 // Builds a spec from flags alone (relative paths resolve against the current directory).
 Result<JobSpec> ParseFlags(const Overrides& overrides);

@@ -15,7 +15,12 @@ void Problems::Add(const std::string& where, const std::string& field, const std
 
 Status Problems::ToStatus() const {
   if (lines_.empty()) return Status::Ok();
-  return InvalidArgument(Join(lines_, "\n"));
+  // A document with thousands of bad keys gets a readable message, not thousands of lines.
+  constexpr size_t kMaxLines = 50;
+  if (lines_.size() <= kMaxLines) return InvalidArgument(Join(lines_, "\n"));
+  std::vector<std::string> first(lines_.begin(), lines_.begin() + kMaxLines);
+  first.push_back("... and " + std::to_string(lines_.size() - kMaxLines) + " more problems");
+  return InvalidArgument(Join(first, "\n"));
 }
 
 std::string Quote(const std::string& s) { return "\"" + JsonEscape(s) + "\""; }

@@ -98,7 +98,8 @@ void SpecReader::ReadResources(const Node& n) {
   for (const MapEntry& e : n.entries) {
     if (e.key == "instance_count") {
       node_count_where_ = e.value.where;
-      if (auto c = ReadCount(e.value, Child(field, e.key), *p_)) spec_.node_count = *c;
+      if (auto c = ReadCount(e.value, Child(field, e.key), kMaxNodeCount, *p_))
+        spec_.node_count = *c;
     } else {
       ReportUnknownField(e, field, {"instance_count"}, *p_);
     }
@@ -116,7 +117,8 @@ void SpecReader::ReadDistribution(const Node& n) {
       if (backend) spec_.distributed_backend = *backend;
     } else if (e.key == "process_count_per_instance") {
       process_count_where_ = e.value.where;
-      if (auto c = ReadCount(e.value, sub, *p_)) spec_.process_count_per_node = *c;
+      if (auto c = ReadCount(e.value, sub, kMaxProcessesPerNode, *p_))
+        spec_.process_count_per_node = *c;
     } else {
       ReportUnknownField(e, field, {"type", "process_count_per_instance"}, *p_);
     }

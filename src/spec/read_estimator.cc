@@ -1,6 +1,7 @@
 // The estimator form: source_directory + entry_script + script_params, as in Azure ML's
 // Estimator.
 #include "spec/fields.h"
+#include "spec/parse.h"
 #include "spec/read_spec.h"
 
 namespace trainyard::spec {
@@ -37,10 +38,10 @@ bool SpecReader::ReadEstimatorField(const MapEntry& e) {
     if (auto b = ReadBool(v, k, *p_)) spec_.use_gpu = *b;
   } else if (k == "node_count") {
     node_count_where_ = v.where;
-    if (auto n = ReadCount(v, k, *p_)) spec_.node_count = *n;
+    if (auto n = ReadCount(v, k, kMaxNodeCount, *p_)) spec_.node_count = *n;
   } else if (k == "process_count_per_node") {
     process_count_where_ = v.where;
-    if (auto n = ReadCount(v, k, *p_)) spec_.process_count_per_node = *n;
+    if (auto n = ReadCount(v, k, kMaxProcessesPerNode, *p_)) spec_.process_count_per_node = *n;
   } else if (k == "distributed_backend") {
     auto backend = ReadBackend(v, k, *p_);
     backend_error_ = !backend;

@@ -84,6 +84,15 @@ bool IsValidExperimentName(const std::string& s) {
   return true;
 }
 
+// [A-Za-z0-9._-]+: the names the hosted service accepts for environment variables.
+bool IsValidVariableName(const std::string& s) {
+  for (char c : s) {
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '.' && c != '_' && c != '-') return false;
+  }
+  return !s.empty();
+}
+
 }  // namespace
 
 Form DetectForm(const Node& root) {
@@ -159,8 +168,10 @@ void SpecReader::ReadEnvironmentVariables(const Node& n) {
       p_->Add(e.key_where, name_field, "variable name must not be empty");
       continue;
     }
-    if (e.key.find('=') != std::string::npos) {
-      p_->Add(e.key_where, name_field, "variable name must not contain '='");
+    if (!IsValidVariableName(e.key)) {
+      p_->Add(
+          e.key_where, name_field,
+          Quote(e.key) + " is not a valid variable name (letters, digits, '.', '-' and '_' only)");
       continue;
     }
     if (e.value.IsNull()) {

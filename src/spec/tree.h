@@ -50,13 +50,24 @@ Node ListNode(std::string where, bool from_flags);
 // "\"two\"", "a list", "a map" or "null": how a node is shown in "expected X, got Y".
 std::string Describe(const Node& node);
 
-// Parses a YAML (or JSON) document; locations read "origin:line:column" (1-based). Syntax errors
-// ("origin:line:column: YAML syntax error: ...") and duplicate keys are added to *problems; on a
-// syntax error the returned node is null.
+// Parses a YAML document, or strict JSON when `origin` ends in ".json"; locations read
+// "origin:line:column" (1-based). Syntax errors ("origin:line:column: YAML syntax error: ..."),
+// a second YAML document, and the limits of parse.h (nesting, size with aliases expanded) stop
+// the parse: one problem is added and the returned node is null. Duplicate keys are added to
+// *problems without stopping.
 Node LoadDocument(const std::string& text, const std::string& origin, Problems* problems);
+
+// Strict JSON (RFC 8259): no trailing commas, comments or single quotes; \u escapes with
+// surrogate pairs are decoded to UTF-8 and a lone surrogate is an error. Numbers keep their text
+// as written; true/false are the scalars "true"/"false"; null is a null node.
+Node LoadJson(const std::string& text, const std::string& origin, Problems* problems);
 
 // Parses a flag's value as YAML ("2", "[a, b]", "null"); every node's location is `label` and
 // its paths are relative to the current directory.
 Node LoadFlagValue(const std::string& text, const std::string& label, Problems* problems);
+
+// Adds "where: field: contains a NUL byte ..." for every key or scalar of `root` that holds one
+// (a NUL would silently cut an argument, a variable or a name short).
+void CheckNoNul(const Node& root, Problems* problems);
 
 }  // namespace trainyard::spec

@@ -18,6 +18,8 @@ std::vector<TargetOption> LocalTarget::Options() {
        "runs that may run at once; further runs wait as Queued, in submission order"},
       {"gpus", "int", "detected", "number of GPUs on this machine (default: detected)"},
       {"cores", "int", "detected", "CPU cores shared by the ranks of a run (for OMP_NUM_THREADS)"},
+      {"max_processes", "int", "4096",
+       "processes one run may have (nodes x processes per node); larger runs are refused"},
   };
 }
 
@@ -134,7 +136,7 @@ Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContex
   LaunchPlan plan;
   plan.target = name_;
   plan.type = "local";
-  plan.world_size = spec.TotalProcesses();
+  plan.world_size = static_cast<int>(spec.TotalProcesses());  // at most max_processes
   PlaceEnvironment(ctx.workspace_dir + "/envs", &ctx, &plan);
   ASSIGN_OR_RETURN(auto argv, ProgramArgv(spec, ctx));
   auto base = BaseEnvironment(spec, ctx);

@@ -83,6 +83,8 @@ std::vector<TargetOption> MpiTarget::Options() {
       {"max_concurrent_runs", "int", "1", "runs at once on these hosts"},
       {"gpus_per_host", "int", "0", "GPUs on each host"},
       {"cores_per_host", "int", "this machine's", "cores of each host (for OMP_NUM_THREADS)"},
+      {"max_processes", "int", "4096",
+       "processes one run may have (nodes x processes per node); larger runs are refused"},
   };
 }
 

@@ -32,6 +32,8 @@ std::vector<TargetOption> SlurmTarget::Options() {
        "the address ranks use to reach this machine (the run's tracking endpoint)"},
       {"max_concurrent_runs", "int", "100", "runs submitted to Slurm at once"},
       {"gpus_per_node", "int", "unchecked", "GPUs per node, to refuse larger requests early"},
+      {"max_processes", "int", "4096",
+       "processes one run may have (nodes x processes per node); larger runs are refused"},
   };
 }
 
@@ -77,7 +79,7 @@ Result<LaunchPlan> SlurmTarget::Plan(const spec::JobSpec& spec, const PlanContex
   LaunchPlan plan;
   plan.target = name_;
   plan.type = "slurm";
-  plan.world_size = spec.TotalProcesses();
+  plan.world_size = static_cast<int>(spec.TotalProcesses());  // at most max_processes
   plan.tracking_address = tracking_address_;
   if (!shared_folder_.empty()) {
     plan.staging.mode = "shared";

@@ -1,6 +1,7 @@
 #include "targets/target.h"
 
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
@@ -9,6 +10,59 @@
 #include "targets/slurm_target.h"
 
 namespace trainyard::targets {
+namespace {
+
+// Wraps a target of any type with the checks every target shares (the process limit), so that
+// no type can forget them.
+class LimitedTarget : public Target {
+ public:
+  LimitedTarget(std::unique_ptr<Target> target, int64_t max_processes)
+      : target_(std::move(target)), max_processes_(max_processes) {}
+
+  std::string name() const override { return target_->name(); }
+  std::string type() const override { return target_->type(); }
+  int capacity() const override { return target_->capacity(); }
+  std::string python() const override { return target_->python(); }
+  Status Check(const spec::JobSpec& spec) const override {
+    RETURN_IF_ERROR(CheckProcessCount(spec, name(), type(), max_processes_));
+    return target_->Check(spec);
+  }
+  Result<LaunchPlan> Plan(const spec::JobSpec& spec, const PlanContext& ctx) const override {
+    RETURN_IF_ERROR(CheckProcessCount(spec, name(), type(), max_processes_));
+    return target_->Plan(spec, ctx);
+  }
+
+ private:
+  std::unique_ptr<Target> target_;
+  int64_t max_processes_;
+};
+
+Result<std::unique_ptr<Target>> MakeTargetOfType(const store::TargetRecord& record,
+                                                 const nlohmann::json& config) {
+  if (record.type == "local") return std::unique_ptr<Target>(new LocalTarget(record.name, config));
+  if (record.type == "mpi") return MpiTarget::Create(record.name, config);
+  if (record.type == "slurm") return SlurmTarget::Create(record.name, config);
+  return FailedPrecondition("target " + record.name + " has type \"" + record.type +
+                            "\", which this trainyard does not support");
+}
+
+}  // namespace
+
+Status CheckProcessCount(const spec::JobSpec& spec, const std::string& target_name,
+                         const std::string& target_type, int64_t max_processes) {
+  const int64_t total = spec.TotalProcesses();
+  if (total <= max_processes) return Status::Ok();
+  const bool command = spec.form == "command";
+  const std::string nodes = command ? "resources.instance_count" : "node_count";
+  const std::string per_node =
+      command ? "distribution.process_count_per_instance" : "process_count_per_node";
+  return InvalidArgument(per_node + ": " + std::to_string(spec.node_count) + " " + nodes + " x " +
+                         std::to_string(spec.process_count_per_node) + " " + per_node + " = " +
+                         std::to_string(total) + " processes; target \"" + target_name +
+                         "\" allows at most " + std::to_string(max_processes) +
+                         " per run (its max_processes option: trainyard target add " + target_name +
+                         " --type " + target_type + " --max-processes N, with its other options)");
+}
 
 const std::map<std::string, std::vector<TargetOption>>& TargetTypes() {
   static const auto* types = new std::map<std::string, std::vector<TargetOption>>{
@@ -44,8 +98,10 @@ Result<std::string> MakeTargetConfig(const std::string& type,
     if (opt->type == "int") {
       char* end = nullptr;
       long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < 1) {
-        return InvalidArgument(k + ": expected a positive integer, got \"" + v + "\"");
+      if (v.empty() || *end != '\0' || n < 1 || n > std::numeric_limits<int>::max()) {
+        return InvalidArgument(k + ": expected an integer from 1 to " +
+                               std::to_string(std::numeric_limits<int>::max()) + ", got \"" + v +
+                               "\"");
       }
       config[k] = n;
     } else if (opt->type == "bool") {
@@ -68,11 +124,12 @@ Result<std::unique_ptr<Target>> MakeTarget(const store::TargetRecord& record) {
   if (config.is_discarded() || !config.is_object()) {
     return FailedPrecondition("target " + record.name + " has a malformed configuration");
   }
-  if (record.type == "local") return std::unique_ptr<Target>(new LocalTarget(record.name, config));
-  if (record.type == "mpi") return MpiTarget::Create(record.name, config);
-  if (record.type == "slurm") return SlurmTarget::Create(record.name, config);
-  return FailedPrecondition("target " + record.name + " has type \"" + record.type +
-                            "\", which this trainyard does not support");
+  ASSIGN_OR_RETURN(auto target, MakeTargetOfType(record, config));
+  int64_t max_processes = kDefaultMaxProcesses;
+  if (auto it = config.find("max_processes"); it != config.end() && it->is_number_integer()) {
+    max_processes = it->get<int64_t>();
+  }
+  return std::unique_ptr<Target>(new LimitedTarget(std::move(target), max_processes));
 }
 
 Result<std::unique_ptr<Target>> LookupTarget(store::Workspace* ws, const std::string& name) {

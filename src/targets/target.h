@@ -6,6 +6,7 @@
 // its options in one table (TargetOption) that feeds `target add --help`, validation and JSON.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +66,17 @@ class Target {
   // one. A package environment for this target is built on top of it.
   virtual std::string python() const { return ""; }
 };
+
+// The processes of one run (nodes x processes per node) a target allows unless its
+// `max_processes` option says otherwise: every process is planned, stored and started, so a
+// typo such as 1000000 must not exhaust the machine and the workspace.
+inline constexpr int kDefaultMaxProcesses = 4096;
+
+// OK when spec's nodes x processes per node (computed in 64 bits) is at most `max_processes`;
+// otherwise InvalidArgument naming the fields, the product and the option that raises it.
+// Every target made by MakeTarget checks it in Check and Plan.
+Status CheckProcessCount(const spec::JobSpec& spec, const std::string& target_name,
+                         const std::string& target_type, int64_t max_processes);
 
 // Option tables per type.
 const std::map<std::string, std::vector<TargetOption>>& TargetTypes();

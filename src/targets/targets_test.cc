@@ -182,6 +182,48 @@ TEST(TargetConfig, ValidatesOptions) {
   EXPECT_FALSE(MakeTargetConfig("kubernetes", {}).ok());
 }
 
+TEST(TargetLimits, ProcessesPerRunAreLimitedByEveryTarget) {
+  // 4096 x 4096 passes the spec's per-field limits; the product is the target's to refuse,
+  // before anything is planned (a plan of 16 million processes would take minutes and GBs).
+  auto big =
+      Job("source_directory: /src\nentry_script: train.py\nnode_count: 4096\n"
+          "process_count_per_node: 4096\ndistributed_backend: pytorch\n");
+  const std::string expected =
+      "process_count_per_node: 4096 node_count x 4096 process_count_per_node = 16777216 "
+      "processes; target \"local\" allows at most 4096 per run (its max_processes option: "
+      "trainyard target add local --type local --max-processes N, with its other options)";
+  auto local = MakeTarget({"local", "local", "{\"cores\": 4, \"gpus\": 0}"});
+  ASSERT_TRUE(local.ok()) << local.status().ToString();
+  Status check = (*local)->Check(big);
+  EXPECT_EQ(check.message(), expected);
+  auto plan = (*local)->Plan(big, Ctx());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().message(), expected);
+  // At the limit is fine; the option raises it; every type has the option.
+  auto at =
+      Job("source_directory: /src\nentry_script: train.py\nnode_count: 2\n"
+          "process_count_per_node: 2048\ndistributed_backend: mpi\n");
+  EXPECT_TRUE(CheckProcessCount(at, "local", "local", kDefaultMaxProcesses).ok());
+  auto raised = MakeTargetConfig("local", {{"max_processes", "8"}, {"cores", "4"}});
+  ASSERT_TRUE(raised.ok()) << raised.status().ToString();
+  auto small = MakeTarget({"small", "local", *raised});
+  ASSERT_TRUE(small.ok());
+  auto nine =
+      Job("code: /src\ncommand: python t.py\nresources: {instance_count: 3}\n"
+          "distribution: {type: pytorch, process_count_per_instance: 3}\n");
+  EXPECT_EQ((*small)->Check(nine).message(),
+            "distribution.process_count_per_instance: 3 resources.instance_count x 3 "
+            "distribution.process_count_per_instance = 9 processes; target \"small\" allows at "
+            "most 8 per run (its max_processes option: trainyard target add small --type local "
+            "--max-processes N, with its other options)");
+  for (const auto& [type, options] : TargetTypes()) {
+    bool found = false;
+    for (const auto& o : options) found |= o.name == "max_processes";
+    EXPECT_TRUE(found) << type;
+  }
+  EXPECT_FALSE(MakeTargetConfig("local", {{"max_processes", "99999999999"}}).ok());
+}
+
 TEST(TargetLookup, UnknownTargetSuggests) {
   testing::TempDir dir;
   auto ws = std::move(store::Workspace::Open(dir.path()).value());
