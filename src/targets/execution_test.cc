@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -96,6 +98,53 @@ TEST(ProcessGroup, StopKillsTheWholeTreeIncludingEscapedGrandchildren) {
   g.Stop(300);
   EXPECT_FALSE(ProcessAlive(gc));
   EXPECT_TRUE(Descendants(getpid()).empty());
+}
+
+TEST(StopProcessesWithEnvironment, StopsWhatCarriesTheMarkerAndNothingElse) {
+  // What a killed supervisor leaves: processes that are not our children (detached), one of
+  // them ignoring SIGTERM, found only by the run id in their environment.
+  testing::TempDir dir;
+  std::string id = "test_" + std::to_string(getpid()) + "_" + std::to_string(MonotonicMicros());
+  auto env_with = [](const std::string& value) {
+    auto env = CurrentEnvironment();
+    env["TRAINYARD_RUN_ID"] = value;
+    return env;
+  };
+  struct Cleanup {  // nothing is left behind when an assertion fails
+    std::string id;
+    ~Cleanup() {
+      StopProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id, 0);
+      StopProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id + "0", 0);
+    }
+  } cleanup{id};
+  SpawnOptions detached;
+  detached.detach = true;
+  ASSERT_TRUE(Spawn({"sh", "-c", "trap '' TERM; sleep 1000 & wait"}, env_with(id), detached).ok());
+  ASSERT_TRUE(Spawn({"sleep", "1000"}, env_with(id), detached).ok());
+  // Another run whose id starts with this one's is not this run.
+  ASSERT_TRUE(Spawn({"sleep", "1000"}, env_with(id + "0"), detached).ok());
+  int64_t deadline = MonotonicMicros() + 5'000'000;
+  while (ProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id).size() < 3 &&
+         MonotonicMicros() < deadline) {
+    SleepMicros(20'000);
+  }
+  ASSERT_EQ(ProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id).size(), 3u);
+  ASSERT_EQ(ProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id + "0").size(), 1u);
+
+  StopReport report = StopProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id, 200);
+  EXPECT_EQ(report.stopped.size(), 3u);
+  EXPECT_TRUE(report.failed.empty());
+  int sleeps = 0;
+  for (const auto& [pid, name] : report.stopped) sleeps += name == "sleep";
+  EXPECT_EQ(sleeps, 2);
+  EXPECT_TRUE(ProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id).empty());
+
+  auto other = ProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id + "0");
+  ASSERT_EQ(other.size(), 1u);
+  StopProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id + "0", 0);
+  EXPECT_FALSE(ProcessAlive(other[0]));
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {  // adopted when this process is a subreaper
+  }
 }
 
 TEST(ProcessGroup, MissingProgramIsAnError) {
