@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ccache
-  clang-format clang-tidy
+  clang-format clang-tidy clang libclang-rt-14-dev
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev
   libsqlite3-dev sqlite3 libssl-dev libcpp-httplib-dev

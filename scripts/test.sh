@@ -7,6 +7,8 @@ BUILD=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 scripts/lint.sh "$BUILD"
+# The fuzz targets (ASan + UBSan, own build folder), 60 s each from the checked-in corpus.
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} scripts/fuzz.sh
 cd "$BUILD"
 # Unit tests first (fast), then the end-to-end tests; ctest prints the closing summary.
 ctest --output-on-failure -j"$(nproc)" --timeout 900
