@@ -14,6 +14,7 @@
 #include "common/process.h"
 #include "common/sha256.h"
 #include "snapshot/blob_store.h"
+#include "snapshot/stat_cache.h"
 #include "snapshot/test_files.h"
 #include "testing/temp_dir.h"
 
@@ -219,6 +220,9 @@ TEST_F(Snapshot, SymlinksInsideAreKeptAsSymlinksAndRestoredAsSymlinks) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ((*m)[0].symlink, "train.py");
   EXPECT_EQ((*m)[0].sha256, "");
+  // The stat cache knows the two files, not the links (nothing of theirs is read or hashed).
+  const StatCache cache = StatCache::Load(StatCache::PathFor(Store(), Src()));
+  EXPECT_EQ(cache.size(), 2u);
 
   trainyard::testing::TempDir dest;
   PutFile(dest / "alias.py", "a plain file where the link goes");
