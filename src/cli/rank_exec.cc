@@ -13,10 +13,11 @@
 // output. Signals are passed on; the shim exits as the program did.
 //
 // It dies with its launcher and takes the rank along: mpirun (or orted on a remote host) that is
-// SIGKILLed cannot stop its children, so the shim asks for SIGTERM when its parent dies
-// (PR_SET_PDEATHSIG, then re-checks getppid() for a parent that died before the call) and also
-// watches getppid() twice a second (the death signal follows the parent *thread*, so it may come
-// spuriously or, for a thread that exits, early). Orphaned, it sends SIGTERM to every process
+// SIGKILLed cannot stop its children, so the shim asks for a signal of its own (a real-time one,
+// never forwarded) when its parent dies (PR_SET_PDEATHSIG, then re-checks getppid() for a parent
+// that died before the call), and also watches getppid() twice a second. The death signal follows
+// the parent *thread*, so it may also come while the parent lives: it counts only when getppid()
+// changed. Orphaned, it sends SIGTERM to every process
 // under it, waits kOrphanGraceMs, then SIGKILLs what is left. It is a child subreaper, so
 // processes the rank started (even double-forked ones) are under it to be found.
 #include <fcntl.h>
@@ -57,11 +58,12 @@ volatile sig_atomic_t g_orphaned = 0;
 bool ParentGone() { return getppid() != g_parent; }
 
 void ForwardSignal(int sig) {
-  if (ParentGone()) {
-    g_orphaned = 1;  // the death signal: the main loop stops everything
-    return;
-  }
   if (g_child > 0) kill(g_child, sig);
+}
+
+// PR_SET_PDEATHSIG's signal: the main loop stops everything when the parent is really gone.
+void ParentDied(int /*sig*/) {
+  if (ParentGone()) g_orphaned = 1;
 }
 
 // Reaps every exited child without blocking (as a subreaper, also orphans of the rank's
@@ -207,7 +209,11 @@ int RankExec(const std::vector<std::string>& argv) {
     return kExitUsage;
   }
   g_parent = getppid();
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  struct sigaction sa {};
+  sa.sa_handler = ParentDied;
+  const int death_signal = SIGRTMIN + 1;
+  sigaction(death_signal, &sa, nullptr);
+  prctl(PR_SET_PDEATHSIG, death_signal);
   if (g_parent == 1 || ParentGone()) {
     std::fprintf(stderr, "trainyard rank-exec: the launcher is gone; not starting the rank\n");
     return 1;
