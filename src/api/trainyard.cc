@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "common/json_number.h"
 #include "common/process.h"
+#include "common/strings.h"
 #include "runner/log_follow.h"
 #include "runner/runner.h"
 #include "spec/parse.h"
@@ -100,19 +101,22 @@ Status Run::LogRow(const std::string& name,
   nlohmann::json obj = nlohmann::json::object();
   for (const auto& [k, v] : row) obj[k] = JsonNumber(v);
   tracking::Batch b;
-  b.rows.push_back({name, 0, NowMicros(), obj.dump()});
+  b.rows.push_back(
+      {name, 0, NowMicros(), obj.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   return ApplyDirect(state_->ws.get(), id_, std::move(b));
 }
 
 Status Run::Tag(const std::string& key, const std::string& value) {
   if (state_->recorder) return state_->recorder->Tag(key, value);
   RETURN_IF_ERROR(tracking::CheckName("tag key", key));
+  RETURN_IF_ERROR(CheckUtf8("tag value for '" + key + "'", value));
   return state_->ws->SetTag(id_, key, value);
 }
 
 Status Run::AddProperty(const std::string& key, const std::string& value) {
   if (state_->recorder) return state_->recorder->AddProperties({{key, value}});
   RETURN_IF_ERROR(tracking::CheckName("property key", key));
+  RETURN_IF_ERROR(CheckUtf8("property value for '" + key + "'", value));
   tracking::Batch b;
   b.properties.push_back({key, nlohmann::json(value).dump()});
   return ApplyDirect(state_->ws.get(), id_, std::move(b));
@@ -191,8 +195,31 @@ Result<Run> Experiment::Submit(const Estimator& e) const {
   if (!e.environment_variables.empty()) doc["environment_variables"] = e.environment_variables;
   if (e.max_run_duration_seconds > 0) doc["max_run_duration_seconds"] = e.max_run_duration_seconds;
   if (!e.python.empty()) doc["python"] = e.python;
-  ASSIGN_OR_RETURN(spec::JobSpec spec,
-                   spec::ParseJobText(doc.dump(), "<Estimator>", AbsolutePath(".")));
+  // JSON text carries only UTF-8: argument and environment values that are other bytes go in
+  // replaced (U+FFFD) and are put back, exactly, once the document has validated.
+  for (const auto& [flag, value] : e.script_params) {
+    RETURN_IF_ERROR(CheckUtf8("script_params key '" + EscapeBytes(flag) + "'", flag));
+  }
+  for (const auto& [k, v] : e.environment_variables) {
+    RETURN_IF_ERROR(CheckUtf8("environment variable name '" + EscapeBytes(k) + "'", k));
+  }
+  ASSIGN_OR_RETURN(
+      spec::JobSpec spec,
+      spec::ParseJobText(doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                         "<Estimator>", AbsolutePath(".")));
+  std::map<std::string, std::optional<std::string>> params_by_flag(e.script_params.begin(),
+                                                                   e.script_params.end());
+  for (const auto& [flag, value] : e.script_params) params_by_flag[flag] = value;  // last wins
+  for (spec::ScriptParam& sp : spec.script_params) {
+    if (auto it = params_by_flag.find(sp.flag); it != params_by_flag.end() && sp.value) {
+      sp.value = it->second;
+    }
+  }
+  for (auto& [k, v] : spec.environment_variables) {
+    if (auto it = e.environment_variables.find(k); it != e.environment_variables.end()) {
+      v = it->second;
+    }
+  }
   runner::SubmitOptions options;
   ASSIGN_OR_RETURN(runner::Submission sub, runner::Submit(state_->ws.get(), spec, options));
   return Run(state_, sub.run.id);

@@ -94,6 +94,10 @@ void PrintTable(const std::vector<std::string>& header,
 // The JSON shape of a run used by `show --json`, `list --json` and `submit --json`.
 nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool detailed);
 
+// `j` as JSON text for output (indented by `indent`, -1 for one line). Never throws: bytes that are
+// not UTF-8 in stored strings (an old workspace's tags) come out as U+FFFD.
+std::string JsonText(const nlohmann::json& j, int indent = 2);
+
 // Writes one line (and a newline) to stdout and flushes; a LogFollower sink.
 void PrintLine(const std::string& line);
 

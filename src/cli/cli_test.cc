@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "targets/launch_plan.h"
+
 namespace trainyard::cli {
 namespace {
 
@@ -133,6 +135,40 @@ TEST(Cli, FlagsWithEqualsAreLeftToCli11) {
   EXPECT_EQ(ParserWords(*app, {"list", "--json=", "--workspace=", "--limit", "--x="}, &trailing),
             (std::vector<std::string>{"list", "--json=", "--workspace", "", "--limit", "--x="}));
   EXPECT_TRUE(trailing.empty());
+}
+
+// Arguments are bytes: the stored plan carries those that are not UTF-8 as {"bytes_b64": ...} and
+// reads every byte back.
+TEST(Cli, PlanJsonCarriesArgumentBytes) {
+  targets::LaunchPlan plan;
+  plan.target = "local";
+  plan.type = "local";
+  plan.world_size = 1;
+  targets::ProcessSpec p;
+  p.argv = {"python3", "t.py", "caf\xc3\xa9", "\xff\xfe", "", std::string("a\\\x80") + "b"};
+  p.env = {{"OK", "1"}, {"ODD", "\xfe"}};
+  p.cwd = "/w";
+  plan.processes.push_back(p);
+  plan.batch_script = "#!/bin/sh\necho \xff\n";
+  std::string text = plan.ToJson().dump();  // throws on bytes that are not UTF-8
+  nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["processes"][0]["argv"][2], "caf\xc3\xa9");
+  EXPECT_EQ(j["processes"][0]["argv"][3], nlohmann::json({{"bytes_b64", "//4="}}));
+  auto back = targets::LaunchPlan::FromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->processes.at(0).argv, p.argv);
+  EXPECT_EQ(back->processes.at(0).env, p.env);
+  EXPECT_EQ(back->batch_script, plan.batch_script);
+  j["processes"][0]["argv"][3] = {{"bytes_b64", "not base64!"}};
+  EXPECT_FALSE(targets::LaunchPlan::FromJson(j).ok());
+  j["processes"][0]["argv"][3] = 7;
+  EXPECT_FALSE(targets::LaunchPlan::FromJson(j).ok());
+}
+
+TEST(Cli, JsonTextNeverThrows) {
+  nlohmann::json j = {{"tags", {{"k", "\xff\xfe"}}}};
+  EXPECT_THROW(j.dump(), nlohmann::json::type_error);
+  EXPECT_EQ(JsonText(j, -1), "{\"tags\":{\"k\":\"\xef\xbf\xbd\xef\xbf\xbd\"}}");
 }
 
 }  // namespace

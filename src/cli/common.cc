@@ -115,6 +115,8 @@ nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool
     j["argv"] = nlohmann::json::array();
   }
   j["failed_rank"] = run.failed_rank ? nlohmann::json(*run.failed_rank) : nlohmann::json(nullptr);
+  // What the run logged but the workspace could not store (a full disk).
+  j["lost"] = {{"metric_points", run.lost_metric_points}, {"log_bytes", run.lost_log_bytes}};
   nlohmann::json snap = {{"id", run.snapshot_id}};
   if (auto s = ws->GetSnapshot(run.snapshot_id); s.ok()) {
     snap["files"] = s->files;
@@ -162,6 +164,10 @@ nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool
     j["supervisor_pid"] = run.supervisor_pid;
   }
   return j;
+}
+
+std::string JsonText(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 void PrintLine(const std::string& line) {

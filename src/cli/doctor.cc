@@ -44,7 +44,7 @@ Result<int> Doctor(Context& ctx, const DoctorFlags& f) {
                      {"value", c.value},
                      {"fix", c.fix}});
     }
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", JsonText(arr).c_str());
   } else {
     bool col = ctx.stdout_tty;
     for (const auto& c : checks) {

@@ -62,7 +62,7 @@ Status EnvList(Context& ctx, const EnvFlags& f) {
   if (f.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : envs) out.push_back(EnvToJson(e));
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", JsonText(out).c_str());
     return Status::Ok();
   }
   std::vector<std::vector<std::string>> rows;
@@ -81,7 +81,7 @@ Status EnvShow(Context& ctx, const EnvFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   ASSIGN_OR_RETURN(env::EnvInfo e, env::FindEnv(EnvsDir(ws), f.hash));
   if (f.json) {
-    std::printf("%s\n", EnvToJson(e).dump(2).c_str());
+    std::printf("%s\n", JsonText(EnvToJson(e)).c_str());
     return Status::Ok();
   }
   std::printf("hash:         %s\n", e.hash.c_str());
@@ -132,7 +132,7 @@ Status EnvPrune(Context& ctx, const EnvFlags& f) {
   ASSIGN_OR_RETURN(std::set<std::string> keep, HashesInUse(ws));
   ASSIGN_OR_RETURN(std::vector<std::string> removed, env::PruneEnvs(EnvsDir(ws), keep));
   if (f.json) {
-    std::printf("%s\n", nlohmann::json({{"removed", removed}}).dump(2).c_str());
+    std::printf("%s\n", JsonText(nlohmann::json({{"removed", removed}})).c_str());
     return Status::Ok();
   }
   for (const auto& h : removed) std::printf("removed %s\n", h.substr(0, 12).c_str());

@@ -21,7 +21,7 @@ Status Experiments(Context& ctx, bool json) {
                      {"last_run_at", e.last_run_at ? nlohmann::json(FormatIso8601(*e.last_run_at))
                                                    : nlohmann::json(nullptr)}});
     }
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", JsonText(arr).c_str());
     return Status::Ok();
   }
   std::vector<std::vector<std::string>> rows;

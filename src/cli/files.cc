@@ -20,7 +20,7 @@ Status Files(Context& ctx, const FilesFlags& f) {
   if (f.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& fr : files) arr.push_back({{"path", fr.path}, {"size", fr.size}});
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", JsonText(arr).c_str());
     return Status::Ok();
   }
   if (files.empty() && !store::IsTerminal(run.status)) {

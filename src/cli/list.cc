@@ -16,6 +16,7 @@ struct ListFlags {
 };
 
 Status List(Context& ctx, const ListFlags& f) {
+  RETURN_IF_ERROR(CheckUtf8("--experiment", f.experiment));
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   store::RunFilter filter;
   filter.experiment = f.experiment;
@@ -24,7 +25,7 @@ Status List(Context& ctx, const ListFlags& f) {
     filter.status = store::ParseRunStatus(f.status);
     if (!filter.status) {
       return InvalidArgument(
-          "--status: unknown status \"" + f.status +
+          "--status: unknown status \"" + EscapeBytes(f.status) +
           "\" (one of Queued, "
           "Preparing, Starting, Running, Finalizing, Completed, Failed, Canceled, "
           "CancelRequested)");
@@ -34,7 +35,7 @@ Status List(Context& ctx, const ListFlags& f) {
   if (f.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& r : runs) arr.push_back(RunToJson(ws, r, false));
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", JsonText(arr).c_str());
     return Status::Ok();
   }
   std::vector<std::vector<std::string>> rows;

@@ -107,6 +107,7 @@ struct MetricsFlags {
 };
 
 Status Metrics(Context& ctx, const MetricsFlags& f) {
+  RETURN_IF_ERROR(CheckUtf8("--name", f.name));
   const std::string& name = f.name;
   const bool json = f.json, csv = f.csv, follow = f.follow;
   ASSIGN_OR_RETURN(Opened opened, OpenRun(ctx, f.run));
@@ -134,7 +135,7 @@ Status Metrics(Context& ctx, const MetricsFlags& f) {
                            {"value", JsonNumber(p.value)}});
           }
         }
-        std::printf("%s\n", out.dump(2).c_str());
+        std::printf("%s\n", JsonText(out).c_str());
         return Status::Ok();
       }
       for (const auto& [n, pts] : series) {
@@ -146,7 +147,7 @@ Status Metrics(Context& ctx, const MetricsFlags& f) {
                                 {"timestamp", FormatIso8601(p.ts)},
                                 {"rank", p.rank},
                                 {"value", JsonNumber(p.value)}};
-            std::printf("%s\n", j.dump().c_str());
+            std::printf("%s\n", JsonText(j, -1).c_str());
           } else if (csv) {
             std::printf("%s,%lld,%s,%lld,%s\n", n.c_str(), static_cast<long long>(p.step),
                         FormatIso8601(p.ts).c_str(), static_cast<long long>(p.rank),
@@ -182,6 +183,7 @@ Status Metrics(Context& ctx, const MetricsFlags& f) {
 }
 
 Status Compare(Context& ctx, const MetricsFlags& f) {
+  RETURN_IF_ERROR(CheckUtf8("--name", f.name));
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   std::vector<store::RunRecord> runs;
   std::map<std::string, std::map<std::string, store::MetricSummary>> by_metric;
@@ -208,7 +210,7 @@ Status Compare(Context& ctx, const MetricsFlags& f) {
       out.push_back(
           {{"id", r.id}, {"status", store::RunStatusName(r.status)}, {"metrics", metrics}});
     }
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", JsonText(out).c_str());
     return Status::Ok();
   }
   std::vector<std::string> header = {"METRIC"};
@@ -248,12 +250,12 @@ Status Tags(Context& ctx, const std::string& run_id, bool json) {
                         {"properties", nlohmann::json::object()}};
     for (const auto& [k, v] : *t) j["tags"][k] = v;
     for (const auto& [k, v] : *p) j["properties"][k] = v;
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", JsonText(j).c_str());
     return Status::Ok();
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& [k, v] : *t) rows.push_back({"tag", k, v});
-  for (const auto& [k, v] : *p) rows.push_back({"property", k, v});
+  for (const auto& [k, v] : *t) rows.push_back({"tag", EscapeBytes(k), EscapeBytes(v)});
+  for (const auto& [k, v] : *p) rows.push_back({"property", EscapeBytes(k), EscapeBytes(v)});
   if (rows.empty()) {
     std::printf("run %s has no tags or properties\n", opened.run.id.c_str());
     return Status::Ok();

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/strings.h"
+#include "targets/launch_plan.h"
 
 namespace trainyard::cli {
 
@@ -20,7 +21,7 @@ Status Show(Context& ctx, const ShowFlags& f) {
   ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(f.run));
   nlohmann::json j = RunToJson(ws, run, true);
   if (f.json) {
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", JsonText(j).c_str());
     return Status::Ok();
   }
   bool c = ctx.stdout_tty;
@@ -50,7 +51,10 @@ Status Show(Context& ctx, const ShowFlags& f) {
     line("failed rank", Colour(where, "31;1", c));
   }
   std::vector<std::string> argv;
-  for (const auto& a : j["argv"]) argv.push_back(ShellQuote(a.get<std::string>()));
+  for (const auto& a : j["argv"]) {  // bytes that are not UTF-8 as $'\xff'
+    auto bytes = targets::BytesFromJson(a);
+    argv.push_back(bytes.ok() ? ShellQuote(*bytes) : "?");
+  }
   line("argv", Join(argv, " "));
   line("interpreter",
        run.interpreter.empty() ? "" : run.interpreter + " (torch " + run.torch_version + ")");
@@ -75,7 +79,9 @@ Status Show(Context& ctx, const ShowFlags& f) {
     }
     line("snapshot", snap);
   }
-  for (const auto& [k, v] : j["tags"].items()) line("tag", k + "=" + v.get<std::string>());
+  if (auto tags = ws->Tags(run.id); tags.ok()) {  // an old workspace may hold odd bytes: \xff
+    for (const auto& [k, v] : *tags) line("tag", EscapeBytes(k) + "=" + EscapeBytes(v));
+  }
   line("folder", j["run_dir"].get<std::string>());
   if (!run.error.empty()) {
     std::printf("%s\n%s\n", Colour("error:", "31;1", c).c_str(), run.error.c_str());

@@ -53,7 +53,7 @@ Result<int> Submit(Context& ctx, const SubmitFlags& f) {
     if (f.json) {
       nlohmann::json j = {
           {"dry_run", true}, {"plan", sub->plan.ToJson()}, {"interpreter", sub->interpreter}};
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", JsonText(j).c_str());
     } else {
       std::printf("dry run: nothing was recorded or started\n%s", sub->plan.ToText().c_str());
     }
@@ -61,7 +61,7 @@ Result<int> Submit(Context& ctx, const SubmitFlags& f) {
   }
   const auto& run = sub->run;
   if (f.json && !f.wait && !f.stream) {
-    std::printf("%s\n", RunToJson(ws, run, false).dump(2).c_str());
+    std::printf("%s\n", JsonText(RunToJson(ws, run, false)).c_str());
     return kExitOk;
   }
   if (!f.json) {
@@ -78,7 +78,7 @@ Result<int> Submit(Context& ctx, const SubmitFlags& f) {
   }
   if (!f.wait && !f.stream) return kExitOk;
   ASSIGN_OR_RETURN(store::RunRecord final_run, WaitAndReport(ctx, run.id, 0, f.stream));
-  if (f.json) std::printf("%s\n", RunToJson(ws, final_run, false).dump(2).c_str());
+  if (f.json) std::printf("%s\n", JsonText(RunToJson(ws, final_run, false)).c_str());
   if (final_run.status != store::RunStatus::kCompleted) {
     if (!f.json) {
       std::fprintf(stderr, "run %s %s%s%s\n", final_run.id.c_str(),

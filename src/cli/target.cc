@@ -25,6 +25,8 @@ nlohmann::json Describe(const store::TargetRecord& t, const targets::Target& imp
 }
 
 Status TargetAdd(Context& ctx, const TargetFlags& f) {
+  RETURN_IF_ERROR(CheckUtf8("target name", f.name));
+  for (const auto& kv : f.options) RETURN_IF_ERROR(CheckUtf8("--option " + EscapeBytes(kv), kv));
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   std::map<std::string, std::string> opts;
   for (const auto& kv : f.options) {
@@ -58,7 +60,7 @@ Status TargetList(Context& ctx, const TargetFlags& f) {
     rows.push_back({t.name, t.type, std::to_string((*impl)->capacity()), t.config_json});
   }
   if (f.json) {
-    std::printf("%s\n", arr.dump(2).c_str());
+    std::printf("%s\n", JsonText(arr).c_str());
     return Status::Ok();
   }
   PrintTable({"NAME", "TYPE", "CONCURRENT RUNS", "OPTIONS"}, rows, ctx.stdout_tty);
@@ -70,7 +72,7 @@ Status TargetShow(Context& ctx, const TargetFlags& f) {
   ASSIGN_OR_RETURN(auto impl, targets::LookupTarget(ws, f.name));
   auto rec = ws->GetTarget(f.name);
   store::TargetRecord t = rec.ok() && *rec ? **rec : store::TargetRecord{f.name, "local", "{}"};
-  std::printf("%s\n", Describe(t, *impl).dump(2).c_str());
+  std::printf("%s\n", JsonText(Describe(t, *impl)).c_str());
   return Status::Ok();
 }
 

@@ -56,6 +56,46 @@ Status CheckEnvironmentRequest(const spec::JobSpec& spec) {
   return Status::Ok();
 }
 
+// Refuses bytes that cannot be stored or passed on, before anything is: names and tags must be
+// UTF-8 text (JSON, the tables and the tracking API carry them as such); arguments, environment
+// values and paths may be any bytes but NUL, which a process argument cannot carry (it would cut
+// the word short).
+Status CheckSpecBytes(const spec::JobSpec& spec) {
+  // Keys are named in messages once they are known to be text.
+  auto quoted = [](const std::string& s) { return "'" + s + "'"; };
+  RETURN_IF_ERROR(CheckUtf8("experiment_name", spec.experiment_name));
+  RETURN_IF_ERROR(CheckUtf8("display_name", spec.display_name));
+  RETURN_IF_ERROR(CheckUtf8("compute_target", spec.compute_target));
+  for (const auto& [k, v] : spec.tags) {
+    RETURN_IF_ERROR(CheckUtf8("a tag key ('" + EscapeBytes(k) + "')", k));
+    RETURN_IF_ERROR(CheckUtf8("tag value for " + quoted(k), v));
+  }
+  for (const auto& [k, v] : spec.environment_variables) {
+    RETURN_IF_ERROR(CheckUtf8("an environment variable name ('" + EscapeBytes(k) + "')", k));
+    RETURN_IF_ERROR(CheckNoNul("environment variable " + k, v));
+  }
+  for (const auto& in : spec.inputs) {
+    RETURN_IF_ERROR(CheckUtf8("an input name ('" + EscapeBytes(in.name) + "')", in.name));
+    RETURN_IF_ERROR(CheckNoNul("inputs." + in.name, in.value));
+  }
+  for (size_t i = 0; i < spec.script_params.size(); ++i) {
+    const spec::ScriptParam& sp = spec.script_params[i];
+    RETURN_IF_ERROR(CheckNoNul("script_params key " + std::to_string(i + 1), sp.flag));
+    if (sp.value)
+      RETURN_IF_ERROR(CheckNoNul("script_params['" + EscapeBytes(sp.flag) + "']", *sp.value));
+  }
+  for (size_t i = 0; i < spec.extra_args.size(); ++i) {
+    RETURN_IF_ERROR(CheckNoNul("extra_args[" + std::to_string(i) + "]", spec.extra_args[i]));
+  }
+  for (size_t i = 0; i < spec.command.size(); ++i) {
+    RETURN_IF_ERROR(CheckNoNul("command[" + std::to_string(i) + "]", spec.command[i]));
+  }
+  RETURN_IF_ERROR(CheckNoNul("source_directory", spec.source_directory));
+  RETURN_IF_ERROR(CheckNoNul("entry_script", spec.entry_script));
+  RETURN_IF_ERROR(CheckNoNul("python", spec.python));
+  return Status::Ok();
+}
+
 // The environment a job's pip_packages / pip_requirements_file / conda_packages ask for; pip
 // environments are venvs on top of `base`, conda ones prefixes of their own.
 Result<env::EnvRequest> MakeEnvRequest(const spec::JobSpec& spec,
@@ -173,6 +213,7 @@ uint64_t SnapshotLimitBytes() {
 
 Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
                           const SubmitOptions& options) {
+  RETURN_IF_ERROR(CheckSpecBytes(spec));
   RETURN_IF_ERROR(spec::ValidatePaths(spec));
   ASSIGN_OR_RETURN(auto target, targets::LookupTarget(ws, spec.compute_target));
   RETURN_IF_ERROR(target->Check(spec));
@@ -300,7 +341,10 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   sub.run.display_name = spec.display_name;
   sub.run.target = target->name();
   sub.run.spec_json = spec::ToJson(spec);
-  sub.run.plan_json = sub.plan.ToJson().dump();
+  // Arguments that are not UTF-8 are stored as {"bytes_b64": ...} (LaunchPlan::ToJson); any other
+  // odd byte (in a path) is replaced rather than abort the submit.
+  sub.run.plan_json =
+      sub.plan.ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   sub.run.snapshot_id = snap->id;
   sub.run.interpreter = sub.interpreter;
   sub.run.torch_version = sub.torch_version;

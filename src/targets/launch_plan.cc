@@ -4,14 +4,43 @@
 
 namespace trainyard::targets {
 
+nlohmann::json BytesToJson(std::string_view bytes) {
+  if (InvalidUtf8Offset(bytes) == std::string_view::npos) return std::string(bytes);
+  return {{"bytes_b64", Base64Encode(bytes)}};
+}
+
+Result<std::string> BytesFromJson(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_object() && j.size() == 1 && j.contains("bytes_b64") && j["bytes_b64"].is_string()) {
+    return Base64Decode(j["bytes_b64"].get<std::string>());
+  }
+  return InvalidArgument("expected a string or {\"bytes_b64\": ...}, not " +
+                         j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+namespace {
+
+// BytesFromJson for FromJson, which reports malformed plans as json exceptions.
+std::string ReadBytes(const nlohmann::json& j) {
+  auto bytes = BytesFromJson(j);
+  if (!bytes.ok()) throw std::runtime_error(bytes.status().message());
+  return *bytes;
+}
+
+}  // namespace
+
 nlohmann::json LaunchPlan::ToJson() const {
   nlohmann::json procs = nlohmann::json::array();
   for (const auto& p : processes) {
+    nlohmann::json argv = nlohmann::json::array();
+    for (const auto& a : p.argv) argv.push_back(BytesToJson(a));
+    nlohmann::json env = nlohmann::json::object();
+    for (const auto& [k, v] : p.env) env[k] = BytesToJson(v);
     procs.push_back({{"rank", p.rank},
                      {"node_rank", p.node_rank},
                      {"local_rank", p.local_rank},
-                     {"argv", p.argv},
-                     {"env", p.env},
+                     {"argv", argv},
+                     {"env", env},
                      {"cwd", p.cwd},
                      {"tagged_output", p.tagged_output}});
   }
@@ -24,7 +53,7 @@ nlohmann::json LaunchPlan::ToJson() const {
                         {"world_size", world_size},
                         {"staging", stage},
                         {"tracking_address", tracking_address},
-                        {"batch_script", batch_script},
+                        {"batch_script", BytesToJson(batch_script)},
                         {"processes", procs},
                         {"notes", notes}};
   if (!environment.hash.empty()) {
@@ -44,7 +73,7 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
     plan.world_size = j.at("world_size").get<int>();
     plan.notes = j.value("notes", std::vector<std::string>{});
     plan.tracking_address = j.value("tracking_address", "");
-    plan.batch_script = j.value("batch_script", "");
+    if (j.contains("batch_script")) plan.batch_script = ReadBytes(j.at("batch_script"));
     if (j.contains("staging")) {
       const auto& st = j.at("staging");
       plan.staging.mode = st.at("mode").get<std::string>();
@@ -68,14 +97,14 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
       ps.rank = p.at("rank").get<int>();
       ps.node_rank = p.at("node_rank").get<int>();
       ps.local_rank = p.at("local_rank").get<int>();
-      ps.argv = p.at("argv").get<std::vector<std::string>>();
-      ps.env = p.at("env").get<std::map<std::string, std::string>>();
+      for (const auto& a : p.at("argv")) ps.argv.push_back(ReadBytes(a));
+      for (const auto& [k, v] : p.at("env").items()) ps.env[k] = ReadBytes(v);
       ps.cwd = p.at("cwd").get<std::string>();
       ps.tagged_output = p.value("tagged_output", false);
       plan.processes.push_back(std::move(ps));
     }
     return plan;
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {  // nlohmann::json::exception, or ReadBytes'
     return Internal(std::string("malformed launch plan: ") + e.what());
   }
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -74,5 +75,11 @@ struct LaunchPlan {
   // for display only; nothing is ever run through a shell).
   std::string ToText() const;
 };
+
+// Bytes in the plan's JSON (arguments, environment values, the batch script): a string when they
+// are valid UTF-8, else {"bytes_b64": "<base64 of the bytes>"}, since JSON text cannot carry other
+// bytes. BytesFromJson reads either form back; InvalidArgument for anything else.
+nlohmann::json BytesToJson(std::string_view bytes);
+Result<std::string> BytesFromJson(const nlohmann::json& j);
 
 }  // namespace trainyard::targets
