@@ -88,7 +88,7 @@ def _leftover_processes(marker: str):
         if not pid.isdigit():
             continue
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             env = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
