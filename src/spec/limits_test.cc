@@ -122,6 +122,22 @@ TEST_F(LimitsTest, JobFileSize) {
                                          " bytes; job files are limited to 1048576 bytes (1 MiB)");
 }
 
+TEST_F(LimitsTest, StoredSpecsAreReadBackWhateverTheirSize) {
+  // What trainyard stores (ToJson: absolute paths, defaults filled in, aliases expanded) may be
+  // larger than a job file may be; the supervisor must still read it back.
+  JobSpec big = Parse(std::string(kHead) + "extra_args: [" + std::string(300000, 'a') + ", " +
+                          std::string(300000, 'b') + ", " + std::string(300000, 'c') + "]\n",
+                      "job.yaml");
+  big.extra_args.push_back(std::string(500000, 'd'));  // as if an alias had repeated one
+  std::string stored = ToJson(big);
+  ASSERT_GT(stored.size(), kMaxJobFileBytes);
+  auto again = ParseJobText(stored, kStoredSpecOrigin, "/");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->extra_args, big.extra_args);
+  EXPECT_NE(Error(stored, "job.yaml").find("job files are limited to 1048576 bytes"),
+            std::string::npos);
+}
+
 TEST_F(LimitsTest, OneYamlDocument) {
   EXPECT_EQ(Error(std::string(kHead) + "---\nnode_count: 2\n"),
             "job.yaml:3:1: a second YAML document (a job file holds one; remove the \"---\" line "

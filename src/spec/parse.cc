@@ -40,7 +40,7 @@ std::string TooLarge(uintmax_t size) {
 Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
                              const std::string& base_dir, const Overrides& overrides) {
   Problems p;
-  if (text.size() > kMaxJobFileBytes) {
+  if (text.size() > kMaxJobFileBytes && origin != kStoredSpecOrigin) {
     p.Add(origin, "", TooLarge(text.size()));
     return p.ToStatus();
   }

@@ -29,6 +29,10 @@ inline constexpr size_t kMaxDocumentBytes = size_t{4} << 20;  // their text, ali
 inline constexpr int kMaxNodeCount = 4096;           // node_count, resources.instance_count
 inline constexpr int kMaxProcessesPerNode = 4096;    // process_count_per_node (per instance)
 inline constexpr double kMaxRunSeconds = 315360000;  // max_run_duration_seconds: 10 years
+// The origin under which the supervisor reads back a spec that trainyard stored itself (ToJson's
+// output, checked when it was submitted): read without the size limits above, since absolute
+// paths and filled-in defaults can make it a little larger than the document it came from.
+inline constexpr char kStoredSpecOrigin[] = "<stored spec>";
 // The processes of a run (nodes x processes per node) are limited by the target (its
 // `max_processes` option, default 4096; see targets/target.h).
 

@@ -13,8 +13,11 @@
 
 namespace trainyard::spec {
 
-TreeBuilder::TreeBuilder(std::string origin, std::string label, Problems* problems)
-    : origin_(std::move(origin)), label_(std::move(label)), problems_(problems) {}
+TreeBuilder::TreeBuilder(std::string origin, std::string label, Problems* problems, bool limit_size)
+    : origin_(std::move(origin)),
+      label_(std::move(label)),
+      problems_(problems),
+      limit_size_(limit_size) {}
 
 std::string TreeBuilder::Where(size_t line, size_t column) const {
   if (!label_.empty()) return label_;
@@ -30,7 +33,7 @@ std::string TreeBuilder::NullWhere() const {
 void TreeBuilder::Count(size_t nodes, size_t bytes, const std::string& where, const char* why) {
   nodes_ += nodes;
   bytes_ += bytes;
-  if (nodes_ > kMaxDocumentNodes || bytes_ > kMaxDocumentBytes) {
+  if (limit_size_ && (nodes_ > kMaxDocumentNodes || bytes_ > kMaxDocumentBytes)) {
     throw Stop{where, std::string(why) + " more than " + std::to_string(kMaxDocumentNodes) +
                           " keys and values or " + std::to_string(kMaxDocumentBytes >> 20) +
                           " MiB of text (the limit for a job description)"};
@@ -217,7 +220,7 @@ std::string WhereOf(const YAML::Mark& mark, const std::string& origin,
 Node LoadYaml(const std::string& text, const std::string& origin, const std::string& label,
               Problems* problems) {
   const std::string fallback = label.empty() ? origin : label;
-  TreeBuilder builder(origin, label, problems);
+  TreeBuilder builder(origin, label, problems, origin != kStoredSpecOrigin);
   YamlEvents events(&builder);
   try {
     std::istringstream in(text);

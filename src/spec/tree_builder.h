@@ -29,7 +29,8 @@ class TreeBuilder {
 
   // With a non-empty `label` every location is the label (a flag's value); otherwise locations
   // are "origin:line:col".
-  TreeBuilder(std::string origin, std::string label, Problems* problems);
+  // `limit_size` false: no limit on nodes and bytes (a spec trainyard stored itself).
+  TreeBuilder(std::string origin, std::string label, Problems* problems, bool limit_size = true);
 
   // "origin:line:col" from 0-based line and column, or the label.
   std::string Where(size_t line, size_t column) const;
@@ -72,6 +73,7 @@ class TreeBuilder {
   std::string origin_;
   std::string label_;
   Problems* problems_;
+  bool limit_size_;
   std::vector<Frame> stack_;
   Node root_;
   bool done_ = false;
