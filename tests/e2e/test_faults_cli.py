@@ -9,11 +9,14 @@ from pathlib import Path
 
 from conftest import BIN
 
-# Writes its arguments, as the bytes it got, to outputs/argv.json (a list of hex strings).
+# Writes its arguments, as the bytes it got, to outputs/argv.json (a list of hex strings), and
+# the bytes of $ODD to outputs/odd.hex.
 ARGV_SCRIPT = """import json, os, sys
 os.makedirs("outputs", exist_ok=True)
 with open("outputs/argv.json", "w") as f:
     json.dump([os.fsencode(a).hex() for a in sys.argv[1:]], f)
+with open("outputs/odd.hex", "w") as f:
+    f.write(os.environb.get(b"ODD", b"").hex())
 """
 
 
@@ -124,9 +127,11 @@ def test_non_utf8_arguments_are_carried_exactly(ty):
     assert argv[-3] == "caf\u00e9"
     nothing_recorded(ty)
     # Before the fix, submit itself aborted (exit 134) on the first of these.
-    proc = run_raw(ty, *base, "--wait", "--", *odd[2:], check=0)
+    proc = run_raw(ty, *base, "--env", b"ODD=\xfe\xff!", "--wait", "--", *odd[2:], check=0)
     run_id = proc.stderr.decode().strip().splitlines()[0]
     assert argv_of(ty, run_id) == odd
+    odd_env = Path(ty.show(run_id)["run_dir"], "outputs", "odd.hex").read_text()
+    assert bytes.fromhex(odd_env) == b"\xfe\xff!"
     shown = run_raw(ty, "show", run_id, check=0).stdout.decode()
     assert "$'\\xff\\xfe'" in shown and "$'--lr=\\xfe'" in shown
     info = json.loads(run_raw(ty, "show", run_id, "--json", check=0).stdout)
