@@ -25,10 +25,12 @@ class LimitedTarget : public Target {
   std::string python() const override { return target_->python(); }
   Status Check(const spec::JobSpec& spec) const override {
     RETURN_IF_ERROR(CheckProcessCount(spec, name(), type(), max_processes_));
+    RETURN_IF_ERROR(CheckPlanSize(spec, type()));
     return target_->Check(spec);
   }
   Result<LaunchPlan> Plan(const spec::JobSpec& spec, const PlanContext& ctx) const override {
     RETURN_IF_ERROR(CheckProcessCount(spec, name(), type(), max_processes_));
+    RETURN_IF_ERROR(CheckPlanSize(spec, type()));
     return target_->Plan(spec, ctx);
   }
 
@@ -62,6 +64,40 @@ Status CheckProcessCount(const spec::JobSpec& spec, const std::string& target_na
                          "\" allows at most " + std::to_string(max_processes) +
                          " per run (its max_processes option: trainyard target add " + target_name +
                          " --type " + target_type + " --max-processes N, with its other options)");
+}
+
+Status CheckPlanSize(const spec::JobSpec& spec, const std::string& target_type) {
+  int64_t bytes = 0;
+  for (const auto& p : spec.script_params) {
+    bytes += static_cast<int64_t>(p.flag.size() + (p.value ? p.value->size() : 0) + 2);
+  }
+  for (const auto& a : spec.extra_args) bytes += static_cast<int64_t>(a.size() + 1);
+  for (const auto& c : spec.command) bytes += static_cast<int64_t>(c.size() + 1);
+  for (const auto& [k, v] : spec.environment_variables) {
+    bytes += static_cast<int64_t>(k.size() + v.size() + 2);
+  }
+  for (const auto& in : spec.inputs) {
+    bytes += static_cast<int64_t>(2 * (in.name.size() + in.value.size()) + 20);
+  }
+  if (bytes > kMaxProcessSpecBytes) {
+    return InvalidArgument("the job's arguments, environment variables and inputs add up to " +
+                           std::to_string(bytes) + " bytes for each process; the limit is " +
+                           std::to_string(kMaxProcessSpecBytes) +
+                           " bytes (1 MiB): pass large values in a file instead");
+  }
+  // Local ranks are planned one by one; mpirun and Slurm carry them once.
+  const bool per_rank = target_type == "local" && spec.distributed_backend != "mpi";
+  const int64_t copies = per_rank ? spec.TotalProcesses() : 1;
+  if (bytes * copies > kMaxPlanSpecBytes) {
+    return InvalidArgument(std::to_string(copies) + " processes each carrying " +
+                           std::to_string(bytes) +
+                           " bytes of arguments, environment variables and inputs make a plan "
+                           "of " +
+                           std::to_string((bytes * copies) >> 20) + " MiB; the limit is " +
+                           std::to_string(kMaxPlanSpecBytes >> 20) +
+                           " MiB (use fewer processes, or pass large values in a file)");
+  }
+  return Status::Ok();
 }
 
 const std::map<std::string, std::vector<TargetOption>>& TargetTypes() {

@@ -78,6 +78,15 @@ inline constexpr int kDefaultMaxProcesses = 4096;
 Status CheckProcessCount(const spec::JobSpec& spec, const std::string& target_name,
                          const std::string& target_type, int64_t max_processes);
 
+// What every process of a run carries from the spec (its arguments, variables and inputs) is
+// copied into the stored plan once per process the target starts itself (local ranks without
+// mpi), and handed to exec: a process may carry at most kMaxProcessSpecBytes of it and a plan at
+// most kMaxPlanSpecBytes in all. InvalidArgument naming the sizes otherwise. Checked with
+// CheckProcessCount.
+inline constexpr int64_t kMaxProcessSpecBytes = int64_t{1} << 20;  // 1 MiB
+inline constexpr int64_t kMaxPlanSpecBytes = int64_t{256} << 20;   // 256 MiB
+Status CheckPlanSize(const spec::JobSpec& spec, const std::string& target_type);
+
 // Option tables per type.
 const std::map<std::string, std::vector<TargetOption>>& TargetTypes();
 

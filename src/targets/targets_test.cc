@@ -224,6 +224,30 @@ TEST(TargetLimits, ProcessesPerRunAreLimitedByEveryTarget) {
   EXPECT_FALSE(MakeTargetConfig("local", {{"max_processes", "99999999999"}}).ok());
 }
 
+TEST(TargetLimits, PlanSize) {
+  auto spec =
+      Job("source_directory: /src\nentry_script: train.py\nnode_count: 1\n"
+          "process_count_per_node: 4096\ndistributed_backend: pytorch\n");
+  EXPECT_TRUE(CheckPlanSize(spec, "local").ok());
+  spec.extra_args = {std::string(100000, 'x')};
+  // 4096 copies of 100 KB: 390 MiB of plan for local ranks; mpirun carries them once.
+  EXPECT_EQ(CheckPlanSize(spec, "local").message(),
+            "4096 processes each carrying 100001 bytes of arguments, environment variables and "
+            "inputs make a plan of 390 MiB; the limit is 256 MiB (use fewer processes, or pass "
+            "large values in a file)");
+  auto local = MakeTarget({"local", "local", "{\"cores\": 4, \"gpus\": 0}"});
+  ASSERT_TRUE(local.ok());
+  EXPECT_FALSE((*local)->Plan(spec, Ctx()).ok());
+  spec.distributed_backend = "mpi";
+  EXPECT_TRUE(CheckPlanSize(spec, "local").ok());
+  EXPECT_TRUE(CheckPlanSize(spec, "slurm").ok());
+  spec.environment_variables = {{"BIG", std::string(1 << 20, 'v')}};
+  EXPECT_EQ(CheckPlanSize(spec, "slurm").message(),
+            "the job's arguments, environment variables and inputs add up to 1148582 bytes for "
+            "each process; the limit is 1048576 bytes (1 MiB): pass large values in a file "
+            "instead");
+}
+
 TEST(TargetLookup, UnknownTargetSuggests) {
   testing::TempDir dir;
   auto ws = std::move(store::Workspace::Open(dir.path()).value());

@@ -99,6 +99,14 @@ def test_process_limits_and_plan_arithmetic(ty, proj):
     assert "world size 2" in ok.stdout
 
 
+def test_plan_size(ty, proj):
+    # 4096 local ranks each carrying a 100 KB argument: a 390 MiB plan, refused before planning.
+    f = job(proj, HEAD + "process_count_per_node: 4096\ndistributed_backend: pytorch\n"
+                         "extra_args: [" + "x" * 100_000 + "]\n")
+    refuse(ty, f, expect="4096 processes each carrying 100001 bytes of arguments, environment "
+                         "variables and inputs make a plan of 390 MiB; the limit is 256 MiB")
+
+
 def test_second_yaml_document(ty, proj):
     f = job(proj, HEAD + "---\nnode_count: 2\n")
     refuse(ty, f, expect=f"{f}:3:1: a second YAML document")
