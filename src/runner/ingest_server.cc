@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
@@ -17,6 +19,7 @@
 #include "common/json_number.h"
 #include "common/mutex.h"
 #include "common/strings.h"
+#include "store/db.h"
 #include "store/metrics.h"
 #include "store/workspace.h"
 #include "tracking/protocol.h"
@@ -52,13 +55,57 @@ Result<std::string> CheckUploadName(const std::string& name) {
 }
 
 struct IngestServer::Impl {
+  // A client's batch that could not be stored (and what waited behind it).
+  struct Unstored {
+    int64_t seq = 0;
+    int64_t records = 0;
+  };
+
   std::string ws_dir, run_id, run_dir;
   int64_t run_seq = 0;
   httplib::Server server;
   std::thread thread;
   Mutex db_mu;
   std::unique_ptr<store::Workspace> ws TY_GUARDED_BY(db_mu);
+  Mutex loss_mu;
+  std::map<std::string, Unstored> unstored TY_GUARDED_BY(loss_mu);     // by client
+  std::map<std::string, int64_t> failed_files TY_GUARDED_BY(loss_mu);  // name -> bytes
+  bool disk_full TY_GUARDED_BY(loss_mu) = false;
+  std::string first_error TY_GUARDED_BY(loss_mu);
+
+  void NoteError(const Status& error) TY_EXCLUDES(loss_mu) {
+    MutexLock lock(loss_mu);
+    disk_full = disk_full || store::IsDiskFull(error);
+    if (first_error.empty()) first_error = error.message();
+  }
 };
+
+namespace {
+
+int64_t Records(const tracking::Batch& b) {
+  return static_cast<int64_t>(b.points.size() + b.rows.size() + b.images.size() + b.tags.size() +
+                              b.properties.size());
+}
+
+// 507 Insufficient Storage for a full disk, 503 for any other storage error: both are worth
+// retrying for the client (tracking/endpoint.h).
+int StorageErrorCode(const Status& error) { return store::IsDiskFull(error) ? 507 : 503; }
+
+}  // namespace
+
+IngestLoss IngestServer::Losses() const {
+  Impl* impl = impl_.get();
+  MutexLock lock(impl->loss_mu);
+  IngestLoss loss;
+  for (const auto& [client, u] : impl->unstored) loss.records += u.records;
+  for (const auto& [name, bytes] : impl->failed_files) {
+    ++loss.files;
+    loss.file_bytes += bytes;
+  }
+  loss.disk_full = impl->disk_full;
+  loss.first_error = impl->first_error;
+  return loss;
+}
 
 IngestServer::IngestServer(std::string workspace_dir, std::string run_id, int64_t run_seq)
     : impl_(std::make_unique<Impl>()), token_(RandomToken()) {
@@ -96,9 +143,29 @@ Status IngestServer::Start(const std::string& bind_address, const std::string& a
     if (!authorized(req, res)) return;
     auto batch = tracking::DecodeBatch(req.body);
     if (!batch.ok()) return fail(res, 400, batch.status().message());
-    MutexLock lock(impl->db_mu);
-    auto applied = store::ApplyBatch(impl->ws->db(), impl->run_seq, *batch);
-    if (!applied.ok()) return fail(res, 503, applied.status().message());
+    Result<bool> applied = false;
+    {
+      MutexLock lock(impl->db_mu);
+      applied = store::ApplyBatch(impl->ws->db(), impl->run_seq, *batch);
+    }
+    if (!applied.ok()) {
+      impl->NoteError(applied.status());
+      int64_t pending = 0;
+      std::string header = req.get_header_value(kPendingHeader);
+      if (!header.empty())
+        pending = std::max<int64_t>(0, std::strtoll(header.c_str(), nullptr, 10));
+      {
+        MutexLock lock(impl->loss_mu);
+        impl->unstored[batch->client] = {batch->seq, Records(*batch) + pending};
+      }
+      return fail(res, StorageErrorCode(applied.status()),
+                  "not stored: " + applied.status().message());
+    }
+    {
+      MutexLock lock(impl->loss_mu);
+      auto it = impl->unstored.find(batch->client);
+      if (it != impl->unstored.end() && it->second.seq <= batch->seq) impl->unstored.erase(it);
+    }
     res.set_content(nlohmann::json{{"acked_seq", batch->seq}}.dump(), "application/json");
   });
 
@@ -108,25 +175,56 @@ Status IngestServer::Start(const std::string& bind_address, const std::string& a
     auto name = CheckUploadName(req.get_param_value("name"));
     if (!name.ok()) return fail(res, 400, name.status().message());
     std::string dest = impl->run_dir + "/" + *name;
-    Status made = MakeDirs(std::filesystem::path(dest).parent_path().string());
-    if (!made.ok()) return fail(res, 500, made.message());
+    int64_t size = std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    // A file that cannot be stored is counted until a later try stores it.
+    auto not_stored = [&](int error) {
+      Status status = error == ENOSPC ? IoError(std::string(store::kDiskFullMessage) + " (" +
+                                                impl->run_dir + "): cannot store " + *name)
+                                      : ErrnoError("cannot store " + *name, error);
+      impl->NoteError(status);
+      {
+        MutexLock lock(impl->loss_mu);
+        impl->failed_files[*name] = std::max<int64_t>(size, 0);
+      }
+      fail(res, error == ENOSPC ? 507 : 500, status.message());
+    };
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(dest).parent_path(), ec);
+    if (ec) return not_stored(ec.value());
     std::string tmp = dest + ".upload." + std::to_string(gettid());
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return fail(res, 500, "cannot write " + *name);
+    if (fd < 0) return not_stored(errno);
+    int error = 0;
     bool ok = reader([&](const char* data, size_t len) {
       while (len > 0) {
         ssize_t n = write(fd, data, len);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return false;
+        if (n <= 0) {
+          error = n < 0 ? errno : ENOSPC;
+          return false;
+        }
         data += n;
         len -= static_cast<size_t>(n);
       }
       return true;
     });
-    close(fd);
-    if (!ok || rename(tmp.c_str(), dest.c_str()) != 0) {
+    if (close(fd) != 0 && ok) {
+      ok = false;
+      error = errno;
+    }
+    if (ok && rename(tmp.c_str(), dest.c_str()) != 0) {
+      ok = false;
+      error = errno;
+    }
+    if (!ok) {
       unlink(tmp.c_str());
-      return fail(res, 500, "cannot store " + *name);
+      // A reader that stopped without a write error: the client went away mid-upload.
+      if (error == 0) return fail(res, 400, "upload of " + *name + " ended early");
+      return not_stored(error);
+    }
+    {
+      MutexLock lock(impl->loss_mu);
+      impl->failed_files.erase(*name);
     }
     res.set_content(nlohmann::json{{"stored", *name}}.dump(), "application/json");
   });

@@ -3,6 +3,11 @@
 // TRAINYARD_TRACKING_URI with the run's secret token, from this machine or (later) from other
 // hosts. Serves: POST batch, PUT files, GET metrics. See docs/tracking.md.
 //
+// What cannot be stored is never acknowledged: a batch answers 507 (the workspace disk is full) or
+// 503 (another storage error), so the client keeps it and sends it again, and the server counts
+// it until it is stored (Losses()). A client says in the X-Trainyard-Pending header how many
+// records wait behind the batch, so that what it never got to send is counted too.
+//
 // Thread-safety: Start/Stop from the supervisor's thread; requests are served on the server's
 // own threads, sharing one database connection under a mutex.
 #pragma once
@@ -14,6 +19,21 @@
 #include "common/status.h"
 
 namespace trainyard::runner {
+
+// What the endpoint was sent but could not store, as things stand (a batch stored on a later try
+// no longer counts).
+struct IngestLoss {
+  int64_t records = 0;     // tracking records (metric points, rows, images, tags, properties)
+  int64_t files = 0;       // uploads that failed and were not stored by a later try
+  int64_t file_bytes = 0;  // their sizes
+  bool disk_full = false;  // some failure was a full disk
+  std::string first_error;
+
+  bool any() const { return records > 0 || files > 0; }
+};
+
+// The header in which a client says how many records wait behind the batch it sends.
+inline constexpr char kPendingHeader[] = "X-Trainyard-Pending";
 
 class IngestServer {
  public:
@@ -28,6 +48,8 @@ class IngestServer {
                const std::string& advertised_host = "");
   // Stops accepting and waits for requests in progress to finish.
   void Stop();
+
+  IngestLoss Losses() const;
 
   int port() const { return port_; }
   const std::string& token() const { return token_; }

@@ -1,6 +1,7 @@
 // The supervisor: one detached process per run. It waits for a slot, prepares the run folder,
 // starts the ranks, captures their logs, enforces the time limit, obeys cancel requests, stops
 // the gang when one rank fails, and records the outcome.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "spec/parse.h"
 #include "store/metrics.h"
 #include "targets/execution.h"
+#include "targets/log_capture.h"
 #include "targets/process_group.h"
 #include "targets/staging.h"
 #include "targets/target.h"
@@ -37,6 +39,30 @@ namespace fs = std::filesystem;
 using store::RunStatus;
 
 constexpr int64_t kHeartbeatMicros = 1'000'000;
+
+// Space the supervisor holds in the run's folder from the start and gives back when its final
+// status cannot be stored for want of space: then the run ends Failed with the reason instead
+// of staying Running with a dead supervisor that nobody can reap on the full disk.
+constexpr off_t kReserveBytes = off_t{1} << 20;
+constexpr char kReserveName[] = ".disk-reserve";
+
+// "no space left on device in <folder>: N metric points and M log bytes not stored", or "" when
+// nothing was lost.
+std::string LossReason(const IngestLoss& ingest, const targets::LogLoss& logs,
+                       const std::string& ws_dir) {
+  if (!ingest.any() && logs.bytes == 0) return "";
+  std::string cause = ingest.disk_full || logs.disk_full ? "no space left on device"
+                      : !ingest.first_error.empty()      ? ingest.first_error
+                                                         : logs.first_error;
+  std::string folder = ingest.any() ? ws_dir : logs.first_folder;
+  std::string what = std::to_string(ingest.records) + " metric points and " +
+                     std::to_string(logs.bytes) + " log bytes";
+  if (ingest.files > 0) {
+    what += " and " + std::to_string(ingest.files) + " uploaded files (" +
+            std::to_string(ingest.file_bytes) + " bytes)";
+  }
+  return cause + " in " + folder + ": " + what + " not stored";
+}
 
 void OnWake(int) {}
 
@@ -87,7 +113,7 @@ Status CollectFiles(store::Workspace* ws, const std::string& run_id, const std::
       if (rel == "work" || rel == "inputs") it.disable_recursion_pending();
       continue;
     }
-    if (rel == "supervisor.log" || !it->is_regular_file(ec)) continue;
+    if (rel == "supervisor.log" || rel == kReserveName || !it->is_regular_file(ec)) continue;
     files.push_back({rel, static_cast<int64_t>(it->file_size(ec))});
   }
   std::sort(files.begin(), files.end(),
@@ -108,6 +134,7 @@ class Supervisor {
   int Main();
 
  private:
+  int Run();  // Main without giving back the reserved space
   // Checks the stored status: true when a cancel was requested (or the run already ended).
   bool CancelRequested();
   void Beat();
@@ -136,6 +163,9 @@ class Supervisor {
   std::string WorkDir() const;
   // Brings outputs back (the execution), keeps the run's files, removes work folders.
   Status Collect();
+  // Takes (and gives back) the space for the final status (kReserveBytes).
+  void Reserve();
+  void ReleaseReserve();
 
   std::unique_ptr<store::Workspace> ws_;
   store::RunRecord run_;
@@ -180,8 +210,27 @@ Status Supervisor::Finish(RunStatus status, store::StatusUpdate u) {
   u.ended_at = NowMicros();
   auto cur = ws_->GetRun(run_.id);
   if (cur.ok() && store::IsTerminal(cur->status)) return Status::Ok();
-  return ws_->SetStatus(run_.id, status, u);
+  Status s = ws_->SetStatus(run_.id, status, u);
+  if (store::IsDiskFull(s)) {
+    // The space kept for this moment: the end of the run is what must be stored.
+    ReleaseReserve();
+    s = ws_->SetStatus(run_.id, status, u);
+  }
+  return s;
 }
+
+void Supervisor::Reserve() {
+  int fd = open((run_dir_ + "/" + kReserveName).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;  // best effort: without it a full disk ends the run through ReapOrphans
+  if (posix_fallocate(fd, 0, kReserveBytes) != 0) {
+    close(fd);
+    unlink((run_dir_ + "/" + kReserveName).c_str());
+    return;
+  }
+  close(fd);
+}
+
+void Supervisor::ReleaseReserve() { unlink((run_dir_ + "/" + kReserveName).c_str()); }
 
 Status Supervisor::WaitForSlot(bool* canceled) {
   ASSIGN_OR_RETURN(auto target, targets::LookupTarget(ws_.get(), run_.target));
@@ -384,6 +433,7 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
     Collect().IgnoreError();  // the lost write is what the run reports
     return Finish(RunStatus::kFailed, {.error = kLostStatus + s.message()});
   }
+  targets::TakeLogLosses();  // counted from here: this run's ranks
   // The tracking endpoint lives as long as the ranks; its token is never stored. Ranks on other
   // hosts reach it at the target's address for this machine.
   IngestServer ingest(ws_->dir(), run_.id, run_.seq);
@@ -435,18 +485,30 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
   Transition(RunStatus::kFinalizing).IgnoreError();
   Status collected = Collect();
 
+  // What the ranks logged but could not be stored: a run never ends Completed without it, and
+  // any other ending says it too.
+  const IngestLoss ingest_loss = ingest.Losses();
+  const targets::LogLoss log_loss = targets::TakeLogLosses();
+  const std::string loss = LossReason(ingest_loss, log_loss, ws_->dir());
   store::StatusUpdate u;
+  if (!loss.empty()) {
+    u.lost_metric_points = ingest_loss.records;
+    u.lost_log_bytes = log_loss.bytes;
+  }
+  auto with_loss = [&loss](const std::string& error) {
+    return loss.empty() ? error : error + "; " + loss;
+  };
   if (canceled) {
-    u.error = "canceled by the user";
+    u.error = with_loss("canceled by the user");
     return Finish(RunStatus::kCanceled, u);
   }
   if (timed_out) {
-    u.error =
-        "the run exceeded max_run_duration_seconds (" + FormatDuration(limit) + ") and was stopped";
+    u.error = with_loss("the run exceeded max_run_duration_seconds (" + FormatDuration(limit) +
+                        ") and was stopped");
     return Finish(RunStatus::kFailed, u);
   }
   if (!lost.ok()) {
-    u.error = kLostStatus + lost.message();
+    u.error = with_loss(kLostStatus + lost.message());
     return Finish(RunStatus::kFailed, u);
   }
   targets::ExecutionOutcome outcome = execution_->Outcome();
@@ -454,7 +516,14 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
   if (outcome.exit_code) u.exit_code = *outcome.exit_code;
   if (!outcome.succeeded) {
     if (outcome.failed_rank) u.failed_rank = *outcome.failed_rank;
-    u.error = outcome.error;
+    u.error = with_loss(outcome.error);
+    return Finish(RunStatus::kFailed, u);
+  }
+  if (!loss.empty()) {
+    std::string error =
+        "the script succeeded, but not everything it logged could be stored: " + loss;
+    if (!collected.ok()) error += "; its files could not be kept: " + collected.message();
+    u.error = error;
     return Finish(RunStatus::kFailed, u);
   }
   if (!collected.ok()) {
@@ -482,7 +551,14 @@ int ExitWith(const Status& recorded, int code) {
 }
 
 int Supervisor::Main() {
+  int code = Run();
+  ReleaseReserve();
+  return code;
+}
+
+int Supervisor::Run() {
   if (!ws_->SetSupervisor(run_.id, getpid(), ProcessStartTicks(getpid())).ok()) return 1;
+  Reserve();
   struct sigaction sa {};
   sa.sa_handler = OnWake;
   sigaction(SIGUSR1, &sa, nullptr);

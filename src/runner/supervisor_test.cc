@@ -17,8 +17,12 @@
 #include "runner/runner.h"
 #include "snapshot/snapshot.h"
 #include "spec/parse.h"
+#include "store/tiny_fs_test_util.h"
 #include "store/workspace.h"
+#include "targets/log_capture.h"
 #include "testing/temp_dir.h"
+#include "tracking/endpoint.h"
+#include "tracking/protocol.h"
 
 namespace trainyard::runner {
 namespace {
@@ -284,6 +288,74 @@ TEST_F(SupervisorTest, ACrashedSupervisorsRunIsReapedNotStuck) {
   EXPECT_NE(run.error.find("supervisor (pid " + std::to_string(child) + ") died"),
             std::string::npos)
       << run.error;
+}
+
+TEST_F(SupervisorTest, OutputThatCannotBeStoredFailsTheRun) {
+  std::string id = SubmitRun();
+  Script s;
+  s.polls = {{Phase::kRunning, ""}, {Phase::kRunning, ""}, {Phase::kEnded, ""}};
+  s.outcome = {.succeeded = true, .exit_code = 0};
+  targets::RankLog log;  // a rank's log on a device that is always full
+  ASSERT_TRUE(log.Open("/dev/full").ok());
+  s.on_poll = [&](int n) {
+    if (n == 1) log.Feed(0, "step 1 loss 0.5\n");
+  };
+  Supervise(id, &s);
+  store::RunRecord run = Get(id);
+  EXPECT_EQ(run.status, RunStatus::kFailed);
+  EXPECT_EQ(run.exit_code, 0);
+  const int64_t line = 24 + 5 + 15 + 1;  // "<time> out step 1 loss 0.5\n"
+  EXPECT_EQ(run.lost_log_bytes, line);
+  EXPECT_NE(run.error.find("no space left on device in /dev: 0 metric points and " +
+                           std::to_string(line) + " log bytes not stored"),
+            std::string::npos)
+      << run.error;
+}
+
+// The workspace's disk fills up while the run runs: what the ranks send is refused (507, so the
+// client keeps it), counted, and the run ends Failed with the counts; the space the supervisor
+// held back lets it store that ending on the full disk.
+TEST_F(SupervisorTest, MetricsThatCannotBeStoredFailTheRunOnAFullDisk) {
+  store::testing::TinyFs fs(4 << 20);
+  if (!fs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << fs.error();
+  auto ws = store::Workspace::Open(fs.path() + "/ws");
+  ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+  ws_ = std::move(ws).value();
+  std::string id = SubmitRun();
+  Script s;
+  s.polls = {
+      {Phase::kRunning, ""}, {Phase::kRunning, ""}, {Phase::kRunning, ""}, {Phase::kEnded, ""}};
+  s.outcome = {.succeeded = true, .exit_code = 0};
+  Result<int64_t> stored = 0, refused = 0;
+  s.on_poll = [&](int n) {
+    if (n != 1) return;
+    auto endpoint = tracking::Endpoint::Create(s.start_env["TRAINYARD_TRACKING_URI"], id,
+                                               s.start_env["TRAINYARD_TRACKING_TOKEN"], 10);
+    ASSERT_TRUE(endpoint.ok()) << endpoint.status().ToString();
+    tracking::Batch batch;
+    batch.client = "rank0";
+    batch.seq = 1;
+    for (int i = 0; i < 3; ++i) batch.points.push_back({"loss", i, i, 0.5});
+    stored = (*endpoint)->PostBatch(tracking::EncodeBatch(batch));
+    fs.Fill();
+    batch.seq = 2;
+    refused = (*endpoint)->PostBatch(tracking::EncodeBatch(batch), /*pending=*/7);
+  };
+  Supervise(id, &s);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);  // the client retries
+  EXPECT_NE(refused.status().message().find("HTTP 507"), std::string::npos)
+      << refused.status().message();
+  store::RunRecord run = Get(id);
+  EXPECT_EQ(run.status, RunStatus::kFailed) << run.error;
+  EXPECT_EQ(run.lost_metric_points, 3 + 7);
+  EXPECT_NE(run.error.find("no space left on device in " + ws_->dir() +
+                           ": 10 metric points and 0 log bytes not stored"),
+            std::string::npos)
+      << run.error;
+  EXPECT_FALSE(PathExists(ws_->RunDir(id) + "/.disk-reserve"));
+  ws_.reset();  // before the file system goes
 }
 
 }  // namespace

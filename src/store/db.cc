@@ -49,6 +49,17 @@ bool IsStorageUnwritable(const Status& status) {
          (!status.ok() && status.message().find(kReadOnlyMessage) != std::string::npos);
 }
 
+Status CheckFolderWritable(const std::string& folder, uint64_t min_free_bytes) {
+  struct statvfs vfs {};
+  if (statvfs(folder.c_str(), &vfs) != 0) return Status::Ok();
+  // Unwritable() names the folder of the path it is given.
+  if ((vfs.f_flag & ST_RDONLY) != 0) return Unwritable(kReadOnlyMessage, folder + "/.");
+  if (static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize < min_free_bytes) {
+    return Unwritable(kDiskFullMessage, folder + "/.");
+  }
+  return Status::Ok();
+}
+
 Status Db::Error(int rc, const std::string& what) const {
   const int primary = rc & 0xff;
   const int sys_errno = sqlite3_system_errno(db_);

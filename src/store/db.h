@@ -94,6 +94,10 @@ inline constexpr char kReadOnlyMessage[] = "workspace is read-only";
 bool IsDiskFull(const Status& status);
 // Whether `status` says that the workspace's file system is full or read-only.
 bool IsStorageUnwritable(const Status& status);
+// The kDiskFullMessage error when the file system of `folder` has less than `min_free_bytes`
+// free, the kReadOnlyMessage one when it is mounted read-only; OK otherwise (or when it cannot
+// tell).
+Status CheckFolderWritable(const std::string& folder, uint64_t min_free_bytes);
 
 class Db {
  public:

@@ -255,6 +255,11 @@ Status Workspace::MigrateLocked() {
   return Status::Ok();
 }
 
+Status Workspace::CheckWritable() const {
+  if (db_->read_only()) return db_->Error(SQLITE_READONLY, "workspace " + dir_);
+  return CheckFolderWritable(dir_, uint64_t{1} << 20);
+}
+
 Result<int64_t> Workspace::EnsureExperiment(const std::string& name) {
   ASSIGN_OR_RETURN(
       Stmt ins,

@@ -113,6 +113,10 @@ class Workspace {
   int schema_version() const { return schema_version_; }
   Db* db() { return db_.get(); }
 
+  // Fails with "workspace disk is full (<dir>)" when less than 1 MiB is free there, or with
+  // "workspace is read-only (<dir>)"; for commands about to store something (submit).
+  Status CheckWritable() const;
+
   // Experiments are created on first use.
   Result<int64_t> EnsureExperiment(const std::string& name);
   Result<std::vector<ExperimentSummary>> ListExperiments();

@@ -1,17 +1,88 @@
 #include "targets/log_capture.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstring>
+#include <mutex>
 
 #include "common/clock.h"
 
 namespace trainyard::targets {
 
+namespace {
+
+std::mutex& LossMutex() {
+  static std::mutex mu;
+  return mu;
+}
+LogLoss& Losses() {
+  static LogLoss loss;
+  return loss;
+}
+
+void CountLoss(const std::string& path, size_t bytes, int error) {
+  std::lock_guard<std::mutex> lock(LossMutex());
+  LogLoss& loss = Losses();
+  loss.bytes += static_cast<int64_t>(bytes);
+  loss.lines += 1;
+  if (error == ENOSPC) loss.disk_full = true;
+  if (loss.first_error.empty()) {
+    loss.first_error = std::strerror(error);
+    size_t slash = path.find_last_of('/');
+    loss.first_folder = slash == std::string::npos ? "." : path.substr(0, slash);
+  }
+}
+
+}  // namespace
+
+LogLoss LogLosses() {
+  std::lock_guard<std::mutex> lock(LossMutex());
+  return Losses();
+}
+
+LogLoss TakeLogLosses() {
+  std::lock_guard<std::mutex> lock(LossMutex());
+  LogLoss taken = Losses();
+  Losses() = LogLoss();
+  return taken;
+}
+
 RankLog::~RankLog() { Close(); }
 
 Status RankLog::Open(const std::string& path) {
-  file_ = std::fopen(path.c_str(), "ae");
-  if (!file_) return ErrnoError("cannot open log " + path, errno);
+  path_ = path;
+  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) return ErrnoError("cannot open log " + path, errno);
   return Status::Ok();
+}
+
+void RankLog::Append(const std::string& rec) {
+  if (fd_ < 0) return;
+  struct stat st {};
+  const bool sized = fstat(fd_, &st) == 0;
+  size_t done = 0;
+  int error = 0;
+  while (done < rec.size()) {
+    ssize_t n = write(fd_, rec.data() + done, rec.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      error = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (done == rec.size()) return;
+  // Half a line would run into the next one ("stopped mid-timestamp"): cut it off again.
+  if (done > 0 && sized) {
+    // Best effort: when even this fails the part stays, counted as lost with the rest.
+    int cut = ftruncate(fd_, st.st_size);
+    static_cast<void>(cut);
+  }
+  lost_bytes_ += static_cast<int64_t>(rec.size());
+  CountLoss(path_, rec.size(), error);
 }
 
 void RankLog::AddLine(int stream, std::string_view line) { WriteLine(stream, line); }
@@ -22,10 +93,7 @@ void RankLog::WriteLine(int stream, std::string_view line) {
   rec += stream == 0 ? " out " : " err ";
   rec.append(line);
   rec += '\n';
-  if (file_) {
-    std::fwrite(rec.data(), 1, rec.size(), file_);
-    std::fflush(file_);
-  }
+  Append(rec);
   if (stream == 1) {
     err_tail_.emplace_back(line);
     if (err_tail_.size() > kTailLines) err_tail_.pop_front();
@@ -67,8 +135,8 @@ void RankLog::Close() {
     if (!partial_[s].empty()) WriteLine(s, partial_[s]);
     partial_[s].clear();
   }
-  if (file_) std::fclose(file_);
-  file_ = nullptr;
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
 }
 
 TaggedDemux::TaggedDemux(std::string log_dir, Format format)

@@ -3,6 +3,10 @@
 // File format, one line per captured line:  "<ISO-8601 UTC time> <out|err> <text>\n".
 // Lines longer than kMaxLine are split; a last line without '\n' is flushed at close. Writes are
 // appended whole, so a reader never sees half a line. Not thread-safe; owned by the supervisor.
+//
+// A line that cannot be written (a full disk, an I/O error) is not stored at all (a partial write
+// is cut off again) and is counted: per log, and for the whole process in LogLosses(), which the
+// supervisor reads at the end of the run so that lost output fails the run instead of vanishing.
 #pragma once
 
 #include <cstdio>
@@ -15,6 +19,18 @@
 #include "common/status.h"
 
 namespace trainyard::targets {
+
+// What the logs of this process could not store, since the process started.
+struct LogLoss {
+  int64_t bytes = 0;  // bytes of log lines not stored
+  int64_t lines = 0;
+  std::string first_error;   // "No space left on device", ...
+  std::string first_folder;  // the folder of the first log that lost a line
+  bool disk_full = false;    // some write failed with ENOSPC
+};
+LogLoss LogLosses();
+// Returns LogLosses() and starts counting again from zero (the supervisor, at a run's start).
+LogLoss TakeLogLosses();
 
 class RankLog {
  public:
@@ -37,10 +53,16 @@ class RankLog {
   const std::deque<std::string>& stderr_tail() const { return err_tail_; }
   // The last lines written to either stream.
   const std::deque<std::string>& all_tail() const { return all_tail_; }
+  // Bytes of lines that could not be written to this log.
+  int64_t lost_bytes() const { return lost_bytes_; }
 
  private:
   void WriteLine(int stream, std::string_view line);
-  FILE* file_ = nullptr;
+  // Appends `rec` whole, or not at all; counts it when it cannot.
+  void Append(const std::string& rec);
+  int fd_ = -1;
+  std::string path_;
+  int64_t lost_bytes_ = 0;
   std::string partial_[2];
   std::deque<std::string> err_tail_;
   std::deque<std::string> all_tail_;

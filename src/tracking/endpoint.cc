@@ -101,8 +101,9 @@ std::unique_ptr<httplib::Client> Endpoint::NewClient() const {
   return client;
 }
 
-Result<int64_t> Endpoint::PostBatch(const std::string& body) {
-  httplib::Result res = batch_client_->Post(run_path_ + "/batch", body, kBatchContentType);
+Result<int64_t> Endpoint::PostBatch(const std::string& body, uint64_t pending) {
+  httplib::Headers headers{{"X-Trainyard-Pending", std::to_string(pending)}};
+  httplib::Result res = batch_client_->Post(run_path_ + "/batch", headers, body, kBatchContentType);
   if (!res || res->status != 200) return HttpError("POST " + uri_ + run_path_ + "/batch", res);
   nlohmann::json answer = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   auto acked = answer.is_object() ? answer.find("acked_seq") : answer.end();

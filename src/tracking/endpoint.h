@@ -1,6 +1,7 @@
 // The HTTP side of the tracking client: one run's ingestion endpoint (protocol.h).
 //
-// Errors: Unavailable for what is worth retrying (connection refused or reset, timeouts, 5xx);
+// Errors: Unavailable for what is worth retrying (connection refused or reset, timeouts, 5xx, among
+// them 507 and 503 from an endpoint that cannot store what it was sent: a full disk);
 // FailedPrecondition / InvalidArgument / NotFound for answers that a retry will not change (4xx).
 //
 // Thread safety: PostBatch reuses one keep-alive connection and must be called from one thread at
@@ -31,8 +32,10 @@ class Endpoint {
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
 
-  // POSTs an encoded batch; returns the acknowledged seq from {"acked_seq": N}.
-  Result<int64_t> PostBatch(const std::string& body);
+  // POSTs an encoded batch; returns the acknowledged seq from {"acked_seq": N}. `pending` (sent
+  // as X-Trainyard-Pending) is how many records wait behind this batch in the client, so that
+  // an endpoint that cannot store the batch knows how much is at stake.
+  Result<int64_t> PostBatch(const std::string& body, uint64_t pending = 0);
   // PUTs bytes as the run's file `name` (a relative path).
   Status PutBytes(const std::string& name, const std::string& bytes);
   // PUTs a local file (streamed, never held in memory whole) as the run's file `name`.

@@ -152,10 +152,23 @@ std::unique_ptr<Recorder> Recorder::FromEnvironment() {
 Recorder& Recorder::Current() {
   static Recorder* const current = [] {
     Recorder* recorder = FromEnvironment().release();  // never deleted: see the header
-    std::atexit([] { Current().Close(10).IgnoreError(); });
+    std::atexit([] { Current().CloseAtExit(); });
     return recorder;
   }();
   return *current;
+}
+
+void Recorder::CloseAtExit() {
+  bool failing = false;
+  {
+    MutexLock lock(mu_);
+    failing = failing_since_us_ != 0;
+  }
+  // An endpoint that refuses the data (a full disk) had its chance while the program ran and in
+  // its own exit handlers (the Python package flushes for 10 s): do not keep the sender talking
+  // to it while the process tears itself down (that crashed the exiting process), say what is
+  // lost and stop.
+  Close(failing ? 0 : 10).IgnoreError();
 }
 
 Recorder::Recorder(RecorderOptions options, std::unique_ptr<Endpoint> endpoint)
@@ -547,8 +560,10 @@ void Recorder::SenderLoop() {
       body = EncodeBatch(inflight->batch);
       lock.Lock();
     }
+    // What waits behind this batch (the endpoint counts it as lost if the batch cannot be stored).
+    const uint64_t pending = enqueued_ - acked_ - inflight->records;
     lock.Unlock();
-    Result<int64_t> acked = endpoint_->PostBatch(body);
+    Result<int64_t> acked = endpoint_->PostBatch(body, pending);
     lock.Lock();
     if (acked.ok() && *acked >= inflight->batch.seq) {
       on_success();

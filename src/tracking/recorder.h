@@ -126,6 +126,9 @@ class Recorder {
   // Flush(timeout_s), then stops the sender; later calls fail with FailedPrecondition. Reports
   // undelivered records on stderr. Idempotent.
   Status Close(double timeout_s = 10);
+  // Current()'s exit handler: Close(10), or Close(0) when deliveries are failing (an endpoint
+  // that refuses the data has had its chance; what is lost is reported on stderr).
+  void CloseAtExit();
 
   // Online: flushes, then reads the run's points back from the endpoint (all ranks). Offline:
   // the points logged in this process. `name` selects one metric.

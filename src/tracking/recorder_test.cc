@@ -39,6 +39,13 @@ class FakeEndpoint {
         R"(/v1/runs/([^/]+)/batch)", [this](const httplib::Request& req, httplib::Response& res) {
           int n = ++requests_;
           Fault fault = faults_ ? faults_(n) : Fault::kNone;
+          last_pending_ = std::stoll("0" + req.get_header_value("X-Trainyard-Pending"));
+          if (full_) {  // what the real endpoint answers when the workspace disk is full
+            res.status = 507;
+            res.set_content("{\"error\":\"not stored: workspace disk is full (/ws)\"}",
+                            "application/json");
+            return;
+          }
           if (down_ || fault == Fault::kFailBefore) {
             res.status = 503;
             return;
@@ -96,7 +103,10 @@ class FakeEndpoint {
 
   std::string uri() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void set_down(bool down) { down_ = down; }
+  void set_full(bool full) { full_ = full; }
   int requests() const { return requests_; }
+  // The X-Trainyard-Pending header of the last batch request.
+  int64_t last_pending() const { return last_pending_; }
 
   struct Stored {
     std::map<std::string, std::vector<MetricPoint>> metrics;
@@ -135,6 +145,8 @@ class FakeEndpoint {
   int port_ = 0;
   std::atomic<int> requests_{0};
   std::atomic<bool> down_{false};
+  std::atomic<bool> full_{false};
+  std::atomic<int64_t> last_pending_{-1};
   mutable std::mutex mu_;
   std::map<std::string, std::set<int64_t>> applied_;
   std::map<std::string, std::vector<MetricPoint>> metrics_;
@@ -265,6 +277,40 @@ TEST(Recorder, FlushWaitsForAcknowledgementAndReportsTimeouts) {
   endpoint.set_down(false);
   ASSERT_TRUE(recorder->Flush(10).ok());
   EXPECT_EQ(endpoint.stored().metrics["m"].size(), 11u);
+}
+
+TEST(Recorder, FullEndpointKeepsEverythingSaysWhatWaitsAndRecovers) {
+  FakeEndpoint endpoint;
+  RecorderOptions options = Online(endpoint);
+  options.flush_interval_s = 30;  // only Flush sends
+  std::unique_ptr<Recorder> recorder = MustCreate(options);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(recorder->Log("m", i).ok());
+  ASSERT_TRUE(recorder->Flush(10).ok());
+
+  endpoint.set_full(true);
+  for (int i = 100; i < 600; ++i) ASSERT_TRUE(recorder->Log("m", i).ok());
+  Status timeout = recorder->Flush(0.3);  // the batch of 500 is now in flight, refused
+  EXPECT_EQ(timeout.code(), StatusCode::kTimeout);
+  EXPECT_NE(timeout.message().find("500 records not acknowledged"), std::string::npos)
+      << timeout.message();
+  EXPECT_NE(timeout.message().find("HTTP 507"), std::string::npos) << timeout.message();
+  EXPECT_NE(timeout.message().find("workspace disk is full"), std::string::npos)
+      << timeout.message();
+  EXPECT_EQ(endpoint.last_pending(), 0);
+  // Records logged meanwhile wait behind the refused batch; the next try says how many.
+  for (int i = 600; i < 900; ++i) ASSERT_TRUE(recorder->Log("m", i).ok());
+  int before = endpoint.requests();
+  for (int i = 0; i < 200 && endpoint.requests() < before + 2; ++i) SleepMicros(10'000);
+  ASSERT_GE(endpoint.requests(), before + 2) << "the client stopped retrying";
+  EXPECT_EQ(endpoint.last_pending(), 300);
+  EXPECT_EQ(endpoint.stored().metrics["m"].size(), 100u);
+
+  endpoint.set_full(false);
+  ASSERT_TRUE(recorder->Flush(10).ok());
+  std::vector<MetricPoint> stored = endpoint.stored().metrics["m"];
+  ASSERT_EQ(stored.size(), 900u);
+  for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(stored[i].step, static_cast<int64_t>(i));
+  EXPECT_EQ(endpoint.stored().duplicates, 0);
 }
 
 TEST(Recorder, SendsWithinTheFlushIntervalWithoutFlush) {
