@@ -312,6 +312,8 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
     return sub;
   }
 
+  // A full or read-only workspace is said in those words, before a snapshot half-written.
+  RETURN_IF_ERROR(ws->CheckWritable());
   snapshot::SnapshotOptions snap_opts;
   snap_opts.max_bytes = SnapshotLimitBytes();
   snap_opts.progress = options.snapshot_progress;
