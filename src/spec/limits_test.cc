@@ -83,6 +83,15 @@ TEST_F(LimitsTest, AliasExpansionIsBounded) {
   // An alias inside the node it names.
   EXPECT_EQ(Error(std::string(kHead) + "tags: &t {k: *t}\n"),
             "job.yaml:3:14: alias *t refers to the list or map that contains it");
+  // Anchors inside anchors: each level keeps a copy of everything below it.
+  std::string nested = std::string(kHead) + "extra_args: ";
+  for (int i = 0; i < 60; ++i) nested += "&n" + std::to_string(i) + " [";
+  nested += std::string(100000, 'y') + std::string(60, ']') + "\n";
+  EXPECT_EQ(Error(nested).rfind("job.yaml:", 0), 0u);
+  EXPECT_NE(Error(nested).find("anchored lists and maps hold more than 100000 keys and values or "
+                               "4 MiB of text in all (an anchor inside an anchor counts twice)"),
+            std::string::npos)
+      << Error(nested);
   // Aliases used as intended still work.
   auto spec = Parse(std::string(kHead) + "tags: {a: &v hello, b: *v}\n", "job.yaml");
   ASSERT_EQ(spec.tags.size(), 2u);

@@ -121,7 +121,19 @@ TreeBuilder::Size TreeBuilder::SizeOf(const Node& node) {
 
 void TreeBuilder::Attach(Node node, size_t anchor) {
   if (anchor != 0) {
-    anchor_sizes_[anchor] = SizeOf(node);
+    // Each anchor keeps a copy of its node: anchors inside anchors would copy the same text
+    // once per level, so the copies have a budget of their own.
+    Size size = SizeOf(node);
+    anchored_nodes_ += size.nodes;
+    anchored_bytes_ += size.bytes;
+    if (limit_size_ &&
+        (anchored_nodes_ > kMaxDocumentNodes || anchored_bytes_ > kMaxDocumentBytes)) {
+      throw Stop{node.where, "anchored lists and maps hold more than " +
+                                 std::to_string(kMaxDocumentNodes) + " keys and values or " +
+                                 std::to_string(kMaxDocumentBytes >> 20) +
+                                 " MiB of text in all (an anchor inside an anchor counts twice)"};
+    }
+    anchor_sizes_[anchor] = size;
     anchors_[anchor] = node;
   }
   if (stack_.empty()) {

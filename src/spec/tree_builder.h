@@ -79,6 +79,8 @@ class TreeBuilder {
   bool done_ = false;
   size_t nodes_ = 0;
   size_t bytes_ = 0;
+  size_t anchored_nodes_ = 0;
+  size_t anchored_bytes_ = 0;
   std::map<size_t, Node> anchors_;
   std::map<size_t, Size> anchor_sizes_;
 };
