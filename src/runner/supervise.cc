@@ -44,7 +44,7 @@ constexpr int64_t kHeartbeatMicros = 1'000'000;
 // status cannot be stored for want of space: then the run ends Failed with the reason instead
 // of staying Running with a dead supervisor that nobody can reap on the full disk.
 constexpr off_t kReserveBytes = off_t{1} << 20;
-constexpr char kReserveName[] = ".disk-reserve";
+constexpr const char* kReserveName = store::kDiskReserveName;
 
 // "no space left on device in <folder>: N metric points and M log bytes not stored", or "" when
 // nothing was lost.

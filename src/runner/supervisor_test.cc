@@ -280,6 +280,8 @@ TEST_F(SupervisorTest, ACrashedSupervisorsRunIsReapedNotStuck) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(Get(id).status, RunStatus::kRunning);  // as the supervisor left it
+  // The space it held for the run's end is given back by the reaper.
+  EXPECT_TRUE(PathExists(ws_->RunDir(id) + "/" + store::kDiskReserveName));
   auto reaped = ws_->ReapOrphans();
   ASSERT_TRUE(reaped.ok());
   EXPECT_EQ(*reaped, 1);
@@ -288,6 +290,7 @@ TEST_F(SupervisorTest, ACrashedSupervisorsRunIsReapedNotStuck) {
   EXPECT_NE(run.error.find("supervisor (pid " + std::to_string(child) + ") died"),
             std::string::npos)
       << run.error;
+  EXPECT_FALSE(PathExists(ws_->RunDir(id) + "/" + store::kDiskReserveName));
 }
 
 TEST_F(SupervisorTest, OutputThatCannotBeStoredFailsTheRun) {

@@ -625,6 +625,7 @@ Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
   }));
   int marked = 0;
   for (const auto& c : dead) {
+    unlink((RunDir(c.id) + "/" + kDiskReserveName).c_str());
     StatusUpdate u;
     u.error = c.reason;
     u.ended_at = now;

@@ -27,6 +27,10 @@ namespace trainyard::store {
 
 inline constexpr int kSchemaVersion = 3;
 
+// A file of space a run's supervisor holds in the run's folder to store the run's end on a full
+// disk (runner/supervise.cc); removed by the supervisor at its end, or by ReapOrphans.
+inline constexpr char kDiskReserveName[] = ".disk-reserve";
+
 struct SnapshotRecord {
   std::string id;
   std::string source_dir;
@@ -162,7 +166,8 @@ class Workspace {
   // `stale_after_micros` — 10 minutes when its process is still alive) while not terminal, and
   // marks them Failed with the reason.
   // Returns how many were marked. Cheap; called by most CLI commands. Does nothing (returns 0)
-  // on a workspace opened read-only.
+  // on a workspace opened read-only. A dead supervisor's reserved space (kDiskReserveName) is
+  // removed first, which also lets the mark be stored on a full disk.
   Result<int> ReapOrphans(int64_t stale_after_micros = 15'000'000);
 
  private:
