@@ -311,7 +311,9 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   for (auto& p : plan->processes) {
     if (p.env.count("MASTER_PORT")) p.env["MASTER_PORT"] = std::to_string(port);
   }
-  RETURN_IF_ERROR(ws_->SetRunFields(run_.id, {{"plan_json", plan->ToJson().dump()}}));
+  RETURN_IF_ERROR(ws_->SetRunFields(
+      run_.id, {{"plan_json",
+                 plan->ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)}}));
   targets::ExecutionContext ctx{
       run_dir_, WorkDir(),
       [this](const std::string& key, const std::string& value) { SetProperty(key, value); }};

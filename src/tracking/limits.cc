@@ -149,7 +149,8 @@ Status CheckTagValueJson(std::string_view value_json) {
   if (value_json == "null") return Status::Ok();
   nlohmann::json v = nlohmann::json::parse(value_json, nullptr, /*allow_exceptions=*/false);
   if (!v.is_string()) return InvalidArgument("value must be a JSON string or null");
-  return Status::Ok();
+  // "\u0000" decodes to a NUL, which names and text columns cannot hold.
+  return CheckUtf8("value", v.get_ref<const std::string&>());
 }
 
 Result<uint64_t> CheckLocalFile(std::string_view what, const std::string& path,

@@ -67,6 +67,11 @@ TEST(Limits, TagValues) {
   EXPECT_FALSE(CheckTagValueJson("1").ok());
   EXPECT_FALSE(CheckTagValueJson(R"({"a":1})").ok());
   EXPECT_FALSE(CheckTagValueJson("\"" + std::string(kMaxValueBytes, 'x') + "\"").ok());
+  // Escapes that decode to a NUL are refused; other escapes (a surrogate pair) are text.
+  Status nul = CheckTagValueJson(R"("a\u0000b")");
+  EXPECT_FALSE(nul.ok());
+  EXPECT_NE(nul.message().find("NUL"), std::string::npos) << nul.message();
+  EXPECT_TRUE(CheckTagValueJson(R"("\ud83d\ude00")").ok());
 }
 
 TEST(Limits, FilePaths) {
