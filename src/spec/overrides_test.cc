@@ -56,6 +56,22 @@ TEST_F(OverridesTest, SetValuesAreYaml) {
   EXPECT_EQ(s->environment_variables, (Pairs{{"X", "1"}}));
 }
 
+TEST_F(OverridesTest, SetValuesThatAreNotYamlTextAreKeptAsTheyAre) {
+  // yaml-cpp takes FF FE, FE FF and EF BB BF for encoding marks and drops them: such values, and
+  // any that is not UTF-8, are the bytes themselves.
+  const std::string bom = "\xEF\xBB\xBFx";
+  auto s = Parse(kEstimator, Sets({"script_params[--lr]=\xff\xfe", "script_params[--b]=\xfe\xff",
+                                   "script_params[--c]=" + bom}));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  EXPECT_EQ(s->script_params[0], (ScriptParam{"--lr", "\xff\xfe"}));
+  EXPECT_EQ(s->script_params[2], (ScriptParam{"--b", "\xfe\xff"}));
+  EXPECT_EQ(s->script_params[3], (ScriptParam{"--c", bom}));
+  // A tag keeps its bytes here too (not emptied), so that submit refuses it as not UTF-8.
+  auto t = Parse(kEstimator, Sets({"tags.k=\xff\xfe"}));
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->tags, (Pairs{{"k", "\xff\xfe"}}));
+}
+
 TEST_F(OverridesTest, SetNestedFieldsInCommandForm) {
   auto s = Parse(kCommand,
                  Sets({"resources.instance_count=2", "distribution.type=mpi", "limits.timeout=60",

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <utility>
 
+#include "common/strings.h"
 #include "spec/parse.h"
 #include "spec/tree_builder.h"
 
@@ -356,6 +357,11 @@ Node LoadDocument(const std::string& text, const std::string& origin, Problems* 
 }
 
 Node LoadFlagValue(const std::string& text, const std::string& label, Problems* problems) {
+  // Bytes that are not UTF-8, or a leading byte-order mark, are not YAML: yaml-cpp would read
+  // FF FE / FE FF / EF BB BF as an encoding mark and drop them. Such a value is the text itself.
+  if (InvalidUtf8Offset(text) != std::string::npos || text.rfind("\xEF\xBB\xBF", 0) == 0) {
+    return ScalarNode(text, label, true);
+  }
   return LoadYaml(text, "", label, problems);
 }
 

@@ -130,6 +130,10 @@ def test_non_utf8_arguments_are_carried_exactly(ty):
     proc = run_raw(ty, *base, "--env", b"ODD=\xfe\xff!", "--wait", "--", *odd[2:], check=0)
     run_id = proc.stderr.decode().strip().splitlines()[0]
     assert argv_of(ty, run_id) == odd
+    # The same bytes through --set (a value that is not YAML text is the bytes themselves).
+    dry = json.loads(run_raw(ty, "submit", "--source", src, "--entry", "train.py", "--set",
+                             b"script_params.--x=\xff\xfe", "--dry-run", "--json", check=0).stdout)
+    assert dry["plan"]["processes"][0]["argv"][-2:] == ["--x", {"bytes_b64": "//4="}]
     odd_env = Path(ty.show(run_id)["run_dir"], "outputs", "odd.hex").read_text()
     assert bytes.fromhex(odd_env) == b"\xfe\xff!"
     shown = run_raw(ty, "show", run_id, check=0).stdout.decode()
@@ -146,6 +150,8 @@ def test_non_utf8_names_and_tags_are_refused(ty):
     cases = [
         ([b"--set", b"tags.k=\xff"], "tag value for 'k' is not valid UTF-8 (byte 0xff at offset 0)"),
         ([b"--set", b"tags.ok=fine\xc3"], "tag value for 'ok' is not valid UTF-8 (byte 0xc3 at offset 4)"),
+        # yaml-cpp read FF FE as an encoding mark: the tag came out empty instead of refused.
+        ([b"--set", b"tags.bom=\xff\xfe"], "tag value for 'bom' is not valid UTF-8 (byte 0xff at offset 0)"),
         ([b"--set", b"display_name=\xfe"], "display_name is not valid UTF-8 (byte 0xfe at offset 0)"),
         ([b"--experiment", b"\xff"], "experiment_name"),
     ]
