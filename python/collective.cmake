@@ -43,12 +43,9 @@ if(_ty_torch_python_ok)
   foreach(file ${TRAINYARD_COLLECTIVE_PY_FILES})
     configure_file(${file} ${TRAINYARD_PYTHON_DIR}/${file} COPYONLY)
   endforeach()
-  set(TRAINYARD_HOROVOD_COMPAT_FILES
-    horovod/__init__.py
-    horovod/torch/__init__.py
-    horovod/common/__init__.py
-    horovod/common/exceptions.py
-  )
+  # Every .py of the compatibility package (python/horovod/**; docs/horovod.md lists its names).
+  file(GLOB_RECURSE TRAINYARD_HOROVOD_COMPAT_FILES CONFIGURE_DEPENDS
+       RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/horovod/*.py)
   foreach(file ${TRAINYARD_HOROVOD_COMPAT_FILES})
     configure_file(${file} ${TRAINYARD_PYTHON_COMPAT_DIR}/horovod/${file} COPYONLY)
   endforeach()

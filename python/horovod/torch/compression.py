@@ -1,0 +1,8 @@
+"""horovod.torch.compression: the same module object as trainyard.torch.compression (this file replaces itself
+with it in sys.modules), so both names see one set of functions and state."""
+
+import sys
+
+from trainyard.torch import compression as _impl
+
+sys.modules[__name__] = _impl
