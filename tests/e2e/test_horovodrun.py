@@ -1,14 +1,20 @@
 """`horovodrun` as Horovod users type it: a thin front end over `trainyard submit --stream` (the
 launch is a recorded run), with --gloo and --mpi, --dry-run that records nothing, and bad options
-refused by name (exit 2)."""
+refused by name (exit 2); -H over the harness's fake hosts (tests/harness)."""
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import BIN
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import hosts  # noqa: E402,F401  (module-scoped fixture, for the hosts test only)
+
+HARNESS_HOST_COUNT = 2
 
 HOROVODRUN = os.environ.get("HOROVODRUN_BIN") or str(Path(BIN).parent / "horovodrun")
 
@@ -120,3 +126,26 @@ def test_help():
     proc = subprocess.run([HOROVODRUN, "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
     assert "-np, --num-proc N" in proc.stdout and "--disable-cache" in proc.stdout
+
+
+def test_hosts_run_on_the_saved_target(ty, hosts):
+    """-H over other hosts goes to the mpi target horovodrun-<hash>, reused as saved: here it is
+    saved first with what the harness's fake hosts need (their launch agent and addresses)."""
+    src = ty.project("proj", {"train.py": SCRIPT})
+    host_list = ",".join(f"{a}:2" for a in hosts.addrs)
+    dry = horovodrun(ty, "-np", "4", "-H", host_list, "--dry-run", "python", "train.py", cwd=src)
+    assert dry.returncode == 0, dry.stderr
+    name = re.search(r"target: (horovodrun-[0-9a-f]{16}) \(mpi\)", dry.stdout).group(1)
+    cidr = hosts.cidr
+    ty.run("target", "add", name, "--type", "mpi", "-o", "hosts=" + host_list,
+           "-o", f"launch_agent={hosts.rsh_agent}", "-o", f"tracking_address={hosts.root_addr}",
+           "-o", f"mpirun_args=--mca oob_tcp_if_include {cidr} --mca btl_tcp_if_include {cidr}",
+           check=0)
+    proc = horovodrun(ty, "-np", "4", "-H", host_list, "--mpi", "python", "train.py", "--x", "1",
+                      cwd=src)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = re.findall(r"rank (\d)/4 sum 10 over mpi args --x 1", proc.stdout)
+    assert sorted(found) == ["0", "1", "2", "3"], proc.stdout
+    listed = runs(ty)
+    assert len(listed) == 1 and listed[0]["status"] == "Completed", listed
+    assert ty.show(listed[0]["id"])["target"] == name
