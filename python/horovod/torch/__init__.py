@@ -22,10 +22,13 @@ def _not_supported(name):
     return op
 
 
+# Horovod 0.28's grouped allgather and reducescatter (trainyard.torch.mpi_ops).
+from trainyard.torch.mpi_ops import (grouped_allgather, grouped_allgather_async,  # noqa: F401,E402
+                                     grouped_reducescatter, grouped_reducescatter_async)
+
 # Operations of Horovod 0.28 that trainyard.torch does not provide yet: defined so that scripts
 # importing them load, raising a clear error when called (skipped once trainyard.torch has them).
-for _name in ("grouped_allgather", "grouped_allgather_async", "grouped_reducescatter",
-              "grouped_reducescatter_async", "sparse_allreduce_async"):
+for _name in ("sparse_allreduce_async",):
     if _name not in globals():
         globals()[_name] = _not_supported(_name)
 del _name

@@ -385,13 +385,39 @@ def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale
                           process_set, True)
 
 
+class HorovodGroupedAllreduce(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, name, op, prescale_factor, postscale_factor, process_set, *tensors):
+        ctx.op = op
+        ctx.prescale_factor = prescale_factor
+        ctx.postscale_factor = postscale_factor
+        ctx.process_set = process_set
+        return tuple(synchronize(grouped_allreduce_async(
+            list(tensors), None, name, op, prescale_factor, postscale_factor, process_set)))
+
+    @staticmethod
+    def backward(ctx, *grad_output):
+        grads = grouped_allreduce(list(grad_output), op=ctx.op,
+                                  prescale_factor=ctx.prescale_factor,
+                                  postscale_factor=ctx.postscale_factor,
+                                  process_set=ctx.process_set)
+        return (None, None, None, None, None) + tuple(grads)
+
+
 def grouped_allreduce(tensors, average=None, name=None, compression=None, op=None,
                       prescale_factor=1.0, postscale_factor=1.0, process_set=global_process_set):
+    """allreduce of each tensor of `tensors`, as one group; returns a list. Differentiable
+    (each tensor's gradient as allreduce's)."""
     from trainyard.torch.compression import Compression
     compression = compression or Compression.none
+    op = _op_code(op, average, "grouped_allreduce")
     pairs = [compression.compress(t) for t in tensors]
-    outs = synchronize(grouped_allreduce_async([p[0] for p in pairs], average, name, op,
-                                               prescale_factor, postscale_factor, process_set))
+    if not pairs:
+        # trainyard::dist refuses an empty group; let it say so.
+        return synchronize(grouped_allreduce_async([], None, name, op, prescale_factor,
+                                                   postscale_factor, process_set))
+    outs = HorovodGroupedAllreduce.apply(name, op, prescale_factor, postscale_factor,
+                                         process_set, *[p[0] for p in pairs])
     return [compression.decompress(o, p[1]) for o, p in zip(outs, pairs)]
 
 
@@ -408,7 +434,20 @@ def allgather_async(tensor, name=None, process_set=global_process_set):
     return _register(native, _wait)
 
 
+def _ps_rank_size(process_set):
+    """(this rank's rank in `process_set`, its size)."""
+    ranks, r = _c.process_set_info(_ps_id(process_set))
+    return r, len(ranks)
+
+
+def _slice_offset(dims, r):
+    return int(sum(int(d) for d in dims.reshape(-1)[:r].tolist()))
+
+
 class HorovodAllgather(torch.autograd.Function):
+    """allgather; its gradient is Horovod's: the output gradient averaged over the process set
+    (allreduce op=Average), of which this rank takes the rows it contributed."""
+
     @staticmethod
     def forward(ctx, tensor, name, process_set):
         ctx.dim = tensor.shape[0] if tensor.dim() > 0 else 1
@@ -417,18 +456,85 @@ class HorovodAllgather(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        grad_reduced = allreduce(grad_output, op=Sum, process_set=ctx.process_set)
+        grad_reduced = allreduce(grad_output, op=Average, process_set=ctx.process_set)
         dims = allgather(torch.tensor([ctx.dim], dtype=torch.int64),
                          process_set=ctx.process_set)
-        r = ctx.process_set.rank() if ctx.process_set.process_set_id else rank()
-        offset = int(dims[:r].sum().item())
+        r, _ = _ps_rank_size(ctx.process_set)
+        offset = _slice_offset(dims, r)
         return grad_reduced.narrow(0, offset, ctx.dim), None, None
 
 
 def allgather(tensor, name=None, process_set=global_process_set):
     """Concatenates the ranks' tensors along dimension 0 (which may differ between ranks).
-    Differentiable."""
+    Differentiable (Horovod's gradient: the averaged output gradient's rows of this rank)."""
     return HorovodAllgather.apply(tensor, name, process_set)
+
+
+class _Group:
+    """Several per-tensor handles behind one: enqueued together, synchronized together."""
+
+    def __init__(self, natives):
+        self.natives = natives
+
+    def poll(self):
+        return all(n.poll() for n in self.natives)
+
+
+def _group_name(name, i):
+    return None if name is None else "{}.{}".format(name, i)
+
+
+def _register_group(natives):
+    def finish(group):
+        results, error = [], None
+        for n in group.natives:  # wait for every member, even after one failed
+            try:
+                results.append(n.wait())
+            except Exception as e:  # noqa: BLE001 (re-raised below)
+                if error is None:
+                    error = e
+        if error is not None:
+            raise error
+        return results
+    return _register(_Group(natives), finish)
+
+
+def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
+    """Starts an allgather of every tensor of `tensors` (tensor i named "<name>.<i>" when
+    `name` is given); synchronize() returns the list of gathered tensors."""
+    tensors = [_check_tensor(t) for t in tensors]
+    ps = _ps_id(process_set)
+    natives = [_c.allgather_async(t, _name(_group_name(name, i)), ps)
+               for i, t in enumerate(tensors)]
+    return _register_group(natives)
+
+
+class HorovodGroupedAllgather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, name, process_set, *tensors):
+        ctx.dims = [t.shape[0] if t.dim() > 0 else 1 for t in tensors]
+        ctx.process_set = process_set
+        return tuple(synchronize(grouped_allgather_async(list(tensors), name, process_set)))
+
+    @staticmethod
+    def backward(ctx, *grad_output):
+        grads_reduced = grouped_allreduce(list(grad_output), op=Average,
+                                          process_set=ctx.process_set)
+        dims = grouped_allgather([torch.tensor([d], dtype=torch.int64) for d in ctx.dims],
+                                 process_set=ctx.process_set)
+        r, _ = _ps_rank_size(ctx.process_set)
+        grads = [g.narrow(0, _slice_offset(d, r), dim)
+                 for g, d, dim in zip(grads_reduced, dims, ctx.dims)]
+        return (None, None) + tuple(grads)
+
+
+def grouped_allgather(tensors, name=None, process_set=global_process_set):
+    """allgather of each tensor of `tensors`, as one group; returns a list. Differentiable
+    (each tensor's gradient as allgather's)."""
+    tensors = list(tensors)
+    if not tensors:
+        return []
+    return list(HorovodGroupedAllgather.apply(name, process_set, *tensors))
 
 
 # --- broadcast ---
@@ -522,15 +628,88 @@ def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0, post
     return _register(native, _wait)
 
 
+def _reducescatter_grad_scale(op, prescale_factor, postscale_factor, process_set):
+    # Horovod's backward of reducescatter: the output gradient times size() for Sum, times the
+    # prescale and postscale factors, allgathered.
+    scale = 1.0
+    if op == Sum:
+        scale *= _ps_rank_size(process_set)[1]
+    return scale * float(prescale_factor) * float(postscale_factor)
+
+
+class HorovodReducescatter(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, name, op, prescale_factor, postscale_factor, process_set):
+        ctx.scale = _reducescatter_grad_scale(op, prescale_factor, postscale_factor, process_set)
+        ctx.process_set = process_set
+        return synchronize(reducescatter_async(tensor, name, op, prescale_factor,
+                                               postscale_factor, process_set))
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if ctx.scale != 1.0:
+            grad_output = grad_output * ctx.scale
+        return allgather(grad_output, process_set=ctx.process_set), None, None, None, None, None
+
+
 def reducescatter(tensor, name=None, compression=None, op=Average, prescale_factor=1.0,
                   postscale_factor=1.0, process_set=global_process_set):
-    """Reduces `tensor` over the ranks and returns this rank's block of rows."""
+    """Reduces `tensor` over the ranks and returns this rank's block of rows. Differentiable
+    (Horovod's gradient: the output gradient, times size() for Sum and times the scale
+    factors, allgathered)."""
     from trainyard.torch.compression import Compression
     compression = compression or Compression.none
+    op = _op_code(op, None, "reducescatter")
     compressed, ctx = compression.compress(tensor)
-    out = synchronize(reducescatter_async(compressed, name, op, prescale_factor,
-                                          postscale_factor, process_set))
+    out = HorovodReducescatter.apply(compressed, name, op, prescale_factor, postscale_factor,
+                                     process_set)
     return compression.decompress(out, ctx)
+
+
+def grouped_reducescatter_async(tensors, name=None, op=Average, prescale_factor=1.0,
+                                postscale_factor=1.0, process_set=global_process_set):
+    """Starts a reducescatter of every tensor of `tensors` (tensor i named "<name>.<i>" when
+    `name` is given); synchronize() returns the list of this rank's blocks."""
+    op = _op_code(op, None, "grouped_reducescatter_async")
+    tensors = [_check_tensor(t) for t in tensors]
+    ps = _ps_id(process_set)
+    natives = [_c.reducescatter_async(t, _name(_group_name(name, i)), op,
+                                      float(prescale_factor), float(postscale_factor), ps)
+               for i, t in enumerate(tensors)]
+    return _register_group(natives)
+
+
+class HorovodGroupedReducescatter(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, name, op, prescale_factor, postscale_factor, process_set, *tensors):
+        ctx.scale = _reducescatter_grad_scale(op, prescale_factor, postscale_factor, process_set)
+        ctx.process_set = process_set
+        return tuple(synchronize(grouped_reducescatter_async(
+            list(tensors), name, op, prescale_factor, postscale_factor, process_set)))
+
+    @staticmethod
+    def backward(ctx, *grad_output):
+        grads = list(grad_output)
+        if ctx.scale != 1.0:
+            grads = [g * ctx.scale for g in grads]
+        return (None, None, None, None, None) + tuple(
+            grouped_allgather(grads, process_set=ctx.process_set))
+
+
+def grouped_reducescatter(tensors, name=None, compression=None, op=Average, prescale_factor=1.0,
+                          postscale_factor=1.0, process_set=global_process_set):
+    """reducescatter of each tensor of `tensors`, as one group; returns a list.
+    Differentiable (each tensor's gradient as reducescatter's)."""
+    from trainyard.torch.compression import Compression
+    compression = compression or Compression.none
+    op = _op_code(op, None, "grouped_reducescatter")
+    tensors = list(tensors)
+    if not tensors:
+        return []
+    pairs = [compression.compress(t) for t in tensors]
+    outs = HorovodGroupedReducescatter.apply(name, op, prescale_factor, postscale_factor,
+                                             process_set, *[p[0] for p in pairs])
+    return [compression.decompress(o, p[1]) for o, p in zip(outs, pairs)]
 
 
 # --- barrier, join ---
