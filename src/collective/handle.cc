@@ -21,6 +21,7 @@ void HandleState::Complete(const Status& part_status) {
 
 Handle Handle::Done(const Status& status) {
   auto state = std::make_shared<internal::HandleState>(1);
+  state->refused = true;
   state->Complete(status);
   return Handle(std::move(state));
 }

@@ -45,6 +45,8 @@ struct HandleState {
   std::unique_ptr<std::byte[]> owned_output;
   std::vector<int64_t> received_splits;
   int64_t value = -1;  // join: last joined rank; add_process_set: the new id
+  // Set by Handle::Done: the operation was refused when it was called and never enqueued.
+  bool refused = false;
   // How long Wait() polls (yielding the CPU to any other runnable thread) before it sleeps.
   int64_t poll_micros = 0;
 };
@@ -56,10 +58,14 @@ class Handle {
   // An invalid handle: Wait() fails with FailedPrecondition.
   Handle() = default;
   explicit Handle(std::shared_ptr<internal::HandleState> state) : state_(std::move(state)) {}
-  // A handle that is already done with `status`.
+  // A handle that is already done with `status`: the operation was refused at the call (bad
+  // arguments, duplicate in-flight name, ...) and never enqueued.
   static Handle Done(const Status& status);
 
   bool valid() const { return state_ != nullptr; }
+  // True for a handle made by Done(): the call itself failed, so a caller that reports errors at
+  // the call (as Horovod does for argument errors) can do so instead of at Wait().
+  bool refused() const { return state_ != nullptr && state_->refused; }
   // True once the operation finished (successfully or not). Never blocks.
   bool Poll() const;
   // Blocks until the operation finished; returns its status. Polls (yielding the CPU) for up to

@@ -282,12 +282,15 @@ Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
   const int64_t n = static_cast<int64_t>(view.ranks.size());
   const int64_t rows = input.shape.front();
   std::vector<int64_t> splits = options.splits;
+  // Splits that do not fit the tensor are a FailedPrecondition, not an InvalidArgument: Horovod
+  // finds them when the operation runs and raises a RuntimeError, while the kind of `splits`
+  // (checked by the callers) is Horovod's ValueError.
   if (splits.empty()) {
     if (rows % n != 0) {
-      return Handle::Done(
-          InvalidArgument(What(OpType::kAlltoall, name) + ": without splits the first dimension (" +
-                          std::to_string(rows) + ") must be divisible by the number of ranks (" +
-                          std::to_string(n) + ")"));
+      return Handle::Done(FailedPrecondition(
+          What(OpType::kAlltoall, name) + ": without splits the first dimension (" +
+          std::to_string(rows) + ") must be divisible by the number of ranks (" +
+          std::to_string(n) + ")"));
     }
     splits.assign(static_cast<size_t>(n), rows / n);
   }
@@ -298,7 +301,7 @@ Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
     negative = negative || x < 0;
   }
   if (static_cast<int64_t>(splits.size()) != n || negative || sum != rows) {
-    return Handle::Done(InvalidArgument(
+    return Handle::Done(FailedPrecondition(
         What(OpType::kAlltoall, name) + ": splits " + ShapeToString(splits) +
         " must have one non-negative entry per rank of the process set (" + std::to_string(n) +
         ") summing to the first dimension (" + std::to_string(rows) + ")"));

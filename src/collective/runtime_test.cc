@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "collective/collective.h"
+#include "collective/tensor_queue.h"
 #include "collective/test_util.h"
 #include "collective/transport/inproc/inproc_world.h"
 #include "common/clock.h"
@@ -239,8 +240,13 @@ TEST_P(CollectiveRanks, AlltoallWithSplits) {
     EXPECT_TRUE(WaitOk(e).ok());
     AlltoallOptions bad;
     bad.splits = std::vector<int64_t>(static_cast<size_t>(n), 100);
+    // Splits that do not fit are Horovod's RuntimeError (FailedPrecondition), refused at the call.
+    Handle refused = rt.AlltoallAsync("bad", even.tensor(), bad);
+    EXPECT_TRUE(refused.refused());
+    EXPECT_EQ(refused.Wait().code(), StatusCode::kFailedPrecondition) << refused.Wait().ToString();
+    bad.splits = std::vector<int64_t>(static_cast<size_t>(n) + 1, 0);  // one entry too many
     EXPECT_EQ(rt.AlltoallAsync("bad", even.tensor(), bad).Wait().code(),
-              StatusCode::kInvalidArgument);
+              StatusCode::kFailedPrecondition);
   });
 }
 
@@ -404,14 +410,106 @@ TEST(CollectiveRuntime, DuplicateNameInFlightIsRefused) {
       Handle first = rt.AllreduceAsync("dup", a.tensor(), a.tensor());
       Handle second = rt.AllreduceAsync("dup", b.tensor(), b.tensor());
       Status st = second.Wait();
-      EXPECT_EQ(st.code(), StatusCode::kAlreadyExists);
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
       EXPECT_NE(st.message().find("'dup'"), std::string::npos);
+      EXPECT_TRUE(second.refused());
+      EXPECT_FALSE(first.refused());
       EXPECT_TRUE(WaitOk(first).ok());
     } else {
       SleepMicros(20'000);
       EXPECT_TRUE(rt.Allreduce("dup", a.tensor(), a.tensor()).ok());
     }
   });
+}
+
+// Every kind of operation refuses a second in-flight operation with the same name on this rank,
+// as Horovod does (its DUPLICATE_NAME_ERROR is an InvalidArgument); the first one still
+// completes with the other rank's, and the name is free again once it completed.
+TEST(CollectiveRuntime, DuplicateNameRefusedForEveryOperationAndReusableAfter) {
+  RunRanks(2, [&](int rank, Runtime& rt) {
+    Buffer a(DataType::kFloat32, Shape{2, 3});
+    Buffer b(DataType::kFloat32, Shape{2, 3});
+    Buffer c(DataType::kFloat32, Shape{2, 3});
+    using Start = std::function<Handle(Buffer&)>;
+    const std::vector<std::pair<std::string, Start>> ops = {
+        {"ar", [&](Buffer& t) { return rt.AllreduceAsync("dup.ar", t.tensor(), t.tensor()); }},
+        {"ag", [&](Buffer& t) { return rt.AllgatherAsync("dup.ag", t.tensor()); }},
+        {"bc", [&](Buffer& t) { return rt.BroadcastAsync("dup.bc", t.tensor(), t.tensor(), 0); }},
+        {"a2a", [&](Buffer& t) { return rt.AlltoallAsync("dup.a2a", t.tensor()); }},
+        {"rs", [&](Buffer& t) { return rt.ReducescatterAsync("dup.rs", t.tensor()); }},
+        {"grouped",
+         [&](Buffer& t) {
+           return rt.GroupedAllreduceAsync({"dup.g0", "dup.g1"}, {t.tensor(), c.tensor()},
+                                           {t.tensor(), c.tensor()});
+         }},
+    };
+    for (const auto& [what, start] : ops) {
+      if (rank == 0) {
+        Handle first = start(a);
+        Handle second = start(b);
+        EXPECT_TRUE(second.refused()) << what;
+        Status st = second.Wait();
+        EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << what << ": " << st.ToString();
+        EXPECT_NE(st.message().find("same name"), std::string::npos) << st.ToString();
+        EXPECT_TRUE(WaitOk(first).ok()) << what << ": " << first.Wait().ToString();
+      } else {
+        SleepMicros(20'000);
+        Handle only = start(a);
+        EXPECT_TRUE(WaitOk(only).ok()) << what << ": " << only.Wait().ToString();
+      }
+      // Completed: the name is free again, on both ranks.
+      Handle again = start(a);
+      EXPECT_FALSE(again.refused()) << what;
+      EXPECT_TRUE(WaitOk(again).ok()) << what << ": " << again.Wait().ToString();
+    }
+    // A grouped operation naming one tensor twice is refused as a whole, on both ranks alike.
+    Handle twice = rt.GroupedAllreduceAsync({"dup.x", "dup.x"}, {a.tensor(), b.tensor()},
+                                            {a.tensor(), b.tensor()});
+    EXPECT_TRUE(twice.refused());
+    EXPECT_EQ(twice.Wait().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(rt.Allreduce("dup.x", a.tensor(), a.tensor()).ok());
+  });
+}
+
+// The queue itself: a name is in flight once per process set; a batch is added all or nothing.
+TEST(TensorQueue, DuplicateNameIsAnInvalidArgumentPerProcessSetAndFreeAfterTake) {
+  auto entry = [](int32_t set, const std::string& name) {
+    TensorEntry e;
+    e.process_set = set;
+    e.request.type = OpType::kAllgather;
+    e.request.name = name;
+    return e;
+  };
+  auto one = [&](int32_t set, const std::string& name) {
+    std::vector<TensorEntry> v;
+    v.push_back(entry(set, name));
+    return v;
+  };
+  TensorQueue q;
+  ASSERT_TRUE(q.Add(one(0, "t")).ok());
+  Status dup = q.Add(one(0, "t"));
+  EXPECT_EQ(dup.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(dup.message().find("Requested to allgather a tensor with the same name"),
+            std::string::npos)
+      << dup.ToString();
+  EXPECT_NE(dup.message().find("'t'"), std::string::npos);
+  EXPECT_TRUE(q.Add(one(1, "t")).ok());  // another process set
+  // A batch repeating a name, or naming one in flight, adds nothing.
+  std::vector<TensorEntry> batch;
+  batch.push_back(entry(0, "u"));
+  batch.push_back(entry(0, "u"));
+  EXPECT_EQ(q.Add(std::move(batch)).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(q.InFlight(0, "u"));
+  batch.clear();
+  batch.push_back(entry(0, "v"));
+  batch.push_back(entry(0, "t"));
+  EXPECT_EQ(q.Add(std::move(batch)).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(q.InFlight(0, "v"));
+  EXPECT_EQ(q.PopNew(0).size(), 1u);  // only the first "t" was queued
+  // Once taken out (executed), the name may be used again.
+  ASSERT_TRUE(q.Take(0, "t").has_value());
+  EXPECT_TRUE(q.Add(one(0, "t")).ok());
+  EXPECT_TRUE(q.InFlight(0, "t"));
 }
 
 // Adasum against the formula evaluated here, independently, on Horovod's tree: rank pairs at

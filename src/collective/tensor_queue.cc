@@ -19,9 +19,13 @@ Status TensorQueue::Add(std::vector<TensorEntry> entries) {
       const PerSet* s = sets_.count(e.process_set) ? &sets_.at(e.process_set) : nullptr;
       if ((s != nullptr && s->in_flight.count(e.request.name)) ||
           !seen.insert({e.process_set, e.request.name}).second) {
-        return AlreadyExists("a collective operation on tensor '" + e.request.name +
-                             "' is already in flight; names must be unique among operations "
-                             "in progress");
+        // Horovod's DUPLICATE_NAME_ERROR is an invalid argument (ValueError in Python).
+        return InvalidArgument(std::string("Requested to ") + OpTypeName(e.request.type) +
+                               " a tensor with the same name as another tensor that is "
+                               "currently being processed ('" +
+                               e.request.name +
+                               "'). If you want to request another tensor, use a different "
+                               "tensor name.");
       }
     }
     for (TensorEntry& e : entries) {

@@ -34,8 +34,9 @@ struct TensorEntry {
 
 class TensorQueue {
  public:
-  // Adds `entries` all or nothing. AlreadyExists (naming the tensor) if a name is already in flight
-  // in its process set or repeated among `entries`; the close status after Close().
+  // Adds `entries` all or nothing. InvalidArgument (Horovod's duplicate-name error, naming the
+  // tensor) if a name is already in flight in its process set or repeated among `entries`; the
+  // close status after Close(). A name is free again once its entry was taken out.
   Status Add(std::vector<TensorEntry> entries);
   // The requests of `process_set` added since the last call, in the order added.
   std::vector<Request> PopNew(int32_t process_set);

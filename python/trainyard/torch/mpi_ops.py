@@ -582,7 +582,14 @@ def alltoall_async(tensor, splits=None, name=None, process_set=global_process_se
     if splits is None:
         split_list = []
     else:
-        split_list = [int(v) for v in (splits.tolist() if torch.is_tensor(splits) else splits)]
+        # Horovod's argument errors: a splits tensor must be 1-D and of integers (ValueError).
+        if not torch.is_tensor(splits):
+            splits = torch.tensor(splits, dtype=torch.int64)
+        if splits.dim() > 1:
+            raise ValueError("alltoall expects a 1D splits tensor")
+        if splits.is_floating_point() or splits.is_complex() or splits.dtype == torch.bool:
+            raise ValueError("alltoall expects splits to contain integer elements")
+        split_list = [int(v) for v in splits.tolist()]
     native = _c.alltoall_async(_check_tensor(tensor), split_list, _name(name),
                                _ps_id(process_set))
 

@@ -489,7 +489,11 @@ Handle AlltoallAsync(const torch::Tensor& tensor, const std::vector<int64_t>& sp
                       options.splits = splits;
                       options.process_set = process_set;
                       options.allocator = std::move(allocator);
-                      return RuntimeOrThrow().AlltoallAsync(name, in, options);
+                      col::Handle h = RuntimeOrThrow().AlltoallAsync(name, in, options);
+                      // Horovod raises alltoall's argument errors (and a duplicate in-flight
+                      // name) at the call, on the rank that made it.
+                      if (h.refused()) internal::ThrowIfError(h.Wait(), Describe("alltoall", name));
+                      return h;
                     });
 }
 
