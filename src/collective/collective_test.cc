@@ -113,6 +113,53 @@ TEST(ReduceKernel, IntegersWrapAndBoolIsLogical) {
   EXPECT_EQ(std::vector<uint8_t>(x, x + 4), (std::vector<uint8_t>{0, 0, 0, 1}));
 }
 
+TEST(ReduceKernel, Int16WrapsLikeInt16AndScalesTowardZero) {
+  int16_t a[4] = {30000, -30000, -7, 300};
+  const int16_t b[4] = {30000, -30000, 3, 300};
+  int16_t x[4];
+  std::memcpy(x, a, sizeof x);
+  ReduceInto(x, b, 4, DataType::kInt16, ReduceOp::kSum);
+  EXPECT_EQ(x[0], static_cast<int16_t>(-5536));  // 60000 - 65536
+  EXPECT_EQ(x[1], static_cast<int16_t>(5536));
+  EXPECT_EQ(x[2], static_cast<int16_t>(-4));
+  EXPECT_EQ(x[3], static_cast<int16_t>(600));
+  std::memcpy(x, a, sizeof x);
+  ReduceInto(x, b, 4, DataType::kInt16, ReduceOp::kProduct);
+  EXPECT_EQ(x[2], static_cast<int16_t>(-21));
+  EXPECT_EQ(x[3], static_cast<int16_t>(24464));  // 90000 - 65536
+  std::memcpy(x, a, sizeof x);
+  ReduceInto(x, b, 4, DataType::kInt16, ReduceOp::kMin);
+  EXPECT_EQ(x[2], static_cast<int16_t>(-7));
+  std::memcpy(x, a, sizeof x);
+  ReduceInto(x, b, 4, DataType::kInt16, ReduceOp::kMax);
+  EXPECT_EQ(x[2], static_cast<int16_t>(3));
+  int16_t v[2] = {-5, 7};
+  ScaleInPlace(v, 2, DataType::kInt16, 0.5);
+  EXPECT_EQ(v[0], -2);
+  EXPECT_EQ(v[1], 3);
+}
+
+TEST(DataTypes, Int16IsAppendedSoOtherWireValuesKeepTheirMeaning) {
+  EXPECT_EQ(static_cast<int>(DataType::kBool), 8);
+  EXPECT_EQ(static_cast<int>(DataType::kInt16), 9);
+  EXPECT_EQ(kNumDataTypes, 10);
+  EXPECT_TRUE(IsValidDataType(9));
+  EXPECT_FALSE(IsValidDataType(10));
+  EXPECT_EQ(DataTypeSize(DataType::kInt16), 2u);
+  EXPECT_STREQ(DataTypeName(DataType::kInt16), "int16");
+  EXPECT_FALSE(IsFloatingPoint(DataType::kInt16));
+  RequestList list;
+  Request q;
+  q.name = "s";
+  q.shape = {3};
+  q.dtype = DataType::kInt16;
+  list.requests = {q};
+  Result<RequestList> back = DecodeRequestList(EncodeRequestList(list));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->requests.size(), 1u);
+  EXPECT_EQ(back->requests[0].dtype, DataType::kInt16);
+}
+
 TEST(ReduceKernel, ScaleTruncatesIntegersTowardZero) {
   int32_t v[3] = {5, -5, 6};
   ScaleInPlace(v, 3, DataType::kInt32, 0.5);

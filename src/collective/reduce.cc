@@ -85,6 +85,9 @@ void ScaleAny(void* dst, const void* src, int64_t count, DataType dtype, double 
     case DataType::kInt8:
       ScaleTyped(static_cast<int8_t*>(dst), static_cast<const int8_t*>(src), count, factor);
       break;
+    case DataType::kInt16:
+      ScaleTyped(static_cast<int16_t*>(dst), static_cast<const int16_t*>(src), count, factor);
+      break;
     case DataType::kInt32:
       ScaleTyped(static_cast<int32_t*>(dst), static_cast<const int32_t*>(src), count, factor);
       break;
@@ -120,6 +123,10 @@ void ReduceInto(void* dst, const void* src, int64_t count, DataType dtype, Reduc
     case DataType::kInt8:
       ReduceWrapping<int8_t, uint8_t>(static_cast<int8_t*>(dst), static_cast<const int8_t*>(src),
                                       count, op);
+      break;
+    case DataType::kInt16:
+      ReduceWrapping<int16_t, uint32_t>(static_cast<int16_t*>(dst),
+                                        static_cast<const int16_t*>(src), count, op);
       break;
     case DataType::kInt32:
       ReduceWrapping<int32_t, uint32_t>(static_cast<int32_t*>(dst),

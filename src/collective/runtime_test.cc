@@ -204,6 +204,33 @@ TEST_P(CollectiveRanks, BroadcastFromEveryRoot) {
   });
 }
 
+TEST_P(CollectiveRanks, Int16SumsWrapAndBroadcastsKeepEveryBit) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    // Every rank adds 20000: the int16 sum wraps modulo 2^16, as int16 arithmetic does.
+    Buffer sum(DataType::kInt16, Shape{3});
+    for (int64_t i = 0; i < 3; ++i) sum.Set(i, 20000 - i);
+    AllreduceOptions opts;
+    opts.op = ReduceOp::kSum;
+    ASSERT_TRUE(WaitOk(rt.AllreduceAsync("i16.sum", sum.tensor(), sum.tensor(), opts)).ok());
+    for (int64_t i = 0; i < 3; ++i) {
+      auto want = static_cast<int16_t>(static_cast<uint16_t>(n * (20000 - i)));
+      EXPECT_EQ(sum.Get(i), want) << "n=" << n << " i=" << i;
+    }
+    opts.op = ReduceOp::kMin;
+    Buffer mn(DataType::kInt16, Shape{1});
+    mn.Set(0, -32768 + rank);
+    ASSERT_TRUE(WaitOk(rt.AllreduceAsync("i16.min", mn.tensor(), mn.tensor(), opts)).ok());
+    EXPECT_EQ(mn.Get(0), -32768);
+    Buffer b(DataType::kInt16, Shape{2});
+    b.Set(0, rank == n - 1 ? -12345 : 0);
+    b.Set(1, rank == n - 1 ? 32767 : 0);
+    ASSERT_TRUE(rt.Broadcast("i16.bcast", b.tensor(), n - 1).ok());
+    EXPECT_EQ(b.Get(0), -12345);
+    EXPECT_EQ(b.Get(1), 32767);
+  });
+}
+
 TEST_P(CollectiveRanks, AlltoallWithSplits) {
   const int n = GetParam();
   RunRanks(n, [&](int rank, Runtime& rt) {

@@ -26,6 +26,7 @@ class Buffer {
     switch (dtype_) {
       case DataType::kUInt8: Store<uint8_t>(p, static_cast<uint8_t>(v)); break;
       case DataType::kInt8: Store<int8_t>(p, static_cast<int8_t>(v)); break;
+      case DataType::kInt16: Store<int16_t>(p, static_cast<int16_t>(v)); break;
       case DataType::kInt32: Store<int32_t>(p, static_cast<int32_t>(v)); break;
       case DataType::kInt64: Store<int64_t>(p, static_cast<int64_t>(v)); break;
       case DataType::kFloat16: Store<uint16_t>(p, FloatToHalf(static_cast<float>(v))); break;
@@ -40,6 +41,7 @@ class Buffer {
     switch (dtype_) {
       case DataType::kUInt8: return Load<uint8_t>(p);
       case DataType::kInt8: return Load<int8_t>(p);
+      case DataType::kInt16: return Load<int16_t>(p);
       case DataType::kInt32: return Load<int32_t>(p);
       case DataType::kInt64: return static_cast<double>(Load<int64_t>(p));
       case DataType::kFloat16: return HalfToFloat(Load<uint16_t>(p));
@@ -68,9 +70,9 @@ class Buffer {
 };
 
 inline std::vector<DataType> AllDataTypes() {
-  return {DataType::kUInt8,   DataType::kInt8,    DataType::kInt32,
-          DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16,
-          DataType::kFloat32, DataType::kFloat64, DataType::kBool};
+  return {DataType::kUInt8,   DataType::kInt8,    DataType::kInt16,    DataType::kInt32,
+          DataType::kInt64,   DataType::kFloat16, DataType::kBFloat16, DataType::kFloat32,
+          DataType::kFloat64, DataType::kBool};
 }
 
 // The value rank `rank` puts at element `i`: 1 or 2 (0 or 1 for bool), so that sums and products

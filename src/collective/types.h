@@ -23,9 +23,10 @@ enum class DataType : uint8_t {
   kBFloat16 = 5,  // bfloat16 (the upper 16 bits of a float32)
   kFloat32 = 6,
   kFloat64 = 7,
-  kBool = 8,  // one byte per element, 0 is false and anything else is true
+  kBool = 8,   // one byte per element, 0 is false and anything else is true
+  kInt16 = 9,  // appended last so that the values above keep their meaning on the wire
 };
-inline constexpr int kNumDataTypes = 9;
+inline constexpr int kNumDataTypes = 10;
 
 // Bytes per element.
 size_t DataTypeSize(DataType dtype);

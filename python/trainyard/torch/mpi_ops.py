@@ -1,9 +1,9 @@
 """horovod.torch's operations over trainyard's collective runtime: a thin layer over
 trainyard::dist (include/trainyard/dist.h) through its binding, trainyard._collective.
 
-Tensors: CPU tensors of dtype uint8, int8, int32, int64, float16, bfloat16, float32, float64 or
-bool; CUDA tensors where the runtime was built with NCCL (nccl_built(): allreduce, grouped
-allreduce, allgather, broadcast and alltoall run on the device; reducescatter is refused). The
+Tensors: CPU tensors of dtype uint8, int8, int16, int32, int64, float16, bfloat16, float32,
+float64 or bool; CUDA tensors where the runtime was built with NCCL (nccl_built(): allreduce,
+grouped allreduce, allgather, broadcast, alltoall run on the device; reducescatter is refused). The
 ranks are connected by MPI (under mpirun), Gloo (under torch.distributed's RANK/WORLD_SIZE
 contract, or HOROVOD_CPU_OPERATIONS=gloo) or are a single process; see mpi_enabled() and
 gloo_enabled(). Dtype checks, views, non-contiguous tensors and outputs sized by the other ranks

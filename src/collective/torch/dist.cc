@@ -57,6 +57,7 @@ col::DataType ToDataType(torch::ScalarType type, const std::string& what) {
   switch (type) {
     case torch::kByte: return col::DataType::kUInt8;
     case torch::kChar: return col::DataType::kInt8;
+    case torch::kShort: return col::DataType::kInt16;
     case torch::kInt: return col::DataType::kInt32;
     case torch::kLong: return col::DataType::kInt64;
     case torch::kHalf: return col::DataType::kFloat16;
@@ -65,10 +66,9 @@ col::DataType ToDataType(torch::ScalarType type, const std::string& what) {
     case torch::kDouble: return col::DataType::kFloat64;
     case torch::kBool: return col::DataType::kBool;
     default:
-      throw Error(InvalidArgument(
-          what + ": dtype " + std::string(c10::toString(type)) +
-          " is not supported (uint8, int8, int32, int64, float16, bfloat16, float32, float64, "
-          "bool)"));
+      throw Error(InvalidArgument(what + ": dtype " + std::string(c10::toString(type)) +
+                                  " is not supported (uint8, int8, int16, int32, int64, float16, "
+                                  "bfloat16, float32, float64, bool)"));
   }
 }
 

@@ -27,6 +27,7 @@ at::ScalarType ScalarTypeOf(DataType dtype) {
     case DataType::kUInt8:
     case DataType::kBool: return at::kByte;
     case DataType::kInt8: return at::kChar;
+    case DataType::kInt16: return at::kShort;
     case DataType::kInt32: return at::kInt;
     case DataType::kInt64: return at::kLong;
     case DataType::kFloat16: return at::kHalf;
@@ -134,6 +135,14 @@ Status C10dCommunicator::ReduceTensor(at::Tensor& t, ReduceOp op, const char* wh
   if (t.scalar_type() == at::kBFloat16 && !shared_->native_bfloat16) {
     // Computes in float32; copy_ rounds back to nearest even.
     std::vector<at::Tensor> wide{t.to(at::kFloat)};
+    RETURN_IF_ERROR(Run(what, [&] { return group_->allreduce(wide, options); }));
+    t.copy_(wide[0]);
+    return Status::Ok();
+  }
+  if (t.scalar_type() == at::kShort) {
+    // Gloo has no int16 reduction: compute in int32. Sums and products keep their low 16 bits
+    // (copy_ wraps, as the int16 arithmetic would); Min/Max are exact.
+    std::vector<at::Tensor> wide{t.to(at::kInt)};
     RETURN_IF_ERROR(Run(what, [&] { return group_->allreduce(wide, options); }));
     t.copy_(wide[0]);
     return Status::Ok();
