@@ -142,6 +142,13 @@ TEST(StopProcessesWithEnvironment, StopsWhatCarriesTheMarkerAndNothingElse) {
   auto other = ProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id + "0");
   ASSERT_EQ(other.size(), 1u);
   StopProcessesWithEnvironment("TRAINYARD_RUN_ID=" + id + "0", 0);
+  // SIGKILLed; gone once its parent (init, or a subreaper) has reaped it.
+  int64_t reaped_by = MonotonicMicros() + 5'000'000;
+  while (ProcessAlive(other[0]) && MonotonicMicros() < reaped_by) {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    SleepMicros(10'000);
+  }
   EXPECT_FALSE(ProcessAlive(other[0]));
   while (waitpid(-1, nullptr, WNOHANG) > 0) {  // adopted when this process is a subreaper
   }
