@@ -76,3 +76,25 @@ def run_gloo_ranks(argv, n=2, timeout=120, gloo_timeout=30):
                 p.kill()
                 p.wait()
     return results
+
+
+def pytest_argv(path):
+    """The argv that runs the pytest file `path` quietly (each rank of a multi-rank test)."""
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+            "no:hypothesispytest", os.path.abspath(path)]
+
+
+def run_mpi_ranks(argv, n, timeout=240):
+    """Runs `argv` as `n` ranks under mpiexec (as root, oversubscribed, unbound) and returns
+    (returncode, output), or None when there is no mpiexec."""
+    import shutil
+    mpiexec = shutil.which("mpiexec") or shutil.which("mpirun")
+    if mpiexec is None:
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_"))}
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_mpi_yield_when_idle="1", OMP_NUM_THREADS="1")
+    result = subprocess.run([mpiexec, "--allow-run-as-root", "--oversubscribe", "--bind-to",
+                             "none", "-np", str(n)] + argv,
+                            env=env, capture_output=True, text=True, timeout=timeout)
+    return result.returncode, result.stdout + result.stderr

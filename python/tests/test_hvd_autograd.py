@@ -13,9 +13,6 @@ operations. Run as ranks: under `mpirun -np 2` (ctest python.hvd.autograd); as o
 ranks over Gloo. Every rank runs the same collectives in the same order."""
 
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -23,7 +20,7 @@ import torch
 pytest.importorskip("trainyard._collective", reason="needs the MPI build")
 
 import horovod.torch as hvd  # noqa: E402
-from script_runner import run_gloo_ranks  # noqa: E402
+from script_runner import pytest_argv, run_gloo_ranks, run_mpi_ranks  # noqa: E402
 from trainyard import _collective as _c  # noqa: E402
 
 
@@ -200,29 +197,14 @@ def test_gradients_within_a_process_set(world):
 
 # --- other ranks and transports (run from the single-process ctest entry) ---
 
-def _mpi_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_"))}
-    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_mpi_yield_when_idle="1", OMP_NUM_THREADS="1")
-    return env
-
-
-def _pytest_argv():
-    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-            "no:hypothesispytest", os.path.abspath(__file__)]
-
-
 def test_ranks_mpi_3():
     if _launched():
         pytest.skip("started as a rank")
-    mpiexec = shutil.which("mpiexec") or shutil.which("mpirun")
-    if mpiexec is None:
+    ran = run_mpi_ranks(pytest_argv(__file__), 3)
+    if ran is None:
         pytest.skip("no mpiexec")
-    result = subprocess.run([mpiexec, "--allow-run-as-root", "--oversubscribe", "--bind-to",
-                             "none", "-np", "3"] + _pytest_argv(),
-                            env=_mpi_env(), capture_output=True, text=True, timeout=240)
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out
+    code, out = ran
+    assert code == 0, out
     assert out.count(" passed") >= 3 and " failed" not in out, out
 
 
@@ -232,7 +214,7 @@ def test_ranks_gloo(n):
         pytest.skip("started as a rank")
     if not _c.gloo_built():
         pytest.skip("the Gloo transport is not built")
-    results = run_gloo_ranks(_pytest_argv(), n=n, timeout=240, gloo_timeout=60)
+    results = run_gloo_ranks(pytest_argv(__file__), n=n, timeout=240, gloo_timeout=60)
     for rank, (code, out) in enumerate(results):
         assert code == 0 and " passed" in out and " failed" not in out, \
             "rank {} ({}):\n{}".format(rank, code, out)
