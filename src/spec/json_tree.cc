@@ -87,13 +87,8 @@ class JsonReader {
   void ReadObject(const std::string& where) {
     b_->StartMap(where);
     ++pos_;
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      b_->End();
-      return;
-    }
-    while (true) {
+    if (Closes('}')) return;
+    do {
       SkipSpace();
       if (pos_ >= s_.size() || s_[pos_] != '"') {
         Fail("expected a key in double quotes, got " + Show());
@@ -105,54 +100,44 @@ class JsonReader {
       ++pos_;
       SkipSpace();
       ReadValue();
-      SkipSpace();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        const std::string comma = Here();
-        ++pos_;
-        SkipSpace();
-        if (pos_ < s_.size() && s_[pos_] == '}') {
-          throw TreeBuilder::Stop{comma, "JSON syntax error: trailing comma before \"}\""};
-        }
-        continue;
-      }
-      if (pos_ < s_.size() && s_[pos_] == '}') {
-        ++pos_;
-        b_->End();
-        return;
-      }
-      Fail("expected \",\" or \"}\", got " + Show());
-    }
+    } while (!AfterItem('}'));
   }
 
   void ReadArray(const std::string& where) {
     b_->StartList(where);
     ++pos_;
-    SkipSpace();
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-      b_->End();
-      return;
-    }
-    while (true) {
+    if (Closes(']')) return;
+    do {
       SkipSpace();
       ReadValue();
+    } while (!AfterItem(']'));
+  }
+
+  // After the opening bracket: true (and the container ended) when `close` follows at once.
+  bool Closes(char close) {
+    SkipSpace();
+    if (pos_ >= s_.size() || s_[pos_] != close) return false;
+    ++pos_;
+    b_->End();
+    return true;
+  }
+
+  // After an item: false when a comma (not a trailing one) says another item follows, true when
+  // `close` ended the container.
+  bool AfterItem(char close) {
+    SkipSpace();
+    if (pos_ < s_.size() && s_[pos_] == ',') {
+      const std::string comma = Here();
+      ++pos_;
       SkipSpace();
-      if (pos_ < s_.size() && s_[pos_] == ',') {
-        const std::string comma = Here();
-        ++pos_;
-        SkipSpace();
-        if (pos_ < s_.size() && s_[pos_] == ']') {
-          throw TreeBuilder::Stop{comma, "JSON syntax error: trailing comma before \"]\""};
-        }
-        continue;
+      if (pos_ < s_.size() && s_[pos_] == close) {
+        throw TreeBuilder::Stop{
+            comma, std::string("JSON syntax error: trailing comma before \"") + close + "\""};
       }
-      if (pos_ < s_.size() && s_[pos_] == ']') {
-        ++pos_;
-        b_->End();
-        return;
-      }
-      Fail("expected \",\" or \"]\", got " + Show());
+      return false;
     }
+    if (Closes(close)) return true;
+    Fail(std::string("expected \",\" or \"") + close + "\", got " + Show());
   }
 
   bool Digit() const { return pos_ < s_.size() && s_[pos_] >= '0' && s_[pos_] <= '9'; }
