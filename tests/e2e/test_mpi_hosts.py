@@ -98,7 +98,8 @@ def test_failing_rank_on_a_remote_host_fails_the_run_fast(ty, hosts):
     assert "rank 3 fails on purpose" in info["error"]
 
 
-def test_cancel_stops_ranks_on_every_host(ty, hosts):
+def _sleeping_run(ty, hosts):
+    """A 4-rank run on the hosts whose ranks have all said hello and now sleep; its id."""
     add_cluster(ty, hosts)
     src = ty.project("proj", {"train.py": SCRIPT})
     run_id = submit(ty, src, "--", "sleep", check=0).stdout.strip().splitlines()[-1]
@@ -106,6 +107,11 @@ def test_cancel_stops_ranks_on_every_host(ty, hosts):
     deadline = time.time() + 60
     while time.time() < deadline and len(ty.run("logs", run_id).stdout.splitlines()) < 4:
         time.sleep(0.2)
+    return run_id
+
+
+def test_cancel_stops_ranks_on_every_host(ty, hosts):
+    run_id = _sleeping_run(ty, hosts)
     ty.run("cancel", run_id, check=0)
     assert ty.show(run_id)["status"] == "Canceled"
     # Nothing of the run is left on the hosts.
@@ -156,13 +162,7 @@ def test_mpi_program_across_hosts(ty, hosts, tmp_path):
 def test_lost_host_fails_the_run_promptly(ty, hosts):
     import os
     import subprocess
-    add_cluster(ty, hosts)
-    src = ty.project("proj", {"train.py": SCRIPT})
-    run_id = submit(ty, src, "--", "sleep", check=0).stdout.strip().splitlines()[-1]
-    ty.wait_status(run_id, {"Running"}, timeout=60)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(ty.run("logs", run_id).stdout.splitlines()) < 4:
-        time.sleep(0.2)
+    run_id = _sleeping_run(ty, hosts)
     # The second host "crashes": everything running in its namespace dies at once.
     pids = subprocess.run(["ip", "netns", "pids", hosts.names[1]], capture_output=True,
                           text=True, check=True).stdout.split()
@@ -198,13 +198,7 @@ def _orted_on_hosts(hosts):
 def test_ranks_on_every_host_die_with_a_killed_supervisor(ty, hosts):
     import os
     import signal
-    add_cluster(ty, hosts)
-    src = ty.project("proj", {"train.py": SCRIPT})
-    run_id = submit(ty, src, "--", "sleep", check=0).stdout.strip().splitlines()[-1]
-    ty.wait_status(run_id, {"Running"}, timeout=60)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(ty.run("logs", run_id).stdout.splitlines()) < 4:
-        time.sleep(0.2)
+    run_id = _sleeping_run(ty, hosts)
     # 4 ranks and their rank-exec wrappers on the hosts, mpirun here; an orted on each host.
     assert len(ty.processes_of(run_id, wait=0)) >= 9
     assert len(_orted_on_hosts(hosts)) == 2
