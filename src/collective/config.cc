@@ -77,6 +77,7 @@ Result<Config> ConfigFromEnv(const EnvLookup& lookup) {
       ReadDouble(lookup, "HOROVOD_STALL_CHECK_TIME_SECONDS", 0, &c.stall_warning_seconds));
   RETURN_IF_ERROR(
       ReadDouble(lookup, "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS", 0, &c.stall_shutdown_seconds));
+  RETURN_IF_ERROR(ReadDouble(lookup, "TRAINYARD_STALL_FAIL_SECONDS", 0, &c.stall_fail_seconds));
   if (const char* t = lookup("HOROVOD_TIMELINE")) c.timeline_path = t;
   RETURN_IF_ERROR(ReadBool(lookup, "HOROVOD_TIMELINE_MARK_CYCLES", &c.timeline_mark_cycles));
   RETURN_IF_ERROR(ReadBool(lookup, "HOROVOD_MPI_THREADS_DISABLE", &c.mpi_threads_disable));
@@ -160,7 +161,7 @@ std::string EncodeSharedConfig(const Config& c) {
   os.precision(17);
   os << c.cycle_time_ms << ' ' << c.fusion_threshold_bytes << ' ' << c.fusion_buffer_max_bytes
      << ' ' << c.fusion_small_tensor_bytes << ' ' << c.cache_capacity << ' ' << c.stall_check << ' '
-     << c.stall_warning_seconds << ' ' << c.stall_shutdown_seconds;
+     << c.stall_warning_seconds << ' ' << c.stall_shutdown_seconds << ' ' << c.stall_fail_seconds;
   return os.str();
 }
 
@@ -169,7 +170,7 @@ Status DecodeSharedConfig(const std::string& bytes, Config* c) {
   Config t = *c;
   is >> t.cycle_time_ms >> t.fusion_threshold_bytes >> t.fusion_buffer_max_bytes >>
       t.fusion_small_tensor_bytes >> t.cache_capacity >> t.stall_check >> t.stall_warning_seconds >>
-      t.stall_shutdown_seconds;
+      t.stall_shutdown_seconds >> t.stall_fail_seconds;
   if (is.fail()) return Internal("corrupt settings received from rank 0: '" + bytes + "'");
   *c = t;
   return Status::Ok();

@@ -28,13 +28,18 @@ struct Config {
   int64_t fusion_small_tensor_bytes = -1;
   // HOROVOD_CACHE_CAPACITY: entries of the response cache; 0 disables it.
   int64_t cache_capacity = 1024;
-  // HOROVOD_STALL_CHECK_DISABLE=1 turns the stall inspector off.
+  // HOROVOD_STALL_CHECK_DISABLE=1 turns the stall inspector's warning and shutdown off.
   bool stall_check = true;
   // HOROVOD_STALL_CHECK_TIME_SECONDS: warn about tensors waiting this long.
   double stall_warning_seconds = 60;
   // HOROVOD_STALL_SHUTDOWN_TIME_SECONDS: > 0 shuts the runtime down (every pending operation
   // fails) when a tensor has waited this long.
   double stall_shutdown_seconds = 0;
+  // TRAINYARD_STALL_FAIL_SECONDS: > 0 fails an operation that some ranks of its process set
+  // submitted and others did not for this long, on the ranks that submitted it (the runtime keeps
+  // working for later operations). 0 (default): such an operation waits (see the two above).
+  // Independent of HOROVOD_STALL_CHECK_DISABLE.
+  double stall_fail_seconds = 0;
   // HOROVOD_TIMELINE: Chrome-trace file written by global rank 0 ("{rank}" in the path makes
   // every rank write its own). HOROVOD_TIMELINE_MARK_CYCLES=1 adds an event per cycle.
   std::string timeline_path;

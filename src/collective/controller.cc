@@ -1,5 +1,6 @@
 #include "collective/controller.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -38,7 +39,8 @@ Controller::Controller(Communicator* comm, std::vector<int> ranks, const Config&
       timeline_(timeline),
       cache_(static_cast<size_t>(config.cache_capacity)),
       table_(ranks_),
-      stall_(config.stall_check, config.stall_warning_seconds, config.stall_shutdown_seconds) {}
+      stall_(config.stall_check, config.stall_warning_seconds, config.stall_shutdown_seconds,
+             config.stall_fail_seconds) {}
 
 void Controller::StartNegotiation(const Request& request) {
   if (timeline_ != nullptr) timeline_->Begin(request.name, NegotiateActivity(request.type));
@@ -55,6 +57,45 @@ void Controller::Forget(const std::string& name) {
   if (it == by_name_.end()) return;
   pending_.erase(it->second);
   by_name_.erase(it);
+}
+
+bool Controller::IsStallFailure(const Response& r) {
+  return r.is_error() && r.error_code == kStallFailureCode;
+}
+
+Response Controller::FailStalled(const StallInspector::Stalled& stalled, int64_t now) {
+  Response err;
+  err.name = stalled.name;
+  err.error_code = kStallFailureCode;
+  bool found = false;
+  for (const MessageTable::Pending& p : table_.PendingSince(now + 1)) {
+    if (p.name != stalled.name) continue;
+    found = true;
+    err.type = p.type;
+    // Drop the table's entry: complete it with placeholder requests for the ranks that did not
+    // announce it and pop it (PopReady returned everything else that was ready earlier in this
+    // cycle, so only this entry is popped; its decision is discarded). A later request with this
+    // name then starts a new entry.
+    for (size_t i = 0; i < ranks_.size(); ++i) {
+      if (std::find(p.announced.begin(), p.announced.end(), ranks_[i]) != p.announced.end()) {
+        continue;
+      }
+      Request placeholder;
+      placeholder.type = p.type;
+      placeholder.name = p.name;
+      table_.Add(static_cast<int>(i), placeholder, now);
+    }
+    (void)table_.PopReady();
+    break;
+  }
+  if (!found) {
+    // Pending through the response cache only: the coordinator's cache knows the operation.
+    const int bit = cache_.BitOf(stalled.name);
+    const Response* cached = bit >= 0 ? cache_.Get(bit) : nullptr;
+    if (cached != nullptr) err.type = cached->type;
+  }
+  err.error = stall_.FailMessage(OpTypeName(err.type), stalled);
+  return err;
 }
 
 Result<Controller::Output> Controller::RunCycle(Input input) {
@@ -132,6 +173,7 @@ Result<Controller::Output> Controller::RunCycle(Input input) {
   }
 
   // 3. Negotiate.
+  std::vector<std::string> failed;  // stalled names failed in this cycle (coordinator)
   if (any_uncached || stall_report || any_shutdown) {
     ++stats_.negotiations;
     RequestList mine;
@@ -178,6 +220,10 @@ Result<Controller::Output> Controller::RunCycle(Input input) {
           decided.shutdown = true;
           decided.shutdown_reason = report.shutdown_reason;
         }
+        for (const StallInspector::Stalled& s : report.failed) {
+          decided.responses.push_back(FailStalled(s, now));
+          failed.push_back(s.name);
+        }
       }
       bytes = EncodeResponseList(decided);
     }
@@ -187,6 +233,9 @@ Result<Controller::Output> Controller::RunCycle(Input input) {
     // 4. Decide: evictions, then the new responses (inserted into the cache).
     for (const std::string& name : decided.evict) cache_.Erase(name);
     for (Response& r : decided.responses) {
+      // A stall failure reaches every rank; only the ranks that hold the name fail it (the others
+      // never submitted it, or submit it later as a new operation).
+      if (IsStallFailure(r) && by_name_.count(r.name) == 0) continue;
       if (r.type == OpType::kJoin) joined_ = false;
       int evicted = -1;
       cache_.Put(r, &evicted);
@@ -208,6 +257,10 @@ Result<Controller::Output> Controller::RunCycle(Input input) {
   if (coordinator_) {
     for (const MessageTable::Pending& p : table_.PendingSince(now + 1)) {
       somewhere.push_back(p.name);
+    }
+    // The cached names were listed before this cycle's failures.
+    for (const std::string& name : failed) {
+      somewhere.erase(std::remove(somewhere.begin(), somewhere.end(), name), somewhere.end());
     }
     stall_.Observe(somewhere, now);
     stall_report_due_ = stall_.ReportDue(now);

@@ -52,6 +52,14 @@
 // or only receiving (broadcast). When all ranks have joined, a join response (with the rank that
 // joined last) completes every rank's join.
 //
+// Stall failure (TRAINYARD_STALL_FAIL_SECONDS): a name that some ranks of the set hold and others
+// (not joined) did not submit for that long fails instead of waiting: in a stall report the
+// coordinator adds an error response for it (error code kTimeout), drops its table entry, and
+// every rank that holds the name fails that operation ("allreduce 'a': stalled 1.0 s: ranks [0]
+// submitted it, ranks [1] did not ..."); ranks that do not hold it ignore the response. A name
+// that ranks submit differently (rank 0 'a', rank 1 'b') or on different process sets therefore
+// fails on every rank instead of hanging, and later operations run normally.
+//
 // Shutdown: a rank that shuts down sets the flag; every rank sees it in the same cycle and stops
 // after it. A stall past HOROVOD_STALL_SHUTDOWN_TIME_SECONDS makes the coordinator broadcast a
 // shutdown with the stall report as the reason.
@@ -115,6 +123,13 @@ class Controller {
   void StartNegotiation(const Request& request);
   void EndNegotiation(const Response& response);
   void Forget(const std::string& name);
+  // Coordinator: the error response of a name that stalled past the fail time; drops the name's
+  // table entry.
+  Response FailStalled(const StallInspector::Stalled& stalled, int64_t now);
+  // The error code of stall failures, which only ranks that hold the name execute. No other
+  // response carries it (the message table's errors are InvalidArgument / FailedPrecondition).
+  static constexpr StatusCode kStallFailureCode = StatusCode::kTimeout;
+  static bool IsStallFailure(const Response& r);
 
   Communicator* comm_;
   std::vector<int> ranks_;
