@@ -48,6 +48,7 @@
 #include "collective/config.h"
 #include "collective/handle.h"
 #include "collective/types.h"
+#include "collective/wire.h"
 #include "common/status.h"
 
 namespace trainyard::collective {
@@ -155,7 +156,14 @@ class Runtime {
 
   // --- operations: every rank of the process set must enqueue the same names ---
   // An empty name is replaced by "<op>.noname.<n>" (n counts calls on this rank). Errors found at
-  // enqueue come back as an already-done handle.
+  // enqueue come back as an already-done, refused() handle. Such a refusal still takes part in
+  // the negotiation of its name(s): the coordinator fails the name on every rank with
+  // "<op> '<name>': rank R refused it: <why>" (the refusal's status code), so a refusal on one
+  // rank does not leave the others' operations waiting. The name stays held until then; an
+  // operation of the same name enqueued meanwhile waits behind it (no duplicate-name error).
+  // Purely local refusals are not negotiated: a process set this rank is not a member of (or that
+  // is not registered), a join pending on this rank, and a name already in flight (Horovod's
+  // duplicate-name error, InvalidArgument; the first operation of that name goes on).
 
   // output = reduce(input over ranks); `output` may be `input` (in place); same shape and dtype.
   Handle AllreduceAsync(const std::string& name, const Tensor& input, const Tensor& output,
@@ -179,6 +187,12 @@ class Runtime {
                        const AlltoallOptions& options = {});
   Handle ReducescatterAsync(const std::string& name, const Tensor& input,
                             const ReducescatterOptions& options = {});
+  // Refuses, at the call, an operation that an adapter rejected before it reached the runtime
+  // (e.g. a torch dtype the runtime lacks): returns a refused handle with `why` and negotiates
+  // the refusal of `names` like the refusals of the operations above. Empty names take the next
+  // automatic name, as the operation would have. Grouped operations pass every tensor's name.
+  Handle RefuseAsync(OpType type, const std::vector<std::string>& names, const Status& why,
+                     ProcessSetId process_set = kGlobalProcessSet);
   Handle BarrierAsync(ProcessSetId process_set = kGlobalProcessSet);
   Status Barrier(ProcessSetId process_set = kGlobalProcessSet);
   // This rank has no more data: it takes part in the others' operations with zeros until every

@@ -191,14 +191,21 @@ TEST(CollectiveWire, RequestAndResponseListsRoundTrip) {
   q.prescale = 0.5;
   q.ranks = {1, 2};
   q.rank = 3;
-  list.requests = {q, MakeRequest("b", {})};
+  Request refusal = MakeRequest("r", {});
+  refusal.error = "refused";
+  refusal.error_code = StatusCode::kFailedPrecondition;
+  list.requests = {q, MakeRequest("b", {}), refusal};
   list.cached_pending = {"c"};
   list.shutdown = true;
   list.shutdown_reason = "why";
   Result<RequestList> back = DecodeRequestList(EncodeRequestList(list));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->rank, 3);
-  ASSERT_EQ(back->requests.size(), 2u);
+  ASSERT_EQ(back->requests.size(), 3u);
+  EXPECT_TRUE(back->requests[0].error.empty());
+  EXPECT_EQ(back->requests[0].error_code, StatusCode::kOk);
+  EXPECT_EQ(back->requests[2].error, "refused");
+  EXPECT_EQ(back->requests[2].error_code, StatusCode::kFailedPrecondition);
   EXPECT_EQ(back->requests[0].name, "grad/w\"x");
   EXPECT_EQ(back->requests[0].shape, (Shape{4, 3}));
   EXPECT_EQ(back->requests[0].dtype, DataType::kBFloat16);
@@ -245,6 +252,9 @@ TEST(ResponseCache, HitMissInvalidAndLruEviction) {
   EXPECT_EQ(cache.Find(a).state, ResponseCache::State::kHit);
   EXPECT_EQ(cache.Find(a).bit, 0);
   EXPECT_EQ(cache.Find(MakeRequest("a", {5})).state, ResponseCache::State::kInvalid);
+  Request refused = a;  // a refusal is never served from the cache: it is negotiated
+  refused.error = "refused";
+  EXPECT_EQ(cache.Find(refused).state, ResponseCache::State::kInvalid);
   cache.Touch(0);  // a is now the most recent, b the least
   cache.Put(ResponseFor(c), &evicted);
   EXPECT_EQ(evicted, 1);
@@ -361,19 +371,85 @@ TEST(MessageTable, JoinedRanksCountAsReadyAndJoinCompletesLast) {
   EXPECT_TRUE(t.JoinedRanks().empty());
 }
 
-TEST(MessageTable, BroadcastFromAJoinedRootIsAnError) {
-  MessageTable t({0, 1});
+// As Horovod's coordinator: with a joined rank, allgather, broadcast (whatever the root) and
+// alltoall fail with Horovod's words; allreduce and reducescatter run.
+TEST(MessageTable, AllgatherBroadcastAndAlltoallFailWhileARankHasJoined) {
+  MessageTable t({0, 1, 2});
   Request join;
   join.type = OpType::kJoin;
   join.name = kJoinName;
   t.Add(0, join, 1);
-  Request b = MakeRequest("b", {2});
-  b.type = OpType::kBroadcast;
-  b.root = 0;
-  t.Add(1, b, 1);
+  const std::vector<std::pair<OpType, std::string>> failing = {
+      {OpType::kAllgather,
+       "allgather 'x': Allgather is not supported with Join at this time. Specify "
+       "sparse_to_dense=True if using DistributedOptimizer (ranks [0] have joined)"},
+      {OpType::kBroadcast,
+       "broadcast 'x': Broadcast is not supported with Join at this time. (ranks [0] have "
+       "joined)"},
+      {OpType::kAlltoall,
+       "alltoall 'x': Alltoall is not supported with Join at this time. (ranks [0] have joined)"},
+  };
+  for (const auto& [type, message] : failing) {
+    Request q = MakeRequest("x", {2});
+    q.type = type;
+    q.root = 1;
+    t.Add(1, q, 1);
+    t.Add(2, q, 1);
+    std::vector<Response> ready = t.PopReady();
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_EQ(ready[0].error_code, StatusCode::kFailedPrecondition);
+    EXPECT_EQ(ready[0].error, message);
+  }
+  for (OpType type : {OpType::kAllreduce, OpType::kReducescatter}) {
+    Request q = MakeRequest("y", {2});
+    q.type = type;
+    t.Add(1, q, 1);
+    t.Add(2, q, 1);
+    std::vector<Response> ready = t.PopReady();
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_FALSE(ready[0].is_error()) << ready[0].error;
+  }
+}
+
+// A rank's error request (a refusal at its call) fails the name for every rank, naming the
+// refusing ranks, with the refusal's code, whatever the others sent.
+TEST(MessageTable, RefusalsFailTheNameOnEveryRank) {
+  MessageTable t({0, 1, 2});
+  Request refused;
+  refused.type = OpType::kAllreduce;
+  refused.name = "w";
+  refused.error = "allreduce 'w': Adasum needs a floating-point tensor, not int32";
+  refused.error_code = StatusCode::kInvalidArgument;
+  t.Add(1, MakeRequest("w", {2}), 1);
+  EXPECT_TRUE(t.PopReady().empty());  // still waits for the others
+  t.Add(0, refused, 1);
+  Request other = MakeRequest("w", {7}, DataType::kFloat16);  // would be a mismatch otherwise
+  t.Add(2, other, 1);
   std::vector<Response> ready = t.PopReady();
   ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].name, "w");
+  EXPECT_EQ(ready[0].error_code, StatusCode::kInvalidArgument);
+  EXPECT_EQ(ready[0].error,
+            "allreduce 'w': rank 0 refused it: Adasum needs a floating-point tensor, not int32");
+
+  // Several refusing ranks; a joined rank does not hold it up; the first refusal's code wins.
+  t.Add(2, Request{.type = OpType::kJoin, .name = kJoinName}, 1);
+  Request a = refused;
+  a.name = "v";
+  a.type = OpType::kAlltoall;
+  a.error = "alltoall 'v': splits [3, 0, 0] must have one non-negative entry per rank";
+  a.error_code = StatusCode::kFailedPrecondition;
+  Request b = a;
+  b.error = "the tensor is undefined";
+  b.error_code = StatusCode::kInvalidArgument;
+  t.Add(0, a, 1);
+  t.Add(1, b, 1);
+  ready = t.PopReady();
+  ASSERT_EQ(ready.size(), 1u);
   EXPECT_EQ(ready[0].error_code, StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ready[0].error,
+            "alltoall 'v': rank 0 refused it: splits [3, 0, 0] must have one non-negative entry "
+            "per rank; rank 1 refused it: the tensor is undefined");
 }
 
 Response Allreduce(const std::string& name, int64_t elements, DataType dtype = DataType::kFloat32) {

@@ -109,6 +109,29 @@ Response MessageTable::Decide(const std::string& name, const Entry& e) const {
       joined_ranks.push_back(ranks_[i]);
     }
   }
+  // Refusals first: a rank that refused the operation at the call sent an error request, and
+  // every rank fails the name with the refusal (the other ranks' operations would wait for it
+  // forever otherwise).
+  std::vector<std::pair<int, std::string>> refusals;
+  const Request* refused = nullptr;
+  for (const auto& [rank, q] : sent) {
+    if (q->error.empty()) continue;
+    if (refused == nullptr) refused = q;
+    // The refusing rank's message starts with "<op> '<name>': "; said once, in front.
+    const std::string prefix = std::string(OpTypeName(q->type)) + " '" + name + "': ";
+    refusals.push_back(
+        {rank, q->error.rfind(prefix, 0) == 0 ? q->error.substr(prefix.size()) : q->error});
+  }
+  if (refused != nullptr) {
+    Response err;
+    err.type = refused->type;
+    err.name = name;
+    err.error = std::string(OpTypeName(refused->type)) + " '" + name +
+                "': " + DescribeByRank(refusals, "refused it:");
+    err.error_code =
+        refused->error_code == StatusCode::kOk ? StatusCode::kInvalidArgument : refused->error_code;
+    return err;
+  }
   const Request& first = *sent.front().second;
   Response r = ResponseFor(first);
   auto fail = [&](StatusCode code, std::string message) {
@@ -190,10 +213,6 @@ Response MessageTable::Decide(const std::string& name, const Entry& e) const {
     d = differs([](const Request& q) { return "root " + std::to_string(q.root); }, "asked for");
     if (!d.empty())
       return fail(StatusCode::kInvalidArgument, "mismatched roots for " + what + ": " + d);
-    if (std::find(joined_ranks.begin(), joined_ranks.end(), first.root) != joined_ranks.end()) {
-      return fail(StatusCode::kFailedPrecondition,
-                  what + ": the root rank " + std::to_string(first.root) + " has already joined");
-    }
   }
   if (first.type == OpType::kAddProcessSet || first.type == OpType::kRemoveProcessSet) {
     d = differs([](const Request& q) { return RanksToString(q.ranks); }, "asked for");
@@ -202,12 +221,30 @@ Response MessageTable::Decide(const std::string& name, const Entry& e) const {
                   std::string("mismatched ") + OpTypeName(first.type) + " calls: " + d);
     }
   }
-  if (!joined_ranks.empty() &&
-      (first.type == OpType::kAlltoall || first.type == OpType::kAddProcessSet ||
-       first.type == OpType::kRemoveProcessSet)) {
-    Shape js(joined_ranks.begin(), joined_ranks.end());
-    return fail(StatusCode::kFailedPrecondition,
-                what + " cannot run while ranks " + ShapeToString(js) + " have joined");
+  if (!joined_ranks.empty()) {
+    // As Horovod's coordinator: only allreduce, reducescatter and barrier run with joined ranks
+    // (which contribute zeros); the others fail on every rank that called them.
+    const std::string ranks = ShapeToString(Shape(joined_ranks.begin(), joined_ranks.end()));
+    const std::string joined = " (ranks " + ranks + " have joined)";
+    switch (first.type) {
+      case OpType::kAllgather:
+        return fail(StatusCode::kFailedPrecondition,
+                    what +
+                        ": Allgather is not supported with Join at this time. Specify "
+                        "sparse_to_dense=True if using DistributedOptimizer" +
+                        joined);
+      case OpType::kBroadcast:
+        return fail(StatusCode::kFailedPrecondition,
+                    what + ": Broadcast is not supported with Join at this time." + joined);
+      case OpType::kAlltoall:
+        return fail(StatusCode::kFailedPrecondition,
+                    what + ": Alltoall is not supported with Join at this time." + joined);
+      case OpType::kAddProcessSet:
+      case OpType::kRemoveProcessSet:
+        return fail(StatusCode::kFailedPrecondition,
+                    what + " cannot run while ranks " + ranks + " have joined");
+      default: break;
+    }
   }
   return r;
 }

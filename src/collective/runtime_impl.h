@@ -83,6 +83,12 @@ struct Runtime::Impl {
   Status CheckSet(ProcessSetId id, SetView* view) const;
   std::string NameOr(const std::string& name, const char* op);
   Handle Enqueue(std::vector<TensorEntry> entries, int parts);
+  // A refused handle with `why`. Unless the refusal is purely local (this rank has joined, or a
+  // name is in flight: the duplicate-name error is returned instead), each of `names` (already
+  // NameOr'd) is also enqueued as an error request, so that the coordinator fails the name on
+  // every rank instead of leaving the others' operations waiting (docs/collective.md).
+  Handle Refuse(ProcessSetId process_set, OpType type, const std::vector<std::string>& names,
+                const Status& why);
 };
 
 }  // namespace trainyard::collective

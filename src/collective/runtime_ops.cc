@@ -119,6 +119,36 @@ std::string Runtime::Impl::NameOr(const std::string& name, const char* op) {
   return std::string(op) + ".noname." + std::to_string(noname_counter.fetch_add(1));
 }
 
+Handle Runtime::Impl::Refuse(ProcessSetId process_set, OpType type,
+                             const std::vector<std::string>& names, const Status& why) {
+  // Purely local: the rank has joined (it takes part with zeros; the others do not wait for it),
+  // or a name of the group is in flight (the first operation of that name is legitimately
+  // pending, and the duplicate's refusal is this rank's own business).
+  if (queue.InFlight(process_set, kJoinName)) return Handle::Done(why);
+  for (const std::string& name : names) {
+    Status dup = queue.CheckName(process_set, type, name);
+    if (!dup.ok()) return Handle::Done(dup);
+  }
+  // Nobody waits on the stand-ins' handle: the caller's handle is the refused one below.
+  auto shadow = std::make_shared<internal::HandleState>(static_cast<int>(names.size()));
+  std::vector<TensorEntry> entries;
+  for (const std::string& name : names) {
+    TensorEntry e;
+    e.process_set = process_set;
+    e.request.type = type;
+    e.request.name = name;
+    e.request.rank = topology.rank;
+    e.request.error = why.message();
+    e.request.error_code = why.code();
+    e.handle = shadow;
+    e.refusal = true;
+    entries.push_back(std::move(e));
+  }
+  // Fails only when the runtime is closed (or `names` repeats a name): nothing to tell the others.
+  queue.Add(std::move(entries)).IgnoreError();
+  return Handle::Done(why);
+}
+
 Handle Runtime::Impl::Enqueue(std::vector<TensorEntry> entries, int parts) {
   auto state = std::make_shared<internal::HandleState>(parts);
   state->poll_micros = kPollMicros;
@@ -146,20 +176,27 @@ Status Runtime::Allreduce(const std::string& name, const Tensor& input, const Te
   return AllreduceAsync(name, input, output, options).Wait();
 }
 
-Handle Runtime::GroupedAllreduceAsync(const std::vector<std::string>& names,
+Handle Runtime::GroupedAllreduceAsync(const std::vector<std::string>& names_in,
                                       const std::vector<Tensor>& inputs,
                                       const std::vector<Tensor>& outputs,
                                       const AllreduceOptions& options) {
-  if (names.size() != inputs.size() || names.size() != outputs.size() || names.empty()) {
-    return Handle::Done(InvalidArgument(
-        "grouped allreduce: needs as many names as inputs and outputs, and at least one"));
+  if (names_in.empty()) {
+    return Handle::Done(InvalidArgument("grouped allreduce: needs at least one tensor"));
   }
   Impl::SetView view;
   Status st = impl_->CheckSet(options.process_set, &view);
   if (!st.ok()) return Handle::Done(st);
+  std::vector<std::string> names;
+  for (const std::string& name : names_in) names.push_back(impl_->NameOr(name, "allreduce"));
+  auto refuse = [&](const Status& why) {
+    return impl_->Refuse(options.process_set, OpType::kAllreduce, names, why);
+  };
+  if (names.size() != inputs.size() || names.size() != outputs.size()) {
+    return refuse(InvalidArgument("grouped allreduce: needs as many names as inputs and outputs"));
+  }
   std::vector<TensorEntry> entries;
   for (size_t i = 0; i < names.size(); ++i) {
-    std::string name = impl_->NameOr(names[i], "allreduce");
+    const std::string& name = names[i];
     const Tensor& in = inputs[i];
     const Tensor& out = outputs[i];
     for (const Status& s : {CheckTensor(OpType::kAllreduce, name, in, "input", view.device),
@@ -167,22 +204,22 @@ Handle Runtime::GroupedAllreduceAsync(const std::vector<std::string>& names,
                             CheckSameDevice(OpType::kAllreduce, name, in, out),
                             CheckReduce(OpType::kAllreduce, name, in.dtype, options.op,
                                         options.prescale_factor, options.postscale_factor)}) {
-      if (!s.ok()) return Handle::Done(s);
+      if (!s.ok()) return refuse(s);
     }
     if (options.op == ReduceOp::kAdasum && in.device.type != DeviceType::kCpu) {
-      return Handle::Done(Unimplemented(What(OpType::kAllreduce, name) +
-                                        ": Adasum of device tensors is not supported"));
+      return refuse(Unimplemented(What(OpType::kAllreduce, name) +
+                                  ": Adasum of device tensors is not supported"));
     }
     if (in.dtype != out.dtype || in.shape != out.shape) {
-      return Handle::Done(InvalidArgument(What(OpType::kAllreduce, name) + ": output " +
-                                          DataTypeName(out.dtype) + " " + ShapeToString(out.shape) +
-                                          " differs from input " + DataTypeName(in.dtype) + " " +
-                                          ShapeToString(in.shape)));
+      return refuse(InvalidArgument(What(OpType::kAllreduce, name) + ": output " +
+                                    DataTypeName(out.dtype) + " " + ShapeToString(out.shape) +
+                                    " differs from input " + DataTypeName(in.dtype) + " " +
+                                    ShapeToString(in.shape)));
     }
     TensorEntry e;
     e.process_set = options.process_set;
     e.request.type = OpType::kAllreduce;
-    e.request.name = std::move(name);
+    e.request.name = name;
     e.request.dtype = in.dtype;
     e.request.shape = in.shape;
     e.request.reduce_op = options.op;
@@ -198,18 +235,21 @@ Handle Runtime::GroupedAllreduceAsync(const std::vector<std::string>& names,
 
 Handle Runtime::AllgatherAsync(const std::string& name_in, const Tensor& input,
                                const AllgatherOptions& options) {
-  std::string name = impl_->NameOr(name_in, "allgather");
   Impl::SetView view;
   Status set = impl_->CheckSet(options.process_set, &view);
   if (!set.ok()) return Handle::Done(set);
+  std::string name = impl_->NameOr(name_in, "allgather");
+  auto refuse = [&](const Status& why) {
+    return impl_->Refuse(options.process_set, OpType::kAllgather, {name}, why);
+  };
   for (const Status& s :
        {CheckTensor(OpType::kAllgather, name, input, "input", view.device),
         CheckDeviceAllocator(OpType::kAllgather, name, input, options.allocator)}) {
-    if (!s.ok()) return Handle::Done(s);
+    if (!s.ok()) return refuse(s);
   }
   if (input.shape.empty()) {
-    return Handle::Done(InvalidArgument(What(OpType::kAllgather, name) +
-                                        ": needs a tensor with at least one dimension"));
+    return refuse(InvalidArgument(What(OpType::kAllgather, name) +
+                                  ": needs a tensor with at least one dimension"));
   }
   TensorEntry e;
   e.process_set = options.process_set;
@@ -227,22 +267,25 @@ Handle Runtime::AllgatherAsync(const std::string& name_in, const Tensor& input,
 
 Handle Runtime::BroadcastAsync(const std::string& name_in, const Tensor& input,
                                const Tensor& output, int root_rank, ProcessSetId process_set) {
-  std::string name = impl_->NameOr(name_in, "broadcast");
   Impl::SetView view;
   Status set = impl_->CheckSet(process_set, &view);
   if (!set.ok()) return Handle::Done(set);
+  std::string name = impl_->NameOr(name_in, "broadcast");
+  auto refuse = [&](const Status& why) {
+    return impl_->Refuse(process_set, OpType::kBroadcast, {name}, why);
+  };
   for (const Status& s : {CheckTensor(OpType::kBroadcast, name, input, "input", view.device),
                           CheckTensor(OpType::kBroadcast, name, output, "output", view.device),
                           CheckSameDevice(OpType::kBroadcast, name, input, output)}) {
-    if (!s.ok()) return Handle::Done(s);
+    if (!s.ok()) return refuse(s);
   }
   if (std::find(view.ranks.begin(), view.ranks.end(), root_rank) == view.ranks.end()) {
-    return Handle::Done(InvalidArgument(What(OpType::kBroadcast, name) + ": root rank " +
-                                        std::to_string(root_rank) + " is not in the process set"));
+    return refuse(InvalidArgument(What(OpType::kBroadcast, name) + ": root rank " +
+                                  std::to_string(root_rank) + " is not in the process set"));
   }
   if (input.dtype != output.dtype || input.shape != output.shape) {
-    return Handle::Done(InvalidArgument(What(OpType::kBroadcast, name) +
-                                        ": output differs from input in dtype or shape"));
+    return refuse(InvalidArgument(What(OpType::kBroadcast, name) +
+                                  ": output differs from input in dtype or shape"));
   }
   TensorEntry e;
   e.process_set = process_set;
@@ -266,18 +309,21 @@ Status Runtime::Broadcast(const std::string& name, const Tensor& tensor, int roo
 
 Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
                               const AlltoallOptions& options) {
-  std::string name = impl_->NameOr(name_in, "alltoall");
   Impl::SetView view;
   Status set = impl_->CheckSet(options.process_set, &view);
   if (!set.ok()) return Handle::Done(set);
+  std::string name = impl_->NameOr(name_in, "alltoall");
+  auto refuse = [&](const Status& why) {
+    return impl_->Refuse(options.process_set, OpType::kAlltoall, {name}, why);
+  };
   for (const Status& s :
        {CheckTensor(OpType::kAlltoall, name, input, "input", view.device),
         CheckDeviceAllocator(OpType::kAlltoall, name, input, options.allocator)}) {
-    if (!s.ok()) return Handle::Done(s);
+    if (!s.ok()) return refuse(s);
   }
   if (input.shape.empty()) {
-    return Handle::Done(InvalidArgument(What(OpType::kAlltoall, name) +
-                                        ": needs a tensor with at least one dimension"));
+    return refuse(InvalidArgument(What(OpType::kAlltoall, name) +
+                                  ": needs a tensor with at least one dimension"));
   }
   const int64_t n = static_cast<int64_t>(view.ranks.size());
   const int64_t rows = input.shape.front();
@@ -287,7 +333,7 @@ Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
   // (checked by the callers) is Horovod's ValueError.
   if (splits.empty()) {
     if (rows % n != 0) {
-      return Handle::Done(FailedPrecondition(
+      return refuse(FailedPrecondition(
           What(OpType::kAlltoall, name) + ": without splits the first dimension (" +
           std::to_string(rows) + ") must be divisible by the number of ranks (" +
           std::to_string(n) + ")"));
@@ -301,7 +347,7 @@ Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
     negative = negative || x < 0;
   }
   if (static_cast<int64_t>(splits.size()) != n || negative || sum != rows) {
-    return Handle::Done(FailedPrecondition(
+    return refuse(FailedPrecondition(
         What(OpType::kAlltoall, name) + ": splits " + ShapeToString(splits) +
         " must have one non-negative entry per rank of the process set (" + std::to_string(n) +
         ") summing to the first dimension (" + std::to_string(rows) + ")"));
@@ -323,22 +369,25 @@ Handle Runtime::AlltoallAsync(const std::string& name_in, const Tensor& input,
 
 Handle Runtime::ReducescatterAsync(const std::string& name_in, const Tensor& input,
                                    const ReducescatterOptions& options) {
-  std::string name = impl_->NameOr(name_in, "reducescatter");
   Impl::SetView view;
   Status set = impl_->CheckSet(options.process_set, &view);
   if (!set.ok()) return Handle::Done(set);
+  std::string name = impl_->NameOr(name_in, "reducescatter");
+  auto refuse = [&](const Status& why) {
+    return impl_->Refuse(options.process_set, OpType::kReducescatter, {name}, why);
+  };
   for (const Status& s : {CheckTensor(OpType::kReducescatter, name, input, "input", view.device),
                           CheckReduce(OpType::kReducescatter, name, input.dtype, options.op,
                                       options.prescale_factor, options.postscale_factor)}) {
-    if (!s.ok()) return Handle::Done(s);
+    if (!s.ok()) return refuse(s);
   }
   if (input.device.type != DeviceType::kCpu) {
-    return Handle::Done(Unimplemented(What(OpType::kReducescatter, name) +
-                                      ": reducescatter of device tensors is not supported yet"));
+    return refuse(Unimplemented(What(OpType::kReducescatter, name) +
+                                ": reducescatter of device tensors is not supported yet"));
   }
   if (input.shape.empty()) {
-    return Handle::Done(InvalidArgument(What(OpType::kReducescatter, name) +
-                                        ": needs a tensor with at least one dimension"));
+    return refuse(InvalidArgument(What(OpType::kReducescatter, name) +
+                                  ": needs a tensor with at least one dimension"));
   }
   TensorEntry e;
   e.process_set = options.process_set;
@@ -355,6 +404,19 @@ Handle Runtime::ReducescatterAsync(const std::string& name_in, const Tensor& inp
   std::vector<TensorEntry> entries;
   entries.push_back(std::move(e));
   return impl_->Enqueue(std::move(entries), 1);
+}
+
+Handle Runtime::RefuseAsync(OpType type, const std::vector<std::string>& names, const Status& why,
+                            ProcessSetId process_set) {
+  if (names.empty() || why.ok()) {
+    return Handle::Done(InvalidArgument("RefuseAsync: needs a name and an error"));
+  }
+  Impl::SetView view;
+  Status set = impl_->CheckSet(process_set, &view);
+  if (!set.ok()) return Handle::Done(why);
+  std::vector<std::string> named;
+  for (const std::string& name : names) named.push_back(impl_->NameOr(name, OpTypeName(type)));
+  return impl_->Refuse(process_set, type, named, why);
 }
 
 Handle Runtime::BarrierAsync(ProcessSetId process_set) {

@@ -408,13 +408,37 @@ TEST_P(CollectiveRanks, JoinedRanksContributeZeros) {
       EXPECT_EQ(t.Get(0), s == 0 ? n : n - 1) << "step " << s;
     }
     if (rank != 0) {
+      // As Horovod's coordinator: allgather, broadcast (from any root) and alltoall fail on every
+      // rank that called them while a rank has joined; reducescatter runs, with zeros.
       Buffer g(DataType::kFloat32, Shape{2});
-      Handle h = rt.AllgatherAsync("late.gather", g.tensor());
-      ASSERT_TRUE(WaitOk(h).ok());
-      EXPECT_EQ(h.output().shape, (Shape{2 * (n - 1)}));  // rank 0 adds no rows
-      Buffer b(DataType::kFloat32, Shape{2});
-      Status st = rt.Broadcast("from.joined", b.tensor(), 0);
+      Status st = WaitOk(rt.AllgatherAsync("late.gather", g.tensor()));
       EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+      EXPECT_NE(st.message().find("Allgather is not supported with Join at this time. Specify "
+                                  "sparse_to_dense=True if using DistributedOptimizer"),
+                std::string::npos)
+          << st.ToString();
+      Buffer b(DataType::kFloat32, Shape{2});
+      for (int root : {0, 1}) {
+        st = rt.Broadcast("late.bcast." + std::to_string(root), b.tensor(), root);
+        EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+        EXPECT_NE(st.message().find("Broadcast is not supported with Join at this time."),
+                  std::string::npos)
+            << st.ToString();
+      }
+      Buffer a(DataType::kFloat32, Shape{n});
+      st = WaitOk(rt.AlltoallAsync("late.a2a", a.tensor()));
+      EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+      EXPECT_NE(st.message().find("Alltoall is not supported with Join at this time."),
+                std::string::npos)
+          << st.ToString();
+      Buffer r(DataType::kFloat32, Shape{n, 2});
+      for (int64_t i = 0; i < r.size(); ++i) r.Set(i, 1);
+      ReducescatterOptions rs;
+      rs.op = ReduceOp::kSum;
+      Handle h = rt.ReducescatterAsync("late.rs", r.tensor(), rs);
+      ASSERT_TRUE(WaitOk(h).ok()) << h.Wait().ToString();
+      ASSERT_GT(h.output().num_elements(), 0);
+      EXPECT_EQ(static_cast<const float*>(h.output().data)[0], n - 1);  // the joined rank: zeros
     }
     if (rank == n - 1) SleepMicros(50'000);  // join last, deterministically
     Result<int> last = rt.Join();
@@ -498,6 +522,128 @@ TEST(CollectiveRuntime, DuplicateNameRefusedForEveryOperationAndReusableAfter) {
   });
 }
 
+// Refusals at the call take part in the negotiation (issue 12, "Symmetry"): when only rank 0
+// refuses an operation, the other ranks' matching operation fails too, naming rank 0 and keeping
+// the refusal's status code, and the next operations run on every rank (no hang).
+TEST_P(CollectiveRanks, OneSidedRefusalFailsEveryRankAndTheNextOperationsRun) {
+  const int n = GetParam();
+  if (n < 2) GTEST_SKIP();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    const bool bad = rank == 0;
+    Buffer f(DataType::kFloat32, Shape{n, 2});
+    Buffer ints(DataType::kInt32, Shape{n, 2});
+    Buffer other(DataType::kFloat32, Shape{n, 2});
+    Tensor scalar{f.tensor().data, DataType::kFloat32, {}, {}};
+    AllreduceOptions adasum;
+    adasum.op = ReduceOp::kAdasum;
+    AlltoallOptions bad_splits;
+    bad_splits.splits = std::vector<int64_t>(static_cast<size_t>(n), 0);
+    bad_splits.splits[0] = n + 1;  // more rows than the tensor has
+    struct Case {
+      std::string name;
+      StatusCode code;
+      std::string reason;  // a part of rank 0's message
+      std::function<Handle()> start;
+    };
+    const std::vector<Case> cases = {
+        {"adasum.int", StatusCode::kInvalidArgument, "Adasum needs a floating-point tensor",
+         [&] {
+           return bad ? rt.AllreduceAsync("adasum.int", ints.tensor(), ints.tensor(), adasum)
+                      : rt.AllreduceAsync("adasum.int", f.tensor(), f.tensor(), adasum);
+         }},
+        {"gather.scalar", StatusCode::kInvalidArgument, "at least one dimension",
+         [&] { return rt.AllgatherAsync("gather.scalar", bad ? scalar : f.tensor()); }},
+        {"bcast.root", StatusCode::kInvalidArgument, "root rank 99",
+         [&] { return rt.BroadcastAsync("bcast.root", f.tensor(), f.tensor(), bad ? 99 : 0); }},
+        {"a2a.splits", StatusCode::kFailedPrecondition, "splits",
+         [&] {
+           return rt.AlltoallAsync("a2a.splits", f.tensor(), bad ? bad_splits : AlltoallOptions{});
+         }},
+        {"rs.scalar", StatusCode::kInvalidArgument, "at least one dimension",
+         [&] { return rt.ReducescatterAsync("rs.scalar", bad ? scalar : f.tensor()); }},
+        {"grouped.1", StatusCode::kInvalidArgument, "differs from input",
+         [&] {
+           // Tensor 1 of the group is refused on rank 0: both tensors fail everywhere.
+           Buffer small(DataType::kFloat32, Shape{1});
+           return rt.GroupedAllreduceAsync({"grouped.0", "grouped.1"}, {f.tensor(), other.tensor()},
+                                           {f.tensor(), bad ? small.tensor() : other.tensor()});
+         }},
+    };
+    AllreduceOptions sum;
+    sum.op = ReduceOp::kSum;
+    for (const Case& c : cases) {
+      Handle h = c.start();
+      EXPECT_EQ(h.refused(), bad) << c.name;
+      Status st = WaitOk(h);
+      EXPECT_EQ(st.code(), c.code) << c.name << ": " << st.ToString();
+      EXPECT_NE(st.message().find(c.reason), std::string::npos) << st.ToString();
+      if (!bad) {
+        EXPECT_NE(st.message().find("rank 0 refused it: "), std::string::npos) << st.ToString();
+        EXPECT_NE(st.message().find(c.name), std::string::npos) << st.ToString();
+      }
+      // The next operation runs on every rank.
+      Buffer t(DataType::kFloat32, Shape{3});
+      for (int64_t i = 0; i < 3; ++i) t.Set(i, 1);
+      ASSERT_TRUE(rt.Allreduce("after." + c.name, t.tensor(), t.tensor(), sum).ok()) << c.name;
+      EXPECT_EQ(t.Get(2), n) << c.name;
+    }
+    // Automatic names stay in step: a refused unnamed operation uses up its number too.
+    Handle h = bad ? rt.AllreduceAsync("", ints.tensor(), ints.tensor(), adasum)
+                   : rt.AllreduceAsync("", f.tensor(), f.tensor());
+    Status st = WaitOk(h);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find("allreduce.noname.0"), std::string::npos) << st.ToString();
+    Buffer t(DataType::kFloat32, Shape{2});
+    for (int64_t i = 0; i < 2; ++i) t.Set(i, 1);
+    ASSERT_TRUE(rt.Allreduce("", t.tensor(), t.tensor(), sum).ok());
+    EXPECT_EQ(t.Get(0), n);
+  });
+}
+
+// The same refusal on every rank: each rank fails at the call; the coordinator's answer to the
+// refusals is ignored, and the name, held until then, can be used again at once (the new
+// operation waits behind the refusal instead of being a duplicate).
+TEST_P(CollectiveRanks, SymmetricRefusalFailsAtTheCallAndTheNameIsReusable) {
+  const int n = GetParam();
+  if (n < 2) GTEST_SKIP();
+  RunRanks(n, [&](int, Runtime& rt) {
+    Buffer t(DataType::kFloat32, Shape{n + 1});
+    for (int round = 0; round < 3; ++round) {
+      Handle h = rt.AlltoallAsync("uneven", t.tensor());  // n + 1 rows do not divide
+      EXPECT_TRUE(h.refused());
+      EXPECT_EQ(h.Wait().code(), StatusCode::kFailedPrecondition) << h.Wait().ToString();
+      Buffer even(DataType::kFloat32, Shape{n});
+      for (int64_t i = 0; i < n; ++i) even.Set(i, 7);
+      Handle ok = rt.AlltoallAsync("uneven", even.tensor());
+      EXPECT_FALSE(ok.refused()) << ok.Wait().ToString();
+      ASSERT_TRUE(WaitOk(ok).ok()) << ok.Wait().ToString();
+      EXPECT_EQ(ok.output().shape, (Shape{n}));
+    }
+  });
+}
+
+// An adapter's own refusal (RefuseAsync, e.g. a torch dtype the runtime lacks) is negotiated the
+// same way, with its status code.
+TEST(CollectiveRuntime, AdapterRefusalIsNegotiated) {
+  RunRanks(2, [&](int rank, Runtime& rt) {
+    Buffer t(DataType::kFloat32, Shape{2});
+    Handle h = rank == 0 ? rt.RefuseAsync(OpType::kAllgather, {"complex"},
+                                          InvalidArgument("dtype complex64 is not supported"))
+                         : rt.AllgatherAsync("complex", t.tensor());
+    EXPECT_EQ(h.refused(), rank == 0);
+    Status st = WaitOk(h);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find("complex64"), std::string::npos) << st.ToString();
+    if (rank == 1) {
+      EXPECT_EQ(st.message(),
+                "allgather 'complex': rank 0 refused it: dtype complex64 is not supported");
+    }
+    Handle g = rt.AllgatherAsync("complex", t.tensor());
+    ASSERT_TRUE(WaitOk(g).ok()) << g.Wait().ToString();
+    EXPECT_EQ(g.output().shape, (Shape{4}));
+  });
+}
+
 // The queue itself: a name is in flight once per process set; a batch is added all or nothing.
 TEST(TensorQueue, DuplicateNameIsAnInvalidArgumentPerProcessSetAndFreeAfterTake) {
   auto entry = [](int32_t set, const std::string& name) {
@@ -537,6 +683,45 @@ TEST(TensorQueue, DuplicateNameIsAnInvalidArgumentPerProcessSetAndFreeAfterTake)
   ASSERT_TRUE(q.Take(0, "t").has_value());
   EXPECT_TRUE(q.Add(one(0, "t")).ok());
   EXPECT_TRUE(q.InFlight(0, "t"));
+}
+
+// A refusal's stand-in holds its name: an entry of that name added meanwhile is no duplicate; it
+// waits, unannounced, and is announced when the refusal is taken out. A real entry still makes a
+// later one of its name a duplicate.
+TEST(TensorQueue, ANameHeldByARefusalMakesTheNextEntryWait) {
+  auto entry = [](const std::string& name, bool refusal) {
+    std::vector<TensorEntry> v(1);
+    v[0].request.name = name;
+    v[0].refusal = refusal;
+    if (refusal) v[0].request.error = "refused";
+    return v;
+  };
+  TensorQueue q;
+  ASSERT_TRUE(q.Add(entry("r", true)).ok());
+  EXPECT_TRUE(q.CheckName(0, OpType::kAllreduce, "r").ok());
+  ASSERT_TRUE(q.Add(entry("r", false)).ok());
+  ASSERT_TRUE(q.Add(entry("r", true)).ok());  // a second refusal waits too
+  std::vector<Request> fresh = q.PopNew(0);
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_EQ(fresh[0].error, "refused");
+  std::optional<TensorEntry> first = q.Take(0, "r");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_TRUE(first->refusal);
+  fresh = q.PopNew(0);
+  ASSERT_EQ(fresh.size(), 1u);  // the real one is announced now
+  EXPECT_TRUE(fresh[0].error.empty());
+  EXPECT_EQ(q.CheckName(0, OpType::kAllreduce, "r").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(q.Add(entry("r", false)).code(), StatusCode::kInvalidArgument);
+  std::optional<TensorEntry> second = q.Take(0, "r");
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(second->refusal);
+  EXPECT_EQ(q.PopNew(0).size(), 1u);  // then the second refusal
+  EXPECT_TRUE(q.Take(0, "r")->refusal);
+  EXPECT_FALSE(q.InFlight(0, "r"));
+  // Whatever waits is handed back by Close.
+  ASSERT_TRUE(q.Add(entry("z", true)).ok());
+  ASSERT_TRUE(q.Add(entry("z", false)).ok());
+  EXPECT_EQ(q.Close(Status(StatusCode::kCanceled, "closed")).size(), 2u);
 }
 
 // Adasum against the formula evaluated here, independently, on Horovod's tree: rank pairs at

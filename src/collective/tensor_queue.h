@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,17 +31,26 @@ struct TensorEntry {
   std::vector<int64_t> splits;  // alltoall: rows sent to each rank of the set
   OutputAllocator allocator;
   std::shared_ptr<internal::HandleState> handle;
+  // A refusal's stand-in: `request` carries the error, `handle` is nobody's (the caller's handle
+  // failed at the call). It holds the name until the coordinator answered it.
+  bool refusal = false;
 };
 
 class TensorQueue {
  public:
   // Adds `entries` all or nothing. InvalidArgument (Horovod's duplicate-name error, naming the
   // tensor) if a name is already in flight in its process set or repeated among `entries`; the
-  // close status after Close(). A name is free again once its entry was taken out.
+  // close status after Close(). A name is free again once its entry was taken out. A name held by
+  // a refusal is not a duplicate: the new entry waits behind the refusal (its request is not
+  // announced) until Take() removes the refusal.
   Status Add(std::vector<TensorEntry> entries);
+  // The duplicate-name error Add() gives when `name` is in flight, other than behind a refusal;
+  // OK otherwise.
+  Status CheckName(int32_t process_set, OpType type, const std::string& name) const;
   // The requests of `process_set` added since the last call, in the order added.
   std::vector<Request> PopNew(int32_t process_set);
-  // Removes and returns the entry of `name`, if present.
+  // Removes and returns the entry of `name`, if present; the first entry waiting behind it (if
+  // it was a refusal) takes its place and is announced.
   std::optional<TensorEntry> Take(int32_t process_set, const std::string& name);
   bool InFlight(int32_t process_set, const std::string& name) const;
   // Removes and returns every entry of `process_set`.
@@ -60,6 +70,8 @@ class TensorQueue {
   struct PerSet {
     std::unordered_map<std::string, TensorEntry> in_flight;
     std::vector<Request> fresh;
+    // Entries added while a refusal held their name, in the order added.
+    std::unordered_map<std::string, std::deque<TensorEntry>> waiting;
   };
   mutable Mutex mu_;
   CondVar cv_;

@@ -64,6 +64,7 @@ Response ResponseFor(const Request& r) {
 }
 
 bool SameSignature(const Request& r, const Response& c) {
+  if (!r.error.empty()) return false;  // a refusal is always negotiated
   if (r.type != c.type || r.name != c.name || r.dtype != c.dtype || r.device != c.device) {
     return false;
   }
@@ -231,6 +232,8 @@ std::string EncodeRequestList(const RequestList& list) {
     PutCommon(w, q.type, q.name, q.dtype, q.shape, q.reduce_op, q.prescale, q.postscale, q.root,
               q.device, q.ranks);
     w.I32(q.rank);
+    w.Str(q.error);
+    w.U8(static_cast<uint8_t>(q.error_code));
   }
   w.I64(static_cast<int64_t>(list.cached_pending.size()));
   for (const std::string& s : list.cached_pending) w.Str(s);
@@ -248,6 +251,10 @@ Result<RequestList> DecodeRequestList(const std::string& bytes) {
     Request q;
     GetCommon(r, &q);
     q.rank = r.I32();
+    q.error = r.Str();
+    uint8_t code = r.U8();
+    if (code > static_cast<uint8_t>(StatusCode::kCanceled)) r.Fail();
+    q.error_code = static_cast<StatusCode>(code);
     list.requests.push_back(std::move(q));
   }
   int64_t m = r.Count(8);

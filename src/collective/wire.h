@@ -51,6 +51,12 @@ struct Request {
   int32_t root = -1;  // broadcast: global rank of the root
   Device device;
   std::vector<int32_t> ranks;  // kAddProcessSet: the new set's global ranks; kRemove: {id}
+  // Non-empty: the sender refused the operation at the call with this message (error_code: the
+  // refusal's code); only `type` and `name` are meaningful then. The coordinator fails the name
+  // on every rank (see MessageTable), so that the other ranks' matching operations do not wait
+  // for it forever. Never served from the response cache.
+  std::string error;
+  StatusCode error_code = StatusCode::kOk;
 };
 
 struct Response {
