@@ -1,0 +1,190 @@
+"""horovod.torch.elastic.state: Horovod's TorchState and the handlers that save, restore and
+sync models, optimizers, learning-rate schedulers and ElasticSamplers."""
+
+import copy
+
+import torch
+
+from horovod.common.elastic import ObjectState
+from horovod.torch.elastic.sampler import ElasticSampler
+from trainyard.torch.functions import (allgather_object, broadcast_object,
+                                       broadcast_optimizer_state, broadcast_parameters)
+from trainyard.torch.mpi_ops import rank
+
+
+class TorchState(ObjectState):
+    """The state of a PyTorch training process for hvd.elastic.run.
+
+    Every keyword argument becomes an attribute (state.model, state.optimizer, state.epoch,
+    ...). Models (torch.nn.Module), optimizers, learning-rate schedulers and ElasticSamplers are
+    handled by their type: commit() keeps a deep copy of their state_dict() in memory, restore()
+    loads it back, and sync() broadcasts rank 0's (parameters and buffers, optimizer state,
+    scheduler state, sampler state). Every other value is an ordinary Python object (pickled by
+    sync()). Assigning a new object to a handled attribute (state.model = other) saves it.
+
+    Args:
+        model: a torch.nn.Module (optional).
+        optimizer: a torch.optim.Optimizer (optional).
+        kwargs: more attributes to keep in step.
+    """
+
+    def __init__(self, model=None, optimizer=None, **kwargs):
+        kwargs.update(dict(model=model, optimizer=optimizer))
+        self._handlers, kwargs = _get_handlers(kwargs)
+        for name, handler in self._handlers.items():
+            setattr(self, name, handler.value)
+        super().__init__(bcast_object=broadcast_object, get_rank=rank, **kwargs)
+
+    def save(self):
+        for handler in self._handlers.values():
+            handler.save()
+        super().save()
+
+    def restore(self):
+        for handler in self._handlers.values():
+            handler.restore()
+        super().restore()
+
+    def sync(self):
+        for handler in self._handlers.values():
+            handler.sync()
+        super().sync()
+
+    def __setattr__(self, name, value):
+        if hasattr(self, name) and name in self._handlers:
+            self._handlers[name].set_value(value)
+        super().__setattr__(name, value)
+
+
+class StateHandler:
+    """Saves, restores and syncs one object of a TorchState."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def save(self):
+        raise NotImplementedError()
+
+    def restore(self):
+        raise NotImplementedError()
+
+    def sync(self):
+        raise NotImplementedError()
+
+    def set_value(self, value):
+        self.value = value
+        self.save()
+
+
+class ModelStateHandler(StateHandler):
+    """A torch.nn.Module: its state_dict() in memory; sync broadcasts rank 0's parameters and
+    buffers."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self._saved = copy.deepcopy(model.state_dict())
+
+    def save(self):
+        self._saved = copy.deepcopy(self.value.state_dict())
+
+    def restore(self):
+        self.value.load_state_dict(self._saved)
+
+    def sync(self):
+        broadcast_parameters(self.value.state_dict(), root_rank=0)
+
+
+class OptimizerStateHandler(StateHandler):
+    """A torch.optim.Optimizer: its state_dict() in memory; sync broadcasts rank 0's state."""
+
+    def __init__(self, optimizer):
+        super().__init__(optimizer)
+        self._saved = copy.deepcopy(optimizer.state_dict())
+
+    def save(self):
+        self._saved = copy.deepcopy(self.value.state_dict())
+
+    def restore(self):
+        self.value.load_state_dict(self._saved)
+
+    def sync(self):
+        broadcast_optimizer_state(self.value, root_rank=0)
+
+
+class LRSchedulerStateHandler(StateHandler):
+    """A learning-rate scheduler: its state_dict() in memory; sync loads rank 0's."""
+
+    def __init__(self, scheduler):
+        super().__init__(scheduler)
+        self._saved = copy.deepcopy(scheduler.state_dict())
+
+    def save(self):
+        self._saved = copy.deepcopy(self.value.state_dict())
+
+    def restore(self):
+        self.value.load_state_dict(self._saved)
+
+    def sync(self):
+        self.value.load_state_dict(broadcast_object(self.value.state_dict()))
+
+
+class SamplerStateHandler(StateHandler):
+    """An ElasticSampler: save() keeps the union of every rank's processed indices (a
+    collective call), so that a restore splits only what no rank processed yet; sync loads
+    rank 0's sampler state."""
+
+    def __init__(self, sampler):
+        super().__init__(sampler)
+        self._saved = copy.deepcopy(sampler.state_dict())
+
+    def save(self):
+        every_rank = allgather_object(self.value.processed_indices)
+        saved = copy.deepcopy(self.value.state_dict())
+        saved["processed_indices"] = set().union(*every_rank)
+        self._saved = saved
+
+    def restore(self):
+        self.value.load_state_dict(self._saved)
+
+    def sync(self):
+        self.value.load_state_dict(broadcast_object(self.value.state_dict()))
+
+
+_LR_SCHEDULER = getattr(torch.optim.lr_scheduler, "LRScheduler",
+                        torch.optim.lr_scheduler._LRScheduler)
+
+_handler_registry = [
+    (torch.nn.Module, ModelStateHandler),
+    (torch.optim.Optimizer, OptimizerStateHandler),
+    (_LR_SCHEDULER, LRSchedulerStateHandler),
+    (ElasticSampler, SamplerStateHandler),
+]
+
+
+def get_handler_registry():
+    """The (type, handler class) pairs TorchState looks a keyword argument's type up in."""
+    return _handler_registry
+
+
+def set_handler_registry(registry):
+    """Replaces the (type, handler class) pairs (e.g. to add a handler for another type)."""
+    global _handler_registry
+    _handler_registry = registry
+
+
+def _get_handler(value):
+    for handled_type, handler_class in _handler_registry:
+        if isinstance(value, handled_type):
+            return handler_class(value)
+    return None
+
+
+def _get_handlers(kwargs):
+    handlers, plain = {}, {}
+    for name, value in kwargs.items():
+        handler = _get_handler(value)
+        if handler is not None:
+            handlers[name] = handler
+        else:
+            plain[name] = value
+    return handlers, plain
