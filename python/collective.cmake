@@ -5,7 +5,8 @@
 # Included at the end of python/CMakeLists.txt (after trainyard_core is defined). Needs the torch
 # adapter (ty_dist, built with libtorch) and torch's Python binding (libtorch_python, from the
 # same PyTorch build as the interpreter's torch: Debian's libtorch-dev and python3-torch are one
-# build). Tests run pytest under mpirun with 2 ranks (needs the MPI transport).
+# build). Tests run pytest under mpirun with 2 ranks, or on 2-4 ranks over MPI and Gloo (needs the
+# MPI transport).
 set(_ty_torch_python_ok FALSE)
 if(TARGET ty_dist AND TARGET trainyard_core)
   find_library(TRAINYARD_TORCH_PYTHON_LIBRARY torch_python
@@ -67,21 +68,77 @@ if(_ty_torch_python_ok)
     LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/python-test)
 
   # Multi-rank tests: pytest in every rank (the files also run, as single-rank checks, through
-  # the generic python.test_* entries above).
+  # the generic python.test_* entries above). A file with a line
+  #   # hvd-matrix: mpi gloo ranks 2 3 4
+  # gets one entry per transport and rank count, python.hvd.<name>.<mpi|gloo>.<N> (Gloo ranks are
+  # started by tests/gloo_ranks.py with torch.distributed's RANK/WORLD_SIZE/MASTER_*; the gloo
+  # entries exist when the Gloo transport is built); a file without it gets python.hvd.<name>,
+  # 2 ranks under mpirun.
   set(TRAINYARD_HVD_TESTS "")
   if(TRAINYARD_COLLECTIVE_MPI)
     file(GLOB TRAINYARD_HVD_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_hvd_*.py)
   endif()
+  set(_ty_hvd_pytest ${TRAINYARD_PYTHON_EXECUTABLE} -m pytest -q -p no:cacheprovider
+                     -p no:hypothesispytest)
+  set(_ty_hvd_env "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${CMAKE_BINARY_DIR}/python-test:${TRAINYARD_PYTHON_COMPAT_DIR}/azureml:${TRAINYARD_PYTHON_COMPAT_DIR}/horovod;PYTHONDONTWRITEBYTECODE=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
   foreach(test ${TRAINYARD_HVD_TESTS})
     get_filename_component(test_name ${test} NAME_WE)
     string(REGEX REPLACE "^test_hvd_" "" test_name ${test_name})
-    add_test(NAME python.hvd.${test_name}
-      COMMAND ${MPIEXEC_EXECUTABLE} --allow-run-as-root --oversubscribe --bind-to none -np 2
-              ${TRAINYARD_PYTHON_EXECUTABLE} -m pytest -q -p no:cacheprovider -p no:hypothesispytest
-              ${test}
-      WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/tests)
-    set_tests_properties(python.hvd.${test_name} PROPERTIES TIMEOUT 180
-      ENVIRONMENT "PYTHONPATH=${TRAINYARD_PYTHON_DIR}:${CMAKE_BINARY_DIR}/python-test:${TRAINYARD_PYTHON_COMPAT_DIR}/azureml:${TRAINYARD_PYTHON_COMPAT_DIR}/horovod;PYTHONDONTWRITEBYTECODE=1;OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_mpi_yield_when_idle=1;OMP_NUM_THREADS=1")
+    # The hvd-matrix line is read at configure time: an edit of the file configures again.
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${test})
+    file(STRINGS ${test} _ty_matrix REGEX "^# hvd-matrix:" LIMIT_COUNT 1)
+    if(_ty_matrix STREQUAL "")
+      add_test(NAME python.hvd.${test_name}
+        COMMAND ${MPIEXEC_EXECUTABLE} --allow-run-as-root --oversubscribe --bind-to none -np 2
+                ${_ty_hvd_pytest} ${test}
+        WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+      set_tests_properties(python.hvd.${test_name} PROPERTIES TIMEOUT 180
+        ENVIRONMENT "${_ty_hvd_env}")
+      continue()
+    endif()
+    string(REGEX REPLACE "^# hvd-matrix:" "" _ty_matrix "${_ty_matrix}")
+    string(REGEX MATCHALL "[^ \t]+" _ty_words "${_ty_matrix}")
+    set(_ty_transports "")
+    set(_ty_ranks "")
+    set(_ty_in_ranks FALSE)
+    foreach(word ${_ty_words})
+      if(word STREQUAL "ranks")
+        set(_ty_in_ranks TRUE)
+      elseif(_ty_in_ranks AND word MATCHES "^[1-9]$")
+        list(APPEND _ty_ranks ${word})
+      elseif(NOT _ty_in_ranks AND word MATCHES "^(mpi|gloo)$")
+        list(APPEND _ty_transports ${word})
+      else()
+        message(FATAL_ERROR "${test}: bad hvd-matrix word '${word}' (want: "
+                            "# hvd-matrix: mpi gloo ranks 2 3 4)")
+      endif()
+    endforeach()
+    if(_ty_transports STREQUAL "" OR _ty_ranks STREQUAL "")
+      message(FATAL_ERROR "${test}: hvd-matrix names no transport or no rank count")
+    endif()
+    foreach(transport ${_ty_transports})
+      if(transport STREQUAL "gloo" AND NOT TRAINYARD_COLLECTIVE_GLOO)
+        continue()
+      endif()
+      foreach(n ${_ty_ranks})
+        set(_ty_name python.hvd.${test_name}.${transport}.${n})
+        if(transport STREQUAL "mpi")
+          add_test(NAME ${_ty_name}
+            COMMAND ${MPIEXEC_EXECUTABLE} --allow-run-as-root --oversubscribe --bind-to none
+                    -np ${n} ${_ty_hvd_pytest} ${test}
+            WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+        else()
+          # gloo_ranks.py kills every rank at its own timeout, before ctest's.
+          add_test(NAME ${_ty_name}
+            COMMAND ${TRAINYARD_PYTHON_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/tests/gloo_ranks.py
+                    -n ${n} --timeout 280 --gloo-timeout 60 -- ${_ty_hvd_pytest} ${test}
+            WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/tests)
+        endif()
+        # 4 ranks on 2 cores are oversubscribed: generous timeouts.
+        set_tests_properties(${_ty_name} PROPERTIES TIMEOUT 300 ENVIRONMENT "${_ty_hvd_env}"
+          LABELS "hvd-matrix")
+      endforeach()
+    endforeach()
   endforeach()
 
   # hvd.init() without mpirun: the test starts 2 Python ranks itself with torch.distributed's

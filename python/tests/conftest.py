@@ -1,14 +1,21 @@
-"""Under mpirun: a rank whose tests failed leaves at once, without MPI_Finalize.
+"""In a rank (under mpirun, or started by gloo_ranks.py with RANK/WORLD_SIZE): a rank whose tests
+failed leaves at once, without MPI_Finalize or the runtime's shutdown.
 
-Otherwise a failing rank's normal exit blocks in MPI_Finalize while another rank waits in a
-collective (or in hvd.init()) for it, and the job hangs until ctest's timeout. Exiting without
-finalizing makes mpirun stop the whole job right away, with the failures already printed."""
+Otherwise a failing rank's normal exit blocks in MPI_Finalize (or in the runtime's shutdown) while
+another rank waits in a collective (or in hvd.init()) for it, and the job hangs until ctest's
+timeout. Exiting at once makes mpirun (or gloo_ranks.py) stop the whole job right away, with the
+failures already printed."""
 import os
 import sys
 
 
+def _in_a_rank():
+    return "OMPI_COMM_WORLD_SIZE" in os.environ or ("RANK" in os.environ
+                                                    and "WORLD_SIZE" in os.environ)
+
+
 def pytest_sessionfinish(session, exitstatus):
-    if "OMPI_COMM_WORLD_SIZE" not in os.environ or exitstatus == 0:
+    if not _in_a_rank() or exitstatus == 0:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:

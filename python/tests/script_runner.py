@@ -1,7 +1,6 @@
 """Runs a small training script in a fresh interpreter, as trainyard would."""
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -25,56 +24,18 @@ def run_script(code, env=None, timeout=180, expect_returncode=0):
     return result
 
 
-def _port_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def master_port():
-    """A MASTER_PORT that was free a moment ago, with the next one free too: the collective
-    runtime's Gloo rendezvous takes MASTER_PORT + 1 (docs/collective.md)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 65000 and _port_free(port + 1):
-            return port
+    """A free MASTER_PORT (and MASTER_PORT + 1, the Gloo rendezvous): gloo_ranks.master_port."""
+    import gloo_ranks
+    return gloo_ranks.master_port()
 
 
 def run_gloo_ranks(argv, n=2, timeout=120, gloo_timeout=30):
-    """Runs `argv` as `n` ranks with torch.distributed's contract (RANK, WORLD_SIZE, MASTER_*; no
-    mpirun, so hvd.init() takes Gloo) and returns [(returncode, output)] per rank. Every rank is
-    killed by `timeout` seconds."""
-    import time
-    port = master_port()
-    procs = []
-    for rank in range(n):
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("OMPI_", "PMIX_", "HOROVOD_", "LOCAL_"))}
-        env.update(RANK=str(rank), WORLD_SIZE=str(n), MASTER_ADDR="127.0.0.1",
-                   MASTER_PORT=str(port), HOROVOD_GLOO_TIMEOUT_SECONDS=str(gloo_timeout),
-                   OMP_NUM_THREADS="1")
-        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    deadline = time.monotonic() + timeout
-    results = []
-    try:
-        for p in procs:
-            try:
-                out, _ = p.communicate(timeout=max(1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                out, _ = p.communicate()
-            results.append((p.returncode, out))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    """Runs `argv` as `n` ranks with torch.distributed's contract (RANK, WORLD_SIZE, LOCAL_RANK,
+    MASTER_*; no mpirun, so hvd.init() takes Gloo) and returns [(returncode, output)] per rank.
+    The first rank to fail, or `timeout` seconds, stops every rank (gloo_ranks.run)."""
+    import gloo_ranks
+    _, results = gloo_ranks.run(argv, n, timeout=timeout, gloo_timeout=gloo_timeout)
     return results
 
 

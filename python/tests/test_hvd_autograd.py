@@ -8,9 +8,11 @@
   the prescale and postscale factors, allgathered.
 
 Expected gradients are computed here from every rank's known output gradient, not through the
-operations. Run as ranks: under `mpirun -np 2` (ctest python.hvd.autograd); as one process
-(ctest python.test_hvd_autograd) the file starts itself on 3 ranks under mpirun and on 2 and 3
-ranks over Gloo. Every rank runs the same collectives in the same order."""
+operations. Run as ranks: on 2, 3 and 4 ranks under mpirun and over Gloo (ctest
+python.hvd.autograd.<mpi|gloo>.<N>, from the hvd-matrix line below); as one process (ctest
+python.test_hvd_autograd) the rank tests skip. Every rank runs the same collectives in the same
+order."""
+# hvd-matrix: mpi gloo ranks 2 3 4
 
 import os
 
@@ -20,8 +22,6 @@ import torch
 pytest.importorskip("trainyard._collective", reason="needs the MPI build")
 
 import horovod.torch as hvd  # noqa: E402
-from script_runner import pytest_argv, run_gloo_ranks, run_mpi_ranks  # noqa: E402
-from trainyard import _collective as _c  # noqa: E402
 
 
 def _launched():
@@ -193,28 +193,3 @@ def test_gradients_within_a_process_set(world):
     finally:
         if ps is not hvd.global_process_set:
             hvd.remove_process_set(ps)
-
-
-# --- other ranks and transports (run from the single-process ctest entry) ---
-
-def test_ranks_mpi_3():
-    if _launched():
-        pytest.skip("started as a rank")
-    ran = run_mpi_ranks(pytest_argv(__file__), 3)
-    if ran is None:
-        pytest.skip("no mpiexec")
-    code, out = ran
-    assert code == 0, out
-    assert out.count(" passed") >= 3 and " failed" not in out, out
-
-
-@pytest.mark.parametrize("n", [2, 3])
-def test_ranks_gloo(n):
-    if _launched():
-        pytest.skip("started as a rank")
-    if not _c.gloo_built():
-        pytest.skip("the Gloo transport is not built")
-    results = run_gloo_ranks(pytest_argv(__file__), n=n, timeout=240, gloo_timeout=60)
-    for rank, (code, out) in enumerate(results):
-        assert code == 0 and " passed" in out and " failed" not in out, \
-            "rank {} ({}):\n{}".format(rank, code, out)

@@ -8,9 +8,11 @@ poll() and synchronize() take, synchronize() returning that list.
   its block of dimension 0 (the first rows % size() ranks one row more), with prescale_factor
   and postscale_factor applied.
 
-Run as ranks: under `mpirun -np 2` (ctest python.hvd.grouped); as one process (ctest
-python.test_hvd_grouped) the file starts itself on 3 ranks under mpirun and on 2 and 3 ranks over
-Gloo. Every rank runs the same collectives in the same order. Gradients: test_hvd_autograd.py."""
+Run as ranks: on 2, 3 and 4 ranks under mpirun and over Gloo (ctest
+python.hvd.grouped.<mpi|gloo>.<N>, from the hvd-matrix line below); as one process (ctest
+python.test_hvd_grouped) the rank tests skip. Every rank runs the same collectives in the same
+order. Gradients: test_hvd_autograd.py."""
+# hvd-matrix: mpi gloo ranks 2 3 4
 
 import os
 
@@ -21,8 +23,6 @@ pytest.importorskip("trainyard._collective", reason="needs the MPI build")
 
 import horovod.torch as hvd  # noqa: E402
 import trainyard.torch.mpi_ops as ty_ops  # noqa: E402
-from script_runner import pytest_argv, run_gloo_ranks, run_mpi_ranks  # noqa: E402
-from trainyard import _collective as _c  # noqa: E402
 
 
 def _launched():
@@ -160,28 +160,3 @@ def test_grouped_operations_on_a_process_set(world):
     finally:
         if ps is not hvd.global_process_set:
             hvd.remove_process_set(ps)
-
-
-# --- other ranks and transports (run from the single-process ctest entry) ---
-
-def test_ranks_mpi_3():
-    if _launched():
-        pytest.skip("started as a rank")
-    ran = run_mpi_ranks(pytest_argv(__file__), 3)
-    if ran is None:
-        pytest.skip("no mpiexec")
-    code, out = ran
-    assert code == 0, out
-    assert out.count(" passed") >= 3 and " failed" not in out, out
-
-
-@pytest.mark.parametrize("n", [2, 3])
-def test_ranks_gloo(n):
-    if _launched():
-        pytest.skip("started as a rank")
-    if not _c.gloo_built():
-        pytest.skip("the Gloo transport is not built")
-    results = run_gloo_ranks(pytest_argv(__file__), n=n, timeout=240, gloo_timeout=60)
-    for rank, (code, out) in enumerate(results):
-        assert code == 0 and " passed" in out and " failed" not in out, \
-            "rank {} ({}):\n{}".format(rank, code, out)
