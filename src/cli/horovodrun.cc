@@ -27,6 +27,11 @@
 // - Horovod's tunables become its HOROVOD_* variables for the ranks; -p/-i become the launch
 //   agent `ssh -p PORT -i FILE`. --disable-cache is accepted and does nothing (horovodrun's cache
 //   of its start-up checks; there is none here). Every other option is refused by name.
+// - Elastic options on a fixed host list: trainyard runs a fixed set of ranks (no elastic driver,
+//   no scaling). --min-np/--max-np bound -np (without -np, --min-np is the number run);
+//   --reset-limit becomes HOROVOD_RESET_LIMIT (hvd.elastic.run's bound on resets);
+//   --slots-per-host and --elastic-timeout are checked and not used; --verbose says all that.
+//   --host-discovery-script (hosts that change while the job runs) is refused.
 #include "cli/horovodrun.h"
 
 #include <fcntl.h>
@@ -71,16 +76,13 @@ const std::map<std::string, Refused>& Unsupported() {
       {"--tcp", {0, "not supported"}},
       {"--binding-args", {1, "use the mpi target's mpirun_args option"}},
       {"--jsrun", {0, "jsrun is not supported"}},
-      {"--min-np", {1, "elastic runs are not supported by horovodrun here"}},
-      {"--min-num-proc", {1, "elastic runs are not supported by horovodrun here"}},
-      {"--max-np", {1, "elastic runs are not supported by horovodrun here"}},
-      {"--max-num-proc", {1, "elastic runs are not supported by horovodrun here"}},
-      {"--slots-per-host", {1, "give slots in -H host:N"}},
-      {"--slots", {1, "give slots in -H host:N"}},
-      {"--elastic-timeout", {1, "elastic runs are not supported by horovodrun here"}},
-      {"--reset-limit", {1, "elastic runs are not supported by horovodrun here"}},
       {"--blacklist-cooldown-range", {2, "elastic runs are not supported by horovodrun here"}},
-      {"--host-discovery-script", {1, "elastic runs are not supported by horovodrun here"}},
+      {"--host-discovery-script",
+       {1,
+        "elastic scaling, hosts found, added and removed while the job runs, is not supported "
+        "by trainyard: give a fixed host list with -H or --hostfile; hvd.elastic.run then rolls "
+        "back to the last commit after a collective error on the same ranks, see "
+        "docs/horovod.md, Elastic"}},
       {"--log-level", {1, "not supported"}},
       {"--log-without-timestamp", {0, "not supported"}},
       {"--log-hide-timestamp", {0, "not supported"}},
@@ -239,6 +241,15 @@ const std::map<std::string, std::string>& ValueOptions() {
       {"--timeline-filename", "--timeline-filename"},
       {"--stall-check-warning-time-seconds", "--stall-check-warning-time-seconds"},
       {"--stall-check-shutdown-time-seconds", "--stall-check-shutdown-time-seconds"},
+      // Elastic options that make sense for a fixed set of ranks (see Translate).
+      {"--min-np", "--min-np"},
+      {"--min-num-proc", "--min-np"},
+      {"--max-np", "--max-np"},
+      {"--max-num-proc", "--max-np"},
+      {"--slots-per-host", "--slots"},
+      {"--slots", "--slots"},
+      {"--elastic-timeout", "--elastic-timeout"},
+      {"--reset-limit", "--reset-limit"},
   };
   return *kMap;
 }
@@ -338,10 +349,44 @@ Translation Translate(const std::vector<std::string>& args, const Surroundings& 
   inv.verbose = flags.count("--verbose") != 0;
 
   long np = 0;
+  // Elastic options: trainyard runs a fixed set of ranks, so --min-np/--max-np only bound -np
+  // (without -np, --min-np is the number run) and the rest is checked and noted.
+  long min_np = 0, max_np = 0;
+  auto count_option = [&](const std::string& opt, long lo, long* out) {
+    if (values.count(opt) == 0) return false;
+    if (!ParseInt(values[opt], lo, 1 << 20, out)) {
+      errors.push_back(opt + " \"" + values[opt] +
+                       "\": expected an integer >= " + std::to_string(lo));
+      return false;
+    }
+    return true;
+  };
+  bool has_min = count_option("--min-np", 1, &min_np);
+  bool has_max = count_option("--max-np", 1, &max_np);
+  long slots_per_host = 0, reset_limit = 0, elastic_timeout = 0;
+  bool has_slots = count_option("--slots", 1, &slots_per_host);
+  bool has_reset_limit = count_option("--reset-limit", 0, &reset_limit);
+  bool has_elastic_timeout = count_option("--elastic-timeout", 0, &elastic_timeout);
+  bool elastic = values.count("--min-np") || values.count("--max-np") || has_slots ||
+                 has_reset_limit || has_elastic_timeout;
   if (values.count("-np") == 0) {
-    errors.emplace_back("-np N (the number of processes) is required");
+    if (has_min) {
+      np = min_np;
+    } else {
+      errors.emplace_back("-np N (the number of processes) is required");
+    }
   } else if (!ParseInt(values["-np"], 1, 1 << 20, &np)) {
     errors.push_back("-np \"" + values["-np"] + "\": expected a positive integer");
+  }
+  if (has_min && has_max && min_np > max_np) {
+    errors.push_back("--min-np " + std::to_string(min_np) + " is more than --max-np " +
+                     std::to_string(max_np));
+  } else if (np > 0 && has_min && np < min_np) {
+    errors.push_back("-np " + std::to_string(np) + " is less than --min-np " +
+                     std::to_string(min_np));
+  } else if (np > 0 && has_max && np > max_np) {
+    errors.push_back("-np " + std::to_string(np) + " is more than --max-np " +
+                     std::to_string(max_np));
   }
   bool gloo = flags.count("--gloo") != 0, mpi = flags.count("--mpi") != 0;
   if (gloo && mpi) errors.emplace_back("--gloo and --mpi: choose one");
@@ -415,6 +460,8 @@ Translation Translate(const std::vector<std::string>& args, const Surroundings& 
   if (flags.count("--mpi-threads-disable")) {
     env.emplace_back("HOROVOD_MPI_THREADS_DISABLE", "1");
   }
+  // hvd.elastic.run's bound on resets (horovod/common/elastic.py reads it).
+  if (has_reset_limit) env.emplace_back("HOROVOD_RESET_LIMIT", std::to_string(reset_limit));
 
   // The command: [interpreter [-u]] entry ARGS...
   std::string python, entry_word;
@@ -520,6 +567,24 @@ Translation Translate(const std::vector<std::string>& args, const Surroundings& 
     result.error = JoinErrors(errors);
     return result;
   }
+  if (elastic && inv.verbose) {
+    inv.notes.push_back(
+        "horovodrun: elastic options: " + std::to_string(np) +
+        " processes run on a fixed set of hosts; trainyard does no elastic scaling (no processes "
+        "are added or removed: --min-np/--max-np only bound -np, and a lost rank ends the run; "
+        "hvd.elastic.run rolls back to the last commit after a collective error on the same "
+        "ranks, docs/horovod.md, Elastic)");
+    if (has_slots) {
+      inv.notes.push_back("horovodrun: --slots-per-host " + std::to_string(slots_per_host) +
+                          " is not used: slots come from -H host:N or --hostfile (Horovod uses "
+                          "it for discovered hosts only)");
+    }
+    if (has_elastic_timeout) {
+      inv.notes.push_back("horovodrun: --elastic-timeout " + std::to_string(elastic_timeout) +
+                          " is not used: there is no waiting for new hosts (a re-initialization "
+                          "waits HOROVOD_GLOO_TIMEOUT_SECONDS over Gloo)");
+    }
+  }
 
   if (!local) {
     std::string hosts_text = HostsText(hosts);
@@ -595,13 +660,23 @@ its output streams here, and the exit status is trainyard submit --stream's (0 t
                           Horovod's tunables, passed to the ranks as their HOROVOD_* variables
   --disable-cache         accepted and does nothing (horovodrun caches its start-up checks;
                           there are none to cache here)
+  --min-np N, --max-np N  elastic bounds on a fixed host list: they only bound -np (without -np,
+                          --min-np processes run). trainyard does no elastic scaling: no
+                          process is added or removed, and a lost rank ends the run
+                          (hvd.elastic.run rolls back to the last commit after a collective
+                          error on the same ranks; docs/horovod.md, Elastic)
+  --reset-limit N         the most resets hvd.elastic.run does (HOROVOD_RESET_LIMIT)
+  --slots-per-host N, --elastic-timeout S
+                          accepted and not used (slots come from -H/--hostfile; there is no
+                          waiting for new hosts)
   -h, --help; -v, --version
 
 The command: `python SCRIPT ARGS` (or python3, or an interpreter's path; a bare python/python3 is
 trainyard's interpreter: $TRAINYARD_PYTHON, else /usr/bin/python3; `python -u` is accepted), or a
 program of the source folder. The source folder (snapshotted) is the current folder when SCRIPT is
-under it, else SCRIPT's folder. Other horovodrun options (elastic ones, --start-timeout,
---network-interface, --output-filename, ...) are refused by name.
+under it, else SCRIPT's folder. Other horovodrun options (--host-discovery-script,
+--blacklist-cooldown-range, --start-timeout, --network-interface, --output-filename, ...) are
+refused by name.
 )";
 }
 

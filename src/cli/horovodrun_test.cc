@@ -181,6 +181,60 @@ TEST(HorovodrunTest, BadOptionsAreRefusedByName) {
             "the run itself)");
 }
 
+TEST(HorovodrunTest, ElasticBoundsOnAFixedHostListRunNProcesses) {
+  // --min-np/--max-np compatible with -np: the same plan as without them.
+  Invocation plain = Ok({"-np", "4", "-H", "a:2,b:2", "python", "t.py"});
+  Invocation bounded =
+      Ok({"-np", "4", "--min-np", "2", "--max-np=4", "-H", "a:2,b:2", "python", "t.py"});
+  EXPECT_EQ(bounded.submit, plain.submit);
+  EXPECT_EQ(bounded.target_add, plain.target_add);
+  EXPECT_TRUE(bounded.notes.empty());  // said with --verbose only
+  // Horovod's other spellings; without -np, --min-np processes run.
+  Invocation min_only = Ok({"--min-num-proc", "3", "--max-num-proc", "8", "python", "t.py"});
+  EXPECT_EQ(min_only.submit, Ok({"-np", "3", "python", "t.py"}).submit);
+  // --verbose says that no elastic scaling is done; --slots-per-host and --elastic-timeout are
+  // checked and said to be unused; --reset-limit is hvd.elastic.run's HOROVOD_RESET_LIMIT.
+  Invocation verbose =
+      Ok({"-np", "2", "--min-np", "2", "--max-np", "2", "--slots-per-host", "2",
+          "--elastic-timeout", "60", "--reset-limit=3", "--verbose", "python", "t.py"});
+  ASSERT_EQ(verbose.notes.size(), 3u);
+  EXPECT_NE(verbose.notes[0].find("2 processes run on a fixed set of hosts; trainyard does no "
+                                  "elastic scaling"),
+            std::string::npos)
+      << verbose.notes[0];
+  EXPECT_NE(verbose.notes[0].find("docs/horovod.md"), std::string::npos);
+  EXPECT_NE(verbose.notes[1].find("--slots-per-host 2 is not used"), std::string::npos);
+  EXPECT_NE(verbose.notes[2].find("--elastic-timeout 60 is not used"), std::string::npos);
+  EXPECT_EQ(Words(verbose.submit.end() - 4, verbose.submit.end()),
+            (Words{"--env", "HOROVOD_RESET_LIMIT=3", "--stream", "--"}));
+  EXPECT_TRUE(Ok({"-np", "2", "--verbose", "python", "t.py"}).notes.empty());
+}
+
+TEST(HorovodrunTest, ElasticOptionsThatCannotHoldAreRefused) {
+  EXPECT_EQ(Error({"-np", "4", "--max-np", "2", "python", "t.py"}),
+            "-np 4 is more than --max-np 2");
+  EXPECT_EQ(Error({"-np", "1", "--min-np", "2", "python", "t.py"}),
+            "-np 1 is less than --min-np 2");
+  EXPECT_EQ(Error({"--min-np", "3", "--max-np", "2", "python", "t.py"}),
+            "--min-np 3 is more than --max-np 2");
+  EXPECT_EQ(Error({"--max-np", "2", "python", "t.py"}),
+            "-np N (the number of processes) is required");
+  EXPECT_EQ(Error({"-np", "2", "--min-np", "0", "--reset-limit", "-1", "python", "t.py"}),
+            "--min-np \"0\": expected an integer >= 1; --reset-limit \"-1\": expected an integer "
+            ">= 0");
+  std::string discovery =
+      Error({"-np", "2", "--host-discovery-script", "./discover.sh", "python", "t.py"});
+  EXPECT_EQ(discovery,
+            "horovodrun option --host-discovery-script is not supported here (elastic scaling, "
+            "hosts found, added and removed while the job runs, is not supported by trainyard: "
+            "give a fixed host list with -H or --hostfile; hvd.elastic.run then rolls back to "
+            "the last commit after a collective error on the same ranks, see docs/horovod.md, "
+            "Elastic)");
+  // The script's path is the option's value, not the command.
+  EXPECT_EQ(Error({"--host-discovery-script", "./discover.sh", "--min-np", "2", "python", "t.py"}),
+            discovery);
+}
+
 TEST(HorovodrunTest, HelpAndVersion) {
   EXPECT_TRUE(Ok({"--help"}).help);
   EXPECT_TRUE(Ok({"-np", "2", "-h"}).help);
