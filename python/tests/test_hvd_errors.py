@@ -1,4 +1,4 @@
-"""horovod.torch's errors at the call, as Horovod raises them (issue 12, "Errors").
+"""horovod.torch's errors at the call, as Horovod raises them (issue 12, "Errors" and "Symmetry").
 
 - A second in-flight operation with the name of one still in progress (`*_async` twice with one
   name, before synchronize) raises ValueError at the second call: Horovod's DUPLICATE_NAME_ERROR
@@ -10,7 +10,13 @@
   splits that do not fit the tensor (wrong length, a sum other than the first dimension, or no
   splits and a first dimension the ranks do not divide) are a RuntimeError (Horovod's
   test_horovod_alltoall_splits_error and _equal_split_length_error expect RuntimeError).
-Every rank makes the same calls, so each raises on every rank, and later operations do not hang.
+- A refusal on ONE rank only (an unsupported dtype, Adasum of an integer tensor) raises at that
+  rank's call, and the other ranks' operation of that name fails at synchronize() with
+  HorovodInternalError "... rank 0 refused it: ..." instead of waiting forever; the next
+  operations run on every rank.
+- While a rank has joined, allgather and broadcast raise RuntimeError on the ranks that called
+  them (Horovod's coordinator: "Allgather is not supported with Join at this time", "Broadcast
+  is not supported with Join at this time"); the join then completes.
 
 Always on 2 ranks: under `mpirun -np 2` (ctest python.hvd.errors, MPI), and, started as one
 process (ctest python.test_hvd_errors), the test starts 2 ranks of itself with torch.distributed's
@@ -47,59 +53,67 @@ def runtime():
     yield
 
 
-def _check_duplicate(start, check):
-    """start() enqueues an operation named as every other start() does; the second in-flight one
-    raises ValueError at the call, the first completes, and the name is free again after it."""
-    first = start()
-    try:
-        with pytest.raises(ValueError, match="same name"):
-            start()
-    finally:
-        result = hvd.synchronize(first)  # the first one still completes, on every rank
-    check(result)
-    check(hvd.synchronize(start()))
-
-
-# The refusal reaches Python at the call only where trainyard::dist checks the runtime's refused
-# handle (alltoall so far); the other operations still report it at synchronize().
-AT_SYNC = pytest.mark.xfail(strict=True, raises=(pytest.fail.Exception, RuntimeError),
-                            reason="duplicate name reported at synchronize(), not at the call: "
-                                   "trainyard::dist's Start* paths other than alltoall do not "
-                                   "check Handle::refused() yet")
+def _check_duplicate(start, check, name):
+    """Horovod's test_horovod_*_duplicate_name_error, made deterministic. start(key) enqueues an
+    operation named `key` as every other rank's start(key) does. In turn, one rank enqueues a key
+    while the others surely have not (they wait in an allreduce that rank enters only afterwards),
+    so the first operation is still in flight and a second start(key) raises ValueError at the
+    call. Then the others enqueue the key, the first operation completes everywhere with check()
+    passing, and the name is free again."""
+    r, n = hvd.rank(), hvd.size()
+    handles = []
+    for checker in (n - 1, 0):
+        key = "{}.{}".format(name, checker)
+        if r == checker:
+            handles.append(start(key))
+            with pytest.raises(ValueError, match="same name"):
+                start(key)
+        hvd.allreduce(torch.ones(1), name="{}.sync.{}".format(name, checker))
+        if r != checker:
+            handles.append(start(key))
+    for h in handles:
+        check(hvd.synchronize(h))
+    check(hvd.synchronize(start(key)))
 
 
 @in_ranks
-@AT_SYNC
 def test_duplicate_name_allreduce():
     n = hvd.size()
     t = torch.ones(4)
-    _check_duplicate(lambda: hvd.allreduce_async(t, name="dup.allreduce", op=hvd.Sum),
-                     lambda out: torch.testing.assert_close(out, torch.full((4,), float(n))))
+    _check_duplicate(lambda key: hvd.allreduce_async(t, name=key, op=hvd.Sum),
+                     lambda out: torch.testing.assert_close(out, torch.full((4,), float(n))),
+                     "dup.allreduce")
 
 
 @in_ranks
-@AT_SYNC
 def test_duplicate_name_allreduce_in_place():
     n = hvd.size()
-    t = torch.ones(4)
+    ts = {}
     u = torch.ones(4)
 
-    def start():
-        t.fill_(1.0)
-        return hvd.allreduce_async_(t, name="dup.allreduce_", op=hvd.Sum)
+    def start(key):
+        ts[key] = torch.ones(4)
+        return hvd.allreduce_async_(ts[key], name=key, op=hvd.Sum)
 
-    first = start()
-    try:
-        with pytest.raises(ValueError, match="same name"):
-            hvd.allreduce_async_(u, name="dup.allreduce_", op=hvd.Sum)
-    finally:
-        hvd.synchronize(first)
-    torch.testing.assert_close(t, torch.full((4,), float(n)))
+    r = hvd.rank()
+    handles = []
+    for checker in (n - 1, 0):  # as _check_duplicate, with another tensor for the refused call
+        key = "dup.allreduce_.{}".format(checker)
+        if r == checker:
+            handles.append(start(key))
+            with pytest.raises(ValueError, match="same name"):
+                hvd.allreduce_async_(u, name=key, op=hvd.Sum)
+        hvd.allreduce(torch.ones(1), name="dup.allreduce_.sync.{}".format(checker))
+        if r != checker:
+            handles.append(start(key))
+    for h in handles:
+        hvd.synchronize(h)
+    for t in ts.values():
+        torch.testing.assert_close(t, torch.full((4,), float(n)))
     torch.testing.assert_close(u, torch.ones(4))  # the refused one never ran
 
 
 @in_ranks
-@AT_SYNC
 def test_duplicate_name_grouped_allreduce():
     n = hvd.size()
     ts = [torch.ones(2), torch.ones(3)]
@@ -107,36 +121,36 @@ def test_duplicate_name_grouped_allreduce():
     def check(outs):
         assert [o.tolist() for o in outs] == [[float(n)] * 2, [float(n)] * 3]
 
-    _check_duplicate(lambda: hvd.grouped_allreduce_async(ts, name="dup.grouped", op=hvd.Sum),
-                     check)
+    _check_duplicate(lambda key: hvd.grouped_allreduce_async(ts, name=key, op=hvd.Sum),
+                     check, "dup.grouped")
 
 
 @in_ranks
-@AT_SYNC
 def test_duplicate_name_allgather():
     n, r = hvd.size(), hvd.rank()
     t = torch.full((1, 2), float(r))
-    _check_duplicate(lambda: hvd.allgather_async(t, name="dup.allgather"),
+    _check_duplicate(lambda key: hvd.allgather_async(t, name=key),
                      lambda out: torch.testing.assert_close(
-                         out, torch.arange(n, dtype=torch.float32).repeat_interleave(2).view(n, 2)))
+                         out, torch.arange(n, dtype=torch.float32).repeat_interleave(2).view(n, 2)),
+                     "dup.allgather")
 
 
 @in_ranks
-@AT_SYNC
 def test_duplicate_name_broadcast():
     r = hvd.rank()
     t = torch.full((3,), float(r + 5))
-    _check_duplicate(lambda: hvd.broadcast_async(t, 0, name="dup.broadcast"),
-                     lambda out: torch.testing.assert_close(out, torch.full((3,), 5.0)))
+    _check_duplicate(lambda key: hvd.broadcast_async(t, 0, name=key),
+                     lambda out: torch.testing.assert_close(out, torch.full((3,), 5.0)),
+                     "dup.broadcast")
 
 
 @in_ranks
-@AT_SYNC
 def test_duplicate_name_reducescatter():
     n = hvd.size()
     t = torch.ones(2 * n, 3)
-    _check_duplicate(lambda: hvd.reducescatter_async(t, name="dup.reducescatter", op=hvd.Sum),
-                     lambda out: torch.testing.assert_close(out, torch.full((2, 3), float(n))))
+    _check_duplicate(lambda key: hvd.reducescatter_async(t, name=key, op=hvd.Sum),
+                     lambda out: torch.testing.assert_close(out, torch.full((2, 3), float(n))),
+                     "dup.reducescatter")
 
 
 @in_ranks
@@ -150,7 +164,104 @@ def test_duplicate_name_alltoall():
             out, torch.arange(n, dtype=torch.float32).repeat_interleave(2).view(n, 2))
         assert received.tolist() == [1] * n
 
-    _check_duplicate(lambda: hvd.alltoall_async(t, splits=[1] * n, name="dup.alltoall"), check)
+    _check_duplicate(lambda key: hvd.alltoall_async(t, splits=[1] * n, name=key), check,
+                     "dup.alltoall")
+
+
+def _next_ops_run():
+    """A named and an unnamed allreduce both complete on every rank (they would hang if a rank
+    still waited for a refused operation, or if automatic names were out of step)."""
+    n = hvd.size()
+    torch.testing.assert_close(hvd.allreduce(torch.ones(2), op=hvd.Sum, name="after.refusal"),
+                               torch.full((2,), float(n)))
+    torch.testing.assert_close(hvd.allreduce(torch.ones(2), op=hvd.Sum),
+                               torch.full((2,), float(n)))
+
+
+@in_ranks
+def test_one_sided_unsupported_dtype_fails_on_every_rank():
+    r = hvd.rank()
+    for name in ("one_sided.dtype", None):  # named, and with automatic names
+        if r == 0:
+            with pytest.raises(ValueError, match="(?i)complex"):
+                hvd.allreduce_async(torch.ones(3, dtype=torch.complex64), name=name, op=hvd.Sum)
+        else:
+            h = hvd.allreduce_async(torch.ones(3), name=name, op=hvd.Sum)
+            with pytest.raises(RuntimeError, match="(?i)rank 0 refused it: .*complex"):
+                hvd.synchronize(h)
+        _next_ops_run()
+
+
+@in_ranks
+def test_one_sided_adasum_of_an_integer_tensor_fails_on_every_rank():
+    r = hvd.rank()
+    if r == 0:
+        with pytest.raises(ValueError, match="Adasum needs a floating-point tensor"):
+            hvd.allreduce(torch.ones(4, dtype=torch.int32), name="one_sided.adasum", op=hvd.Adasum)
+    else:
+        with pytest.raises(RuntimeError, match="rank 0 refused it: Adasum needs a floating"):
+            hvd.allreduce(torch.ones(4), name="one_sided.adasum", op=hvd.Adasum)
+    _next_ops_run()
+
+
+@in_ranks
+def test_one_sided_refusal_of_an_allgather():
+    if hvd.rank() == 0:
+        with pytest.raises(ValueError, match="(?i)complex"):
+            hvd.allgather(torch.ones(1, 2, dtype=torch.complex64), name="one_sided.gather")
+    else:
+        with pytest.raises(RuntimeError, match="rank 0 refused it"):
+            hvd.allgather(torch.ones(1, 2), name="one_sided.gather")
+    _next_ops_run()
+
+
+@in_ranks
+def test_symmetric_refusal_raises_at_the_call_and_the_name_is_reusable():
+    # Every rank refuses it; the name is usable again at once (the new operation waits for the
+    # refusals to be settled instead of being a duplicate).
+    for _ in range(3):
+        with pytest.raises(ValueError, match="(?i)complex"):
+            hvd.broadcast_async(torch.ones(2, dtype=torch.complex64), 0, name="sym.refused")
+        out = hvd.broadcast(torch.full((2,), float(hvd.rank())), 0, name="sym.refused")
+        torch.testing.assert_close(out, torch.zeros(2))
+
+
+@in_ranks
+def test_join_with_allgather_raises_on_the_other_ranks():
+    # Horovod's test_horovod_join_allgather.
+    if hvd.rank() == 0:
+        hvd.join()
+    else:
+        with pytest.raises(RuntimeError, match="Allgather is not supported with Join"):
+            hvd.allgather(torch.ones(2, 3), name="join.allgather")
+        hvd.join()
+    _next_ops_run()
+
+
+@in_ranks
+def test_join_with_broadcast_raises_on_the_other_ranks():
+    # Horovod's test_horovod_join_broadcast: the root is a rank that has not joined.
+    if hvd.rank() == 0:
+        hvd.join()
+    else:
+        with pytest.raises(RuntimeError, match="Broadcast is not supported with Join"):
+            hvd.broadcast(torch.ones(3), root_rank=1, name="join.broadcast")
+        hvd.join()
+    _next_ops_run()
+
+
+@in_ranks
+def test_join_with_allreduce_and_reducescatter_contributes_zeros():
+    n = hvd.size()
+    if hvd.rank() == 0:
+        hvd.join()
+    else:
+        out = hvd.allreduce(torch.ones(3), op=hvd.Sum, name="join.allreduce")
+        torch.testing.assert_close(out, torch.full((3,), float(n - 1)))
+        out = hvd.reducescatter(torch.ones(n, 2), op=hvd.Sum, name="join.reducescatter")
+        torch.testing.assert_close(out, torch.full((1, 2), float(n - 1)))
+        hvd.join()
+    _next_ops_run()
 
 
 @in_ranks

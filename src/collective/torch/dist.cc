@@ -280,6 +280,26 @@ col::OutputAllocator AllocateInto(Handle::State& state, const torch::Tensor& lik
   };
 }
 
+// A refusal thrown by the adapter before the runtime saw the operation (ToView: an unsupported
+// dtype, a sparse or non-contiguous tensor, ...; an unknown reduce op): the runtime negotiates it
+// like its own refusals, so that the other ranks' operations of `names` fail instead of waiting
+// for this rank forever (docs/collective.md, "Refusals"). Then rethrows.
+[[noreturn]] void RefuseAndRethrow(col::OpType type, const std::vector<std::string>& names,
+                                   ProcessSetId process_set, const Error& error) {
+  col::Runtime* rt = internal::g_runtime.load(std::memory_order_acquire);
+  if (rt != nullptr && rt->is_initialized()) {
+    rt->RefuseAsync(type, names, error.status(), process_set).Wait().IgnoreError();
+  }
+  throw error;
+}
+
+// Horovod raises argument errors (and a duplicate in-flight name) at the call, on the rank that
+// made it: so does every operation here, when the runtime refused it (Handle::refused()).
+col::Handle RaiseIfRefused(col::Handle h, const std::string& what) {
+  if (h.refused()) internal::ThrowIfError(h.Wait(), what);
+  return h;
+}
+
 // In place on a non-contiguous (strided) tensor: the runtime works on a contiguous copy, which
 // the first Wait() copies back into `tensor`. Returns the tensor the runtime is given.
 torch::Tensor StageInPlace(Handle::State& state, const torch::Tensor& tensor) {
@@ -305,43 +325,57 @@ Handle StartGroupedAllreduce(std::vector<torch::Tensor> inputs, std::vector<torc
     }
   }
   std::vector<std::string> names;
-  std::vector<col::Tensor> in;
-  std::vector<col::Tensor> out;
   for (size_t i = 0; i < inputs.size(); ++i) {
     names.push_back(name.empty() ? "" : name + "." + std::to_string(i));
-    const std::string what = state->what + " (tensor " + std::to_string(i) + ")";
-    in.push_back(ToView(inputs[i], what));
-    out.push_back(ToView(outputs[i], what));
   }
-  state->inputs = std::move(inputs);
-  state->inputs.insert(state->inputs.end(), outputs.begin(), outputs.end());
-  state->output = state->outputs.front();
-  state->handle = RuntimeOrThrow().GroupedAllreduceAsync(names, in, out, ToOptions(options));
+  std::vector<col::Tensor> in;
+  std::vector<col::Tensor> out;
+  col::Handle h;
+  try {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const std::string what = state->what + " (tensor " + std::to_string(i) + ")";
+      in.push_back(ToView(inputs[i], what));
+      out.push_back(ToView(outputs[i], what));
+    }
+    state->inputs = std::move(inputs);
+    state->inputs.insert(state->inputs.end(), outputs.begin(), outputs.end());
+    state->output = state->outputs.front();
+    h = RuntimeOrThrow().GroupedAllreduceAsync(names, in, out, ToOptions(options));
+  } catch (const Error& e) {
+    RefuseAndRethrow(col::OpType::kAllreduce, names, options.process_set, e);
+  }
+  state->handle = RaiseIfRefused(std::move(h), state->what);
   return Handle(std::move(state));
 }
 
 // An operation that reads `input` and writes `output` of the same shape (in place when they are
 // the same tensor, staged through a contiguous copy where needed): `start` enqueues it on the
 // runtime with the two views.
-Handle StartInOut(const char* op, const torch::Tensor& input, const torch::Tensor& output,
-                  const std::string& name,
+Handle StartInOut(col::OpType type, const torch::Tensor& input, const torch::Tensor& output,
+                  const std::string& name, ProcessSetId process_set,
                   const std::function<col::Handle(const col::Tensor&, const col::Tensor&)>& start) {
   auto state = std::make_shared<Handle::State>();
-  state->what = Describe(op, name);
+  state->what = Describe(col::OpTypeName(type), name);
   state->output = output;
   torch::Tensor target = input.is_same(output) ? StageInPlace(*state, output) : output;
   const torch::Tensor& source = input.is_same(output) ? target : input;
-  col::Tensor in = ToView(source, state->what);
-  col::Tensor out = ToView(target, state->what);
-  state->input = source;
-  state->target = target;
-  state->handle = start(in, out);
+  col::Handle h;
+  try {
+    col::Tensor in = ToView(source, state->what);
+    col::Tensor out = ToView(target, state->what);
+    state->input = source;
+    state->target = target;
+    h = start(in, out);
+  } catch (const Error& e) {
+    RefuseAndRethrow(type, {name}, process_set, e);
+  }
+  state->handle = RaiseIfRefused(std::move(h), state->what);
   return Handle(std::move(state));
 }
 
 Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
                       const AllreduceOptions& options, const std::string& name) {
-  return StartInOut("allreduce", input, output, name,
+  return StartInOut(col::OpType::kAllreduce, input, output, name, options.process_set,
                     [&](const col::Tensor& in, const col::Tensor& out) {
                       return RuntimeOrThrow().AllreduceAsync(name, in, out, ToOptions(options));
                     });
@@ -349,7 +383,7 @@ Handle StartAllreduce(const torch::Tensor& input, const torch::Tensor& output,
 
 Handle StartBroadcast(const torch::Tensor& input, const torch::Tensor& output, int root_rank,
                       const std::string& name, ProcessSetId process_set) {
-  return StartInOut("broadcast", input, output, name,
+  return StartInOut(col::OpType::kBroadcast, input, output, name, process_set,
                     [&](const col::Tensor& in, const col::Tensor& out) {
                       return RuntimeOrThrow().BroadcastAsync(name, in, out, root_rank, process_set);
                     });
@@ -367,13 +401,20 @@ torch::Tensor EmptyLikeOrUndefined(const torch::Tensor& tensor) {
 // Starts an operation whose output the other ranks size (allgather, alltoall, reducescatter):
 // `start` enqueues the input view with the allocator that makes the returned tensor.
 Handle StartSized(
-    const char* op, const torch::Tensor& tensor, const std::string& name,
+    col::OpType type, const torch::Tensor& tensor, const std::string& name,
+    ProcessSetId process_set,
     const std::function<col::Handle(const col::Tensor&, col::OutputAllocator)>& start) {
   auto state = std::make_shared<Handle::State>();
-  state->what = Describe(op, name);
+  state->what = Describe(col::OpTypeName(type), name);
   state->input = ContiguousOrUndefined(tensor);
-  col::Tensor in = ToView(state->input, state->what);
-  state->handle = start(in, AllocateInto(*state, state->input, in.dtype));
+  col::Handle h;
+  try {
+    col::Tensor in = ToView(state->input, state->what);
+    h = start(in, AllocateInto(*state, state->input, in.dtype));
+  } catch (const Error& e) {
+    RefuseAndRethrow(type, {name}, process_set, e);
+  }
+  state->handle = RaiseIfRefused(std::move(h), state->what);
   return Handle(std::move(state));
 }
 
@@ -446,7 +487,7 @@ void GroupedAllreduce_(const std::vector<torch::Tensor>& tensors, const Allreduc
 
 Handle AllgatherAsync(const torch::Tensor& tensor, const std::string& name,
                       ProcessSetId process_set) {
-  return StartSized("allgather", tensor, name,
+  return StartSized(col::OpType::kAllgather, tensor, name, process_set,
                     [&](const col::Tensor& in, col::OutputAllocator allocator) {
                       col::AllgatherOptions options;
                       options.process_set = process_set;
@@ -483,17 +524,13 @@ torch::Tensor Broadcast_(const torch::Tensor& tensor, int root_rank, const std::
 
 Handle AlltoallAsync(const torch::Tensor& tensor, const std::vector<int64_t>& splits,
                      const std::string& name, ProcessSetId process_set) {
-  return StartSized("alltoall", tensor, name,
+  return StartSized(col::OpType::kAlltoall, tensor, name, process_set,
                     [&](const col::Tensor& in, col::OutputAllocator allocator) {
                       col::AlltoallOptions options;
                       options.splits = splits;
                       options.process_set = process_set;
                       options.allocator = std::move(allocator);
-                      col::Handle h = RuntimeOrThrow().AlltoallAsync(name, in, options);
-                      // Horovod raises alltoall's argument errors (and a duplicate in-flight
-                      // name) at the call, on the rank that made it.
-                      if (h.refused()) internal::ThrowIfError(h.Wait(), Describe("alltoall", name));
-                      return h;
+                      return RuntimeOrThrow().AlltoallAsync(name, in, options);
                     });
 }
 
@@ -504,7 +541,7 @@ torch::Tensor Alltoall(const torch::Tensor& tensor, const std::vector<int64_t>& 
 
 Handle ReducescatterAsync(const torch::Tensor& tensor, const AllreduceOptions& options,
                           const std::string& name) {
-  return StartSized("reducescatter", tensor, name,
+  return StartSized(col::OpType::kReducescatter, tensor, name, options.process_set,
                     [&](const col::Tensor& in, col::OutputAllocator allocator) {
                       col::ReducescatterOptions col_options;
                       col_options.op = internal::ToReduceOp(options.op);
