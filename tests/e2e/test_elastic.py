@@ -4,15 +4,23 @@ elastic examples are (pytorch_mnist_elastic.py / pytorch_synthetic_benchmark_ela
 hvd.elastic.run, TorchState with the model, optimizer and an ElasticSampler, commits, a reset
 callback rescaling the learning rate). Once, in epoch 1, every rank makes an allreduce with a
 shape that differs by rank: the run must roll back to the last commit, re-initialize on the same
-2 ranks, call the reset callback and finish every epoch, and the recorded run is Completed."""
+2 ranks, call the reset callback and finish every epoch, and the recorded run is Completed. On
+the local target (--gloo and --mpi) and on an mpi target over the harness's fake hosts
+(tests/harness; skipped where it cannot make them)."""
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import BIN
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import hosts  # noqa: E402,F401  (module-scoped fixture, for the hosts test only)
+
+HARNESS_HOST_COUNT = 2
 
 HOROVODRUN = os.environ.get("HOROVODRUN_BIN") or str(Path(BIN).parent / "horovodrun")
 
@@ -79,11 +87,7 @@ def horovodrun(ty, *args, cwd, timeout=300):
                           cwd=cwd, env=env, timeout=timeout)
 
 
-@pytest.mark.parametrize("flag", ["--gloo", "--mpi"])
-def test_elastic_script_rolls_back_and_finishes_on_the_same_ranks(ty, flag):
-    src = ty.project("proj", {"train.py": SCRIPT})
-    proc = horovodrun(ty, "-np", "2", "--min-np", "2", "--max-np", "2", "--reset-limit", "3",
-                      "--verbose", flag, "python", "train.py", cwd=src)
+def _check_rolled_back_and_finished(ty, proc):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "trainyard does no elastic scaling" in proc.stderr, proc.stderr
@@ -95,3 +99,32 @@ def test_elastic_script_rolls_back_and_finishes_on_the_same_ranks(ty, flag):
         assert f"rank {rank} finished epoch 2 of 3" in out, out
     listed = ty.json("list")
     assert len(listed) == 1 and listed[0]["status"] == "Completed", listed
+    return listed[0]
+
+
+@pytest.mark.parametrize("flag", ["--gloo", "--mpi"])
+def test_elastic_script_rolls_back_and_finishes_on_the_same_ranks(ty, flag):
+    src = ty.project("proj", {"train.py": SCRIPT})
+    proc = horovodrun(ty, "-np", "2", "--min-np", "2", "--max-np", "2", "--reset-limit", "3",
+                      "--verbose", flag, "python", "train.py", cwd=src)
+    _check_rolled_back_and_finished(ty, proc)
+
+
+def test_elastic_script_on_mpi_hosts(ty, hosts):
+    """One rank on each of 2 fake hosts: the reset re-initializes over MPI across hosts. The mpi
+    target horovodrun-<hash> is saved first with what the fake hosts need (as test_horovodrun)."""
+    src = ty.project("proj", {"train.py": SCRIPT})
+    host_list = ",".join(f"{a}:1" for a in hosts.addrs)
+    args = ["-np", "2", "--min-np", "2", "--max-np", "2", "--reset-limit", "3", "-H", host_list,
+            "--mpi"]
+    dry = horovodrun(ty, *args, "--dry-run", "python", "train.py", cwd=src)
+    assert dry.returncode == 0, dry.stderr
+    name = re.search(r"target: (horovodrun-[0-9a-f]{16}) \(mpi\)", dry.stdout).group(1)
+    cidr = hosts.cidr
+    ty.run("target", "add", name, "--type", "mpi", "-o", "hosts=" + host_list,
+           "-o", f"launch_agent={hosts.rsh_agent}", "-o", f"tracking_address={hosts.root_addr}",
+           "-o", f"mpirun_args=--mca oob_tcp_if_include {cidr} --mca btl_tcp_if_include {cidr}",
+           check=0)
+    proc = horovodrun(ty, *args, "--verbose", "python", "train.py", cwd=src)
+    run = _check_rolled_back_and_finished(ty, proc)
+    assert ty.show(run["id"])["target"] == name
