@@ -50,7 +50,8 @@ import horovod.torch as hvd  # noqa: E402
 
 STEPS = 200
 MISMATCH_P = 0.3
-FAIL_SECONDS = "1"
+# Long enough that a rank lagging behind on a loaded machine is not taken for a stall.
+FAIL_SECONDS = "2"
 SEED = int(os.environ.get("TRAINYARD_CHAOS_SEED", "12"))
 
 OPS = ["allreduce", "allgather", "broadcast", "alltoall", "reducescatter", "grouped_allreduce",
@@ -266,7 +267,11 @@ def _mismatch_report(chaos, accept):
         took_part = [j for j in range(n) if not (kind == "join" and j == chosen)]
         raised = {j: chaos["records"][j][step][3] for j in took_part}
         classes = set(raised.values())
-        if None in classes or len(classes) != 1:
+        # Name and process-set mismatches are found by the stall check, which names the ranks.
+        stall_text = all("stalled" in chaos["records"][j][step][4] and
+                         "did not" in chaos["records"][j][step][4] for j in took_part)
+        if None in classes or len(classes) != 1 or (
+                kind in ("name", "process_set") and not stall_text):
             detail = {j: (chaos["records"][j][step][3], chaos["records"][j][step][4])
                       for j in took_part}
             wrong.append("step %d: %s mismatch on rank %d in %s: %s" % (step, kind, chosen, op,
@@ -284,7 +289,7 @@ def test_the_sequence_finishes_and_the_runtime_still_works(chaos):
     assert len(chaos["records"][chaos["rank"]]) == STEPS
     # Name and process-set mismatches wait TRAINYARD_STALL_FAIL_SECONDS each; the rest is fast.
     stalls = sum(1 for _, _, kind, _ in chaos["plan"] if kind in ("name", "process_set"))
-    assert chaos["seconds"] < 30 + stalls * (float(FAIL_SECONDS) + 1.5), chaos["seconds"]
+    assert chaos["seconds"] < 60 + stalls * (float(FAIL_SECONDS) + 2), chaos["seconds"]
     torch.testing.assert_close(chaos["after"], torch.full((3,), float(n)))
 
 
