@@ -181,6 +181,35 @@ TEST(TY_MULTIRANK, MismatchFailsOnEveryRank) {
   EXPECT_TRUE(rt->Allreduce("mismatch", ok.tensor(), ok.tensor()).ok());
 }
 
+// A refusal at the call on one rank only (Adasum of an integer tensor on rank 1) fails the
+// others' operation of that name too, naming rank 1, and every rank goes on (no hang).
+TEST(TY_MULTIRANK, OneSidedRefusalFailsEveryRank) {
+  const int rank = rt->rank();
+  AllreduceOptions adasum;
+  adasum.op = ReduceOp::kAdasum;
+  Buffer f(DataType::kFloat32, Shape{4});
+  Buffer ints(DataType::kInt32, Shape{4});
+  Tensor t = rank == 1 ? ints.tensor() : f.tensor();
+  Handle h = rt->AllreduceAsync("refused.adasum", t, t, adasum);
+  EXPECT_EQ(h.refused(), rank == 1);
+  Status st = WaitOk(h);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+  if (rank != 1) {
+    EXPECT_NE(st.message().find("allreduce 'refused.adasum': rank 1 refused it: Adasum needs a "
+                                "floating-point tensor"),
+              std::string::npos)
+        << st.message();
+  }
+  // Unnamed operations after a refused unnamed one stay in step.
+  Tensor u = rank == 1 ? ints.tensor() : f.tensor();
+  EXPECT_EQ(WaitOk(rt->AllreduceAsync("", u, u, adasum)).code(), StatusCode::kInvalidArgument);
+  AllreduceOptions sum;
+  sum.op = ReduceOp::kSum;
+  for (int64_t i = 0; i < 4; ++i) f.Set(i, 1);
+  EXPECT_TRUE(rt->Allreduce("", f.tensor(), f.tensor(), sum).ok());
+  EXPECT_EQ(f.Get(3), rt->size());
+}
+
 TEST(TY_MULTIRANK, AllgatherBroadcastAlltoallReducescatterBarrier) {
   const int n = rt->size();
   const int rank = rt->rank();
@@ -281,6 +310,18 @@ TEST(TY_MULTIRANK, Join) {
     for (int64_t i = 0; i < 3; ++i) t.Set(i, 1);
     ASSERT_TRUE(rt->Allreduce("join.step", t.tensor(), t.tensor(), sum).ok());
     EXPECT_EQ(t.Get(0), s == 0 ? n : n - 1);
+  }
+  if (rank != 0) {
+    // As Horovod: allgather and broadcast fail while a rank has joined.
+    Buffer g(DataType::kFloat32, Shape{2});
+    Status st = WaitOk(rt->AllgatherAsync("join.gather", g.tensor()));
+    EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+    EXPECT_NE(st.message().find("Allgather is not supported with Join"), std::string::npos)
+        << st.message();
+    st = rt->Broadcast("join.bcast", g.tensor(), 1);
+    EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st.ToString();
+    EXPECT_NE(st.message().find("Broadcast is not supported with Join"), std::string::npos)
+        << st.message();
   }
   if (rank == n - 1) SleepMicros(100'000);
   Result<int> last = rt->Join();

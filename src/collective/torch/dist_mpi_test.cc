@@ -507,6 +507,67 @@ TEST(Ops, Errors) {
   EXPECT_THROW(Allreduce(torch::ones({2}, torch::kBool), ReduceOp::kAverage, "bool.avg"), Error);
 }
 
+// Refusals are raised at the call (Horovod's behaviour for argument errors and duplicate names),
+// and a refusal on one rank only fails the other ranks' operation instead of leaving it waiting.
+TEST(Ops, RefusalsAtTheCallAndOnOneRankOnly) {
+  const int r = Rank();
+  // A second in-flight operation of one name, for every kind of operation: at the call.
+  const std::vector<std::pair<std::string, std::function<Handle()>>> ops = {
+      {"ar", [] { return AllreduceAsync(torch::ones({2}), ReduceOp::kSum, "dup.ar"); }},
+      {"ag",
+       [] {
+         return AllgatherAsync(torch::ones({1, 2}), "dup.ag");
+       }},
+      {"bc", [] { return BroadcastAsync(torch::ones({2}), 0, "dup.bc"); }},
+      {"a2a", [] { return AlltoallAsync(torch::ones({Size()}), {}, "dup.a2a"); }},
+      {"rs",
+       [] { return ReducescatterAsync(torch::ones({Size()}), AllreduceOptions{}, "dup.rs"); }},
+      {"grouped",
+       [] {
+         return GroupedAllreduceAsync({torch::ones({2}), torch::ones({3})}, {}, "dup.g");
+       }},
+  };
+  for (const auto& [what, start] : ops) {
+    // Rank 0 goes first: the others enqueue only after Barrier, so its first one is in flight.
+    Handle first;
+    if (r == 0) {
+      first = start();
+      if (Size() == 1) {  // alone, the first one may be done already
+        EXPECT_NO_THROW(first.Wait()) << what;
+        continue;
+      }
+      try {
+        start();
+        ADD_FAILURE() << what << ": a duplicate name was accepted at the call";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument) << e.what();
+        EXPECT_NE(std::string(e.what()).find("same name"), std::string::npos) << e.what();
+      }
+    }
+    Barrier();
+    if (r != 0) first = start();
+    EXPECT_NO_THROW(first.Wait()) << what;
+  }
+  // One rank passes a dtype the runtime lacks: it raises at the call, the others at Wait, naming
+  // it; unnamed operations after it stay in step.
+  for (const std::string& name : {std::string("onesided.complex"), std::string()}) {
+    if (r == 0 && Size() > 1) {
+      EXPECT_THROW(AllreduceAsync(torch::ones({2}, torch::kComplexFloat), ReduceOp::kSum, name),
+                   Error);
+    } else if (Size() > 1) {
+      Handle h = AllreduceAsync(torch::ones({2}), ReduceOp::kSum, name);
+      try {
+        h.Wait();
+        ADD_FAILURE() << "the other rank's refusal was not reported";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument) << e.what();
+        EXPECT_NE(std::string(e.what()).find("rank 0 refused it"), std::string::npos) << e.what();
+      }
+    }
+    EXPECT_EQ(Allreduce(torch::ones({2}), ReduceOp::kSum)[0].item<float>(), Size());
+  }
+}
+
 TEST(Broadcast, ParametersMakeRanksEqual) {
   torch::nn::Sequential model = MakeModel(Rank() + 7);  // different weights per rank
   BroadcastParameters(*model, 0);
