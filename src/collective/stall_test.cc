@@ -127,21 +127,21 @@ TEST(StallFailure, ACachedOperationOneRankDoesNotRepeatFails) {
 TEST(StallFailure, ProcessSetMismatchFailsOnBothSets) {
   // Rank 0 reduces "p" over the registered set {0, 1}, rank 1 over the global set: each set's
   // coordinator sees one rank only.
-  RunRanks(
-      2,
-      [&](int rank, Runtime& rt) {
-        Buffer t(DataType::kFloat32, Shape{2});
-        AllreduceOptions options;
-        options.process_set = rank == 0 ? 1 : kGlobalProcessSet;
-        double waited = 0;
-        Status st = WaitTimed(rt.AllreduceAsync("p", t.tensor(), t.tensor(), options), &waited);
-        EXPECT_EQ(st.code(), StatusCode::kTimeout) << st.ToString();
-        ExpectContains(st.message(), "allreduce 'p': stalled ");
-        EXPECT_LT(waited, kFailSeconds + kSlackSeconds);
-        ExpectAllreduceWorks(rt, rank, 2, "p", 1);
-        ExpectAllreduceWorks(rt, rank, 2, "p");
-      },
-      StallConfig(), {{0, 1}});
+  RunRanks(2,
+           [&](int rank, Runtime& rt) {
+             Buffer t(DataType::kFloat32, Shape{2});
+             AllreduceOptions options;
+             options.process_set = rank == 0 ? 1 : kGlobalProcessSet;
+             double waited = 0;
+             Status st =
+                 WaitTimed(rt.AllreduceAsync("p", t.tensor(), t.tensor(), options), &waited);
+             EXPECT_EQ(st.code(), StatusCode::kTimeout) << st.ToString();
+             ExpectContains(st.message(), "allreduce 'p': stalled ");
+             EXPECT_LT(waited, kFailSeconds + kSlackSeconds);
+             ExpectAllreduceWorks(rt, rank, 2, "p", 1);
+             ExpectAllreduceWorks(rt, rank, 2, "p");
+           },
+           StallConfig(), {{0, 1}});
 }
 
 TEST(StallFailure, JoinedRanksCountAsHavingSubmitted) {
