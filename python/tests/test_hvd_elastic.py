@@ -321,6 +321,35 @@ def test_run_rolls_back_to_the_last_commit_and_continues_on_the_same_ranks():
 
 
 @in_ranks
+def test_run_recovers_from_a_failure_with_gradient_allreduces_in_flight():
+    """The failure comes after loss.backward() started the DistributedOptimizer's gradient
+    allreduces and before step(): the retry's zero_grad() must not refuse to run, and the
+    training goes on from the commit (Horovod would raise AssertionError at zero_grad)."""
+    torch.manual_seed(5)
+    model = torch.nn.Linear(4, 2)
+    opt = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.1),
+                                   named_parameters=model.named_parameters())
+    state = hvd.elastic.TorchState(model, opt, step=0)
+    injected = []
+
+    @hvd.elastic.run
+    def train(state):
+        while state.step < 4:
+            opt.zero_grad()
+            model(torch.full((3, 4), float(state.step))).sum().backward()
+            if state.step == 2 and not injected:
+                injected.append(1)
+                hvd.allreduce(torch.ones(1 + hvd.rank()), name="elastic.in_flight")
+            opt.step()
+            state.step += 1
+            state.commit()
+        return state.step
+
+    assert train(state) == 4 and injected
+    assert _same_on_every_rank([p.tolist() for p in _params(model)])
+
+
+@in_ranks
 def test_run_host_update_resets_without_restoring():
     state = ObjectState(hvd.broadcast_object, hvd.rank, value=0)
     calls = []

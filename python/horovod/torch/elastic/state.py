@@ -6,6 +6,7 @@ import copy
 import torch
 
 from horovod.common.elastic import ObjectState
+from horovod.common.exceptions import HorovodInternalError
 from horovod.torch.elastic.sampler import ElasticSampler
 from trainyard.torch.functions import (allgather_object, broadcast_object,
                                        broadcast_optimizer_state, broadcast_parameters)
@@ -95,7 +96,13 @@ class ModelStateHandler(StateHandler):
 
 
 class OptimizerStateHandler(StateHandler):
-    """A torch.optim.Optimizer: its state_dict() in memory; sync broadcasts rank 0's state."""
+    """A torch.optim.Optimizer: its state_dict() in memory; sync broadcasts rank 0's state.
+
+    restore() of a hvd.DistributedOptimizer whose gradient allreduces are still in flight (the
+    failure came between loss.backward() and optimizer.step()) first waits for them, so that the
+    retried function's zero_grad() does not refuse to run; Horovod leaves them pending (its
+    zero_grad() then raises AssertionError on the retry). The gradients are dropped by the
+    retry's zero_grad() as usual."""
 
     def __init__(self, optimizer):
         super().__init__(optimizer)
@@ -105,6 +112,7 @@ class OptimizerStateHandler(StateHandler):
         self._saved = copy.deepcopy(self.value.state_dict())
 
     def restore(self):
+        _finish_gradient_allreduces(self.value)
         self.value.load_state_dict(self._saved)
 
     def sync(self):
@@ -148,6 +156,21 @@ class SamplerStateHandler(StateHandler):
 
     def sync(self):
         self.value.load_state_dict(broadcast_object(self.value.state_dict()))
+
+
+def _finish_gradient_allreduces(optimizer):
+    """Waits for a trainyard DistributedOptimizer's in-flight gradient allreduces (every rank
+    restores, so every rank waits for the same ones); a collective failure here means the
+    runtime is down, and the reset that follows decides what happens."""
+    reducer = getattr(optimizer, "_reducer", None)
+    pending = getattr(reducer, "pending", None)
+    if not getattr(optimizer, "_trainyard_distributed", False) or pending is None or not pending():
+        return
+    try:
+        optimizer.synchronize()
+    except HorovodInternalError:
+        pass
+    optimizer._synchronized = False  # the next step() synchronizes without a warning
 
 
 _LR_SCHEDULER = getattr(torch.optim.lr_scheduler, "LRScheduler",
