@@ -217,7 +217,8 @@ PYBIND11_MODULE(_collective, m) {
   });
   // (ranks, rank within the set or -1) of a registered set.
   m.def("process_set_info", [](int id) {
-    return AtCall([&] { return py::make_tuple(dist::ProcessSetRanks(id), dist::ProcessSetRank(id)); });
+    return AtCall(
+        [&] { return py::make_tuple(dist::ProcessSetRanks(id), dist::ProcessSetRank(id)); });
   });
 
   // --- operations: each returns a Handle; `in_place` writes into the given tensor(s) ---
@@ -235,8 +236,8 @@ PYBIND11_MODULE(_collective, m) {
       py::arg("postscale") = 1.0, py::arg("process_set") = 0, py::arg("in_place") = false);
   m.def(
       "grouped_allreduce_async",
-      [](const std::vector<at::Tensor>& tensors, const std::string& name, int op,
-         double prescale, double postscale, int process_set, bool in_place) {
+      [](const std::vector<at::Tensor>& tensors, const std::string& name, int op, double prescale,
+         double postscale, int process_set, bool in_place) {
         dist::AllreduceOptions o = ToOptions(op, prescale, postscale, process_set);
         return AtCall([&] {
           return PyHandle{in_place ? dist::GroupedAllreduceAsync_(tensors, o, name)
@@ -314,7 +315,8 @@ PYBIND11_MODULE(_collective, m) {
       .def(py::init([](const std::vector<std::pair<std::string, at::Tensor>>& named,
                        int backward_passes_per_step, const std::string& compression,
                        py::object compressor, int op, double gradient_predivide_factor,
-                       int process_set, bool force_hooks) {
+                       int process_set, bool force_hooks, bool sparse_as_dense, int num_groups,
+                       std::vector<std::vector<size_t>> groups) {
              dist::GradientReducer::Options o;
              o.backward_passes_per_step = backward_passes_per_step;
              if (compression == "fp16") {
@@ -329,16 +331,20 @@ PYBIND11_MODULE(_collective, m) {
              o.process_set = process_set;
              o.force_hooks = force_hooks;
              o.view_layout = true;  // torch.optim's zero_grad handles views; grad._base is it
+             o.sparse_as_dense = sparse_as_dense;
+             o.num_groups = num_groups;
+             o.groups = std::move(groups);
              return AtCall([&] { return std::make_unique<dist::GradientReducer>(named, o); });
            }),
-           py::arg("named_parameters"), py::arg("backward_passes_per_step"),
-           py::arg("compression"), py::arg("compressor"), py::arg("op"),
-           py::arg("gradient_predivide_factor"), py::arg("process_set"),
-           py::arg("force_hooks"))
+           py::arg("named_parameters"), py::arg("backward_passes_per_step"), py::arg("compression"),
+           py::arg("compressor"), py::arg("op"), py::arg("gradient_predivide_factor"),
+           py::arg("process_set"), py::arg("force_hooks"), py::arg("sparse_as_dense") = false,
+           py::arg("num_groups") = 0, py::arg("groups") = std::vector<std::vector<size_t>>{})
       .def("synchronize",
            [](dist::GradientReducer& reducer) { Blocking([&] { reducer.Synchronize(); }); })
       .def("pending", &dist::GradientReducer::Pending)
       .def("hooks", &dist::GradientReducer::hooks)
+      .def("operations", &dist::GradientReducer::operations)
       .def("set_backward_passes_per_step", [](dist::GradientReducer& reducer, int passes) {
         AtCall([&] { reducer.set_backward_passes_per_step(passes); });
       });

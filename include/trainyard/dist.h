@@ -299,6 +299,14 @@ struct DistributedOptimizerOptions {
   ProcessSetId process_set = kGlobalProcessSet;
   // When set, used instead of `compression`.
   std::shared_ptr<Compressor> compressor;
+  // Sparse gradients (torch::nn::Embedding with sparse=true) are reduced as dense tensors and
+  // converted back to sparse (Horovod's sparse_as_dense); by default they are allgathered
+  // (indices and values) and param.grad() becomes the sparse sum (or average) of every rank's.
+  bool sparse_as_dense = false;
+  // When > 0: the parameters that require grad are split, in parameter order, into this many
+  // contiguous groups (Horovod's groups=<int>); the gradients of a group are reduced in one
+  // grouped allreduce once the whole group is ready.
+  int num_groups = 0;
 };
 
 // The engine of DistributedOptimizer, for adapters that wrap an optimizer of their own (the
@@ -316,6 +324,10 @@ class GradientReducer {
     // buffer; torch.optim's zero_grad handles views) instead of separate tensors over its memory
     // (libtorch 1.x's Optimizer::zero_grad() calls detach_(), which views refuse).
     bool view_layout = false;
+    // Explicit groups (Horovod's groups=<list of lists>): indices into `named_parameters`, each
+    // at most once; the others are reduced alone. Indices of parameters that do not require grad
+    // are dropped. Exclusive with num_groups.
+    std::vector<std::vector<size_t>> groups;
   };
   // `named_parameters` in param-group order (the same on every rank); names are prefixed with
   // "allreduce." unless they start with it.
@@ -335,6 +347,9 @@ class GradientReducer {
   bool hooks() const;
   void set_backward_passes_per_step(int passes);
   int backward_passes_per_step() const;
+  // Collective operations enqueued so far: one per allreduce, one per grouped allreduce, two per
+  // sparse gradient (the allgathers of its indices and values).
+  int64_t operations() const;
 
   struct State;  // shared with the autograd hooks
 
@@ -362,7 +377,12 @@ class GradientReducer {
 //
 // The wrapped optimizer (by reference: it must outlive this object; or shared) keeps working as
 // before: LR schedulers take it, and its param groups and state are the real ones. With a single
-// rank no hooks are registered and step() is the wrapped optimizer's step().
+// rank no hooks are registered and step() is the wrapped optimizer's step(). On a rank outside
+// options.process_set (as in Horovod) nothing is distributed either: no hooks, Synchronize() does
+// nothing and step() updates the parameters with this rank's own gradients.
+//
+// Sparse gradients: allgathered (indices and values; param.grad() stays sparse and holds the
+// sum, or the average, of every rank's), or reduced densely with options.sparse_as_dense.
 class DistributedOptimizer {
  public:
   using LossClosure = torch::optim::Optimizer::LossClosure;

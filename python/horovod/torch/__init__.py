@@ -11,24 +11,9 @@ from horovod.torch import (compression, elastic, functions, mpi_ops, optimizer, 
                            sync_batch_norm)
 
 
-def _not_supported(name):
-    def op(*args, **kwargs):
-        raise NotImplementedError(
-            "horovod.torch.{} is not supported by trainyard yet (docs/horovod.md)".format(name))
-    op.__name__ = name
-    op.__qualname__ = name
-    op.__doc__ = "Not supported by trainyard: raises NotImplementedError (docs/horovod.md)."
-    op._trainyard_not_supported = True
-    return op
-
-
 # Horovod 0.28's grouped allgather and reducescatter (trainyard.torch.mpi_ops).
 from trainyard.torch.mpi_ops import (grouped_allgather, grouped_allgather_async,  # noqa: F401,E402
                                      grouped_reducescatter, grouped_reducescatter_async)
 
-# Operations of Horovod 0.28 that trainyard.torch does not provide yet: defined so that scripts
-# importing them load, raising a clear error when called (skipped once trainyard.torch has them).
-for _name in ("sparse_allreduce_async",):
-    if _name not in globals():
-        globals()[_name] = _not_supported(_name)
-del _name
+# Horovod 0.28's sparse allreduce (trainyard.torch.mpi_ops).
+from trainyard.torch.mpi_ops import sparse_allreduce_async  # noqa: F401,E402

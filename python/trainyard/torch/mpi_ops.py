@@ -509,6 +509,45 @@ def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
     return _register_group(natives)
 
 
+def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
+    """Starts Horovod's sparse allreduce of the sparse COO tensor `tensor`: two allgathers over
+    `process_set`, of its indices (one row per nonzero, named "<name>.indices") and of its values
+    ("<name>.values"). synchronize() returns a sparse tensor of `tensor`'s size holding every
+    rank's nonzeros (uncoalesced: entries at the same index add up), with the values divided by
+    the set size for op=Average (Sum keeps them); poll() works on the handle as on any other."""
+    _check_tensor(tensor)
+    if not tensor.is_sparse:
+        raise ValueError("sparse_allreduce_async: expected a sparse COO tensor (got layout {})"
+                         .format(tensor.layout))
+    op = _op_code(op, None, "sparse_allreduce_async")
+    if op not in (Average, Sum):
+        raise ValueError("sparse_allreduce_async: op must be Average or Sum")
+    ps = _ps_id(process_set)
+    # Allgather concatenates along dimension 0: the indices travel transposed.
+    indices = tensor._indices().transpose(0, 1).contiguous()
+    values = tensor._values().contiguous()
+    natives = [_c.allgather_async(indices, _name(None if name is None else name + ".indices"), ps),
+               _c.allgather_async(values, _name(None if name is None else name + ".values"), ps)]
+    size, shape = _ps_size(process_set), tensor.size()
+
+    def finish(group):
+        error = None
+        gathered = []
+        for n in reversed(group.natives):  # values first (as Horovod), both even after an error
+            try:
+                gathered.append(n.wait())
+            except Exception as e:  # noqa: BLE001 (re-raised below)
+                error = error or e
+        if error is not None:
+            raise error
+        all_values, all_indices = gathered
+        if op == Average:
+            all_values = all_values / size
+        return torch.sparse_coo_tensor(all_indices.transpose(0, 1), all_values, shape,
+                                       dtype=all_values.dtype, device=tensor.device)
+    return _register(_Group(natives), finish)
+
+
 class HorovodGroupedAllgather(torch.autograd.Function):
     @staticmethod
     def forward(ctx, name, process_set, *tensors):

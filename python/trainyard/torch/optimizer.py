@@ -3,8 +3,13 @@
 The work is trainyard::dist's GradientReducer (the engine of the C++ DistributedOptimizer,
 src/collective/torch/optimizer.cc), bound by trainyard._collective: the autograd hooks on the
 parameters' gradient accumulators, the in-place allreduces they start, compression, and the flat
-gradient layout. What stays here is the Python side of horovod.torch's contract: the optimizer
-subclass, step/zero_grad/synchronize/skip_synchronize, and their warnings and errors."""
+gradient layout, explicit groups (one grouped allreduce per group), sparse gradients (allgathered,
+or densified with sparse_as_dense). What stays here is the Python side of horovod.torch's
+contract: the optimizer subclass, step/zero_grad/synchronize/skip_synchronize, the validation of
+`groups`, and their warnings and errors.
+
+On a rank outside `process_set` (as in Horovod) nothing is distributed: no hooks, synchronize()
+does nothing, step() updates the parameters with the rank's own gradients."""
 
 import os
 import warnings
@@ -26,6 +31,24 @@ def _compression_kind(compression):
             isinstance(compression, FP16Compressor):
         return "fp16"
     return "custom"
+
+
+def _check_groups(groups):
+    """Horovod's validation of DistributedOptimizer's `groups` (its ValueErrors)."""
+    if groups is None:
+        return
+    if not (isinstance(groups, list) or groups > 0):
+        raise ValueError("groups should be a non-negative integer or a list of list of "
+                         "torch.Tensor.")
+    if isinstance(groups, list):
+        seen = set()
+        for group in groups:
+            for p in group:
+                if not isinstance(p, torch.Tensor):
+                    raise ValueError("groups must consist of torch.Tensor.")
+                if id(p) in seen:
+                    raise ValueError("A parameter can only appear once in groups.")
+                seen.add(id(p))
 
 
 class _DistributedOptimizer(torch.optim.Optimizer):
@@ -62,23 +85,37 @@ class _DistributedOptimizer(torch.optim.Optimizer):
         self.op = op
         self.gradient_predivide_factor = gradient_predivide_factor
         self.process_set = process_set
+        self.sparse_as_dense = sparse_as_dense
         self._synchronized = False
         self._should_synchronize = True
+        _check_groups(groups)
+        self._groups = groups
         # In param-group order (the same on every rank); the reducer skips parameters that do
-        # not require grad, and registers no hooks on a single rank (unless HOROVOD_ELASTIC=1).
+        # not require grad, and registers no hooks on a single rank (unless HOROVOD_ELASTIC=1)
+        # nor on a rank outside the process set.
         ordered = [(self._parameter_names[p], p) for group in self.param_groups
                    for p in group["params"]]
+        num_groups, index_groups = 0, []
+        if isinstance(groups, list):
+            # Indices into `ordered`; parameters the optimizer does not hold are left out (as in
+            # Horovod), and the reducer drops those that do not require grad.
+            position = {id(p): i for i, (_, p) in enumerate(ordered)}
+            index_groups = [[position[id(p)] for p in g if id(p) in position] for g in groups]
+        elif groups is not None:
+            num_groups = int(groups)
         self._reducer = _c.GradientReducer(
             ordered, backward_passes_per_step, _compression_kind(compression), compression, op,
             float(gradient_predivide_factor), _ps_id(process_set),
-            os.environ.get("HOROVOD_ELASTIC") == "1")
+            os.environ.get("HOROVOD_ELASTIC") == "1", bool(sparse_as_dense), num_groups,
+            index_groups)
 
     def set_backward_passes_per_step(self, passes):
         self.backward_passes_per_step = passes
         self._reducer.set_backward_passes_per_step(passes)
 
     def synchronize(self):
-        """Waits for every gradient's allreduce (starting those not started yet)."""
+        """Waits for every gradient's allreduce (starting those not started yet); a no-op on a
+        rank outside the process set."""
         self._reducer.synchronize()
         self._synchronized = True
 
@@ -160,9 +197,21 @@ def DistributedOptimizer(optimizer, named_parameters=None, compression=Compressi
                          num_groups=0, groups=None, sparse_as_dense=False,
                          process_set=global_process_set):
     """Wraps `optimizer` so that gradients are averaged over the ranks (allreduced as backward
-    produces them) before each step(), like horovod.torch.DistributedOptimizer."""
+    produces them) before each step(), like horovod.torch.DistributedOptimizer.
+
+    groups: a positive int (the parameters, in order, split into that many groups) or a list of
+    lists of parameters; the gradients of a group are reduced in one grouped allreduce once the
+    whole group is ready, parameters in no group alone. num_groups: deprecated form of an int
+    `groups`. sparse_as_dense: sparse gradients are reduced densely and turned back into sparse
+    tensors for the update (else they are allgathered, as sparse_allreduce_async does).
+    process_set: the ranks that reduce together; on other ranks step() is a local step."""
     if gradient_predivide_factor != 1.0 and op != Average:
         raise ValueError("gradient_predivide_factor not supported with op != Average")
+    if num_groups != 0:
+        warnings.warn("Parameter `num_groups` has been replaced by `groups` and will be removed "
+                      "in v0.23.0.", DeprecationWarning)
+        if groups is None:
+            groups = num_groups
     if op == Adasum:
         if backward_passes_per_step != 1:
             raise ValueError("DistributedOptimizer: op=Adasum takes backward_passes_per_step=1")
