@@ -600,6 +600,40 @@ TEST_P(CollectiveRanks, OneSidedRefusalFailsEveryRankAndTheNextOperationsRun) {
   });
 }
 
+// A refusal of a name the response cache holds: the refusing rank negotiates it (never a cache
+// hit), the coordinator evicts the entry everywhere, the others re-announce and fail with it, and
+// the name is negotiated and cached again afterwards.
+TEST_P(CollectiveRanks, OneSidedRefusalOfACachedName) {
+  const int n = GetParam();
+  if (n < 2) GTEST_SKIP();
+  RunRanks(n, [&](int rank, Runtime& rt) {
+    AllreduceOptions sum;
+    sum.op = ReduceOp::kSum;
+    Buffer t(DataType::kFloat32, Shape{2});
+    Buffer ints(DataType::kInt32, Shape{2});
+    for (int round = 0; round < 3; ++round) {
+      ASSERT_TRUE(rt.Allreduce("cached", t.tensor(), t.tensor(), sum).ok());
+    }
+    const int64_t hits = rt.stats().cached_responses;
+    EXPECT_GE(hits, 1);
+    AllreduceOptions adasum;
+    adasum.op = ReduceOp::kAdasum;
+    Status st = rank == 0
+                    ? WaitOk(rt.AllreduceAsync("cached", ints.tensor(), ints.tensor(), adasum))
+                    : WaitOk(rt.AllreduceAsync("cached", t.tensor(), t.tensor(), sum));
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    if (rank != 0) {
+      EXPECT_NE(st.message().find("rank 0 refused it"), std::string::npos) << st.ToString();
+    }
+    for (int round = 0; round < 3; ++round) {
+      for (int64_t i = 0; i < 2; ++i) t.Set(i, 1);
+      ASSERT_TRUE(rt.Allreduce("cached", t.tensor(), t.tensor(), sum).ok());
+      EXPECT_EQ(t.Get(1), n);
+    }
+    EXPECT_GT(rt.stats().cached_responses, hits);  // cached again
+  });
+}
+
 // The same refusal on every rank: each rank fails at the call; the coordinator's answer to the
 // refusals is ignored, and the name, held until then, can be used again at once (the new
 // operation waits behind the refusal instead of being a duplicate).
