@@ -3,13 +3,14 @@ unchanged on two ranks: DistributedSampler, DistributedOptimizer with fp16 compr
 of the model and optimizer state, metric averaging by name; the averaged loss decreases, and ranks
 that started from different weights end with the same ones.
 
-Always on 2 or more ranks: under `mpirun -np 2` (ctest python.hvd.example, the MPI transport), and,
-started as one process (ctest python.test_hvd_example), the test starts 2 ranks of itself with
-torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, as torchrun would (Gloo).
+Always on 2 or more ranks: on 2 and 3 ranks under mpirun and over Gloo, started with
+torch.distributed's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT as torchrun would (ctest
+python.hvd.example.<mpi|gloo>.<N>, from the hvd-matrix line below). Started as one process (ctest
+python.test_hvd_example), the test skips.
 """
+# hvd-matrix: mpi gloo ranks 2 3
 
 import os
-import sys
 
 import pytest
 import torch
@@ -17,10 +18,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.data.distributed
 
-_c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
+pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
-from script_runner import run_gloo_ranks  # noqa: E402
 
 EPOCHS = 5
 
@@ -111,19 +111,7 @@ def _train_and_check():
     hvd.shutdown()
 
 
-def _run_two_ranks_on_gloo():
-    if not _c.gloo_built():
-        pytest.skip("started as one process and the Gloo transport is not built; "
-                    "python.hvd.example runs this test on 2 ranks under mpirun")
-    results = run_gloo_ranks([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "-p", "no:hypothesispytest", os.path.abspath(__file__)],
-                             timeout=240, gloo_timeout=60)
-    for rank, (code, out) in enumerate(results):
-        assert code == 0 and "1 passed" in out, f"rank {rank} ({code}):\n{out}"
-
-
 def test_horovod_mnist_style_script():
-    if _launched():
-        _train_and_check()
-    else:
-        _run_two_ranks_on_gloo()
+    if not _launched():
+        pytest.skip("runs as ranks (the python.hvd.example.* entries)")
+    _train_and_check()

@@ -2,7 +2,9 @@
 user's that links trainyard::dist (trainyard_dist_probe, python/tests/dist_probe_module.cc) see the
 same runtime, whichever of them starts it.
 
-Run under `mpirun -np 2` (ctest python.hvd.one_runtime) and as one process."""
+Run on 2 and 3 ranks under mpirun and over Gloo (ctest python.hvd.one_runtime.<mpi|gloo>.<N>, from
+the hvd-matrix line below) and as one process."""
+# hvd-matrix: mpi gloo ranks 2 3
 
 import pytest
 import torch
@@ -32,7 +34,8 @@ def test_hvd_init_starts_the_runtime_the_cpp_extension_sees_it():
     hvd.init()
     try:
         assert probe.is_initialized()
-        assert probe.transport() == ("mpi" if hvd.mpi_enabled() else "single")
+        want = "mpi" if hvd.mpi_enabled() else "gloo" if hvd.gloo_enabled() else "single"
+        assert probe.transport() == want
         assert (probe.rank(), probe.size()) == (hvd.rank(), hvd.size())
         n = hvd.size()
         # Enqueued from C++ and from Python concurrently by name: matched within one runtime.

@@ -253,22 +253,32 @@ def test_mismatch_raises_on_every_rank():
     assert hvd.allreduce(torch.ones(1), op=hvd.Sum).item() == n
 
 
+def _adasum_pair(a, b):
+    """Horovod's Adasum of two gradients: (1 - a.b/2|a|^2) a + (1 - a.b/2|b|^2) b."""
+    dot = float(a @ b)
+    return (1 - dot / (2 * float(a @ a))) * a + (1 - dot / (2 * float(b @ b))) * b
+
+
 def test_adasum():
     n, r = hvd.size(), hvd.rank()
     # The same gradient on every rank: Adasum gives it back (not n times it).
     same = torch.arange(1.0, 5.0)
     assert torch.allclose(hvd.allreduce(same, op=hvd.Adasum, name="adasum.same"), same)
-    if n == 2:
-        # Orthogonal gradients add up.
-        x = torch.tensor([3.0, 0.0]) if r == 0 else torch.tensor([0.0, 4.0])
-        got = hvd.allreduce(x, op=hvd.Adasum, name="adasum.ortho")
-        assert torch.allclose(got, torch.tensor([3.0, 4.0]))
-        # In general: (1 - a.b/2|a|^2) a + (1 - a.b/2|b|^2) b, in double on every rank.
-        a, b = torch.tensor([1.0, 2.0, 2.0]), torch.tensor([2.0, 0.0, 1.0])
-        dot = float(a @ b)
-        want = (1 - dot / (2 * float(a @ a))) * a + (1 - dot / (2 * float(b @ b))) * b
-        got = hvd.allreduce(a if r == 0 else b, op=hvd.Adasum, name="adasum.general")
-        assert torch.allclose(got, want, atol=1e-6)
+    if n & (n - 1):
+        return  # Horovod's Adasum combines ranks pairwise: a power of two of them
+    # Orthogonal gradients add up (at every level of the pairing).
+    x = torch.zeros(n, dtype=torch.float64)
+    x[r] = float(r + 3)
+    got = hvd.allreduce(x, op=hvd.Adasum, name="adasum.ortho")
+    assert torch.allclose(got, torch.arange(3.0, n + 3.0, dtype=torch.float64))
+    # In general: ranks paired with rank ^ 1, then the pairs' results with rank ^ 2, ...
+    grads = [torch.tensor([1.0 + k, 2.0 - k, 2.0, 0.5 * k], dtype=torch.float64)
+             for k in range(n)]
+    level = grads
+    while len(level) > 1:
+        level = [_adasum_pair(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    got = hvd.allreduce(grads[r], op=hvd.Adasum, name="adasum.general")
+    assert torch.allclose(got, level[0], atol=1e-6), (got, level[0])
 
 
 def test_join_with_uneven_data():
