@@ -57,6 +57,16 @@ def rank_env(rank, n, port, gloo_timeout):
     return env
 
 
+def _die_with_parent():
+    """In a rank, before exec: SIGKILL when the launcher dies (even by SIGKILL), so that no rank
+    outlives it. Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _kill(procs):
     for p in procs:
         if p.poll() is None:
@@ -88,7 +98,7 @@ def run(argv, n, timeout=300, gloo_timeout=60, echo=None):
             p = subprocess.Popen(argv, env=rank_env(rank, n, port, gloo_timeout),
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, errors="replace",
-                                 start_new_session=True)
+                                 start_new_session=True, preexec_fn=_die_with_parent)
             procs.append(p)
             t = threading.Thread(target=read, args=(rank, p.stdout), daemon=True)
             t.start()
@@ -124,6 +134,9 @@ def main():
                         help="HOROVOD_GLOO_TIMEOUT_SECONDS of the ranks (default 60)")
     parser.add_argument("argv", nargs=argparse.REMAINDER, help="-- command and arguments")
     args = parser.parse_args()
+    # SIGTERM/SIGINT (ctest, a user) end the launcher through run()'s cleanup: every rank killed.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv or args.n < 1:
         parser.error("give -n N and a command after --")
