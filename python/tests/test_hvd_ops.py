@@ -201,6 +201,23 @@ def test_autograd():
     b.sum().backward()
     assert torch.equal(x.grad, torch.full((2,), 1.0 if r == 0 else 0.0))
 
+    # Broadcast from the last rank, rank k's output gradient (k + 1): Horovod averages the
+    # output gradients and keeps them on the root only.
+    x = torch.full((2,), float(r), requires_grad=True)
+    b = hvd.broadcast(x, n - 1, name="bc.grad.last")
+    assert torch.equal(b.detach(), torch.full((2,), float(n - 1)))
+    (b * (r + 1)).sum().backward()
+    want = (n + 1) / 2 if r == n - 1 else 0.0
+    assert torch.allclose(x.grad, torch.full((2,), want))
+
+    # allreduce with op=Average and scale factors: the gradient is reduced the same way.
+    x = torch.full((3,), float(r + 1), requires_grad=True)
+    y = hvd.allreduce(x, op=hvd.Average, prescale_factor=2.0, postscale_factor=3.0,
+                      name="ar.grad.avg")
+    assert torch.allclose(y.detach(), torch.full((3,), 6.0 * (n + 1) / 2))
+    (y * (r + 1)).sum().backward()
+    assert torch.allclose(x.grad, torch.full((3,), 6.0 * (n + 1) / 2))
+
 
 def test_objects():
     r = hvd.rank()
@@ -208,6 +225,20 @@ def test_objects():
     assert obj == {"rank": 0, "data": [1, 2, 3]}
     got = hvd.allgather_object(("r", r, "x" * r))
     assert got == [("r", k, "x" * k) for k in range(hvd.size())]
+    # Horovod's examples: the root's object reaches every rank (here the last rank's), and
+    # allgather_object keeps each rank's own object, whatever its shape.
+    n = hvd.size()
+    expected = {"hello": 123, 0: [1, 2]}
+    obj = hvd.broadcast_object(expected if r == n - 1 else {}, root_rank=n - 1,
+                               name="bo.last")
+    assert obj == expected
+    d = {"metric_val_1": r}
+    if r == 1:
+        d["metric_val_2"] = 42
+    want = [{"metric_val_1": k} for k in range(n)]
+    if n > 1:
+        want[1] = {"metric_val_1": 1, "metric_val_2": 42}
+    assert hvd.allgather_object(d) == want
 
 
 def test_process_sets():
