@@ -45,7 +45,7 @@ struct HandleState {
   std::unique_ptr<std::byte[]> owned_output;
   std::vector<int64_t> received_splits;
   int64_t value = -1;  // join: last joined rank; add_process_set: the new id
-  // Set by Handle::Done: the operation was refused when it was called and never enqueued.
+  // Set by Handle::Done: the operation was refused when it was called; its tensors are unused.
   bool refused = false;
   // How long Wait() polls (yielding the CPU to any other runnable thread) before it sleeps.
   int64_t poll_micros = 0;
@@ -59,7 +59,8 @@ class Handle {
   Handle() = default;
   explicit Handle(std::shared_ptr<internal::HandleState> state) : state_(std::move(state)) {}
   // A handle that is already done with `status`: the operation was refused at the call (bad
-  // arguments, duplicate in-flight name, ...) and never enqueued.
+  // arguments, duplicate in-flight name, ...). Its tensors are never used; the runtime may still
+  // negotiate the refusal with the other ranks (collective.h, "Errors found at enqueue").
   static Handle Done(const Status& status);
 
   bool valid() const { return state_ != nullptr; }
