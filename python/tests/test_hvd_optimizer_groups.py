@@ -6,8 +6,10 @@ positive int or a list of lists of torch.Tensor (each at most once), else ValueE
 steps the optimizer without communicating (its own gradients), members reduce among themselves.
 
 That grouping really happens is checked with the number of collective operations the optimizer
-enqueued (GradientReducer.operations(): a grouped allreduce counts once). Rank-count agnostic
-(ctest python.hvd.optimizer_groups runs it on 2 ranks)."""
+enqueued (GradientReducer.operations(): a grouped allreduce counts once). Rank-count agnostic:
+run on 2, 3 and 4 ranks over MPI and Gloo (the hvd-matrix line below)."""
+
+# hvd-matrix: mpi gloo ranks 2 3 4
 
 import copy
 import warnings

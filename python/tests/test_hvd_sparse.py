@@ -6,7 +6,10 @@ returns a handle that synchronize() turns into a sparse tensor of the same size 
 rank's entries, the values divided by the number of ranks for Average and kept for Sum; the
 DistributedOptimizer leaves a sparse gradient sparse (holding the aggregate) for the wrapped
 optimizer (torch.optim.SGD, SparseAdam). Expected values are computed here from every rank's
-known input, densely. Rank-count agnostic (ctest python.hvd.sparse runs it on 2 ranks)."""
+known input, densely. Rank-count agnostic: run on 2, 3 and 4 ranks over MPI and
+Gloo (the hvd-matrix line below)."""
+
+# hvd-matrix: mpi gloo ranks 2 3 4
 
 import copy
 
@@ -66,6 +69,16 @@ def test_sparse_allreduce_async_handle_is_consumed_by_synchronize():
     hvd.synchronize(handle)
     with pytest.raises(ValueError):
         hvd.synchronize(handle)
+
+
+def test_sparse_allreduce_async_handle_is_callable_as_in_horovod():
+    # Horovod's DistributedOptimizer calls the handle: `handle()` returns the result.
+    handle = hvd.sparse_allreduce_async(rank_sparse(hvd.rank(), 1), name="sparse.call",
+                                        op=hvd.Sum)
+    expected = sum(rank_sparse(k, 1).to_dense() for k in range(hvd.size()))
+    assert torch.allclose(handle().to_dense(), expected)
+    with pytest.raises(ValueError):
+        hvd.synchronize(handle)  # consumed
 
 
 def test_sparse_allreduce_async_refuses_a_dense_tensor():

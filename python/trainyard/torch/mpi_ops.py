@@ -509,12 +509,21 @@ def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
     return _register_group(natives)
 
 
+class _CallableHandle(int):
+    """A handle that is also callable, as Horovod's sparse_allreduce_async returns a function:
+    handle() is synchronize(handle)."""
+
+    def __call__(self):
+        return synchronize(self)
+
+
 def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
     """Starts Horovod's sparse allreduce of the sparse COO tensor `tensor`: two allgathers over
     `process_set`, of its indices (one row per nonzero, named "<name>.indices") and of its values
     ("<name>.values"). synchronize() returns a sparse tensor of `tensor`'s size holding every
     rank's nonzeros (uncoalesced: entries at the same index add up), with the values divided by
-    the set size for op=Average (Sum keeps them); poll() works on the handle as on any other."""
+    the set size for op=Average (Sum keeps them); poll() works on the handle as on any other.
+    As in Horovod, the handle can also be called: handle() returns the same result."""
     _check_tensor(tensor)
     if not tensor.is_sparse:
         raise ValueError("sparse_allreduce_async: expected a sparse COO tensor (got layout {})"
@@ -545,7 +554,7 @@ def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
             all_values = all_values / size
         return torch.sparse_coo_tensor(all_indices.transpose(0, 1), all_values, shape,
                                        dtype=all_values.dtype, device=tensor.device)
-    return _register(_Group(natives), finish)
+    return _CallableHandle(_register(_Group(natives), finish))
 
 
 class HorovodGroupedAllgather(torch.autograd.Function):
