@@ -16,13 +16,21 @@ rank:
   global one (Horovod refuses a second set with the same ranks), and a set of one rank makes no
   mismatch both sides wait on (the member completes alone, or a non-member is refused at its call
   at once while the other rank waits out the stall time, and the ranks drift apart by that time);
-- join: that rank calls join() while the others run an allgather, broadcast or alltoall.
+- join: that rank calls join() while the others run an allgather, broadcast or alltoall;
+- refused: that rank sends a complex64 tensor, which no operation accepts. Horovod raises its
+  argument errors at the call on that rank (ValueError); trainyard negotiates the refusal, so the
+  other ranks' operation fails too (HorovodInternalError) instead of waiting. The one kind whose
+  classes differ by design: checked as ValueError on that rank, RuntimeError on the others.
 Horovod's coordinator reports shape, dtype, root and op mismatches as an error on every rank; a
 name or process-set mismatch is never "ready", so it is found by the stall check: this module sets
 TRAINYARD_STALL_FAIL_SECONDS (trainyard's per-operation stall failure, docs/collective.md) before
 hvd.init(), and such an operation fails on every rank that submitted it. An allgather, broadcast or
 alltoall while a rank has joined is an error in Horovod (the joined rank itself just waits in
 join(); the others join after their error).
+
+After a name or process-set mismatch every rank passes a barrier (see the loop: ranks leave a
+stalled operation a few cycles apart, and a join right after it would count the joined rank as
+having submitted the others' pending operation).
 
 Steps without a mismatch must give Horovod's results (computed here from every rank's inputs,
 which each rank can rebuild from the step number). Steps with one must raise on every rank that
@@ -65,6 +73,7 @@ KINDS = {
     "name": ["allreduce", "allgather", "broadcast", "alltoall", "reducescatter"],
     "process_set": ["allreduce", "allgather", "broadcast", "alltoall", "reducescatter"],
     "join": ["allgather", "broadcast", "alltoall"],
+    "refused": ["allreduce", "allgather", "broadcast", "alltoall", "reducescatter"],
 }
 
 
@@ -140,7 +149,9 @@ def _run_step(step, op, params, kind, chosen, n, r, pset):
     if me and kind == "op":
         reduce_name = params["other_reduce"]
     reduce_op = getattr(hvd, reduce_name)
-    dtype = torch.float64 if me and kind == "dtype" else torch.float32
+    dtype = torch.float32
+    if me and kind in ("dtype", "refused"):
+        dtype = torch.float64 if kind == "dtype" else torch.complex64
     process_set = pset if me and kind == "process_set" else hvd.global_process_set
     if me and kind == "name":
         name += ".renamed"
@@ -236,6 +247,11 @@ def chaos():
     start = time.monotonic()
     for step, (op, params, kind, chosen) in enumerate(plan):
         out, err = _run_step(step, op, params, kind, chosen, n, r, pset)
+        if kind in ("name", "process_set"):
+            # Each coordinator fails its own stalled operation, so ranks leave such a step a few
+            # cycles apart; a rank that went on to join() at once would count as having
+            # submitted the others' still pending operation (Horovod's join rule). Meet first.
+            hvd.barrier()
         records.append((kind, op, chosen, type(err).__name__ if err is not None else None,
                         str(err)[:300] if err is not None else ""))
         if kind is None:
@@ -266,11 +282,17 @@ def _mismatch_report(chaos, accept):
         injected += 1
         took_part = [j for j in range(n) if not (kind == "join" and j == chosen)]
         raised = {j: chaos["records"][j][step][3] for j in took_part}
+        if kind == "refused":  # ValueError at the call on the refusing rank (module doc)
+            if raised.pop(chosen) != "ValueError":
+                wrong.append("step %d: refused on rank %d in %s: %s" % (
+                    step, chosen, op, chaos["records"][chosen][step][3:]))
+                continue
         classes = set(raised.values())
         # Name and process-set mismatches are found by the stall check, which names the ranks.
         stall_text = all("stalled" in chaos["records"][j][step][4] and
                          "did not" in chaos["records"][j][step][4] for j in took_part)
         if None in classes or len(classes) != 1 or (
+                kind == "refused" and classes != {"HorovodInternalError"}) or (
                 kind in ("name", "process_set") and not stall_text):
             detail = {j: (chaos["records"][j][step][3], chaos["records"][j][step][4])
                       for j in took_part}
