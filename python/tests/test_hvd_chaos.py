@@ -43,6 +43,7 @@ count works.
 TRAINYARD_CHAOS_SEED picks another sequence.
 """
 
+import faulthandler
 import os
 import random
 import time
@@ -242,6 +243,8 @@ def chaos():
     assert n >= 2
     pset = hvd.add_process_set([0, 1]) if n > 2 else None
     plan = _plan(n)
+    # A hang is the failure this module exists to catch: say where, before ctest kills the ranks.
+    faulthandler.dump_traceback_later(240, exit=True)
     records = []  # per step: (kind, op, chosen, exception class name or None)
     problems = []
     start = time.monotonic()
@@ -265,6 +268,7 @@ def chaos():
     # The runtime still works after all of it.
     after = hvd.allreduce(torch.ones(3), name="chaos.after", op=hvd.Sum)
     everyone = hvd.allgather_object((records, problems), name="chaos.records")
+    faulthandler.cancel_dump_traceback_later()
     yield {"n": n, "rank": r, "plan": plan, "seconds": seconds, "after": after,
            "records": [rec for rec, _ in everyone], "problems": [p for _, p in everyone]}
     if pset is not None:
