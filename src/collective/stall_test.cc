@@ -177,6 +177,33 @@ TEST(StallFailure, JoinedRanksCountAsHavingSubmitted) {
       StallConfig());
 }
 
+TEST(StallFailure, FailsBeforeTheShutdownTimeAndTheRuntimeStaysUp) {
+  // With a warning, a failure and a (later) shutdown time all set, the stalled operation fails at
+  // the failure time and nothing shuts down, even well past the shutdown time.
+  Config config = StallConfig();
+  config.stall_check = true;
+  config.stall_warning_seconds = 0.3;
+  config.stall_fail_seconds = 0.6;
+  config.stall_shutdown_seconds = 1.2;
+  const int64_t start = MonotonicMicros();
+  RunRanks(
+      2,
+      [&](int rank, Runtime& rt) {
+        if (rank == 0) {
+          Buffer t(DataType::kFloat32, Shape{2});
+          double waited = 0;
+          Status st = WaitTimed(rt.AllreduceAsync("lonely", t.tensor(), t.tensor()), &waited);
+          EXPECT_EQ(st.code(), StatusCode::kTimeout) << st.ToString();
+          ExpectContains(st.message(), "ranks [0] submitted it, ranks [1] did not");
+          EXPECT_LT(waited, 0.6 + kSlackSeconds);
+        }
+        while (MonotonicMicros() - start < 2'500'000) SleepMicros(10'000);
+        EXPECT_TRUE(rt.is_initialized());
+        ExpectAllreduceWorks(rt, rank, 2, "later");
+      },
+      config);
+}
+
 TEST(StallFailure, OffByDefaultAndReadFromTheEnvironment) {
   Result<Config> plain = ConfigFromEnv([](const char*) -> const char* { return nullptr; });
   ASSERT_TRUE(plain.ok());
