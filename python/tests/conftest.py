@@ -21,6 +21,10 @@ def pytest_sessionfinish(session, exitstatus):
     if reporter is not None:
         reporter.summary_failures()
         reporter.short_test_summary()
+        # Exit status 5 (nothing ran): say why, e.g. a module-level skip (a missing module).
+        for rep in reporter.stats.get("skipped", []):
+            reporter.write_line("skipped: {} {}".format(rep.nodeid, rep.longrepr))
+        reporter.write_line("exit status {} in a rank: leaving at once".format(int(exitstatus)))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(int(exitstatus))
