@@ -179,3 +179,28 @@ def test_process_set_outside_rank_steps_locally(groups):
             assert opt._reducer.operations() == STEPS * (6 if groups is None else 2)
     finally:
         hvd.remove_process_set(ps)
+
+
+def test_group_with_a_parameter_unused_on_some_ranks_is_reduced_at_step():
+    # Rank 0 does not use the second layer: its group is never complete from the hooks there,
+    # so step() starts it, with zeros for the missing gradients (Horovod's rule); the average
+    # still divides by every rank.
+    torch.manual_seed(1)
+    a, b = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    opt = hvd.DistributedOptimizer(torch.optim.SGD(list(a.parameters()) + list(b.parameters()),
+                                                   lr=0.0),
+                                   named_parameters=[("a.w", a.weight), ("a.b", a.bias),
+                                                     ("b.w", b.weight), ("b.b", b.bias)],
+                                   groups=[[a.weight, b.weight], [a.bias, b.bias]], op=hvd.Sum)
+    x = torch.ones(1, 3)
+    out = a(x) if hvd.rank() == 0 else a(x) + b(x)
+    out.sum().backward()
+    opt.step()
+    if hvd.size() == 1:
+        assert b.bias.grad is None  # one rank: no hooks, nothing reduced (as in Horovod)
+        return
+    # d(sum)/d(bias) is 1 per used layer: a.bias on every rank, b.bias on all but rank 0.
+    assert torch.equal(a.bias.grad, torch.full((2,), float(hvd.size())))
+    assert torch.equal(b.bias.grad, torch.full((2,), float(hvd.size() - 1)))
+    assert torch.equal(b.weight.grad, torch.full((2, 3), float(hvd.size() - 1)))
+    assert opt._reducer.operations() == 2
