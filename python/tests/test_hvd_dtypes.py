@@ -171,8 +171,28 @@ def check_reducescatter():
               f"reducescatter Average {dtype}")
 
 
+def check_grouped_allgather():
+    n, r = hvd.size(), hvd.rank()
+    # One group of every dtype; rank k contributes k + 1 rows of each.
+    outs = hvd.grouped_allgather([_input(dtype, r, (r + 1, 2)) for dtype in DTYPES],
+                                 name="grouped.ag")
+    for dtype, got in zip(DTYPES, outs):
+        want = torch.cat([_input(dtype, k, (k + 1, 2)) for k in range(n)])
+        _same(got, want, dtype, f"grouped_allgather {dtype}")
+
+
+def check_grouped_reducescatter():
+    n, r = hvd.size(), hvd.rank()
+    outs = hvd.grouped_reducescatter([_input(dtype, r, (2 * n, 2)) for dtype in NUMERIC],
+                                     op=hvd.Sum, name="grouped.rs")
+    for dtype, got in zip(NUMERIC, outs):
+        total = sum(_input(dtype, k, (2 * n, 2)).to(_wide(dtype)) for k in range(n))
+        _same(got, total[2 * r:2 * r + 2].to(dtype), dtype, f"grouped_reducescatter {dtype}")
+
+
 CHECKS = [check_allreduce, check_allreduce_refusals, check_grouped_allreduce, check_allgather,
-          check_broadcast, check_alltoall, check_reducescatter]
+          check_broadcast, check_alltoall, check_reducescatter, check_grouped_allgather,
+          check_grouped_reducescatter]
 
 
 @pytest.fixture(scope="module")
