@@ -171,3 +171,29 @@ def test_optimizer_sparse_gradients_sparse_adam(sparse_as_dense):
             (torch.nn.MSELoss()(reference(ids[part]), y[part]) / hvd.size()).backward()
         ref_opt.step()
     assert torch.allclose(model.emb.weight, reference.emb.weight, atol=1e-5)
+
+
+@pytest.mark.parametrize("sparse_as_dense", [False, True])
+def test_optimizer_sparse_gradients_accumulated_over_backward_passes(sparse_as_dense):
+    # backward_passes_per_step=2: the sparse gradient of two micro-batches (accumulated locally)
+    # is reduced once.
+    model = Net(sparse=True)
+    reference = copy.deepcopy(model)
+    opt = hvd.DistributedOptimizer(torch.optim.SGD(model.parameters(), lr=0.5),
+                                   named_parameters=model.named_parameters(),
+                                   sparse_as_dense=sparse_as_dense, backward_passes_per_step=2)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.5)
+    loss_fn = torch.nn.MSELoss()
+    ids, y = batch(7)
+    r = hvd.rank()
+    for part in range(2):  # two micro-batches of my rows: rows r*B and r*B+1, then the rest
+        rows = slice(r * B, r * B + 2) if part == 0 else slice(r * B + 2, (r + 1) * B)
+        loss_fn(model(ids[rows]), y[rows]).backward()
+    opt.step()
+    for k in range(hvd.size()):
+        for rows in (slice(k * B, k * B + 2), slice(k * B + 2, (k + 1) * B)):
+            (loss_fn(reference(ids[rows]), y[rows]) / hvd.size()).backward()
+    ref_opt.step()
+    assert model.emb.weight.grad.is_sparse
+    for p, q in zip(model.parameters(), reference.parameters()):
+        assert torch.allclose(p, q, atol=1e-5)
