@@ -72,10 +72,10 @@ if(_ty_torch_python_ok)
   #   # hvd-matrix: mpi gloo ranks 2 3 4
   # gets one entry per transport and rank count, python.hvd.<name>.<mpi|gloo>.<N> (Gloo ranks are
   # started by tests/gloo_ranks.py with torch.distributed's RANK/WORLD_SIZE/MASTER_*; the gloo
-  # entries exist when the Gloo transport is built); a file without it gets python.hvd.<name>,
-  # 2 ranks under mpirun.
+  # entries exist when the Gloo transport is built, the mpi ones with MPI); a file without it gets
+  # python.hvd.<name>, 2 ranks under mpirun.
   set(TRAINYARD_HVD_TESTS "")
-  if(TRAINYARD_COLLECTIVE_MPI)
+  if(TRAINYARD_COLLECTIVE_MPI OR TRAINYARD_COLLECTIVE_GLOO)
     file(GLOB TRAINYARD_HVD_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/test_hvd_*.py)
   endif()
   set(_ty_hvd_pytest ${TRAINYARD_PYTHON_EXECUTABLE} -m pytest -q -p no:cacheprovider
@@ -88,6 +88,9 @@ if(_ty_torch_python_ok)
     set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${test})
     file(STRINGS ${test} _ty_matrix REGEX "^# hvd-matrix:" LIMIT_COUNT 1)
     if(_ty_matrix STREQUAL "")
+      if(NOT TRAINYARD_COLLECTIVE_MPI)
+        continue()
+      endif()
       add_test(NAME python.hvd.${test_name}
         COMMAND ${MPIEXEC_EXECUTABLE} --allow-run-as-root --oversubscribe --bind-to none -np 2
                 ${_ty_hvd_pytest} ${test}
@@ -117,7 +120,8 @@ if(_ty_torch_python_ok)
       message(FATAL_ERROR "${test}: hvd-matrix names no transport or no rank count")
     endif()
     foreach(transport ${_ty_transports})
-      if(transport STREQUAL "gloo" AND NOT TRAINYARD_COLLECTIVE_GLOO)
+      if((transport STREQUAL "gloo" AND NOT TRAINYARD_COLLECTIVE_GLOO) OR
+         (transport STREQUAL "mpi" AND NOT TRAINYARD_COLLECTIVE_MPI))
         continue()
       endif()
       foreach(n ${_ty_ranks})
