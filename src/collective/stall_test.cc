@@ -138,6 +138,9 @@ TEST(StallFailure, ProcessSetMismatchFailsOnBothSets) {
              EXPECT_EQ(st.code(), StatusCode::kTimeout) << st.ToString();
              ExpectContains(st.message(), "allreduce 'p': stalled ");
              EXPECT_LT(waited, kFailSeconds + kSlackSeconds);
+             // Each set's coordinator fails its own 'p', a few cycles apart: a rank that submitted
+             // 'p' to the other set before that set failed it would be its missing submission.
+             ASSERT_TRUE(rt.Barrier().ok());
              ExpectAllreduceWorks(rt, rank, 2, "p", 1);
              ExpectAllreduceWorks(rt, rank, 2, "p");
            },
