@@ -482,6 +482,47 @@ TEST(ProcessSets, OperationsOnASubsetAndTheOptimizer) {
   EXPECT_THROW(RemoveProcessSet(kGlobalProcessSet), Error);
 }
 
+TEST(DistributedOptimizer, GroupsAndSparseGradientsMatchTheAveragedGradients) {
+  if (Size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  for (const bool sparse_as_dense : {false, true}) {
+    torch::manual_seed(0);
+    torch::nn::Embedding emb(torch::nn::EmbeddingOptions(7, 3).sparse(true));
+    torch::nn::Linear lin(3, 2);
+    // The reference: plain tensors, every rank's loss divided by the number of ranks.
+    const torch::Tensor ref_emb = emb->weight.detach().clone().requires_grad_(true);
+    const torch::Tensor ref_w = lin->weight.detach().clone().requires_grad_(true);
+    const torch::Tensor ref_b = lin->bias.detach().clone().requires_grad_(true);
+    torch::optim::SGD sgd(std::vector<torch::Tensor>{emb->weight, lin->weight, lin->bias},
+                          torch::optim::SGDOptions(0.5));
+    torch::OrderedDict<std::string, torch::Tensor> named;
+    named.insert("emb", emb->weight);
+    named.insert("w", lin->weight);
+    named.insert("b", lin->bias);
+    DistributedOptimizerOptions options;
+    options.num_groups = 1;  // one group of three: the sparse one apart unless sparse_as_dense
+    options.sparse_as_dense = sparse_as_dense;
+    DistributedOptimizer opt(sgd, named, options);
+    auto ids_of = [](int rank) { return torch::tensor({rank % 7, (rank + 3) % 7, 6}); };
+    opt.zero_grad();
+    lin->forward(emb->forward(ids_of(Rank()))).pow(2).sum().backward();
+    opt.step();
+    EXPECT_TRUE(emb->weight.grad().is_sparse());
+    EXPECT_EQ(opt.reducer().operations(), sparse_as_dense ? 1 : 3);
+    for (int k = 0; k < Size(); ++k) {
+      (torch::nn::functional::linear(torch::embedding(ref_emb, ids_of(k)), ref_w, ref_b)
+           .pow(2)
+           .sum() /
+       Size())
+          .backward();
+    }
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::allclose(emb->weight, ref_emb - 0.5 * ref_emb.grad(), 1e-5, 1e-6))
+        << sparse_as_dense;
+    EXPECT_TRUE(torch::allclose(lin->weight, ref_w - 0.5 * ref_w.grad(), 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(lin->bias, ref_b - 0.5 * ref_b.grad(), 1e-5, 1e-6));
+  }
+}
+
 TEST(Join, RanksWithFewerBatchesContributeZerosUntilAllJoined) {
   // Rank 0 has one batch more than the others: its last allreduce sums its own tensor only.
   const int batches = Rank() == 0 ? 3 : 2;
