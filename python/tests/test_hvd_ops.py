@@ -124,6 +124,16 @@ def test_grouped_allreduce():
     a, b = hvd.synchronize(h)
     assert torch.equal(a, torch.full((2,), float(n)))
     assert b.dtype == torch.float64
+    # Min, Max and Product apply to each tensor of the group.
+    group = [torch.full((2,), float(r + 1)), torch.full((3,), r + 2, dtype=torch.int64)]
+    lo, hi, prod = (hvd.grouped_allreduce(group, op=op, name="group." + tag)
+                    for op, tag in ((hvd.Min, "min"), (hvd.Max, "max"), (hvd.Product, "prod")))
+    assert lo[0].tolist() == [1.0] * 2 and lo[1].tolist() == [2] * 3
+    assert hi[0].tolist() == [float(n)] * 2 and hi[1].tolist() == [n + 1] * 3
+    fact = 1
+    for k in range(n):
+        fact *= k + 1
+    assert prod[0].tolist() == [float(fact)] * 2 and prod[1].tolist() == [fact * (n + 1)] * 3
 
 
 def test_allgather_different_first_dims():
