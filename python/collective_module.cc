@@ -281,6 +281,14 @@ PYBIND11_MODULE(_collective, m) {
       py::arg("tensor"), py::arg("name"), py::arg("op"), py::arg("prescale") = 1.0,
       py::arg("postscale") = 1.0, py::arg("process_set") = 0);
   m.def(
+      "refuse",
+      [](const std::string& operation, const std::vector<std::string>& names,
+         const std::string& message, bool invalid_argument, int process_set) {
+        AtCall([&] { dist::Refuse(operation, names, message, invalid_argument, process_set); });
+      },
+      py::arg("operation"), py::arg("names"), py::arg("message"), py::arg("invalid_argument"),
+      py::arg("process_set") = 0);
+  m.def(
       "barrier",
       [](int process_set) {
         RequireInit();

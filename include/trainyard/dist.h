@@ -227,6 +227,17 @@ torch::Tensor Reducescatter(const torch::Tensor& tensor, ReduceOp op, const std:
 Handle ReducescatterAsync(const torch::Tensor& tensor, const AllreduceOptions& options = {},
                           const std::string& name = "");
 
+// Refuses `operation` ("allreduce", "allgather", "broadcast", "alltoall" or "reducescatter") of
+// `names` on this rank: for an argument error an adapter found before it started the operation
+// (e.g. Python's own checks). The runtime negotiates it like its own refusals, so the other ranks'
+// operations of those names fail with `message` instead of waiting for this rank (empty names
+// take the next automatic name, as the operation would have). `invalid_argument` picks the status
+// code they fail with (InvalidArgument, else FailedPrecondition). Throws Error for an unknown
+// operation; does nothing before init().
+void Refuse(const std::string& operation, const std::vector<std::string>& names,
+            const std::string& message, bool invalid_argument,
+            ProcessSetId process_set = kGlobalProcessSet);
+
 // Returns once every rank of the set called it.
 void Barrier(ProcessSetId process_set = kGlobalProcessSet);
 

@@ -216,6 +216,48 @@ def test_one_sided_refusal_of_an_allgather():
 
 
 @in_ranks
+def test_one_sided_python_argument_errors_fail_on_every_rank():
+    # Errors found in Python before the runtime sees the operation (not a tensor, an unknown op,
+    # splits that are not integers) are negotiated too: the other ranks' operation fails.
+    n, r = hvd.size(), hvd.rank()
+    cases = [
+        (TypeError, lambda: hvd.allreduce([1.0, 2.0], name="py.type"),
+         lambda: hvd.allreduce(torch.ones(2), name="py.type")),
+        (ValueError, lambda: hvd.allreduce_async(torch.ones(2), name="py.op", op=99),
+         lambda: hvd.synchronize(hvd.allreduce_async(torch.ones(2), name="py.op"))),
+        (ValueError,
+         lambda: hvd.alltoall(torch.ones(n), splits=torch.full((n,), 0.5), name="py.splits"),
+         lambda: hvd.alltoall(torch.ones(n), splits=[1] * n, name="py.splits")),
+        (TypeError, lambda: hvd.reducescatter("not a tensor"),  # an automatic name
+         lambda: hvd.reducescatter(torch.ones(n))),
+    ]
+    for error, refused, good in cases:
+        if r == 0:
+            with pytest.raises(error):
+                refused()
+        else:
+            with pytest.raises(RuntimeError, match="rank 0 refused it"):
+                good()
+        _next_ops_run()
+
+
+@in_ranks
+def test_one_sided_refusal_inside_a_grouped_allgather_keeps_the_others_started():
+    # Tensor 1 is refused on rank 0 at its call: tensors 0 and 2 still run on every rank, and
+    # rank 0 raises after they finished (it must not drop tensors still in use).
+    r = hvd.rank()
+    bad = torch.ones(1, dtype=torch.complex64) if r == 0 else torch.ones(1)
+    tensors = [torch.full((1,), float(r)), bad, torch.full((2,), float(r))]
+    if r == 0:
+        with pytest.raises(ValueError, match="(?i)complex"):
+            hvd.grouped_allgather_async(tensors, name="py.group")
+    else:
+        with pytest.raises(RuntimeError, match="rank 0 refused it"):
+            hvd.synchronize(hvd.grouped_allgather_async(tensors, name="py.group"))
+    _next_ops_run()
+
+
+@in_ranks
 def test_symmetric_refusal_raises_at_the_call_and_the_name_is_reusable():
     # Every rank refuses it; the name is usable again at once (the new operation waits for the
     # refusals to be settled instead of being a duplicate).

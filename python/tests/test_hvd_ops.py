@@ -276,8 +276,10 @@ def test_errors():
     # Adasum of an integer tensor and duplicate names in flight: test_hvd_errors.py.
     with pytest.raises(ValueError, match="dtype"):
         hvd.allreduce(torch.ones(2, dtype=torch.complex64))
+    # Horovod: synchronize() of an unknown handle returns None; poll() raises ValueError.
+    assert hvd.synchronize(123456789) is None
     with pytest.raises(ValueError, match="not found"):
-        hvd.synchronize(123456789)
+        hvd.poll(123456789)
 
 
 def test_mismatch_raises_on_every_rank():

@@ -66,9 +66,10 @@ def test_sparse_allreduce_async_matches_dense_reference(sparse_dim, op):
 def test_sparse_allreduce_async_handle_is_consumed_by_synchronize():
     handle = hvd.sparse_allreduce_async(rank_sparse(hvd.rank(), 1), name="sparse.once",
                                         op=hvd.Sum)
-    hvd.synchronize(handle)
+    assert hvd.synchronize(handle).is_sparse
+    assert hvd.synchronize(handle) is None  # unknown once synchronized, as Horovod
     with pytest.raises(ValueError):
-        hvd.synchronize(handle)
+        hvd.poll(handle)
 
 
 def test_sparse_allreduce_async_handle_is_callable_as_in_horovod():
@@ -77,8 +78,7 @@ def test_sparse_allreduce_async_handle_is_callable_as_in_horovod():
                                         op=hvd.Sum)
     expected = sum(rank_sparse(k, 1).to_dense() for k in range(hvd.size()))
     assert torch.allclose(handle().to_dense(), expected)
-    with pytest.raises(ValueError):
-        hvd.synchronize(handle)  # consumed
+    assert hvd.synchronize(handle) is None  # consumed: unknown now, as Horovod
 
 
 def test_sparse_allreduce_async_refuses_a_dense_tensor():

@@ -18,6 +18,7 @@ are kept alive by the runtime's handle until it is done.
 import atexit
 import threading
 import warnings
+from contextlib import contextmanager
 
 import torch
 
@@ -249,6 +250,50 @@ def _check_tensor(tensor):
     return tensor
 
 
+@contextmanager
+def _checks(kind, names, process_set):
+    """Python's own argument checks of a `kind` operation ("allreduce", ...) of `names`, made
+    before it reaches the runtime: a TypeError or ValueError raised inside is also refused through
+    the runtime (trainyard::dist::Refuse), so that the other ranks' operation of those names fails
+    (HorovodInternalError, naming this rank) instead of waiting for this rank forever; then it is
+    raised here (docs/collective.md, "Refusals"). Errors of the runtime's own checks are
+    negotiated by the runtime: keep the _c calls out of this block."""
+    try:
+        yield
+    except (TypeError, ValueError) as e:
+        try:
+            _c.refuse(kind, [_name(n) for n in names], "{}: {}".format(type(e).__name__, e),
+                      isinstance(e, ValueError), _ps_id(process_set))
+        except Exception:  # noqa: BLE001 (not initialized, or not a member: nobody to tell)
+            pass
+        raise
+
+
+def _group_names(name, count):
+    return [_group_name(name, i) for i in range(count)]
+
+
+def _start_each(starts):
+    """Starts one operation per callable of `starts` (each returns a native handle). A refusal
+    at one call does not stop the others (the other ranks wait for them) nor drop the ones
+    started (they still use their tensors): every one is started, the started ones are waited
+    for, then the first refusal is raised. Returns the native handles."""
+    natives, error = [], None
+    for start in starts:
+        try:
+            natives.append(start())
+        except Exception as e:  # noqa: BLE001 (re-raised below)
+            error = error or e
+    if error is not None:
+        for n in natives:
+            try:
+                n.wait()
+            except Exception:  # noqa: BLE001 (the refusal above is what is reported)
+                pass
+        raise error
+    return natives
+
+
 _handles = {}
 _handles_lock = threading.Lock()
 _next_handle = [0]
@@ -274,11 +319,12 @@ def poll(handle):
 
 
 def synchronize(handle):
-    """Waits for the operation behind `handle` and returns its result."""
+    """Waits for the operation behind `handle` and returns its result; None for a handle that is
+    unknown or already synchronized (as Horovod)."""
     with _handles_lock:
         entry = _handles.pop(handle, None)
     if entry is None:
-        raise ValueError("Handle {} was not found (already synchronized?)".format(handle))
+        return None
     native, finish = entry
     return finish(native)  # raises HorovodInternalError (a RuntimeError) with the runtime's message
 
@@ -299,21 +345,26 @@ def _returns(tensor):
 # --- allreduce ---
 
 def _allreduce_async(tensor, name, op, prescale_factor, postscale_factor, process_set, in_place):
-    native = _c.allreduce_async(_check_tensor(tensor), _name(name), op, float(prescale_factor),
-                                float(postscale_factor), _ps_id(process_set), in_place)
+    with _checks("allreduce", [name], process_set):
+        _check_tensor(tensor)
+        prescale_factor, postscale_factor = float(prescale_factor), float(postscale_factor)
+    native = _c.allreduce_async(tensor, _name(name), op, prescale_factor, postscale_factor,
+                                _ps_id(process_set), in_place)
     return _register(native, _returns(tensor) if in_place else _wait)
 
 
 def allreduce_async(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                     postscale_factor=1.0, process_set=global_process_set):
-    op = _op_code(op, average, "allreduce_async")
+    with _checks("allreduce", [name], process_set):
+        op = _op_code(op, average, "allreduce_async")
     return _allreduce_async(tensor, name, op, prescale_factor, postscale_factor, process_set,
                             False)
 
 
 def allreduce_async_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
                      postscale_factor=1.0, process_set=global_process_set):
-    op = _op_code(op, average, "allreduce_async_")
+    with _checks("allreduce", [name], process_set):
+        op = _op_code(op, average, "allreduce_async_")
     return _allreduce_async(tensor, name, op, prescale_factor, postscale_factor, process_set,
                             True)
 
@@ -341,7 +392,8 @@ def allreduce(tensor, average=None, name=None, compression=None, op=None, presca
     not changed. Differentiable."""
     from trainyard.torch.compression import Compression
     compression = compression or Compression.none
-    op = _op_code(op, average, "allreduce")
+    with _checks("allreduce", [name], process_set):
+        op = _op_code(op, average, "allreduce")
     compressed, ctx = compression.compress(tensor)
     reduced = HorovodAllreduce.apply(compressed, name, op, prescale_factor, postscale_factor,
                                      process_set)
@@ -357,10 +409,12 @@ def allreduce_(tensor, average=None, name=None, op=None, prescale_factor=1.0,
 
 def _grouped_async(tensors, name, op, prescale_factor, postscale_factor, process_set,
                    in_place):
-    tensors = [_check_tensor(t) for t in tensors]
     # Tensor i is named "<name>.<i>" (trainyard::dist's GroupedAllreduce).
-    native = _c.grouped_allreduce_async(tensors, _name(name), op, float(prescale_factor),
-                                        float(postscale_factor), _ps_id(process_set), in_place)
+    with _checks("allreduce", _group_names(name, len(tensors)), process_set):
+        tensors = [_check_tensor(t) for t in tensors]
+        prescale_factor, postscale_factor = float(prescale_factor), float(postscale_factor)
+    native = _c.grouped_allreduce_async(tensors, _name(name), op, prescale_factor,
+                                        postscale_factor, _ps_id(process_set), in_place)
     if in_place:
         def finish(n):
             n.wait_all()
@@ -373,15 +427,19 @@ def _grouped_async(tensors, name, op, prescale_factor, postscale_factor, process
 
 def grouped_allreduce_async(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                             postscale_factor=1.0, process_set=global_process_set):
-    op = _op_code(op, average, "grouped_allreduce_async")
-    return _grouped_async(list(tensors), name, op, prescale_factor, postscale_factor,
+    tensors = list(tensors)
+    with _checks("allreduce", _group_names(name, len(tensors)), process_set):
+        op = _op_code(op, average, "grouped_allreduce_async")
+    return _grouped_async(tensors, name, op, prescale_factor, postscale_factor,
                           process_set, False)
 
 
 def grouped_allreduce_async_(tensors, average=None, name=None, op=None, prescale_factor=1.0,
                              postscale_factor=1.0, process_set=global_process_set):
-    op = _op_code(op, average, "grouped_allreduce_async_")
-    return _grouped_async(list(tensors), name, op, prescale_factor, postscale_factor,
+    tensors = list(tensors)
+    with _checks("allreduce", _group_names(name, len(tensors)), process_set):
+        op = _op_code(op, average, "grouped_allreduce_async_")
+    return _grouped_async(tensors, name, op, prescale_factor, postscale_factor,
                           process_set, True)
 
 
@@ -410,7 +468,9 @@ def grouped_allreduce(tensors, average=None, name=None, compression=None, op=Non
     (each tensor's gradient as allreduce's)."""
     from trainyard.torch.compression import Compression
     compression = compression or Compression.none
-    op = _op_code(op, average, "grouped_allreduce")
+    tensors = list(tensors)
+    with _checks("allreduce", _group_names(name, len(tensors)), process_set):
+        op = _op_code(op, average, "grouped_allreduce")
     pairs = [compression.compress(t) for t in tensors]
     if not pairs:
         # trainyard::dist refuses an empty group; let it say so.
@@ -430,7 +490,9 @@ def grouped_allreduce_(tensors, average=None, name=None, op=None, prescale_facto
 # --- allgather ---
 
 def allgather_async(tensor, name=None, process_set=global_process_set):
-    native = _c.allgather_async(_check_tensor(tensor), _name(name), _ps_id(process_set))
+    with _checks("allgather", [name], process_set):
+        _check_tensor(tensor)
+    native = _c.allgather_async(tensor, _name(name), _ps_id(process_set))
     return _register(native, _wait)
 
 
@@ -502,11 +564,13 @@ def _register_group(natives):
 def grouped_allgather_async(tensors, name=None, process_set=global_process_set):
     """Starts an allgather of every tensor of `tensors` (tensor i named "<name>.<i>" when
     `name` is given); synchronize() returns the list of gathered tensors."""
-    tensors = [_check_tensor(t) for t in tensors]
+    tensors = list(tensors)
+    with _checks("allgather", _group_names(name, len(tensors)), process_set):
+        tensors = [_check_tensor(t) for t in tensors]
     ps = _ps_id(process_set)
-    natives = [_c.allgather_async(t, _name(_group_name(name, i)), ps)
-               for i, t in enumerate(tensors)]
-    return _register_group(natives)
+    return _register_group(_start_each(
+        (lambda t=t, i=i: _c.allgather_async(t, _name(_group_name(name, i)), ps))
+        for i, t in enumerate(tensors)))
 
 
 class _CallableHandle(int):
@@ -524,19 +588,22 @@ def sparse_allreduce_async(tensor, name, op, process_set=global_process_set):
     rank's nonzeros (uncoalesced: entries at the same index add up), with the values divided by
     the set size for op=Average (Sum keeps them); poll() works on the handle as on any other.
     As in Horovod, the handle can also be called: handle() returns the same result."""
-    _check_tensor(tensor)
-    if not tensor.is_sparse:
-        raise ValueError("sparse_allreduce_async: expected a sparse COO tensor (got layout {})"
-                         .format(tensor.layout))
-    op = _op_code(op, None, "sparse_allreduce_async")
-    if op not in (Average, Sum):
-        raise ValueError("sparse_allreduce_async: op must be Average or Sum")
+    parts = [None if name is None else name + ".indices",
+             None if name is None else name + ".values"]
+    with _checks("allgather", parts, process_set):
+        _check_tensor(tensor)
+        if not tensor.is_sparse:
+            raise ValueError("sparse_allreduce_async: expected a sparse COO tensor (got layout "
+                             "{})".format(tensor.layout))
+        op = _op_code(op, None, "sparse_allreduce_async")
+        if op not in (Average, Sum):
+            raise ValueError("sparse_allreduce_async: op must be Average or Sum")
     ps = _ps_id(process_set)
     # Allgather concatenates along dimension 0: the indices travel transposed.
     indices = tensor._indices().transpose(0, 1).contiguous()
     values = tensor._values().contiguous()
-    natives = [_c.allgather_async(indices, _name(None if name is None else name + ".indices"), ps),
-               _c.allgather_async(values, _name(None if name is None else name + ".values"), ps)]
+    natives = _start_each([lambda: _c.allgather_async(indices, _name(parts[0]), ps),
+                           lambda: _c.allgather_async(values, _name(parts[1]), ps)])
     size, shape = _ps_size(process_set), tensor.size()
 
     def finish(group):
@@ -587,16 +654,20 @@ def grouped_allgather(tensors, name=None, process_set=global_process_set):
 
 # --- broadcast ---
 
+def _broadcast_async(tensor, root_rank, name, process_set, in_place):
+    with _checks("broadcast", [name], process_set):
+        _check_tensor(tensor)
+        root_rank = int(root_rank)
+    return _c.broadcast_async(tensor, root_rank, _name(name), _ps_id(process_set), in_place)
+
+
 def broadcast_async(tensor, root_rank, name=None, process_set=global_process_set):
-    native = _c.broadcast_async(_check_tensor(tensor), int(root_rank), _name(name),
-                                _ps_id(process_set), False)
-    return _register(native, _wait)
+    return _register(_broadcast_async(tensor, root_rank, name, process_set, False), _wait)
 
 
 def broadcast_async_(tensor, root_rank, name=None, process_set=global_process_set):
-    native = _c.broadcast_async(_check_tensor(tensor), int(root_rank), _name(name),
-                                _ps_id(process_set), True)
-    return _register(native, _returns(tensor))
+    return _register(_broadcast_async(tensor, root_rank, name, process_set, True),
+                     _returns(tensor))
 
 
 class HorovodBroadcast(torch.autograd.Function):
@@ -627,19 +698,19 @@ def broadcast_(tensor, root_rank, name=None, process_set=global_process_set):
 # --- alltoall ---
 
 def alltoall_async(tensor, splits=None, name=None, process_set=global_process_set):
-    if splits is None:
-        split_list = []
-    else:
-        # Horovod's argument errors: a splits tensor must be 1-D and of integers (ValueError).
-        if not torch.is_tensor(splits):
-            splits = torch.tensor(splits, dtype=torch.int64)
-        if splits.dim() > 1:
-            raise ValueError("alltoall expects a 1D splits tensor")
-        if splits.is_floating_point() or splits.is_complex() or splits.dtype == torch.bool:
-            raise ValueError("alltoall expects splits to contain integer elements")
-        split_list = [int(v) for v in splits.tolist()]
-    native = _c.alltoall_async(_check_tensor(tensor), split_list, _name(name),
-                               _ps_id(process_set))
+    split_list = []
+    with _checks("alltoall", [name], process_set):
+        _check_tensor(tensor)
+        if splits is not None:
+            # Horovod's argument errors: a splits tensor must be 1-D and of integers (ValueError).
+            if not torch.is_tensor(splits):
+                splits = torch.tensor(splits, dtype=torch.int64)
+            if splits.dim() > 1:
+                raise ValueError("alltoall expects a 1D splits tensor")
+            if splits.is_floating_point() or splits.is_complex() or splits.dtype == torch.bool:
+                raise ValueError("alltoall expects splits to contain integer elements")
+            split_list = [int(v) for v in splits.tolist()]
+    native = _c.alltoall_async(tensor, split_list, _name(name), _ps_id(process_set))
 
     def finish(n):
         return n.wait(), torch.tensor(n.received_splits(), dtype=torch.int32)
@@ -676,9 +747,11 @@ def alltoall(tensor, splits=None, name=None, process_set=global_process_set):
 
 def reducescatter_async(tensor, name=None, op=Average, prescale_factor=1.0, postscale_factor=1.0,
                         process_set=global_process_set):
-    op = _op_code(op, None, "reducescatter_async")
-    native = _c.reducescatter_async(_check_tensor(tensor), _name(name), op,
-                                    float(prescale_factor), float(postscale_factor),
+    with _checks("reducescatter", [name], process_set):
+        op = _op_code(op, None, "reducescatter_async")
+        _check_tensor(tensor)
+        prescale_factor, postscale_factor = float(prescale_factor), float(postscale_factor)
+    native = _c.reducescatter_async(tensor, _name(name), op, prescale_factor, postscale_factor,
                                     _ps_id(process_set))
     return _register(native, _wait)
 
@@ -714,7 +787,8 @@ def reducescatter(tensor, name=None, compression=None, op=Average, prescale_fact
     factors, allgathered)."""
     from trainyard.torch.compression import Compression
     compression = compression or Compression.none
-    op = _op_code(op, None, "reducescatter")
+    with _checks("reducescatter", [name], process_set):
+        op = _op_code(op, None, "reducescatter")
     compressed, ctx = compression.compress(tensor)
     out = HorovodReducescatter.apply(compressed, name, op, prescale_factor, postscale_factor,
                                      process_set)
@@ -725,13 +799,16 @@ def grouped_reducescatter_async(tensors, name=None, op=Average, prescale_factor=
                                 postscale_factor=1.0, process_set=global_process_set):
     """Starts a reducescatter of every tensor of `tensors` (tensor i named "<name>.<i>" when
     `name` is given); synchronize() returns the list of this rank's blocks."""
-    op = _op_code(op, None, "grouped_reducescatter_async")
-    tensors = [_check_tensor(t) for t in tensors]
+    tensors = list(tensors)
+    with _checks("reducescatter", _group_names(name, len(tensors)), process_set):
+        op = _op_code(op, None, "grouped_reducescatter_async")
+        tensors = [_check_tensor(t) for t in tensors]
+        prescale_factor, postscale_factor = float(prescale_factor), float(postscale_factor)
     ps = _ps_id(process_set)
-    natives = [_c.reducescatter_async(t, _name(_group_name(name, i)), op,
-                                      float(prescale_factor), float(postscale_factor), ps)
-               for i, t in enumerate(tensors)]
-    return _register_group(natives)
+    return _register_group(_start_each(
+        (lambda t=t, i=i: _c.reducescatter_async(t, _name(_group_name(name, i)), op,
+                                                 prescale_factor, postscale_factor, ps))
+        for i, t in enumerate(tensors)))
 
 
 class HorovodGroupedReducescatter(torch.autograd.Function):
@@ -757,8 +834,9 @@ def grouped_reducescatter(tensors, name=None, compression=None, op=Average, pres
     Differentiable (each tensor's gradient as reducescatter's)."""
     from trainyard.torch.compression import Compression
     compression = compression or Compression.none
-    op = _op_code(op, None, "grouped_reducescatter")
     tensors = list(tensors)
+    with _checks("reducescatter", _group_names(name, len(tensors)), process_set):
+        op = _op_code(op, None, "grouped_reducescatter")
     if not tensors:
         return []
     pairs = [compression.compress(t) for t in tensors]

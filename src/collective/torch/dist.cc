@@ -1,9 +1,11 @@
 // trainyard::dist: the process-wide runtime and the operations on torch::Tensor (dist.h).
 #include <c10/core/impl/VirtualGuardImpl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <functional>
+#include <iterator>
 #include <mutex>
 #include <utility>
 
@@ -560,6 +562,23 @@ torch::Tensor Reducescatter(const torch::Tensor& tensor, const AllreduceOptions&
 
 torch::Tensor Reducescatter(const torch::Tensor& tensor, ReduceOp op, const std::string& name) {
   return ReducescatterAsync(tensor, WithOp(op), name).Wait();
+}
+
+void Refuse(const std::string& operation, const std::vector<std::string>& names,
+            const std::string& message, bool invalid_argument, ProcessSetId process_set) {
+  const col::OpType types[] = {col::OpType::kAllreduce, col::OpType::kAllgather,
+                               col::OpType::kBroadcast, col::OpType::kAlltoall,
+                               col::OpType::kReducescatter};
+  const col::OpType* type = std::find_if(std::begin(types), std::end(types), [&](col::OpType t) {
+    return operation == col::OpTypeName(t);
+  });
+  if (type == std::end(types)) {
+    throw Error(InvalidArgument("Refuse: unknown operation '" + operation + "'"));
+  }
+  col::Runtime* rt = internal::g_runtime.load(std::memory_order_acquire);
+  if (rt == nullptr || !rt->is_initialized()) return;
+  Status why = invalid_argument ? InvalidArgument(message) : FailedPrecondition(message);
+  rt->RefuseAsync(*type, names, why, process_set).Wait().IgnoreError();
 }
 
 void Barrier(ProcessSetId process_set) {
