@@ -1,5 +1,6 @@
-"""In a rank (under mpirun, or started by gloo_ranks.py with RANK/WORLD_SIZE): a rank whose tests
-failed leaves at once, without MPI_Finalize or the runtime's shutdown.
+"""The hvd test modules' `world` fixture; and, in a rank (under mpirun, or started by
+gloo_ranks.py with RANK/WORLD_SIZE), a rank whose tests failed leaves at once, without
+MPI_Finalize or the runtime's shutdown.
 
 Otherwise a failing rank's normal exit blocks in MPI_Finalize (or in the runtime's shutdown) while
 another rank waits in a collective (or in hvd.init()) for it, and the job hangs until ctest's
@@ -8,14 +9,23 @@ failures already printed."""
 import os
 import sys
 
+import pytest
+from script_runner import in_a_rank
 
-def _in_a_rank():
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or ("RANK" in os.environ
-                                                    and "WORLD_SIZE" in os.environ)
+
+@pytest.fixture(scope="module")
+def world():
+    """(hvd.size(), hvd.rank()) after hvd.init(), for the tests of a module that runs as ranks
+    (its `# hvd-matrix:` ctest entries); skipped when the module runs as one process."""
+    if not in_a_rank():
+        pytest.skip("runs as ranks (ctest python.hvd.<name>.<transport>.<ranks>)")
+    import horovod.torch as hvd
+    hvd.init()
+    yield hvd.size(), hvd.rank()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if not _in_a_rank() or exitstatus == 0:
+    if not in_a_rank() or exitstatus == 0:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:

@@ -8,6 +8,13 @@ import textwrap
 _CLEARED = ("TRAINYARD_", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID")
 
 
+def in_a_rank():
+    """True in a rank started by mpirun or with torch.distributed's contract (RANK/WORLD_SIZE,
+    as gloo_ranks.py starts them)."""
+    return "OMPI_COMM_WORLD_SIZE" in os.environ or ("RANK" in os.environ
+                                                    and "WORLD_SIZE" in os.environ)
+
+
 def run_script(code, env=None, timeout=180, expect_returncode=0):
     base = {k: v for k, v in os.environ.items() if not k.startswith(_CLEARED)}
     base.update(env or {})

@@ -17,7 +17,6 @@ as one process (ctest python.test_hvd_alltoall) the rank tests skip. Every dtype
 test_hvd_dtypes.py; argument errors: test_hvd_errors.py."""
 # hvd-matrix: mpi gloo ranks 2 3 4
 
-import os
 
 import pytest
 import torch
@@ -25,19 +24,6 @@ import torch
 pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
-
-
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
-
-
-@pytest.fixture(scope="module")
-def world():
-    if not _launched():
-        pytest.skip("runs as ranks (the python.hvd.alltoall.* entries)")
-    hvd.init()
-    yield hvd.size(), hvd.rank()
 
 
 def _block(s, d, rows, cols=3, dtype=torch.float32):

@@ -14,7 +14,6 @@ python.test_hvd_autograd) the rank tests skip. Every rank runs the same collecti
 order."""
 # hvd-matrix: mpi gloo ranks 2 3 4
 
-import os
 
 import pytest
 import torch
@@ -22,19 +21,6 @@ import torch
 pytest.importorskip("trainyard._collective", reason="needs the MPI build")
 
 import horovod.torch as hvd  # noqa: E402
-
-
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
-
-
-@pytest.fixture(scope="module")
-def world():
-    if not _launched():
-        pytest.skip("runs in the ranks the test_ranks_* tests start")
-    hvd.init()
-    yield hvd.size(), hvd.rank()
 
 
 def _grad(x):

@@ -56,6 +56,7 @@ import torch
 _c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
+from script_runner import in_a_rank  # noqa: E402
 
 STEPS = 200
 MISMATCH_P = 0.3
@@ -78,12 +79,7 @@ KINDS = {
 }
 
 
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
-
-
-in_ranks = pytest.mark.skipif(not _launched(), reason="runs in the ranks mpirun starts "
+in_ranks = pytest.mark.skipif(not in_a_rank(), reason="runs in the ranks mpirun starts "
                                                       "(ctest python.hvd.chaos)")
 
 

@@ -32,21 +32,16 @@ _c = pytest.importorskip("trainyard._collective", reason="needs the collective r
 import horovod.torch as hvd  # noqa: E402
 from horovod.common.elastic import ObjectState  # noqa: E402
 from horovod.common.exceptions import HorovodInternalError, HostsUpdatedInterrupt  # noqa: E402
-from script_runner import master_port, run_gloo_ranks  # noqa: E402
+from script_runner import in_a_rank, master_port, run_gloo_ranks  # noqa: E402
 
 
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
-
-
-in_ranks = pytest.mark.skipif(not _launched(), reason="runs in the ranks mpirun or "
+in_ranks = pytest.mark.skipif(not in_a_rank(), reason="runs in the ranks mpirun or "
                                                       "test_on_two_gloo_ranks starts")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def runtime():
-    if _launched():
+    if in_a_rank():
         hvd.init()
         assert hvd.size() >= 2
     yield
@@ -403,7 +398,7 @@ def test_func_errors_other_than_horovods_pass_through():
 # --- started as one process: the module on 2 Gloo ranks, and a rank that is lost ---
 
 def test_on_two_gloo_ranks():
-    if _launched():
+    if in_a_rank():
         pytest.skip("already a rank")
     if not _c.gloo_built():
         pytest.skip("the Gloo transport is not built; python.hvd.elastic runs this module on 2 "
@@ -486,7 +481,7 @@ def _ranks_that_may_exit(argv, n, timeout, gloo_timeout, extra_env):
 
 
 def test_a_lost_rank_ends_the_run_with_the_state_rolled_back(tmp_path):
-    if _launched():
+    if in_a_rank():
         pytest.skip("starts its own ranks")
     if not _c.gloo_built():
         pytest.skip("the Gloo transport is not built (under mpirun a lost rank ends the job)")

@@ -33,21 +33,16 @@ import torch
 _c = pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
-from script_runner import run_gloo_ranks  # noqa: E402
+from script_runner import in_a_rank, run_gloo_ranks  # noqa: E402
 
 
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
-
-
-in_ranks = pytest.mark.skipif(not _launched(), reason="runs in the ranks test_on_two_gloo_ranks "
+in_ranks = pytest.mark.skipif(not in_a_rank(), reason="runs in the ranks test_on_two_gloo_ranks "
                                                       "or mpirun starts")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def runtime():
-    if _launched():
+    if in_a_rank():
         hvd.init()
         assert hvd.size() >= 2
     yield
@@ -341,7 +336,7 @@ def test_alltoall_splits_that_do_not_fit_are_a_runtime_error_at_the_call():
 
 
 def test_on_two_gloo_ranks():
-    if _launched():
+    if in_a_rank():
         pytest.skip("already a rank")
     if not _c.gloo_built():
         pytest.skip("started as one process and the Gloo transport is not built; "

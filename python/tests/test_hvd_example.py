@@ -10,7 +10,6 @@ python.test_hvd_example), the test skips.
 """
 # hvd-matrix: mpi gloo ranks 2 3
 
-import os
 
 import pytest
 import torch
@@ -21,6 +20,7 @@ import torch.utils.data.distributed
 pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
+from script_runner import in_a_rank  # noqa: E402
 
 EPOCHS = 5
 
@@ -43,11 +43,6 @@ def metric_average(val, name):
     tensor = torch.tensor(val)
     avg_tensor = hvd.allreduce(tensor, name=name)
     return avg_tensor.item()
-
-
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
 
 
 def _gathered_differ(tensors, name):
@@ -112,6 +107,6 @@ def _train_and_check():
 
 
 def test_horovod_mnist_style_script():
-    if not _launched():
+    if not in_a_rank():
         pytest.skip("runs as ranks (the python.hvd.example.* entries)")
     _train_and_check()

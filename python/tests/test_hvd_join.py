@@ -17,7 +17,6 @@ one process (ctest python.test_hvd_join) the rank tests skip. Join with allgathe
 (errors): test_hvd_errors.py."""
 # hvd-matrix: mpi gloo ranks 2 3 4
 
-import os
 import time
 
 import pytest
@@ -26,19 +25,6 @@ import torch
 pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
-
-
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
-
-
-@pytest.fixture(scope="module")
-def world():
-    if not _launched():
-        pytest.skip("runs as ranks (the python.hvd.join.* entries)")
-    hvd.init()
-    yield hvd.size(), hvd.rank()
 
 
 def test_barrier(world):

@@ -14,7 +14,6 @@ python.hvd.process_sets.<mpi|gloo>.<N>, from the hvd-matrix line below); as one 
 python.test_hvd_process_sets) the rank tests skip."""
 # hvd-matrix: mpi gloo ranks 2 3 4
 
-import os
 
 import pytest
 import torch
@@ -22,19 +21,6 @@ import torch
 pytest.importorskip("trainyard._collective", reason="needs the collective runtime's module")
 
 import horovod.torch as hvd  # noqa: E402
-
-
-def _launched():
-    """True in a rank started by mpirun or with torch.distributed's contract."""
-    return "OMPI_COMM_WORLD_SIZE" in os.environ or "WORLD_SIZE" in os.environ
-
-
-@pytest.fixture(scope="module")
-def world():
-    if not _launched():
-        pytest.skip("runs as ranks (the python.hvd.process_sets.* entries)")
-    hvd.init()
-    yield hvd.size(), hvd.rank()
 
 
 @pytest.fixture
