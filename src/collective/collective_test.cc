@@ -307,6 +307,27 @@ TEST(MessageTable, ReadyWhenEveryRankAnnouncedInFirstSeenOrder) {
   EXPECT_TRUE(t.empty());
 }
 
+TEST(MessageTable, EraseForgetsWhatWasAnnouncedAndTheNameStartsAgain) {
+  MessageTable t({0, 1});
+  t.Add(0, MakeRequest("a", {2}), 1);
+  t.Add(0, MakeRequest("b", {3}), 2);
+  t.Erase("a");
+  t.Erase("never.announced");
+  EXPECT_FALSE(t.Contains("a"));
+  ASSERT_EQ(t.PendingSince(10).size(), 1u);
+  EXPECT_EQ(t.PendingSince(10)[0].name, "b");
+  // Rank 1 alone does not complete the erased entry: "a" starts again, with rank 1's shape.
+  t.Add(1, MakeRequest("a", {5}), 3);
+  EXPECT_TRUE(t.PopReady().empty());
+  t.Add(0, MakeRequest("a", {5}), 4);
+  std::vector<Response> ready = t.PopReady();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].name, "a");
+  EXPECT_FALSE(ready[0].is_error());
+  t.Erase("b");
+  EXPECT_TRUE(t.empty());
+}
+
 TEST(MessageTable, MismatchNamesTheTensorAndEachRank) {
   MessageTable t({0, 1, 2});
   t.Add(0, MakeRequest("grad.w", {4, 3}), 1);

@@ -72,20 +72,7 @@ Response Controller::FailStalled(const StallInspector::Stalled& stalled, int64_t
     if (p.name != stalled.name) continue;
     found = true;
     err.type = p.type;
-    // Drop the table's entry: complete it with placeholder requests for the ranks that did not
-    // announce it and pop it (PopReady returned everything else that was ready earlier in this
-    // cycle, so only this entry is popped; its decision is discarded). A later request with this
-    // name then starts a new entry.
-    for (size_t i = 0; i < ranks_.size(); ++i) {
-      if (std::find(p.announced.begin(), p.announced.end(), ranks_[i]) != p.announced.end()) {
-        continue;
-      }
-      Request placeholder;
-      placeholder.type = p.type;
-      placeholder.name = p.name;
-      table_.Add(static_cast<int>(i), placeholder, now);
-    }
-    (void)table_.PopReady();
+    table_.Erase(p.name);  // a later request with this name starts a new entry
     break;
   }
   if (!found) {

@@ -69,6 +69,10 @@ void MessageTable::Add(int index, const Request& request, int64_t now_micros) {
   e.by_index[static_cast<size_t>(index)] = request;
 }
 
+void MessageTable::Erase(const std::string& name) {
+  if (entries_.erase(name) != 0) order_.remove(name);
+}
+
 std::vector<Response> MessageTable::PopReady() {
   std::vector<Response> out;
   const int needed = static_cast<int>(ranks_.size());

@@ -39,6 +39,10 @@ class MessageTable {
   // comes last.
   std::vector<Response> PopReady();
 
+  // Drops the entry of `name` (what its ranks announced so far), if any: a later request with
+  // this name starts a new entry.
+  void Erase(const std::string& name);
+
   bool Contains(const std::string& name) const { return entries_.count(name) != 0; }
   bool empty() const { return order_.empty(); }
 
