@@ -52,7 +52,10 @@ col::Runtime& RuntimeOrThrow() {
 }
 
 void ThrowIfError(const Status& status, const std::string& context) {
-  if (!status.ok()) throw Error(status.WithContext(context));
+  if (status.ok()) return;
+  // The runtime's messages mostly start with "<op> '<name>': " already: say it once.
+  if (status.message().compare(0, context.size() + 1, context + ":") == 0) throw Error(status);
+  throw Error(status.WithContext(context));
 }
 
 col::DataType ToDataType(torch::ScalarType type, const std::string& what) {
