@@ -77,13 +77,13 @@ class StateHandler:
         self.save()
 
 
-class ModelStateHandler(StateHandler):
-    """A torch.nn.Module: its state_dict() in memory; sync broadcasts rank 0's parameters and
-    buffers."""
+class _StateDictHandler(StateHandler):
+    """An object with state_dict()/load_state_dict(): a deep copy of its state_dict() in
+    memory; subclasses say how sync() reaches rank 0's state."""
 
-    def __init__(self, model):
-        super().__init__(model)
-        self._saved = copy.deepcopy(model.state_dict())
+    def __init__(self, value):
+        super().__init__(value)
+        self._saved = copy.deepcopy(value.state_dict())
 
     def save(self):
         self._saved = copy.deepcopy(self.value.state_dict())
@@ -91,11 +91,16 @@ class ModelStateHandler(StateHandler):
     def restore(self):
         self.value.load_state_dict(self._saved)
 
+
+class ModelStateHandler(_StateDictHandler):
+    """A torch.nn.Module: its state_dict() in memory; sync broadcasts rank 0's parameters and
+    buffers."""
+
     def sync(self):
         broadcast_parameters(self.value.state_dict(), root_rank=0)
 
 
-class OptimizerStateHandler(StateHandler):
+class OptimizerStateHandler(_StateDictHandler):
     """A torch.optim.Optimizer: its state_dict() in memory; sync broadcasts rank 0's state.
 
     restore() of a hvd.DistributedOptimizer whose gradient allreduces are still in flight (the
@@ -104,33 +109,16 @@ class OptimizerStateHandler(StateHandler):
     zero_grad() then raises AssertionError on the retry). The gradients are dropped by the
     retry's zero_grad() as usual."""
 
-    def __init__(self, optimizer):
-        super().__init__(optimizer)
-        self._saved = copy.deepcopy(optimizer.state_dict())
-
-    def save(self):
-        self._saved = copy.deepcopy(self.value.state_dict())
-
     def restore(self):
         _finish_gradient_allreduces(self.value)
-        self.value.load_state_dict(self._saved)
+        super().restore()
 
     def sync(self):
         broadcast_optimizer_state(self.value, root_rank=0)
 
 
-class LRSchedulerStateHandler(StateHandler):
+class LRSchedulerStateHandler(_StateDictHandler):
     """A learning-rate scheduler: its state_dict() in memory; sync loads rank 0's."""
-
-    def __init__(self, scheduler):
-        super().__init__(scheduler)
-        self._saved = copy.deepcopy(scheduler.state_dict())
-
-    def save(self):
-        self._saved = copy.deepcopy(self.value.state_dict())
-
-    def restore(self):
-        self.value.load_state_dict(self._saved)
 
     def sync(self):
         self.value.load_state_dict(broadcast_object(self.value.state_dict()))
