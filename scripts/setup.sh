@@ -12,6 +12,10 @@ PACKAGES=(
   libsqlite3-dev sqlite3 libssl-dev libcpp-httplib-dev
   python3 python3-dev python3-torch libtorch-dev libgloo-dev zlib1g-dev pybind11-dev python3-pybind11
   python3-sklearn python3-numpy python3-matplotlib python3-venv python3-pip python3-setuptools python3-wheel python3-pytest
+  # What the hosted PyTorch estimator's image holds that Debian ships: torchvision (and PIL, its
+  # dependency), and what Horovod's own examples/pytorch scripts import besides (filelock,
+  # distutils' LooseVersion).
+  python3-torchvision python3-pil python3-filelock python3-distutils
   libopenblas0-pthread
   openmpi-bin libopenmpi-dev
   procps psmisc iproute2 util-linux

@@ -25,7 +25,8 @@ namespace {
 using nlohmann::json;
 
 constexpr double kProbeTimeoutSeconds = 60;
-constexpr int kCacheFormat = 1;
+// 2: has_azureml / has_horovod no longer count trainyard's own packages named by trainyard.pth.
+constexpr int kCacheFormat = 2;
 constexpr char kCacheFile[] = "interpreters.json";
 constexpr std::string_view kPyTag = "TRAINYARD_PROBE_PY ";
 constexpr std::string_view kTorchTag = "TRAINYARD_PROBE_TORCH ";
@@ -37,10 +38,34 @@ import json, os, sys
 def emit(tag, d):
     sys.stdout.write("TRAINYARD_PROBE_%s %s\n" % (tag, json.dumps(d)))
     sys.stdout.flush()
+def ours():
+    # Folders trainyard's set-up put on the path (scripts/install_python.sh writes trainyard.pth):
+    # its own SDK and compatibility packages, which are not the real azureml or horovod.
+    out = []
+    try:
+        import site
+        dirs = list(site.getsitepackages())
+        if site.ENABLE_USER_SITE:
+            dirs.append(site.getusersitepackages())
+    except Exception:
+        dirs = []
+    for d in dirs:
+        try:
+            with open(os.path.join(d, "trainyard.pth")) as f:
+                out += [os.path.realpath(l.strip()) + os.sep for l in f
+                        if l.strip() and not l.startswith(("#", "import"))]
+        except Exception:
+            pass
+    return out
+OURS = ours()
 def has(name):
     try:
         import importlib.util
-        return importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            return False
+        where = list(spec.submodule_search_locations or []) or [spec.origin or ""]
+        return any(not any(os.path.realpath(w).startswith(o) for o in OURS) for w in where)
     except Exception:
         return False
 emit("PY", {"python_version": "%d.%d.%d" % tuple(sys.version_info[:3]),

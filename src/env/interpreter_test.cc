@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/files.h"
+#include "common/process.h"
 #include "common/strings.h"
 #include "env/test_util.h"
 
@@ -359,6 +360,57 @@ TEST(ResolveInterpreter, ImportThatKillsTheInterpreterIsReportedAsNoTorch) {
   EXPECT_EQ(info->torch_error,
             "import torch killed the interpreter (exit code 132): Illegal instruction");
   EXPECT_EQ(RequireTorch(*info).code(), StatusCode::kFailedPrecondition);
+}
+
+// trainyard.pth (scripts/install_python.sh) puts trainyard's own azureml compatibility package on
+// every user's path; the probe must not take it for a real azureml (which would keep the run's own
+// build of it off the ranks' PYTHONPATH), while the same package found otherwise still counts.
+TEST(ResolveInterpreter, PackagesNamedByTrainyardPthAreNotRealOnes) {
+  if (!PathExists(kDebianPython)) GTEST_SKIP() << "no /usr/bin/python3 here";
+  TempDir tmp;
+  ASSERT_TRUE(MakeDirs(tmp / "compat/azureml/azureml").ok());
+  ASSERT_TRUE(WriteFileAtomic(tmp / "compat/azureml/azureml/__init__.py", "").ok());
+  ASSERT_TRUE(MakeDirs(tmp / "compat/horovod/horovod").ok());
+  ASSERT_TRUE(WriteFileAtomic(tmp / "compat/horovod/horovod/__init__.py", "").ok());
+  ScopedEnv pythonpath("PYTHONPATH", std::nullopt);
+  ScopedEnv no_user_site("PYTHONNOUSERSITE", std::nullopt);
+  ScopedEnv userbase("PYTHONUSERBASE", tmp / "userbase");
+  auto site = RunCommand({kDebianPython, "-c", "import site; print(site.getusersitepackages())"});
+  ASSERT_TRUE(site.ok() && site->exit_code == 0);
+  std::string user_site = Trim(site->out);
+  ASSERT_TRUE(MakeDirs(user_site).ok());
+
+  // Named by a .pth of another name: found, and real as far as trainyard can tell.
+  ASSERT_TRUE(
+      WriteFileAtomic(user_site + "/other.pth", tmp / "compat/azureml\n" + tmp / "compat/horovod\n")
+          .ok());
+  auto other = ResolveInterpreter(kDebianPython, tmp / "cache1");
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_TRUE(other->has_azureml);
+  EXPECT_TRUE(other->has_horovod);
+
+  // Named by trainyard.pth: trainyard's own, not counted.
+  ASSERT_TRUE(RemoveAll(user_site + "/other.pth").ok());
+  ASSERT_TRUE(WriteFileAtomic(user_site + "/trainyard.pth",
+                              "# trainyard\n" + tmp / "compat/azureml\n" + tmp / "compat/horovod\n")
+                  .ok());
+  auto ours = ResolveInterpreter(kDebianPython, tmp / "cache2");
+  ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+  EXPECT_FALSE(ours->has_azureml);
+  EXPECT_FALSE(ours->has_horovod);
+
+  // A real package earlier on the path still counts, the .pth notwithstanding.
+  ScopedEnv real("PYTHONPATH", tmp / "compat/azureml");
+  auto both = ResolveInterpreter(kDebianPython, tmp / "cache3");
+  ASSERT_TRUE(both.ok()) << both.status().ToString();
+  EXPECT_FALSE(both->has_azureml);  // the same folder: still trainyard's own
+  ASSERT_TRUE(MakeDirs(tmp / "real/azureml").ok());
+  ASSERT_TRUE(WriteFileAtomic(tmp / "real/azureml/__init__.py", "").ok());
+  ScopedEnv real2("PYTHONPATH", tmp / "real");
+  auto real_one = ResolveInterpreter(kDebianPython, tmp / "cache4");
+  ASSERT_TRUE(real_one.ok()) << real_one.status().ToString();
+  EXPECT_TRUE(real_one->has_azureml);
+  EXPECT_FALSE(real_one->has_horovod);
 }
 
 }  // namespace

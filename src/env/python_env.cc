@@ -72,6 +72,8 @@ json RequestJson(const EnvRequest& r) {
     j["conda_packages"] = r.conda_packages;
     j["conda_channels"] = r.conda_channels;
   }
+  // Only when there are any, so requests without keep their JSON; never part of the hash.
+  if (!r.provided.empty()) j["provided"] = r.provided;
   return j;
 }
 
@@ -94,6 +96,7 @@ Result<EnvRequest> RequestFromJson(const json& j) {
       r.conda_packages = j.at("conda_packages").get<std::vector<std::string>>();
       r.conda_channels = j.at("conda_channels").get<std::vector<std::string>>();
     }
+    r.provided = j.value("provided", std::vector<std::string>{});
     return r;
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("malformed environment request: ") + e.what());
@@ -236,6 +239,69 @@ std::vector<std::string> NormalizePackages(const std::vector<std::string>& packa
   return {out.begin(), out.end()};
 }
 
+bool IsProvidedPackage(const std::string& package) {
+  std::string p = Trim(package);
+  if (size_t channel = p.find("::"); channel != std::string::npos) p = p.substr(channel + 2);
+  std::string normalized = NormalizePackage(p);
+  size_t end = 0;
+  while (end < normalized.size() && IsNameChar(normalized[end])) ++end;
+  std::string name = normalized.substr(0, end);
+  return name == "azureml" || StartsWith(name, "azureml-");
+}
+
+std::vector<std::string> WithoutProvidedPackages(const std::vector<std::string>& packages) {
+  std::vector<std::string> kept;
+  for (const auto& p : packages) {
+    if (!IsProvidedPackage(p)) kept.push_back(p);
+  }
+  return kept;
+}
+
+std::string ProvidedNote(const std::string& package) {
+  return package + ": provided by trainyard's azureml compatibility package (not installed)";
+}
+
+void SetProvidedPackages(EnvRequest* request) {
+  std::set<std::string> provided(request->provided.begin(), request->provided.end());
+  auto take = [&](std::vector<std::string>* list) {
+    std::vector<std::string> kept;
+    for (const auto& p : *list) {
+      if (IsProvidedPackage(p)) {
+        provided.insert(Trim(p));
+      } else {
+        kept.push_back(p);
+      }
+    }
+    *list = std::move(kept);
+  };
+  take(&request->packages);
+  take(&request->conda_packages);
+  if (!request->requirements.empty()) {
+    std::vector<std::string> lines = Split(request->requirements, '\n');
+    bool changed = false, left = false;
+    for (auto& line : lines) {
+      std::string text = Trim(line);
+      if (text.empty() || text[0] == '#') continue;
+      // A requirement's own comment (" # ...") is not part of it.
+      std::string requirement = Trim(text.substr(0, text.find(" #")));
+      if (text[0] == '-' || !IsProvidedPackage(requirement)) {
+        left = true;  // a requirement, or an option (-r, --index-url, ...): kept
+        continue;
+      }
+      provided.insert(requirement);
+      line = "# " + ProvidedNote(requirement) + ": " + text;
+      changed = true;
+    }
+    if (changed) request->requirements = left ? Join(lines, "\n") : "";
+  }
+  request->provided.assign(provided.begin(), provided.end());
+}
+
+bool NeedsEnvironment(const EnvRequest& request) {
+  return !request.packages.empty() || !request.requirements.empty() ||
+         (request.kind == "conda" && !request.conda_packages.empty());
+}
+
 void SetPipSourcesFromEnvironment(EnvRequest* request) {
   auto get = [](const char* name) {
     const char* v = std::getenv(name);
@@ -251,6 +317,7 @@ void SetPipSourcesFromEnvironment(EnvRequest* request) {
 
 std::string EnvHash(const EnvRequest& request) {
   json key = RequestJson(request);
+  key.erase("provided");  // nothing of the environment depends on them
   key["format"] = kFormat;
   key["interpreter"] = RealPathOr(request.interpreter);
   if (request.kind == "conda") key["conda"] = RealPathOr(request.conda);
@@ -358,6 +425,19 @@ Result<EnvInfo> EnsureEnv(const EnvRequest& request, const std::string& envs_dir
   auto emit = [&](const std::string& line) {
     if (progress) progress(line);
   };
+  for (const auto& p : request.provided) emit(ProvidedNote(p));
+  if (!NeedsEnvironment(request)) {
+    EnvInfo none;
+    none.kind = request.kind;
+    none.python = request.interpreter;
+    none.interpreter = request.interpreter;
+    none.python_version = request.python_version;
+    none.reused = true;
+    emit("nothing else to install: no environment needed" +
+         (request.interpreter.empty() ? std::string()
+                                      : " (the runs use " + request.interpreter + ")"));
+    return none;
+  }
   std::string hash = EnvHash(request);
   if (auto hit = ReadMarker(envs_dir, hash); hit.ok()) {
     emit("reusing environment " + hash + " (built " + FormatIso8601(hit->created_at) + ")");
@@ -388,6 +468,9 @@ Result<EnvInfo> EnsureEnv(const EnvRequest& request, const std::string& envs_dir
     }
     emit(line);
   };
+  if (log != nullptr) {  // said to `progress` above already
+    for (const auto& p : request.provided) std::fprintf(log, "%s\n", ProvidedNote(p).c_str());
+  }
   log_and_emit("building environment " + hash + " (" + DescribeInstall(request) + ") with " +
                (request.kind == "conda" ? request.conda : request.interpreter) + " on " +
                HostName());

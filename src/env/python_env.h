@@ -34,6 +34,21 @@
 //                             PATH); else micromamba, mamba, conda on PATH, in that order
 //   TRAINYARD_CONDA_CHANNELS  comma-separated channels (-c, in order; they are not sorted)
 // The executable's real path, the packages and the channels are part of the hash.
+//
+// Packages trainyard provides itself are not installed: the hosted SDK's `azureml-*` packages
+// (azureml-defaults, azureml-core, azureml-sdk, ...) and `azureml`, which trainyard's azureml
+// compatibility package stands in for on every run's path. SetProvidedPackages moves them out of
+// a request (pip_packages, conda_packages, and the requirements' lines, which stay as comments)
+// into `provided`; the environment's log says so for each ("azureml-defaults: provided by
+// trainyard's azureml compatibility package (not installed)"), and a request left with nothing
+// to install needs no environment at all (NeedsEnvironment). `provided` is not part of the hash:
+// [azureml-defaults, tyhello] uses the environment of [tyhello].
+//
+// Packages the base interpreter already has (Debian's torch, torchvision, numpy) are not fetched
+// again: the venv sees the system's site-packages, and pip finds a requirement they satisfy
+// already installed ("Requirement already satisfied"), without an index, also offline
+// (TRAINYARD_PIP_FIND_LINKS=<empty folder>). A version they do not satisfy (torch==2.1) is
+// fetched, or fails offline with pip's "No matching distribution" in the error.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +74,9 @@ struct EnvRequest {
   std::string conda;                        // the conda/mamba/micromamba executable (absolute)
   std::vector<std::string> conda_packages;  // trimmed, duplicates dropped, sorted
   std::vector<std::string> conda_channels;  // in the order given
+  // Packages trainyard provides instead of installing them (see above), as the job named them;
+  // sorted, duplicates dropped. Not part of the hash.
+  std::vector<std::string> provided;
 };
 
 // What a built environment is, as its marker says.
@@ -87,6 +105,21 @@ struct EnvInfo {
 std::string NormalizePackage(const std::string& package);
 // Normalizes each, drops empty entries and duplicates, sorts. Thread-safe.
 std::vector<std::string> NormalizePackages(const std::vector<std::string>& packages);
+
+// Whether trainyard provides `package` (a pip requirement such as "azureml-sdk[notebooks]>=1.0",
+// or a conda spec such as "conda-forge::azureml-core=1.0") instead of installing it: its name is
+// `azureml` or starts with `azureml-` (compared PEP 503-normalized). Thread-safe.
+bool IsProvidedPackage(const std::string& package);
+// `packages` without the provided ones, in their order. Thread-safe.
+std::vector<std::string> WithoutProvidedPackages(const std::vector<std::string>& packages);
+// "azureml-defaults: provided by trainyard's azureml compatibility package (not installed)".
+std::string ProvidedNote(const std::string& package);
+// Moves the provided packages of `request` (packages, conda_packages, and requirement lines of
+// `requirements`, which become comments; requirements with nothing but comments and blank lines
+// left become "") into request->provided. Thread-safe.
+void SetProvidedPackages(EnvRequest* request);
+// Whether `request` has anything to install (and so needs a venv or conda prefix).
+bool NeedsEnvironment(const EnvRequest& request);
 
 // Fills index_url, extra_index_url and find_links from TRAINYARD_PIP_* (see above); find_links
 // folders are made absolute. Reads the environment: do not setenv concurrently.
@@ -132,11 +165,13 @@ Result<EnvRequest> EnvRequestFromJson(const std::string& text);
 
 // Returns the environment for `request`, building it when missing (see the layout above).
 // `progress` (may be empty) gets every output line of venv and pip, and a few lines of trainyard's
-// own ("reusing environment ...", "waiting for another build ..."); it is called on the calling
-// thread. A cache hit reads the marker and runs nothing. Concurrent callers (threads or processes)
-// with the same request build once: the others wait on the lock, then reuse. Errors: IoError for
-// the folders; FailedPrecondition when venv or pip fails, with the last lines of their output (the
-// folder is removed, the log kept). Blocks for the whole build.
+// own (the ProvidedNote of each provided package first, "reusing environment ...", "waiting for
+// another build ..."); it is called on the calling thread. A request that needs no environment
+// (NeedsEnvironment) builds nothing: it gets its notes and an EnvInfo with an empty hash whose
+// python is the base interpreter. A cache hit reads the marker and runs nothing. Concurrent callers
+// (threads or processes) with the same request build once: the others wait on the lock, then reuse.
+// Errors: IoError for the folders; FailedPrecondition when venv or pip fails, with the last lines
+// of their output (the folder is removed, the log kept). Blocks for the whole build.
 Result<EnvInfo> EnsureEnv(const EnvRequest& request, const std::string& envs_dir,
                           const std::function<void(const std::string& line)>& progress);
 

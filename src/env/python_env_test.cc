@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/files.h"
+#include "common/process.h"
 #include "common/strings.h"
 #include "env/test_util.h"
 
@@ -361,6 +362,159 @@ TEST(EnsureEnv, RealVenvSeesSystemPackages) {
   }
   ASSERT_TRUE(env.ok()) << env.status().ToString();
   EXPECT_TRUE(PathExists(env->python));
+}
+
+TEST(ProvidedPackages, AzuremlNamesInAnySpelling) {
+  for (const char* p : {"azureml-defaults", "azureml-core==1.0.21", "AzureML_SDK[notebooks]>=1.0",
+                        "azureml.train.core", "azureml", " azureml-dataprep ; python_version>'3'",
+                        "conda-forge::azureml-core=1.0", "azureml-core 1.0"}) {
+    EXPECT_TRUE(IsProvidedPackage(p)) << p;
+  }
+  for (const char* p :
+       {"azure-storage-blob", "azuremlx", "torch", "my-azureml-tools", "", "-r x"}) {
+    EXPECT_FALSE(IsProvidedPackage(p)) << p;
+  }
+  EXPECT_EQ(WithoutProvidedPackages({"torch", "azureml-defaults", "numpy"}),
+            (std::vector<std::string>{"torch", "numpy"}));
+  EXPECT_EQ(ProvidedNote("azureml-defaults"),
+            "azureml-defaults: provided by trainyard's azureml compatibility package (not "
+            "installed)");
+}
+
+TEST(ProvidedPackages, MovedOutOfEveryListAndTheRequirements) {
+  EnvRequest r = Request("/p", {"tyhello", "azureml-defaults", "azureml-core==1.0.21"});
+  r.kind = "conda";
+  r.conda_packages = {"azureml-sdk", "numpy"};
+  r.requirements =
+      "# mine\n"
+      "tyworld>=1\n"
+      "azureml-train-core  # the estimators\n"
+      "--index-url https://example.invalid/simple\n";
+  SetProvidedPackages(&r);
+  EXPECT_EQ(r.packages, (std::vector<std::string>{"tyhello"}));
+  EXPECT_EQ(r.conda_packages, (std::vector<std::string>{"numpy"}));
+  EXPECT_EQ(r.provided, (std::vector<std::string>{"azureml-core==1.0.21", "azureml-defaults",
+                                                  "azureml-sdk", "azureml-train-core"}));
+  // The line stays, as a comment saying why: pip's line numbers in its messages still match.
+  EXPECT_EQ(r.requirements,
+            "# mine\n"
+            "tyworld>=1\n"
+            "# azureml-train-core: provided by trainyard's azureml compatibility package (not "
+            "installed): azureml-train-core  # the estimators\n"
+            "--index-url https://example.invalid/simple\n");
+  EXPECT_TRUE(NeedsEnvironment(r));
+}
+
+TEST(ProvidedPackages, NothingElseMeansNoEnvironment) {
+  EnvRequest r = Request("/p", {"azureml-defaults"});
+  EXPECT_TRUE(NeedsEnvironment(r));  // before: azureml-defaults would be pip-installed
+  std::string before = EnvHash(Request("/p", {}));
+  SetProvidedPackages(&r);
+  EXPECT_FALSE(NeedsEnvironment(r));
+  EXPECT_EQ(EnvHash(r), before);  // provided packages are not part of the hash
+
+  // Requirements with only provided lines (and comments) left are nothing to install.
+  EnvRequest req = Request("/p", {});
+  req.requirements = "# for the hosted run\nazureml-defaults\n\nazureml-core\n";
+  SetProvidedPackages(&req);
+  EXPECT_EQ(req.requirements, "");
+  EXPECT_FALSE(NeedsEnvironment(req));
+  // A file of comments alone is left as it is (pip is asked, as before).
+  EnvRequest comments = Request("/p", {});
+  comments.requirements = "# nothing\n";
+  SetProvidedPackages(&comments);
+  EXPECT_EQ(comments.requirements, "# nothing\n");
+}
+
+TEST(ProvidedPackages, SameEnvironmentWithOrWithoutThemAndJsonKeepsThem) {
+  EnvRequest with = Request("/p", {"tyhello", "azureml-defaults"});
+  SetProvidedPackages(&with);
+  EXPECT_EQ(EnvHash(with), EnvHash(Request("/p", {"tyhello"})));
+  auto back = EnvRequestFromJson(EnvRequestToJson(with));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->provided, (std::vector<std::string>{"azureml-defaults"}));
+  EXPECT_EQ(EnvHash(*back), EnvHash(with));
+  // A request without any keeps the JSON it had.
+  EXPECT_EQ(EnvRequestToJson(Request("/p", {"tyhello"})).find("provided"), std::string::npos);
+}
+
+TEST(EnsureEnv, ProvidedPackagesAreSaidAndNotInstalled) {
+  TempDir tmp;
+  WriteFakeBase(tmp / "python", tmp / "count");
+  EnvRequest r = Request(tmp / "python", {"tyhello", "azureml-defaults"});
+  SetProvidedPackages(&r);
+  std::vector<std::string> lines;
+  auto env = EnsureEnv(r, tmp / "envs", [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  std::string out = Join(lines, "\n");
+  EXPECT_NE(out.find(ProvidedNote("azureml-defaults")), std::string::npos) << out;
+  EXPECT_NE(out.find("Installing tyhello"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Installing azureml"), std::string::npos) << out;
+  auto log = ReadFile(tmp / "envs/" + env->hash + ".log");
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find(ProvidedNote("azureml-defaults")), std::string::npos) << *log;
+  // Reused: said again (the run's own log gets it every time).
+  lines.clear();
+  auto again = EnsureEnv(r, tmp / "envs", [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->reused);
+  EXPECT_EQ(lines.front(), ProvidedNote("azureml-defaults"));
+  EXPECT_EQ(CountRuns(tmp / "count"), 1);
+}
+
+TEST(EnsureEnv, OnlyProvidedPackagesBuildNothing) {
+  TempDir tmp;
+  WriteFakeBase(tmp / "python", tmp / "count");
+  EnvRequest r = Request(tmp / "python", {"azureml-defaults", "azureml-core"});
+  SetProvidedPackages(&r);
+  std::vector<std::string> lines;
+  auto env = EnsureEnv(r, tmp / "envs", [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_EQ(env->hash, "");
+  EXPECT_EQ(env->python, tmp / "python");
+  ASSERT_EQ(lines.size(), 3u) << Join(lines, "\n");
+  EXPECT_EQ(lines[0], ProvidedNote("azureml-core"));
+  EXPECT_EQ(lines[1], ProvidedNote("azureml-defaults"));
+  EXPECT_EQ(lines[2], "nothing else to install: no environment needed (the runs use " +
+                          (tmp / "python") + ")");
+  EXPECT_FALSE(PathExists(tmp / "envs"));
+  EXPECT_EQ(CountRuns(tmp / "count"), 0);
+}
+
+// Packages the system interpreter has (Debian's torch, numpy; torchvision after the set-up) are
+// not fetched: offline (--no-index, an empty find-links folder), pip finds them satisfied.
+TEST(EnsureEnv, RealVenvDoesNotFetchWhatTheSystemHas) {
+  if (!PathExists("/usr/bin/python3")) GTEST_SKIP() << "no /usr/bin/python3";
+  auto probe = RunCommand({"/usr/bin/python3", "-c", "import torch, numpy"});
+  if (!probe.ok() || probe->exit_code != 0) GTEST_SKIP() << "the system python has no torch";
+  TempDir tmp;
+  ASSERT_TRUE(MakeDirs(tmp / "wheels").ok());
+  EnvRequest r = Request("/usr/bin/python3", {"torch", "numpy>=1.0", "azureml-defaults"});
+  r.find_links = {tmp / "wheels"};  // empty: nothing can be fetched
+  SetProvidedPackages(&r);
+  std::vector<std::string> lines;
+  auto env = EnsureEnv(r, tmp / "envs", [&](const std::string& l) { lines.push_back(l); });
+  std::string out = Join(lines, "\n");
+  if (!env.ok() && env.status().message().find("ensurepip") != std::string::npos) {
+    GTEST_SKIP() << "python3-venv is not installed: " << env.status().message();
+  }
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  EXPECT_NE(out.find("--no-index"), std::string::npos) << out;
+  EXPECT_NE(out.find("Requirement already satisfied: torch"), std::string::npos) << out;
+  EXPECT_NE(out.find("Requirement already satisfied: numpy"), std::string::npos) << out;
+  EXPECT_NE(out.find(ProvidedNote("azureml-defaults")), std::string::npos) << out;
+  auto torch = RunCommand({env->python, "-c", "import torch; print(torch.__file__)"});
+  ASSERT_TRUE(torch.ok());
+  EXPECT_EQ(torch->exit_code, 0) << torch->err;
+  EXPECT_TRUE(StartsWith(torch->out, "/usr/lib/python3")) << torch->out;
+
+  // A version the system does not have is not pretended: offline, pip fails and says so.
+  EnvRequest other = Request("/usr/bin/python3", {"torch==0.0.1"});
+  other.find_links = {tmp / "wheels"};
+  auto failed = EnsureEnv(other, tmp / "envs", nullptr);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("torch==0.0.1"), std::string::npos)
+      << failed.status().message();
 }
 
 }  // namespace
