@@ -45,6 +45,19 @@ struct Estimator {
   std::string python;                   // interpreter; "" resolves /usr/bin/python3 etc.
 };
 
+// A job in either form of a job file (the estimator form, or the command-job form with `command`),
+// as a JSON object with the job file's keys: validated by the same code, with the same messages,
+// as `trainyard submit job.yaml`.
+struct Job {
+  std::string document;          // a JSON object
+  std::string origin = "<job>";  // names the job in messages, like a file name would
+  std::string base_dir;          // relative paths resolve against it ("" = the current folder)
+};
+
+// Checks a job's fields and types (not the file system or the target: Submit does), reporting
+// every problem at once, one per line, with its field path.
+Status CheckJob(const Job& job);
+
 // A snapshot of a run's record.
 struct RunDetails {
   std::string id;
@@ -103,6 +116,19 @@ class Run {
   Result<RunDetails> WaitForCompletion(
       const std::function<void(const std::string&)>& on_output = {},
       double timeout_seconds = 0) const;
+  // Like WaitForCompletion, and stops early (returning kCanceled) when `keep_waiting`, called on
+  // every poll (about 10 times a second), returns false.
+  Result<RunDetails> WaitForCompletion(const std::function<void(const std::string&)>& on_output,
+                                       double timeout_seconds,
+                                       const std::function<bool()>& keep_waiting) const;
+  // Everything about the run, as `trainyard show RUN --json` prints it (a JSON object).
+  Result<std::string> DetailsJson() const;
+  // The run's tags and properties, in key order.
+  Result<std::vector<std::pair<std::string, std::string>>> Tags() const;
+  Result<std::vector<std::pair<std::string, std::string>>> Properties() const;
+  // The rows of table metrics (LogRow, log_table), in logging order: name -> rows, each row a
+  // JSON object text ({"epoch": 3, "acc": 0.97}).
+  Result<std::map<std::string, std::vector<std::string>>> Rows(const std::string& name = "") const;
   // Stops every process of the run and waits for it to end.
   Result<RunDetails> Cancel() const;
   // The run's kept files ("outputs/model.pt", "logs/rank-0.log"), once it has ended.
@@ -127,6 +153,12 @@ class Experiment {
   const std::string& name() const { return name_; }
   // Validates, snapshots and submits; returns as soon as the run is recorded (Queued).
   Result<Run> Submit(const Estimator& estimator) const;
+  // The same for a job document; `tags` are added to the job's own.
+  Result<Run> Submit(const Job& job,
+                     const std::vector<std::pair<std::string, std::string>>& tags = {}) const;
+  // Validates and plans the job without recording or starting anything: the JSON that
+  // `trainyard submit --dry-run --json` prints ({"dry_run", "plan", "interpreter"}).
+  Result<std::string> Plan(const Job& job) const;
   // Runs of this experiment, newest first.
   Result<std::vector<Run>> Runs() const;
 
@@ -145,6 +177,16 @@ class Workspace {
   const std::string& dir() const;
   Experiment GetExperiment(const std::string& name) const;
   Result<Run> GetRun(const std::string& id_or_prefix) const;
+  // Experiments, as `trainyard experiments --json` prints them (a JSON array).
+  Result<std::string> ExperimentsJson() const;
+  // Compute targets ("local" always), as `trainyard target list --json` prints them.
+  Result<std::string> TargetsJson() const;
+  // One target as `trainyard target show NAME` prints it; an unknown name is InvalidArgument
+  // naming the known ones.
+  Result<std::string> TargetJson(const std::string& name) const;
+  // Adds (or replaces) a target, as `trainyard target add NAME --type TYPE -o KEY=VALUE...`.
+  Status AddTarget(const std::string& name, const std::string& type,
+                   const std::map<std::string, std::string>& options) const;
 
  private:
   explicit Workspace(std::shared_ptr<Run::State> state) : state_(std::move(state)) {}

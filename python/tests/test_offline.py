@@ -43,7 +43,7 @@ def test_offline_quiet():
         """
         from trainyard import Run
         Run.get_context().log("loss", 1)
-        assert Run.get_context().get_metrics() == {"loss": [1.0]}
+        assert Run.get_context().get_metrics() == {"loss": 1.0}  # logged once: the value itself
         """,
         env={"TRAINYARD_OFFLINE_QUIET": "1"},
     )

@@ -1,16 +1,23 @@
-"""trainyard: track metrics, tags and files from inside a training script.
+"""trainyard: submit training jobs and follow their runs from Python, and track metrics, tags and
+files from inside training scripts.
 
-    from trainyard import Run
-    run = Run.get_context()        # the current run; an offline run outside trainyard
-    run.log("loss", 0.25)          # buffered, sent in the background; never waits for I/O
+    import trainyard
+    ws = trainyard.Workspace()                     # $TRAINYARD_WORKSPACE, else ~/.trainyard
+    run = trainyard.Experiment(ws, "digits").submit(
+        trainyard.PyTorch(source_directory="examples/digits", entry_script="train.py"))
+    run.wait_for_completion(show_output=True)
 
-Finished (or running) runs are read with `trainyard.get_run(run_id).get_metrics()`.
+    # inside a training script:
+    run = trainyard.Run.get_context()  # the current run; an offline run outside trainyard
+    run.log("loss", 0.25)              # buffered, sent in the background; never waits for I/O
 
-Everything is implemented once, in C++ (trainyard._core); this package is a thin layer over it.
+Everything is implemented once, in C++: trainyard._sdk binds the C++ API (the CLI's own code),
+trainyard._core the tracking recorder. See docs/sdk.md.
 """
 
-from trainyard.run import Experiment, Run
-from trainyard.workspace import RecordedRun, get_run
+from trainyard.run import Run, RunFailedError
+from trainyard.sdk import Command, Estimator, Experiment, PyTorch, Target, Workspace, get_run
 
-__all__ = ["Experiment", "RecordedRun", "Run", "get_run"]
+__all__ = ["Command", "Estimator", "Experiment", "PyTorch", "Run", "RunFailedError", "Target",
+           "Workspace", "get_run"]
 __version__ = "0.1.0"

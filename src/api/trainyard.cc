@@ -14,6 +14,7 @@
 #include "common/process.h"
 #include "common/strings.h"
 #include "runner/log_follow.h"
+#include "runner/records_json.h"
 #include "runner/runner.h"
 #include "spec/parse.h"
 #include "store/metrics.h"
@@ -173,6 +174,26 @@ Result<Run> Workspace::GetRun(const std::string& id_or_prefix) const {
   return Run(state_, r.id);
 }
 
+Result<std::string> Workspace::ExperimentsJson() const {
+  ASSIGN_OR_RETURN(nlohmann::json j, runner::ExperimentsToJson(state_->ws.get()));
+  return j.dump();
+}
+
+Result<std::string> Workspace::TargetsJson() const {
+  ASSIGN_OR_RETURN(nlohmann::json j, runner::TargetsToJson(state_->ws.get()));
+  return j.dump();
+}
+
+Result<std::string> Workspace::TargetJson(const std::string& name) const {
+  ASSIGN_OR_RETURN(nlohmann::json j, runner::LookupTargetJson(state_->ws.get(), name));
+  return j.dump();
+}
+
+Status Workspace::AddTarget(const std::string& name, const std::string& type,
+                            const std::map<std::string, std::string>& options) const {
+  return runner::AddTarget(state_->ws.get(), name, type, options);
+}
+
 Result<Run> Experiment::Submit(const Estimator& e) const {
   // The estimator becomes the same document a job file would hold, so it validates the same way.
   nlohmann::ordered_json doc = {
@@ -225,6 +246,41 @@ Result<Run> Experiment::Submit(const Estimator& e) const {
   return Run(state_, sub.run.id);
 }
 
+namespace {
+
+Result<spec::JobSpec> ParseJob(const Job& job) {
+  return spec::ParseJobText(job.document, job.origin,
+                            AbsolutePath(job.base_dir.empty() ? "." : job.base_dir));
+}
+
+}  // namespace
+
+Status CheckJob(const Job& job) { return ParseJob(job).status(); }
+
+Result<Run> Experiment::Submit(const Job& job,
+                               const std::vector<std::pair<std::string, std::string>>& tags) const {
+  ASSIGN_OR_RETURN(spec::JobSpec spec, ParseJob(job));
+  spec.experiment_name = name_;
+  for (const auto& [k, v] : tags) {
+    RETURN_IF_ERROR(tracking::CheckName("tag key", k));
+    RETURN_IF_ERROR(CheckUtf8("tag value for '" + k + "'", v));
+    spec.tags.emplace_back(k, v);
+  }
+  ASSIGN_OR_RETURN(runner::Submission sub, runner::Submit(state_->ws.get(), spec));
+  return Run(state_, sub.run.id);
+}
+
+Result<std::string> Experiment::Plan(const Job& job) const {
+  ASSIGN_OR_RETURN(spec::JobSpec spec, ParseJob(job));
+  spec.experiment_name = name_;
+  runner::SubmitOptions options;
+  options.dry_run = true;
+  ASSIGN_OR_RETURN(runner::Submission sub, runner::Submit(state_->ws.get(), spec, options));
+  nlohmann::json j = {
+      {"dry_run", true}, {"plan", sub.plan.ToJson()}, {"interpreter", sub.interpreter}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Result<std::vector<Run>> Experiment::Runs() const {
   store::RunFilter filter;
   filter.experiment = name_;
@@ -242,6 +298,12 @@ Result<RunDetails> Run::Details() const {
 
 Result<RunDetails> Run::WaitForCompletion(const std::function<void(const std::string&)>& on_output,
                                           double timeout_seconds) const {
+  return WaitForCompletion(on_output, timeout_seconds, {});
+}
+
+Result<RunDetails> Run::WaitForCompletion(const std::function<void(const std::string&)>& on_output,
+                                          double timeout_seconds,
+                                          const std::function<bool()>& keep_waiting) const {
   RETURN_IF_ERROR(NeedsHandle());
   std::unique_ptr<runner::LogFollower> follower;
   if (on_output) {
@@ -251,8 +313,44 @@ Result<RunDetails> Run::WaitForCompletion(const std::function<void(const std::st
   auto tick = [&](const store::RunRecord& r) {
     if (follower) follower->Pump(store::IsTerminal(r.status));
   };
-  ASSIGN_OR_RETURN(store::RunRecord r, runner::Wait(state_->ws.get(), id_, timeout_seconds, tick));
-  return ToDetails(r);
+  // Waits in slices of 0.1 s, asking keep_waiting between them; the follower keeps its place.
+  int64_t deadline =
+      timeout_seconds > 0 ? MonotonicMicros() + static_cast<int64_t>(timeout_seconds * 1e6) : 0;
+  while (true) {
+    auto r = runner::Wait(state_->ws.get(), id_, 0.1, tick);
+    if (r.ok()) return ToDetails(*r);
+    if (r.status().code() != StatusCode::kTimeout) return r.status();
+    if (deadline && MonotonicMicros() > deadline) return r.status();
+    if (keep_waiting && !keep_waiting())
+      return Status(StatusCode::kCanceled, "stopped waiting for run " + id_);
+  }
+}
+
+Result<std::string> Run::DetailsJson() const {
+  RETURN_IF_ERROR(NeedsHandle());
+  ASSIGN_OR_RETURN(store::RunRecord r, state_->ws->GetRun(id_));
+  return runner::RunToJson(state_->ws.get(), r, true)
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Run::Tags() const {
+  RETURN_IF_ERROR(NeedsHandle());
+  return state_->ws->Tags(id_);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Run::Properties() const {
+  RETURN_IF_ERROR(NeedsHandle());
+  ASSIGN_OR_RETURN(store::RunRecord run, state_->ws->GetRun(id_));
+  return store::ReadProperties(state_->ws->db(), run.seq);
+}
+
+Result<std::map<std::string, std::vector<std::string>>> Run::Rows(const std::string& name) const {
+  RETURN_IF_ERROR(NeedsHandle());
+  ASSIGN_OR_RETURN(store::RunRecord run, state_->ws->GetRun(id_));
+  ASSIGN_OR_RETURN(auto rows, store::ReadRows(state_->ws->db(), run.seq, name));
+  std::map<std::string, std::vector<std::string>> out;
+  for (auto& row : rows) out[row.name].push_back(std::move(row.columns_json));
+  return out;
 }
 
 Result<RunDetails> Run::Cancel() const {

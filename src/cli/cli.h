@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "runner/records_json.h"
 #include "store/workspace.h"
 
 namespace trainyard::cli {
@@ -91,8 +92,7 @@ std::string StatusColoured(const std::string& status, bool on);
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows, bool colour);
 
-// The JSON shape of a run used by `show --json`, `list --json` and `submit --json`.
-nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool detailed);
+using runner::RunToJson;  // runner/records_json.h
 
 // `j` as JSON text for output (indented by `indent`, -1 for one line). Never throws: bytes that are
 // not UTF-8 in stored strings (an old workspace's tags) come out as U+FFFD.

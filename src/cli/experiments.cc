@@ -12,15 +12,7 @@ Status Experiments(Context& ctx, bool json) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   ASSIGN_OR_RETURN(std::vector<store::ExperimentSummary> exps, ws->ListExperiments());
   if (json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& e : exps) {
-      arr.push_back({{"name", e.name},
-                     {"created_at", FormatIso8601(e.created_at)},
-                     {"runs", e.runs},
-                     {"active_runs", e.active},
-                     {"last_run_at", e.last_run_at ? nlohmann::json(FormatIso8601(*e.last_run_at))
-                                                   : nlohmann::json(nullptr)}});
-    }
+    ASSIGN_OR_RETURN(nlohmann::json arr, runner::ExperimentsToJson(ws));
     std::printf("%s\n", JsonText(arr).c_str());
     return Status::Ok();
   }

@@ -18,26 +18,17 @@ struct TargetFlags {
   bool json = false;
 };
 
-nlohmann::json Describe(const store::TargetRecord& t, const targets::Target& impl) {
-  nlohmann::json j = {{"name", t.name}, {"type", t.type}, {"capacity", impl.capacity()}};
-  j["config"] = nlohmann::json::parse(t.config_json, nullptr, false);
-  return j;
-}
-
 Status TargetAdd(Context& ctx, const TargetFlags& f) {
-  RETURN_IF_ERROR(CheckUtf8("target name", f.name));
-  for (const auto& kv : f.options) RETURN_IF_ERROR(CheckUtf8("--option " + EscapeBytes(kv), kv));
-  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   std::map<std::string, std::string> opts;
   for (const auto& kv : f.options) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos) {
-      return InvalidArgument("--option \"" + kv + "\": expected KEY=VALUE");
+      return InvalidArgument("--option \"" + EscapeBytes(kv) + "\": expected KEY=VALUE");
     }
     opts[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  ASSIGN_OR_RETURN(std::string config, targets::MakeTargetConfig(f.type, opts));
-  RETURN_IF_ERROR(ws->PutTarget({f.name, f.type, config}));
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  RETURN_IF_ERROR(runner::AddTarget(ws, f.name, f.type, opts));
   std::printf("target %s (%s) saved\n", f.name.c_str(), f.type.c_str());
   return Status::Ok();
 }
@@ -56,7 +47,7 @@ Status TargetList(Context& ctx, const TargetFlags& f) {
       rows.push_back({t.name, t.type, "-", impl.status().message()});
       continue;
     }
-    arr.push_back(Describe(t, **impl));
+    arr.push_back(runner::TargetToJson(t, (*impl)->capacity()));
     rows.push_back({t.name, t.type, std::to_string((*impl)->capacity()), t.config_json});
   }
   if (f.json) {
@@ -69,10 +60,8 @@ Status TargetList(Context& ctx, const TargetFlags& f) {
 
 Status TargetShow(Context& ctx, const TargetFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
-  ASSIGN_OR_RETURN(auto impl, targets::LookupTarget(ws, f.name));
-  auto rec = ws->GetTarget(f.name);
-  store::TargetRecord t = rec.ok() && *rec ? **rec : store::TargetRecord{f.name, "local", "{}"};
-  std::printf("%s\n", JsonText(Describe(t, *impl)).c_str());
+  ASSIGN_OR_RETURN(nlohmann::json j, runner::LookupTargetJson(ws, f.name));
+  std::printf("%s\n", JsonText(j).c_str());
   return Status::Ok();
 }
 

@@ -353,7 +353,9 @@ std::string Describe(const Node& node) {
 
 Node LoadDocument(const std::string& text, const std::string& origin, Problems* problems) {
   if (IsJsonOrigin(origin)) return LoadJson(text, origin, problems);
-  return LoadYaml(text, origin, "", problems);
+  // A document that is not a file ("<PyTorch>" from the Python SDK) has no lines to point at.
+  const bool described = origin.size() > 2 && origin.front() == '<' && origin.back() == '>';
+  return LoadYaml(text, origin, described ? origin : "", problems);
 }
 
 Node LoadFlagValue(const std::string& text, const std::string& label, Problems* problems) {

@@ -51,7 +51,8 @@ Node ListNode(std::string where, bool from_flags);
 std::string Describe(const Node& node);
 
 // Parses a YAML document, or strict JSON when `origin` ends in ".json"; locations read
-// "origin:line:column" (1-based). Syntax errors ("origin:line:column: YAML syntax error: ..."),
+// "origin:line:column" (1-based), or just "origin" for a document that is not a file (an origin
+// in angle brackets, "<PyTorch>"). Syntax errors ("origin:line:column: YAML syntax error: ..."),
 // a second YAML document, and the limits of parse.h (nesting, size with aliases expanded) stop
 // the parse: one problem is added and the returned node is null. Duplicate keys are added to
 // *problems without stopping.

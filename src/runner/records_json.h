@@ -1,0 +1,32 @@
+// The JSON shapes of a workspace's records, one rendering for the CLI's --json output and the C++
+// and Python APIs.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "store/workspace.h"
+
+namespace trainyard::runner {
+
+// A run: what `trainyard show --json` (detailed), `list --json` and `submit --json` print.
+nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool detailed);
+
+// The experiments (`trainyard experiments --json`): name, created_at, runs, active_runs,
+// last_run_at.
+Result<nlohmann::json> ExperimentsToJson(store::Workspace* ws);
+
+// A target: name, type, capacity (concurrent runs), config (its options).
+nlohmann::json TargetToJson(const store::TargetRecord& t, int capacity);
+// Every target (`trainyard target list --json`; "local" always, first); a target whose record
+// cannot be read is left out.
+Result<nlohmann::json> TargetsToJson(store::Workspace* ws);
+// One target by name (`trainyard target show NAME`); an unknown name is InvalidArgument with a
+// suggestion.
+Result<nlohmann::json> LookupTargetJson(store::Workspace* ws, const std::string& name);
+// Adds (or replaces) a target after checking its options (`trainyard target add`).
+Status AddTarget(store::Workspace* ws, const std::string& name, const std::string& type,
+                 const std::map<std::string, std::string>& options);
+
+}  // namespace trainyard::runner
