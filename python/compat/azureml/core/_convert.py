@@ -8,16 +8,23 @@ azureml.train's estimators).
 """
 
 import os
+import re
 
 __all__ = ["argument", "arguments", "compute_target_name"]
 
 
-def argument(value, inputs):
-    """`value` as one argv word; a data reference is added to `inputs` (a dict, changed)."""
+def _identifier(text):
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text.lstrip("-")).strip("_")
+    return None if not name else ("input_" + name if name[0].isdigit() else name)
+
+
+def argument(value, inputs, flag=None):
+    """`value` as one argv word; a data reference is added to `inputs` (a dict, changed) under
+    the name of the flag before it (`--data-folder` -> inputs.data_folder), else its own."""
     if hasattr(value, "_trainyard_input"):
         doc = value._trainyard_input()
-        base = value._trainyard_input_name() if hasattr(value, "_trainyard_input_name") \
-            else "data"
+        base = (_identifier(flag) if flag else None) or (
+            value._trainyard_input_name() if hasattr(value, "_trainyard_input_name") else "data")
         name, n = base, 1
         while name in inputs and inputs[name] != doc:
             n += 1
@@ -33,8 +40,14 @@ def argument(value, inputs):
 
 
 def arguments(values, inputs):
-    """A list of arguments as argv words, in order."""
-    return [argument(v, inputs) for v in values or []]
+    """A list of arguments as argv words, in order; a data reference after a flag ("--data")
+    is named after the flag."""
+    out, previous = [], None
+    for v in values or []:
+        flag = previous if isinstance(previous, str) and previous.startswith("-") else None
+        out.append(argument(v, inputs, flag))
+        previous = v
+    return out
 
 
 def compute_target_name(compute_target):

@@ -4,6 +4,7 @@
 their folder does. Registering cloud storage is not in trainyard."""
 
 import os
+import re
 
 from azureml.data.azure_storage_datastore import (AbstractDatastore, AzureBlobDatastore,
                                                    AzureFileDatastore, _datastores_folder)
@@ -12,6 +13,7 @@ from azureml.exceptions import DatastoreException
 __all__ = ["Datastore"]
 
 DEFAULT_DATASTORE = "workspaceblobstore"
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _BUILTIN = {"workspaceblobstore": AzureBlobDatastore, "workspacefilestore": AzureFileDatastore}
 
 
@@ -40,7 +42,7 @@ class Datastore(metaclass=_DatastoreMeta):
         if datastore_name in _BUILTIN:
             return _BUILTIN[datastore_name](workspace, datastore_name)
         folder = os.path.join(_datastores_folder(workspace), str(datastore_name))
-        if os.sep in str(datastore_name) or not os.path.isdir(folder):
+        if not _NAME.match(str(datastore_name)) or not os.path.isdir(folder):
             raise DatastoreException(
                 "Datastore {!r} not found in workspace {!r} (a trainyard datastore is a folder "
                 "of the workspace: {})".format(datastore_name, workspace.name, folder))
@@ -55,7 +57,7 @@ class Datastore(metaclass=_DatastoreMeta):
         stores = {n: Datastore.get(workspace, n) for n in _BUILTIN}
         folder = _datastores_folder(workspace)
         for n in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
-            if n not in stores and os.path.isdir(os.path.join(folder, n)):
+            if n not in stores and _NAME.match(n) and os.path.isdir(os.path.join(folder, n)):
                 stores[n] = AzureBlobDatastore(workspace, n)
         return stores
 

@@ -145,7 +145,8 @@ class RunConfiguration:
                 "(datastore.path(p).as_mount() or .as_download() in ScriptRunConfig arguments)")
         if self.communicator in ("Mpi", "IntelMpi", "OpenMpi"):
             fields.update(self.mpi._trainyard_fields())
-            fields["node_count"] = int(self.node_count or self.mpi.node_count or 1)
+            if self.node_count not in (None, 1):  # the hosted run_config.node_count wins
+                fields["node_count"] = int(self.node_count)
         elif self.communicator in ("Nccl", "Gloo", "PyTorch"):
             fields.update(self.pytorch._trainyard_fields())
         elif self.communicator not in ("None", None):

@@ -33,7 +33,7 @@ class AzureMLException(Exception):
 
     def __init__(self, exception_message="", inner_exception=None, target=None, details=None,
                  message_format=None, message_parameters=None, reference_code=None, **kwargs):
-        super().__init__(exception_message)
+        Exception.__init__(self, exception_message)
         self._message = exception_message
         self._inner_exception = inner_exception
         self._target = target
@@ -129,11 +129,12 @@ class ActivityFailedException(AzureMLException, _run_failed_error_base()):
     """A run that ended Failed or Canceled (raised by `Run.wait_for_completion()`).
 
     `error_details` is the run's error document (a dict or its JSON text); `.run_id`, `.status`,
-    `.error`, `.failed_rank` and `.log_tail` come from the run, as on `trainyard.RunFailedError`.
+    `.error`, `.failed_rank` and `.log_tail` (the last lines of the failing rank's log, one str)
+    are those of `trainyard.RunFailedError`.
     """
 
     def __init__(self, error_details=None, inner_exception=None, run_id=None, status=None,
-                 error=None, failed_rank=None, log_tail=None, **kwargs):
+                 error=None, failed_rank=None, log_tail="", **kwargs):
         if isinstance(error_details, str):
             try:
                 error_details = json.loads(error_details)
@@ -144,11 +145,15 @@ class ActivityFailedException(AzureMLException, _run_failed_error_base()):
         self.status = status
         self.error = error
         self.failed_rank = failed_rank
-        self.log_tail = list(log_tail or [])
+        self.log_tail = log_tail or ""
         message = "Activity Failed:\n" + json.dumps(self.error_details, indent=4)
         if self.log_tail:
-            message += "\nLast log lines:\n" + "\n".join(self.log_tail)
+            message += "\nLast log lines{}:\n{}".format(
+                "" if failed_rank is None else " (rank {})".format(failed_rank), self.log_tail)
         AzureMLException.__init__(self, message, inner_exception=inner_exception, **kwargs)
+
+    def _error_response(self):
+        return self.error_details or super()._error_response()
 
     def _error_code(self):
         return "UserError"
