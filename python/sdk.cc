@@ -3,12 +3,19 @@
 // (trainyard/sdk.py) are thin over it.
 //
 // Errors: InvalidArgument and NotFound become ValueError, Timeout TimeoutError, anything else
-// RuntimeError. Calls that may take a while (submit, plans, waits, reads of many values, copies)
-// release the GIL.
+// RuntimeError.
+//
+// Threads: a C++ Workspace (one SQLite connection) and the runs and experiments made from it must
+// be used by one thread at a time, while Python code may share them between threads (a notebook's
+// status widget beside a wait). So every call releases the GIL and then takes the workspace's
+// mutex (never the other way round, and nothing under the mutex needs the GIL); a wait, which
+// may last hours, runs on a connection of its own and takes no mutex.
 #include <pybind11/functional.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 
 #include "trainyard/trainyard.h"
@@ -39,11 +46,22 @@ T Take(Result<T> result) {
   return std::move(*result);
 }
 
-// Calls f() without the GIL (it does not touch Python objects).
-template <typename F>
-auto Unlocked(F f) {
+// A C++ object with the mutex of the workspace connection it uses.
+template <typename T>
+struct Shared {
+  T value;
+  std::shared_ptr<std::mutex> mu;
+};
+using SdkRun = Shared<Run>;
+using SdkExperiment = Shared<Experiment>;
+using SdkWorkspace = Shared<Workspace>;
+
+// Calls f(object) without the GIL, holding the connection's mutex.
+template <typename T, typename F>
+auto Locked(const Shared<T>& s, F f) {
   py::gil_scoped_release release;
-  return f();
+  std::lock_guard<std::mutex> lock(*s.mu);
+  return f(s.value);
 }
 
 Job MakeJob(std::string document, std::string origin, std::string base_dir) {
@@ -83,13 +101,14 @@ py::dict Points(const Metrics& metrics) {
   return out;
 }
 
-Metrics ReadMetrics(const Run& run, const std::string& name) {
-  return Take(Unlocked([&] { return run.GetMetrics(name); }));
+Metrics ReadMetrics(const SdkRun& run, const std::string& name) {
+  return Take(Locked(run, [&](const Run& r) { return r.GetMetrics(name); }));
 }
 
 // Waits for the run, printing its output through Python's sys.stdout when show_output (so that
 // notebooks and redirected streams see it), and giving up on Ctrl-C (KeyboardInterrupt).
-std::string Wait(const Run& run, bool show_output, double timeout) {
+std::string Wait(const SdkRun& run, const std::string& workspace_dir, bool show_output,
+                 double timeout) {
   py::object write = py::module_::import("sys").attr("stdout").attr("write");
   py::object flush = py::module_::import("sys").attr("stdout").attr("flush");
   bool interrupted = false;
@@ -115,8 +134,12 @@ std::string Wait(const Run& run, bool show_output, double timeout) {
     }
     return true;
   };
-  Result<RunDetails> details =
-      Unlocked([&] { return run.WaitForCompletion(on_output, timeout, keep_waiting); });
+  Result<RunDetails> details = [&]() -> Result<RunDetails> {
+    py::gil_scoped_release release;
+    ASSIGN_OR_RETURN(Workspace own, Workspace::Open(workspace_dir));  // a connection of its own
+    ASSIGN_OR_RETURN(Run mine, own.GetRun(run.value.id()));
+    return mine.WaitForCompletion(on_output, timeout, keep_waiting);
+  }();
   if (interrupted) throw py::error_already_set();  // the KeyboardInterrupt set by the handler
   return Take(std::move(details)).status;
 }
@@ -132,93 +155,155 @@ void DefineModule(py::module_& m) {
       py::arg("document"), py::arg("origin"), py::arg("base_dir"),
       "Validates a job document (JSON text) as the CLI validates a job file; ValueError.");
 
-  py::class_<Run>(m, "Run")
-      .def_property_readonly("id", &Run::id)
-      .def("details_json", [](const Run& r) { return Take(r.DetailsJson()); })
-      .def("status", [](const Run& r) { return Take(r.Details()).status; })
-      .def("wait", &Wait, py::arg("show_output") = false, py::arg("timeout") = 0.0)
-      .def("cancel", [](const Run& r) { return Take(Unlocked([&] { return r.Cancel(); })).status; })
-      .def("files", [](const Run& r) { return Take(r.Files()); })
+  py::class_<SdkRun>(m, "Run")
+      .def_property_readonly("id", [](const SdkRun& r) { return r.value.id(); })
+      .def("details_json",
+           [](const SdkRun& r) {
+             return Take(Locked(r, [](const Run& run) { return run.DetailsJson(); }));
+           })
+      .def("status",
+           [](const SdkRun& r) {
+             return Take(Locked(r, [](const Run& run) { return run.Details(); })).status;
+           })
+      .def("wait", &Wait, py::arg("workspace_dir"), py::arg("show_output") = false,
+           py::arg("timeout") = 0.0)
+      .def("cancel",
+           [](const SdkRun& r) {
+             return Take(Locked(r, [](const Run& run) { return run.Cancel(); })).status;
+           })
+      .def("files",
+           [](const SdkRun& r) {
+             return Take(Locked(r, [](const Run& run) { return run.Files(); }));
+           })
       .def(
           "download",
-          [](const Run& r, const std::string& path, const std::string& dest) {
-            Check(Unlocked([&] { return r.Download(path, dest); }));
+          [](const SdkRun& r, const std::string& path, const std::string& dest) {
+            Check(Locked(r, [&](const Run& run) { return run.Download(path, dest); }));
           },
           py::arg("path"), py::arg("dest_dir"))
-      .def("tags", [](const Run& r) { return Take(r.Tags()); })
-      .def("properties", [](const Run& r) { return Take(r.Properties()); })
+      .def("tags",
+           [](const SdkRun& r) {
+             return Take(Locked(r, [](const Run& run) { return run.Tags(); }));
+           })
+      .def("properties",
+           [](const SdkRun& r) {
+             return Take(Locked(r, [](const Run& run) { return run.Properties(); }));
+           })
       .def(
-          "rows", [](const Run& r, const std::string& name) { return Take(r.Rows(name)); },
+          "rows",
+          [](const SdkRun& r, const std::string& name) {
+            return Take(Locked(r, [&](const Run& run) { return run.Rows(name); }));
+          },
           py::arg("name") = "")
       .def(
           "metric_values",
-          [](const Run& r, const std::string& name) { return Values(ReadMetrics(r, name)); },
+          [](const SdkRun& r, const std::string& name) { return Values(ReadMetrics(r, name)); },
           py::arg("name") = "")
       .def(
           "metric_points",
-          [](const Run& r, const std::string& name) { return Points(ReadMetrics(r, name)); },
+          [](const SdkRun& r, const std::string& name) { return Points(ReadMetrics(r, name)); },
           py::arg("name") = "")
       .def(
-          "tag", [](Run& r, const std::string& k, const std::string& v) { Check(r.Tag(k, v)); },
+          "tag",
+          [](SdkRun& r, const std::string& k, const std::string& v) {
+            Check(Locked(r, [&](Run run) { return run.Tag(k, v); }));
+          },
           py::arg("key"), py::arg("value"))
       .def(
           "add_property",
-          [](Run& r, const std::string& k, const std::string& v) { Check(r.AddProperty(k, v)); },
+          [](SdkRun& r, const std::string& k, const std::string& v) {
+            Check(Locked(r, [&](Run run) { return run.AddProperty(k, v); }));
+          },
           py::arg("key"), py::arg("value"))
       .def(
           "log",
-          [](Run& r, const std::string& name, double value, std::optional<int64_t> step) {
-            Check(r.Log(name, value, step));
+          [](SdkRun& r, const std::string& name, double value, std::optional<int64_t> step) {
+            Check(Locked(r, [&](Run run) { return run.Log(name, value, step); }));
           },
           py::arg("name"), py::arg("value"), py::arg("step") = py::none())
       .def(
           "log_list",
-          [](Run& r, const std::string& name, const std::vector<double>& values) {
-            Check(r.LogList(name, values));
+          [](SdkRun& r, const std::string& name, const std::vector<double>& values) {
+            Check(Locked(r, [&](Run run) { return run.LogList(name, values); }));
           },
           py::arg("name"), py::arg("values"))
       .def(
           "log_row",
-          [](Run& r, const std::string& name,
+          [](SdkRun& r, const std::string& name,
              const std::vector<std::pair<std::string, double>>& row) {
-            Check(r.LogRow(name, row));
+            Check(Locked(r, [&](Run run) { return run.LogRow(name, row); }));
           },
           py::arg("name"), py::arg("row"));
 
-  py::class_<Experiment>(m, "Experiment")
-      .def_property_readonly("name", &Experiment::name)
+  // Runs made from an experiment or a workspace share its mutex.
+  auto runs_of = [](const std::shared_ptr<std::mutex>& mu, std::vector<Run> runs) {
+    std::vector<SdkRun> out;
+    for (auto& r : runs) out.push_back({std::move(r), mu});
+    return out;
+  };
+
+  py::class_<SdkExperiment>(m, "Experiment")
+      .def_property_readonly("name", [](const SdkExperiment& e) { return e.value.name(); })
       .def(
           "submit",
-          [](const Experiment& e, std::string document, std::string origin, std::string base_dir,
+          [](const SdkExperiment& e, std::string document, std::string origin, std::string base_dir,
              const std::vector<std::pair<std::string, std::string>>& tags) {
             Job job = MakeJob(std::move(document), std::move(origin), std::move(base_dir));
-            return Take(Unlocked([&] { return e.Submit(job, tags); }));
+            Run run = Take(Locked(e, [&](const Experiment& x) { return x.Submit(job, tags); }));
+            return SdkRun{std::move(run), e.mu};
           },
           py::arg("document"), py::arg("origin"), py::arg("base_dir"), py::arg("tags"))
       .def(
           "plan",
-          [](const Experiment& e, std::string document, std::string origin, std::string base_dir) {
+          [](const SdkExperiment& e, std::string document, std::string origin,
+             std::string base_dir) {
             Job job = MakeJob(std::move(document), std::move(origin), std::move(base_dir));
-            return Take(Unlocked([&] { return e.Plan(job); }));
+            return Take(Locked(e, [&](const Experiment& x) { return x.Plan(job); }));
           },
           py::arg("document"), py::arg("origin"), py::arg("base_dir"))
-      .def("runs", [](const Experiment& e) { return Take(e.Runs()); });
+      .def("runs", [runs_of](const SdkExperiment& e) {
+        return runs_of(e.mu, Take(Locked(e, [](const Experiment& x) { return x.Runs(); })));
+      });
 
-  py::class_<Workspace>(m, "Workspace")
-      .def(py::init([](const std::string& path) { return Take(Workspace::Open(path)); }),
+  py::class_<SdkWorkspace>(m, "Workspace")
+      .def(py::init([](const std::string& path) {
+             Workspace ws = Take([&] {
+               py::gil_scoped_release release;
+               return Workspace::Open(path);
+             }());
+             return SdkWorkspace{std::move(ws), std::make_shared<std::mutex>()};
+           }),
            py::arg("path") = "")
-      .def_property_readonly("path", &Workspace::dir)
-      .def("experiment", &Workspace::GetExperiment, py::arg("name"))
-      .def("get_run", [](const Workspace& w, const std::string& id) { return Take(w.GetRun(id)); })
-      .def("experiments_json", [](const Workspace& w) { return Take(w.ExperimentsJson()); })
-      .def("targets_json", [](const Workspace& w) { return Take(w.TargetsJson()); })
+      .def_property_readonly("path", [](const SdkWorkspace& w) { return w.value.dir(); })
+      .def(
+          "experiment",
+          [](const SdkWorkspace& w, const std::string& name) {
+            return SdkExperiment{w.value.GetExperiment(name), w.mu};
+          },
+          py::arg("name"))
+      .def("get_run",
+           [](const SdkWorkspace& w, const std::string& id) {
+             Run run = Take(Locked(w, [&](const Workspace& ws) { return ws.GetRun(id); }));
+             return SdkRun{std::move(run), w.mu};
+           })
+      .def("experiments_json",
+           [](const SdkWorkspace& w) {
+             return Take(Locked(w, [](const Workspace& ws) { return ws.ExperimentsJson(); }));
+           })
+      .def("targets_json",
+           [](const SdkWorkspace& w) {
+             return Take(Locked(w, [](const Workspace& ws) { return ws.TargetsJson(); }));
+           })
       .def("target_json",
-           [](const Workspace& w, const std::string& name) { return Take(w.TargetJson(name)); })
+           [](const SdkWorkspace& w, const std::string& name) {
+             return Take(Locked(w, [&](const Workspace& ws) { return ws.TargetJson(name); }));
+           })
       .def(
           "add_target",
-          [](const Workspace& w, const std::string& name, const std::string& type,
+          [](const SdkWorkspace& w, const std::string& name, const std::string& type,
              const std::map<std::string, std::string>& options) {
-            Check(w.AddTarget(name, type, options));
+            Check(
+                Locked(w, [&](const Workspace& ws) { return ws.AddTarget(name, type, options); }));
           },
           py::arg("name"), py::arg("type"), py::arg("options"));
 }

@@ -345,7 +345,8 @@ class Run:
         raises RunFailedError (with the run's error, failing rank and last log lines) unless
         raise_on_error=False. `timeout` (seconds; None = forever) raises TimeoutError."""
         handle = self._follow("wait_for_completion")
-        status = handle.wait(bool(show_output), float(timeout or 0))
+        status = handle.wait(self._experiment.workspace.path, bool(show_output),
+                             float(timeout or 0))
         if show_output:
             sys.stdout.flush()
         details = self.get_details()
