@@ -274,5 +274,16 @@ def test_sdk_importable_inside_runs(ws, tmp_path):
     assert f"sdk Workspace {run.id}" in open(log).read()
 
 
+def test_the_example(tmp_path):
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python-sdk",
+                           "submit_digits.py")
+    proc = subprocess.run([sys.executable, example, "--workspace", str(tmp_path / "ws"),
+                           "--epochs", "1"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "epoch 1/1" in proc.stdout and "final metrics:" in proc.stdout
+    assert "outputs/model.pt" in proc.stdout
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
