@@ -34,11 +34,17 @@ bool NeedsPython(const spec::JobSpec& spec) {
   return EndsWith(spec.entry_script, ".py");
 }
 
+// Whether the job lists packages (conda_packages naming only packages trainyard provides, such as
+// azureml-defaults, count here: their request says so, and needs no conda).
 bool WantsPythonEnv(const spec::JobSpec& spec) {
-  return !spec.pip_packages.empty() || !spec.pip_requirements_file.empty();
+  return !spec.pip_packages.empty() || !spec.pip_requirements_file.empty() ||
+         !spec.conda_packages.empty();
 }
 
-bool WantsCondaEnv(const spec::JobSpec& spec) { return !spec.conda_packages.empty(); }
+// Whether the job's packages need a conda prefix: conda_packages beyond those trainyard provides.
+bool WantsCondaEnv(const spec::JobSpec& spec) {
+  return !env::WithoutProvidedPackages(spec.conda_packages).empty();
+}
 
 // Refuses what cannot be built: conda_packages without a conda executable.
 Status CheckEnvironmentRequest(const spec::JobSpec& spec) {
@@ -119,7 +125,11 @@ Result<env::EnvRequest> MakeEnvRequest(const spec::JobSpec& spec,
     env::SetCondaFromEnvironment(env::FindConda(), spec.conda_packages, &req);
     req.interpreter.clear();
     req.python_version.clear();
+  } else {
+    req.provided = spec.conda_packages;  // only packages trainyard provides (WantsCondaEnv)
   }
+  // azureml-* packages come from trainyard's compatibility package: said, not installed.
+  env::SetProvidedPackages(&req);
   return req;
 }
 
@@ -260,7 +270,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   ctx.interpreter = sub.interpreter.empty() ? "python3" : sub.interpreter;
   ctx.trainyard_exe = TrainyardExe();
   if (cpp_request) ctx.program = ".trainyard/bin/" + cpp_request->program;
-  if (env_request) {
+  if (env_request && env::NeedsEnvironment(*env_request)) {
     // The target places the environment; the ranks run its interpreter (built, when missing, by
     // the supervisor while the run is Preparing).
     ctx.env_hash = env::EnvHash(*env_request);
@@ -292,6 +302,15 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   }
   ASSIGN_OR_RETURN(sub.plan, target->Plan(spec, ctx));
   if (env_request) {
+    for (const auto& p : env_request->provided) {
+      sub.plan.notes.push_back(env::ProvidedNote(p));
+      sub.plan.messages.push_back("[trainyard] " + env::ProvidedNote(p));
+    }
+  }
+  if (env_request && !env::NeedsEnvironment(*env_request)) {
+    sub.plan.notes.push_back("no package environment: nothing else to install (the ranks run " +
+                             sub.interpreter + ")");
+  } else if (env_request) {
     const targets::EnvironmentPlan& e = sub.plan.environment;
     sub.interpreter = e.python;
     std::string state =

@@ -306,6 +306,16 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   auto parsed = nlohmann::json::parse(run_.plan_json, nullptr, false);
   ASSIGN_OR_RETURN(*plan, targets::LaunchPlan::FromJson(parsed));
   staging_ = plan->staging;
+  // What the plan decided about the run (a target's CPU fallback for use_gpu, ...): run
+  // properties, and lines in the run's output ahead of what the ranks print.
+  for (const auto& [key, value] : plan->properties) SetProperty(key, value);
+  if (!plan->messages.empty()) {
+    targets::RankLog said;
+    if (said.Open(run_dir_ + "/logs/rank-0.log").ok()) {
+      for (const auto& line : plan->messages) said.AddLine(1, line);
+      said.Close();
+    }
+  }
   // The port chosen at submit time may have been taken since: choose again.
   int port = PickFreePort();
   for (auto& p : plan->processes) {
@@ -375,41 +385,52 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   if (std::string request_path = run_dir_ + "/environment.json"; PathExists(request_path)) {
     ASSIGN_OR_RETURN(std::string text, ReadFile(request_path));
     ASSIGN_OR_RETURN(env::EnvRequest request, env::EnvRequestFromJson(text));
-    const targets::EnvironmentPlan& placed = plan->environment;
-    std::string envs_dir = placed.hash.empty() ? ws_->dir() + "/envs" : placed.envs_dir;
-    bool on_hosts = placed.where == "hosts";
-    std::string hash = env::EnvHash(request);
-    bool cached = !on_hosts && env::FindEnv(envs_dir, hash).ok();
-    std::string what = cached ? "using environment " + hash.substr(0, 12)
-                              : "building environment " + hash.substr(0, 12) + " (" +
-                                    env::DescribeInstall(request) + ")" +
-                                    (on_hosts ? " on " + Join(placed.hosts, ", ") : "");
-    Result<env::EnvInfo> built = RunStep<env::EnvInfo>(
-        what, "environment.log", cached, [&](const LineSink& collect) -> Result<env::EnvInfo> {
-          if (!on_hosts) {
-            auto r = env::EnsureEnv(request, envs_dir, collect);
-            if (!r.ok() && plan->type != "local") {
-              return Status(r.status().code(),
-                            "on " + HostName() + " (in " + envs_dir +
-                                ", which the ranks' hosts share): " + r.status().message());
+    if (!request.provided.empty()) {
+      SetProperty("environment_provided", Join(request.provided, " "));
+    }
+    if (!env::NeedsEnvironment(request)) {
+      // Only packages trainyard provides (azureml-*): said in the environment's log, nothing built.
+      Result<env::EnvInfo> said = RunStep<env::EnvInfo>(
+          "packages provided by trainyard", "environment.log", /*quick=*/true,
+          [&](const LineSink& collect) { return env::EnsureEnv(request, "", collect); });
+      RETURN_IF_ERROR(said.status());
+    } else {
+      const targets::EnvironmentPlan& placed = plan->environment;
+      std::string envs_dir = placed.hash.empty() ? ws_->dir() + "/envs" : placed.envs_dir;
+      bool on_hosts = placed.where == "hosts";
+      std::string hash = env::EnvHash(request);
+      bool cached = !on_hosts && env::FindEnv(envs_dir, hash).ok();
+      std::string what = cached ? "using environment " + hash.substr(0, 12)
+                                : "building environment " + hash.substr(0, 12) + " (" +
+                                      env::DescribeInstall(request) + ")" +
+                                      (on_hosts ? " on " + Join(placed.hosts, ", ") : "");
+      Result<env::EnvInfo> built = RunStep<env::EnvInfo>(
+          what, "environment.log", cached, [&](const LineSink& collect) -> Result<env::EnvInfo> {
+            if (!on_hosts) {
+              auto r = env::EnsureEnv(request, envs_dir, collect);
+              if (!r.ok() && plan->type != "local") {
+                return Status(r.status().code(),
+                              "on " + HostName() + " (in " + envs_dir +
+                                  ", which the ranks' hosts share): " + r.status().message());
+              }
+              return r;
             }
-            return r;
-          }
-          ASSIGN_OR_RETURN(bool reused, targets::PrepareEnvOnHosts(placed, text, collect));
-          env::EnvInfo info;
-          info.hash = hash;
-          info.packages = request.packages;
-          info.reused = reused;
-          return info;
-        });
-    RETURN_IF_ERROR(built.status());
-    SetProperty("environment", built->hash);
-    SetProperty("environment_packages", Join(request.conda_packages, " ") +
-                                            (request.conda_packages.empty() ? "" : " ") +
-                                            Join(built->packages, " "));
-    SetProperty("environment_reused", built->reused ? "true" : "false");
-    SetProperty("environment_where",
-                on_hosts ? "each host: " + Join(placed.hosts, ", ") : HostName() + ": " + envs_dir);
+            ASSIGN_OR_RETURN(bool reused, targets::PrepareEnvOnHosts(placed, text, collect));
+            env::EnvInfo info;
+            info.hash = hash;
+            info.packages = request.packages;
+            info.reused = reused;
+            return info;
+          });
+      RETURN_IF_ERROR(built.status());
+      SetProperty("environment", built->hash);
+      SetProperty("environment_packages", Join(request.conda_packages, " ") +
+                                              (request.conda_packages.empty() ? "" : " ") +
+                                              Join(built->packages, " "));
+      SetProperty("environment_reused", built->reused ? "true" : "false");
+      SetProperty("environment_where", on_hosts ? "each host: " + Join(placed.hosts, ", ")
+                                                : HostName() + ": " + envs_dir);
+    }
   }
   return Status::Ok();
 }

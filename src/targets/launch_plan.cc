@@ -56,6 +56,9 @@ nlohmann::json LaunchPlan::ToJson() const {
                         {"batch_script", BytesToJson(batch_script)},
                         {"processes", procs},
                         {"notes", notes}};
+  // Only when there are any, so that plans without them (and the golden files) stay as they were.
+  if (!properties.empty()) out["properties"] = properties;
+  if (!messages.empty()) out["messages"] = messages;
   if (!environment.hash.empty()) {
     out["environment"] = {{"hash", environment.hash},     {"describe", environment.describe},
                           {"where", environment.where},   {"envs_dir", environment.envs_dir},
@@ -72,6 +75,8 @@ Result<LaunchPlan> LaunchPlan::FromJson(const nlohmann::json& j) {
     plan.type = j.at("type").get<std::string>();
     plan.world_size = j.at("world_size").get<int>();
     plan.notes = j.value("notes", std::vector<std::string>{});
+    plan.properties = j.value("properties", std::map<std::string, std::string>{});
+    plan.messages = j.value("messages", std::vector<std::string>{});
     plan.tracking_address = j.value("tracking_address", "");
     if (j.contains("batch_script")) plan.batch_script = ReadBytes(j.at("batch_script"));
     if (j.contains("staging")) {

@@ -68,6 +68,13 @@ struct LaunchPlan {
   std::string batch_script;
   std::vector<ProcessSpec> processes;
   std::vector<std::string> notes;  // human-readable facts ("inputs.data: read in place")
+  // Facts the plan decided about the run ({"gpu_fallback": "cpu"}), stored as run properties by
+  // the supervisor when the run prepares.
+  std::map<std::string, std::string> properties;
+  // Lines trainyard says in the run's output ("[trainyard] use_gpu: ... running on the CPU"):
+  // written by the supervisor into rank 0's log (as stderr) before the ranks start, so that
+  // `logs`, `--stream` and the SDK's show_output show them.
+  std::vector<std::string> messages;
 
   nlohmann::json ToJson() const;
   static Result<LaunchPlan> FromJson(const nlohmann::json& j);

@@ -20,6 +20,9 @@ std::vector<TargetOption> LocalTarget::Options() {
       {"cores", "int", "detected", "CPU cores shared by the ranks of a run (for OMP_NUM_THREADS)"},
       {"max_processes", "int", "4096",
        "processes one run may have (nodes x processes per node); larger runs are refused"},
+      {"use_gpu_fallback", "string", "refuse",
+       "a use_gpu job when this target has no GPU: refuse (the submit fails) or cpu (it runs on "
+       "the CPU, and its output and the run's gpu_fallback property say so)"},
   };
 }
 
@@ -27,14 +30,32 @@ LocalTarget::LocalTarget(std::string name, const nlohmann::json& config) : name_
   cores_ = config.value("cores", CpuCores());
   max_concurrent_runs_ = config.value("max_concurrent_runs", std::max(1, CpuCores() / 2));
   gpus_ = config.contains("gpus") ? config["gpus"].get<int>() : env::CountGpus();
+  use_gpu_fallback_ = config.value("use_gpu_fallback", "refuse") == "cpu" ? "cpu" : "refuse";
+}
+
+Result<std::unique_ptr<Target>> LocalTarget::Create(const std::string& name,
+                                                    const nlohmann::json& config) {
+  if (auto it = config.find("use_gpu_fallback"); it != config.end()) {
+    if (!it->is_string() || (*it != "refuse" && *it != "cpu")) {
+      return InvalidArgument("use_gpu_fallback: expected refuse or cpu, got " +
+                             (it->is_string() ? "\"" + it->get<std::string>() + "\"" : it->dump()));
+    }
+  }
+  return std::unique_ptr<Target>(new LocalTarget(name, config));
+}
+
+bool LocalTarget::FallsBackToCpu(const spec::JobSpec& spec) const {
+  return spec.use_gpu && gpus_ == 0 && use_gpu_fallback_ == "cpu";
 }
 
 Status LocalTarget::Check(const spec::JobSpec& spec) const {
-  if (spec.use_gpu && gpus_ == 0) {
+  if (spec.use_gpu && gpus_ == 0 && !FallsBackToCpu(spec)) {
     return InvalidArgument("use_gpu: true, but target \"" + name_ +
-                           "\" has no GPU (none detected on this machine); set use_gpu: false");
+                           "\" has no GPU (none detected on this machine); set use_gpu: false, "
+                           "or let the target run such jobs on the CPU: trainyard target add " +
+                           name_ + " --type local --use-gpu-fallback cpu");
   }
-  if (spec.use_gpu && spec.process_count_per_node > gpus_) {
+  if (spec.use_gpu && !FallsBackToCpu(spec) && spec.process_count_per_node > gpus_) {
     return InvalidArgument(
         "process_count_per_node: " + std::to_string(spec.process_count_per_node) +
         " processes each need a GPU, but target \"" + name_ + "\" has " + std::to_string(gpus_));
@@ -144,6 +165,15 @@ Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContex
   for (const auto& [k, v] : spec.environment_variables) user_threads |= k == "OMP_NUM_THREADS";
   int threads = std::max(1, cores_ / plan.world_size);
   int port = ctx.master_port ? ctx.master_port : PickFreePort();
+  // use_gpu on a target without GPUs that falls back: the ranks are planned as CPU ranks.
+  const bool use_gpu = spec.use_gpu && !FallsBackToCpu(spec);
+  if (FallsBackToCpu(spec)) {
+    std::string said = "use_gpu: target " + name_ +
+                       " has no GPU; running on the CPU (target option use_gpu_fallback=cpu)";
+    plan.notes.push_back(said);
+    plan.messages.push_back("[trainyard] " + said);
+    plan.properties["gpu_fallback"] = "cpu";
+  }
   for (const auto& in : spec.inputs) {
     if (in.kind == spec::Input::Kind::kLiteral) continue;
     plan.notes.push_back("inputs." + in.name + ": " +
@@ -159,7 +189,7 @@ Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContex
     // Simulated nodes: the shim numbers nodes and local ranks by this.
     env["TRAINYARD_PROCS_PER_NODE"] = std::to_string(spec.process_count_per_node);
     if (!user_threads) env["OMP_NUM_THREADS"] = std::to_string(threads);
-    if (spec.use_gpu) env["TRAINYARD_GPU_PER_RANK"] = "1";
+    if (use_gpu) env["TRAINYARD_GPU_PER_RANK"] = "1";
     plan.processes.push_back(MpirunProcess(
         ctx, ctx.work_dir, {"-np", std::to_string(plan.world_size), "--oversubscribe"}, argv, env));
     return plan;
@@ -184,7 +214,7 @@ Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContex
         p.env["MASTER_ADDR"] = "127.0.0.1";
         p.env["MASTER_PORT"] = std::to_string(port);
       }
-      if (spec.use_gpu) p.env["CUDA_VISIBLE_DEVICES"] = std::to_string(local);
+      if (use_gpu) p.env["CUDA_VISIBLE_DEVICES"] = std::to_string(local);
       plan.processes.push_back(std::move(p));
     }
   }

@@ -3,6 +3,7 @@
 // LOCAL_RANK numbering, all on this machine. Thread-compatible (immutable after construction).
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "targets/target.h"
@@ -11,7 +12,12 @@ namespace trainyard::targets {
 
 class LocalTarget : public Target {
  public:
+  // Options as Options() lists them; a use_gpu_fallback other than "refuse" or "cpu" is taken as
+  // "refuse" (Create refuses it).
   LocalTarget(std::string name, const nlohmann::json& config);
+  // As the constructor, but InvalidArgument for a use_gpu_fallback other than "refuse" or "cpu".
+  static Result<std::unique_ptr<Target>> Create(const std::string& name,
+                                                const nlohmann::json& config);
   static std::vector<TargetOption> Options();
 
   std::string name() const override { return name_; }
@@ -22,12 +28,20 @@ class LocalTarget : public Target {
 
   int gpus() const { return gpus_; }
   int cores() const { return cores_; }
+  // "refuse" (the default): a use_gpu job on a target without GPUs is refused at submit.
+  // "cpu": it runs on the CPU instead (no CUDA_VISIBLE_DEVICES), its output says so in a
+  // "[trainyard] use_gpu: ..." line, and the run gets the property gpu_fallback=cpu.
+  const std::string& use_gpu_fallback() const { return use_gpu_fallback_; }
 
  private:
+  // use_gpu asked of a target without GPUs that runs such jobs on the CPU.
+  bool FallsBackToCpu(const spec::JobSpec& spec) const;
+
   std::string name_;
   int max_concurrent_runs_;
   int gpus_;
   int cores_;
+  std::string use_gpu_fallback_;
 };
 
 // The program's argv for a job (interpreter + entry + arguments, or the command's words), with

@@ -41,7 +41,7 @@ class LimitedTarget : public Target {
 
 Result<std::unique_ptr<Target>> MakeTargetOfType(const store::TargetRecord& record,
                                                  const nlohmann::json& config) {
-  if (record.type == "local") return std::unique_ptr<Target>(new LocalTarget(record.name, config));
+  if (record.type == "local") return LocalTarget::Create(record.name, config);
   if (record.type == "mpi") return MpiTarget::Create(record.name, config);
   if (record.type == "slurm") return SlurmTarget::Create(record.name, config);
   return FailedPrecondition("target " + record.name + " has type \"" + record.type +

@@ -86,6 +86,96 @@ TEST(LocalTarget, RefusesGpuWithoutGpus) {
   EXPECT_NE(s.message().find("no GPU"), std::string::npos);
 }
 
+TEST(LocalTarget, RefusalNamesTheCpuFallback) {
+  LocalTarget t("box", {{"gpus", 0}});
+  EXPECT_EQ(t.use_gpu_fallback(), "refuse");
+  Status s = t.Check(Job("source_directory: /src\nentry_script: t.py\nuse_gpu: true\n"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("trainyard target add box --type local --use-gpu-fallback cpu"),
+            std::string::npos)
+      << s.message();
+}
+
+TEST(LocalTarget, GpuFallbackRunsUseGpuJobsOnTheCpu) {
+  LocalTarget t("box", {{"gpus", 0}, {"use_gpu_fallback", "cpu"}});
+  EXPECT_EQ(t.use_gpu_fallback(), "cpu");
+  const std::string said =
+      "use_gpu: target box has no GPU; running on the CPU (target option use_gpu_fallback=cpu)";
+  // Per-rank processes: no device is assigned, more ranks than GPUs (none) are fine.
+  auto spec =
+      Job("source_directory: /src\nentry_script: t.py\nuse_gpu: true\n"
+          "process_count_per_node: 2\ndistributed_backend: pytorch\n");
+  ASSERT_TRUE(t.Check(spec).ok()) << t.Check(spec).ToString();
+  auto plan = t.Plan(spec, Ctx());
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  for (const auto& p : plan->processes) EXPECT_EQ(p.env.count("CUDA_VISIBLE_DEVICES"), 0u);
+  EXPECT_NE(std::find(plan->notes.begin(), plan->notes.end(), said), plan->notes.end());
+  EXPECT_EQ(plan->messages, (std::vector<std::string>{"[trainyard] " + said}));
+  EXPECT_EQ(plan->properties, (std::map<std::string, std::string>{{"gpu_fallback", "cpu"}}));
+  // mpirun: the shim is not asked to pin a GPU per rank.
+  auto mpi =
+      Job("source_directory: /src\nentry_script: t.py\nuse_gpu: true\n"
+          "node_count: 2\ndistributed_backend: mpi\n");
+  auto mpi_plan = t.Plan(mpi, Ctx());
+  ASSERT_TRUE(mpi_plan.ok()) << mpi_plan.status().ToString();
+  EXPECT_EQ(mpi_plan->processes.at(0).env.count("TRAINYARD_GPU_PER_RANK"), 0u);
+  EXPECT_EQ(mpi_plan->properties.at("gpu_fallback"), "cpu");
+  // A job that does not ask for a GPU says nothing.
+  auto cpu = t.Plan(Job("source_directory: /src\nentry_script: t.py\n"), Ctx());
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(cpu->messages.empty());
+  EXPECT_TRUE(cpu->properties.empty());
+}
+
+TEST(LocalTarget, GpuFallbackOnlyWhenThereIsNoGpu) {
+  LocalTarget t("box", {{"gpus", 2}, {"use_gpu_fallback", "cpu"}});
+  auto spec =
+      Job("source_directory: /src\nentry_script: t.py\nuse_gpu: true\n"
+          "process_count_per_node: 2\ndistributed_backend: pytorch\n");
+  auto plan = t.Plan(spec, Ctx());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->processes[1].env.at("CUDA_VISIBLE_DEVICES"), "1");
+  EXPECT_TRUE(plan->properties.empty());
+  // More ranks than GPUs is still refused: the target has GPUs, just not enough.
+  auto three =
+      Job("source_directory: /src\nentry_script: t.py\nuse_gpu: true\n"
+          "process_count_per_node: 3\ndistributed_backend: pytorch\n");
+  EXPECT_FALSE(t.Check(three).ok());
+}
+
+TEST(LocalTarget, GpuFallbackOptionIsListedAndChecked) {
+  const auto& options = TargetTypes().at("local");
+  auto it = std::find_if(options.begin(), options.end(),
+                         [](const TargetOption& o) { return o.name == "use_gpu_fallback"; });
+  ASSERT_NE(it, options.end());
+  EXPECT_EQ(it->default_value, "refuse");
+  auto config = MakeTargetConfig("local", {{"use_gpu_fallback", "cpu"}});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  auto made = MakeTarget({"box", "local", *config});
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  auto bad = MakeTargetConfig("local", {{"use_gpu_fallback", "gpu"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "use_gpu_fallback: expected refuse or cpu, got \"gpu\"");
+  // A stored configuration with a bad value (edited by hand) is refused when it is used.
+  auto stored = MakeTarget({"box", "local", R"({"use_gpu_fallback": 1})"});
+  ASSERT_FALSE(stored.ok());
+  EXPECT_EQ(stored.status().message(), "use_gpu_fallback: expected refuse or cpu, got 1");
+}
+
+TEST(LaunchPlan, PropertiesAndMessagesRoundTripAndAreLeftOutWhenEmpty) {
+  LaunchPlan plan;
+  plan.target = "box";
+  plan.type = "local";
+  EXPECT_FALSE(plan.ToJson().contains("properties"));
+  EXPECT_FALSE(plan.ToJson().contains("messages"));
+  plan.properties = {{"gpu_fallback", "cpu"}};
+  plan.messages = {"[trainyard] hello"};
+  auto back = LaunchPlan::FromJson(plan.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->properties, plan.properties);
+  EXPECT_EQ(back->messages, plan.messages);
+}
+
 TEST(LocalTarget, GpuRanksSeeTheirOwnDevice) {
   LocalTarget t("local", {{"gpus", 2}});
   auto spec =

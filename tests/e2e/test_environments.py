@@ -203,6 +203,96 @@ def test_requirements_file(ty, wheelhouse):
     assert env["packages"] == [] and "tyhello" in env["requirements"]
 
 
+# ------------------------------------------------------------------------- provided and system packages
+# The hosted SDK's environments list azureml-* packages (azureml-defaults above all): trainyard's
+# azureml compatibility package stands in for them, so they are said, not installed; and what the
+# system interpreter has (Debian's torch, numpy) is not fetched again, even offline.
+AZUREML_SCRIPT = """
+import sys, azureml.core
+print("azureml from", azureml.core.__file__, flush=True)
+print("executable", sys.executable, flush=True)
+"""
+
+PROVIDED = ("provided by trainyard's azureml compatibility package (not installed)")
+
+
+def _run_info(ty, proc):
+    return ty.show(proc.stderr.strip().splitlines()[0])
+
+
+def test_only_azureml_packages_need_no_environment(ty, tmp_path):
+    src = ty.project("proj", {"train.py": AZUREML_SCRIPT,
+                              "requirements.txt": "# hosted\nazureml-core==1.0.21\n"})
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    env = _env(empty)  # nothing can be fetched: a pip install would fail
+    args = ["submit", "--source", src, "--entry", "train.py", "--set",
+            "pip_packages=[azureml-defaults, AzureML_SDK]", "--set",
+            "pip_requirements_file=requirements.txt"]
+    plan = ty.run(*args, "--dry-run", env=env, check=0).stdout
+    assert f"azureml-defaults: {PROVIDED}" in plan and "no package environment" in plan
+    assert "/envs/" not in plan
+
+    info = _run_info(ty, ty.run(*args, "--wait", env=env, check=0, timeout=120))
+    assert info["status"] == "Completed", info["error"]
+    assert info["interpreter"] == PYTHON
+    assert not (ty.workspace / "envs").exists() or _env_dirs(ty) == []
+    assert info["properties"]["environment_provided"] == \
+        "azureml-core==1.0.21 azureml-defaults azureml-sdk"
+    assert "environment" not in info["properties"]
+    log = (Path(info["run_dir"]) / "logs" / "environment.log").read_text()
+    for p in ("azureml-core==1.0.21", "azureml-defaults", "azureml-sdk"):
+        assert f"{p}: {PROVIDED}" in log, log
+    # The run's output says it too (what `--stream` and the SDK's show_output show), then the
+    # script imports azureml.core from trainyard's compatibility package.
+    out = _logged_lines(ty, info["id"])
+    assert f"[trainyard] azureml-defaults: {PROVIDED}" in out, out
+    assert any(l.startswith("azureml from ") and "python-compat" in l for l in out), out
+
+    # conda_packages naming only azureml-* need no conda either (there is none here).
+    if not any(Path(d, c).exists() for d in ("/usr/bin", "/bin")
+               for c in ("conda", "mamba", "micromamba")):
+        proc = ty.run("submit", "--source", src, "--entry", "train.py", "--set",
+                      "conda_packages=[azureml-defaults]", "--wait",
+                      env=dict(env, TRAINYARD_CONDA=""), check=0, timeout=120)
+        info = _run_info(ty, proc)
+        assert info["status"] == "Completed", info["error"]
+        assert info["properties"]["environment_provided"] == "azureml-defaults"
+
+
+def test_azureml_and_system_packages_with_a_wheel(ty, wheelhouse):
+    """azureml-defaults is dropped, torch and numpy are the system's (offline: --no-index on a
+    wheelhouse without them), tyhello is installed; the environment is the one of [tyhello,
+    torch, numpy] (azureml-* are not part of its hash)."""
+    src = ty.project("proj", {"train.py": SCRIPT + "import torch, numpy\n"
+                              "print('torch from', torch.__file__, flush=True)\n"})
+    proc, first = _submit(ty, src, wheelhouse, packages="[azureml-defaults, torch, numpy, tyhello]")
+    info = ty.show(first)
+    assert info["status"] == "Completed", info["error"]
+    [env_dir] = _env_dirs(ty)
+    assert info["interpreter"] == str(env_dir / "bin" / "python")
+    log = (Path(info["run_dir"]) / "logs" / "environment.log").read_text()
+    assert f"azureml-defaults: {PROVIDED}" in log
+    assert "Requirement already satisfied: torch" in log, log
+    assert "Requirement already satisfied: numpy" in log, log
+    assert "Successfully installed tyhello" in log and "--no-index" in log
+    assert "azureml" not in ty.json("env", "list")[0]["packages"]
+    out = _logged_lines(ty, first)
+    assert any(l.startswith("torch from /usr/lib/python3") for l in out), out
+
+    _, second = _submit(ty, src, wheelhouse, packages="[torch, numpy, tyhello]")
+    info2 = ty.show(second)
+    assert info2["status"] == "Completed", info2["error"]
+    assert info2["properties"]["environment_reused"] == "true"
+    assert _env_dirs(ty) == [env_dir]
+
+    # A torch the system does not have is not pretended: offline, the run fails in Preparing.
+    _, third = _submit(ty, src, wheelhouse, packages="[torch==0.0.1]", check=1)
+    info3 = ty.show(third)
+    assert info3["status"] == "Failed"
+    assert "torch==0.0.1" in info3["error"], info3["error"]
+
+
 # ------------------------------------------------------------------------------------------ conda
 # These machines have no conda (and no network): a fake conda, written here, stands in for the
 # package solver only. It logs its argv, fails for a package named "broken*" the way conda
