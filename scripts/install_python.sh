@@ -77,9 +77,10 @@ fi
 build=$(cd "$build" 2>/dev/null && pwd) || { echo "install_python: no build folder $build" >&2; exit 1; }
 sdk="$build/python"
 compat="$build/python-compat/azureml"
-# The SDK is there when the build made its extension (a build without python3-dev or pybind11
-# skips it, and says so at configure time).
-if ! compgen -G "$sdk/trainyard/_core*.so" >/dev/null || [[ ! -d $compat/azureml ]]; then
+# The SDK is there when the build made its extensions (a build without python3-dev or pybind11
+# skips them, and says so at configure time).
+if ! compgen -G "$sdk/trainyard/_core*.so" >/dev/null || ! compgen -G "$sdk/trainyard/_sdk*.so" >/dev/null ||
+   [[ ! -d $compat/azureml ]]; then
   echo "install_python: $build has no Python SDK (build the trainyard_core and trainyard_sdk" \
        "targets); nothing installed"
   exit 0

@@ -38,7 +38,10 @@ if ((${#missing[@]})); then
 fi
 
 # Debian's PyTorch links libblas.so.3; make sure the optimized OpenBLAS is the selected one.
-arch_blas=$(ls /etc/alternatives/ | grep -E '^libblas\.so\.3-' | head -n1 || true)
+arch_blas=""
+for alt in /etc/alternatives/libblas.so.3-*; do
+  [[ -e $alt ]] && { arch_blas=${alt##*/}; break; }
+done
 if [[ -n "$arch_blas" ]]; then
   cur=$(readlink -f "/etc/alternatives/$arch_blas")
   if [[ "$cur" != *openblas* && $(id -u) -eq 0 ]]; then
