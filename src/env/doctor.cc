@@ -65,6 +65,55 @@ std::string VersionLine(const std::string& program, const Result<CommandResult>&
   return line;
 }
 
+// torchvision, which the hosted PyTorch estimator's image holds and Horovod's PyTorch examples
+// import. Asked of the interpreter each time (its version from the package metadata, without
+// importing it): the probe cache is keyed by torch, and torchvision is installed after it.
+DoctorCheck TorchvisionCheck(const InterpreterInfo* info) {
+  if (info == nullptr) {
+    return {"torchvision", Level::kError, "not checked: no usable interpreter",
+            "fix the interpreter first"};
+  }
+  if (!info->has_torch) {
+    return {"torchvision", Level::kWarn, "not checked: the interpreter has no torch",
+            "install torch first"};
+  }
+  CommandOptions options;
+  options.cwd = "/";  // so that a ./torchvision folder cannot answer for the real package
+  options.timeout_seconds = kToolTimeoutSeconds;
+  auto run = RunCommand({info->path, "-c",
+                         "import importlib.metadata as m, importlib.util as u\n"
+                         "v = ''\n"
+                         "if u.find_spec('torchvision') is not None:\n"
+                         "    try:\n"
+                         "        v = m.version('torchvision')\n"
+                         "    except Exception:\n"
+                         "        v = '(version unknown)'\n"
+                         "print('TRAINYARD_TORCHVISION', v)\n"},
+                        options);
+  std::string version;
+  bool answered = false;
+  if (run.ok() && !run->timed_out && run->exit_code == 0) {
+    for (const auto& line : Split(run->out, '\n')) {
+      if (StartsWith(line, "TRAINYARD_TORCHVISION")) {
+        answered = true;
+        version = Trim(line.substr(std::string("TRAINYARD_TORCHVISION").size()));
+      }
+    }
+  }
+  if (!version.empty()) return {"torchvision", Level::kOk, version, ""};
+  return {"torchvision", Level::kWarn,
+          answered ? "not installed (scripts written for the hosted PyTorch estimator, and "
+                     "Horovod's PyTorch examples, import it)"
+                   : "could not ask " + info->path + " (" +
+                         (run.ok() ? FirstLine(run->err.empty() ? run->out : run->err)
+                                   : run.status().message()) +
+                         ")",
+          "Debian's /usr/bin/python3: apt-get install python3-torchvision (scripts/setup.sh "
+          "installs it); another interpreter: pip install the torchvision release made for its "
+          "torch " +
+              info->torch_version};
+}
+
 DoctorCheck PythonCheck(const InterpreterInfo& info) {
   DoctorCheck c{"python", Level::kOk, info.python_version, ""};
   auto parts = Split(info.python_version, '.');
@@ -250,6 +299,7 @@ std::vector<DoctorCheck> RunDoctor(const DoctorInputs& inputs) {
     checks.push_back({"python", Level::kError, skipped, "fix the interpreter first"});
     checks.push_back({"torch", Level::kError, skipped, "fix the interpreter first"});
   }
+  checks.push_back(TorchvisionCheck(info));
   checks.push_back(BlasCheck(info));
   checks.push_back(ThreadsCheck(info));
   checks.push_back(OpenMpiCheck());

@@ -8,8 +8,8 @@
 namespace trainyard::env {
 
 struct DoctorCheck {
-  // Stable identifiers, in this order: "interpreter", "python", "torch", "blas", "threads",
-  // "openmpi", "slurm", "gpu", "workspace".
+  // Stable identifiers, in this order: "interpreter", "python", "torch", "torchvision", "blas",
+  // "threads", "openmpi", "slurm", "gpu", "workspace".
   std::string name;
   enum class Level { kOk, kInfo, kWarn, kError } level = Level::kOk;
   std::string value;  // what was found, for a person ("1.13.0a0", "mpirun (Open MPI) 4.1.4")

@@ -4,19 +4,23 @@
 
 #include "common/files.h"
 #include "common/process.h"
+#include "common/strings.h"
 #include "env/test_util.h"
 
 namespace trainyard::env {
 namespace {
 
 using Level = DoctorCheck::Level;
+using testing::FakeHeader;
 using testing::ScopedEnv;
 using testing::TempDir;
+using testing::WriteExecutable;
 using testing::WriteFakePythonWithoutTorch;
 using testing::WriteFakePythonWithTorch;
 
-const std::vector<std::string> kNames = {"interpreter", "python", "torch", "blas",     "threads",
-                                         "openmpi",     "slurm",  "gpu",   "workspace"};
+const std::vector<std::string> kNames = {"interpreter", "python",   "torch",   "torchvision",
+                                         "blas",        "threads",  "openmpi", "slurm",
+                                         "gpu",         "workspace"};
 
 std::vector<std::string> Names(const std::vector<DoctorCheck>& checks) {
   std::vector<std::string> names;
@@ -214,6 +218,39 @@ TEST(Doctor, LevelNames) {
   EXPECT_STREQ(DoctorLevelName(Level::kInfo), "info");
   EXPECT_STREQ(DoctorLevelName(Level::kWarn), "warn");
   EXPECT_STREQ(DoctorLevelName(Level::kError), "error");
+}
+
+TEST(Doctor, TorchvisionIsAskedOfTheInterpreter) {
+  TempDir tmp;
+  // The fake interpreter has torch but answers nothing about torchvision: a warning with a fix.
+  auto fake = RunDoctor(FastInputs(tmp));
+  const DoctorCheck& missing = Find(fake, "torchvision");
+  EXPECT_EQ(missing.level, Level::kWarn);
+  EXPECT_NE(missing.fix.find("apt-get install python3-torchvision"), std::string::npos);
+  EXPECT_NE(missing.fix.find("torch 9.9.9"), std::string::npos) << missing.fix;
+  // One that says it has none.
+  WriteExecutable(tmp / "py2", FakeHeader(tmp / "count2") +
+                                   "TRAINYARD_PROBE_PY {\"python_version\": \"3.9.7\"}\n"
+                                   "TRAINYARD_PROBE_TORCH {\"ok\": true, \"version\": \"9.9.9\", "
+                                   "\"dir\": \"" +
+                                   tmp / "torch" +
+                                   "\", \"threads\": 3, \"mkl\": false, \"cuda\": false, "
+                                   "\"cuda_count\": 0, \"blas_libs\": []}\n"
+                                   "TRAINYARD_TORCHVISION \n"
+                                   "JSON\n");
+  DoctorInputs in = Inputs(tmp);
+  in.python_requested = tmp / "py2";
+  const DoctorCheck none = Find(RunDoctor(in), "torchvision");
+  EXPECT_EQ(none.level, Level::kWarn);
+  EXPECT_EQ(none.value.find("not installed"), 0u) << none.value;
+  // Debian's, after the set-up.
+  if (PathExists("/usr/lib/python3/dist-packages/torchvision/__init__.py")) {
+    DoctorInputs debian = Inputs(tmp);
+    debian.python_requested = "/usr/bin/python3";
+    const DoctorCheck ok = Find(RunDoctor(debian), "torchvision");
+    EXPECT_EQ(ok.level, Level::kOk) << ok.value;
+    EXPECT_TRUE(StartsWith(ok.value, "0.")) << ok.value;
+  }
 }
 
 }  // namespace
