@@ -9,6 +9,8 @@
 
     /usr/bin/python3 bench/sdk_bench.py BUILD_DIR [REPETITIONS] [POINTS]
 """
+import contextlib
+import io
 import os
 import shutil
 import sqlite3
@@ -64,7 +66,8 @@ def main():
         ws_dir = tmp / "ws"
         ws = trainyard.Workspace(str(ws_dir))
         exp = trainyard.Experiment(ws, "bench")
-        az_ws = AzWorkspace.from_config(_write_config(tmp, ws_dir))
+        with contextlib.redirect_stdout(io.StringIO()):  # "Found the config file in: ..."
+            az_ws = AzWorkspace.from_config(_write_config(tmp, ws_dir))
         az_exp = AzExperiment(az_ws, "bench-azureml")
 
         def by_cli():

@@ -329,9 +329,16 @@ def test_failing_run_raises_activity_failed(notebook, capsys):
     assert "bad batch 17" in tail
     assert "3" in str(e.error)                     # rank 1's exit code
     assert run.get_status() == "Failed"
-    # Without raising: the details say the same.
+    # Without raising: the details say the same, and so does RunDetails' table.
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Failed"
+    from azureml.widgets import RunDetails
+    capsys.readouterr()
+    RunDetails(run).show()
+    table = capsys.readouterr().out
+    assert "Failed" in table and "bad batch 17" in table, table
+    assert [line.split()[-1] for line in table.splitlines()
+            if line.startswith("failed rank")] == ["1"], table
 
 
 # ---- the estimator's parameters ----
@@ -420,6 +427,31 @@ def test_data_references_become_inputs(src, tmp_path):
     assert fields["inputs"]["data_dir"]["mode"] == "ro_mount"
     assert fields["inputs"]["copy"]["mode"] == "download"
     assert fields["inputs"]["copy"]["path"] == str(data)
+
+
+def test_inputs_list_and_datastore_paths(notebook):
+    from azureml.core import Workspace
+    from azureml.train.estimator import Estimator
+
+    ws = Workspace.from_config()
+    ds = ws.get_default_datastore()
+    data = notebook.folder / "data"
+    (data / "a").mkdir(parents=True)
+    (data / "a" / "x.txt").write_text("x")
+    ds.upload(src_dir=str(data), target_path="up", show_progress=False)
+    src = notebook.folder / "src"
+    src.mkdir()
+    (src / "train.py").write_text("print('hi')\n")
+    est = Estimator(str(src), entry_script="train.py",
+                    script_params={"--root": ds, "--a": ds.path("up/a").as_download()},
+                    inputs=[ds.path("up/a", data_reference_name="extra").as_mount()])
+    fields = est._to_trainyard().fields
+    assert fields["script_params"] == {"--root": "${{inputs.root}}", "--a": "${{inputs.a}}"}
+    assert fields["inputs"]["root"]["mode"] == "ro_mount"
+    assert fields["inputs"]["a"]["mode"] == "download"
+    assert Path(fields["inputs"]["a"]["path"], "x.txt").read_text() == "x"
+    assert fields["inputs"]["extra"] == {"type": "uri_folder", "mode": "ro_mount",
+                                         "path": fields["inputs"]["a"]["path"]}
 
 
 @pytest.mark.parametrize("kwargs,words", [

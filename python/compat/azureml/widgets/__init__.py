@@ -66,20 +66,27 @@ class RunDetails:
         self._thread = None
 
     def get_widget_data(self, widget_settings=None):
-        """What the view shows: {"run_id", "status", "start_time", "end_time", "duration_s",
-        "target", "metrics": {name: {"last": value, "count": n}}}."""
+        """What the view shows: {"run_id", "experiment", "status", "error", "failed_rank",
+        "start_time", "end_time", "duration_s", "target",
+        "metrics": {name: {"last": value, "count": n}}}."""
         details = self.run_instance.get_details()
         metrics = self.run_instance.get_metrics()
         start, end = details.get("startTimeUtc"), details.get("endTimeUtc")
         duration = None
         info = details.get("trainyard") or {}
-        if isinstance(info, dict) and isinstance(info.get("duration_s"), (int, float)):
-            duration = info["duration_s"]
+        if isinstance(info, dict) and isinstance(info.get("duration_seconds"), (int, float)):
+            duration = info["duration_seconds"]
         elif start and end:
             duration = _seconds(end) - _seconds(start)
+        error = details.get("error") or (info.get("error") if isinstance(info, dict) else None)
+        if isinstance(error, dict):
+            error = (error.get("error") or error).get("message") or str(error)
         return {
             "run_id": details.get("runId", getattr(self.run_instance, "id", None)),
+            "experiment": details.get("experiment"),
             "status": details.get("status"),
+            "error": error or None,
+            "failed_rank": details.get("failedRank"),
             "start_time": start,
             "end_time": end,
             "duration_s": duration,
@@ -89,11 +96,17 @@ class RunDetails:
         }
 
     def _rows(self, data):
-        rows = [("run", data["run_id"]), ("status", data["status"]),
-                ("target", data["target"]), ("started", data["start_time"] or "-"),
-                ("ended", data["end_time"] or "-")]
+        rows = [("run", data["run_id"])]
+        if data["experiment"]:
+            rows.append(("experiment", data["experiment"]))
+        rows += [("status", data["status"]), ("target", data["target"]),
+                 ("started", data["start_time"] or "-"), ("ended", data["end_time"] or "-")]
         if data["duration_s"] is not None:
             rows.append(("duration", f"{data['duration_s']:.1f} s"))
+        if data["failed_rank"] is not None:
+            rows.append(("failed rank", data["failed_rank"]))
+        if data["error"]:
+            rows.append(("error", data["error"]))
         return rows
 
     def _render_text(self, data):
