@@ -10,6 +10,24 @@ What trainyard cannot do is refused with NotImplementedError naming the trainyar
 (containers: custom_docker_image, custom_docker_base_image, image_registry_details; resume_from;
 TensorFlow parameter servers); what only concerns the hosted service's machines is accepted and
 ignored with a printed note (vm_size, vm_priority, shm_size, source_directory_data_store).
+
+The mapping:
+- compute_target: a ComputeTarget (its name), a target name, "local", or None (local).
+- script_params: {flag: value} in order; str/int/float/bool become their str() ("True",
+  "0.01"), None a bare flag, a Datastore or a data reference (ds.path(p).as_mount() /
+  .as_download()) an input named after the flag ("--data_dir" -> inputs.data_dir, which the
+  script also finds in $TRAINYARD_INPUT_DATA_DIR).
+- inputs=[refs]: inputs named after each reference's data_reference_name.
+- distributed_backend "mpi" / "gloo" / "nccl", or distributed_training Mpi(N) / Gloo() / Nccl()
+  (or MpiConfiguration / PyTorchConfiguration): trainyard's mpi / pytorch backends.
+- conda_packages, pip_packages, pip_requirements_file (relative to source_directory): as they
+  are; conda_dependencies_file(_path): its conda and pip lists (python=... noted and skipped);
+  pip_requirements_file_path: as pip_requirements_file inside source_directory, else its lines;
+  environment_definition: the Environment's packages, interpreter and variables (replacing the
+  estimator's packages, as the hosted SDK does); user_managed=True: no packages allowed.
+- node_count, process_count_per_node, use_gpu, environment_variables,
+  max_run_duration_seconds: the fields of the same names. use_docker: accepted (runs are
+  processes either way).
 """
 
 import os
