@@ -579,7 +579,9 @@ class StandInKernel:
         self.ipython.display = self.display
 
 
-def test_run_details_in_jupyter_refreshes_until_the_run_ends(notebook, monkeypatch, capsys):
+@pytest.mark.parametrize("with_ipywidgets", [False, True])
+def test_run_details_in_jupyter_refreshes_until_the_run_ends(notebook, monkeypatch, capsys,
+                                                             with_ipywidgets):
     from azureml.core import Experiment, Workspace
     from azureml.train.estimator import Estimator
     from azureml.widgets import RunDetails
@@ -598,22 +600,43 @@ def test_run_details_in_jupyter_refreshes_until_the_run_ends(notebook, monkeypat
     kernel = StandInKernel()
     monkeypatch.setitem(sys.modules, "IPython", kernel.ipython)
     monkeypatch.setitem(sys.modules, "IPython.display", kernel.display)
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)   # not installed: IPython display
+    widgets = []
+    if with_ipywidgets:                 # an ipywidgets HTML widget whose value is updated
+        stand_in = types.ModuleType("ipywidgets")
+
+        class HTML:
+            def __init__(self, value=""):
+                self.value = value
+                widgets.append(self)
+
+        stand_in.HTML = HTML
+        monkeypatch.setitem(sys.modules, "ipywidgets", stand_in)
+        kernel.display.display = lambda obj, display_id=None: kernel.shown.append(obj)
+    else:                               # not installed: an IPython display updated in place
+        monkeypatch.setitem(sys.modules, "ipywidgets", None)
+
+    def current():
+        return widgets[0].value if with_ipywidgets else kernel.shown[-1]
+
     details = RunDetails(run)
     details._refresh_seconds = 0.2
     capsys.readouterr()
     details.show()                                          # returns at once
     assert capsys.readouterr().out == ""                    # nothing printed as text
-    assert kernel.shown and run.id in kernel.shown[0]
-    assert "refreshing every" in kernel.shown[0]
+    if with_ipywidgets:
+        assert kernel.shown == widgets                      # one widget, updated in place
+    assert run.id in current() and "refreshing every" in current()
     deadline = time.time() + 60
-    while "<td>step</td><td>1</td>" not in kernel.shown[-1] and time.time() < deadline:
+    while "<td>step</td><td>1</td>" not in current() and time.time() < deadline:
         time.sleep(0.1)                                     # the view shows step=1 live
-    assert "<td>step</td><td>1</td>" in kernel.shown[-1], kernel.shown[-1]
+    assert "<td>step</td><td>1</td>" in current(), current()
     go.write_text("go")
     details._thread.join(60)
     assert not details._thread.is_alive()
-    assert "Completed" in kernel.shown[-1] and "refreshing" not in kernel.shown[-1]
+    assert "Completed" in current() and "refreshing" not in current()
+    assert "<td>step</td><td>2</td><td>2</td>" in current(), current()
+    if with_ipywidgets:
+        assert kernel.shown == widgets
     assert run.get_metrics()["step"] == [1, 2]
     data = details.get_widget_data()
     assert data["status"] == "Completed" and data["metrics"]["step"] == {"last": 2, "count": 2}
