@@ -48,3 +48,31 @@ def test_horovod_script_runs_unchanged(ty, procs, backend):
     # Data-parallel training keeps every rank's weights identical.
     assert len({c for _, _, c, _, _ in found}) == 1, found
     assert len({l for _, _, _, l, _ in found}) == 1, found
+
+
+TOPOLOGY_SCRIPT = """
+import os
+import horovod.torch as hvd
+hvd.init()
+print(f"rank {hvd.rank()} local {hvd.local_rank()}/{hvd.local_size()} "
+      f"cross {hvd.cross_rank()}/{hvd.cross_size()} "
+      f"env {os.environ['LOCAL_RANK']}/{os.environ['LOCAL_WORLD_SIZE']} {os.environ['NODE_RANK']}",
+      flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["mpi", "pytorch"])
+def test_simulated_nodes_are_horovods_hosts(ty, backend):
+    """A local target that simulates 2 nodes x 2 processes: hvd's local and cross ranks follow
+    the nodes trainyard gives the ranks (LOCAL_RANK, NODE_RANK), over MPI as over Gloo."""
+    src = ty.project("proj", {"train.py": TOPOLOGY_SCRIPT})
+    proc = ty.run("submit", "--source", src, "--entry", "train.py", "--set", "node_count=2",
+                  "--set", "process_count_per_node=2", "--set", f"distributed_backend={backend}",
+                  "--wait", check=0, timeout=300)
+    run_id = proc.stderr.strip().splitlines()[0]
+    logs = ty.run("logs", run_id, check=0).stdout
+    found = re.findall(r"rank (\d) local (\d)/(\d) cross (\d)/(\d) env (\d)/(\d) (\d)", logs)
+    assert len(found) == 4, logs
+    for rank, local, local_size, cross, cross_size, env_local, env_size, node in found:
+        assert (local, local_size) == (env_local, env_size) == (str(int(rank) % 2), "2"), logs
+        assert (cross, cross_size) == (node, "2") == (str(int(rank) // 2), "2"), logs

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 
 #include "collective/reduce.h"
@@ -70,6 +71,21 @@ Result<World> CreateMpiWorld(const Config& config) {
   MPI_Comm local;
   rc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, t.rank, MPI_INFO_NULL, &local);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_split_type");
+  // In a trainyard run each rank knows its node (GROUP_RANK): a local target that simulates
+  // several nodes on one machine gives them different ones, and local ranks follow them (as
+  // LOCAL_RANK does). On real hosts the ranks of a host share their node: nothing changes.
+  const char* group = std::getenv("GROUP_RANK");
+  if (group != nullptr && std::getenv("TRAINYARD_RUN_ID") != nullptr) {
+    char* end = nullptr;
+    long node = std::strtol(group, &end, 10);
+    if (end != group && *end == '\0' && node >= 0 && node <= std::numeric_limits<int>::max()) {
+      MPI_Comm by_node;
+      rc = MPI_Comm_split(local, static_cast<int>(node), t.rank, &by_node);
+      if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_split");
+      MPI_Comm_free(&local);
+      local = by_node;
+    }
+  }
   MPI_Comm_rank(local, &t.local_rank);
   MPI_Comm_size(local, &t.local_size);
   int host = t.rank;  // a host is named by its lowest world rank
