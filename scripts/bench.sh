@@ -17,6 +17,8 @@ echo
 /usr/bin/python3 bench/launch_bench.py "$BUILD" 5
 echo
 /usr/bin/python3 bench/env_bench.py "$BUILD" 5
+echo
+/usr/bin/python3 bench/sdk_bench.py "$BUILD" 10
 if [[ -x "$BUILD/bench/allreduce_bench" ]]; then
   echo
   root=(); [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
