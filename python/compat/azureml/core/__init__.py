@@ -1,33 +1,44 @@
-"""azureml.core for scripts running under trainyard: Run works; submitting runs does not."""
+"""azureml.core on a local trainyard workspace (docs/sdk.md).
 
-from azureml.core.run import Run
+`from azureml.core.run import Run` (inside training scripts) loads only the run context; the other
+names load when first used."""
 
-_MESSAGE = (
-    "azureml.core.{0} is not available under trainyard: this compatibility package only provides "
-    "the run context (Run.get_context()) inside training scripts. Submit runs with the trainyard "
-    "CLI or its C++ API instead."
-)
+import importlib
+
+from azureml.core.run import Run  # noqa: F401
+
+# The hosted SDK release of the product page's era (March 2019; azureml-sdk 1.0.21).
+VERSION = "1.0.21"
+__version__ = VERSION
+
+_LAZY = {
+    "Workspace": "azureml.core.workspace",
+    "Experiment": "azureml.core.experiment",
+    "ScriptRunConfig": "azureml.core.script_run_config",
+    "RunConfiguration": "azureml.core.runconfig",
+    "Environment": "azureml.core.environment",
+    "Datastore": "azureml.core.datastore",
+    "ComputeTarget": "azureml.core.compute",
+    "Model": "azureml.core.model",
+    "Dataset": "azureml.core.dataset",
+    "Image": "azureml.core.image",
+    "Webservice": "azureml.core.webservice",
+    "Keyvault": "azureml.core.keyvault",
+    "ScriptRun": "azureml.core.script_run",
+    "get_run": "azureml.core.run",
+}
+
+__all__ = ["VERSION", "Run"] + sorted(_LAZY)
 
 
-class _Unavailable:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError(_MESSAGE.format(type(self).__name__))
-
-    @classmethod
-    def get(cls, *args, **kwargs):
-        raise NotImplementedError(_MESSAGE.format(cls.__name__))
-
-    @classmethod
-    def from_config(cls, *args, **kwargs):
-        raise NotImplementedError(_MESSAGE.format(cls.__name__))
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module 'azureml.core' has no attribute {!r}".format(name))
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
-class Workspace(_Unavailable):
-    """Not available under trainyard (raises NotImplementedError)."""
-
-
-class Experiment(_Unavailable):
-    """Not available under trainyard (raises NotImplementedError)."""
-
-
-__all__ = ["Experiment", "Run", "Workspace"]
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,23 +1,78 @@
-"""azureml.core.run.Run for scripts running under trainyard: the run-context surface of the seed's
-service, with its argument names and order, over trainyard.Run."""
+"""azureml.core.Run (azureml.core.run.Run): one class for the run context inside training scripts
+(`Run.get_context()`) and for a handle on a recorded run (`Run(experiment, run_id)`, what
+`Experiment.submit` returns), over trainyard.Run (docs/sdk.md), with the hosted SDK's argument
+names and order and its result shapes."""
 
 import os
 import shutil
 import tempfile
 
-import trainyard.run
+import trainyard
+
+__all__ = ["Run", "get_run"]
 
 
-class Run(trainyard.run.Run):
-    """The current run (Run.get_context()); metrics go to trainyard."""
+class Run(trainyard.Run):
+    """The hosted Run: logging (log, log_list, log_row, log_table, log_image), tags,
+    properties, files; on a handle also status, details, metrics, files, waiting, cancel.
+    `Run(experiment, run_id, outputs=None)` is a handle on a recorded run."""
 
     @classmethod
-    def get_context(cls, allow_offline=True, **kwargs):
+    def get_context(cls, allow_offline=True, used_for_context_manager=False, **kwargs):
+        """The run of this process: the trainyard run it runs in, else an offline run."""
         return super().get_context()
+
+    @staticmethod
+    def get(workspace, run_id):
+        """The run `run_id` (or a unique prefix) of `workspace`."""
+        from azureml.core.experiment import Experiment
+
+        run = trainyard.Workspace.get_run(workspace, run_id)
+        return Run(Experiment(workspace, run.experiment.name, _skip_name_validation=True), run.id)
+
+    @staticmethod
+    def list(experiment, type=None, tags=None, properties=None, status=None,
+             include_children=False, _rehydrate_runs=True):
+        for run in experiment.get_runs(type=type, tags=tags, properties=properties):
+            if status is None or run.get_status() == status:
+                yield run
+
+    def _is_context(self):
+        return getattr(self, "_handle", None) is None
+
+    # ---- identity ----
 
     @property
     def display_name(self):
         return self.id
+
+    @property
+    def name(self):
+        return self.id
+
+    @property
+    def number(self):
+        """The run's position in its experiment (1: the first run submitted); None in a
+        context."""
+        if self._is_context():
+            return None
+        ids = [r.id for r in trainyard.Experiment.get_runs(self.experiment)]
+        return len(ids) - ids.index(self.id) if self.id in ids else None
+
+    @property
+    def type(self):
+        return "azureml.scriptrun"
+
+    @property
+    def parent(self):
+        return None
+
+    def get_portal_url(self):
+        raise NotImplementedError(
+            "Run.get_portal_url: trainyard has no portal yet; use `trainyard show {0}` (and "
+            "`trainyard logs {0} --follow`)".format(self.id))
+
+    # ---- logging (hosted argument names and order) ----
 
     def log(self, name, value, description="", step=None):
         super().log(name, value, step=step, description=description)
@@ -25,7 +80,7 @@ class Run(trainyard.run.Run):
     def log_list(self, name, value, description=""):
         super().log_list(name, value)
 
-    def log_row(self, name, /, description=None, **kwargs):
+    def log_row(self, name, description=None, **kwargs):
         super().log_row(name, **kwargs)
 
     def log_table(self, name, value, description=""):
@@ -34,10 +89,20 @@ class Run(trainyard.run.Run):
     def log_image(self, name, path=None, plot=None, description=""):
         super().log_image(name, path=path, plot=plot)
 
+    def log_accuracy_table(self, name, value, description=""):
+        raise NotImplementedError("Run.log_accuracy_table: not in trainyard; log the table with "
+                                  "log_table(name, {column: [values]})")
+
+    log_confusion_matrix = log_accuracy_table
+    log_predictions = log_accuracy_table
+    log_residuals = log_accuracy_table
+
     def get_metrics(self, name=None, recursive=False, run_type=None, populate=False):
-        """Like the seed's service: a metric logged once maps to its value, else to a list."""
-        metrics = super().get_metrics(name)
-        return {n: v[0] if len(v) == 1 else v for n, v in metrics.items()}
+        """{name: value} for a metric logged once, {name: [values]} for several; tables
+        {name: {column: [values]}}."""
+        return super().get_metrics(name)
+
+    # ---- tags, properties, files ----
 
     def get_tags(self):
         return {k: "" if v is None else v for k, v in super().get_tags().items()}
@@ -51,22 +116,113 @@ class Run(trainyard.run.Run):
             return
         super().upload_file(name, os.fspath(path_or_stream))
 
+    def upload_files(self, names, paths, return_artifacts=False, timeout_seconds=None,
+                     datastore_name=None):
+        if len(names) != len(paths):
+            raise ValueError("upload_files: {} names for {} paths".format(len(names), len(paths)))
+        for n, p in zip(names, paths):
+            self.upload_file(n, p)
+
     def upload_folder(self, name, path, datastore_name=None):
-        super().upload_folder(name, path)
+        super().upload_folder(name, os.fspath(path))
+
+    def download_file(self, name, output_file_path=None, _validate_checksum=False):
+        return super().download_file(name, output_file_path)
+
+    def download_files(self, prefix=None, output_directory=None, output_paths=None,
+                       batch_size=100, append_prefix=True, timeout_seconds=None):
+        """Downloads the run's files under `prefix` into output_directory (default: the current
+        folder) keeping their paths (without the prefix when append_prefix=False), or to
+        `output_paths` (one per file, in get_file_names() order)."""
+        if output_paths is None:
+            return super().download_files(prefix, output_directory, append_prefix=append_prefix)
+        prefix = (prefix or "").rstrip("/")
+        names = [n for n in self.get_file_names()
+                 if not prefix or n == prefix or n.startswith(prefix + "/")]
+        if len(output_paths) != len(names):
+            raise ValueError("download_files: {} output_paths for the {} files under {!r}".format(
+                len(output_paths), len(names), prefix))
+        written = []
+        for n, target in zip(names, output_paths):
+            target = os.path.abspath(os.fspath(target))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            written.append(self.download_file(n, target))
+        return written
+
+    # ---- status and details ----
+
+    def get_status(self):
+        """The run's status; "Running" in the context (the script runs)."""
+        return "Running" if self._is_context() else super().get_status()
+
+    def wait_for_completion(self, show_output=False, wait_post_processing=False,
+                            raise_on_error=True):
+        """Waits for the run to end and returns get_details(); with show_output=True the
+        ranks' output is printed live. A run that ends Failed or Canceled raises
+        azureml.exceptions.ActivityFailedException (also a trainyard.RunFailedError) with the
+        run's error, failing rank and last log lines, unless raise_on_error=False."""
+        from azureml.exceptions import ActivityFailedException
+
+        if show_output:
+            print("RunId: {0}\nWeb View: (no portal: trainyard show {0})\n".format(self.id),
+                  flush=True)
+        try:
+            details = super().wait_for_completion(show_output=show_output,
+                                                  raise_on_error=raise_on_error)
+        except trainyard.RunFailedError as error:
+            raise _activity_failed(error, ActivityFailedException) from None
+        if show_output:
+            print("\nExecution Summary\n=================\nRunId: {}\nStatus: {}\n".format(
+                self.id, details.get("status")), flush=True)
+        return details
+
+    def get_details_with_logs(self):
+        """get_details() with "logFiles": {name: the log's text}."""
+        details = self.get_details()
+        logs = {}
+        for name, path in (details.get("logFiles") or {}).items():
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    logs[name] = f.read()
+            except OSError:
+                logs[name] = ""
+        details["logFiles"] = logs
+        return details
+
+    def get_children(self, recursive=False, tags=None, properties=None, type=None, status=None,
+                     _rehydrate_runs=True):
+        return super().get_children()
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        raise NotImplementedError("Run.child_run: child runs are not in trainyard yet (they come "
+                                  "with sweeps); submit separate runs")
+
+    submit_child = child_run
+    create_children = child_run
+
+    def complete(self, _set_status=True):
+        """The run completes when its script exits; this flushes what was logged."""
+        self.flush()
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        raise NotImplementedError(
+            "Run.fail: a trainyard run fails when its script exits non-zero (raise an exception "
+            "or sys.exit(1)); run.cancel() stops it")
 
     def flush(self, timeout_seconds=300):
         super().flush(timeout_seconds)
 
-    def get_status(self):
-        return "Running"
 
-    def complete(self, _set_status=True):
-        """The run completes when the script exits; this only flushes."""
-        self.flush()
+def _activity_failed(error, cls):
+    details = {"error": {"code": "UserError" if error.status == "Failed" else "Canceled",
+                         "message": error.error or "run {} ended {}".format(error.run_id,
+                                                                             error.status),
+                         "details": [{"failedRank": error.failed_rank}]},
+               "runId": error.run_id, "status": error.status}
+    return cls(details, run_id=error.run_id, status=error.status, error=error.error,
+               failed_rank=error.failed_rank, log_tail=error.log_tail)
 
-    def fail(self, error_details=None, error_code=None, _set_status=True):
-        """The run fails when the script exits non-zero; this only flushes."""
-        self.flush()
 
-    def cancel(self):
-        self.flush()
+def get_run(experiment, run_id, rehydrate=True, clean_up=True):
+    """The run `run_id` of `experiment`."""
+    return Run(experiment, run_id)
