@@ -404,6 +404,16 @@ def test_script_run_config_real_run(notebook, home, capsys):
     run.download_files(prefix="outputs", output_directory=str(home / "flat"), append_prefix=False)
     assert (home / "flat" / "sum.txt").read_text() == "10"
 
+    with_logs = run.get_details_with_logs()
+    assert any("trained on 4 numbers" in text for text in with_logs["logFiles"].values())
+    run.tag("reviewed", "yes")
+    run.set_tags({"a": "1", "b": 2})
+    assert {k: run.get_tags()[k] for k in ("reviewed", "a", "b")} == {
+        "reviewed": "yes", "a": "1", "b": "2"}
+    run.add_properties({"p": "q"})
+    assert run.get_properties()["p"] == "q"
+    assert list(run.get_children()) == []
+    assert ws.get_run(run.id[:-2]).id == run.id and isinstance(ws.get_run(run.id), Run)
     assert run.number == 1 and run.experiment.name == "core-test"
     assert [r.id for r in exp.get_runs()] == [run.id]
     assert [e.name for e in Experiment.list(ws)] == ["core-test"]
@@ -428,6 +438,13 @@ def test_failing_run_raises_activity_failed(notebook):
     assert "Activity Failed" in str(error) and "the cause: bad learning rate" in str(error)
     details = run.wait_for_completion(raise_on_error=False)
     assert details["status"] == "Failed"
+
+    (proj / "sleep.py").write_text("import time\nprint('sleeping', flush=True)\ntime.sleep(60)\n")
+    run = exp.submit(ScriptRunConfig(source_directory=str(proj), script="sleep.py"))
+    run.cancel()
+    with pytest.raises(ActivityFailedException) as caught:
+        run.wait_for_completion()
+    assert caught.value.status == "Canceled" and run.get_status() == "Canceled"
 
 
 def test_unknown_compute_target_in_a_config_is_refused(notebook):
