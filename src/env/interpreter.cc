@@ -26,7 +26,8 @@ using nlohmann::json;
 
 constexpr double kProbeTimeoutSeconds = 60;
 // 2: has_azureml / has_horovod no longer count trainyard's own packages named by trainyard.pth.
-constexpr int kCacheFormat = 2;
+// 3: has_mlflow.
+constexpr int kCacheFormat = 3;
 constexpr char kCacheFile[] = "interpreters.json";
 constexpr std::string_view kPyTag = "TRAINYARD_PROBE_PY ";
 constexpr std::string_view kTorchTag = "TRAINYARD_PROBE_TORCH ";
@@ -69,7 +70,7 @@ def has(name):
     except Exception:
         return False
 emit("PY", {"python_version": "%d.%d.%d" % tuple(sys.version_info[:3]),
-            "azureml": has("azureml"), "horovod": has("horovod")})
+            "azureml": has("azureml"), "horovod": has("horovod"), "mlflow": has("mlflow")})
 t = {"ok": False}
 try:
     import torch
@@ -191,7 +192,8 @@ json InfoToJson(const InterpreterInfo& info) {
           {"torch_version", info.torch_version},   {"torch_error", info.torch_error},
           {"cuda_available", info.cuda_available}, {"cuda_device_count", info.cuda_device_count},
           {"torch_threads", info.torch_threads},   {"blas", info.blas},
-          {"has_azureml", info.has_azureml},       {"has_horovod", info.has_horovod}};
+          {"has_azureml", info.has_azureml},       {"has_horovod", info.has_horovod},
+          {"has_mlflow", info.has_mlflow}};
 }
 
 // Throws nlohmann::json::exception on a malformed entry (callers treat it as a miss).
@@ -207,6 +209,7 @@ InterpreterInfo InfoFromJson(const json& j) {
   info.blas = j.at("blas").get<std::string>();
   info.has_azureml = j.value("has_azureml", false);
   info.has_horovod = j.value("has_horovod", false);
+  info.has_mlflow = j.value("has_mlflow", false);
   return info;
 }
 
@@ -341,6 +344,7 @@ Result<Probe> RunProbe(const InterpreterChoice& choice) {
     info.python_version = py.at("python_version").get<std::string>();
     info.has_azureml = py.value("azureml", false);
     info.has_horovod = py.value("horovod", false);
+    info.has_mlflow = py.value("mlflow", false);
     if (!torch.is_object()) {
       info.torch_error = "import torch killed the interpreter (exit code " +
                          std::to_string(run->exit_code) + ")" +

@@ -34,6 +34,7 @@ struct InterpreterInfo {
   bool has_torch = false;
   bool has_azureml = false;   // a real `azureml` package is importable (no compat shim then)
   bool has_horovod = false;   // a real `horovod` package is importable (no compat shim then)
+  bool has_mlflow = false;    // a real `mlflow` package is importable (no compat shim then)
   std::string torch_version;  // "1.13.0a0"; "" without torch
   std::string torch_error;  // last line of the import error ("ModuleNotFoundError: ..."); "" if ok
   bool cuda_available = false;  // torch.cuda.is_available()

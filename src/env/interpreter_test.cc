@@ -413,5 +413,26 @@ TEST(ResolveInterpreter, PackagesNamedByTrainyardPthAreNotRealOnes) {
   EXPECT_FALSE(real_one->has_horovod);
 }
 
+// A real mlflow keeps trainyard's mlflow compatibility package off the ranks' path; the answer is
+// kept in the probe cache like the others.
+TEST(ResolveInterpreter, FindsARealMlflow) {
+  if (!PathExists(kDebianPython)) GTEST_SKIP() << "no /usr/bin/python3 here";
+  TempDir tmp;
+  ScopedEnv no_pythonpath("PYTHONPATH", std::nullopt);
+  auto without = ResolveInterpreter(kDebianPython, tmp / "cache1");
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
+  EXPECT_FALSE(without->has_mlflow);  // Debian's interpreter here has none
+
+  ASSERT_TRUE(MakeDirs(tmp / "real/mlflow").ok());
+  ASSERT_TRUE(WriteFileAtomic(tmp / "real/mlflow/__init__.py", "").ok());
+  ScopedEnv real("PYTHONPATH", tmp / "real");
+  auto with = ResolveInterpreter(kDebianPython, tmp / "cache2");
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  EXPECT_TRUE(with->has_mlflow);
+  auto cached = ResolveInterpreter(kDebianPython, tmp / "cache2");
+  ASSERT_TRUE(cached.ok()) << cached.status().ToString();
+  EXPECT_TRUE(cached->has_mlflow);
+}
+
 }  // namespace
 }  // namespace trainyard::env

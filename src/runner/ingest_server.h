@@ -1,7 +1,10 @@
 // The run's ingestion endpoint: an HTTP server inside the supervisor that receives what training
 // processes log (tracking/protocol.h) and stores it in the workspace. Ranks reach it through
 // TRAINYARD_TRACKING_URI with the run's secret token, from this machine or (later) from other
-// hosts. Serves: POST batch, PUT files, GET metrics. See docs/tracking.md.
+// hosts. Serves: POST batch, PUT files, GET metrics. See docs/tracking.md. It also serves a subset
+// of MLflow's tracking REST API (/api/2.0/mlflow/..., /api/2.0/mlflow-artifacts/artifacts/...) for
+// this run only, so that a stock MLflow client (MLFLOW_TRACKING_URI, MLFLOW_TRACKING_TOKEN,
+// MLFLOW_RUN_ID) logs into it. See docs/mlflow.md.
 //
 // What cannot be stored is never acknowledged: a batch answers 507 (the workspace disk is full) or
 // 503 (another storage error), so the client keeps it and sends it again, and the server counts
@@ -58,6 +61,8 @@ class IngestServer {
 
  private:
   struct Impl;
+  // The MLflow REST subset (docs/mlflow.md), with MLflow's error shapes.
+  void AddMlflowRoutes(const std::string& bearer);
   std::unique_ptr<Impl> impl_;
   std::string address_;
   int port_ = 0;

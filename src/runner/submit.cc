@@ -236,7 +236,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   }
 
   Submission sub;
-  bool has_azureml = false, has_horovod = false;
+  bool has_azureml = false, has_horovod = false, has_mlflow = false;
   std::optional<env::EnvRequest> env_request;
   if (NeedsPython(spec) || WantsPythonEnv(spec) || WantsCondaEnv(spec)) {
     ASSIGN_OR_RETURN(env::InterpreterInfo info,
@@ -272,6 +272,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   if (cpp_request) ctx.program = ".trainyard/bin/" + cpp_request->program;
   if (env_request && env::NeedsEnvironment(*env_request)) {
     // The target places the environment; the ranks run its interpreter (built, when missing, by
+    has_mlflow = info.has_mlflow;
     // the supervisor while the run is Preparing).
     ctx.env_hash = env::EnvHash(*env_request);
     ctx.env_python = env_request->kind == "conda" ? "bin/python3" : "bin/python";
@@ -307,6 +308,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
       sub.plan.messages.push_back("[trainyard] " + env::ProvidedNote(p));
     }
   }
+    if (!has_mlflow) ctx.python_path += ":" + PythonCompatDir() + "/mlflow";
   if (env_request && !env::NeedsEnvironment(*env_request)) {
     sub.plan.notes.push_back("no package environment: nothing else to install (the ranks run " +
                              sub.interpreter + ")");

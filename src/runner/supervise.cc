@@ -466,8 +466,14 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
     Collect().IgnoreError();  // the failure to listen is what the run reports
     return Finish(RunStatus::kFailed, {.error = listening.message()});
   }
-  Status started = execution_->Start(
-      {{"TRAINYARD_TRACKING_URI", ingest.uri()}, {"TRAINYARD_TRACKING_TOKEN", ingest.token()}});
+  // MLflow's client logs into the same endpoint (its REST subset, docs/mlflow.md), into this run,
+  // as on the hosted service, which sets these for its jobs.
+  Status started = execution_->Start({{"TRAINYARD_TRACKING_URI", ingest.uri()},
+                                      {"TRAINYARD_TRACKING_TOKEN", ingest.token()},
+                                      {"MLFLOW_TRACKING_URI", ingest.uri()},
+                                      {"MLFLOW_TRACKING_TOKEN", ingest.token()},
+                                      {"MLFLOW_RUN_ID", run_.id},
+                                      {"MLFLOW_EXPERIMENT_ID", run_.experiment}});
   if (!started.ok()) {
     ingest.Stop();
     Collect().IgnoreError();  // the failure to start is what the run reports
