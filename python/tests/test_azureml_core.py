@@ -318,6 +318,14 @@ def test_script_run_config_fields(home):
         ScriptRunConfig("proj", "train.py", distributed_job_config=PyTorchConfiguration(
             process_count=3, node_count=2))._to_trainyard()
 
+    cmd = ScriptRunConfig("proj", command=["python", "train.py", "--data", ds.path("digits"),
+                                           "a b", "it's"], compute_target="local")
+    fields = cmd._to_trainyard().fields
+    assert fields["command"] == "python train.py --data ${{inputs.data}} 'a b' 'it'\"'\"'s'"
+    assert fields["inputs"]["data"]["path"] == os.path.join(store, "digits")
+    with pytest.raises(ValueError, match="either command"):
+        ScriptRunConfig("proj", script="train.py", command="python train.py")
+
     rc = RunConfiguration()
     rc.environment.docker.enabled = True
     with pytest.raises(NotImplementedError, match="docker"):

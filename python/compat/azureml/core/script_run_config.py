@@ -92,9 +92,15 @@ class ScriptRunConfig:
                 fields["inputs"] = inputs
             return trainyard.Estimator(source_directory=self.source_directory,
                                        entry_script=script, **fields)
-        words = shlex.split(self.command) if isinstance(self.command, str) else list(
-            self.command)
-        command = shlex.join(_convert.arguments(words, inputs))
+        if isinstance(self.command, str):
+            command = self.command  # the hosted SDK runs a str command as it is
+        else:
+            # each word quoted; an input's ${{inputs.NAME}} left bare (trainyard substitutes
+            # it, quoted, with the input's path)
+            words = _convert.arguments(list(self.command), inputs)
+            command = " ".join(w if w.startswith("${{inputs.") and w.endswith("}}") and
+                               w[len("${{inputs."):-2] in inputs else shlex.quote(w)
+                               for w in words)
         return trainyard.Command(code=self.source_directory, command=command,
                                  **_command_fields(fields, inputs))
 
