@@ -27,11 +27,54 @@ namespace {
 // Whether the job runs a Python interpreter (and so needs one that imports torch).
 bool NeedsPython(const spec::JobSpec& spec) {
   if (spec.form == "command") {
+    if (!spec.shell_command.empty()) return spec::MentionsPython(spec.shell_command);
     if (spec.command.empty()) return false;
     std::string w = spec.command[0];
     return w == "python" || w == "python3";
   }
   return EndsWith(spec.entry_script, ".py");
+}
+
+// A command string is a bash script: refused at submit when bash cannot parse it (an
+// unterminated quote, a missing `fi`), with bash's own message.
+Status CheckShellSyntax(const spec::JobSpec& spec) {
+  if (spec.shell_command.empty()) return Status::Ok();
+  CommandOptions options;
+  options.timeout_seconds = 10;
+  auto checked = RunCommand({"bash", "-n", "-c", spec.shell_command}, options);
+  if (!checked.ok()) {
+    return FailedPrecondition("command: runs with bash, which could not be started: " +
+                              checked.status().message());
+  }
+  if (checked->exit_code == 0) return Status::Ok();
+  std::string message = Trim(checked->err);
+  for (const std::string prefix : {"bash: -c: ", "bash: "}) {
+    if (StartsWith(message, prefix)) message = message.substr(prefix.size());
+  }
+  return InvalidArgument("command: not a valid bash script: " + message);
+}
+
+// The command-job fields that become run properties (name, description, properties) or notes
+// (outputs, and what is accepted but has no effect here).
+void AddCommandJobFields(const spec::JobSpec& spec, targets::LaunchPlan* plan) {
+  for (const auto& [k, v] : spec.properties) plan->properties[k] = v;
+  if (!spec.job_name.empty()) plan->properties["name"] = spec.job_name;
+  if (!spec.description.empty()) plan->properties["description"] = spec.description;
+  if (spec.form == "command" && spec.source_directory.empty()) {
+    plan->notes.push_back("no code: the command runs in an empty working folder");
+  }
+  for (const auto& out : spec.outputs) {
+    plan->notes.push_back("outputs." + out.name + ": kept with the run in outputs/" + out.name +
+                          "/ (trainyard files, trainyard download)");
+  }
+  if (!spec.shm_size.empty()) {
+    plan->notes.push_back("resources.shm_size " + spec.shm_size +
+                          ": noted only (ranks are processes sharing this machine's /dev/shm)");
+  }
+  if (!spec.queue_settings.empty()) {
+    plan->notes.push_back(
+        "queue_settings: noted only (runs wait in the target's queue, in submission order)");
+  }
 }
 
 // Whether the job lists packages (conda_packages naming only packages trainyard provides, such as
@@ -96,6 +139,7 @@ Status CheckSpecBytes(const spec::JobSpec& spec) {
   for (size_t i = 0; i < spec.command.size(); ++i) {
     RETURN_IF_ERROR(CheckNoNul("command[" + std::to_string(i) + "]", spec.command[i]));
   }
+  RETURN_IF_ERROR(CheckNoNul("command", spec.shell_command));
   RETURN_IF_ERROR(CheckNoNul("source_directory", spec.source_directory));
   RETURN_IF_ERROR(CheckNoNul("entry_script", spec.entry_script));
   RETURN_IF_ERROR(CheckNoNul("python", spec.python));
@@ -224,6 +268,7 @@ uint64_t SnapshotLimitBytes() {
 Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
                           const SubmitOptions& options) {
   RETURN_IF_ERROR(CheckSpecBytes(spec));
+  RETURN_IF_ERROR(CheckShellSyntax(spec));
   RETURN_IF_ERROR(spec::ValidatePaths(spec));
   ASSIGN_OR_RETURN(auto target, targets::LookupTarget(ws, spec.compute_target));
   RETURN_IF_ERROR(target->Check(spec));
@@ -247,6 +292,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
     sub.torch_version = info.torch_version;
     has_azureml = info.has_azureml;
     has_horovod = info.has_horovod;
+    has_mlflow = info.has_mlflow;
     if (WantsPythonEnv(spec) || WantsCondaEnv(spec)) {
       // The hosts' own interpreter (the target's python option) is the environment's base there;
       // its version comes from probing it here when it exists here too.
@@ -272,7 +318,6 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   if (cpp_request) ctx.program = ".trainyard/bin/" + cpp_request->program;
   if (env_request && env::NeedsEnvironment(*env_request)) {
     // The target places the environment; the ranks run its interpreter (built, when missing, by
-    has_mlflow = info.has_mlflow;
     // the supervisor while the run is Preparing).
     ctx.env_hash = env::EnvHash(*env_request);
     ctx.env_python = env_request->kind == "conda" ? "bin/python3" : "bin/python";
@@ -283,6 +328,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   if (!ctx.python_path.empty()) {
     if (!has_azureml) ctx.python_path += ":" + PythonCompatDir() + "/azureml";
     if (!has_horovod) ctx.python_path += ":" + PythonCompatDir() + "/horovod";
+    if (!has_mlflow) ctx.python_path += ":" + PythonCompatDir() + "/mlflow";
   }
   bool user_pythonpath = false;
   for (const auto& [k, v] : spec.environment_variables) user_pythonpath |= k == "PYTHONPATH";
@@ -302,13 +348,13 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
     ctx.input_values[in.name] = value;
   }
   ASSIGN_OR_RETURN(sub.plan, target->Plan(spec, ctx));
+  AddCommandJobFields(spec, &sub.plan);
   if (env_request) {
     for (const auto& p : env_request->provided) {
       sub.plan.notes.push_back(env::ProvidedNote(p));
       sub.plan.messages.push_back("[trainyard] " + env::ProvidedNote(p));
     }
   }
-    if (!has_mlflow) ctx.python_path += ":" + PythonCompatDir() + "/mlflow";
   if (env_request && !env::NeedsEnvironment(*env_request)) {
     sub.plan.notes.push_back("no package environment: nothing else to install (the ranks run " +
                              sub.interpreter + ")");
@@ -340,7 +386,13 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   snap_opts.progress = options.snapshot_progress;
   snap_opts.max_bytes_hint =
       " Or raise the limit with TRAINYARD_SNAPSHOT_LIMIT=BYTES (0 for none).";
-  auto snap = snapshot::TakeSnapshot(spec.source_directory, ws->SnapshotsDir(), snap_opts);
+  // A command job without code runs in an empty working folder: the snapshot of an empty one.
+  std::string source = spec.source_directory;
+  if (source.empty()) {
+    source = ws->dir() + "/empty-code";
+    RETURN_IF_ERROR(MakeDirs(source));
+  }
+  auto snap = snapshot::TakeSnapshot(source, ws->SnapshotsDir(), snap_opts);
   if (!snap.ok()) {
     return Status(snap.status().code(), "source_directory: snapshot of " + spec.source_directory +
                                             " failed: " + snap.status().message());
@@ -361,7 +413,8 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
                                            env::DescribeToolchain(cpp_request->toolchain)));
   }
   sub.run.experiment = spec.experiment_name;
-  sub.run.display_name = spec.display_name;
+  // The hosted job's `name` shows as the display name when it has none (run ids stay unique).
+  sub.run.display_name = spec.display_name.empty() ? spec.job_name : spec.display_name;
   sub.run.target = target->name();
   sub.run.spec_json = spec::ToJson(spec);
   // Arguments that are not UTF-8 are stored as {"bytes_b64": ...} (LaunchPlan::ToJson); any other

@@ -335,6 +335,8 @@ Status Supervisor::Prepare(targets::LaunchPlan* plan) {
   RETURN_IF_ERROR(snapshot::Restore(ws_->SnapshotsDir(), run_.snapshot_id, work)
                       .WithContext("restoring the snapshot"));
   RETURN_IF_ERROR(MakeDirs(work + "/outputs"));
+  // Each named output is a folder of work/outputs (kept with the run), there before the ranks.
+  for (const auto& out : spec_.outputs) RETURN_IF_ERROR(MakeDirs(work + "/outputs/" + out.name));
   // C++ entry: submit left the request; build (or reuse) the program and put it where the plan
   // runs it (<work>/.trainyard/bin), before the code is copied to any host.
   if (std::string request_path = run_dir_ + "/cpp_build.json"; PathExists(request_path)) {

@@ -1,4 +1,4 @@
-// Words and arguments: SplitCommand, SubstituteInputs, ScriptArguments.
+// Words and arguments: SplitCommand, Substitute, MentionsPython, ScriptArguments.
 #include <utility>
 
 #include "common/strings.h"
@@ -77,35 +77,86 @@ Result<std::vector<std::string>> SplitCommand(const std::string& command) {
   return words;
 }
 
-Result<std::string> SubstituteInputs(const std::string& word,
-                                     const std::map<std::string, std::string>& values) {
+std::string SingleQuote(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+Result<std::string> Substitute(const std::string& text,
+                               const std::map<std::string, std::string>& inputs,
+                               const std::map<std::string, std::string>* outputs, bool quote) {
   static const std::string kOpen = "${{";
   std::string out;
   size_t i = 0;
   while (true) {
-    size_t start = word.find(kOpen, i);
-    if (start == std::string::npos) return out + word.substr(i);
-    out.append(word, i, start - i);
-    size_t end = word.find("}}", start + kOpen.size());
+    size_t start = text.find(kOpen, i);
+    if (start == std::string::npos) return out + text.substr(i);
+    out.append(text, i, start - i);
+    size_t end = text.find("}}", start + kOpen.size());
     if (end == std::string::npos) {
       return InvalidArgument("unterminated \"${{\" (expected ${{inputs.NAME}})");
     }
-    std::string expr = Trim(word.substr(start + kOpen.size(), end - start - kOpen.size()));
-    if (!StartsWith(expr, "inputs.")) {
+    std::string expr = Trim(text.substr(start + kOpen.size(), end - start - kOpen.size()));
+    const std::string supported = outputs != nullptr
+                                      ? "${{inputs.NAME}} and ${{outputs.NAME}} are supported"
+                                      : "${{inputs.NAME}} is supported";
+    if (StartsWith(expr, "search_space.")) {
       return InvalidArgument("unsupported expression " + Quote("${{" + expr + "}}") +
-                             " (only ${{inputs.NAME}} is supported)");
+                             ": sweeps (search_space) are not supported yet (issue 15); give the "
+                             "value as an input and write ${{inputs." +
+                             expr.substr(std::string("search_space.").size()) + "}}");
     }
-    std::string name = expr.substr(std::string("inputs.").size());
-    auto it = values.find(name);
-    if (it == values.end()) {
+    const std::map<std::string, std::string>* values = nullptr;
+    std::string kind;
+    if (StartsWith(expr, "inputs.")) {
+      values = &inputs;
+      kind = "input";
+    } else if (outputs != nullptr && StartsWith(expr, "outputs.")) {
+      values = outputs;
+      kind = "output";
+    } else {
+      return InvalidArgument("unsupported expression " + Quote("${{" + expr + "}}") + " (only " +
+                             supported + ")");
+    }
+    std::string name = expr.substr(kind.size() + 2);
+    auto it = values->find(name);
+    if (it == values->end()) {
       std::vector<std::string> names;
-      names.reserve(values.size());
-      for (const auto& kv : values) names.push_back(kv.first);
-      return InvalidArgument("unknown input " + Quote(name) + DidYouMeanSuffix(name, names));
+      names.reserve(values->size());
+      for (const auto& kv : *values) names.push_back(kv.first);
+      return InvalidArgument("unknown " + kind + " " + Quote(name) + DidYouMeanSuffix(name, names));
     }
-    out += it->second;
+    out += quote ? SingleQuote(it->second) : it->second;
     i = end + 2;
   }
+}
+
+Result<std::string> SubstituteInputs(const std::string& word,
+                                     const std::map<std::string, std::string>& values) {
+  return Substitute(word, values, nullptr, false);
+}
+
+bool MentionsPython(const std::string& command) {
+  auto word_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-' || c == '/' || c == '$';
+  };
+  for (size_t at = command.find("python"); at != std::string::npos;
+       at = command.find("python", at + 1)) {
+    size_t after = at + 6;
+    if (after < command.size() && command[after] == '3') ++after;
+    bool starts = at == 0 || !word_char(command[at - 1]);
+    bool ends = after == command.size() || !word_char(command[after]);
+    if (starts && ends) return true;
+  }
+  return false;
 }
 
 Result<std::vector<std::string>> ScriptArguments(const JobSpec& spec,

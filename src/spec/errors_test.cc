@@ -26,7 +26,8 @@ constexpr char kCommandHead[] = "code: .\ncommand: python t.py\n";     // lines 
 TEST_F(ErrorsTest, MissingRequiredFields) {
   EXPECT_EQ(Error("entry_script: t.py\n"), "job.yaml: source_directory: required field is missing");
   EXPECT_EQ(Error("source_directory: .\n"), "job.yaml: entry_script: required field is missing");
-  EXPECT_EQ(Error("command: python t.py\n"), "job.yaml: code: required field is missing");
+  // Issue 14: code is optional (an empty working folder), as on the hosted service.
+  EXPECT_EQ(Error("command: python t.py\n"), "OK");
   EXPECT_EQ(Error("code: .\n"), "job.yaml: command: required field is missing");
   EXPECT_EQ(Error("display_name: x\n"),
             "job.yaml: source_directory: required field is missing\n"
@@ -163,8 +164,7 @@ TEST_F(ErrorsTest, MixingFormsNamesTheKey) {
             "resources.instance_count)");
   EXPECT_EQ(Error("source_directory: .\ncommand: python t.py\n"),
             "job.yaml:1:1: source_directory: estimator-form field, not allowed in a command job "
-            "(use code)\n"
-            "job.yaml: code: required field is missing");
+            "(use code)");
   EXPECT_EQ(Error(std::string(kCommandHead) + "use_gpu: true\n"),
             "job.yaml:3:1: use_gpu: estimator-form field, not allowed in a command job");
 }
@@ -194,8 +194,16 @@ TEST_F(ErrorsTest, UnknownInputReferences) {
   EXPECT_EQ(Error("code: .\ncommand: [python, t.py, '${{inputs.dta}}']\ninputs: {data: 1}\n"),
             "job.yaml:2:25: command[2]: unknown input \"dta\" (did you mean \"data\"?)");
   EXPECT_EQ(Error("code: .\ncommand: [python, '${{outputs.x}}']\n"),
-            "job.yaml:2:19: command[1]: unsupported expression \"${{outputs.x}}\" (only "
-            "${{inputs.NAME}} is supported)");
+            "job.yaml:2:19: command[1]: unknown output \"x\"");
+  EXPECT_EQ(Error("code: .\ncommand: echo ${{outputs.out}}\noutputs: {outs: }\n"),
+            "job.yaml:2:10: command: unknown output \"out\" (did you mean \"outs\"?)");
+  EXPECT_EQ(Error(std::string(kHead) + "script_params: {--o: '${{outputs.x}}'}\n"),
+            "job.yaml:3:22: script_params[\"--o\"]: unsupported expression \"${{outputs.x}}\" "
+            "(only ${{inputs.NAME}} is supported)");
+  EXPECT_EQ(Error("command: echo ${{search_space.lr}}\n"),
+            "job.yaml:1:10: command: unsupported expression \"${{search_space.lr}}\": sweeps "
+            "(search_space) are not supported yet (issue 15); give the value as an input and "
+            "write ${{inputs.lr}}");
   EXPECT_EQ(Error(std::string(kHead) + "extra_args: ['${{inputs.x']\n"),
             "job.yaml:3:14: extra_args[0]: unterminated \"${{\" (expected ${{inputs.NAME}})");
 }
@@ -245,13 +253,42 @@ TEST_F(ErrorsTest, NamesAndTargets) {
   EXPECT_EQ(Error(std::string(kHead) + "compute_target: any-cluster-name\n"), "OK");
 }
 
-TEST_F(ErrorsTest, CommandSplitErrors) {
-  EXPECT_EQ(Error("code: .\ncommand: python 'oops\n"),
-            "job.yaml:2:10: command: unterminated single quote at character 8");
+// A command string is a bash script: its syntax is checked by bash at submit (e2e tests).
+TEST_F(ErrorsTest, CommandJobRefusals) {
   EXPECT_EQ(Error(std::string(kCommandHead) + "environment: azureml:AzureML-sklearn:1\n"),
             "job.yaml:3:14: environment: registered environments (\"azureml:AzureML-sklearn:1\") "
-            "are not supported; give a python path or a map with python, pip_packages, "
+            "are not supported yet; give a python path or a map with python, pip_packages, "
             "conda_packages, pip_requirements_file");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {image: library/python:latest}\n"),
+            "job.yaml:3:15: environment.image: container images (environment.image) are not "
+            "supported yet; give the packages with environment.pip_packages, conda_packages or "
+            "pip_requirements_file, or a python path");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "type: sweep\n"),
+            "job.yaml:3:7: type: \"sweep\" jobs are not supported (only type: command; sweeps are "
+            "issue 15)");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "services: {my_jupyter: {type: jupyter_lab}}\n"),
+            "job.yaml:3:1: services: interactive services (jupyter, ssh, tensorboard, vscode) are "
+            "not supported; follow a run with `trainyard logs RUN --follow` and `trainyard "
+            "metrics RUN`");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "identity: {type: managed}\n"),
+            "job.yaml:3:18: identity.type: \"managed\" is not supported: runs run as the user "
+            "who submits them (user_identity)");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "distribution: {type: tensorflow}\n"),
+            "job.yaml:3:22: distribution.type: tensorflow is not supported (no TF_CONFIG / "
+            "parameter servers here): use mpi (with Horovod) or pytorch");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "outputs: {o: {type: uri_folder, path: x}}\n"),
+            "job.yaml:3:14: outputs.o.path: not supported: outputs are kept with the run "
+            "(outputs/o/, listed by `trainyard files`, fetched by `trainyard download`)");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "outputs: {o: {type: mltable}}\n"),
+            "job.yaml:3:21: outputs.o.type: unknown type \"mltable\" (expected uri_folder, "
+            "uri_file, custom_model or mlflow_model)");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "outputs: {o: {mode: direct}}\n"),
+            "job.yaml:3:21: outputs.o.mode: unknown mode \"direct\" (expected rw_mount or upload)");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "outputs: {o: {tpye: uri_file}}\n"),
+            "job.yaml:3:15: outputs.o.tpye: unknown field (did you mean \"type\"?)");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "descripton: x\n"),
+            "job.yaml:3:1: descripton: unknown field (did you mean \"description\"?)");
+  EXPECT_EQ(Error("command: '  '\n"), "job.yaml:1:10: command: must not be empty");
 }
 
 TEST_F(ErrorsTest, AllProblemsAreReportedTogether) {

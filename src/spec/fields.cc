@@ -161,6 +161,12 @@ std::optional<std::string> ReadBackend(const Node& n, const std::string& field, 
   if (s == "pytorch" || s == "gloo" || s == "nccl" || s == "torch.distributed") {
     return std::string("pytorch");
   }
+  if (s == "tensorflow") {
+    p.Add(n.where, field,
+          "tensorflow is not supported (no TF_CONFIG / parameter servers here): use mpi (with "
+          "Horovod) or pytorch");
+    return std::nullopt;
+  }
   static const std::vector<std::string> kNames = {"mpi",  "pytorch",           "gloo",
                                                   "nccl", "torch.distributed", "none"};
   p.Add(n.where, field,

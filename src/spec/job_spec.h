@@ -21,6 +21,18 @@ struct Input {
   bool operator==(const Input&) const = default;
 };
 
+// A command job's output: a folder kept with the run (outputs/NAME), passed as ${{outputs.NAME}}.
+struct Output {
+  enum class Kind { kUriFolder, kUriFile, kCustomModel, kMlflowModel };
+  std::string name;
+  Kind kind = Kind::kUriFolder;
+  std::string mode = "rw_mount";  // rw_mount or upload: both write into the kept folder
+  // uri_file: the file's name inside outputs/NAME/ (the last part of `path`, else NAME).
+  std::string file_name;
+
+  bool operator==(const Output&) const = default;
+};
+
 struct ScriptParam {
   std::string flag;                  // e.g. "--lr"
   std::optional<std::string> value;  // nullopt: a bare flag; may contain ${{inputs.NAME}}
@@ -37,6 +49,9 @@ struct JobSpec {
   std::vector<ScriptParam> script_params;  // in the order written
   std::vector<std::string> extra_args;     // appended after script_params (CLI --arg / --)
   std::vector<std::string> command;        // command form: argv words, ${{inputs.X}} unexpanded
+  // Command form, `command` written as a string: run by `bash -c` with every ${{...}} substituted
+  // shell-quoted (`command` is then empty). A list stays an argv vector without a shell.
+  std::string shell_command;
 
   std::string compute_target = "local";
   std::string python;  // interpreter override ("" = resolve)
@@ -54,6 +69,14 @@ struct JobSpec {
   std::string display_name;
   std::vector<std::pair<std::string, std::string>> tags;
 
+  // Command form only (the hosted schema's fields that have no estimator equivalent).
+  std::string job_name;     // `name`, the hosted job name: kept as the run's property "name"
+  std::string description;  // kept as the run's property "description"
+  std::vector<std::pair<std::string, std::string>> properties;      // run properties
+  std::vector<Output> outputs;                                      // in the order written
+  std::string shm_size;                                             // accepted, noted
+  std::vector<std::pair<std::string, std::string>> queue_settings;  // accepted, noted
+
   // In 64 bits: the product of two ints cannot overflow it.
   int64_t TotalProcesses() const {
     return static_cast<int64_t>(node_count) * static_cast<int64_t>(process_count_per_node);
@@ -61,6 +84,12 @@ struct JobSpec {
   const Input* FindInput(const std::string& name) const {
     for (const auto& in : inputs) {
       if (in.name == name) return &in;
+    }
+    return nullptr;
+  }
+  const Output* FindOutput(const std::string& name) const {
+    for (const auto& out : outputs) {
+      if (out.name == name) return &out;
     }
     return nullptr;
   }

@@ -80,17 +80,20 @@ Node InputNode(const std::string& value, const std::string& label) {
   return n;
 }
 
-// Appends --arg values to the command (a string is split into words first).
+// Appends --arg values to the command: to a list as words; to a shell command (a string) at the
+// end of its last line, each single-quoted (one word each, never shell syntax).
 void AppendToCommand(Node& root, const std::vector<std::string>& args) {
   MapEntry* e = root.Find("command");
   Node* command = e ? &e->value : &root.Set("command", "--arg", ListNode("--arg", true));
   if (command->IsNull()) *command = ListNode(command->where, command->from_flags);
   if (command->IsScalar()) {
-    auto words = SplitCommand(command->text);
-    if (!words.ok()) return;  // reported when the command is read
-    Node list = ListNode(command->where, command->from_flags);
-    for (auto& w : *words) list.items.push_back(ScalarNode(w, command->where, command->from_flags));
-    *command = std::move(list);
+    std::string& text = command->text;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\t' ||
+                             text.back() == '\r')) {
+      text.pop_back();
+    }
+    for (const auto& a : args) text += " " + SingleQuote(a);
+    return;
   }
   if (!command->IsList()) return;  // reported when the command is read
   for (const auto& a : args) command->items.push_back(ScalarNode(a, "--arg " + a, true));

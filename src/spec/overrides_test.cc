@@ -84,7 +84,7 @@ TEST_F(OverridesTest, SetNestedFieldsInCommandForm) {
   EXPECT_EQ(s->inputs[0].kind, Input::Kind::kUriFolder);
   // Paths from flags are relative to the current directory, not the job file's folder.
   EXPECT_EQ(s->inputs[0].value, AbsolutePath("d"));
-  EXPECT_EQ(s->command, (Words{"python", "u.py", "${{inputs.data}}"}));
+  EXPECT_EQ(s->shell_command, "python u.py ${{inputs.data}}");
 }
 
 TEST_F(OverridesTest, SetErrorsNameTheFlag) {
@@ -159,7 +159,8 @@ TEST_F(OverridesTest, NamedFlagsInCommandForm) {
   auto s = Parse(kCommand, o);
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_EQ(s->source_directory, dir_);
-  EXPECT_EQ(s->command, (Words{"python", "t.py", "--x", "a b", "--more", "a b"}));
+  // Issue 14: --arg values go at the end of a shell command, each single-quoted (one word).
+  EXPECT_EQ(s->shell_command, "python t.py --x 'a b' '--more' 'a b'");
   EXPECT_EQ(s->compute_target, "slurm");
   EXPECT_EQ(s->max_run_duration_seconds, 30);
 }

@@ -75,6 +75,21 @@ Result<std::vector<std::string>> SplitCommand(const std::string& command);
 Result<std::string> SubstituteInputs(const std::string& word,
                                      const std::map<std::string, std::string>& values);
 
+// Replaces ${{inputs.NAME}} with inputs[NAME] and, when `outputs` is given, ${{outputs.NAME}}
+// with (*outputs)[NAME]; with `quote`, each value is written single-quoted for bash ('\'' for a
+// quote), so that it is always one word and never shell syntax. ${{search_space.X}} is refused
+// (sweeps are issue 15); an unknown name is an error naming it.
+Result<std::string> Substitute(const std::string& text,
+                               const std::map<std::string, std::string>& inputs,
+                               const std::map<std::string, std::string>* outputs, bool quote);
+
+// `value` single-quoted for a POSIX shell: 'it'\''s' (any bytes but NUL).
+std::string SingleQuote(const std::string& value);
+
+// Whether a shell command runs python or python3 (as a word of its own anywhere in it), so that
+// the job needs the resolved interpreter.
+bool MentionsPython(const std::string& command);
+
 // The arguments after the program: script_params (flag, then value unless bare) followed by
 // extra_args, with ${{inputs.X}} substituted. For the estimator form only.
 Result<std::vector<std::string>> ScriptArguments(const JobSpec& spec,

@@ -115,26 +115,72 @@ TEST_F(ParseTest, CommandFormMatchesEquivalentEstimator) {
   JobSpec est = Parse(kEstimatorYaml);
   JobSpec cmd = Parse(kCommandYaml);
   EXPECT_EQ(cmd.form, "command");
-  EXPECT_EQ(cmd.command,
-            (std::vector<std::string>{"python", "train.py", "--lr", "0.01", "--epochs", "10",
-                                      "--verbose", "--data", "${{inputs.data}}"}));
+  // A command string is a shell script (bash -c), kept as written.
+  EXPECT_EQ(cmd.shell_command,
+            "python train.py --lr 0.01 --epochs 10 --verbose --data ${{inputs.data}}");
+  EXPECT_TRUE(cmd.command.empty());
   EXPECT_EQ(cmd.entry_script, "");
   EXPECT_TRUE(cmd.script_params.empty());
   // Apart from how the program is named, the two describe the same job.
   cmd.form = est.form;
-  cmd.command.clear();
+  cmd.shell_command.clear();
   est.entry_script.clear();
   est.script_params.clear();
   est.use_gpu = false;  // no command-form equivalent
   EXPECT_EQ(est, cmd);
 }
 
-TEST_F(ParseTest, CommandAsListEqualsCommandAsString) {
-  JobSpec a = Parse("code: .\ncommand: python 'my script.py' --name \"a b\"\n");
+// Issue 14: a string runs in bash (as on the hosted service), a list stays an argv vector.
+TEST_F(ParseTest, CommandStringIsAShellScriptAndAListIsArgv) {
+  JobSpec a = Parse("code: .\ncommand: |\n  python 'my script.py' --name \"a b\"\n  echo done\n");
   JobSpec b = Parse("code: .\ncommand: [python, my script.py, --name, a b]\n");
-  EXPECT_EQ(a, b);
-  EXPECT_EQ(a.command, (std::vector<std::string>{"python", "my script.py", "--name", "a b"}));
+  EXPECT_EQ(a.shell_command, "python 'my script.py' --name \"a b\"\necho done\n");
+  EXPECT_TRUE(a.command.empty());
+  EXPECT_TRUE(b.shell_command.empty());
+  EXPECT_EQ(b.command, (std::vector<std::string>{"python", "my script.py", "--name", "a b"}));
   EXPECT_EQ(a.source_directory, dir_);
+}
+
+// The hosted command-job schema's fields (reference-yaml-job-command).
+TEST_F(ParseTest, EveryCommandJobField) {
+  JobSpec s = Parse(R"(
+$schema: https://azuremlschemas.azureedge.net/latest/commandJob.schema.json
+type: command
+name: job-1
+display_name: Job one
+description: |
+  # Markdown
+experiment_name: exp
+tags: {a: b}
+properties: {p: q, n: 3}
+command: echo hi > ${{outputs.o}}/x.txt
+environment_variables: {V: w}
+outputs:
+  o:
+  f: {type: uri_file, path: azureml://datastores/d/paths/out/result.json, mode: upload}
+  m: {type: mlflow_model}
+  c: {type: custom_model, mode: rw_mount}
+compute: azureml:cpu-cluster
+resources: {instance_count: 1, shm_size: 2g}
+limits: {timeout: 60}
+queue_settings: {job_tier: standard}
+identity: {type: user_identity}
+)");
+  EXPECT_EQ(s.form, "command");
+  EXPECT_EQ(s.job_name, "job-1");
+  EXPECT_EQ(s.display_name, "Job one");
+  EXPECT_EQ(s.description, "# Markdown\n");
+  EXPECT_EQ(s.properties, (Pairs{{"p", "q"}, {"n", "3"}}));
+  EXPECT_EQ(s.source_directory, "");  // no code: an empty working folder
+  EXPECT_EQ(s.compute_target, "cpu-cluster");
+  EXPECT_EQ(s.shm_size, "2g");
+  EXPECT_EQ(s.queue_settings, (Pairs{{"job_tier", "standard"}}));
+  EXPECT_EQ(s.max_run_duration_seconds, 60);
+  ASSERT_EQ(s.outputs.size(), 4u);
+  EXPECT_EQ(s.outputs[0], (Output{"o", Output::Kind::kUriFolder, "rw_mount", ""}));
+  EXPECT_EQ(s.outputs[1], (Output{"f", Output::Kind::kUriFile, "upload", "result.json"}));
+  EXPECT_EQ(s.outputs[2], (Output{"m", Output::Kind::kMlflowModel, "rw_mount", ""}));
+  EXPECT_EQ(s.outputs[3], (Output{"c", Output::Kind::kCustomModel, "rw_mount", ""}));
 }
 
 TEST_F(ParseTest, JsonParsesLikeYaml) {

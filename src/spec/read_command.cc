@@ -1,5 +1,6 @@
 // The command-job form: code + command, with environment, compute, resources, distribution and
 // limits, as in Azure ML's command job YAML.
+#include "common/strings.h"
 #include "spec/fields.h"
 #include "spec/parse.h"
 #include "spec/read_spec.h"
@@ -11,6 +12,27 @@ bool SpecReader::ReadCommandField(const MapEntry& e) {
   const Node& v = e.value;
   if (k == "code") {
     ReadSourceDirectory(v, k);
+  } else if (k == "type") {
+    auto type = ReadString(v, k, *p_);
+    if (type && *type != "command") {
+      p_->Add(v.where, k,
+              Quote(*type) + " jobs are not supported (only type: command; sweeps are issue 15)");
+    }
+  } else if (k == "name" || k == "description") {
+    auto text = ReadString(v, k, *p_);
+    if (text) (k == "name" ? spec_.job_name : spec_.description) = *text;
+  } else if (k == "properties" || k == "queue_settings") {
+    ReadStringPairs(v, k, k == "properties" ? &spec_.properties : &spec_.queue_settings);
+  } else if (k == "outputs") {
+    ReadOutputs(v);
+  } else if (k == "services") {
+    if (!v.IsNull()) {
+      p_->Add(e.key_where, k,
+              "interactive services (jupyter, ssh, tensorboard, vscode) are not supported; follow "
+              "a run with `trainyard logs RUN --follow` and `trainyard metrics RUN`");
+    }
+  } else if (k == "identity") {
+    ReadIdentity(v);
   } else if (k == "command") {
     ReadCommand(v);
   } else if (k == "environment") {
@@ -29,17 +51,18 @@ bool SpecReader::ReadCommandField(const MapEntry& e) {
   return true;
 }
 
-// A string split into words like a shell would (without expansion), or a list of words.
+// A string runs with `bash -c` (as on the hosted service); a list of words is an argv vector run
+// without a shell (trainyard's extension).
 void SpecReader::ReadCommand(const Node& n) {
   const std::string field = "command";
   if (n.IsScalar()) {
-    auto words = SplitCommand(n.text);
-    if (!words.ok()) {
-      p_->Add(n.where, field, words.status().message());
+    if (Trim(n.text).empty()) {
+      p_->Add(n.where, field, "must not be empty");
       return;
     }
-    spec_.command = *words;
-    for (const auto& w : spec_.command) references_.push_back({n.where, field, w});
+    spec_.shell_command = n.text;
+    references_.push_back({n.where, field, n.text});
+    return;
   } else if (n.IsList()) {
     auto words = ReadStringList(n, field, *p_);
     if (!words) return;
@@ -62,8 +85,8 @@ void SpecReader::ReadEnvironment(const Node& n) {
     if (n.text.rfind("azureml:", 0) == 0) {
       p_->Add(n.where, field,
               "registered environments (" + Quote(n.text) +
-                  ") are not supported; give a python path or a map with python, pip_packages, "
-                  "conda_packages, pip_requirements_file");
+                  ") are not supported yet; give a python path or a map with python, "
+                  "pip_packages, conda_packages, pip_requirements_file");
       return;
     }
     ReadPython(n, field);
@@ -86,6 +109,11 @@ void SpecReader::ReadEnvironment(const Node& n) {
       if (auto list = ReadStringList(e.value, sub, *p_)) spec_.conda_packages = *list;
     } else if (e.key == "pip_requirements_file") {
       if (auto path = ReadPathInSource(e.value, sub)) spec_.pip_requirements_file = *path;
+    } else if (e.key == "image" || e.key == "build" || e.key == "conda_file") {
+      p_->Add(e.key_where, sub,
+              "container images (environment." + e.key +
+                  ") are not supported yet; give the packages with environment.pip_packages, "
+                  "conda_packages or pip_requirements_file, or a python path");
     } else {
       ReportUnknownField(e, field, kKeys, *p_);
     }
@@ -100,8 +128,14 @@ void SpecReader::ReadResources(const Node& n) {
       node_count_where_ = e.value.where;
       if (auto c = ReadCount(e.value, Child(field, e.key), kMaxNodeCount, *p_))
         spec_.node_count = *c;
+    } else if (e.key == "shm_size") {
+      if (auto s = ReadString(e.value, Child(field, e.key), *p_)) spec_.shm_size = *s;
+    } else if (e.key == "instance_type" || e.key == "properties") {
+      p_->Add(e.key_where, Child(field, e.key),
+              "not supported: a trainyard target decides the machines (resources.instance_count "
+              "and the target's options)");
     } else {
-      ReportUnknownField(e, field, {"instance_count"}, *p_);
+      ReportUnknownField(e, field, {"instance_count", "shm_size"}, *p_);
     }
   }
 }
@@ -136,6 +170,116 @@ void SpecReader::ReadLimits(const Node& n) {
     } else {
       ReportUnknownField(e, field, {"timeout"}, *p_);
     }
+  }
+}
+
+// A map of names to scalar values (properties, queue_settings).
+void SpecReader::ReadStringPairs(const Node& n, const std::string& field,
+                                 std::vector<std::pair<std::string, std::string>>* out) {
+  if (!ExpectMap(n, field, *p_)) return;
+  for (const MapEntry& e : n.entries) {
+    if (e.value.IsNull()) {
+      out->emplace_back(e.key, "");
+    } else if (auto value = ReadString(e.value, Child(field, e.key), *p_)) {
+      out->emplace_back(e.key, *value);
+    }
+  }
+}
+
+// identity: runs here always run as the user who submitted them; user_identity is that, the
+// cloud identities (managed, aml_token) have nothing to stand for.
+void SpecReader::ReadIdentity(const Node& n) {
+  const std::string field = "identity";
+  if (!ExpectMap(n, field, *p_)) return;
+  for (const MapEntry& e : n.entries) {
+    if (e.key != "type") {
+      ReportUnknownField(e, field, {"type"}, *p_);
+      continue;
+    }
+    auto type = ReadString(e.value, Child(field, "type"), *p_);
+    if (type && *type != "user_identity") {
+      p_->Add(e.value.where, Child(field, "type"),
+              Quote(*type) +
+                  " is not supported: runs run as the user who submits them (user_identity)");
+    }
+  }
+}
+
+// outputs: NAME -> null (a uri_folder) or {type, mode, path}; each a folder kept with the run.
+void SpecReader::ReadOutputs(const Node& n) {
+  if (n.IsNull()) return;
+  if (!n.IsMap()) {
+    p_->Add(n.where, "outputs", "expected a map of output names, got " + Describe(n));
+    return;
+  }
+  static const std::vector<std::string> kTypes = {"uri_folder", "uri_file", "custom_model",
+                                                  "mlflow_model"};
+  static const std::vector<std::string> kModes = {"rw_mount", "upload"};
+  for (const MapEntry& e : n.entries) {
+    const std::string field = Child("outputs", e.key);
+    if (!IsIdentifier(e.key)) {
+      p_->Add(e.key_where, field,
+              "invalid output name (letters, digits and '_', not starting with a digit)");
+    }
+    if (spec_.FindOutput(e.key) != nullptr) p_->Add(e.key_where, field, "defined twice");
+    Output out;
+    out.name = e.key;
+    std::string path;
+    const Node& v = e.value;
+    if (!v.IsNull() && !ExpectMap(v, field, *p_)) {
+      spec_.outputs.push_back(std::move(out));
+      continue;
+    }
+    for (const MapEntry& f : v.entries) {
+      const std::string sub = Child(field, f.key);
+      auto text = ReadString(f.value, sub, *p_);
+      if (f.key == "type") {
+        if (!text) continue;
+        if (*text == "uri_folder") {
+          out.kind = Output::Kind::kUriFolder;
+        } else if (*text == "uri_file") {
+          out.kind = Output::Kind::kUriFile;
+        } else if (*text == "custom_model") {
+          out.kind = Output::Kind::kCustomModel;
+        } else if (*text == "mlflow_model") {
+          out.kind = Output::Kind::kMlflowModel;
+        } else {
+          p_->Add(f.value.where, sub,
+                  "unknown type " + Quote(*text) +
+                      " (expected uri_folder, uri_file, custom_model or mlflow_model)" +
+                      DidYouMeanSuffix(*text, kTypes));
+        }
+      } else if (f.key == "mode") {
+        if (!text) continue;
+        if (*text == "rw_mount" || *text == "upload") {
+          out.mode = *text;
+        } else {
+          p_->Add(f.value.where, sub,
+                  "unknown mode " + Quote(*text) + " (expected rw_mount or upload)" +
+                      DidYouMeanSuffix(*text, kModes));
+        }
+      } else if (f.key == "path") {
+        if (text) path = *text;
+      } else {
+        ReportUnknownField(f, field, {"type", "mode", "path"}, *p_);
+      }
+    }
+    if (!path.empty()) {
+      if (out.kind != Output::Kind::kUriFile) {
+        p_->Add(v.where, Child(field, "path"),
+                "not supported: outputs are kept with the run (outputs/" + e.key +
+                    "/, listed by `trainyard files`, fetched by `trainyard download`)");
+      } else {
+        std::string base = path.substr(path.find_last_of('/') + 1);
+        if (base.empty() || base == "." || base == "..") {
+          p_->Add(v.where, Child(field, "path"), "must end with a file name, got " + Quote(path));
+        } else {
+          out.file_name = base;
+        }
+      }
+    }
+    if (out.kind == Output::Kind::kUriFile && out.file_name.empty()) out.file_name = e.key;
+    spec_.outputs.push_back(std::move(out));
   }
 }
 

@@ -31,7 +31,9 @@ const std::vector<std::string> kEstimatorKeys = {"source_directory",
                                                  "distributed_backend",
                                                  "max_run_duration_seconds"};
 const std::vector<std::string> kCommandKeys = {
-    "code", "command", "environment", "compute", "resources", "distribution", "limits"};
+    "type",       "code",         "command",        "environment", "compute",
+    "resources",  "distribution", "limits",         "name",        "description",
+    "properties", "outputs",      "queue_settings", "services",    "identity"};
 
 // For a field of the other form, what to write instead.
 const std::map<std::string, std::string>& Equivalents() {
@@ -96,7 +98,8 @@ bool IsValidVariableName(const std::string& s) {
 }  // namespace
 
 Form DetectForm(const Node& root) {
-  return root.Find("command") || root.Find("code") ? Form::kCommand : Form::kEstimator;
+  return root.Find("command") || root.Find("code") || root.Find("type") ? Form::kCommand
+                                                                        : Form::kEstimator;
 }
 
 SpecReader::SpecReader(std::string base_dir, Problems* problems)
@@ -205,6 +208,8 @@ void SpecReader::ReadSourceDirectory(const Node& n, const std::string& field) {
 void SpecReader::ReadTarget(const Node& n, const std::string& field) {
   auto s = ReadString(n, field, *p_);
   if (!s) return;
+  // The hosted form names a compute azureml:NAME: here, the trainyard target NAME.
+  if (field == "compute" && StartsWith(*s, "azureml:")) *s = s->substr(8);
   if (s->empty()) {
     p_->Add(n.where, field, "must not be empty");
     return;
@@ -251,8 +256,7 @@ void SpecReader::CheckRequired(const Node& root, Form form) {
     if (!root.Find(key)) p_->Add(root.where, key, "required field is missing");
   };
   if (form == Form::kCommand) {
-    require("code");
-    require("command");
+    require("command");  // no code: the command runs in an empty working folder
   } else {
     require("source_directory");
     require("entry_script");
@@ -279,8 +283,11 @@ void SpecReader::CheckDistribution(Form form) {
 void SpecReader::CheckReferences() {
   std::map<std::string, std::string> names;
   for (const Input& in : spec_.inputs) names[in.name] = "";
+  std::map<std::string, std::string> outputs;
+  for (const Output& out : spec_.outputs) outputs[out.name] = "";
+  const bool command = spec_.form == "command";
   for (const Reference& ref : references_) {
-    auto substituted = SubstituteInputs(ref.text, names);
+    auto substituted = Substitute(ref.text, names, command ? &outputs : nullptr, false);
     if (!substituted.ok()) p_->Add(ref.where, ref.field, substituted.status().message());
   }
 }

@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "spec/job_spec.h"
@@ -49,6 +50,10 @@ class SpecReader {
   void ReadResources(const Node& n);
   void ReadDistribution(const Node& n);
   void ReadLimits(const Node& n);
+  void ReadStringPairs(const Node& n, const std::string& field,
+                       std::vector<std::pair<std::string, std::string>>* out);
+  void ReadIdentity(const Node& n);
+  void ReadOutputs(const Node& n);
   void ReadEnvironmentVariables(const Node& n);
   void ReadTags(const Node& n);
   void ReadInputs(const Node& n);

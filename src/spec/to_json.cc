@@ -63,10 +63,24 @@ Json EstimatorJson(const JobSpec& spec) {
   };
 }
 
+Json OutputsJson(const std::vector<Output>& outputs) {
+  Json j = Json::object();
+  for (const Output& out : outputs) {
+    const char* type = out.kind == Output::Kind::kUriFolder     ? "uri_folder"
+                       : out.kind == Output::Kind::kUriFile     ? "uri_file"
+                       : out.kind == Output::Kind::kCustomModel ? "custom_model"
+                                                                : "mlflow_model";
+    Json o = {{"type", type}, {"mode", out.mode}};
+    if (out.kind == Output::Kind::kUriFile) o["path"] = out.file_name;
+    j[out.name] = o;
+  }
+  return j;
+}
+
 Json CommandJson(const JobSpec& spec) {
-  return {
-      {"code", spec.source_directory},
-      {"command", spec.command},
+  Json j = {
+      {"type", "command"},
+      {"command", spec.shell_command.empty() ? Json(spec.command) : Json(spec.shell_command)},
       {"inputs", InputsJson(spec.inputs)},
       {"environment",
        {
@@ -87,7 +101,16 @@ Json CommandJson(const JobSpec& spec) {
       {"experiment_name", spec.experiment_name},
       {"display_name", spec.display_name},
       {"tags", PairsJson(spec.tags)},
+      {"outputs", OutputsJson(spec.outputs)},
+      {"properties", PairsJson(spec.properties)},
   };
+  // Optional fields only when given: a job without code runs in an empty folder.
+  if (!spec.source_directory.empty()) j["code"] = spec.source_directory;
+  if (!spec.job_name.empty()) j["name"] = spec.job_name;
+  if (!spec.description.empty()) j["description"] = spec.description;
+  if (!spec.shm_size.empty()) j["resources"]["shm_size"] = spec.shm_size;
+  if (!spec.queue_settings.empty()) j["queue_settings"] = PairsJson(spec.queue_settings);
+  return j;
 }
 
 }  // namespace

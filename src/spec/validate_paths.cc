@@ -80,7 +80,12 @@ Status ValidatePaths(const JobSpec& spec) {
   std::error_code ec;
   fs::file_status st = fs::status(source, ec);
   bool source_ok = false;
-  if (source.empty()) {
+  if (source.empty() && command) {
+    // No code: the command runs in an empty working folder.
+    if (!spec.pip_requirements_file.empty()) {
+      p.Add(where, "environment.pip_requirements_file", "needs code (the folder it is in)");
+    }
+  } else if (source.empty()) {
     p.Add(where, source_field, "must not be empty");
   } else if (!fs::exists(st)) {
     p.Add(where, source_field, Quote(source) + " does not exist");

@@ -131,5 +131,44 @@ TEST(GoldenPlan, SlurmWithCondaEnvironment) {
   ExpectGolden("slurm_env", (*t)->Plan(Job("pytorch"), c));
 }
 
+// Issue 14: a command string runs as `bash -c SCRIPT` under rank-exec / srun, with its inputs
+// and outputs single-quoted (one word each: the injection attempt stays text), the outputs
+// under the work folder the ranks run in (the shared folder here), and python meaning the
+// environment's interpreter.
+const char kShellJob[] = R"yaml(code: /src
+command: |
+  python train.py --name ${{inputs.name}} > ${{outputs.model}}/log.txt && echo done
+inputs: {name: "a'b; rm -rf ~ $(id)"}
+outputs: {model: }
+resources: {instance_count: 2}
+distribution: {type: mpi, process_count_per_instance: 2}
+experiment_name: golden
+)yaml";
+
+spec::JobSpec ShellJob() {
+  auto s = spec::ParseJobText(kShellJob, "golden.yaml", "/src");
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return s.ok() ? *s : spec::JobSpec{};
+}
+
+TEST(GoldenPlan, ShellCommandOverMpiHostsShared) {
+  auto t = MpiTarget::Create("lab", {{"hosts", "node1:2,node2:2"},
+                                     {"shared_folder", "/nfs/runs"},
+                                     {"tracking_address", "head"},
+                                     {"cores_per_host", 8}});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  PlanContext c = WithEnvironment();
+  c.input_values = {{"name", "a'b; rm -rf ~ $(id)"}};
+  ExpectGolden("mpi_hosts_shared_shell", (*t)->Plan(ShellJob(), c));
+}
+
+TEST(GoldenPlan, ShellCommandOnSlurm) {
+  auto t = SlurmTarget::Create("hpc", {{"partition", "gpu"}, {"tracking_address", "login1"}});
+  ASSERT_TRUE(t.ok());
+  PlanContext c = Context();
+  c.input_values = {{"name", "a'b; rm -rf ~ $(id)"}};
+  ExpectGolden("slurm_shell", (*t)->Plan(ShellJob(), c));
+}
+
 }  // namespace
 }  // namespace trainyard::targets

@@ -68,11 +68,38 @@ Status LocalTarget::Check(const spec::JobSpec& spec) const {
   return Status::Ok();
 }
 
+std::map<std::string, std::string> OutputValues(const spec::JobSpec& spec,
+                                                const std::string& work_dir) {
+  std::map<std::string, std::string> values;
+  for (const auto& out : spec.outputs) {
+    std::string path = work_dir + "/outputs/" + out.name;
+    if (out.kind == spec::Output::Kind::kUriFile) path += "/" + out.file_name;
+    values[out.name] = path;
+  }
+  return values;
+}
+
+std::string ShellPreamble(const spec::JobSpec& spec, const PlanContext& ctx) {
+  if (!spec::MentionsPython(spec.shell_command)) return "";
+  // python and python3 mean the job's interpreter (its environment's, when it has one), in the
+  // command and in the bash processes it starts.
+  const std::string python = spec::SingleQuote(ctx.interpreter);
+  return "python() { " + python + " \"$@\"; }; python3() { " + python +
+         " \"$@\"; }; export -f python python3\n";
+}
+
 Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx) {
   std::vector<std::string> argv;
   if (spec.form == "command") {
+    std::map<std::string, std::string> outputs = OutputValues(spec, ctx.work_dir);
+    if (!spec.shell_command.empty()) {
+      ASSIGN_OR_RETURN(std::string script, spec::Substitute(spec.shell_command, ctx.input_values,
+                                                            &outputs, /*quote=*/true));
+      return std::vector<std::string>{"bash", "-c", ShellPreamble(spec, ctx) + script};
+    }
     for (size_t i = 0; i < spec.command.size(); ++i) {
-      ASSIGN_OR_RETURN(std::string word, spec::SubstituteInputs(spec.command[i], ctx.input_values));
+      ASSIGN_OR_RETURN(std::string word, spec::Substitute(spec.command[i], ctx.input_values,
+                                                          &outputs, /*quote=*/false));
       if (i == 0 && (word == "python" || word == "python3")) word = ctx.interpreter;
       argv.push_back(std::move(word));
     }

@@ -45,9 +45,19 @@ class LocalTarget : public Target {
 };
 
 // The program's argv for a job (interpreter + entry + arguments, or the command's words), with
-// inputs substituted. Shared by every target type.
+// inputs substituted. Shared by every target type. A command written as a string is
+// {"bash", "-c", SCRIPT}: ShellPreamble, then the command with every ${{inputs.X}} and
+// ${{outputs.X}} single-quoted (one word each, never shell syntax).
 Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx);
 
+// ${{outputs.NAME}} for each output: <work_dir>/outputs/NAME (a folder, made by the supervisor
+// before the ranks start, kept with the run), or <work_dir>/outputs/NAME/FILE for a uri_file.
+std::map<std::string, std::string> OutputValues(const spec::JobSpec& spec,
+                                                const std::string& work_dir);
+
+// For a shell command that runs python or python3: bash functions (exported to the bash
+// processes it starts) that make both words mean ctx.interpreter, then a newline; "" otherwise.
+std::string ShellPreamble(const spec::JobSpec& spec, const PlanContext& ctx);
 // One `mpirun` (run in `cwd` on this machine) that starts every rank through `trainyard
 // rank-exec` (the rank shim), with the target's `launcher_args` (-np, hosts, agent, ...),
 // exporting every variable of `env` to the ranks, with tagged output (split into per-rank logs by

@@ -73,6 +73,7 @@ Status CheckPlanSize(const spec::JobSpec& spec, const std::string& target_type) 
   }
   for (const auto& a : spec.extra_args) bytes += static_cast<int64_t>(a.size() + 1);
   for (const auto& c : spec.command) bytes += static_cast<int64_t>(c.size() + 1);
+  bytes += static_cast<int64_t>(spec.shell_command.size());
   for (const auto& [k, v] : spec.environment_variables) {
     bytes += static_cast<int64_t>(k.size() + v.size() + 2);
   }

@@ -191,18 +191,53 @@ TEST(LocalTarget, GpuRanksSeeTheirOwnDevice) {
   EXPECT_FALSE(t.Check(three).ok());
 }
 
-TEST(LocalTarget, CommandFormSubstitutesInputsAndInterpreter) {
+// Issue 14: a command string runs with bash -c (it was split into words and run without a
+// shell before); a list still runs as an argv vector, a leading python as the interpreter.
+TEST(LocalTarget, CommandListSubstitutesInputsAndInterpreter) {
   LocalTarget t("local", {{"gpus", 0}});
-  auto spec =
-      Job("code: /src\ncommand: python train.py --epochs ${{inputs.epochs}}\n"
-          "inputs: {epochs: 3}\n");
+  auto spec = Job(
+      "code: /src\ncommand: [python, train.py, --epochs, '${{inputs.epochs}}', "
+      "'${{outputs.o}}']\ninputs: {epochs: 3}\noutputs: {o: }\n");
   PlanContext ctx = Ctx();
   ctx.input_values = {{"epochs", "3"}};
   auto plan = t.Plan(spec, ctx);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   EXPECT_EQ(plan->processes[0].argv,
-            (std::vector<std::string>{"/usr/bin/python3", "train.py", "--epochs", "3"}));
+            (std::vector<std::string>{"/usr/bin/python3", "train.py", "--epochs", "3",
+                                      ctx.work_dir + "/outputs/o"}));
   EXPECT_EQ(plan->processes[0].env.at("TRAINYARD_INPUT_EPOCHS"), "3");
+}
+
+TEST(LocalTarget, CommandStringRunsInBashWithQuotedValues) {
+  LocalTarget t("local", {{"gpus", 0}});
+  auto spec = Job(
+      "code: /src\ncommand: |\n  python train.py --epochs ${{inputs.epochs}} && "
+      "echo ${{inputs.s}} > ${{outputs.f}}\ninputs: {epochs: 3, s: x}\n"
+      "outputs: {f: {type: uri_file}}\n");
+  PlanContext ctx = Ctx();
+  ctx.input_values = {{"epochs", "3"}, {"s", "it's $(id); `id` \"q\"\nline"}};
+  auto plan = t.Plan(spec, ctx);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->processes[0].argv,
+            (std::vector<std::string>{
+                "bash", "-c",
+                "python() { '/usr/bin/python3' \"$@\"; }; python3() { '/usr/bin/python3' \"$@\"; "
+                "}; export -f python python3\n"
+                "python train.py --epochs '3' && echo 'it'\\''s $(id); `id` \"q\"\nline' > '" +
+                    ctx.work_dir + "/outputs/f/f'\n"}));
+  // Without python in it, no functions are defined.
+  auto echo = Job("command: echo hi\n");
+  auto plan2 = t.Plan(echo, Ctx());
+  ASSERT_TRUE(plan2.ok()) << plan2.status().ToString();
+  EXPECT_EQ(plan2->processes[0].argv, (std::vector<std::string>{"bash", "-c", "echo hi"}));
+}
+
+TEST(SpecWords, MentionsPythonOnlyAsAWord) {
+  EXPECT_TRUE(spec::MentionsPython("python t.py"));
+  EXPECT_TRUE(spec::MentionsPython("echo a && python3 -c 1"));
+  EXPECT_TRUE(spec::MentionsPython("x|python"));
+  EXPECT_FALSE(spec::MentionsPython("echo python_path mypython python3.11 ./python"));
+  EXPECT_FALSE(spec::MentionsPython("ls"));
 }
 
 TEST(LaunchPlan, JsonRoundTripAndText) {
