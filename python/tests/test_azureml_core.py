@@ -424,6 +424,9 @@ def test_script_run_config_real_run(notebook, home, capsys):
     assert ws.get_run(run.id[:-2]).id == run.id and isinstance(ws.get_run(run.id), Run)
     assert run.number == 1 and run.experiment.name == "core-test"
     assert [r.id for r in exp.get_runs()] == [run.id]
+    assert [r.id for r in exp.get_runs(tags={"team": "core"})] == [run.id]
+    assert list(exp.get_runs(tags={"team": "other"})) == []
+    assert [r.id for r in Run.list(exp, status="Completed")] == [run.id]
     assert [e.name for e in Experiment.list(ws)] == ["core-test"]
     again = Run(exp, run.id)
     assert again.get_metrics()["lr"] == 0.25
