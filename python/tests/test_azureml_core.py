@@ -396,6 +396,8 @@ def test_script_run_config_real_run(notebook, home, capsys):
     assert "'a b; rm -rf ~'" in out  # one argument, no shell
     assert "RunId: {}".format(run.id) in out and "Execution Summary" in out
     assert details["status"] == "Completed" and run.get_status() == "Completed"
+    assert repr(run) == "Run(Experiment: core-test,\nId: {},\nType: azureml.scriptrun,\n" \
+        "Status: Completed)".format(run.id)
 
     metrics = run.get_metrics()
     assert metrics["lr"] == 0.25                   # logged once: the value

@@ -67,6 +67,22 @@ class Run(trainyard.Run):
     def parent(self):
         return None
 
+    def __repr__(self):
+        status = "Running" if self._is_context() else self.get_status()
+        return "Run(Experiment: {},\nId: {},\nType: {},\nStatus: {})".format(
+            self.experiment.name, self.id, self.type, status)
+
+    def _repr_html_(self):
+        import html
+
+        status = "Running" if self._is_context() else self.get_status()
+        cells = [self.experiment.name, self.id, self.type, status,
+                 "trainyard show {}".format(self.id)]
+        head = "".join("<th>{}</th>".format(h) for h in
+                       ("Experiment", "Id", "Type", "Status", "Details"))
+        row = "".join("<td>{}</td>".format(html.escape(str(c))) for c in cells)
+        return "<table style=\"width:100%\"><tr>{}</tr><tr>{}</tr></table>".format(head, row)
+
     def get_portal_url(self):
         raise NotImplementedError(
             "Run.get_portal_url: trainyard has no portal yet; use `trainyard show {0}` (and "
