@@ -496,3 +496,22 @@ def test_command_form_and_pytorch_configuration_real_runs(notebook, capsys):
     assert run.wait_for_completion()["status"] == "Completed"
     assert run.get_metrics()["n"] == [1, 2, 3, 4]
     assert run.number == 2 and [r.number for r in exp.get_runs()] == [2, 1]
+
+
+def test_environment_with_azureml_packages_real_run(notebook, capsys):
+    """CondaDependencies naming azureml-* packages: provided by the compatibility package, not
+    installed (nothing else asked: no environment is built)."""
+    ws, proj, _ = notebook
+    (proj / "version.py").write_text("import azureml.core\nprint('azureml', "
+                                     "azureml.core.VERSION)\n")
+    env = Environment("with-azureml")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["azureml-sdk"])
+    run = Experiment(ws, "core-env").submit(ScriptRunConfig(str(proj), "version.py",
+                                                             environment=env))
+    details = run.wait_for_completion(show_output=True)
+    out = capsys.readouterr().out
+    assert "azureml 1.0.21" in out
+    assert "azureml-defaults: provided by trainyard's azureml compatibility package" in out
+    assert set(details["properties"]["environment_provided"].split()) == {
+        "azureml-defaults", "azureml-sdk"}
+    assert "environment" not in details["properties"]  # no venv was built
