@@ -42,19 +42,3 @@ def test_compat_script_logs_through():
 def test_compat_script_offline():
     result = run_script(SCRIPT, env={"TRAINYARD_OFFLINE_QUIET": "1"})
     assert result.stdout.startswith("OfflineRun_")
-
-
-def test_submission_classes_say_what_to_use_instead():
-    result = run_script(
-        """
-        from azureml.core import Workspace, Experiment
-        for make in (Workspace.from_config, lambda: Experiment(None, "x"), Workspace):
-            try:
-                make()
-            except NotImplementedError as error:
-                assert "trainyard" in str(error)
-            else:
-                raise SystemExit("no error")
-        """
-    )
-    assert result.returncode == 0
