@@ -569,6 +569,38 @@ void IngestServer::AddMlflowRoutes(const std::string& bearer) {
     if (!authorized(req, res) || !parse(req, res, &body, true)) return;
     ok(res, json{{"run_info", run_info()}});
   });
+  // A logged model's metadata (MLmodel as JSON, sent by log_model after its files are uploaded):
+  // appended to tag mlflow.log-model.history, a JSON list, as MLflow's server keeps it.
+  impl->server.Post(
+      api + "runs/log-model", [=](const httplib::Request& req, httplib::Response& res) {
+        json body;
+        if (!authorized(req, res) || !parse(req, res, &body, true)) return;
+        auto model_text = JsonString(body, "model_json");
+        if (!model_text.ok()) return bad(res, model_text.status());
+        json model = json::parse(*model_text, nullptr, false);
+        if (model.is_discarded() || !model.is_object()) {
+          return bad(res, InvalidArgument("'model_json' must be a JSON object"));
+        }
+        const std::string kHistory = "mlflow.log-model.history";
+        json history = json::array();
+        {
+          MutexLock lock(impl->db_mu);
+          auto tags = impl->ws->Tags(impl->run_id);
+          if (!tags.ok()) return MlflowFail(res, 500, "INTERNAL_ERROR", tags.status().message());
+          for (const auto& [k, v] : *tags) {
+            if (k != kHistory) continue;
+            json old = json::parse(v, nullptr, false);
+            if (old.is_array()) history = std::move(old);
+          }
+        }
+        history.push_back(std::move(model));
+        tracking::Batch b;
+        b.tags.push_back({kHistory, json(history.dump()).dump()});
+        if (Status s = tracking::CheckTagValueJson(b.tags.back().value_json); !s.ok()) {
+          return bad(res, s);
+        }
+        if (store_batch(std::move(b), res)) ok(res, json::object());
+      });
   auto experiment = [impl]() {
     return json{{"experiment_id", impl->experiment},
                 {"name", impl->experiment},
@@ -624,7 +656,8 @@ void IngestServer::AddMlflowRoutes(const std::string& bearer) {
                req.method + " " + req.path +
                    " is not served by trainyard's tracking endpoint, which serves MLflow's "
                    "runs/log-metric, runs/log-batch, runs/log-parameter, runs/set-tag, runs/get, "
-                   "runs/create, runs/update, experiments/get, experiments/get-by-name and "
+                   "runs/create, runs/update, runs/log-model, experiments/get, "
+                   "experiments/get-by-name and "
                    "artifact uploads (PUT mlflow-artifacts/artifacts) for the run itself; see "
                    "docs/mlflow.md");
   };

@@ -73,6 +73,9 @@ ok("POST", "runs/log-parameter", {"run_id": RUN_ID, "key": "epochs", "value": "3
 ok("POST", "runs/log-parameter", {"run_id": RUN_ID, "key": "epochs", "value": "3"})  # same: ok
 ok("POST", "runs/set-tag", {"run_id": RUN_ID, "key": "team", "value": "vision"})
 ok("POST", "runs/log-batch", {"run_id": RUN_ID})  # nothing: fine
+model = {"artifact_path": "model", "flavors": {"sklearn": {"pickled_model": "model.pkl"}}}
+ok("POST", "runs/log-model", {"run_id": RUN_ID, "model_json": json.dumps(model)})
+ok("POST", "runs/log-model", {"run_id": RUN_ID, "model_json": json.dumps(dict(model, n=2))})
 
 # What MLflow refuses, with MLflow's error shapes.
 msg = refused(400, "INVALID_PARAMETER_VALUE", "POST", "runs/log-parameter",
@@ -86,6 +89,8 @@ refused(400, "INVALID_PARAMETER_VALUE", "POST", "runs/log-metric", {"key": "loss
 refused(400, "INVALID_PARAMETER_VALUE", "POST", "runs/log-batch",
         {"run_id": RUN_ID, "params": [{"key": "p%d" % i, "value": "v"} for i in range(101)]})
 refused(400, "MALFORMED_REQUEST", "POST", "runs/set-tag", raw=b"{not json")
+refused(400, "INVALID_PARAMETER_VALUE", "POST", "runs/log-model",
+        {"run_id": RUN_ID, "model_json": "[1]"})
 refused(404, "RESOURCE_DOES_NOT_EXIST", "POST", "runs/set-tag",
         {"run_id": "someone-else", "key": "k", "value": "v"})
 refused(404, "RESOURCE_DOES_NOT_EXIST", "GET", "runs/get?run_id=someone-else")
@@ -116,6 +121,8 @@ params = {p["key"]: p["value"] for p in data["params"]}
 assert params == {"lr": "0.01", "optimizer": "sgd", "epochs": "3"}, params
 tags = {t["key"]: t["value"] for t in data["tags"]}
 assert tags["stage"] == "train" and tags["team"] == "vision" and tags["mlflow.user"] == "me", tags
+history = json.loads(tags["mlflow.log-model.history"])
+assert history == [model, dict(model, n=2)], history
 print("REST OK", flush=True)
 '''
 
