@@ -96,6 +96,14 @@ assert mlflow.last_active_run().info.status == "FAILED"
 mlflow.autolog()
 mlflow.sklearn.autolog()
 mlflow.pytorch.autolog()
+import mlflow.lightgbm, mlflow.xgboost, mlflow.tensorflow, mlflow.keras, mlflow.version
+mlflow.lightgbm.autolog()
+assert mlflow.version.VERSION == mlflow.__version__
+try:
+    mlflow.lightgbm.log_model(object(), "model")
+    raise AssertionError("lightgbm.log_model")
+except NotImplementedError as e:
+    assert "outputs/" in str(e), e
 
 # What is not provided: NotImplementedError naming the trainyard way (hasattr stays False).
 for name in ("log_table", "log_image", "register_model", "search_runs", "evaluate", "pyfunc"):
@@ -141,7 +149,8 @@ print("OFFLINE OK")
 def test_fluent_api_offline(tmp_path):
     result = run_script(f"import os; os.chdir({str(tmp_path)!r})\n" + OFFLINE, env=offline_env())
     assert "OFFLINE OK" in result.stdout
-    for name in ("mlflow.autolog", "mlflow.sklearn.autolog", "mlflow.pytorch.autolog"):
+    for name in ("mlflow.autolog", "mlflow.sklearn.autolog", "mlflow.pytorch.autolog",
+                 "mlflow.lightgbm.autolog"):
         assert f"[trainyard] mlflow: {name}() is a no-op" in result.stderr, result.stderr
 
 

@@ -19,7 +19,11 @@ How MLflow's notions map onto the trainyard run:
   runs       the trainyard run is the only run: start_run() returns it (as an ActiveRun usable
              in `with`), end_run() flushes and ends MLflow's view of it (the run's status is
              trainyard's: it ends when the script exits). Nested runs, other run ids: refused.
-  autolog    a no-op that says so (mlflow.autolog, mlflow.sklearn.autolog, mlflow.pytorch.autolog).
+  autolog    a no-op that says so (mlflow.autolog and mlflow.<flavor>.autolog for sklearn, pytorch,
+             lightgbm, xgboost, tensorflow, keras).
+  models     mlflow.sklearn / mlflow.pytorch save_model, log_model, load_model: MLflow's folder
+             layout (MLmodel + the pickled / torch.save'd model); other flavors' models raise
+             NotImplementedError (save them under outputs/).
 """
 
 import json
@@ -457,5 +461,5 @@ def _autolog_note(name):
           f"mlflow.log_metric / log_param / log_artifact (docs/mlflow.md)")
 
 
-from mlflow import pytorch, sklearn, tracking  # noqa: E402,F401 - submodules, as mlflow has them
+from mlflow import keras, lightgbm, pytorch, sklearn, tensorflow, tracking, xgboost  # noqa: E402,F401,I001 - submodules, as mlflow has them
 from mlflow.tracking import MlflowClient  # noqa: E402,F401
