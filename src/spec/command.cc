@@ -1,4 +1,5 @@
 // Words and arguments: SplitCommand, Substitute, MentionsPython, ScriptArguments.
+#include <functional>
 #include <utility>
 
 #include "common/strings.h"
@@ -89,9 +90,16 @@ std::string SingleQuote(const std::string& value) {
   return out + "'";
 }
 
-Result<std::string> Substitute(const std::string& text,
-                               const std::map<std::string, std::string>& inputs,
-                               const std::map<std::string, std::string>* outputs, bool quote) {
+namespace {
+
+using Replace = std::function<std::string(const std::string& kind, const std::string& name,
+                                          const std::string& value, size_t at)>;
+
+// Replaces every ${{kind.NAME}} by replace(kind, NAME, value, offset of "${{").
+Result<std::string> SubstituteWith(const std::string& text,
+                                   const std::map<std::string, std::string>& inputs,
+                                   const std::map<std::string, std::string>* outputs,
+                                   const Replace& replace) {
   static const std::string kOpen = "${{";
   std::string out;
   size_t i = 0;
@@ -117,30 +125,131 @@ Result<std::string> Substitute(const std::string& text,
     std::string kind;
     if (StartsWith(expr, "inputs.")) {
       values = &inputs;
-      kind = "input";
+      kind = "inputs";
     } else if (outputs != nullptr && StartsWith(expr, "outputs.")) {
       values = outputs;
-      kind = "output";
+      kind = "outputs";
     } else {
       return InvalidArgument("unsupported expression " + Quote("${{" + expr + "}}") + " (only " +
                              supported + ")");
     }
-    std::string name = expr.substr(kind.size() + 2);
+    std::string name = expr.substr(kind.size() + 1);
     auto it = values->find(name);
     if (it == values->end()) {
       std::vector<std::string> names;
       names.reserve(values->size());
       for (const auto& kv : *values) names.push_back(kv.first);
-      return InvalidArgument("unknown " + kind + " " + Quote(name) + DidYouMeanSuffix(name, names));
+      return InvalidArgument("unknown " + kind.substr(0, kind.size() - 1) + " " + Quote(name) +
+                             DidYouMeanSuffix(name, names));
     }
-    out += quote ? SingleQuote(it->second) : it->second;
+    out += replace(kind, name, it->second, start);
     i = end + 2;
   }
 }
 
+// For each byte of a bash script, the quoting it is in: 'o' (none), 'd' (double quotes) or 's'
+// (single quotes, or $'...'). Command substitutions $(...) and `...` inside double quotes start
+// afresh. An approximation of bash's lexer (heredocs, for one, read as unquoted text): a wrong
+// guess changes how a value is split into words, never makes it shell syntax (see ShellScript).
+std::string QuotingOf(const std::string& text) {
+  struct Frame {
+    char kind;      // 'o', 'd', 's', 'a' ($'...'), 'b' (`...` inside double quotes)
+    int parens;     // open parentheses in an 'o' frame that a $( inside double quotes opened
+    bool in_subst;  // an 'o' frame opened by $( inside double quotes
+  };
+  std::vector<Frame> stack = {{'o', 0, false}};
+  std::string out(text.size(), 'o');
+  for (size_t i = 0; i < text.size(); ++i) {
+    Frame& f = stack.back();
+    char c = text[i];
+    char next = i + 1 < text.size() ? text[i + 1] : '\0';
+    out[i] = f.kind == 'd' ? 'd' : (f.kind == 's' || f.kind == 'a') ? 's' : 'o';
+    switch (f.kind) {
+      case 's':
+        if (c == '\'') stack.pop_back();
+        break;
+      case 'a':
+        if (c == '\\') {
+          ++i;
+        } else if (c == '\'') {
+          stack.pop_back();
+        }
+        break;
+      case 'd':
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"') {
+          stack.pop_back();
+        } else if (c == '$' && next == '(') {
+          stack.push_back({'o', 0, true});
+          ++i;
+        } else if (c == '`') {
+          stack.push_back({'b', 0, false});
+        }
+        break;
+      default:  // 'o' and 'b'
+        if (c == '\\') {
+          ++i;
+        } else if (c == '\'') {
+          stack.push_back({'s', 0, false});
+        } else if (c == '$' && next == '\'') {
+          stack.push_back({'a', 0, false});
+          ++i;
+        } else if (c == '"') {
+          stack.push_back({'d', 0, false});
+        } else if (f.kind == 'b' && c == '`') {
+          stack.pop_back();
+        } else if (f.in_subst && c == '(') {
+          ++f.parens;
+        } else if (f.in_subst && c == ')') {
+          if (f.parens == 0) {
+            stack.pop_back();
+          } else {
+            --f.parens;
+          }
+        }
+        break;
+    }
+    if (stack.empty()) stack.push_back({'o', 0, false});
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> Substitute(const std::string& text,
+                               const std::map<std::string, std::string>& inputs,
+                               const std::map<std::string, std::string>* outputs) {
+  return SubstituteWith(text, inputs, outputs,
+                        [](const std::string&, const std::string&, const std::string& value,
+                           size_t) { return value; });
+}
+
+Result<std::string> ShellScript(const std::string& command,
+                                const std::map<std::string, std::string>& inputs,
+                                const std::map<std::string, std::string>& outputs) {
+  const std::string quoting = QuotingOf(command);
+  std::map<std::string, std::string> assignments;  // variable -> value
+  auto body = SubstituteWith(
+      command, inputs, &outputs,
+      [&](const std::string& kind, const std::string& name, const std::string& value, size_t at) {
+        std::string var = "_ty_" + kind + "_" + name;
+        assignments[var] = value;
+        switch (quoting[at]) {
+          case 'd': return "${" + var + "}";
+          case 's': return "'\"${" + var + "}\"'";
+          default: return "\"${" + var + "}\"";
+        }
+      });
+  if (!body.ok()) return body.status();
+  std::string script;
+  for (const auto& [var, value] : assignments) script += var + "=" + SingleQuote(value) + "\n";
+  return script + *body;
+}
+
 Result<std::string> SubstituteInputs(const std::string& word,
                                      const std::map<std::string, std::string>& values) {
-  return Substitute(word, values, nullptr, false);
+  return Substitute(word, values, nullptr);
 }
 
 bool MentionsPython(const std::string& command) {

@@ -76,12 +76,20 @@ Result<std::string> SubstituteInputs(const std::string& word,
                                      const std::map<std::string, std::string>& values);
 
 // Replaces ${{inputs.NAME}} with inputs[NAME] and, when `outputs` is given, ${{outputs.NAME}}
-// with (*outputs)[NAME]; with `quote`, each value is written single-quoted for bash ('\'' for a
-// quote), so that it is always one word and never shell syntax. ${{search_space.X}} is refused
-// (sweeps are issue 15); an unknown name is an error naming it.
+// with (*outputs)[NAME], as they are. ${{search_space.X}} is refused (sweeps are issue 15); an
+// unknown name is an error naming it.
 Result<std::string> Substitute(const std::string& text,
                                const std::map<std::string, std::string>& inputs,
-                               const std::map<std::string, std::string>* outputs, bool quote);
+                               const std::map<std::string, std::string>* outputs);
+
+// A command string as the bash script that runs it: each value referenced is assigned to a
+// shell variable first (_ty_inputs_NAME='...', single-quoted), and each ${{inputs.NAME}} /
+// ${{outputs.NAME}} becomes a reference to it, quoted for where it stands: "${V}" outside quotes,
+// ${V} inside double quotes, '"${V}"' inside single quotes. A value is thus one word and, being
+// expanded rather than parsed, can never be shell syntax (;, $(...), quotes, newlines, any bytes).
+Result<std::string> ShellScript(const std::string& command,
+                                const std::map<std::string, std::string>& inputs,
+                                const std::map<std::string, std::string>& outputs);
 
 // `value` single-quoted for a POSIX shell: 'it'\''s' (any bytes but NUL).
 std::string SingleQuote(const std::string& value);

@@ -287,7 +287,7 @@ void SpecReader::CheckReferences() {
   for (const Output& out : spec_.outputs) outputs[out.name] = "";
   const bool command = spec_.form == "command";
   for (const Reference& ref : references_) {
-    auto substituted = Substitute(ref.text, names, command ? &outputs : nullptr, false);
+    auto substituted = Substitute(ref.text, names, command ? &outputs : nullptr);
     if (!substituted.ok()) p_->Add(ref.where, ref.field, substituted.status().message());
   }
 }

@@ -93,13 +93,13 @@ Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const Pl
   if (spec.form == "command") {
     std::map<std::string, std::string> outputs = OutputValues(spec, ctx.work_dir);
     if (!spec.shell_command.empty()) {
-      ASSIGN_OR_RETURN(std::string script, spec::Substitute(spec.shell_command, ctx.input_values,
-                                                            &outputs, /*quote=*/true));
+      ASSIGN_OR_RETURN(std::string script,
+                       spec::ShellScript(spec.shell_command, ctx.input_values, outputs));
       return std::vector<std::string>{"bash", "-c", ShellPreamble(spec, ctx) + script};
     }
     for (size_t i = 0; i < spec.command.size(); ++i) {
-      ASSIGN_OR_RETURN(std::string word, spec::Substitute(spec.command[i], ctx.input_values,
-                                                          &outputs, /*quote=*/false));
+      ASSIGN_OR_RETURN(std::string word,
+                       spec::Substitute(spec.command[i], ctx.input_values, &outputs));
       if (i == 0 && (word == "python" || word == "python3")) word = ctx.interpreter;
       argv.push_back(std::move(word));
     }

@@ -46,8 +46,8 @@ class LocalTarget : public Target {
 
 // The program's argv for a job (interpreter + entry + arguments, or the command's words), with
 // inputs substituted. Shared by every target type. A command written as a string is
-// {"bash", "-c", SCRIPT}: ShellPreamble, then the command with every ${{inputs.X}} and
-// ${{outputs.X}} single-quoted (one word each, never shell syntax).
+// {"bash", "-c", SCRIPT}: ShellPreamble, then spec::ShellScript (every ${{inputs.X}} and
+// ${{outputs.X}} one word, never shell syntax).
 Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx);
 
 // ${{outputs.NAME}} for each output: <work_dir>/outputs/NAME (a folder, made by the supervisor

@@ -223,13 +223,32 @@ TEST(LocalTarget, CommandStringRunsInBashWithQuotedValues) {
                 "bash", "-c",
                 "python() { '/usr/bin/python3' \"$@\"; }; python3() { '/usr/bin/python3' \"$@\"; "
                 "}; export -f python python3\n"
-                "python train.py --epochs '3' && echo 'it'\\''s $(id); `id` \"q\"\nline' > '" +
-                    ctx.work_dir + "/outputs/f/f'\n"}));
+                "_ty_inputs_epochs='3'\n"
+                "_ty_inputs_s='it'\\''s $(id); `id` \"q\"\nline'\n"
+                "_ty_outputs_f='" +
+                    ctx.work_dir +
+                    "/outputs/f/f'\n"
+                    "python train.py --epochs \"${_ty_inputs_epochs}\" && echo \"${_ty_inputs_s}\" > "
+                    "\"${_ty_outputs_f}\"\n"}));
   // Without python in it, no functions are defined.
   auto echo = Job("command: echo hi\n");
   auto plan2 = t.Plan(echo, Ctx());
   ASSERT_TRUE(plan2.ok()) << plan2.status().ToString();
   EXPECT_EQ(plan2->processes[0].argv, (std::vector<std::string>{"bash", "-c", "echo hi"}));
+}
+
+// Each reference is quoted for where it stands: outside quotes, in double quotes (also inside a
+// $(...) there, which starts afresh), in single quotes.
+TEST(SpecWords, ShellScriptQuotesReferencesForTheirContext) {
+  std::map<std::string, std::string> in = {{"a", "A"}};
+  auto script = spec::ShellScript(
+      "echo ${{inputs.a}} \"x ${{inputs.a}}\" 'y ${{inputs.a}}' \"$(cat ${{inputs.a}})\" "
+      "\\\"${{inputs.a}}",
+      in, {});
+  ASSERT_TRUE(script.ok()) << script.status().ToString();
+  EXPECT_EQ(*script,
+            "_ty_inputs_a='A'\necho \"${_ty_inputs_a}\" \"x ${_ty_inputs_a}\" 'y "
+            "'\"${_ty_inputs_a}\"'' \"$(cat \"${_ty_inputs_a}\")\" \\\"\"${_ty_inputs_a}\"");
 }
 
 TEST(SpecWords, MentionsPythonOnlyAsAWord) {
