@@ -12,6 +12,7 @@ by each test).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -400,3 +401,22 @@ identity: {{type: user_identity}}
                           ("descripton: x", 'did you mean "description"')]:
         proc = submit_file(ty, ty.tmp / "bad", "command: echo\n" + field + "\n")
         assert proc.returncode != 0 and expect in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("backend", ["mpi", "pytorch"])
+def test_distributed_ranks_each_run_the_script(ty, backend):
+    if backend == "mpi" and shutil.which("mpirun") is None:
+        pytest.skip("Open MPI's mpirun is not installed")
+    # Under mpi each rank is `trainyard rank-exec -- bash -c SCRIPT` started by a real mpirun.
+    command = ('echo "rank $RANK of $WORLD_SIZE: ${{inputs.msg}}" > ${{outputs.o}}/rank-$RANK.txt\n'
+               "python -c 'import os; print(\"py\", os.environ[\"RANK\"])'\n")
+    text = job_with_inputs(command, {"msg": "a; b $(id)"},
+                           f"outputs: {{o: }}\ndistribution: {{type: {backend}, "
+                           "process_count_per_instance: 2}")
+    run_id, info = completed(ty, ty.tmp / backend, text)
+    run_dir = Path(info["run_dir"])
+    for rank in (0, 1):
+        assert (run_dir / f"outputs/o/rank-{rank}.txt").read_text() == \
+            f"rank {rank} of 2: a; b $(id)\n"
+    out = logs(ty, run_id)
+    assert "py 0" in out and "py 1" in out
