@@ -1,5 +1,6 @@
 // Words and arguments: SplitCommand, Substitute, MentionsPython, ScriptArguments.
 #include <functional>
+#include <string_view>
 #include <utility>
 
 #include "common/strings.h"
@@ -188,7 +189,11 @@ std::string QuotingOf(const std::string& text) {
         }
         break;
       default:  // 'o' and 'b'
-        if (c == '\\') {
+        if (c == '#' && (i == 0 || std::string_view(" \t\n;&|()").find(text[i - 1]) !=
+                                       std::string_view::npos)) {
+          // A comment, to the end of the line: its quotes are text.
+          while (i + 1 < text.size() && text[i + 1] != '\n') out[++i] = 'o';
+        } else if (c == '\\') {
           ++i;
         } else if (c == '\'') {
           stack.push_back({'s', 0, false});

@@ -251,6 +251,16 @@ TEST(SpecWords, ShellScriptQuotesReferencesForTheirContext) {
             "'\"${_ty_inputs_a}\"'' \"$(cat \"${_ty_inputs_a}\")\" \\\"\"${_ty_inputs_a}\"");
 }
 
+// A quote in a comment is text: the references after it are still outside quotes.
+TEST(SpecWords, ShellScriptSkipsComments) {
+  auto script = spec::ShellScript("# it's a comment\necho ${{inputs.a}} #x'\necho ${{inputs.a}}",
+                                  {{"a", "A"}}, {});
+  ASSERT_TRUE(script.ok()) << script.status().ToString();
+  EXPECT_EQ(*script,
+            "_ty_inputs_a='A'\n# it's a comment\necho \"${_ty_inputs_a}\" #x'\necho "
+            "\"${_ty_inputs_a}\"");
+}
+
 TEST(SpecWords, MentionsPythonOnlyAsAWord) {
   EXPECT_TRUE(spec::MentionsPython("python t.py"));
   EXPECT_TRUE(spec::MentionsPython("echo a && python3 -c 1"));
