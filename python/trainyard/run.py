@@ -328,7 +328,9 @@ class Run:
             "tags": d["tags"],
             "inputDatasets": [],
             "runDefinition": spec,
-            "arguments": d["argv"][2:] if spec.get("form") != "command" else d["argv"][1:],
+            # The estimator form runs [interpreter, script, args...], the command form its own
+            # program ([bash, -c, command] for a command string).
+            "arguments": d["argv"][1:] if "command" in spec else d["argv"][2:],
             "argv": d["argv"],
             "snapshotId": d["snapshot"].get("id"),
             "logFiles": {f: os.path.join(d["run_dir"], f) for f in _log_files(d["run_dir"])},

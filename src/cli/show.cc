@@ -31,6 +31,9 @@ Status Show(Context& ctx, const ShowFlags& f) {
   line("run", run.id);
   line("experiment", run.experiment);
   line("name", run.display_name);
+  if (j["properties"].contains("description")) {
+    line("description", j["properties"]["description"].get<std::string>());
+  }
   std::string st = StatusColoured(store::RunStatusName(run.status), c);
   if (!run.status_detail.empty()) st += " (" + run.status_detail + ")";
   line("status", st);
