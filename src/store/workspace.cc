@@ -140,6 +140,27 @@ CREATE TABLE tracking_clients (
 ALTER TABLE runs ADD COLUMN lost_metric_points INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN lost_log_bytes INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4: registered environments and data assets (named, versioned; see store/assets.cc).
+    R"sql(
+CREATE TABLE environments (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  definition_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (name, version)
+);
+CREATE TABLE data_assets (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  version TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  definition_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE (name, version)
+);
+)sql",
 };
 
 constexpr const char* kRunColumns =

@@ -25,7 +25,7 @@
 
 namespace trainyard::store {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // A file of space a run's supervisor holds in the run's folder to store the run's end on a full
 // disk (runner/supervise.cc); removed by the supervisor at its end, or by ReapOrphans.
@@ -91,6 +91,17 @@ struct TargetRecord {
   std::string name;
   std::string type;         // "local" (more with the distributed-runs issue)
   std::string config_json;  // type-specific options
+};
+
+// A registered environment or data asset: a named, versioned definition kept in the workspace
+// (`trainyard env create`, `trainyard data create`). Versions are text, as on the hosted service.
+enum class AssetKind { kEnvironment, kData };
+struct AssetRecord {
+  std::string name;
+  std::string version;
+  std::string description;
+  std::string definition_json;  // kind-specific (runner/assets.h)
+  int64_t created_at = 0;       // microseconds since the epoch
 };
 
 // Fields to set together with a status change (unset fields are left as they are).
@@ -161,6 +172,17 @@ class Workspace {
   Result<std::optional<TargetRecord>> GetTarget(const std::string& name);
   Result<std::vector<TargetRecord>> ListTargets();
   Status RemoveTarget(const std::string& name);
+
+  // Registered environments and data assets (store/assets.cc). PutAsset stores a new version:
+  // when asset->version is empty it becomes the next integer (1 + the highest integer version of
+  // that name, 1 for a new name); an existing name:version is AlreadyExists (versions are never
+  // replaced). Fills in created_at.
+  Status PutAsset(AssetKind kind, AssetRecord* asset);
+  // `version` "" or "latest": the highest integer version when every version of the name is an
+  // integer, else the one created last. NotFound (naming what exists) otherwise.
+  Result<AssetRecord> GetAsset(AssetKind kind, const std::string& name, const std::string& version);
+  // Every version of `name` ("" = of every name), by name then creation.
+  Result<std::vector<AssetRecord>> ListAssets(AssetKind kind, const std::string& name = "");
 
   // Finds runs whose supervisor is gone (dead pid on this host, or no heartbeat for
   // `stale_after_micros` — 10 minutes when its process is still alive) while not terminal, and
