@@ -305,7 +305,13 @@ void DefineModule(py::module_& m) {
             Check(
                 Locked(w, [&](const Workspace& ws) { return ws.AddTarget(name, type, options); }));
           },
-          py::arg("name"), py::arg("type"), py::arg("options"));
+          py::arg("name"), py::arg("type"), py::arg("options"))
+      .def(
+          "remove_target",
+          [](const SdkWorkspace& w, const std::string& name) {
+            Check(Locked(w, [&](const Workspace& ws) { return ws.RemoveTarget(name); }));
+          },
+          py::arg("name"));
 }
 
 }  // namespace

@@ -187,6 +187,8 @@ class Workspace {
   // Adds (or replaces) a target, as `trainyard target add NAME --type TYPE -o KEY=VALUE...`.
   Status AddTarget(const std::string& name, const std::string& type,
                    const std::map<std::string, std::string>& options) const;
+  // Removes a target, as `trainyard target remove NAME`; NotFound when there is none.
+  Status RemoveTarget(const std::string& name) const;
 
  private:
   explicit Workspace(std::shared_ptr<Run::State> state) : state_(std::move(state)) {}

@@ -241,6 +241,10 @@ def test_targets(ws):
         ws.get_target("laptp")
     with pytest.raises(ValueError, match="target name"):
         ws.add_target("", "local")
+    ws.remove_target("laptop")
+    assert set(ws.targets) == {"local"}
+    with pytest.raises(ValueError, match='no target named "laptop"'):
+        ws.remove_target("laptop")
 
 
 def test_no_subprocess_in_the_sdk(ws, tmp_path, monkeypatch):

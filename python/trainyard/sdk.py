@@ -76,6 +76,11 @@ class Workspace:
         self._ws.add_target(str(name), str(type), {str(k): text(v) for k, v in options.items()})
         return self.get_target(name)
 
+    def remove_target(self, name):
+        """Removes target `name`, as `trainyard target remove NAME`; ValueError when there is
+        none. Runs that used it keep their records."""
+        self._ws.remove_target(str(name))
+
     def get_run(self, run_id):
         """The run with this id (or a unique prefix of it)."""
         from trainyard.run import Run

@@ -194,6 +194,10 @@ Status Workspace::AddTarget(const std::string& name, const std::string& type,
   return runner::AddTarget(state_->ws.get(), name, type, options);
 }
 
+Status Workspace::RemoveTarget(const std::string& name) const {
+  return state_->ws->RemoveTarget(name);
+}
+
 Result<Run> Experiment::Submit(const Estimator& e) const {
   // The estimator becomes the same document a job file would hold, so it validates the same way.
   nlohmann::ordered_json doc = {
