@@ -8,10 +8,10 @@ namespace trainyard::cli {
 namespace {
 
 constexpr VerbRegistrar kVerbs[] = {
-    RegisterSubmit,      RegisterList,     RegisterShow,     RegisterLogs,
-    RegisterWait,        RegisterCancel,   RegisterFiles,    RegisterDownload,
-    RegisterExperiments, RegisterSnapshot, RegisterDoctor,   RegisterTarget,
-    RegisterSupervise,   RegisterMetrics,  RegisterRankExec, RegisterEnv,
+    RegisterSubmit, RegisterList,   RegisterShow,      RegisterLogs,        RegisterWait,
+    RegisterCancel, RegisterFiles,  RegisterDownload,  RegisterExperiments, RegisterSnapshot,
+    RegisterDoctor, RegisterTarget, RegisterSupervise, RegisterMetrics,     RegisterRankExec,
+    RegisterEnv,    RegisterData,
 };
 
 // The option of `app` (or of an app it falls through to) that `word` names: "--name" or "-n".

@@ -54,6 +54,7 @@ void RegisterSupervise(CLI::App&, Context&);
 void RegisterMetrics(CLI::App&, Context&);  // metrics, compare, tags
 void RegisterRankExec(CLI::App&, Context&);
 void RegisterEnv(CLI::App&, Context&);
+void RegisterData(CLI::App&, Context&);  // data create|list|show
 
 // The `trainyard` app with every verb registered; the verbs keep `ctx` (which must outlive the app)
 // and set ctx.run when one is chosen.

@@ -1,4 +1,6 @@
-// trainyard env list|show|prune: the cached Python environments of the workspace.
+// trainyard env list|show|prune: the cached Python environments of the workspace; env create and
+// the registered environments (named, versioned: `environment: azureml:NAME:VERSION` in a command
+// job, runner/assets.h), which list and show show too.
 #include <cstdio>
 #include <set>
 
@@ -8,6 +10,7 @@
 #include "common/process.h"
 #include "common/strings.h"
 #include "env/python_env.h"
+#include "runner/assets.h"
 
 namespace trainyard::cli {
 namespace {
@@ -49,7 +52,56 @@ Result<std::set<std::string>> HashesInUse(store::Workspace* ws) {
 struct EnvFlags {
   std::string hash;
   bool json = false;
+  bool registered = false;  // list: only the registered environments
+  std::string file;         // create
+  std::string version;      // create
 };
+
+nlohmann::json RegisteredToJson(const store::AssetRecord& a) {
+  nlohmann::json j = {{"name", a.name},
+                      {"version", a.version},
+                      {"description", a.description},
+                      {"created_at", FormatIso8601(a.created_at)}};
+  j.update(nlohmann::json::parse(a.definition_json));
+  return j;
+}
+
+// What a registered environment is, in a few words.
+std::string DescribeRegistered(const nlohmann::json& def) {
+  if (!def.value("image", "").empty()) return "image " + def.value("image", std::string());
+  if (def.contains("build")) return "build " + def["build"].value("path", std::string());
+  std::vector<std::string> parts;
+  if (!def.value("python", "").empty()) parts.push_back("python=" + def.value("python", ""));
+  for (const auto& c : def.value("conda", std::vector<std::string>())) parts.push_back(c);
+  for (const auto& p : def.value("pip", std::vector<std::string>())) parts.push_back(p);
+  return "conda_file: " + Join(parts, " ");
+}
+
+// NAME, NAME:VERSION or NAME@latest.
+std::pair<std::string, std::string> NameVersion(const std::string& text) {
+  if (size_t at = text.find('@'); at != std::string::npos) {
+    return {text.substr(0, at), text.substr(at + 1)};
+  }
+  if (size_t colon = text.rfind(':'); colon != std::string::npos) {
+    return {text.substr(0, colon), text.substr(colon + 1)};
+  }
+  return {text, ""};
+}
+
+Status EnvCreate(Context& ctx, const EnvFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  ASSIGN_OR_RETURN(store::AssetRecord rec, runner::EnvironmentFromYaml(f.file, f.hash, f.version));
+  RETURN_IF_ERROR(ws->PutAsset(store::AssetKind::kEnvironment, &rec));
+  if (f.json) {
+    std::printf("%s\n", JsonText(RegisteredToJson(rec)).c_str());
+  } else {
+    std::printf("environment %s:%s (%s): use it as environment: azureml:%s:%s\n", rec.name.c_str(),
+                rec.version.c_str(),
+                DescribeRegistered(nlohmann::json::parse(rec.definition_json)).c_str(),
+                rec.name.c_str(), rec.version.c_str());
+  }
+  return Status::Ok();
+}
 
 struct BuildFlags {
   std::string envs_dir;
@@ -58,6 +110,24 @@ struct BuildFlags {
 
 Status EnvList(Context& ctx, const EnvFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  ASSIGN_OR_RETURN(auto registered, ws->ListAssets(store::AssetKind::kEnvironment));
+  if (f.registered && f.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& a : registered) out.push_back(RegisteredToJson(a));
+    std::printf("%s\n", JsonText(out).c_str());
+    return Status::Ok();
+  }
+  if (!f.json && (f.registered || !registered.empty())) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& a : registered) {
+      rows.push_back({a.name, a.version, FormatLocal(a.created_at),
+                      DescribeRegistered(nlohmann::json::parse(a.definition_json))});
+    }
+    std::printf("Registered environments (environment: azureml:NAME:VERSION):\n");
+    PrintTable({"NAME", "VERSION", "CREATED", "DEFINITION"}, rows, ctx.stdout_tty);
+    if (f.registered) return Status::Ok();
+    std::printf("\nBuilt environments (cache):\n");
+  }
   ASSIGN_OR_RETURN(std::vector<env::EnvInfo> envs, env::ListEnvs(EnvsDir(ws)));
   if (f.json) {
     nlohmann::json out = nlohmann::json::array();
@@ -79,6 +149,27 @@ Status EnvList(Context& ctx, const EnvFlags& f) {
 
 Status EnvShow(Context& ctx, const EnvFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  // A registered environment: NAME:VERSION, NAME@latest, or a registered NAME (its latest).
+  auto [name, version] = NameVersion(f.hash);
+  auto reg = ws->GetAsset(store::AssetKind::kEnvironment, name, version);
+  if (reg.ok() || name != f.hash) {
+    if (!reg.ok()) return reg.status();
+    nlohmann::json j = RegisteredToJson(*reg);
+    if (f.json) {
+      std::printf("%s\n", JsonText(j).c_str());
+      return Status::Ok();
+    }
+    std::printf("name:         %s\n", reg->name.c_str());
+    std::printf("version:      %s\n", reg->version.c_str());
+    if (!reg->description.empty()) std::printf("description:  %s\n", reg->description.c_str());
+    std::printf("definition:   %s\n",
+                DescribeRegistered(nlohmann::json::parse(reg->definition_json)).c_str());
+    if (j.contains("conda_file")) {
+      std::printf("conda file:   %s\n", j["conda_file"].get<std::string>().c_str());
+    }
+    std::printf("created:      %s\n", FormatLocal(reg->created_at).c_str());
+    return Status::Ok();
+  }
   ASSIGN_OR_RETURN(env::EnvInfo e, env::FindEnv(EnvsDir(ws), f.hash));
   if (f.json) {
     std::printf("%s\n", JsonText(EnvToJson(e)).c_str());
@@ -145,15 +236,32 @@ Status EnvPrune(Context& ctx, const EnvFlags& f) {
 void RegisterEnv(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<EnvFlags>();
   CLI::App* cmd = app.add_subcommand(
-      "env", "manage cached Python environments (built for pip_packages; see TRAINYARD_PIP_*)");
+      "env",
+      "manage registered environments (env create) and the cached Python environments (built "
+      "for pip_packages; see TRAINYARD_PIP_*)");
   cmd->require_subcommand(1);
 
-  CLI::App* list = cmd->add_subcommand("list", "list the environments of the workspace");
+  CLI::App* create = cmd->add_subcommand(
+      "create",
+      "register a version of an environment from the hosted environment YAML (image, "
+      "build, conda_file): environment: azureml:NAME:VERSION in a command job");
+  create->add_option("name", f->hash, "the environment's name (default: the file's name)");
+  create->add_option("--file,-f", f->file, "the environment YAML")->required();
+  create->add_option("--version", f->version, "the version (default: the next integer)");
+  create->add_flag("--json", f->json, "machine-readable output");
+  OnRun(create, ctx, [&ctx, f] { return EnvCreate(ctx, *f); });
+
+  CLI::App* list = cmd->add_subcommand(
+      "list", "list the registered environments, then the built ones (--json: the built ones)");
+  list->add_flag("--registered", f->registered, "only the registered environments");
   list->add_flag("--json", f->json, "machine-readable output");
   OnRun(list, ctx, [&ctx, f] { return EnvList(ctx, *f); });
 
   CLI::App* show = cmd->add_subcommand("show", "show one environment");
-  show->add_option("hash", f->hash, "environment hash (or a unique prefix)")->required();
+  show->add_option("hash", f->hash,
+                   "a built environment's hash (or a unique prefix), or a registered "
+                   "environment: NAME, NAME:VERSION, NAME@latest")
+      ->required();
   show->add_flag("--json", f->json, "machine-readable output");
   OnRun(show, ctx, [&ctx, f] { return EnvShow(ctx, *f); });
 

@@ -16,6 +16,8 @@
 #include "env/cpp_build.h"
 #include "env/python_env.h"
 #include "runner/runner.h"
+
+#include "runner/assets.h"
 #include "spec/entry.h"
 #include "spec/parse.h"
 #include "targets/target.h"
@@ -265,8 +267,12 @@ uint64_t SnapshotLimitBytes() {
   return 2ull << 30;
 }
 
-Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
+Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& written,
                           const SubmitOptions& options) {
+  // Registered environments, data assets and datastore paths become packages and local paths.
+  spec::JobSpec spec = written;
+  std::vector<std::string> asset_notes;
+  RETURN_IF_ERROR(ResolveAssets(ws, &spec, &asset_notes));
   RETURN_IF_ERROR(CheckSpecBytes(spec));
   RETURN_IF_ERROR(CheckShellSyntax(spec));
   RETURN_IF_ERROR(spec::ValidatePaths(spec));
@@ -349,6 +355,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   }
   ASSIGN_OR_RETURN(sub.plan, target->Plan(spec, ctx));
   AddCommandJobFields(spec, &sub.plan);
+  for (const auto& note : asset_notes) sub.plan.notes.push_back(note);
   if (env_request) {
     for (const auto& p : env_request->provided) {
       sub.plan.notes.push_back(env::ProvidedNote(p));
@@ -425,6 +432,11 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& spec,
   sub.run.interpreter = sub.interpreter;
   sub.run.torch_version = sub.torch_version;
   RETURN_IF_ERROR(MakeDirs(ctx.run_dir + "/logs"));
+  if (!asset_notes.empty()) {  // what the job's azureml: references became (the supervisor appends)
+    std::string text;
+    for (const auto& note : asset_notes) text += "[trainyard] " + note + "\n";
+    RETURN_IF_ERROR(WriteFileAtomic(ctx.run_dir + "/logs/environment.log", text));
+  }
   if (env_request) {  // read by the supervisor, which builds the environment
     RETURN_IF_ERROR(
         WriteFileAtomic(ctx.run_dir + "/environment.json", env::EnvRequestToJson(*env_request)));

@@ -228,8 +228,16 @@ TEST_F(ErrorsTest, InvalidInputs) {
   EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d: {type: string, value: x, mode: download}\n"),
             "job.yaml:4:31: inputs.d.mode: only allowed for uri_folder and uri_file inputs");
   EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d: {path: 'https://x/y'}\n"),
-            "job.yaml:4:13: inputs.d.path: \"https://x/y\" is not a local path (remote URIs are "
+            "job.yaml:4:13: inputs.d.path: \"https://x/y\": web URLs as inputs are not supported "
+            "yet; download the file into a workspace datastore (<workspace>/datastores/NAME/) and "
+            "give azureml://datastores/NAME/paths/FILE, or a local path");
+  EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d: {path: 's3://x/y'}\n"),
+            "job.yaml:4:13: inputs.d.path: \"s3://x/y\" is not a local path (remote URIs are "
             "not supported)");
+  // Data assets and datastore paths are resolved at submit (runner/assets.h).
+  EXPECT_EQ(
+      Error(std::string(kHead) + "inputs:\n  d: {type: uri_file, path: azureml:iris@latest}\n"),
+      "OK");
   EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d:\n"),
             "job.yaml:4:3: inputs.d: expected a literal value or a map with type and path, got "
             "null");
@@ -255,10 +263,8 @@ TEST_F(ErrorsTest, NamesAndTargets) {
 
 // A command string is a bash script: its syntax is checked by bash at submit (e2e tests).
 TEST_F(ErrorsTest, CommandJobRefusals) {
-  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: azureml:AzureML-sklearn:1\n"),
-            "job.yaml:3:14: environment: registered environments (\"azureml:AzureML-sklearn:1\") "
-            "are not supported yet; give a python path or a map with python, pip_packages, "
-            "conda_packages, pip_requirements_file");
+  // Registered and curated environments are resolved at submit (runner/assets.h).
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: azureml:AzureML-sklearn:1\n"), "OK");
   EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {image: library/python:latest}\n"),
             "job.yaml:3:15: environment.image: container images (environment.image) are not "
             "supported yet; give the packages with environment.pip_packages, conda_packages or "

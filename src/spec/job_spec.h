@@ -17,6 +17,10 @@ struct Input {
   Kind kind = Kind::kLiteral;
   std::string value;  // the literal (kLiteral) or an absolute path (kUriFolder/kUriFile)
   Mode mode = Mode::kRoMount;
+  // A path to resolve at submit (runner/assets.h), as written: a data asset "azureml:NAME:V" or
+  // "azureml:NAME@latest", or a datastore path "azureml://datastores/NAME/paths/P". `value` is
+  // then empty until resolved.
+  std::string asset;
 
   bool operator==(const Input&) const = default;
 };
@@ -58,6 +62,15 @@ struct JobSpec {
   std::vector<std::string> pip_packages;
   std::vector<std::string> conda_packages;
   std::string pip_requirements_file;  // relative to source_directory
+  // A registered or curated environment as written ("azureml:NAME:V", "azureml:NAME@latest",
+  // "azureml://registries/R/environments/NAME/versions/V"): resolved at submit (runner/assets.h).
+  std::string registered_environment;
+  // environment.image / environment.build (command form): the ranks run in this container image
+  // (env/image.h, local targets). `image` as written; for build, the context folder (absolute)
+  // and its Dockerfile (relative to it).
+  std::string image;
+  std::string image_build_context;
+  std::string image_dockerfile;
   bool use_gpu = false;
   int node_count = 1;
   int process_count_per_node = 1;

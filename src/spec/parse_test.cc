@@ -183,6 +183,26 @@ identity: {type: user_identity}
   EXPECT_EQ(s.outputs[3], (Output{"c", Output::Kind::kCustomModel, "rw_mount", ""}));
 }
 
+// Registered environments, data assets and datastore paths are kept as written, for submit to
+// resolve against the workspace (runner/assets.h).
+TEST_F(ParseTest, AzuremlReferencesAreKeptForSubmit) {
+  JobSpec s = Parse(R"(
+command: python hello.py ${{inputs.a}} ${{inputs.b}}
+inputs:
+  a: {type: uri_file, path: azureml:iris:2}
+  b: {type: uri_folder, path: azureml://datastores/workspaceblobstore/paths/example-data/}
+environment: azureml://registries/azureml/environments/sklearn-1.5/labels/latest
+)");
+  EXPECT_EQ(s.registered_environment,
+            "azureml://registries/azureml/environments/sklearn-1.5/labels/latest");
+  ASSERT_EQ(s.inputs.size(), 2u);
+  EXPECT_EQ(s.inputs[0].asset, "azureml:iris:2");
+  EXPECT_EQ(s.inputs[0].kind, Input::Kind::kUriFile);
+  EXPECT_EQ(s.inputs[0].value, "");
+  EXPECT_EQ(s.inputs[1].asset, "azureml://datastores/workspaceblobstore/paths/example-data/");
+  EXPECT_EQ(s.inputs[1].kind, Input::Kind::kUriFolder);
+}
+
 TEST_F(ParseTest, JsonParsesLikeYaml) {
   const char* json = R"({
     "source_directory": "src",

@@ -83,10 +83,8 @@ void SpecReader::ReadEnvironment(const Node& n) {
   const std::string field = "environment";
   if (n.IsScalar()) {
     if (n.text.rfind("azureml:", 0) == 0) {
-      p_->Add(n.where, field,
-              "registered environments (" + Quote(n.text) +
-                  ") are not supported yet; give a python path or a map with python, "
-                  "pip_packages, conda_packages, pip_requirements_file");
+      // A registered (`trainyard env create`) or curated environment: resolved at submit.
+      spec_.registered_environment = n.text;
       return;
     }
     ReadPython(n, field);

@@ -114,6 +114,19 @@ void SpecReader::ReadInputMap(const Node& n, const std::string& field, Input& in
       }
       return;
     }
+    if (path->rfind("azureml:", 0) == 0) {
+      // A data asset or a workspace datastore path: resolved at submit (runner/assets.h).
+      in.asset = *path;
+      return;
+    }
+    if (path->rfind("https://", 0) == 0 || path->rfind("http://", 0) == 0) {
+      p_->Add(path_entry->value.where, sub,
+              Quote(*path) +
+                  ": web URLs as inputs are not supported yet; download the file into a "
+                  "workspace datastore (<workspace>/datastores/NAME/) and give "
+                  "azureml://datastores/NAME/paths/FILE, or a local path");
+      return;
+    }
     if (path->find("://") != std::string::npos) {
       p_->Add(path_entry->value.where, sub,
               Quote(*path) + " is not a local path (remote URIs are not supported)");

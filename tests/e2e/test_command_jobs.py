@@ -237,11 +237,15 @@ def test_hello_local_folder_as_input(cluster):
     assert "somedata.txt" in logs(ty, run_id)
 
 
-def test_registered_environment_is_refused_until_it_exists(cluster):
+def test_curated_environment_runs_verbatim_on_the_local_interpreter(cluster):
+    # Registered and curated environments exist now (issue 14 item 4, tests/e2e/test_assets.py):
+    # the example runs as published, and its environment log says what the curated name became.
     ty = cluster
-    proc = submit_file(ty, ty.project("re", {"data/x": ""}), HELLO_LOCAL_FOLDER_AS_INPUT)
-    assert proc.returncode != 0
-    assert "registered environments" in proc.stderr and "not supported yet" in proc.stderr
+    run_id, _ = completed(ty, ty.project("re", {"data/somedata.txt": "x"}),
+                          HELLO_LOCAL_FOLDER_AS_INPUT)
+    assert "somedata.txt" in logs(ty, run_id)
+    env_log = Path(ty.workspace, "runs", run_id, "logs", "environment.log").read_text()
+    assert "AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest: a hosted curated environment" in env_log
 
 
 # --- shell semantics ----------------------------------------------------------------------------
