@@ -71,7 +71,9 @@ def ws(ty):
 def run_job(ty, name, text, expect=0):
     root = ty.project(name, {"src/hello-iris.py": HELLO_IRIS, "job.yml": text})
     proc = ty.run("submit", root / "job.yml", "--wait")
-    assert proc.returncode == expect, proc.stdout + proc.stderr
+    # expect None: refused, with whatever code the refusal has.
+    assert proc.returncode == expect if expect is not None else proc.returncode != 0, \
+        proc.stdout + proc.stderr
     if expect != 0:
         return None, proc.stderr
     run_id = proc.stderr.strip().splitlines()[0]
@@ -215,3 +217,20 @@ def test_data_asset_type_must_match_the_input(ws):
     assert "data asset folder:1 is a uri_folder, the input's type is uri_file" in err
     bad = ty.run("data", "create", "f2", "--path", root / "d", "--type", "uri_file")
     assert bad.returncode != 0 and "not a uri_file" in bad.stderr
+
+
+def test_registered_image_environment_goes_to_the_image_support(ws):
+    # A registered environment with `image:` runs in that image (tests/e2e/test_images.py runs
+    # images); one that is not in local storage is refused at submit, naming it (never pulled).
+    ty = ws
+    root = ty.project("img", {"image.yml": "name: img-env\nimage: library/python:latest\n"})
+    ty.run("env", "create", "--file", root / "image.yml", check=0)
+    _, err = run_job(ty, "x", job("azureml:img-env@latest", "azureml://datastores/"
+                                  "workspaceblobstore/paths/example-data/iris.csv"), expect=None)
+    assert 'image "library/python:latest"' in err, err
+    both = ty.project("both", {"c.yml": "name: both\nimage: x\nconda_file: {dependencies: "
+                                        "[{pip: [tyhello]}]}\n"})
+    ty.run("env", "create", "--file", both / "c.yml", check=0)
+    _, err = run_job(ty, "y", job("azureml:both:1", "azureml://datastores/workspaceblobstore/"
+                                  "paths/example-data/iris.csv"), expect=2)
+    assert "has an image and a conda_file" in err, err
