@@ -20,6 +20,10 @@ PACKAGES=(
   openmpi-bin libopenmpi-dev
   procps psmisc iproute2 util-linux
   slurmctld slurmd slurm-client
+  # Command jobs in container images (docs/jobs.md, "Images"): podman's storage unpacks an image,
+  # bubblewrap runs the ranks on it; the tests build their image offline from the static busybox
+  # and bash.
+  podman bubblewrap busybox-static bash-static
 )
 
 missing=()

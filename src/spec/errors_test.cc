@@ -265,10 +265,27 @@ TEST_F(ErrorsTest, NamesAndTargets) {
 TEST_F(ErrorsTest, CommandJobRefusals) {
   // Registered and curated environments are resolved at submit (runner/assets.h).
   EXPECT_EQ(Error(std::string(kCommandHead) + "environment: azureml:AzureML-sklearn:1\n"), "OK");
+  // Images are found (or built) at submit by the target (env/image.h).
   EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {image: library/python:latest}\n"),
-            "job.yaml:3:15: environment.image: container images (environment.image) are not "
-            "supported yet; give the packages with environment.pip_packages, conda_packages or "
-            "pip_requirements_file, or a python path");
+            "OK");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {build: {path: ctx}}\n"), "OK");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {image: ''}\n"),
+            "job.yaml:3:22: environment.image: must not be empty");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {build: {dockerfile_path: D}}\n"),
+            "job.yaml:3:22: environment.build.path: required field is missing");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {build: {path: 'https://x/c'}}\n"),
+            "job.yaml:3:29: environment.build.path: must be a local folder (trainyard never "
+            "fetches a build context), got \"https://x/c\"");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {image: a, build: {path: c}}\n"),
+            "job.yaml:3:14: environment: give either image or build, not both");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {image: a, pip_packages: [x]}\n"),
+            "job.yaml:3:14: environment: an image brings its own interpreter and packages: "
+            "python, pip_packages, conda_packages and pip_requirements_file do not go with image "
+            "or build (put them in the image's Dockerfile)");
+  EXPECT_EQ(Error(std::string(kCommandHead) + "environment: {image: a, conda_file: c.yml}\n"),
+            "job.yaml:3:25: environment.conda_file: a conda file is not supported; give the "
+            "packages with environment.conda_packages or pip_packages, or run an image that has "
+            "them (environment.image)");
   EXPECT_EQ(Error(std::string(kCommandHead) + "type: sweep\n"),
             "job.yaml:3:7: type: \"sweep\" jobs are not supported (only type: command; sweeps are "
             "issue 15)");

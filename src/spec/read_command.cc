@@ -95,8 +95,40 @@ void SpecReader::ReadEnvironment(const Node& n) {
     return;
   }
   if (!n.IsMap()) return;
-  static const std::vector<std::string> kKeys = {"python", "pip_packages", "conda_packages",
-                                                 "pip_requirements_file"};
+  static const std::vector<std::string> kKeys = {
+      "python", "pip_packages", "conda_packages", "pip_requirements_file", "image", "build"};
+  // environment.build: {path: FOLDER, dockerfile_path: FILE} (the hosted schema; the Dockerfile
+  // defaults to FOLDER/Dockerfile), built by podman from local images at submit.
+  auto read_build = [this](const Node& b, const std::string& bfield) {
+    if (!ExpectMap(b, bfield, *p_)) return;
+    std::string dockerfile = "Dockerfile";
+    const Node* path = nullptr;
+    for (const MapEntry& e : b.entries) {
+      std::string sub = Child(bfield, e.key);
+      if (e.key == "path") {
+        path = &e.value;
+      } else if (e.key == "dockerfile_path") {
+        if (auto f = ReadString(e.value, sub, *p_)) dockerfile = *f;
+      } else {
+        ReportUnknownField(e, bfield, {"path", "dockerfile_path"}, *p_);
+      }
+    }
+    if (path == nullptr) {
+      p_->Add(b.where, Child(bfield, "path"), "required field is missing");
+      return;
+    }
+    auto dir = ReadString(*path, Child(bfield, "path"), *p_);
+    if (!dir) return;
+    if (StartsWith(*dir, "http://") || StartsWith(*dir, "https://") ||
+        StartsWith(*dir, "azureml:")) {
+      p_->Add(
+          path->where, Child(bfield, "path"),
+          "must be a local folder (trainyard never fetches a build context), got " + Quote(*dir));
+      return;
+    }
+    spec_.image_build_context = Resolve(*path, *dir);
+    spec_.image_dockerfile = dockerfile;
+  };
   for (const MapEntry& e : n.entries) {
     std::string sub = Child(field, e.key);
     if (e.key == "python") {
@@ -107,14 +139,34 @@ void SpecReader::ReadEnvironment(const Node& n) {
       if (auto list = ReadStringList(e.value, sub, *p_)) spec_.conda_packages = *list;
     } else if (e.key == "pip_requirements_file") {
       if (auto path = ReadPathInSource(e.value, sub)) spec_.pip_requirements_file = *path;
-    } else if (e.key == "image" || e.key == "build" || e.key == "conda_file") {
+    } else if (e.key == "image") {
+      if (auto image = ReadString(e.value, sub, *p_)) {
+        if (Trim(*image).empty()) {
+          p_->Add(e.value.where, sub, "must not be empty");
+        } else {
+          spec_.image = *image;
+        }
+      }
+    } else if (e.key == "build") {
+      read_build(e.value, sub);
+    } else if (e.key == "conda_file") {
       p_->Add(e.key_where, sub,
-              "container images (environment." + e.key +
-                  ") are not supported yet; give the packages with environment.pip_packages, "
-                  "conda_packages or pip_requirements_file, or a python path");
+              "a conda file is not supported; give the packages with environment.conda_packages "
+              "or pip_packages, or run an image that has them (environment.image)");
     } else {
       ReportUnknownField(e, field, kKeys, *p_);
     }
+  }
+  const bool image = !spec_.image.empty() || !spec_.image_build_context.empty();
+  if (image && !spec_.image.empty() && !spec_.image_build_context.empty()) {
+    p_->Add(n.where, field, "give either image or build, not both");
+  }
+  if (image && (!spec_.python.empty() || !spec_.pip_packages.empty() ||
+                !spec_.conda_packages.empty() || !spec_.pip_requirements_file.empty())) {
+    p_->Add(n.where, field,
+            "an image brings its own interpreter and packages: python, pip_packages, "
+            "conda_packages and pip_requirements_file do not go with image or build (put them in "
+            "the image's Dockerfile)");
   }
 }
 

@@ -4,13 +4,19 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include "common/process.h"
 #include "common/strings.h"
 #include "env/gpu.h"
+#include "env/image.h"
 #include "spec/parse.h"
 
 namespace trainyard::targets {
+
+namespace {
+Result<env::Image> ResolveImage(const spec::JobSpec& spec);
+}  // namespace
 
 std::vector<TargetOption> LocalTarget::Options() {
   return {
@@ -60,6 +66,14 @@ Status LocalTarget::Check(const spec::JobSpec& spec) const {
         "process_count_per_node: " + std::to_string(spec.process_count_per_node) +
         " processes each need a GPU, but target \"" + name_ + "\" has " + std::to_string(gpus_));
   }
+  if (UsesImage(spec)) {
+    if (spec.distributed_backend == "mpi") {
+      return InvalidArgument(
+          "distribution: mpi does not run in an image yet (mpirun and the rank shim are outside "
+          "it); use distribution: pytorch (every rank runs in the image), or drop the image");
+    }
+    RETURN_IF_ERROR(ResolveImage(spec).status());
+  }
   if (spec.distributed_backend == "mpi" && FindOnPath("mpirun").empty()) {
     return InvalidArgument(
         "distributed_backend: mpi needs Open MPI's mpirun, which is not on PATH (Debian: "
@@ -67,6 +81,72 @@ Status LocalTarget::Check(const spec::JobSpec& spec) const {
   }
   return Status::Ok();
 }
+
+bool UsesImage(const spec::JobSpec& spec) {
+  return !spec.image.empty() || !spec.image_build_context.empty();
+}
+
+namespace {
+
+// The job's image, found in (or built into) Podman's local storage.
+Result<env::Image> ResolveImage(const spec::JobSpec& spec) {
+  if (!spec.image.empty()) return env::FindLocalImage(spec.image);
+  return env::BuildLocalImage(spec.image_build_context, spec.image_dockerfile);
+}
+
+// Where the run's folders are inside an image.
+constexpr const char* kImageWork = "/trainyard/work";
+constexpr const char* kImageInputs = "/trainyard/inputs";
+
+// Wraps every process of `plan` (planned with the paths inside the image) to run in the image,
+// with the work folder (its outputs/ included) writable and each path input read-only.
+Status RunInImage(const spec::JobSpec& spec, const PlanContext& host, bool use_gpu,
+                  LaunchPlan* plan) {
+  ASSIGN_OR_RETURN(env::Image image, ResolveImage(spec));
+  ASSIGN_OR_RETURN(env::ImageRoot root, env::MountImage(image));
+  std::vector<env::Bind> binds = {{host.work_dir, kImageWork, true}};
+  for (const auto& in : spec.inputs) {
+    if (in.kind == spec::Input::Kind::kLiteral) continue;
+    const std::string& path = host.input_values.at(in.name);
+    std::string inside = std::string(kImageInputs) + "/" + in.name;
+    if (in.kind == spec::Input::Kind::kUriFile) {
+      inside += "/" + std::filesystem::path(path).filename().string();
+    }
+    binds.push_back({path, inside, false});
+  }
+  std::vector<std::string> keep;
+  for (const auto& [k, v] : spec.environment_variables) keep.push_back(k);
+  for (ProcessSpec& p : plan->processes) {
+    p.argv = env::SandboxArgv(image, root, binds, kImageWork, use_gpu, keep, p.argv);
+    p.cwd = host.work_dir;  // bwrap's; the ranks' is kImageWork inside
+  }
+  plan->notes.push_back("environment: image " + image.name + " (" + image.id.substr(0, 12) +
+                        "), run by bwrap on its root file system from podman's storage; work "
+                        "folder at " +
+                        kImageWork + ", inputs under " + kImageInputs);
+  plan->properties["image"] = image.name;
+  plan->properties["image_id"] = image.id;
+  return Status::Ok();
+}
+
+// The context of a run in an image: its folders as the ranks see them inside.
+PlanContext InsideImage(const spec::JobSpec& spec, PlanContext ctx) {
+  ctx.work_dir = kImageWork;
+  for (const auto& in : spec.inputs) {
+    if (in.kind == spec::Input::Kind::kLiteral) continue;
+    std::string& value = ctx.input_values[in.name];
+    std::string inside = std::string(kImageInputs) + "/" + in.name;
+    if (in.kind == spec::Input::Kind::kUriFile) {
+      inside += "/" + std::filesystem::path(value).filename().string();
+    }
+    value = inside;
+  }
+  ctx.interpreter = "python3";
+  ctx.python_path.clear();  // the host's trainyard packages are not in the image
+  return ctx;
+}
+
+}  // namespace
 
 std::map<std::string, std::string> OutputValues(const spec::JobSpec& spec,
                                                 const std::string& work_dir) {
@@ -80,6 +160,8 @@ std::map<std::string, std::string> OutputValues(const spec::JobSpec& spec,
 }
 
 std::string ShellPreamble(const spec::JobSpec& spec, const PlanContext& ctx) {
+  // In an image, python is the image's own.
+  if (!spec.image.empty() || !spec.image_build_context.empty()) return "";
   if (!spec::MentionsPython(spec.shell_command)) return "";
   // python and python3 mean the job's interpreter (its environment's, when it has one), in the
   // command and in the bash processes it starts.
@@ -100,7 +182,9 @@ Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const Pl
     for (size_t i = 0; i < spec.command.size(); ++i) {
       ASSIGN_OR_RETURN(std::string word,
                        spec::Substitute(spec.command[i], ctx.input_values, &outputs));
-      if (i == 0 && (word == "python" || word == "python3")) word = ctx.interpreter;
+      if (i == 0 && (word == "python" || word == "python3") && !UsesImage(spec)) {
+        word = ctx.interpreter;
+      }
       argv.push_back(std::move(word));
     }
     return argv;
@@ -180,6 +264,17 @@ ProcessSpec MpirunProcess(const PlanContext& ctx, const std::string& cwd,
 }
 
 Result<LaunchPlan> LocalTarget::Plan(const spec::JobSpec& spec, const PlanContext& given) const {
+  if (UsesImage(spec)) {
+    if (spec.distributed_backend == "mpi") RETURN_IF_ERROR(Check(spec));
+    ASSIGN_OR_RETURN(LaunchPlan plan, PlanProcesses(spec, InsideImage(spec, given)));
+    RETURN_IF_ERROR(RunInImage(spec, given, spec.use_gpu && !FallsBackToCpu(spec), &plan));
+    return plan;
+  }
+  return PlanProcesses(spec, given);
+}
+
+Result<LaunchPlan> LocalTarget::PlanProcesses(const spec::JobSpec& spec,
+                                              const PlanContext& given) const {
   PlanContext ctx = given;
   LaunchPlan plan;
   plan.target = name_;

@@ -34,6 +34,8 @@ class LocalTarget : public Target {
   const std::string& use_gpu_fallback() const { return use_gpu_fallback_; }
 
  private:
+  // The plan's processes, with the paths in `ctx` (the host's, or those inside an image).
+  Result<LaunchPlan> PlanProcesses(const spec::JobSpec& spec, const PlanContext& ctx) const;
   // use_gpu asked of a target without GPUs that runs such jobs on the CPU.
   bool FallsBackToCpu(const spec::JobSpec& spec) const;
 
@@ -49,6 +51,9 @@ class LocalTarget : public Target {
 // {"bash", "-c", SCRIPT}: ShellPreamble, then spec::ShellScript (every ${{inputs.X}} and
 // ${{outputs.X}} one word, never shell syntax).
 Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const PlanContext& ctx);
+
+// environment.image or environment.build: the ranks run in a container image (env/image.h).
+bool UsesImage(const spec::JobSpec& spec);
 
 // ${{outputs.NAME}} for each output: <work_dir>/outputs/NAME (a folder, made by the supervisor
 // before the ranks start, kept with the run), or <work_dir>/outputs/NAME/FILE for a uri_file.

@@ -12,6 +12,23 @@
 namespace trainyard::targets {
 namespace {
 
+// Images run on local targets only (env/image.h); other types say what they would need.
+Status CheckImageTarget(const spec::JobSpec& spec, const std::string& name,
+                        const std::string& type) {
+  if (!UsesImage(spec) || type == "local") return Status::Ok();
+  std::string image = spec.image.empty() ? "build " + spec.image_build_context : spec.image;
+  std::string how =
+      type == "slurm"
+          ? "the cluster's container support (Pyxis/enroot's srun --container-image, or "
+            "Apptainer) is not wired into trainyard's batch scripts yet"
+          : "an image on other hosts needs the image in each host's podman storage and bwrap "
+            "there, which trainyard does not arrange yet";
+  return InvalidArgument("environment.image: target \"" + name + "\" (" + type +
+                         ") cannot run image " + image + ": " + how +
+                         "; run it on a local target (compute: local), or give the packages "
+                         "with environment.pip_packages / conda_packages instead of an image");
+}
+
 // Wraps a target of any type with the checks every target shares (the process limit), so that
 // no type can forget them.
 class LimitedTarget : public Target {
@@ -24,6 +41,7 @@ class LimitedTarget : public Target {
   int capacity() const override { return target_->capacity(); }
   std::string python() const override { return target_->python(); }
   Status Check(const spec::JobSpec& spec) const override {
+    RETURN_IF_ERROR(CheckImageTarget(spec, name(), type()));
     RETURN_IF_ERROR(CheckProcessCount(spec, name(), type(), max_processes_));
     RETURN_IF_ERROR(CheckPlanSize(spec, type()));
     return target_->Check(spec);

@@ -490,5 +490,54 @@ TEST(MpiTarget, PlansOneMpirunOverTheHostsWithCopiedCode) {
   EXPECT_EQ(splan->staging.dir, "/nfs/runs/exp_1_abcd/work");
 }
 
+
+// Issue 14 item 3: images run on local targets only; other types refuse at submit with what they
+// would need, and a missing engine is refused naming the image (tests/e2e/test_images.py runs
+// real images).
+TEST(Images, OnlyLocalTargetsRunImagesAndNoEngineIsRefused) {
+  auto spec = Job("command: echo hi\nenvironment: {image: localhost/some:1}\n");
+  EXPECT_TRUE(UsesImage(spec));
+  auto mpi = MakeTarget({"hosts", "mpi", R"({"hosts": "h1:1"})"});
+  ASSERT_TRUE(mpi.ok()) << mpi.status().ToString();
+  Status s = (*mpi)->Check(spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("target \"hosts\" (mpi) cannot run image localhost/some:1"),
+            std::string::npos)
+      << s.message();
+  ::setenv("TRAINYARD_PODMAN", "/nonexistent/podman", 1);
+  auto local = MakeTarget({"box", "local", "{}"});
+  ASSERT_TRUE(local.ok());
+  s = (*local)->Check(spec);
+  ::unsetenv("TRAINYARD_PODMAN");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("running image \"localhost/some:1\" needs the podman engine"),
+            std::string::npos)
+      << s.message();
+  auto mpi_job =
+      Job("command: echo hi\nenvironment: {image: localhost/some:1}\n"
+          "distribution: {type: mpi, process_count_per_instance: 2}\n");
+  s = (*local)->Check(mpi_job);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("distribution: mpi does not run in an image yet"), std::string::npos);
+}
+
+// In an image, python is the image's: no preamble naming the host's interpreter, and a leading
+// python word is left as it is.
+TEST(Images, PythonIsTheImagesOwn) {
+  auto shell = Job("command: python -c 'print(1)'\nenvironment: {image: localhost/some:1}\n");
+  PlanContext ctx = Ctx();
+  auto argv = ProgramArgv(shell, ctx);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_EQ(argv->at(2).find("python()"), std::string::npos) << argv->at(2);
+  auto list = Job("command: [python, t.py]\nenvironment: {image: localhost/some:1}\n");
+  argv = ProgramArgv(list, ctx);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_EQ(argv->at(0), "python");
+  auto host = Job("command: [python, t.py]\n");
+  argv = ProgramArgv(host, ctx);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_EQ(argv->at(0), ctx.interpreter);
+}
+
 }  // namespace
 }  // namespace trainyard::targets
