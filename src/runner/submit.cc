@@ -28,6 +28,8 @@ namespace {
 
 // Whether the job runs a Python interpreter (and so needs one that imports torch).
 bool NeedsPython(const spec::JobSpec& spec) {
+  // In an image (docs/jobs.md, Images), python is the image's own: the host's is not probed.
+  if (!spec.image.empty() || !spec.image_build_context.empty()) return false;
   if (spec.form == "command") {
     if (!spec.shell_command.empty()) return spec::MentionsPython(spec.shell_command);
     if (spec.command.empty()) return false;

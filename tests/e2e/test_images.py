@@ -5,6 +5,7 @@ mounted and the host's network (the tracking endpoint is on 127.0.0.1). The imag
 offline, from Debian's busybox-static and bash-static (`podman import` of a tarball); nothing is
 ever pulled. An image that is not in local storage, or no engine, is refused at submit.
 """
+import io
 import os
 import shutil
 import subprocess
@@ -45,6 +46,12 @@ def image(tmp_path_factory):
             info.mode = 0o755 if d != "tmp" else 0o1777
             tar.addfile(info)
         tar.add(BUSYBOX, "bin/busybox")
+        # The image's "python3": a script, so that a job's python is seen to be the image's.
+        script = b"#!/bin/bash\necho \"image-python3 $*\"\n"
+        info = tarfile.TarInfo("bin/python3")
+        info.size = len(script)
+        info.mode = 0o755
+        tar.addfile(info, io.BytesIO(script))
         tar.add(BASH_STATIC, "bin/bash")
         for tool in TOOLS:
             info = tarfile.TarInfo("bin/" + tool)
@@ -259,3 +266,29 @@ def test_refused_at_submit(ty, image):
     assert proc.returncode != 0
     assert f'target "hosts" (mpi) cannot run image {image}' in proc.stderr, proc.stderr
     assert ty.json("list") == []
+
+
+def test_registered_environment_with_an_image_runs_in_it(ty, image):
+    # The hosted environment YAML (name, image) registered with `trainyard env create`, then
+    # named by a job as azureml:NAME@latest.
+    root = ty.project("env", {"env.yml": f"name: busy\nimage: {image}\n"})
+    ty.run("env", "create", "--file", root / "env.yml", check=0)
+    text = "command: test -e /bin/busybox && test ! -e /usr && echo in-registered-image\n" \
+           "environment: azureml:busy@latest\n"
+    run_id, info = completed(ty, ty.tmp / "reg", text)
+    assert "in-registered-image" in logs(ty, run_id)
+    assert info["properties"]["image"] == image
+
+
+def test_python_is_the_images_own(ty, image):
+    code = ty.project("py", {"train.py": "print('never run by the host python')\n"})
+    text = f"""\
+code: {code}
+command: python3 train.py --lr 0.1 && python train.py || echo no-python-in-image
+environment: {{image: {image}}}
+"""
+    run_id, _ = completed(ty, ty.tmp / "pyjob", text)
+    out = logs(ty, run_id)
+    assert "image-python3 train.py --lr 0.1" in out
+    assert "no-python-in-image" in out
+    assert "never run by the host python" not in out
