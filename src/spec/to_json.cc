@@ -110,6 +110,13 @@ Json CommandJson(const JobSpec& spec) {
   if (!spec.description.empty()) j["description"] = spec.description;
   if (!spec.shm_size.empty()) j["resources"]["shm_size"] = spec.shm_size;
   if (!spec.queue_settings.empty()) j["queue_settings"] = PairsJson(spec.queue_settings);
+  // The image, as written: a build context (which reads back as the same build), else a name.
+  if (!spec.image_build_context.empty()) {
+    j["environment"]["build"] = {{"path", spec.image_build_context},
+                                 {"dockerfile_path", spec.image_dockerfile}};
+  } else if (!spec.image.empty()) {
+    j["environment"]["image"] = spec.image;
+  }
   return j;
 }
 

@@ -85,6 +85,9 @@ outputs: {o: , f: {type: uri_file, path: a/r.json, mode: upload}, m: {type: mlfl
 resources: {shm_size: 1g}
 queue_settings: {job_tier: spot}
 )");
+  // Images: by name, or built from a folder (which must exist to be read).
+  ExpectRoundTrip("command: echo hi\nenvironment: {image: localhost/tiny:1}\n");
+  ExpectRoundTrip("command: echo hi\nenvironment: {build: {path: .}}\n");
 }
 
 TEST_F(ToJsonTest, RoundTripsWithOverrides) {
