@@ -15,9 +15,8 @@
 #include "common/strings.h"
 #include "env/cpp_build.h"
 #include "env/python_env.h"
-#include "runner/runner.h"
-
 #include "runner/assets.h"
+#include "runner/runner.h"
 #include "spec/entry.h"
 #include "spec/parse.h"
 #include "targets/target.h"
