@@ -195,9 +195,9 @@ TEST(LocalTarget, GpuRanksSeeTheirOwnDevice) {
 // shell before); a list still runs as an argv vector, a leading python as the interpreter.
 TEST(LocalTarget, CommandListSubstitutesInputsAndInterpreter) {
   LocalTarget t("local", {{"gpus", 0}});
-  auto spec = Job(
-      "code: /src\ncommand: [python, train.py, --epochs, '${{inputs.epochs}}', "
-      "'${{outputs.o}}']\ninputs: {epochs: 3}\noutputs: {o: }\n");
+  auto spec =
+      Job("code: /src\ncommand: [python, train.py, --epochs, '${{inputs.epochs}}', "
+          "'${{outputs.o}}']\ninputs: {epochs: 3}\noutputs: {o: }\n");
   PlanContext ctx = Ctx();
   ctx.input_values = {{"epochs", "3"}};
   auto plan = t.Plan(spec, ctx);
@@ -210,26 +210,27 @@ TEST(LocalTarget, CommandListSubstitutesInputsAndInterpreter) {
 
 TEST(LocalTarget, CommandStringRunsInBashWithQuotedValues) {
   LocalTarget t("local", {{"gpus", 0}});
-  auto spec = Job(
-      "code: /src\ncommand: |\n  python train.py --epochs ${{inputs.epochs}} && "
-      "echo ${{inputs.s}} > ${{outputs.f}}\ninputs: {epochs: 3, s: x}\n"
-      "outputs: {f: {type: uri_file}}\n");
+  auto spec =
+      Job("code: /src\ncommand: |\n  python train.py --epochs ${{inputs.epochs}} && "
+          "echo ${{inputs.s}} > ${{outputs.f}}\ninputs: {epochs: 3, s: x}\n"
+          "outputs: {f: {type: uri_file}}\n");
   PlanContext ctx = Ctx();
   ctx.input_values = {{"epochs", "3"}, {"s", "it's $(id); `id` \"q\"\nline"}};
   auto plan = t.Plan(spec, ctx);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  EXPECT_EQ(plan->processes[0].argv,
-            (std::vector<std::string>{
-                "bash", "-c",
-                "python() { '/usr/bin/python3' \"$@\"; }; python3() { '/usr/bin/python3' \"$@\"; "
-                "}; export -f python python3\n"
-                "_ty_inputs_epochs='3'\n"
-                "_ty_inputs_s='it'\\''s $(id); `id` \"q\"\nline'\n"
-                "_ty_outputs_f='" +
-                    ctx.work_dir +
-                    "/outputs/f/f'\n"
-                    "python train.py --epochs \"${_ty_inputs_epochs}\" && echo \"${_ty_inputs_s}\" > "
-                    "\"${_ty_outputs_f}\"\n"}));
+  EXPECT_EQ(
+      plan->processes[0].argv,
+      (std::vector<std::string>{
+          "bash", "-c",
+          "python() { '/usr/bin/python3' \"$@\"; }; python3() { '/usr/bin/python3' \"$@\"; "
+          "}; export -f python python3\n"
+          "_ty_inputs_epochs='3'\n"
+          "_ty_inputs_s='it'\\''s $(id); `id` \"q\"\nline'\n"
+          "_ty_outputs_f='" +
+              ctx.work_dir +
+              "/outputs/f/f'\n"
+              "python train.py --epochs \"${_ty_inputs_epochs}\" && echo \"${_ty_inputs_s}\" > "
+              "\"${_ty_outputs_f}\"\n"}));
   // Without python in it, no functions are defined.
   auto echo = Job("command: echo hi\n");
   auto plan2 = t.Plan(echo, Ctx());
@@ -489,7 +490,6 @@ TEST(MpiTarget, PlansOneMpirunOverTheHostsWithCopiedCode) {
   EXPECT_EQ(splan->staging.mode, "shared");
   EXPECT_EQ(splan->staging.dir, "/nfs/runs/exp_1_abcd/work");
 }
-
 
 // Issue 14 item 3: images run on local targets only; other types refuse at submit with what they
 // would need, and a missing engine is refused naming the image (tests/e2e/test_images.py runs
