@@ -53,6 +53,16 @@ struct Distribution {
   double q = 0;                        // the q kinds: > 0
 };
 
+// The value of `distribution` at quantile `u` in [0, 1): its inverse cumulative distribution
+// function, then the kind's q rounding (round half away from zero, as std::round). Drawing u
+// uniformly gives the distribution itself; a Sobol point or a model's proposal in the unit cube
+// maps through the same function. kChoice: values[floor(u * n)]; kRandint: floor(u * upper)
+// (an integer); the rest are doubles. `u` is clamped into (0, 1) for the unbounded kinds.
+nlohmann::json FromUnit(const Distribution& distribution, double u);
+
+// The standard normal's inverse CDF (u in (0, 1)), accurate to about 1e-15.
+double NormalQuantile(double u);
+
 struct Parameter {
   std::string name;
   Distribution distribution;
@@ -114,6 +124,21 @@ struct Observation {
   int64_t index = 0;
   nlohmann::json params;  // the trial's assignment
   double loss = 0;
+};
+
+// Proposes trials' parameters. Implementations: sampling.h (random, Sobol, grid) and
+// model_search.h. Not thread-safe; one per sweep controller.
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  // The assignment of trial `index` (0, 1, ... in creation order), given the trials that have
+  // ended so far; nullopt when the space is exhausted (grid). The answer depends only on the
+  // sampler's settings (seed included), `index` and `history`, so that a restarted controller
+  // asking again for the same trial gets the same parameters.
+  virtual std::optional<nlohmann::json> Next(int64_t index,
+                                             const std::vector<Observation>& history) = 0;
+  // How many distinct trials the space has (grid), or nullopt when unbounded.
+  virtual std::optional<int64_t> Size() const { return std::nullopt; }
 };
 
 enum class TrialState { kRunning, kCompleted, kFailed, kCanceled };
