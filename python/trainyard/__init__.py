@@ -12,12 +12,14 @@ files from inside training scripts.
     run.log("loss", 0.25)              # buffered, sent in the background; never waits for I/O
 
 Everything is implemented once, in C++: trainyard._sdk binds the C++ API (the CLI's own code),
-trainyard._core the tracking recorder. See docs/sdk.md.
+trainyard._core the tracking recorder. See docs/sdk.md; sweeps (trainyard.Sweep and
+trainyard.sweep's distributions and policies): docs/sweeps-python.md.
 """
 
 from trainyard.run import Run, RunFailedError
 from trainyard.sdk import Command, Estimator, Experiment, PyTorch, Target, Workspace, get_run
+from trainyard.sweep import Sweep
 
-__all__ = ["Command", "Estimator", "Experiment", "PyTorch", "Run", "RunFailedError", "Target",
-           "Workspace", "get_run"]
+__all__ = ["Command", "Estimator", "Experiment", "PyTorch", "Run", "RunFailedError", "Sweep",
+           "Target", "Workspace", "get_run", "sweep"]
 __version__ = "0.1.0"
