@@ -1,70 +1,38 @@
-"""azureml.train.hyperdrive: hyperparameter sweeps are not in trainyard yet (issue 15); every
-name raises NotImplementedError when used."""
+"""azureml.train.hyperdrive on trainyard: hyperparameter sweeps with the hosted SDK's names.
 
-__all__ = ["BanditPolicy", "BayesianParameterSampling", "GridParameterSampling",
-           "HyperDriveConfig", "HyperDriveRun", "MedianStoppingPolicy", "PrimaryMetricGoal",
-           "RandomParameterSampling", "TruncationSelectionPolicy", "choice", "loguniform",
-           "normal", "quniform", "randint", "uniform"]
+    from azureml.train.hyperdrive import (RandomParameterSampling, BanditPolicy,
+                                          HyperDriveConfig, PrimaryMetricGoal, uniform, choice)
+    ps = RandomParameterSampling({"--lr": uniform(0.001, 0.1), "--batch": choice(16, 32)})
+    hd = HyperDriveConfig(run_config=src, hyperparameter_sampling=ps,
+                          policy=BanditPolicy(evaluation_interval=1, slack_factor=0.1),
+                          primary_metric_name="accuracy",
+                          primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+                          max_total_runs=20, max_concurrent_runs=4)
+    run = experiment.submit(hd)
 
-_MESSAGE = ("azureml.train.hyperdrive.{0}: hyperparameter sweeps are not in trainyard yet "
-            "(issue 15); submit one run per setting with experiment.submit() meanwhile")
+Every name keeps the hosted constructor, attributes and validation (HyperDriveConfigException);
+a HyperDriveConfig is a trainyard.Sweep whose document (`hd.fields`) is the hosted CLI v2
+sweep-job YAML shape, submitted like any job. What trainyard does not have raises
+NotImplementedError: pipelines, resume_from / resume_child_runs, and, until the sweep controller
+exists, HyperDriveRun's methods that need trials. See docs/sweeps-python.md."""
 
+from azureml.train.hyperdrive.exceptions import HyperDriveConfigException
+from azureml.train.hyperdrive.parameter_expressions import (choice, lognormal, loguniform, normal,
+                                                            qlognormal, qloguniform, qnormal,
+                                                            quniform, randint, uniform)
+from azureml.train.hyperdrive.policy import (BanditPolicy, EarlyTerminationPolicy,
+                                             MedianStoppingPolicy, NoTerminationPolicy,
+                                             TruncationSelectionPolicy)
+from azureml.train.hyperdrive.run import HyperDriveRun
+from azureml.train.hyperdrive.runconfig import (HyperDriveConfig, HyperDriveRunConfig,
+                                                PrimaryMetricGoal)
+from azureml.train.hyperdrive.sampling import (BayesianParameterSampling, GridParameterSampling,
+                                               HyperParameterSampling, RandomParameterSampling)
 
-class _Unavailable:
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError(_MESSAGE.format(type(self).__name__))
-
-
-class BanditPolicy(_Unavailable):
-    pass
-
-
-class BayesianParameterSampling(_Unavailable):
-    pass
-
-
-class GridParameterSampling(_Unavailable):
-    pass
-
-
-class HyperDriveConfig(_Unavailable):
-    pass
-
-
-class HyperDriveRun(_Unavailable):
-    pass
-
-
-class MedianStoppingPolicy(_Unavailable):
-    pass
-
-
-class RandomParameterSampling(_Unavailable):
-    pass
-
-
-class TruncationSelectionPolicy(_Unavailable):
-    pass
-
-
-class PrimaryMetricGoal:
-    """The goal names (these are plain strings, usable without sweeps)."""
-
-    MAXIMIZE = "MAXIMIZE"
-    MINIMIZE = "MINIMIZE"
-
-
-def _distribution(name):
-    def refuse(*args, **kwargs):
-        raise NotImplementedError(_MESSAGE.format(name))
-
-    refuse.__name__ = name
-    return refuse
-
-
-choice = _distribution("choice")
-loguniform = _distribution("loguniform")
-normal = _distribution("normal")
-quniform = _distribution("quniform")
-randint = _distribution("randint")
-uniform = _distribution("uniform")
+__all__ = ["BanditPolicy", "BayesianParameterSampling", "EarlyTerminationPolicy",
+           "GridParameterSampling", "HyperDriveConfig", "HyperDriveConfigException",
+           "HyperDriveRun", "HyperDriveRunConfig", "HyperParameterSampling",
+           "MedianStoppingPolicy", "NoTerminationPolicy", "PrimaryMetricGoal",
+           "RandomParameterSampling", "TruncationSelectionPolicy", "choice", "lognormal",
+           "loguniform", "normal", "qlognormal", "qloguniform", "qnormal", "quniform", "randint",
+           "uniform"]
