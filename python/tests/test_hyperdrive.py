@@ -453,13 +453,68 @@ def test_hyperdrive_run_methods_that_need_trials_say_what_is_missing(home):
     assert hd_run.get_status() == "Completed"
     for call in (hd_run.get_best_run_by_primary_metric,
                  hd_run.get_children_sorted_by_primary_metric, hd_run.get_metrics,
-                 hd_run.get_diagnostics):
+                 hd_run.get_hyperparameters, hd_run.get_diagnostics):
         with pytest.raises(NotImplementedError) as e:
             call()
         assert "sweep controller" in str(e.value) and run.id in str(e.value)
+    with pytest.raises(NotImplementedError) as e:
+        hd_run.fail()
+    assert "run.cancel()" in str(e.value)
     with pytest.raises(NotImplementedError) as e:
         hd_run.hyperdrive_config
     assert "trainyard show" in str(e.value)
     hd = HyperDriveConfig(**hd_kwargs())
     assert HyperDriveRun(exp, run.id, hyperdrive_config=hd).hyperdrive_config is hd
     assert os.path.isdir(ws.path)
+
+
+def test_the_pytorch_notebook_cells(home):
+    """Azure/MachineLearningNotebooks, ml-frameworks/pytorch/train-hyperparameter-tune-deploy-
+    with-pytorch: the ScriptRunConfig (without its Docker GPU environment and compute target)
+    and the "Start a hyperparameter sweep" cell, verbatim."""
+    project_folder = str(home / "pytorch-birds")
+    os.makedirs(project_folder)
+    (home / "pytorch-birds" / "pytorch_train.py").write_text("print('train')\n")
+    src = ScriptRunConfig(source_directory=project_folder,
+                          script='pytorch_train.py',
+                          arguments=['--num_epochs', 30, '--output_dir', './outputs'])
+
+    from azureml.train.hyperdrive import RandomParameterSampling, BanditPolicy, HyperDriveConfig, uniform, PrimaryMetricGoal  # noqa: E501,F811
+
+    param_sampling = RandomParameterSampling( {  # noqa: E201
+            'learning_rate': uniform(0.0005, 0.005),
+            'momentum': uniform(0.9, 0.99)
+        }
+    )
+
+    early_termination_policy = BanditPolicy(slack_factor=0.15, evaluation_interval=1, delay_evaluation=10)  # noqa: E501
+
+    hyperdrive_config = HyperDriveConfig(run_config=src,
+                                         hyperparameter_sampling=param_sampling,
+                                         policy=early_termination_policy,
+                                         primary_metric_name='best_val_acc',
+                                         primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+                                         max_total_runs=8,
+                                         max_concurrent_runs=4)
+
+    doc = hyperdrive_config.fields
+    assert doc["trial"]["source_directory"] == project_folder
+    assert doc["trial"]["entry_script"] == "pytorch_train.py"
+    assert doc["trial"]["extra_args"] == ["--num_epochs", "30", "--output_dir", "./outputs"]
+    assert doc["search_space"] == {
+        "learning_rate": {"type": "uniform", "min_value": 0.0005, "max_value": 0.005},
+        "momentum": {"type": "uniform", "min_value": 0.9, "max_value": 0.99}}
+    assert doc["sampling_algorithm"] == {"type": "random"}
+    assert doc["objective"] == {"primary_metric": "best_val_acc", "goal": "maximize"}
+    assert doc["early_termination"] == {"type": "bandit", "evaluation_interval": 1,
+                                        "delay_evaluation": 10, "slack_factor": 0.15}
+    assert doc["limits"] == {"max_total_trials": 8, "max_concurrent_trials": 4,
+                             "timeout": 604800}
+
+    ws = Workspace.create("birds")
+    experiment = Experiment(ws, name='pytorch-birds')
+    if not cpp_reads_sweeps():
+        with pytest.raises(ValueError) as e:
+            experiment.submit(hyperdrive_config)
+        assert '"sweep" jobs are not supported' in str(e.value)
+        assert list(experiment.get_runs()) == []

@@ -209,6 +209,10 @@ def test_policies_documents():
         "truncation_percentage": 20}
     assert policy(sweep.AshaPolicy(grace_period=2, reduction_factor=3, max_t=18)) == {
         "type": "asha", "grace_period": 2, "reduction_factor": 3, "max_t": 18}
+    assert policy(sweep.BanditPolicy(slack_amount=0)) == {
+        "type": "bandit", "evaluation_interval": 1, "delay_evaluation": 0, "slack_amount": 0}
+    assert policy(sweep.AshaPolicy(max_t=0)) == {"type": "asha", "grace_period": 1,
+                                                 "reduction_factor": 3, "max_t": 0}
     assert policy({"type": "median_stopping", "evaluation_interval": 2}) == {
         "type": "median_stopping", "evaluation_interval": 2, "delay_evaluation": 0}
     assert policy(None) is None
@@ -218,7 +222,9 @@ def test_policies_documents():
 @pytest.mark.parametrize("make, message", [
     (lambda: sweep.BanditPolicy(), "exactly one of slack_factor and slack_amount"),
     (lambda: sweep.BanditPolicy(slack_factor=0.1, slack_amount=0.1), "exactly one of"),
-    (lambda: sweep.BanditPolicy(slack_factor=-0.1), "early_termination.slack_factor: must not"),
+    (lambda: sweep.BanditPolicy(slack_factor=0), "early_termination.slack_factor: must be "
+                                                 "positive"),
+    (lambda: sweep.BanditPolicy(slack_amount=-0.1), "early_termination.slack_amount: must not"),
     (lambda: sweep.BanditPolicy(slack_factor=0.1, evaluation_interval=0),
      "early_termination.evaluation_interval: must be at least 1"),
     (lambda: sweep.MedianStoppingPolicy(delay_evaluation=-1),
@@ -226,6 +232,7 @@ def test_policies_documents():
     (lambda: sweep.TruncationSelectionPolicy(0), "truncation_percentage: must be between 1 and 99"),
     (lambda: sweep.TruncationSelectionPolicy(100), "must be between 1 and 99, got 100"),
     (lambda: sweep.AshaPolicy(reduction_factor=1), "early_termination.reduction_factor"),
+    (lambda: sweep.AshaPolicy(grace_period=3, max_t=2), "early_termination.max_t: must be 0"),
     (lambda: simple(early_termination={"type": "hyperband"}), "early_termination.type: expected"),
     (lambda: simple(early_termination={"type": "bandit", "slack": 1}), "early_termination: bandit"),
 ])

@@ -424,12 +424,16 @@ class BanditPolicy(EarlyTerminationPolicy):
         if (slack_factor is None) == (slack_amount is None):
             raise ValueError("early_termination: a bandit policy takes exactly one of "
                              "slack_factor and slack_amount")
-        for name, value in (("slack_factor", slack_factor), ("slack_amount", slack_amount)):
-            if value is not None:
-                _number(f"early_termination.{name}", value)
-                if value < 0:
-                    raise ValueError(f"early_termination.{name}: must not be negative, got "
-                                     f"{value!r}")
+        if slack_factor is not None:
+            _number("early_termination.slack_factor", slack_factor)
+            if not slack_factor > 0:
+                raise ValueError(f"early_termination.slack_factor: must be positive (a ratio), "
+                                 f"got {slack_factor!r}")
+        if slack_amount is not None:
+            _number("early_termination.slack_amount", slack_amount)
+            if slack_amount < 0:
+                raise ValueError(f"early_termination.slack_amount: must not be negative, got "
+                                 f"{slack_amount!r}")
         super().__init__(evaluation_interval, delay_evaluation)
         self.slack_factor = slack_factor
         self.slack_amount = slack_amount
@@ -473,8 +477,9 @@ class TruncationSelectionPolicy(EarlyTerminationPolicy):
 
 class AshaPolicy(EarlyTerminationPolicy):
     """Asynchronous successive halving (not a hosted policy): rungs at grace_period *
-    reduction_factor^k intervals of the primary metric, up to max_t; a trial continues past a
-    rung only if it is in the top 1/reduction_factor of the trials that reached that rung."""
+    reduction_factor^k intervals of the primary metric, below max_t (None or 0: no limit); a
+    trial continues past a rung only if it is in the top 1/reduction_factor of the trials that
+    reached that rung. It takes no evaluation_interval or delay_evaluation."""
 
     type = "asha"
 
@@ -482,8 +487,12 @@ class AshaPolicy(EarlyTerminationPolicy):
         self.grace_period = _integer("early_termination.grace_period", grace_period, minimum=1)
         self.reduction_factor = _integer("early_termination.reduction_factor", reduction_factor,
                                          minimum=2)
-        self.max_t = None if max_t is None else _integer("early_termination.max_t", max_t,
-                                                         minimum=self.grace_period)
+        if max_t is not None:
+            max_t = _integer("early_termination.max_t", max_t)
+            if max_t != 0 and max_t < self.grace_period:
+                raise ValueError(f"early_termination.max_t: must be 0 (no limit) or at least "
+                                 f"grace_period ({self.grace_period}), got {max_t}")
+        self.max_t = max_t
 
     def _to_document(self):
         doc = {"type": "asha", "grace_period": self.grace_period,

@@ -55,11 +55,16 @@ class HyperDriveRun(Run):
         """{child run id: its metrics} for every child run."""
         self._no_controller("get_metrics", "read metrics of")
 
+    def get_hyperparameters(self):
+        """{child run id: its hyperparameters} for every child run."""
+        self._no_controller("get_hyperparameters", "read parameters of")
+
     def get_diagnostics(self):
         """The sweep's diagnostics."""
         self._no_controller("get_diagnostics", "diagnose")
 
     def fail(self, error_details=None, error_code=None, _set_status=True):
+        """Not supported for a HyperDriveRun (as hosted)."""
         raise NotImplementedError(
             "HyperDriveRun.fail: trainyard records a run's end itself; cancel the sweep with "
             "run.cancel() (`trainyard cancel {}`)".format(self.id))
