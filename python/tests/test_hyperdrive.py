@@ -518,3 +518,21 @@ def test_the_pytorch_notebook_cells(home):
             experiment.submit(hyperdrive_config)
         assert '"sweep" jobs are not supported' in str(e.value)
         assert list(experiment.get_runs()) == []
+
+
+def test_documents_pass_the_cpp_reader(home):
+    configs = [
+        HyperDriveConfig(**hd_kwargs(policy=TruncationSelectionPolicy(10))),
+        HyperDriveConfig(**hd_kwargs(hyperparameter_sampling=GridParameterSampling(
+            {"--b": choice(1, 2)}), policy=MedianStoppingPolicy())),
+        HyperDriveConfig(**hd_kwargs(
+            estimator=PyTorch(source_directory=".", entry_script="train.py"), run_config=None,
+            hyperparameter_sampling=RandomParameterSampling(
+                {"lr": loguniform(-5, -1), "m": quniform(0, 10, 1)},
+                properties={"seed": 3}),
+            policy=BanditPolicy(slack_amount=0.1))),
+    ]
+    if not cpp_reads_sweeps():
+        pytest.skip("the C++ reader does not read type: sweep yet")
+    for hd in configs:
+        hd._to_trainyard().validate()

@@ -348,3 +348,37 @@ def test_submit_goes_through_the_cpp_reader(home):
             good.validate()
         assert '"sweep" jobs are not supported' in str(e.value)
         assert list(exp.get_runs()) == []
+
+
+REPRESENTATIVE = {
+    "estimator_random_bandit": lambda: trainyard.Sweep(
+        trial=estimator(script_params={"--epochs": 3}),
+        search_space={"--lr": sweep.loguniform(-6, -1), "momentum": sweep.uniform(0.5, 0.99),
+                      "hidden": sweep.choice(32, 64, 128), "seed": sweep.randint(100)},
+        sampling=sweep.RandomSampling(seed=7, rule="sobol"),
+        objective=sweep.Objective("accuracy", "maximize"),
+        early_termination=sweep.BanditPolicy(slack_factor=0.1, delay_evaluation=2),
+        limits=sweep.Limits(max_total_trials=20, max_concurrent_trials=4, timeout=3600,
+                            trial_timeout=600)),
+    "grid_median": lambda: simple(
+        sampling="grid", search_space={"b": sweep.choice(16, 32), "opt": sweep.choice("a", "b")},
+        early_termination=sweep.MedianStoppingPolicy(delay_evaluation=5), limits=None),
+    "bayesian_quantized": lambda: simple(
+        sampling="bayesian",
+        search_space={"n": sweep.quniform(1, 9, 2), "w": sweep.qnormal(0, 1, 0.5),
+                      "v": sweep.qloguniform(0, 3, 1), "z": sweep.qlognormal(0, 1, 1),
+                      "y": sweep.normal(0, 1), "x": sweep.lognormal(0, 1)}),
+    "truncation": lambda: simple(early_termination=sweep.TruncationSelectionPolicy(20)),
+    "asha": lambda: simple(early_termination=sweep.AshaPolicy(grace_period=1, reduction_factor=3,
+                                                              max_t=9)),
+    "command_document": lambda: simple(
+        trial={"code": ".", "command": "python train.py --lr ${{search_space.lr}}"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REPRESENTATIVE))
+def test_representative_documents_pass_the_cpp_reader(home, name):
+    cfg = REPRESENTATIVE[name]()
+    if not cpp_reads_sweeps():
+        pytest.skip("the C++ reader does not read type: sweep yet")
+    cfg.validate()
