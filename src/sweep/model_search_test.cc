@@ -353,6 +353,56 @@ TEST(ModelSearch, IgnoresObservationsItCannotUse) {
   EXPECT_EQ(*sampler->Next(15, noisy), answer);
 }
 
+// Degenerate spaces and losses: one category, a randint of 2^40 values, a q coarser than the
+// range, an unbounded q-log kind whose values are mostly 0, every loss equal or infinite, and an
+// empty space. Every proposal stays in support.
+TEST(ModelSearch, DegenerateSpacesAndLosses) {
+  SearchSpace space;
+  Parameter one = Param("one", Kind::kChoice);
+  one.distribution.values = {"only"};
+  space.push_back(one);
+  Parameter single = Param("single", Kind::kRandint);
+  single.distribution.upper = 1;
+  space.push_back(single);
+  Parameter huge = Param("huge", Kind::kRandint);
+  huge.distribution.upper = int64_t{1} << 40;
+  space.push_back(huge);
+  Parameter coarse = Param("coarse", Kind::kQUniform);
+  coarse.distribution.min_value = 0;
+  coarse.distribution.max_value = 1;
+  coarse.distribution.q = 5;  // always 0
+  space.push_back(coarse);
+  Parameter zeros = Param("zeros", Kind::kQLogNormal);
+  zeros.distribution.mu = -3;
+  zeros.distribution.sigma = 1;
+  zeros.distribution.q = 1;  // 0 but for exp(N(-3, 1)) >= 0.5, about 2%
+  space.push_back(zeros);
+  const std::vector<Loss> losses = {
+      [](const json&) { return 1.0; },
+      [](const json& x) { return x["huge"].get<int64_t>() % 2 ? INFINITY : -INFINITY; },
+      [](const json& x) { return static_cast<double>(x["huge"].get<int64_t>() % 1000); },
+  };
+  for (const bool multivariate : {true, false}) {
+    ModelSearchOptions options;
+    options.multivariate = multivariate;
+    for (size_t k = 0; k < losses.size(); ++k) {
+      auto sampler = MakeModelSearch(space, k, options);
+      const std::vector<json> trials = RunSequential(*sampler, losses[k], 30);
+      ASSERT_EQ(trials.size(), 30u);
+      for (const json& x : trials) {
+        ExpectInSupport(space, x);
+        EXPECT_EQ(x["one"], "only");
+        EXPECT_EQ(x["single"], 0);
+        EXPECT_EQ(x["coarse"].get<double>(), 0.0);
+      }
+    }
+  }
+  auto empty = MakeModelSearch({}, 1);
+  std::vector<Observation> history = {{0, json::object(), 1.0}, {1, json::object(), 2.0}};
+  EXPECT_EQ(*empty->Next(0, {}), json::object());
+  EXPECT_EQ(*empty->Next(20, history), json::object());
+}
+
 // After the startup trials, values from a region with a clearly lower loss are proposed far more
 // often than random search proposes them: for each kind, the share of trials 10..59 (5 seeds) in
 // the good region, against random search's share over the same trials.
