@@ -200,7 +200,7 @@ nlohmann::json ToJson(const Distribution& d, const Dim& dim, double coordinate) 
 // (the last). Kernel c is a product over parameters of one-dimensional kernels: numeric ones are
 // normal (mu[d][c], sigma[d][c]) truncated to the bounds; categorical ones put mass 1 / (1 + w)
 // on category mu[d][c] and spread w / (1 + w) evenly over all categories (w: prior_weight), the
-// prior's spreads everything evenly.
+// prior's spreads everything evenly. Holds a reference to `dims`, which must outlive it.
 
 class Parzen {
  public:
