@@ -100,6 +100,7 @@ using Replace = std::function<std::string(const std::string& kind, const std::st
 Result<std::string> SubstituteWith(const std::string& text,
                                    const std::map<std::string, std::string>& inputs,
                                    const std::map<std::string, std::string>* outputs,
+                                   const std::map<std::string, std::string>* search_space,
                                    const Replace& replace) {
   static const std::string kOpen = "${{";
   std::string out;
@@ -116,11 +117,10 @@ Result<std::string> SubstituteWith(const std::string& text,
     const std::string supported = outputs != nullptr
                                       ? "${{inputs.NAME}} and ${{outputs.NAME}} are supported"
                                       : "${{inputs.NAME}} is supported";
-    if (StartsWith(expr, "search_space.")) {
-      return InvalidArgument("unsupported expression " + Quote("${{" + expr + "}}") +
-                             ": sweeps (search_space) are not supported yet (issue 15); give the "
-                             "value as an input and write ${{inputs." +
-                             expr.substr(std::string("search_space.").size()) + "}}");
+    if (search_space == nullptr && StartsWith(expr, "search_space.")) {
+      return InvalidArgument(Quote("${{" + expr + "}}") +
+                             ": search_space values exist only in the trial of a sweep (a job "
+                             "file with type: sweep and a search_space)");
     }
     const std::map<std::string, std::string>* values = nullptr;
     std::string kind;
@@ -130,6 +130,9 @@ Result<std::string> SubstituteWith(const std::string& text,
     } else if (outputs != nullptr && StartsWith(expr, "outputs.")) {
       values = outputs;
       kind = "outputs";
+    } else if (StartsWith(expr, "search_space.")) {
+      values = search_space;
+      kind = "search_space";
     } else {
       return InvalidArgument("unsupported expression " + Quote("${{" + expr + "}}") + " (only " +
                              supported + ")");
@@ -140,8 +143,9 @@ Result<std::string> SubstituteWith(const std::string& text,
       std::vector<std::string> names;
       names.reserve(values->size());
       for (const auto& kv : *values) names.push_back(kv.first);
-      return InvalidArgument("unknown " + kind.substr(0, kind.size() - 1) + " " + Quote(name) +
-                             DidYouMeanSuffix(name, names));
+      const std::string what =
+          kind == "search_space" ? "search_space parameter" : kind.substr(0, kind.size() - 1);
+      return InvalidArgument("unknown " + what + " " + Quote(name) + DidYouMeanSuffix(name, names));
     }
     out += replace(kind, name, it->second, start);
     i = end + 2;
@@ -224,19 +228,21 @@ std::string QuotingOf(const std::string& text) {
 
 Result<std::string> Substitute(const std::string& text,
                                const std::map<std::string, std::string>& inputs,
-                               const std::map<std::string, std::string>* outputs) {
-  return SubstituteWith(text, inputs, outputs,
+                               const std::map<std::string, std::string>* outputs,
+                               const std::map<std::string, std::string>* search_space) {
+  return SubstituteWith(text, inputs, outputs, search_space,
                         [](const std::string&, const std::string&, const std::string& value,
                            size_t) { return value; });
 }
 
 Result<std::string> ShellScript(const std::string& command,
                                 const std::map<std::string, std::string>& inputs,
-                                const std::map<std::string, std::string>& outputs) {
+                                const std::map<std::string, std::string>& outputs,
+                                const std::map<std::string, std::string>& search_space) {
   const std::string quoting = QuotingOf(command);
   std::map<std::string, std::string> assignments;  // variable -> value
   auto body = SubstituteWith(
-      command, inputs, &outputs,
+      command, inputs, &outputs, &search_space,
       [&](const std::string& kind, const std::string& name, const std::string& value, size_t at) {
         std::string var = "_ty_" + kind + "_" + name;
         assignments[var] = value;
@@ -278,20 +284,25 @@ Result<std::vector<std::string>> ScriptArguments(const JobSpec& spec,
   if (spec.form != "estimator") {
     return FailedPrecondition("script arguments exist only in estimator-form jobs");
   }
+  const auto search_space = SearchSpaceValues(spec);
   std::vector<std::string> args;
   for (const ScriptParam& sp : spec.script_params) {
     args.push_back(sp.flag);
     if (!sp.value) continue;
-    auto value = SubstituteInputs(*sp.value, inputs);
+    auto value = Substitute(*sp.value, inputs, nullptr, &search_space);
     if (!value.ok()) return value.status().WithContext(Bracket("script_params", sp.flag));
     args.push_back(std::move(value).value());
   }
   for (size_t i = 0; i < spec.extra_args.size(); ++i) {
-    auto arg = SubstituteInputs(spec.extra_args[i], inputs);
+    auto arg = Substitute(spec.extra_args[i], inputs, nullptr, &search_space);
     if (!arg.ok()) return arg.status().WithContext(Index("extra_args", i));
     args.push_back(std::move(arg).value());
   }
   return args;
+}
+
+std::map<std::string, std::string> SearchSpaceValues(const JobSpec& spec) {
+  return {spec.search_space_values.begin(), spec.search_space_values.end()};
 }
 
 }  // namespace trainyard::spec

@@ -201,9 +201,8 @@ TEST_F(ErrorsTest, UnknownInputReferences) {
             "job.yaml:3:22: script_params[\"--o\"]: unsupported expression \"${{outputs.x}}\" "
             "(only ${{inputs.NAME}} is supported)");
   EXPECT_EQ(Error("command: echo ${{search_space.lr}}\n"),
-            "job.yaml:1:10: command: unsupported expression \"${{search_space.lr}}\": sweeps "
-            "(search_space) are not supported yet (issue 15); give the value as an input and "
-            "write ${{inputs.lr}}");
+            "job.yaml:1:10: command: \"${{search_space.lr}}\": search_space values exist only in "
+            "the trial of a sweep (a job file with type: sweep and a search_space)");
   EXPECT_EQ(Error(std::string(kHead) + "extra_args: ['${{inputs.x']\n"),
             "job.yaml:3:14: extra_args[0]: unterminated \"${{\" (expected ${{inputs.NAME}})");
 }

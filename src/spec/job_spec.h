@@ -90,6 +90,11 @@ struct JobSpec {
   std::string shm_size;                                             // accepted, noted
   std::vector<std::pair<std::string, std::string>> queue_settings;  // accepted, noted
 
+  // A sweep trial's parameter values (name, value as text), in the search space's order: what
+  // ${{search_space.NAME}} stands for. Set by the sweep controller on each trial's spec (the
+  // stored key `search_space_values`); empty for a job that is not a trial.
+  std::vector<std::pair<std::string, std::string>> search_space_values;
+
   // In 64 bits: the product of two ints cannot overflow it.
   int64_t TotalProcesses() const {
     return static_cast<int64_t>(node_count) * static_cast<int64_t>(process_count_per_node);

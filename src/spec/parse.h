@@ -75,21 +75,25 @@ Result<std::vector<std::string>> SplitCommand(const std::string& command);
 Result<std::string> SubstituteInputs(const std::string& word,
                                      const std::map<std::string, std::string>& values);
 
-// Replaces ${{inputs.NAME}} with inputs[NAME] and, when `outputs` is given, ${{outputs.NAME}}
-// with (*outputs)[NAME], as they are. ${{search_space.X}} is refused (sweeps are issue 15); an
-// unknown name is an error naming it.
+// Replaces ${{inputs.NAME}} with inputs[NAME], and, when given, ${{outputs.NAME}} with
+// (*outputs)[NAME] and ${{search_space.NAME}} with (*search_space)[NAME], as they are. An unknown
+// name is an error naming it; ${{search_space.X}} without `search_space` is an error saying that
+// only a sweep's trial has them.
 Result<std::string> Substitute(const std::string& text,
                                const std::map<std::string, std::string>& inputs,
-                               const std::map<std::string, std::string>* outputs);
+                               const std::map<std::string, std::string>* outputs,
+                               const std::map<std::string, std::string>* search_space = nullptr);
 
 // A command string as the bash script that runs it: each value referenced is assigned to a
 // shell variable first (_ty_inputs_NAME='...', single-quoted), and each ${{inputs.NAME}} /
-// ${{outputs.NAME}} becomes a reference to it, quoted for where it stands: "${V}" outside quotes,
-// ${V} inside double quotes, '"${V}"' inside single quotes. A value is thus one word and, being
-// expanded rather than parsed, can never be shell syntax (;, $(...), quotes, newlines, any bytes).
+// ${{outputs.NAME}} / ${{search_space.NAME}} becomes a reference to it, quoted for where it
+// stands: "${V}" outside quotes, ${V} inside double quotes, '"${V}"' inside single quotes. A value
+// is thus one word and, being expanded rather than parsed, can never be shell syntax (;, $(...),
+// quotes, newlines, any bytes).
 Result<std::string> ShellScript(const std::string& command,
                                 const std::map<std::string, std::string>& inputs,
-                                const std::map<std::string, std::string>& outputs);
+                                const std::map<std::string, std::string>& outputs,
+                                const std::map<std::string, std::string>& search_space = {});
 
 // `value` single-quoted for a POSIX shell: 'it'\''s' (any bytes but NUL).
 std::string SingleQuote(const std::string& value);
@@ -99,9 +103,13 @@ std::string SingleQuote(const std::string& value);
 bool MentionsPython(const std::string& command);
 
 // The arguments after the program: script_params (flag, then value unless bare) followed by
-// extra_args, with ${{inputs.X}} substituted. For the estimator form only.
+// extra_args, with ${{inputs.X}} (and a trial's ${{search_space.X}}) substituted. For the
+// estimator form only.
 Result<std::vector<std::string>> ScriptArguments(const JobSpec& spec,
                                                  const std::map<std::string, std::string>& inputs);
+
+// spec.search_space_values as a map (for Substitute and ShellScript).
+std::map<std::string, std::string> SearchSpaceValues(const JobSpec& spec);
 
 // A JSON rendering of the spec (for storing on the run and for `show`). Round-trips through
 // ParseJobText with the estimator/command form it came from.

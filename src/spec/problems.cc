@@ -1,6 +1,7 @@
 #include "spec/problems.h"
 
 #include <cstdio>
+#include <utility>
 
 #include "common/strings.h"
 
@@ -9,8 +10,19 @@ namespace trainyard::spec {
 void Problems::Add(const std::string& where, const std::string& field, const std::string& message) {
   std::string line;
   if (!where.empty()) line += where + ": ";
-  if (!field.empty()) line += field + ": ";
+  if (!field.empty()) {
+    const std::string first = field.substr(0, field.find_first_of(".["));
+    bool excepted = false;
+    for (const std::string& e : except_) excepted = excepted || e == first;
+    if (!prefix_.empty() && !excepted) line += prefix_ + ".";
+    line += field + ": ";
+  }
   lines_.push_back(line + message);
+}
+
+void Problems::SetFieldPrefix(std::string prefix, std::vector<std::string> except) {
+  prefix_ = std::move(prefix);
+  except_ = std::move(except);
 }
 
 Status Problems::ToStatus() const {

@@ -19,8 +19,15 @@ class Problems {
   // OK when there are none, else InvalidArgument with one problem per line.
   Status ToStatus() const;
 
+  // From now on, a non-empty field is reported as `prefix.field`, unless its first part (before
+  // '.' or '[') is one of `except`: a sweep's trial is read as a job, its fields named
+  // `trial.command`, while the sweep's own `inputs` keep their names. An empty prefix stops it.
+  void SetFieldPrefix(std::string prefix, std::vector<std::string> except = {});
+
  private:
   std::vector<std::string> lines_;
+  std::string prefix_;
+  std::vector<std::string> except_;
 };
 
 // A string in double quotes with JSON-style escapes, for messages: Quote("a\"b") == "\"a\\\"b\"".

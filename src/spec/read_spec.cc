@@ -15,7 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> kSharedKeys = {
-    "inputs", "environment_variables", "experiment_name", "display_name", "tags", "$schema"};
+    "inputs",  "environment_variables", "experiment_name", "display_name", "tags",
+    "$schema", "search_space_values"};
 const std::vector<std::string> kEstimatorKeys = {"source_directory",
                                                  "entry_script",
                                                  "script_params",
@@ -142,6 +143,8 @@ bool SpecReader::ReadSharedField(const MapEntry& e) {
     if (auto s = ReadString(v, e.key, *p_)) spec_.display_name = *s;
   } else if (e.key == "tags") {
     ReadTags(v);
+  } else if (e.key == "search_space_values") {
+    ReadStringPairs(v, e.key, &spec_.search_space_values);
   } else {
     return false;
   }
@@ -285,9 +288,16 @@ void SpecReader::CheckReferences() {
   for (const Input& in : spec_.inputs) names[in.name] = "";
   std::map<std::string, std::string> outputs;
   for (const Output& out : spec_.outputs) outputs[out.name] = "";
+  // A sweep's trial: the search space's names (values do not matter here); a trial's stored spec:
+  // its values.
+  std::map<std::string, std::string> search_space;
+  for (const std::string& name : search_space_names_) search_space[name] = "";
+  for (const auto& [name, value] : spec_.search_space_values) search_space[name] = value;
+  const bool trial = !search_space_names_.empty() || !spec_.search_space_values.empty();
   const bool command = spec_.form == "command";
   for (const Reference& ref : references_) {
-    auto substituted = Substitute(ref.text, names, command ? &outputs : nullptr);
+    auto substituted =
+        Substitute(ref.text, names, command ? &outputs : nullptr, trial ? &search_space : nullptr);
     if (!substituted.ok()) p_->Add(ref.where, ref.field, substituted.status().message());
   }
 }

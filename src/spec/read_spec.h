@@ -31,6 +31,11 @@ class SpecReader {
   // Reads a map node. The result is meaningful only if no problem was added.
   JobSpec Read(const Node& root, Form form);
 
+  // Reading a sweep's trial: ${{search_space.NAME}} may name these.
+  void SetSearchSpaceNames(std::vector<std::string> names) {
+    search_space_names_ = std::move(names);
+  }
+
  private:
   // A string that may hold ${{inputs.NAME}}, checked once all inputs are known.
   struct Reference {
@@ -76,6 +81,7 @@ class SpecReader {
   Problems* p_;
   JobSpec spec_;
   std::vector<Reference> references_;
+  std::vector<std::string> search_space_names_;
   std::string node_count_where_;
   std::string process_count_where_;
   bool backend_error_ = false;

@@ -22,9 +22,10 @@ Json InputsJson(const std::vector<Input>& inputs) {
       j[in.name] = in.value;
       continue;
     }
+    // An asset or datastore path not yet resolved is written as it was given.
     j[in.name] = {
         {"type", in.kind == Input::Kind::kUriFolder ? "uri_folder" : "uri_file"},
-        {"path", in.value},
+        {"path", in.asset.empty() ? in.value : in.asset},
         {"mode", in.mode == Input::Mode::kDownload ? "download" : "ro_mount"},
     };
   }
@@ -117,6 +118,8 @@ Json CommandJson(const JobSpec& spec) {
   } else if (!spec.image.empty()) {
     j["environment"]["image"] = spec.image;
   }
+  // A registered environment not yet resolved (a sweep's trial) is written as it was given.
+  if (!spec.registered_environment.empty()) j["environment"] = spec.registered_environment;
   return j;
 }
 
@@ -124,6 +127,9 @@ Json CommandJson(const JobSpec& spec) {
 
 std::string ToJson(const JobSpec& spec) {
   Json j = spec.form == "command" ? CommandJson(spec) : EstimatorJson(spec);
+  if (!spec.search_space_values.empty()) {
+    j["search_space_values"] = PairsJson(spec.search_space_values);
+  }
   return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 

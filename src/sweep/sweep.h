@@ -7,7 +7,8 @@
 // Conventions every part shares:
 // - Parameter values are JSON (nlohmann::json): numbers stay numbers (randint gives integers,
 //   the rest doubles), `choice` values are whatever the file gave (numbers, strings, booleans).
-// - An assignment is a JSON object {name: value}, its keys in the search space's order.
+// - An assignment is a JSON object {name: value} (nlohmann::json sorts its keys: the search
+//   space gives the parameters' order).
 // - A trial's primary metric is the sequence of values it logged under that name, in order;
 //   "interval k" is the k-th value (1-based), as on the hosted service, where each time the
 //   script logs the primary metric counts as one interval.
@@ -22,7 +23,7 @@
 
 namespace trainyard::sweep {
 
-// The ten distributions of the hosted service's search space. Formulas: docs/sweeps.md.
+// The ten distributions of the hosted service's search space. Formulas: docs/sweeps-sampling.md.
 enum class Kind {
   kChoice,       // values
   kRandint,      // integer in [0, upper)
@@ -51,6 +52,7 @@ struct Distribution {
   double mu = 0;                       // normal family (log kinds: of the logarithm)
   double sigma = 0;                    //   > 0
   double q = 0;                        // the q kinds: > 0
+  bool operator==(const Distribution&) const = default;
 };
 
 // The value of `distribution` at quantile `u` in [0, 1): its inverse cumulative distribution
@@ -66,6 +68,7 @@ double NormalQuantile(double u);
 struct Parameter {
   std::string name;
   Distribution distribution;
+  bool operator==(const Parameter&) const = default;
 };
 
 // The parameters in the order the file (or the Python dict) gave them.
@@ -76,6 +79,7 @@ enum class Goal { kMaximize, kMinimize };
 struct Objective {
   std::string primary_metric;
   Goal goal = Goal::kMaximize;
+  bool operator==(const Objective&) const = default;
 };
 
 enum class Algorithm {
@@ -90,6 +94,7 @@ struct Sampling {
   Algorithm algorithm = Algorithm::kRandom;
   std::optional<uint64_t> seed;  // none: chosen when the sweep is created, then recorded
   RandomRule rule = RandomRule::kRandom;
+  bool operator==(const Sampling&) const = default;
 };
 
 enum class PolicyType { kNone, kBandit, kMedianStopping, kTruncationSelection, kAsha };
@@ -108,6 +113,7 @@ struct EarlyTermination {
   int64_t grace_period = 1;
   int64_t reduction_factor = 3;
   int64_t max_t = 0;  // 0: no top rung
+  bool operator==(const EarlyTermination&) const = default;
 };
 
 struct Limits {
@@ -115,6 +121,7 @@ struct Limits {
   int64_t max_concurrent_trials = 0;  // 0: max_total_trials
   double timeout_seconds = 0;         // whole sweep; 0: none
   double trial_timeout_seconds = 0;   // each trial; 0: none
+  bool operator==(const Limits&) const = default;
 };
 
 // What a sampler is told about a trial that has ended with a value of the primary metric

@@ -174,14 +174,15 @@ Result<std::vector<std::string>> ProgramArgv(const spec::JobSpec& spec, const Pl
   std::vector<std::string> argv;
   if (spec.form == "command") {
     std::map<std::string, std::string> outputs = OutputValues(spec, ctx.work_dir);
+    const std::map<std::string, std::string> search_space = spec::SearchSpaceValues(spec);
     if (!spec.shell_command.empty()) {
-      ASSIGN_OR_RETURN(std::string script,
-                       spec::ShellScript(spec.shell_command, ctx.input_values, outputs));
+      ASSIGN_OR_RETURN(std::string script, spec::ShellScript(spec.shell_command, ctx.input_values,
+                                                             outputs, search_space));
       return std::vector<std::string>{"bash", "-c", ShellPreamble(spec, ctx) + script};
     }
     for (size_t i = 0; i < spec.command.size(); ++i) {
-      ASSIGN_OR_RETURN(std::string word,
-                       spec::Substitute(spec.command[i], ctx.input_values, &outputs));
+      ASSIGN_OR_RETURN(std::string word, spec::Substitute(spec.command[i], ctx.input_values,
+                                                          &outputs, &search_space));
       if (i == 0 && (word == "python" || word == "python3") && !UsesImage(spec)) {
         word = ctx.interpreter;
       }
