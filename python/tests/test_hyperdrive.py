@@ -419,8 +419,7 @@ def test_config_errors(home, overrides, message):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"run_config": None, "pipeline": object()}, "trainyard has no pipelines"),
-    ({"resume_from": object()}, "warm-starting a sweep from earlier sweeps is not in trainyard"),
-    ({"resume_child_runs": [object()]}, "warm-starting a sweep"),
+    ({"resume_child_runs": [object()]}, "trainyard does not resume a sweep's child runs"),
 ])
 def test_refused_features_name_the_trainyard_way(home, overrides, message):
     with pytest.raises(NotImplementedError) as e:
@@ -457,6 +456,17 @@ def test_hyperdrive_run_methods_that_need_trials_say_what_is_missing(home):
         with pytest.raises(NotImplementedError) as e:
             call()
         assert "sweep controller" in str(e.value) and run.id in str(e.value)
+    # resume_from: the earlier sweeps' run ids, checked as hosted
+    warm = HyperDriveConfig(**hd_kwargs(resume_from=hd_run))
+    assert warm.fields["resume_from"] == [run.id]
+    assert HyperDriveConfig(**hd_kwargs(resume_from=[hd_run])).fields["resume_from"] == [run.id]
+    for resume_from, message in [
+            ([hd_run] * 6, "the number of parent runs to not exceed 5"),
+            ([hd_run, hd_run], "resume_from cannot contain duplicate runs"),
+            ([run], "Parent run requires to be HyperDriveRun objects")]:
+        with pytest.raises(HyperDriveConfigException) as e:
+            HyperDriveConfig(**hd_kwargs(resume_from=resume_from))
+        assert message in e.value.message
     with pytest.raises(NotImplementedError) as e:
         hd_run.fail()
     assert "run.cancel()" in str(e.value)

@@ -155,11 +155,31 @@ def test_grid_takes_only_choice():
         e.value)
 
 
-def test_random_and_bayesian_need_max_total_trials():
+def test_limits_left_out_are_the_readers_defaults():
     for sampling in ("random", "bayesian"):
+        assert "limits" not in simple(sampling=sampling, limits=None).fields
+
+
+def test_the_sweep_runs_own_fields():
+    class FakeRun:
+        id = "abc123"
+
+    cfg = simple(name="s1", display_name="first sweep", description="lr only",
+                 properties={"k": 1}, resume_from=["r1", FakeRun()])
+    assert {k: cfg.fields[k] for k in ("name", "display_name", "description", "properties",
+                                       "resume_from")} == {
+        "name": "s1", "display_name": "first sweep", "description": "lr only",
+        "properties": {"k": "1"}, "resume_from": ["r1", "abc123"]}
+    assert simple(resume_from="r9").fields["resume_from"] == ["r9"]
+    for bad, message in [(5, "resume_from: expected earlier sweeps"),
+                         ([""], "resume_from[0]: expected a run id"),
+                         (["a", 3], "resume_from[1]: expected a run id")]:
         with pytest.raises(ValueError) as e:
-            simple(sampling=sampling, limits=None)
-        assert f"limits.max_total_trials: required with {sampling} sampling" in str(e.value)
+            simple(resume_from=bad)
+        assert message in str(e.value)
+    with pytest.raises(ValueError) as e:
+        simple(name=3)
+    assert "name: expected a string" in str(e.value)
 
 
 def test_objective():

@@ -346,9 +346,9 @@ def _objective(value):
 
 
 class Limits:
-    """max_total_trials (required unless the sampling is a grid, which then runs every
-    combination), max_concurrent_trials (default: max_total_trials), timeout (the whole sweep,
-    seconds), trial_timeout (each trial, seconds)."""
+    """max_total_trials, max_concurrent_trials (default: max_total_trials), timeout (the whole
+    sweep, seconds), trial_timeout (each trial, seconds); what is not given is the C++ reader's
+    default (the hosted ones: 1000 trials, 60 days)."""
 
     _FIELDS = ("max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout")
 
@@ -555,6 +555,21 @@ def _trial(trial):
     return json.loads(job._document), job._base_dir
 
 
+def _run_ids(runs):
+    """resume_from: earlier sweeps, as run ids or runs (anything with an `id`)."""
+    if isinstance(runs, str) or hasattr(runs, "id"):
+        runs = [runs]
+    if not isinstance(runs, (list, tuple)):
+        raise ValueError(f"resume_from: expected earlier sweeps (run ids or runs), got {runs!r}")
+    ids = []
+    for i, run in enumerate(runs):
+        run_id = run if isinstance(run, str) else getattr(run, "id", None)
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError(f"resume_from[{i}]: expected a run id or a run, got {run!r}")
+        ids.append(run_id)
+    return ids
+
+
 def _drop_sampled_arguments(trial, names):
     """The trial's fixed script_params of a sampled parameter, removed (the sampled value is
     passed instead), with a warning, as the hosted service does for an estimator."""
@@ -586,41 +601,41 @@ class Sweep:
     objective: Objective(primary_metric, goal) or {primary_metric, goal}.
     early_termination: BanditPolicy / MedianStoppingPolicy / TruncationSelectionPolicy /
         AshaPolicy, a dict {type: bandit, ...}, or None.
-    limits: Limits(max_total_trials, max_concurrent_trials, timeout, trial_timeout) or a dict.
+    limits: Limits(max_total_trials, max_concurrent_trials, timeout, trial_timeout) or a dict
+        (the reader's defaults, the hosted ones: 1000 trials, all at once, 60 days).
+    experiment_name, name, display_name, description, tags, properties: the sweep run's.
+    resume_from: earlier sweeps (run ids or runs) whose finished trials seed this one.
 
     `fields` is the document (a dict); ValueError for a problem, naming its field path.
     """
 
     def __init__(self, trial, search_space, sampling, objective, early_termination=None,
-                 limits=None, *, experiment_name=None, display_name=None, description=None,
-                 tags=None):
+                 limits=None, *, experiment_name=None, name=None, display_name=None,
+                 description=None, tags=None, properties=None, resume_from=None):
         self._origin = "<Sweep>"
         trial_doc, self._base_dir = _trial(trial)
         if not isinstance(search_space, dict) or not search_space:
             raise ValueError(f"search_space: expected a non-empty dict {{name: distribution}}, "
                              f"got {search_space!r}")
         space = {}
-        for name, spec in search_space.items():
-            if not isinstance(name, str) or not _NAME.match(name):
-                raise ValueError(f"search_space: {name!r} is not a parameter name (letters, "
+        for key, spec in search_space.items():
+            if not isinstance(key, str) or not _NAME.match(key):
+                raise ValueError(f"search_space: {key!r} is not a parameter name (letters, "
                                  "digits, '_', '-', '.', optionally after '-' or '--')")
-            if name.lstrip("-") in {n.lstrip("-") for n in space}:
-                raise ValueError(f"search_space.{name}: the parameter is given twice (with and "
+            if key.lstrip("-") in {n.lstrip("-") for n in space}:
+                raise ValueError(f"search_space.{key}: the parameter is given twice (with and "
                                  "without dashes)")
-            space[name] = _checked_distribution(f"search_space.{name}", spec)
+            space[key] = _checked_distribution(f"search_space.{key}", spec)
         self.sampling = _sampling(sampling)
         self.objective = _objective(objective)
         self.early_termination = _early_termination(early_termination)
         self.limits = _limits(limits)
 
         if isinstance(self.sampling, GridSampling):
-            for name, spec in space.items():
+            for key, spec in space.items():
                 if spec["type"] != "choice":
-                    raise ValueError(f"search_space.{name}: grid sampling takes only choice "
+                    raise ValueError(f"search_space.{key}: grid sampling takes only choice "
                                      f"parameters, got {spec['type']}")
-        elif self.limits.max_total_trials is None:
-            raise ValueError(f"limits.max_total_trials: required with {self.sampling.type} "
-                             "sampling (only a grid has a size of its own)")
 
         self.trial = _drop_sampled_arguments(trial_doc, list(space))
         self.search_space = space
@@ -634,16 +649,19 @@ class Sweep:
         limits_doc = self.limits._to_document()
         if limits_doc:
             document["limits"] = limits_doc
-        for key, value in (("experiment_name", experiment_name), ("display_name", display_name),
-                           ("description", description)):
+        for key, value in (("experiment_name", experiment_name), ("name", name),
+                           ("display_name", display_name), ("description", description)):
             if value is not None:
                 if not isinstance(value, str):
                     raise ValueError(f"{key}: expected a string, got {value!r}")
                 document[key] = value
-        if tags is not None:
-            if not isinstance(tags, dict):
-                raise ValueError(f"tags: expected a dict, got {tags!r}")
-            document["tags"] = {str(k): "" if v is None else str(v) for k, v in tags.items()}
+        for key, pairs in (("tags", tags), ("properties", properties)):
+            if pairs is not None:
+                if not isinstance(pairs, dict):
+                    raise ValueError(f"{key}: expected a dict, got {pairs!r}")
+                document[key] = {str(k): "" if v is None else str(v) for k, v in pairs.items()}
+        if resume_from is not None:
+            document["resume_from"] = _run_ids(resume_from)
         self.fields = document
         self._document = json.dumps(document, allow_nan=False)
 

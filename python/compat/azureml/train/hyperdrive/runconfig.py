@@ -5,7 +5,8 @@ A HyperDriveConfig is a trainyard.Sweep (docs/sweeps-python.md): the estimator's
 ScriptRunConfig's job document is the trial; the parameter space the search_space;
 primary_metric_name / primary_metric_goal the objective; the policy the early_termination;
 max_total_runs, max_concurrent_runs (None: max_total_runs) and max_duration_minutes (in
-seconds) the limits. `experiment.submit(config)` submits that document."""
+seconds) the limits; resume_from the earlier sweeps' run ids. `experiment.submit(config)` submits
+that document."""
 
 import enum
 import warnings
@@ -20,6 +21,7 @@ __all__ = ["HyperDriveConfig", "HyperDriveRunConfig", "PrimaryMetricGoal"]
 MAX_DURATION_MINUTES = 10080  # the service's limit: 7 days
 MAX_TOTAL_RUNS = 1000
 MAX_CONCURRENT_RUNS = 100
+MAX_PARENT_RUNS = 5
 RECOMMENDED_MIN_RUNS_PER_PARAMETER_BAYESIAN = 20
 RECOMMENDED_MAX_CONCURRENT_RUNS_BAYESIAN = 20
 
@@ -56,10 +58,42 @@ def _count(name, value, maximum):
                 name, maximum, value))
 
 
+def _resume_from(resume_from):
+    """The run ids of resume_from (a HyperDriveRun or a list of them), checked as the hosted SDK
+    checks them: at most 5, no duplicates, each Completed or Canceled."""
+    if resume_from is None:
+        return None
+    from azureml.train.hyperdrive.run import HyperDriveRun
+
+    runs = resume_from if isinstance(resume_from, list) else [resume_from]
+    if len(runs) > MAX_PARENT_RUNS:
+        raise HyperDriveConfigException(
+            "Invalid configuration: HyperDriveConfig requires the number of parent runs to not "
+            "exceed {} (resume_from has {})".format(MAX_PARENT_RUNS, len(runs)))
+    ids = []
+    for run in runs:
+        if not isinstance(run, HyperDriveRun):
+            raise HyperDriveConfigException(
+                "Invalid configuration: Parent run requires to be HyperDriveRun objects, got "
+                "{!r}".format(run))
+        if run.id in ids:
+            raise HyperDriveConfigException(
+                "resume_from cannot contain duplicate runs. More than one run with id '{}' was "
+                "found".format(run.id))
+        status = run.get_status()
+        if status not in ("Completed", "Canceled"):
+            raise HyperDriveConfigException(
+                "All resume_from runs should be completed or canceled. A resume_from run with "
+                "status '{}' was found.".format(status))
+        ids.append(run.id)
+    return ids
+
+
 class HyperDriveConfig:
     """The hosted constructor. Give exactly one of estimator (azureml.train Estimator / PyTorch,
-    or a trainyard job configuration) and run_config (a ScriptRunConfig); pipeline, resume_from
-    and resume_child_runs are not in trainyard (NotImplementedError)."""
+    or a trainyard job configuration) and run_config (a ScriptRunConfig). resume_from (earlier
+    HyperDriveRuns) becomes the document's resume_from (their run ids); pipeline and
+    resume_child_runs are not in trainyard (NotImplementedError)."""
 
     _PLATFORM = "AML"
 
@@ -101,10 +135,11 @@ class HyperDriveConfig:
             raise NotImplementedError(
                 "HyperDriveConfig(pipeline=...): trainyard has no pipelines; give the trial as "
                 "estimator= or run_config= (a ScriptRunConfig)")
-        if resume_from is not None or resume_child_runs is not None:
+        if resume_child_runs is not None:
             raise NotImplementedError(
-                "HyperDriveConfig(resume_from=/resume_child_runs=...): warm-starting a sweep "
-                "from earlier sweeps is not in trainyard yet (issue 15); start a new sweep")
+                "HyperDriveConfig(resume_child_runs=...): trainyard does not resume a sweep's "
+                "child runs; warm-start a new sweep from the earlier one with resume_from=")
+        resume_ids = _resume_from(resume_from)
         goal = (primary_metric_goal if isinstance(primary_metric_goal, PrimaryMetricGoal)
                 else PrimaryMetricGoal.from_str(primary_metric_goal))
         if not isinstance(primary_metric_name, str) or not primary_metric_name:
@@ -153,7 +188,7 @@ class HyperDriveConfig:
         self._max_concurrent_runs = max_concurrent
         self._max_duration_minutes = max_duration_minutes
         self._platform = self._PLATFORM
-        self._resume_from = None
+        self._resume_from = resume_ids
         self._resume_child_runs = None
         self._sweep = self._build_sweep()
 
@@ -172,7 +207,8 @@ class HyperDriveConfig:
                 early_termination=self._policy,
                 limits=sweep.Limits(max_total_trials=self._max_total_runs,
                                     max_concurrent_trials=self._max_concurrent_runs,
-                                    timeout=self._max_duration_minutes * 60))
+                                    timeout=self._max_duration_minutes * 60),
+                resume_from=self._resume_from)
         except (ValueError, TypeError) as e:
             if isinstance(e, HyperDriveConfigException):
                 raise
