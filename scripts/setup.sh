@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev
   libsqlite3-dev sqlite3 libssl-dev libcpp-httplib-dev
+  libcurl4-openssl-dev  # web inputs (runner/download.cc)
   python3 python3-dev python3-torch libtorch-dev libgloo-dev zlib1g-dev pybind11-dev python3-pybind11
   python3-sklearn python3-numpy python3-matplotlib python3-venv python3-pip python3-setuptools python3-wheel python3-pytest
   # What the hosted PyTorch estimator's image holds that Debian ships: torchvision (and PIL, its

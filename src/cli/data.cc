@@ -1,11 +1,14 @@
 // trainyard data create|list|show: named, versioned data assets of the workspace (a local file or
-// folder, or a workspace datastore path), which a command job's inputs name as
-// `path: azureml:NAME:VERSION` or `azureml:NAME@latest` (runner/assets.h).
+// folder, a workspace datastore path, or a web URL), which a command job's inputs name as
+// `path: azureml:NAME:VERSION` or `azureml:NAME@latest` (runner/assets.h); trainyard data cache:
+// the download cache of web inputs (runner/download.h).
 #include <cstdio>
 
 #include "cli/cli.h"
 #include "common/clock.h"
+#include "common/strings.h"
 #include "runner/assets.h"
+#include "runner/download.h"
 
 namespace trainyard::cli {
 namespace {
@@ -17,6 +20,8 @@ struct DataFlags {
   std::string version;
   std::string file;
   std::string description;
+  std::string url;  // data cache
+  bool list = false;
   bool json = false;
 };
 
@@ -110,6 +115,58 @@ Status DataShow(Context& ctx, const DataFlags& f) {
   return Status::Ok();
 }
 
+nlohmann::json CachedToJson(const runner::CachedFile& f) {
+  return {{"url", f.url},
+          {"path", f.path},
+          {"size", f.size},
+          {"etag", f.etag},
+          {"last_modified", f.last_modified},
+          {"stored_at", FormatIso8601(f.fetched_at)},
+          {"pinned", f.pinned}};
+}
+
+// data cache URL FILE: FILE becomes URL's content in the download cache (pinned: a submit uses it
+// without contacting the server), for machines without network. data cache URL: downloads (or
+// revalidates) URL now, as a submit would, and unpins it. data cache --list: what is cached.
+Status DataCache(Context& ctx, const DataFlags& f) {
+  ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
+  if (f.list) {
+    if (!f.url.empty() || !f.path.empty()) {
+      return InvalidArgument("data cache: --list takes no URL or FILE");
+    }
+    ASSIGN_OR_RETURN(auto cached, runner::ListCache(ws->dir()));
+    if (f.json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& c : cached) out.push_back(CachedToJson(c));
+      std::printf("%s\n", JsonText(out).c_str());
+      return Status::Ok();
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& c : cached) {
+      rows.push_back({c.url, HumanBytes(static_cast<uint64_t>(c.size)),
+                      c.pinned ? std::string("pinned") : (c.etag.empty() ? "-" : c.etag),
+                      FormatLocal(c.fetched_at), c.path});
+    }
+    PrintTable({"URL", "SIZE", "ETAG", "STORED", "FILE"}, rows, ctx.stdout_tty);
+    return Status::Ok();
+  }
+  if (f.url.empty()) return InvalidArgument("data cache: give URL [FILE], or --list");
+  runner::CachedFile c;
+  if (f.path.empty()) {
+    runner::DownloadOptions options = runner::DownloadOptionsFromEnv();
+    options.refresh = true;
+    ASSIGN_OR_RETURN(c, runner::FetchToCache(ws->dir(), f.url, options));
+  } else {
+    ASSIGN_OR_RETURN(c, runner::PutInCache(ws->dir(), f.url, f.path));
+  }
+  if (f.json) {
+    std::printf("%s\n", JsonText(CachedToJson(c)).c_str());
+  } else {
+    std::printf("%s\n", c.note.c_str());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterData(CLI::App& app, Context& ctx) {
@@ -142,6 +199,17 @@ void RegisterData(CLI::App& app, Context& ctx) {
   show->add_option("--version", f->version, "the version");
   show->add_flag("--json", f->json, "machine-readable output");
   OnRun(show, ctx, [&ctx, f] { return DataShow(ctx, *f); });
+
+  CLI::App* cache = cmd->add_subcommand(
+      "cache",
+      "the download cache of web inputs (path: https://...): `data cache URL FILE` puts FILE "
+      "there as URL's content, used at submit without contacting the server (for machines "
+      "without network); `data cache URL` downloads URL now; `data cache --list`");
+  cache->add_option("url", f->url, "an http:// or https:// URL");
+  cache->add_option("file", f->path, "a local file: its bytes become URL's cached content");
+  cache->add_flag("--list", f->list, "list the cached URLs");
+  cache->add_flag("--json", f->json, "machine-readable output");
+  OnRun(cache, ctx, [&ctx, f] { return DataCache(ctx, *f); });
 }
 
 }  // namespace trainyard::cli

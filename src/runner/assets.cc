@@ -7,6 +7,7 @@
 
 #include "common/files.h"
 #include "common/strings.h"
+#include "runner/download.h"
 #include "spec/fields.h"
 #include "spec/tree.h"
 
@@ -223,10 +224,33 @@ Status ResolveEnvironment(store::Workspace* ws, spec::JobSpec* spec,
   return Status::Ok();
 }
 
+// A web URL (the input's path, or a data asset's): downloaded into the workspace's download
+// cache, or revalidated there (runner/download.h); the input is the cached file.
+Status ResolveWebInput(store::Workspace* ws, spec::Input* in, const std::string& url,
+                       const std::string& what, std::vector<std::string>* notes) {
+  const std::string field = "inputs." + in->name + ".path";
+  if (in->kind != spec::Input::Kind::kUriFile) {
+    return InvalidArgument(field + ": " + Quote(url) + (what.empty() ? "" : " (" + what + ")") +
+                           ": a web URL names one file: the input's type must be uri_file");
+  }
+  auto fetched = FetchToCache(ws->dir(), url, DownloadOptionsFromEnv());
+  if (!fetched.ok()) {
+    return Status(fetched.status().code(), field + (what.empty() ? "" : " (" + what + ")") + ": " +
+                                               fetched.status().message());
+  }
+  notes->push_back("inputs." + in->name + (what.empty() ? "" : " (" + what + ")") + ": " +
+                   fetched->note);
+  in->value = fetched->path;
+  return Status::Ok();
+}
+
 Status ResolveInput(store::Workspace* ws, spec::Input* in, std::vector<std::string>* notes) {
   const std::string field = "inputs." + in->name + ".path";
   std::string path;
   std::string what;
+  if (IsWebUrl(in->asset)) {
+    return ResolveWebInput(ws, in, in->asset, "", notes);
+  }
   if (StartsWith(in->asset, "azureml://datastores/")) {
     ASSIGN_OR_RETURN(path, DatastorePath(ws->dir(), in->asset));
     what = "datastore path";
@@ -245,6 +269,9 @@ Status ResolveInput(store::Workspace* ws, spec::Input* in, std::vector<std::stri
     }
     json def = json::parse(found->definition_json);
     path = def.value("path", "");
+    if (IsWebUrl(path)) {
+      return ResolveWebInput(ws, in, path, "data asset " + ref.name + ":" + found->version, notes);
+    }
     if (StartsWith(path, "azureml://datastores/")) {
       ASSIGN_OR_RETURN(path, DatastorePath(ws->dir(), path));
     }
@@ -359,12 +386,23 @@ Result<store::AssetRecord> DataFromPath(store::Workspace* ws, const std::string&
                                         const std::string& type, const std::string& description) {
   std::string stored = path;
   std::string local = path;
+  if (IsWebUrl(path)) {
+    // Downloaded when a job using it is submitted (runner/download.h), not now: an offline
+    // machine can register it, then fill the cache with `trainyard data cache URL FILE`.
+    if (!type.empty() && type != "uri_file") {
+      return InvalidArgument("type: " + Quote(type) + ": a web URL names one file (uri_file)");
+    }
+    store::AssetRecord rec;
+    rec.description = description;
+    rec.definition_json = json{{"type", "uri_file"}, {"path", path}}.dump();
+    return rec;
+  }
   if (StartsWith(path, "azureml://datastores/")) {
     ASSIGN_OR_RETURN(local, DatastorePath(ws->dir(), path));
   } else if (path.find("://") != std::string::npos) {
     return InvalidArgument("path: " + Quote(path) +
-                           ": only local paths and azureml://datastores/NAME/paths/P are "
-                           "supported (web URLs are not supported yet)");
+                           ": only local paths, http(s):// URLs and "
+                           "azureml://datastores/NAME/paths/P are supported");
   } else {
     stored = local = AbsolutePath(path);
   }

@@ -10,6 +10,8 @@
 //     torch / sklearn) instead of its image; AzureML-tensorflow-* is refused.
 //   inputs.X.path: azureml:NAME:V | azureml:NAME@latest   a data asset of the workspace
 //                  azureml://datastores/NAME/paths/P       <workspace>/datastores/NAME/P
+//                  https://... or http://... (uri_file)    downloaded into the workspace's
+//                                                          download cache (runner/download.h)
 #pragma once
 
 #include <string>
@@ -28,9 +30,10 @@ namespace trainyard::runner {
 Result<store::AssetRecord> EnvironmentFromYaml(const std::string& path, const std::string& name,
                                                const std::string& version);
 
-// A data asset from `path` (a local file or folder, made absolute; or an
-// azureml://datastores/NAME/paths/P) and its type ("" = uri_file for a file, else uri_folder).
-// The path must exist (checked now, and again at submit).
+// A data asset from `path` (a local file or folder, made absolute; an
+// azureml://datastores/NAME/paths/P; or an http(s):// URL, a uri_file) and its type ("" =
+// uri_file for a file or a URL, else uri_folder). A local path must exist (checked now, and again
+// at submit); a URL is downloaded only when a job using the asset is submitted.
 Result<store::AssetRecord> DataFromPath(store::Workspace* ws, const std::string& path,
                                         const std::string& type, const std::string& description);
 // The hosted data asset YAML: `$schema`, `name`, `version`, `type` (uri_file, uri_folder),
@@ -45,7 +48,9 @@ Result<std::string> DatastorePath(const std::string& workspace_dir, const std::s
 // Resolves spec->registered_environment and every input's `asset` in place (python, pip and conda
 // packages; input paths), before the spec is validated. Adds to `notes` what each became (for the
 // plan and the run's environment log). Unknown names and versions are refused naming them and
-// listing what exists.
+// listing what exists. Web URLs are fetched (runner/download.h, DownloadOptionsFromEnv) here, also
+// for a dry run (the plan's input is the cached file); a failed download is refused naming the
+// input, the URL and the reason.
 Status ResolveAssets(store::Workspace* ws, spec::JobSpec* spec, std::vector<std::string>* notes);
 
 }  // namespace trainyard::runner

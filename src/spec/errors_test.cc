@@ -226,10 +226,23 @@ TEST_F(ErrorsTest, InvalidInputs) {
             "job.yaml:4:6: inputs.d.path: required for type uri_folder");
   EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d: {type: string, value: x, mode: download}\n"),
             "job.yaml:4:31: inputs.d.mode: only allowed for uri_folder and uri_file inputs");
+  // Web URLs name one file: a uri_file is downloaded at submit (runner/download.h); a folder
+  // (the type without one) is refused.
   EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d: {path: 'https://x/y'}\n"),
-            "job.yaml:4:13: inputs.d.path: \"https://x/y\": web URLs as inputs are not supported "
-            "yet; download the file into a workspace datastore (<workspace>/datastores/NAME/) and "
-            "give azureml://datastores/NAME/paths/FILE, or a local path");
+            "job.yaml:4:13: inputs.d.path: \"https://x/y\": a web URL names one file: give type: "
+            "uri_file (a folder cannot be downloaded from a URL; put it in a workspace datastore "
+            "folder and give azureml://datastores/NAME/paths/FOLDER)");
+  EXPECT_EQ(
+      Error(std::string(kHead) + "inputs:\n  d: {type: uri_folder, path: 'http://x/data/'}\n"),
+      "job.yaml:4:31: inputs.d.path: \"http://x/data/\": a web URL names one file: give "
+      "type: uri_file (a folder cannot be downloaded from a URL; put it in a workspace "
+      "datastore folder and give azureml://datastores/NAME/paths/FOLDER)");
+  EXPECT_EQ(Error(std::string(kHead) +
+                  "inputs:\n  d: {type: uri_file, path: 'https://x/iris.csv', mode: download}\n"),
+            "OK");
+  EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d: {type: uri_file, path: 'HTTPS://x/y'}\n"),
+            "job.yaml:4:29: inputs.d.path: \"HTTPS://x/y\" is not a local path (remote URIs are "
+            "not supported)");
   EXPECT_EQ(Error(std::string(kHead) + "inputs:\n  d: {path: 's3://x/y'}\n"),
             "job.yaml:4:13: inputs.d.path: \"s3://x/y\" is not a local path (remote URIs are "
             "not supported)");

@@ -120,11 +120,17 @@ void SpecReader::ReadInputMap(const Node& n, const std::string& field, Input& in
       return;
     }
     if (path->rfind("https://", 0) == 0 || path->rfind("http://", 0) == 0) {
-      p_->Add(path_entry->value.where, sub,
-              Quote(*path) +
-                  ": web URLs as inputs are not supported yet; download the file into a "
-                  "workspace datastore (<workspace>/datastores/NAME/) and give "
-                  "azureml://datastores/NAME/paths/FILE, or a local path");
+      // A web URL: downloaded into the workspace's download cache at submit
+      // (runner/download.h). It names one file.
+      if (in.kind == Input::Kind::kUriFolder) {
+        p_->Add(path_entry->value.where, sub,
+                Quote(*path) +
+                    ": a web URL names one file: give type: uri_file (a folder cannot be "
+                    "downloaded from a URL; put it in a workspace datastore folder and give "
+                    "azureml://datastores/NAME/paths/FOLDER)");
+        return;
+      }
+      in.asset = *path;
       return;
     }
     if (path->find("://") != std::string::npos) {
