@@ -342,6 +342,20 @@ def test_sampled_script_params_are_replaced_with_a_warning(home):
         simple(trial=estimator(script_params={"--epochs": 2}))  # nothing to replace: no warning
 
 
+def test_sampled_extra_args_are_replaced_with_a_warning(home):
+    """extra_args come after script_params on the command line: a fixed `--lr 0.1` there would
+    override the sampled value, so it is removed."""
+    trial = {"source_directory": ".", "entry_script": "train.py",
+             "extra_args": ["--data", "x", "--lr", "0.1", "--m=0.9", "--bias", "-0.5", "--lr",
+                            "--verbose", "--keep", "1"]}
+    with pytest.warns(UserWarning, match=r"\['--lr 0.1', '--m=0.9', '--bias -0.5', '--lr'\]"):
+        cfg = simple(trial=trial, search_space={"lr": sweep.uniform(0, 1),
+                                                "--m": sweep.uniform(0, 1),
+                                                "bias": sweep.normal(0, 1)})
+    assert cfg.fields["trial"]["extra_args"] == ["--data", "x", "--verbose", "--keep", "1"]
+    assert trial["extra_args"][2:4] == ["--lr", "0.1"]  # the caller's document is untouched
+
+
 # ---- submission: the document goes to the C++ reader ----
 
 def test_submit_goes_through_the_cpp_reader(home):

@@ -570,21 +570,61 @@ def _run_ids(runs):
     return ids
 
 
+def _is_value(word):
+    """Whether an argument after a flag is its value (not the next flag; "-0.5" is a value)."""
+    if not word.startswith("-"):
+        return True
+    try:
+        float(word)
+        return True
+    except ValueError:
+        return False
+
+
 def _drop_sampled_arguments(trial, names):
-    """The trial's fixed script_params of a sampled parameter, removed (the sampled value is
-    passed instead), with a warning, as the hosted service does for an estimator."""
-    params = trial.get("script_params")
-    if not isinstance(params, dict):
-        return trial
+    """The trial's fixed arguments for a sampled parameter, removed with a warning, so that the
+    sampled `--name value` is the only one the script sees: script_params entries (dashes
+    ignored), as the hosted service does for an estimator, and `--name value` / `--name=value`
+    in extra_args (a ScriptRunConfig's arguments), which come after script_params on the command
+    line and would otherwise override the sampled value."""
     bare = {n.lstrip("-") for n in names}
-    dropped = [k for k in params if isinstance(k, str) and k.lstrip("-") in bare]
-    if dropped:
-        warnings.warn("The same input parameter(s) are given in the trial's script_params and in "
-                      "the search space; the search space's values replace them: "
-                      f"{dropped}", stacklevel=3)
-        trial = dict(trial)
-        trial["script_params"] = {k: v for k, v in params.items() if k not in dropped}
-    return trial
+    dropped = []
+    out = dict(trial)
+    params = trial.get("script_params")
+    if isinstance(params, dict):
+        keys = [k for k in params if isinstance(k, str) and k.lstrip("-") in bare]
+        if keys:
+            dropped += keys
+            out["script_params"] = {k: v for k, v in params.items() if k not in keys}
+    args = trial.get("extra_args")
+    if isinstance(args, list):
+        kept, i = [], 0
+        while i < len(args):
+            word = args[i]
+            flag = word.split("=", 1)[0] if isinstance(word, str) else None
+            if flag and flag.startswith("-") and flag.lstrip("-") in bare:
+                if "=" in word:
+                    dropped.append(word)
+                    i += 1
+                    continue
+                if (i + 1 < len(args) and isinstance(args[i + 1], str) and
+                        _is_value(args[i + 1])):
+                    dropped.append(f"{word} {args[i + 1]}")
+                    i += 2
+                    continue
+                dropped.append(word)
+                i += 1
+                continue
+            kept.append(word)
+            i += 1
+        if len(kept) != len(args):
+            out["extra_args"] = kept
+    if not dropped:
+        return trial
+    warnings.warn("The same input parameter(s) are given in the trial's arguments and in the "
+                  f"search space; the search space's values replace them: {dropped}",
+                  stacklevel=3)
+    return out
 
 
 class Sweep:
