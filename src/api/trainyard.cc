@@ -16,6 +16,7 @@
 #include "runner/log_follow.h"
 #include "runner/records_json.h"
 #include "runner/runner.h"
+#include "runner/sweep.h"
 #include "spec/parse.h"
 #include "store/metrics.h"
 #include "store/workspace.h"
@@ -159,7 +160,7 @@ Result<Metrics> Run::GetMetrics(const std::string& name) const {
 Result<Workspace> Workspace::Open(const std::string& dir) {
   auto state = std::make_shared<Run::State>();
   ASSIGN_OR_RETURN(state->ws, store::Workspace::Open(store::ResolveWorkspaceDir(dir)));
-  state->ws->ReapOrphans().status().IgnoreError();
+  runner::Reap(state->ws.get()).status().IgnoreError();
   return Workspace(state);
 }
 

@@ -25,7 +25,11 @@ nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool
       {"ended_at", ts(run.ended_at)},
       {"exit_code", run.exit_code ? nlohmann::json(*run.exit_code) : nlohmann::json(nullptr)},
       {"error", run.error},
+      {"kind", run.kind},
   };
+  // A sweep's trial names its sweep and its index.
+  if (!run.parent_id.empty()) j["parent_id"] = run.parent_id;
+  if (run.trial_index) j["trial_index"] = *run.trial_index;
   if (run.started_at) {
     int64_t end = run.ended_at.value_or(NowMicros());
     j["duration_seconds"] = static_cast<double>(end - *run.started_at) / 1e6;

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -23,6 +24,9 @@ struct SubmitOptions {
   std::function<void(const snapshot::Progress&)> snapshot_progress;
   // The trainyard executable that becomes the supervisor ("" = TrainyardExe()).
   std::string supervisor_exe;
+  // A sweep's trial (runner/sweep.h): the sweep's run id and the trial's index.
+  std::string parent_id;
+  std::optional<int64_t> trial_index;
 };
 
 struct Submission {
@@ -65,6 +69,11 @@ Result<store::RunRecord> Cancel(store::Workspace* ws, const std::string& run_id,
 Result<store::RunRecord> Wait(store::Workspace* ws, const std::string& run_id,
                               double timeout_seconds,
                               const std::function<void(const store::RunRecord&)>& on_tick = {});
+
+// Starts `exe supervise --workspace W RUN` fully detached (new session, double fork), its output
+// going to <run dir>/supervisor.log: a run's supervisor, or a sweep's controller.
+Status StartSupervisor(const std::string& exe, const std::string& ws_dir, const std::string& run_id,
+                       const std::string& run_dir);
 
 // Where the snapshot size limit comes from: $TRAINYARD_SNAPSHOT_LIMIT (bytes; 0 = none), else
 // 2 GiB.

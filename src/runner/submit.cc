@@ -17,6 +17,7 @@
 #include "env/python_env.h"
 #include "runner/assets.h"
 #include "runner/runner.h"
+#include "runner/sweep.h"
 #include "spec/entry.h"
 #include "spec/parse.h"
 #include "targets/target.h"
@@ -213,9 +214,9 @@ Result<env::CppBuildRequest> MakeCppBuildRequest(store::Workspace* ws, const spe
   return req;
 }
 
-// Starts `exe supervise --workspace W RUN` fully detached (new session, double fork), with its
-// output going to <run dir>/supervisor.log.
-Status SpawnSupervisor(const std::string& exe, const std::string& ws_dir, const std::string& run_id,
+}  // namespace
+
+Status StartSupervisor(const std::string& exe, const std::string& ws_dir, const std::string& run_id,
                        const std::string& run_dir) {
   std::string log = run_dir + "/supervisor.log";
   int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -234,8 +235,6 @@ Status SpawnSupervisor(const std::string& exe, const std::string& ws_dir, const 
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 std::string TrainyardExe() {
   if (const char* env = std::getenv("TRAINYARD_BIN"); env && *env) return env;
@@ -432,6 +431,8 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& written,
   sub.run.snapshot_id = snap->id;
   sub.run.interpreter = sub.interpreter;
   sub.run.torch_version = sub.torch_version;
+  sub.run.parent_id = options.parent_id;
+  sub.run.trial_index = options.trial_index;
   RETURN_IF_ERROR(MakeDirs(ctx.run_dir + "/logs"));
   if (!asset_notes.empty()) {  // what the job's azureml: references became (the supervisor appends)
     std::string text;
@@ -449,7 +450,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& written,
   RETURN_IF_ERROR(ws->CreateRun(&sub.run, spec.tags));
 
   std::string exe = options.supervisor_exe.empty() ? TrainyardExe() : options.supervisor_exe;
-  Status started = SpawnSupervisor(exe, ws->dir(), sub.run.id, ctx.run_dir);
+  Status started = StartSupervisor(exe, ws->dir(), sub.run.id, ctx.run_dir);
   if (!started.ok()) {
     store::StatusUpdate u;
     u.error = started.message();
@@ -493,7 +494,7 @@ Result<store::RunRecord> Wait(store::Workspace* ws, const std::string& run_id,
     if (store::IsTerminal(run.status)) return run;
     if (MonotonicMicros() - last_reap > 1'000'000) {
       last_reap = MonotonicMicros();
-      ASSIGN_OR_RETURN(int reaped, ws->ReapOrphans());
+      ASSIGN_OR_RETURN(int reaped, Reap(ws));
       if (reaped) continue;
     }
     if (deadline && MonotonicMicros() > deadline) {

@@ -23,6 +23,7 @@
 #include "env/python_env.h"
 #include "runner/ingest_server.h"
 #include "runner/runner.h"
+#include "runner/sweep.h"
 #include "spec/parse.h"
 #include "store/metrics.h"
 #include "targets/execution.h"
@@ -137,6 +138,9 @@ class Supervisor {
   int Run();  // Main without giving back the reserved space
   // Checks the stored status: true when a cancel was requested (or the run already ended).
   bool CancelRequested();
+  // Why the run is being canceled: the error given with the request (a sweep's policy), else
+  // "canceled by the user".
+  std::string CancelReason();
   void Beat();
   // Records a step of the run's life. A transition that cannot be stored ends the run: the
   // supervisor stops the ranks and tries to record the failure; if even that cannot be stored,
@@ -184,6 +188,14 @@ void Supervisor::Beat() {
   // A missed beat is made up by the next; when beats cannot be stored for 15 s the run is reaped
   // as Failed, which is right for a workspace that cannot be written.
   ws_->Heartbeat(run_.id).IgnoreError();
+}
+
+std::string Supervisor::CancelReason() {
+  auto cur = ws_->GetRun(run_.id);
+  if (cur.ok() && cur->status == RunStatus::kCancelRequested && !cur->error.empty()) {
+    return cur->error;
+  }
+  return "canceled by the user";
 }
 
 bool Supervisor::CancelRequested() {
@@ -530,7 +542,7 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
     return loss.empty() ? error : error + "; " + loss;
   };
   if (canceled) {
-    u.error = with_loss("canceled by the user");
+    u.error = with_loss(CancelReason());
     return Finish(RunStatus::kCanceled, u);
   }
   if (timed_out) {
@@ -618,7 +630,7 @@ int Supervisor::Run() {
   }
   if (CancelRequested()) {
     Collect().IgnoreError();  // nothing ran: there is nothing of the run's own to keep
-    return ExitWith(Finish(RunStatus::kCanceled, {.error = "canceled by the user"}), 0);
+    return ExitWith(Finish(RunStatus::kCanceled, {.error = CancelReason()}), 0);
   }
   return ExitWith(Watch(plan), 0);
 }
@@ -637,6 +649,7 @@ int Supervise(const std::string& workspace_dir, const std::string& run_id,
     std::fprintf(stderr, "supervisor: %s\n", run.status().ToString().c_str());
     return 1;
   }
+  if (run->kind == "sweep") return ControlSweep(workspace_dir, run_id);
   Supervisor sup(std::move(ws).value(), std::move(run).value(), options);
   return sup.Main();
 }

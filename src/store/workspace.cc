@@ -161,6 +161,13 @@ CREATE TABLE data_assets (
   UNIQUE (name, version)
 );
 )sql",
+    // 5: sweeps: a run's kind, its parent sweep and its index among the sweep's trials.
+    R"sql(
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'run';
+ALTER TABLE runs ADD COLUMN parent_id TEXT;
+ALTER TABLE runs ADD COLUMN trial_index INTEGER;
+CREATE UNIQUE INDEX runs_trials ON runs(parent_id, trial_index) WHERE parent_id IS NOT NULL;
+)sql",
 };
 
 constexpr const char* kRunColumns =
@@ -194,6 +201,9 @@ RunRecord ReadRun(const Stmt& s) {
   r.failed_rank = s.OptInt(20);
   r.lost_metric_points = s.Int(21);
   r.lost_log_bytes = s.Int(22);
+  r.kind = s.Text(23);
+  r.parent_id = s.Text(24);
+  r.trial_index = s.OptInt(25);
   return r;
 }
 
@@ -256,7 +266,8 @@ Status Workspace::Migrate() {
 
 std::string Workspace::RunColumns() const {
   return std::string(kRunColumns) +
-         (schema_version_ >= 3 ? ", r.lost_metric_points, r.lost_log_bytes" : ", 0, 0");
+         (schema_version_ >= 3 ? ", r.lost_metric_points, r.lost_log_bytes" : ", 0, 0") +
+         (schema_version_ >= 5 ? ", r.kind, r.parent_id, r.trial_index" : ", 'run', NULL, NULL");
 }
 
 Status Workspace::MigrateLocked() {
@@ -348,11 +359,15 @@ Status Workspace::CreateRun(RunRecord* run,
   run->created_at = NowMicros();
   run->status = RunStatus::kQueued;
   ASSIGN_OR_RETURN(
-      Stmt s,
-      db_->Prepare(
-          "INSERT INTO runs(id, experiment_id, display_name, status, target, created_at, "
-          "spec_json, "
-          "plan_json, snapshot_id, interpreter, torch_version) VALUES(?,?,?,?,?,?,?,?,?,?,?)"));
+      Stmt s, db_->Prepare(
+                  "INSERT INTO runs(id, experiment_id, display_name, status, target, created_at, "
+                  "spec_json, plan_json, snapshot_id, interpreter, torch_version, kind, parent_id, "
+                  "trial_index) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  if (run->parent_id.empty()) {
+    s.BindNull(13);
+  } else {
+    s.Bind(13, run->parent_id);
+  }
   RETURN_IF_ERROR(s.Bind(1, run->id)
                       .Bind(2, exp_id)
                       .Bind(3, run->display_name)
@@ -364,6 +379,8 @@ Status Workspace::CreateRun(RunRecord* run,
                       .Bind(9, run->snapshot_id)
                       .Bind(10, run->interpreter)
                       .Bind(11, run->torch_version)
+                      .Bind(12, run->kind)
+                      .Bind(14, run->trial_index)
                       .Run());
   run->seq = db_->LastInsertId();
   ASSIGN_OR_RETURN(
@@ -405,11 +422,17 @@ Result<std::vector<RunRecord>> Workspace::ListRuns(const RunFilter& f) {
                     " FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE 1=1";
   if (!f.experiment.empty()) sql += " AND e.name = ?1";
   if (f.status) sql += " AND r.status = ?2";
+  if (f.parent && schema_version_ >= 5) {
+    sql += f.parent->empty() ? " AND r.parent_id IS NULL" : " AND r.parent_id = ?3";
+  } else if (f.parent && !f.parent->empty()) {
+    sql += " AND 0";  // no sweeps before schema 5
+  }
   sql += " ORDER BY r.seq DESC";
   if (f.limit > 0) sql += " LIMIT " + std::to_string(f.limit);
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(sql));
   if (!f.experiment.empty()) s.Bind(1, f.experiment);
   if (f.status) s.Bind(2, RunStatusName(*f.status));
+  if (f.parent && !f.parent->empty()) s.Bind(3, *f.parent);
   std::vector<RunRecord> out;
   RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) { out.push_back(ReadRun(row)); }));
   return out;
@@ -624,8 +647,9 @@ Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
   ASSIGN_OR_RETURN(
       Stmt s,
       db_->Prepare(
-          "SELECT id, supervisor_pid, supervisor_start, heartbeat_at, created_at, status FROM runs "
-          "WHERE status NOT IN ('Completed','Failed','Canceled')"));
+          std::string("SELECT id, supervisor_pid, supervisor_start, heartbeat_at, created_at, "
+                      "status FROM runs WHERE status NOT IN ('Completed','Failed','Canceled')") +
+          (schema_version_ >= 5 ? " AND kind != 'sweep'" : "")));
   struct Candidate {
     std::string id, reason;
   };
@@ -664,6 +688,42 @@ Result<int> Workspace::ReapOrphans(int64_t stale_after_micros) {
     ++marked;
   }
   return marked;
+}
+
+Result<std::vector<std::string>> Workspace::ClaimOrphanedSweeps(int64_t stale_after_micros) {
+  if (db_->read_only() || schema_version_ < 5) return std::vector<std::string>{};
+  struct Candidate {
+    std::string id;
+    int64_t pid, start;
+  };
+  std::vector<Candidate> dead;
+  const int64_t now = NowMicros();
+  {
+    ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT id, supervisor_pid, supervisor_start, "
+                                          "heartbeat_at, created_at FROM runs WHERE kind = "
+                                          "'sweep' AND status NOT IN "
+                                          "('Completed','Failed','Canceled')"));
+    RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) {
+      const int64_t pid = row.Int(1);
+      const int64_t start = row.Int(2);
+      const int64_t last = row.IsNull(3) ? row.Int(4) : row.Int(3);
+      const bool gone =
+          pid > 0 ? !ProcessAlive(static_cast<pid_t>(pid), static_cast<unsigned long long>(start))
+                  : now - last > stale_after_micros;
+      if (gone) dead.push_back({row.Text(0), pid, start});
+    }));
+  }
+  std::vector<std::string> claimed;
+  for (const Candidate& c : dead) {
+    // Claimed only if nobody changed its controller meanwhile.
+    ASSIGN_OR_RETURN(Stmt u, db_->Prepare("UPDATE runs SET supervisor_pid = 0, "
+                                          "supervisor_start = 0, heartbeat_at = ? WHERE id = ? "
+                                          "AND supervisor_pid = ? AND supervisor_start = ? AND "
+                                          "status NOT IN ('Completed','Failed','Canceled')"));
+    RETURN_IF_ERROR(u.Bind(1, now).Bind(2, c.id).Bind(3, c.pid).Bind(4, c.start).Run());
+    if (db_->Changes() == 1) claimed.push_back(c.id);
+  }
+  return claimed;
 }
 
 }  // namespace trainyard::store

@@ -25,7 +25,7 @@
 
 namespace trainyard::store {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // A file of space a run's supervisor holds in the run's folder to store the run's end on a full
 // disk (runner/supervise.cc); removed by the supervisor at its end, or by ReapOrphans.
@@ -66,12 +66,19 @@ struct RunRecord {
   // records (metric points, rows, tags, ...) and bytes of the ranks' output.
   int64_t lost_metric_points = 0;
   int64_t lost_log_bytes = 0;
+  // Sweeps (runner/sweep.h): a sweep is a run of kind "sweep" whose supervisor is its
+  // controller; its trials are runs of kind "run" with the sweep as parent and an index
+  // (0, 1, ...), unique per sweep.
+  std::string kind = "run";
+  std::string parent_id;
+  std::optional<int64_t> trial_index;
 };
 
 struct RunFilter {
   std::string experiment;  // "" = all
   std::optional<RunStatus> status;
-  int limit = 0;  // 0 = no limit; newest first
+  std::optional<std::string> parent;  // "" = runs without a parent; an id = that sweep's trials
+  int limit = 0;                      // 0 = no limit; newest first
 };
 
 struct ExperimentSummary {
@@ -190,7 +197,14 @@ class Workspace {
   // Returns how many were marked. Cheap; called by most CLI commands. Does nothing (returns 0)
   // on a workspace opened read-only. A dead supervisor's reserved space (kDiskReserveName) is
   // removed first, which also lets the mark be stored on a full disk.
+  // Sweeps are left alone: their controller is restarted instead (ClaimOrphanedSweeps).
   Result<int> ReapOrphans(int64_t stale_after_micros = 15'000'000);
+
+  // The sweeps (not terminal) whose controller is gone (dead pid on this host; or no controller
+  // and no heartbeat for `stale_after_micros`), each claimed atomically for a restart: its
+  // supervisor pid is cleared and its heartbeat set to now, so that the next caller does not
+  // claim it again while the new controller starts.
+  Result<std::vector<std::string>> ClaimOrphanedSweeps(int64_t stale_after_micros = 15'000'000);
 
  private:
   Workspace(std::string dir, std::unique_ptr<Db> db) : dir_(std::move(dir)), db_(std::move(db)) {}

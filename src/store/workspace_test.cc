@@ -1,6 +1,7 @@
 #include "store/workspace.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
@@ -179,6 +180,81 @@ TEST(Workspace, HeartbeatSilenceCountsLessForALiveSupervisor) {
   EXPECT_EQ(ws->GetRun(never.id).value().status, RunStatus::kFailed);
   EXPECT_NE(ws->GetRun(never.id).value().error.find("no heartbeat"), std::string::npos);
   EXPECT_EQ(ws->GetRun(busy.id).value().status, RunStatus::kQueued);
+}
+
+TEST(Workspace, SweepsAndTheirTrials) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  RunRecord sweep = NewRun("exp");
+  sweep.kind = "sweep";
+  ASSERT_TRUE(ws->CreateRun(&sweep, {}).ok());
+  RunRecord plain = NewRun("exp");
+  ASSERT_TRUE(ws->CreateRun(&plain, {}).ok());
+  for (int64_t i = 0; i < 3; ++i) {
+    RunRecord t = NewRun("exp");
+    t.parent_id = sweep.id;
+    t.trial_index = i;
+    ASSERT_TRUE(ws->CreateRun(&t, {}).ok());
+  }
+  // An index is unique per sweep: a second trial 1 is refused.
+  RunRecord dup = NewRun("exp");
+  dup.parent_id = sweep.id;
+  dup.trial_index = 1;
+  EXPECT_FALSE(ws->CreateRun(&dup, {}).ok());
+
+  auto got = ws->GetRun(sweep.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->kind, "sweep");
+  EXPECT_TRUE(got->parent_id.empty());
+  RunFilter children;
+  children.parent = sweep.id;
+  auto trials = ws->ListRuns(children);
+  ASSERT_TRUE(trials.ok());
+  ASSERT_EQ(trials->size(), 3u);
+  for (const auto& t : *trials) {
+    EXPECT_EQ(t.parent_id, sweep.id);
+    EXPECT_EQ(t.kind, "run");
+    ASSERT_TRUE(t.trial_index.has_value());
+  }
+  RunFilter top;
+  top.parent = "";
+  auto roots = ws->ListRuns(top);
+  ASSERT_TRUE(roots.ok());
+  EXPECT_EQ(roots->size(), 2u);  // the sweep and the plain run
+  EXPECT_EQ(ws->ListRuns({}).value().size(), 5u);
+}
+
+TEST(Workspace, OrphanedSweepsAreClaimedOnceNotReaped) {
+  testing::TempDir dir;
+  auto ws = std::move(Workspace::Open(dir.path()).value());
+  RunRecord sweep = NewRun("exp");
+  sweep.kind = "sweep";
+  ASSERT_TRUE(ws->CreateRun(&sweep, {}).ok());
+  RunRecord run = NewRun("exp");
+  ASSERT_TRUE(ws->CreateRun(&run, {}).ok());
+  // Both "supervised" by a process that has exited.
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  unsigned long long ticks = ProcessStartTicks(child);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(ws->SetSupervisor(sweep.id, child, ticks).ok());
+  ASSERT_TRUE(ws->SetSupervisor(run.id, child, ticks).ok());
+  // The run is reaped, the sweep is not ...
+  EXPECT_EQ(ws->ReapOrphans().value(), 1);
+  EXPECT_EQ(ws->GetRun(run.id)->status, RunStatus::kFailed);
+  EXPECT_EQ(ws->GetRun(sweep.id)->status, RunStatus::kQueued);
+  // ... it is claimed for a restart, once.
+  auto claimed = ws->ClaimOrphanedSweeps();
+  ASSERT_TRUE(claimed.ok());
+  EXPECT_EQ(*claimed, std::vector<std::string>{sweep.id});
+  EXPECT_TRUE(ws->ClaimOrphanedSweeps().value().empty());
+  EXPECT_EQ(ws->GetRun(sweep.id)->supervisor_pid, 0);
+  // A claimed sweep whose new controller never shows up is claimed again after the silence.
+  EXPECT_EQ(ws->ClaimOrphanedSweeps(0).value(), std::vector<std::string>{sweep.id});
+  // A live controller keeps it.
+  ASSERT_TRUE(ws->SetSupervisor(sweep.id, getpid(), ProcessStartTicks(getpid())).ok());
+  EXPECT_TRUE(ws->ClaimOrphanedSweeps(0).value().empty());
 }
 
 TEST(Workspace, TargetsRoundTrip) {
