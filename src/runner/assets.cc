@@ -241,6 +241,7 @@ Status ResolveWebInput(store::Workspace* ws, spec::Input* in, const std::string&
   notes->push_back("inputs." + in->name + (what.empty() ? "" : " (" + what + ")") + ": " +
                    fetched->note);
   in->value = fetched->path;
+  in->asset.clear();  // resolved: the stored spec keeps the cached file (spec/to_json.cc)
   return Status::Ok();
 }
 
@@ -289,6 +290,7 @@ Status ResolveInput(store::Workspace* ws, spec::Input* in, std::vector<std::stri
   }
   notes->push_back("inputs." + in->name + ": " + in->asset + " (" + what + ") = " + path);
   in->value = path;
+  in->asset.clear();  // resolved: the stored spec keeps the path (spec/to_json.cc)
   return Status::Ok();
 }
 

@@ -193,8 +193,9 @@ def test_hosted_registry_curated_names(ws):
      "missing.csv, which does not exist"),
     ("azureml:my-env:1", "azureml://datastores/workspaceblobstore/paths/../../x",
      "the path leaves the datastore"),
-    ("azureml:my-env:1", "https://azuremlexamples.blob.core.windows.net/datasets/iris.csv",
-     "web URLs as inputs are not supported yet"),
+    # Web URLs are downloaded now (test_url_inputs.py); other remote URIs stay refused.
+    ("azureml:my-env:1", "wasbs://datasets@azuremlexamples.blob.core.windows.net/iris.csv",
+     "is not a local path (remote URIs are not supported)"),
 ])
 def test_unknown_references_are_refused_at_submit(ws, environment, path, message):
     ty = ws
