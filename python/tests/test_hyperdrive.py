@@ -368,6 +368,12 @@ def test_older_name_builds_a_hyperdrive_config(home):
     assert via_run_config.fields["trial"]["entry_script"] == "train.py"
 
 
+def test_a_hyperdrive_config_is_not_a_trial(home):
+    with pytest.raises(HyperDriveConfigException) as e:
+        HyperDriveConfig(**hd_kwargs(run_config=None, estimator=HyperDriveConfig(**hd_kwargs())))
+    assert "trial: a sweep cannot be the trial of a sweep" in e.value.message
+
+
 def test_max_duration_over_the_service_limit_is_capped(home):
     with pytest.warns(UserWarning, match="exceeds the service limit of 10080 minutes"):
         hd = HyperDriveConfig(run_config=script_config(),

@@ -547,11 +547,11 @@ def _trial(trial):
         from trainyard.sdk import _plain
 
         return _plain(trial), os.getcwd()
-    if isinstance(trial, Sweep):
-        raise ValueError("trial: a sweep cannot be the trial of a sweep")
     from trainyard.sdk import _as_config
 
-    job = _as_config(trial)
+    job = trial if isinstance(trial, Sweep) else _as_config(trial)
+    if isinstance(job, Sweep):
+        raise ValueError("trial: a sweep cannot be the trial of a sweep")
     return json.loads(job._document), job._base_dir
 
 
