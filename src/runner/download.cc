@@ -185,6 +185,12 @@ Response Get(const std::string& url, const std::string& tmp, const CachedFile* c
     return r;
   }
   CURL* h = curl_easy_init();
+  if (h == nullptr) {
+    std::fclose(t.out);
+    r.code = CURLE_FAILED_INIT;
+    r.error = "libcurl could not start a transfer";
+    return r;
+  }
   char errbuf[CURL_ERROR_SIZE] = {0};
   struct curl_slist* headers = nullptr;
   if (cached != nullptr && !cached->etag.empty()) {
