@@ -7,6 +7,8 @@ C++ reader, and HyperDriveRun's trial methods say what is missing."""
 import inspect
 import json
 import os
+import re
+import subprocess
 import warnings
 
 import pytest
@@ -448,7 +450,7 @@ def test_submit_goes_through_the_cpp_reader(home):
     assert list(exp.get_runs()) == []  # nothing recorded, no run pretended
 
 
-def test_hyperdrive_run_methods_that_need_trials_say_what_is_missing(home):
+def test_hyperdrive_run_of_a_plain_run(home):
     ws = Workspace.create("hd")
     exp = Experiment(ws, "plain")
     run = exp.submit(script_config(arguments=["--lr", 0.1]))
@@ -458,10 +460,13 @@ def test_hyperdrive_run_methods_that_need_trials_say_what_is_missing(home):
     assert hd_run.get_status() == "Completed"
     for call in (hd_run.get_best_run_by_primary_metric,
                  hd_run.get_children_sorted_by_primary_metric, hd_run.get_metrics,
-                 hd_run.get_hyperparameters, hd_run.get_diagnostics):
-        with pytest.raises(NotImplementedError) as e:
+                 hd_run.get_hyperparameters, lambda: list(hd_run.get_children())):
+        with pytest.raises(ValueError) as e:
             call()
-        assert "sweep controller" in str(e.value) and run.id in str(e.value)
+        assert "this run is not a sweep (kind 'run')" in str(e.value) and run.id in str(e.value)
+    with pytest.raises(NotImplementedError) as e:
+        hd_run.get_diagnostics()
+    assert "supervisor.log" in str(e.value)
     # resume_from: the earlier sweeps' run ids, checked as hosted
     warm = HyperDriveConfig(**hd_kwargs(resume_from=hd_run))
     assert warm.fields["resume_from"] == [run.id]
@@ -481,7 +486,77 @@ def test_hyperdrive_run_methods_that_need_trials_say_what_is_missing(home):
     assert "trainyard show" in str(e.value)
     hd = HyperDriveConfig(**hd_kwargs())
     assert HyperDriveRun(exp, run.id, hyperdrive_config=hd).hyperdrive_config is hd
-    assert os.path.isdir(ws.path)
+
+
+def cli():
+    """The trainyard CLI next to the SDK being tested (build/src/cli/trainyard)."""
+    build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(trainyard.__file__))))
+    return os.path.join(build, "src", "cli", "trainyard")
+
+
+TRAIN = """import argparse
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float)
+p.add_argument("--epochs", type=int)
+p.add_argument("--tag")
+a = p.parse_args()
+from azureml.core import Run
+run = Run.get_context()
+for i in range(a.epochs):
+    run.log("acc", round(a.lr * (i + 1), 6))
+assert a.tag == "fixed"
+"""
+
+
+def test_a_real_sweep_read_through_hyperdrive_run(home):
+    """A grid sweep run by the real controller (submitted with the CLI: the SDK's submission of
+    sweeps is the lead's part), read through HyperDriveRun: children, hyperparameters, metrics,
+    children sorted by the best primary metric, the best run and its arguments."""
+    ws = Workspace.create("hd")
+    ws.add_target("wide", max_concurrent_runs=4)  # the default local target may have one slot
+    (home / "train.py").write_text(TRAIN)
+    src = ScriptRunConfig(".", "train.py", compute_target="wide",
+                          arguments=["--epochs", 2, "--lr", 0.01, "--tag", "fixed"])
+    with pytest.warns(UserWarning, match="--lr 0.01"):
+        hd = HyperDriveConfig(run_config=src,
+                              hyperparameter_sampling=GridParameterSampling(
+                                  {"--lr": choice(0.1, 0.3, 0.2)}),
+                              primary_metric_name="acc",
+                              primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+                              max_total_runs=3, max_concurrent_runs=3)
+    (home / "sweep.json").write_text(json.dumps(hd.fields))
+    env = dict(os.environ, TRAINYARD_WORKSPACE=ws.path)
+    done = subprocess.run([cli(), "submit", "sweep.json", "--wait"], cwd=home, env=env,
+                          capture_output=True, text=True, timeout=180)
+    if done.returncode != 0 and "not supported" in done.stderr:
+        pytest.skip("the CLI does not submit sweeps yet: " + done.stderr.strip()[:200])
+    assert done.returncode == 0, done.stdout + done.stderr
+    sweep_id = re.search(r"\bdefault_\d+_[0-9a-f]{8}\b", done.stdout).group(0)  # printed first
+    exp = Experiment(ws, "default")
+    hd_run = HyperDriveRun(exp, sweep_id, hyperdrive_config=hd)
+    assert hd_run.get_status() == "Completed"
+
+    children = list(hd_run.get_children())
+    assert len(children) == 3
+    params = hd_run.get_hyperparameters()
+    assert [params[c.id] for c in children] == [{"--lr": 0.1}, {"--lr": 0.3}, {"--lr": 0.2}]
+    metrics = hd_run.get_metrics()
+    assert [metrics[c.id]["acc"] for c in children] == [[0.1, 0.2], [0.3, 0.6], [0.2, 0.4]]
+
+    ranked = hd_run.get_children_sorted_by_primary_metric()
+    assert [(r["run_id"], r["hyperparameters"], r["best_primary_metric"], r["status"])
+            for r in ranked] == [(children[1].id, {"--lr": 0.3}, 0.6, "Completed"),
+                                 (children[2].id, {"--lr": 0.2}, 0.4, "Completed"),
+                                 (children[0].id, {"--lr": 0.1}, 0.2, "Completed")]
+    assert [r["run_id"] for r in hd_run.get_children_sorted_by_primary_metric(reverse=True)] == [
+        children[0].id, children[2].id, children[1].id]
+    assert len(hd_run.get_children_sorted_by_primary_metric(top=1)) == 1
+
+    best = hd_run.get_best_run_by_primary_metric()
+    assert best.id == children[1].id
+    args = best.get_details()["arguments"]
+    assert args[args.index("--lr") + 1] == "0.3" and "0.01" not in args  # the fixed one dropped
+    assert args[args.index("--tag") + 1] == "fixed"
 
 
 def test_the_pytorch_notebook_cells(home):
