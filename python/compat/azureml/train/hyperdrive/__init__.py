@@ -12,9 +12,10 @@
 
 Every name keeps the hosted constructor, attributes and validation (HyperDriveConfigException);
 a HyperDriveConfig is a trainyard.Sweep whose document (`hd.fields`) is the hosted CLI v2
-sweep-job YAML shape, submitted like any job. What trainyard does not have raises
-NotImplementedError: pipelines, resume_from / resume_child_runs, and, until the sweep controller
-exists, HyperDriveRun's methods that need trials. See docs/sweeps-python.md."""
+sweep-job YAML shape, submitted like any job; HyperDriveRun reads the sweep's trials (children,
+hyperparameters, metrics, the best run). What trainyard does not have raises
+NotImplementedError: pipelines, resume_child_runs, HyperDriveRun.get_diagnostics. See
+docs/sweeps-python.md."""
 
 from azureml.train.hyperdrive.exceptions import HyperDriveConfigException
 from azureml.train.hyperdrive.parameter_expressions import (choice, lognormal, loguniform, normal,
