@@ -548,13 +548,18 @@ Result<bool> Workspace::TryClaimSlot(const std::string& run_id, const std::strin
   ASSIGN_OR_RETURN(
       Stmt first,
       db_->Prepare(
-          "SELECT id FROM runs WHERE target = ? AND status = 'Queued' ORDER BY seq LIMIT 1"));
+          // Sweeps hold no slot: their controller only submits trials, which queue here.
+          std::string("SELECT id FROM runs WHERE target = ? AND status = 'Queued'") +
+          (schema_version_ >= 5 ? " AND kind != 'sweep'" : "") + " ORDER BY seq LIMIT 1"));
   first.Bind(1, target);
   ASSIGN_OR_RETURN(bool row, first.Step());
   if (!row || first.Text(0) != run_id) return false;
   ASSIGN_OR_RETURN(
-      Stmt busy, db_->Prepare("SELECT COUNT(*) FROM runs WHERE target = ? AND status IN "
-                              "('Preparing','Starting','Running','Finalizing','CancelRequested')"));
+      Stmt busy,
+      db_->Prepare(
+          std::string("SELECT COUNT(*) FROM runs WHERE target = ? AND status IN "
+                      "('Preparing','Starting','Running','Finalizing','CancelRequested')") +
+          (schema_version_ >= 5 ? " AND kind != 'sweep'" : "")));
   busy.Bind(1, target);
   ASSIGN_OR_RETURN(bool r2, busy.Step());
   if (r2 && busy.Int(0) >= capacity) return false;
