@@ -355,11 +355,12 @@ def test_cli_arguments_after_a_shell_command_are_words(ty):
     assert "\ninjected" not in out
 
 
-def test_bad_shell_syntax_and_sweeps_are_refused_at_submit(ty):
+def test_bad_shell_syntax_and_search_space_outside_a_sweep_are_refused_at_submit(ty):
     proc = submit_file(ty, ty.tmp / "syntax", "command: |\n  echo \"unterminated\n")
     assert proc.returncode != 0 and "command: not a valid bash script" in proc.stderr
     proc = submit_file(ty, ty.tmp / "sweep", "command: echo ${{search_space.lr}}\n")
-    assert proc.returncode != 0 and "issue 15" in proc.stderr
+    assert proc.returncode != 0
+    assert "search_space values exist only in the trial of a sweep" in proc.stderr
     assert json.loads(ty.run("list", "--json", check=0).stdout) == []
 
 
