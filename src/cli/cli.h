@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "runner/records_json.h"
+#include "spec/parse.h"
 #include "store/workspace.h"
 
 namespace trainyard::cli {
@@ -54,7 +55,19 @@ void RegisterSupervise(CLI::App&, Context&);
 void RegisterMetrics(CLI::App&, Context&);  // metrics, compare, tags
 void RegisterRankExec(CLI::App&, Context&);
 void RegisterEnv(CLI::App&, Context&);
-void RegisterData(CLI::App&, Context&);  // data create|list|show
+void RegisterData(CLI::App&, Context&);   // data create|list|show
+void RegisterSweep(CLI::App&, Context&);  // sweep submit|show|list (sweep.cc)
+
+// A sweep file to submit (`sweep submit`, and `submit` of a file with `type: sweep`).
+struct SweepSubmitRequest {
+  std::string file;
+  spec::Overrides overrides;  // apply to the trial
+  bool wait = false, stream = false, dry_run = false, json = false;
+};
+// Submits a sweep: prints its run id (stdout; stderr with --wait/--stream), or on a dry run the
+// first trials' parameters and trial 0's plan. With wait/stream, returns kExitRunFailed unless
+// the sweep ended Completed.
+Result<int> SubmitSweepFile(Context& ctx, const SweepSubmitRequest& request);
 
 // The `trainyard` app with every verb registered; the verbs keep `ctx` (which must outlive the app)
 // and set ctx.run when one is chosen.

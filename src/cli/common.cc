@@ -11,6 +11,7 @@
 #include "common/strings.h"
 #include "runner/log_follow.h"
 #include "runner/runner.h"
+#include "runner/sweep.h"
 #include "store/metrics.h"
 #include "targets/log_capture.h"
 
@@ -19,7 +20,7 @@ namespace trainyard::cli {
 Result<store::Workspace*> Context::Workspace() {
   if (!ws_) {
     ASSIGN_OR_RETURN(ws_, store::Workspace::Open(store::ResolveWorkspaceDir(workspace_flag)));
-    ws_->ReapOrphans().status().IgnoreError();
+    runner::Reap(ws_.get()).status().IgnoreError();  // restarts dead sweep controllers too
   }
   return ws_.get();
 }

@@ -1,11 +1,13 @@
 // trainyard submit [JOB_FILE] [--source DIR --entry PATH] [--arg VALUE]... [-- ARGS...] ...
 #include <cstdio>
+#include <fstream>
 
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/strings.h"
 #include "runner/runner.h"
 #include "spec/parse.h"
+#include "spec/sweep_spec.h"
 
 namespace trainyard::cli {
 
@@ -19,11 +21,26 @@ struct SubmitFlags {
   bool wait = false, stream = false, dry_run = false, json = false;
 };
 
+// Whether `path` holds a sweep document (`type: sweep`); a file that cannot be read, or is larger
+// than a job file may be, is left to the job reader to report.
+bool IsSweepFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::string text(spec::kMaxJobFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (static_cast<size_t>(in.gcount()) > spec::kMaxJobFileBytes) return false;
+  text.resize(static_cast<size_t>(in.gcount()));
+  return spec::IsSweepText(text, path);
+}
+
 // The exit code is kExitRunFailed when --wait/--stream saw the run end other than Completed.
 Result<int> Submit(Context& ctx, const SubmitFlags& f) {
   spec::Overrides o = f.overrides;
   if (f.timeout > 0) o.timeout_seconds = f.timeout;
   o.args.insert(o.args.end(), f.trailing.begin(), f.trailing.end());
+  if (!f.job_file.empty() && IsSweepFile(f.job_file)) {  // the same as `sweep submit FILE`
+    return SubmitSweepFile(ctx, {f.job_file, o, f.wait, f.stream, f.dry_run, f.json});
+  }
   ASSIGN_OR_RETURN(spec::JobSpec job,
                    f.job_file.empty() ? spec::ParseFlags(o) : spec::ParseJobFile(f.job_file, o));
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
