@@ -46,8 +46,8 @@ struct Estimator {
 };
 
 // A job in either form of a job file (the estimator form, or the command-job form with `command`),
-// as a JSON object with the job file's keys: validated by the same code, with the same messages,
-// as `trainyard submit job.yaml`.
+// or a sweep (`type: sweep`, docs/sweeps.md), as a JSON object with the file's keys: validated by
+// the same code, with the same messages, as `trainyard submit job.yaml`.
 struct Job {
   std::string document;          // a JSON object
   std::string origin = "<job>";  // names the job in messages, like a file name would
@@ -153,11 +153,14 @@ class Experiment {
   const std::string& name() const { return name_; }
   // Validates, snapshots and submits; returns as soon as the run is recorded (Queued).
   Result<Run> Submit(const Estimator& estimator) const;
-  // The same for a job document; `tags` are added to the job's own.
+  // The same for a job document; `tags` are added to the job's own. A sweep's Run is the sweep's
+  // own run (its trials are its children).
   Result<Run> Submit(const Job& job,
                      const std::vector<std::pair<std::string, std::string>>& tags = {}) const;
   // Validates and plans the job without recording or starting anything: the JSON that
-  // `trainyard submit --dry-run --json` prints ({"dry_run", "plan", "interpreter"}).
+  // `trainyard submit --dry-run --json` prints ({"dry_run", "plan", "interpreter"}); for a sweep
+  // also {"sweep": true, "seed", "trials": the first trials' parameters}, the plan the first
+  // trial's.
   Result<std::string> Plan(const Job& job) const;
   // Runs of this experiment, newest first.
   Result<std::vector<Run>> Runs() const;

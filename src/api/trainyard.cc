@@ -18,6 +18,7 @@
 #include "runner/runner.h"
 #include "runner/sweep.h"
 #include "spec/parse.h"
+#include "spec/sweep_spec.h"
 #include "store/metrics.h"
 #include "store/workspace.h"
 #include "tracking/limits.h"
@@ -253,29 +254,67 @@ Result<Run> Experiment::Submit(const Estimator& e) const {
 
 namespace {
 
+std::string BaseDir(const Job& job) {
+  return AbsolutePath(job.base_dir.empty() ? "." : job.base_dir);
+}
+
 Result<spec::JobSpec> ParseJob(const Job& job) {
-  return spec::ParseJobText(job.document, job.origin,
-                            AbsolutePath(job.base_dir.empty() ? "." : job.base_dir));
+  return spec::ParseJobText(job.document, job.origin, BaseDir(job));
+}
+
+Status AddTags(const std::vector<std::pair<std::string, std::string>>& tags,
+               std::vector<std::pair<std::string, std::string>>* out) {
+  for (const auto& [k, v] : tags) {
+    RETURN_IF_ERROR(tracking::CheckName("tag key", k));
+    RETURN_IF_ERROR(CheckUtf8("tag value for '" + k + "'", v));
+    out->emplace_back(k, v);
+  }
+  return Status::Ok();
 }
 
 }  // namespace
 
-Status CheckJob(const Job& job) { return ParseJob(job).status(); }
+Status CheckJob(const Job& job) {
+  if (spec::IsSweepText(job.document, job.origin)) {
+    return spec::ParseSweepText(job.document, job.origin, BaseDir(job)).status();
+  }
+  return ParseJob(job).status();
+}
 
 Result<Run> Experiment::Submit(const Job& job,
                                const std::vector<std::pair<std::string, std::string>>& tags) const {
+  if (spec::IsSweepText(job.document, job.origin)) {
+    ASSIGN_OR_RETURN(spec::SweepSpec sweep,
+                     spec::ParseSweepText(job.document, job.origin, BaseDir(job)));
+    sweep.trial.experiment_name = name_;
+    RETURN_IF_ERROR(AddTags(tags, &sweep.tags));
+    ASSIGN_OR_RETURN(runner::SweepSubmission sub, runner::SubmitSweep(state_->ws.get(), sweep));
+    return Run(state_, sub.run.id);
+  }
   ASSIGN_OR_RETURN(spec::JobSpec spec, ParseJob(job));
   spec.experiment_name = name_;
-  for (const auto& [k, v] : tags) {
-    RETURN_IF_ERROR(tracking::CheckName("tag key", k));
-    RETURN_IF_ERROR(CheckUtf8("tag value for '" + k + "'", v));
-    spec.tags.emplace_back(k, v);
-  }
+  RETURN_IF_ERROR(AddTags(tags, &spec.tags));
   ASSIGN_OR_RETURN(runner::Submission sub, runner::Submit(state_->ws.get(), spec));
   return Run(state_, sub.run.id);
 }
 
 Result<std::string> Experiment::Plan(const Job& job) const {
+  if (spec::IsSweepText(job.document, job.origin)) {
+    ASSIGN_OR_RETURN(spec::SweepSpec sweep,
+                     spec::ParseSweepText(job.document, job.origin, BaseDir(job)));
+    sweep.trial.experiment_name = name_;
+    runner::SweepSubmitOptions options;
+    options.dry_run = true;
+    ASSIGN_OR_RETURN(runner::SweepSubmission sub,
+                     runner::SubmitSweep(state_->ws.get(), sweep, options));
+    nlohmann::json j = {{"dry_run", true},
+                        {"sweep", true},
+                        {"seed", sub.seed},
+                        {"trials", sub.first_trials},
+                        {"plan", sub.first_trial_plan->plan.ToJson()},
+                        {"interpreter", sub.first_trial_plan->interpreter}};
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
   ASSIGN_OR_RETURN(spec::JobSpec spec, ParseJob(job));
   spec.experiment_name = name_;
   runner::SubmitOptions options;
