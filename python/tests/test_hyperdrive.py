@@ -440,14 +440,30 @@ def test_refused_features_name_the_trainyard_way(home, overrides, message):
 def test_submit_goes_through_the_cpp_reader(home):
     ws = Workspace.create("hd")
     exp = Experiment(ws, "hyperdrive")
-    hd = HyperDriveConfig(**hd_kwargs())
-    if cpp_reads_sweeps():
-        pytest.skip("the C++ reader accepts sweeps: submission is tested with the controller")
-    with pytest.raises(ValueError) as e:
-        exp.submit(hd)
-    assert str(e.value).startswith("<Sweep>: ")
-    assert '"sweep" jobs are not supported' in str(e.value)
-    assert list(exp.get_runs()) == []  # nothing recorded, no run pretended
+    if not cpp_reads_sweeps():
+        hd = HyperDriveConfig(**hd_kwargs())
+        with pytest.raises(ValueError) as e:
+            exp.submit(hd)
+        assert str(e.value).startswith("<Sweep>: ")
+        assert '"sweep" jobs are not supported' in str(e.value)
+        assert list(exp.get_runs()) == []  # nothing recorded, no run pretended
+        return
+    # The SDK submits sweeps: experiment.submit(config), then the hosted calls on its run.
+    (home / "train.py").write_text(TRAIN)
+    hd = HyperDriveConfig(run_config=script_config(arguments=["--epochs", 3, "--tag", "fixed"]),
+                          hyperparameter_sampling=GridParameterSampling(
+                              {"lr": choice(0.5, 0.25)}),
+                          primary_metric_name="acc",
+                          primary_metric_goal=PrimaryMetricGoal.MINIMIZE, max_total_runs=2)
+    run = exp.submit(hd)
+    run.wait_for_completion()
+    hyperdrive_run = HyperDriveRun(exp, run.id, hyperdrive_config=hd)
+    assert hyperdrive_run.get_status() == "Completed"
+    best = hyperdrive_run.get_best_run_by_primary_metric()
+    assert hyperdrive_run.get_hyperparameters()[best.id] == {"lr": 0.25}  # minimize: 0.25
+    assert best.get_metrics()["acc"] == [0.25, 0.5, 0.75]
+    assert [r["best_primary_metric"] for r in
+            hyperdrive_run.get_children_sorted_by_primary_metric()] == [0.25, 0.5]
 
 
 def test_hyperdrive_run_of_a_plain_run(home):
