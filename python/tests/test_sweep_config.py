@@ -373,6 +373,15 @@ def test_submit_goes_through_the_cpp_reader(home):
             bad.validate()
         assert "trial.node_cuont: unknown field" in str(e.value)
         simple().validate()  # a good document passes check_job
+        # and the SDK runs it: a sweep run whose trials name it as their parent
+        cfg = simple(sampling="grid", search_space={"opt": sweep.choice("sgd", "adam")},
+                     limits=None)
+        run = exp.submit(cfg)
+        assert run.get_details()["trainyard"]["kind"] == "sweep"
+        run.wait_for_completion()
+        trials = [r for r in exp.get_runs()
+                  if r.get_details()["trainyard"].get("parent_id") == run.id]
+        assert sorted(r.get_details()["arguments"][-1] for r in trials) == ["adam", "sgd"]
     else:
         good = simple()
         with pytest.raises(ValueError) as e:
