@@ -14,6 +14,7 @@
 #include "spec/overrides.h"
 #include "spec/read_spec.h"
 #include "spec/sweep_spec.h"
+#include "sweep/policy.h"
 
 namespace trainyard::spec {
 namespace {
@@ -456,7 +457,8 @@ class SweepReader {
               : name == "median_stopping" ? sweep::PolicyType::kMedianStopping
               : name == "asha"            ? sweep::PolicyType::kAsha
                                           : sweep::PolicyType::kTruncationSelection;
-    bool has_percentage = false;
+    const size_t before = p_->Count();
+    constexpr int64_t kAny = std::numeric_limits<int64_t>::min();
     for (const MapEntry& e : n.entries) {
       const std::string sub = Child(field, e.key);
       if (e.key == "type") continue;
@@ -465,46 +467,30 @@ class SweepReader {
                 "unknown field for " + name + DidYouMeanSuffix(e.key, it->second));
         continue;
       }
+      // Types here; ranges below, by the policies' own validation.
       const Node& v = e.value;
       if (e.key == "slack_factor") {
-        auto x = Number(v, sub);
-        if (x && *x <= 0) p_->Add(v.where, sub, "must be greater than 0, got " + v.text);
-        if (x && *x > 0) et.slack_factor = *x;
+        et.slack_factor = Number(v, sub);
       } else if (e.key == "slack_amount") {
-        auto x = Number(v, sub);
-        if (x && *x < 0) p_->Add(v.where, sub, "must be at least 0, got " + v.text);
-        if (x && *x >= 0) et.slack_amount = *x;
-      } else if (e.key == "evaluation_interval") {
-        if (auto x = Integer(v, sub, 1)) et.evaluation_interval = *x;
-      } else if (e.key == "delay_evaluation") {
-        if (auto x = Integer(v, sub, 0)) et.delay_evaluation = *x;
-      } else if (e.key == "truncation_percentage") {
-        has_percentage = true;
-        if (auto x = Integer(v, sub, 1, 99)) et.truncation_percentage = *x;
-      } else if (e.key == "grace_period") {
-        if (auto x = Integer(v, sub, 1)) et.grace_period = *x;
-      } else if (e.key == "reduction_factor") {
-        if (auto x = Integer(v, sub, 2)) et.reduction_factor = *x;
-      } else if (e.key == "max_t") {
-        if (auto x = Integer(v, sub, 0)) et.max_t = *x;
+        et.slack_amount = Number(v, sub);
+      } else if (auto x = Integer(v, sub, kAny)) {
+        if (e.key == "evaluation_interval") et.evaluation_interval = *x;
+        if (e.key == "delay_evaluation") et.delay_evaluation = *x;
+        if (e.key == "truncation_percentage") et.truncation_percentage = *x;
+        if (e.key == "grace_period") et.grace_period = *x;
+        if (e.key == "reduction_factor") et.reduction_factor = *x;
+        if (e.key == "max_t") et.max_t = *x;
       }
     }
-    if (et.type == sweep::PolicyType::kBandit) {
-      const bool factor = n.Find("slack_factor") != nullptr;
-      const bool amount = n.Find("slack_amount") != nullptr;
-      if (factor == amount) {
-        p_->Add(n.where, field,
-                factor ? "bandit takes slack_factor or slack_amount, not both"
-                       : "bandit needs slack_factor or slack_amount");
-      }
-    }
-    if (et.type == sweep::PolicyType::kTruncationSelection && !has_percentage) {
+    if (et.type == sweep::PolicyType::kTruncationSelection && !n.Find("truncation_percentage")) {
       p_->Add(n.where, Child(field, "truncation_percentage"), "required field is missing");
     }
-    if (et.type == sweep::PolicyType::kAsha && et.max_t != 0 && et.max_t < et.grace_period) {
-      p_->Add(n.Find("max_t")->value.where, Child(field, "max_t"),
-              "must be 0 (no top rung) or at least grace_period (" +
-                  std::to_string(et.grace_period) + "), got " + std::to_string(et.max_t));
+    if (p_->Count() != before) return;
+    for (const sweep::PolicyProblem& problem : sweep::EarlyTerminationProblems(et)) {
+      const std::string key =
+          problem.field.substr(std::min(problem.field.size(), field.size() + 1));
+      const MapEntry* at = key.empty() ? nullptr : n.Find(key);
+      p_->Add(at ? at->value.where : n.where, problem.field, problem.message);
     }
   }
 
@@ -651,167 +637,6 @@ Result<SweepSpec> ParseSweepFile(const std::string& path, const Overrides& overr
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   std::string base_dir = std::filesystem::path(AbsolutePath(path)).parent_path().string();
   return ParseSweepText(text, path, base_dir, overrides);
-}
-
-std::string ValueText(const nlohmann::json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_boolean()) return value.get<bool>() ? "True" : "False";
-  if (value.is_number_integer()) return value.dump();
-  if (!value.is_number()) return value.dump();
-  const double v = value.get<double>();
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  // The shortest digits that round-trip, then Python's repr layout: fixed notation for decimal
-  // exponents from -4 to 15, else d.ddde+XX.
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-  if (ec != std::errc()) return value.dump();
-  std::string s(buf, end);
-  std::string sign;
-  if (s[0] == '-') {
-    sign = "-";
-    s.erase(0, 1);
-  }
-  const size_t e_at = s.find('e');
-  const int exponent = std::stoi(s.substr(e_at + 1));
-  std::string digits = s.substr(0, e_at);
-  if (digits.size() > 1) digits.erase(1, 1);  // drop the '.'
-  if (exponent >= -4 && exponent < 16) {
-    const int point = exponent + 1;  // digits before the decimal point
-    const int n = static_cast<int>(digits.size());
-    if (point <= 0) return sign + "0." + std::string(-point, '0') + digits;
-    if (point >= n) return sign + digits + std::string(point - n, '0') + ".0";
-    return sign + digits.substr(0, point) + "." + digits.substr(point);
-  }
-  std::string mantissa = digits.substr(0, 1);
-  if (digits.size() > 1) mantissa += "." + digits.substr(1);
-  const std::string exp_digits = std::to_string(std::abs(exponent));
-  return sign + mantissa + "e" + (exponent < 0 ? "-" : "+") + (exp_digits.size() < 2 ? "0" : "") +
-         exp_digits;
-}
-
-JobSpec TrialJob(const SweepSpec& spec, const nlohmann::json& assignment) {
-  JobSpec job = spec.trial;
-  for (const sweep::Parameter& param : spec.search_space) {
-    auto it = assignment.find(param.name);
-    if (it == assignment.end()) continue;
-    const std::string text = ValueText(*it);
-    job.search_space_values.emplace_back(param.name, text);
-    if (job.form != "estimator") continue;
-    const std::string flag = StartsWith(param.name, "-") ? param.name : "--" + param.name;
-    bool replaced = false;
-    for (ScriptParam& sp : job.script_params) {
-      if (sp.flag == flag) {
-        sp.value = text;
-        replaced = true;
-      }
-    }
-    if (!replaced) job.script_params.push_back({flag, text});
-  }
-  return job;
-}
-
-}  // namespace trainyard::spec
-
-namespace trainyard::spec {
-namespace {
-
-using Json = nlohmann::ordered_json;
-
-Json PairsJson(const std::vector<std::pair<std::string, std::string>>& pairs) {
-  Json j = Json::object();
-  for (const auto& [k, v] : pairs) j[k] = v;
-  return j;
-}
-
-Json DistributionJson(const sweep::Distribution& d) {
-  Json j = {{"type", sweep::KindName(d.kind)}};
-  switch (d.kind) {
-    case Kind::kChoice: j["values"] = d.values; break;
-    case Kind::kRandint: j["upper"] = d.upper; break;
-    case Kind::kNormal:
-    case Kind::kQNormal:
-    case Kind::kLogNormal:
-    case Kind::kQLogNormal:
-      j["mu"] = d.mu;
-      j["sigma"] = d.sigma;
-      break;
-    default:
-      j["min_value"] = d.min_value;
-      j["max_value"] = d.max_value;
-      break;
-  }
-  if (d.kind == Kind::kQUniform || d.kind == Kind::kQLogUniform || d.kind == Kind::kQNormal ||
-      d.kind == Kind::kQLogNormal) {
-    j["q"] = d.q;
-  }
-  return j;
-}
-
-Json EarlyTerminationJson(const sweep::EarlyTermination& et) {
-  using sweep::PolicyType;
-  switch (et.type) {
-    case PolicyType::kNone: return nullptr;
-    case PolicyType::kAsha:
-      return {{"type", "asha"},
-              {"grace_period", et.grace_period},
-              {"reduction_factor", et.reduction_factor},
-              {"max_t", et.max_t}};
-    default: break;
-  }
-  Json j = {{"type", et.type == PolicyType::kBandit           ? "bandit"
-                     : et.type == PolicyType::kMedianStopping ? "median_stopping"
-                                                              : "truncation_selection"},
-            {"evaluation_interval", et.evaluation_interval},
-            {"delay_evaluation", et.delay_evaluation}};
-  if (et.slack_factor) j["slack_factor"] = *et.slack_factor;
-  if (et.slack_amount) j["slack_amount"] = *et.slack_amount;
-  if (et.type == PolicyType::kTruncationSelection) {
-    j["truncation_percentage"] = et.truncation_percentage;
-  }
-  return j;
-}
-
-}  // namespace
-
-std::string SweepToJson(const SweepSpec& spec) {
-  Json space = Json::object();
-  for (const sweep::Parameter& p : spec.search_space)
-    space[p.name] = DistributionJson(p.distribution);
-  Json sampling = {{"type", spec.sampling.algorithm == sweep::Algorithm::kGrid       ? "grid"
-                            : spec.sampling.algorithm == sweep::Algorithm::kBayesian ? "bayesian"
-                                                                                     : "random"}};
-  if (spec.sampling.algorithm == sweep::Algorithm::kRandom) {
-    sampling["rule"] = spec.sampling.rule == sweep::RandomRule::kSobol ? "sobol" : "random";
-    if (spec.sampling.seed) sampling["seed"] = *spec.sampling.seed;
-  }
-  Json limits = {{"max_total_trials", spec.limits.max_total_trials},
-                 {"max_concurrent_trials", spec.limits.max_concurrent_trials},
-                 {"timeout", spec.limits.timeout_seconds}};
-  // The trial's time limit is written once, as limits.trial_timeout.
-  JobSpec trial = spec.trial;
-  if (spec.limits.trial_timeout_seconds > 0) {
-    limits["trial_timeout"] = spec.limits.trial_timeout_seconds;
-    trial.max_run_duration_seconds = 0;
-  }
-  Json j = {
-      {"type", "sweep"},
-      {"search_space", space},
-      {"sampling_algorithm", sampling},
-      {"objective",
-       {{"primary_metric", spec.objective.primary_metric},
-        {"goal", spec.objective.goal == sweep::Goal::kMaximize ? "maximize" : "minimize"}}},
-      {"early_termination", EarlyTerminationJson(spec.early_termination)},
-      {"limits", limits},
-      {"trial", Json::parse(ToJson(trial))},
-      {"tags", PairsJson(spec.tags)},
-      {"properties", PairsJson(spec.properties)},
-  };
-  if (!spec.job_name.empty()) j["name"] = spec.job_name;
-  if (!spec.display_name.empty()) j["display_name"] = spec.display_name;
-  if (!spec.description.empty()) j["description"] = spec.description;
-  if (!spec.resume_from.empty()) j["resume_from"] = spec.resume_from;
-  return j.dump(2, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace trainyard::spec

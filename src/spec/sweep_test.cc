@@ -181,7 +181,9 @@ limits: {max_total_trials: 0, timout: 5}
       << e;
   EXPECT_NE(e.find("search_space.w.values: must hold at least one value"), std::string::npos) << e;
   EXPECT_NE(e.find("search_space.v.sigma: required field is missing"), std::string::npos) << e;
-  EXPECT_NE(e.find("sweep.yml:10:3: search_space[\"9bad\"]: invalid parameter name"), std::string::npos) << e;
+  EXPECT_NE(e.find("sweep.yml:10:3: search_space[\"9bad\"]: invalid parameter name"),
+            std::string::npos)
+      << e;
   EXPECT_NE(e.find("search_space[\"9bad\"].upper: must be at least 1, got 0"), std::string::npos)
       << e;
   EXPECT_NE(e.find("grid sampling takes only choice parameters; search_space.z is uniform"),
@@ -190,8 +192,10 @@ limits: {max_total_trials: 0, timout: 5}
   EXPECT_NE(e.find("objective.goal: expected maximize or minimize, got \"best\""),
             std::string::npos)
       << e;
-  EXPECT_NE(e.find("early_termination: bandit needs slack_factor or slack_amount"),
-            std::string::npos)
+  EXPECT_NE(
+      e.find("sweep.yml:13:20: early_termination: bandit needs one of slack_factor (a ratio) or "
+             "slack_amount"),
+      std::string::npos)
       << e;
   EXPECT_NE(e.find("limits.max_total_trials: must be from 1 to 1000000, got 0"), std::string::npos)
       << e;
@@ -224,6 +228,24 @@ sampling_algorithm: {type: grid, seed: 3}
   EXPECT_NE(e.find("sampling_algorithm.seed: unknown field (grid sampling takes no settings)"),
             std::string::npos)
       << e;
+}
+
+TEST(SweepSpec, PolicyRangesNameTheirLine) {
+  const std::string head =
+      "type: sweep\ntrial: {command: echo}\nsearch_space: {x: {type: randint, upper: 3}}\n"
+      "objective: {primary_metric: m, goal: minimize}\n";
+  EXPECT_EQ(Error(head + "early_termination: {type: bandit, slack_factor: 0}\n"),
+            "sweep.yml:5:49: early_termination.slack_factor: must be a number > 0, got 0");
+  const std::string e = Error(head +
+                              "early_termination:\n  type: truncation_selection\n"
+                              "  truncation_percentage: 100\n  evaluation_interval: 0\n");
+  EXPECT_NE(e.find("sweep.yml:7:26: early_termination.truncation_percentage:"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("sweep.yml:8:24: early_termination.evaluation_interval:"), std::string::npos)
+      << e;
+  EXPECT_NE(Error(head + "early_termination: {type: asha, grace_period: 4, max_t: 2}\n")
+                .find("early_termination.max_t"),
+            std::string::npos);
 }
 
 TEST(SweepSpec, SearchSpaceOutsideASweep) {
