@@ -18,8 +18,9 @@ struct Input {
   std::string value;  // the literal (kLiteral) or an absolute path (kUriFolder/kUriFile)
   Mode mode = Mode::kRoMount;
   // A path to resolve at submit (runner/assets.h), as written: a data asset "azureml:NAME:V" or
-  // "azureml:NAME@latest", or a datastore path "azureml://datastores/NAME/paths/P". `value` is
-  // then empty until resolved.
+  // "azureml:NAME@latest", a datastore path "azureml://datastores/NAME/paths/P", or an http(s)://
+  // URL (uri_file; downloaded at submit, runner/download.h). `value` is empty until resolved;
+  // ResolveAssets then sets it and clears `asset`.
   std::string asset;
 
   bool operator==(const Input&) const = default;
