@@ -26,7 +26,6 @@ from azureml.train.hyperdrive import (BanditPolicy, BayesianParameterSampling,
                                       qnormal, quniform, randint, uniform)
 from azureml.train.hyperdrive.exceptions import (HyperDriveConfigException,
                                                  HyperDriveScenarioNotSupportedException)
-from trainyard import _sdk
 
 
 @pytest.fixture
@@ -37,14 +36,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINYARD_WORKSPACES", str(tmp_path / "workspaces"))
     (tmp_path / "train.py").write_text("import sys\nprint(sys.argv[1:])\n")
     return tmp_path
-
-
-def cpp_reads_sweeps():
-    try:
-        _sdk.check_job(json.dumps({"type": "sweep"}), "<probe>", "/")
-    except ValueError as e:
-        return '"sweep" jobs are not supported' not in str(e)
-    return True
 
 
 # ---- names and signatures (the class reference's constructors) ----
@@ -437,18 +428,10 @@ def test_refused_features_name_the_trainyard_way(home, overrides, message):
 
 # ---- submission and the sweep's run ----
 
-def test_submit_goes_through_the_cpp_reader(home):
+def test_submit_and_read_the_sweep(home):
     ws = Workspace.create("hd")
     exp = Experiment(ws, "hyperdrive")
-    if not cpp_reads_sweeps():
-        hd = HyperDriveConfig(**hd_kwargs())
-        with pytest.raises(ValueError) as e:
-            exp.submit(hd)
-        assert str(e.value).startswith("<Sweep>: ")
-        assert '"sweep" jobs are not supported' in str(e.value)
-        assert list(exp.get_runs()) == []  # nothing recorded, no run pretended
-        return
-    # The SDK submits sweeps: experiment.submit(config), then the hosted calls on its run.
+    # experiment.submit(config), then the hosted calls on its run
     (home / "train.py").write_text(TRAIN)
     hd = HyperDriveConfig(run_config=script_config(arguments=["--epochs", 3, "--tag", "fixed"]),
                           hyperparameter_sampling=GridParameterSampling(
@@ -525,9 +508,9 @@ assert a.tag == "fixed"
 
 
 def test_a_real_sweep_read_through_hyperdrive_run(home):
-    """A grid sweep run by the real controller (submitted with the CLI: the SDK's submission of
-    sweeps is the lead's part), read through HyperDriveRun: children, hyperparameters, metrics,
-    children sorted by the best primary metric, the best run and its arguments."""
+    """A grid sweep run by the real controller (submitted with the CLI, from the document
+    written as JSON), read through HyperDriveRun: children, hyperparameters, metrics, children
+    sorted by the best primary metric, the best run and its arguments."""
     ws = Workspace.create("hd")
     ws.add_target("wide", max_concurrent_runs=4)  # the default local target may have one slot
     (home / "train.py").write_text(TRAIN)
@@ -544,8 +527,6 @@ def test_a_real_sweep_read_through_hyperdrive_run(home):
     env = dict(os.environ, TRAINYARD_WORKSPACE=ws.path)
     done = subprocess.run([cli(), "submit", "sweep.json", "--wait"], cwd=home, env=env,
                           capture_output=True, text=True, timeout=180)
-    if done.returncode != 0 and "not supported" in done.stderr:
-        pytest.skip("the CLI does not submit sweeps yet: " + done.stderr.strip()[:200])
     assert done.returncode == 0, done.stdout + done.stderr
     sweep_id = re.search(r"\bdefault_\d+_[0-9a-f]{8}\b", done.stdout).group(0)  # printed first
     exp = Experiment(ws, "default")
@@ -618,13 +599,7 @@ def test_the_pytorch_notebook_cells(home):
     assert doc["limits"] == {"max_total_trials": 8, "max_concurrent_trials": 4,
                              "timeout": 604800}
 
-    ws = Workspace.create("birds")
-    experiment = Experiment(ws, name='pytorch-birds')
-    if not cpp_reads_sweeps():
-        with pytest.raises(ValueError) as e:
-            experiment.submit(hyperdrive_config)
-        assert '"sweep" jobs are not supported' in str(e.value)
-        assert list(experiment.get_runs()) == []
+    hyperdrive_config._to_trainyard().validate()  # the C++ reader accepts the document
 
 
 def test_documents_pass_the_cpp_reader(home):
@@ -639,7 +614,5 @@ def test_documents_pass_the_cpp_reader(home):
                 properties={"seed": 3}),
             policy=BanditPolicy(slack_amount=0.1))),
     ]
-    if not cpp_reads_sweeps():
-        pytest.skip("the C++ reader does not read type: sweep yet")
     for hd in configs:
         hd._to_trainyard().validate()

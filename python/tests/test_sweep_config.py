@@ -10,7 +10,6 @@ import pytest
 
 import trainyard
 from trainyard import sweep
-from trainyard import _sdk
 
 
 @pytest.fixture
@@ -20,15 +19,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("TRAINYARD_WORKSPACE", str(tmp_path / "ws"))
     (tmp_path / "train.py").write_text("import sys\nprint(sys.argv[1:])\n")
     return tmp_path
-
-
-def cpp_reads_sweeps():
-    """Whether the C++ reader accepts `type: sweep` documents (the lead's part of issue 15)."""
-    try:
-        _sdk.check_job(json.dumps({"type": "sweep"}), "<probe>", "/")
-    except ValueError as e:
-        return '"sweep" jobs are not supported' not in str(e)
-    return True
 
 
 def estimator(**extra):
@@ -358,39 +348,25 @@ def test_sampled_extra_args_are_replaced_with_a_warning(home):
 
 # ---- submission: the document goes to the C++ reader ----
 
-def test_submit_goes_through_the_cpp_reader(home):
+def test_the_cpp_reader_checks_at_construction_and_submit_runs(home):
+    bad = dict(trial={"source_directory": ".", "entry_script": "train.py", "node_cuont": 1})
+    with pytest.raises(ValueError) as e:
+        simple(**bad)
+    assert str(e.value).startswith("<Sweep>: ")
+    assert 'trial.node_cuont: unknown field (did you mean "node_count"?)' in str(e.value)
+    with pytest.raises(ValueError) as e:  # the trial's own reader, through the sweep's
+        simple(trial={"code": ".", "command": "python train.py --lr ${{search_space.rate}}"})
+    assert "trial.command" in str(e.value) and "rate" in str(e.value)
     ws = trainyard.Workspace()
     exp = trainyard.Experiment(ws, "sweeps")
-    bad = simple(trial={"source_directory": ".", "entry_script": "train.py", "node_cuont": 1})
-    with pytest.raises(ValueError) as e:
-        exp.submit(bad)
-    assert str(e.value).startswith("<Sweep>: ")
-    assert "unknown field" in str(e.value)
-    assert list(exp.get_runs()) == []  # nothing recorded
-    if cpp_reads_sweeps():
-        assert "trial.node_cuont: unknown field" in str(e.value)
-        with pytest.raises(ValueError) as e:
-            bad.validate()
-        assert "trial.node_cuont: unknown field" in str(e.value)
-        simple().validate()  # a good document passes check_job
-        # and the SDK runs it: a sweep run whose trials name it as their parent
-        cfg = simple(sampling="grid", search_space={"opt": sweep.choice("sgd", "adam")},
-                     limits=None)
-        run = exp.submit(cfg)
-        assert run.get_details()["trainyard"]["kind"] == "sweep"
-        run.wait_for_completion()
-        trials = [r for r in exp.get_runs()
-                  if r.get_details()["trainyard"].get("parent_id") == run.id]
-        assert sorted(r.get_details()["arguments"][-1] for r in trials) == ["adam", "sgd"]
-    else:
-        good = simple()
-        with pytest.raises(ValueError) as e:
-            exp.submit(good)
-        assert '"sweep" jobs are not supported' in str(e.value)
-        with pytest.raises(ValueError) as e:
-            good.validate()
-        assert '"sweep" jobs are not supported' in str(e.value)
-        assert list(exp.get_runs()) == []
+    # the SDK runs a sweep: a run of kind sweep whose trials name it as their parent
+    cfg = simple(sampling="grid", search_space={"opt": sweep.choice("sgd", "adam")}, limits=None)
+    run = exp.submit(cfg)
+    assert run.get_details()["trainyard"]["kind"] == "sweep"
+    run.wait_for_completion()
+    trials = [r for r in exp.get_runs()
+              if r.get_details()["trainyard"].get("parent_id") == run.id]
+    assert sorted(r.get_details()["arguments"][-1] for r in trials) == ["adam", "sgd"]
 
 
 REPRESENTATIVE = {
@@ -421,7 +397,5 @@ REPRESENTATIVE = {
 
 @pytest.mark.parametrize("name", sorted(REPRESENTATIVE))
 def test_representative_documents_pass_the_cpp_reader(home, name):
-    cfg = REPRESENTATIVE[name]()
-    if not cpp_reads_sweeps():
-        pytest.skip("the C++ reader does not read type: sweep yet")
-    cfg.validate()
+    cfg = REPRESENTATIVE[name]()  # checked by the C++ reader at construction
+    cfg.validate()  # and again on demand

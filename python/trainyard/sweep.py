@@ -646,7 +646,8 @@ class Sweep:
     experiment_name, name, display_name, description, tags, properties: the sweep run's.
     resume_from: earlier sweeps (run ids or runs) whose finished trials seed this one.
 
-    `fields` is the document (a dict); ValueError for a problem, naming its field path.
+    `fields` is the document (a dict). Checked at construction, here and then by the C++ reader
+    (as `trainyard submit sweep.yml` checks the file): ValueError naming the field path.
     """
 
     def __init__(self, trial, search_space, sampling, objective, early_termination=None,
@@ -704,6 +705,7 @@ class Sweep:
             document["resume_from"] = _run_ids(resume_from)
         self.fields = document
         self._document = json.dumps(document, allow_nan=False)
+        self.validate()  # the C++ reader's check, as for every job configuration
 
     def _to_trainyard(self):
         return self
