@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import BIN
+
 PYTHON = sys.executable
 
 # Logs the primary metric `acc` with the trainyard run API: one value per line of ACC (a float
@@ -278,6 +280,7 @@ def test_bandit_stops_a_bad_trial_within_two_seconds(ty):
     logged_at = float((logged / bad["run_id"]).read_text())
     ended = epoch(ty.show(bad["run_id"])["ended_at"])
     assert 0 <= ended - logged_at < 2.0, (logged_at, ended)
+    print(f"bandit stop: {ended - logged_at:.2f} s after the deciding value")
     # The stream said so, and `sweep show` shows the reason.
     assert f"trial {bad['index']} {bad['run_id']} stopped by the policy: bandit" in proc.stdout
     assert f"sweep {sweep_id} Completed" in proc.stdout, proc.stdout
@@ -377,3 +380,35 @@ def test_bad_sweep_files_are_refused_with_every_problem(ty, verb):
     assert "objective.goal: expected maximize or minimize" in err, err
     assert "limits.max_total_trials: must be from 1" in err, err
     assert ty.json("list", "--all") == []
+
+
+# --- sweep show of a large sweep -----------------------------------------------------------------
+
+FILL = Path(BIN).parent / "sweep_fill"
+
+
+@pytest.mark.skipif(not FILL.exists(), reason="sweep_fill is built with the tree (src/cli)")
+def test_sweep_show_of_1000_trials(ty):
+    """A finished 1,000-trial sweep recorded through the store API (sweep_fill), shown in full.
+    The goal is 200 ms (issue 15); the bound here is looser, for a loaded machine."""
+    import subprocess
+    sweep_id = subprocess.run([str(FILL), str(ty.workspace), "1000", "20"], check=True,
+                              capture_output=True, text=True, timeout=120).stdout.strip()
+    timings = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        proc = ty.run("sweep", "show", sweep_id, check=0)
+        timings.append(time.perf_counter() - t0)
+    print(f"sweep show of 1000 trials: best {min(timings) * 1000:.0f} ms")
+    assert min(timings) < 1.0, timings
+    assert len(proc.stdout.splitlines()) > 1000
+    s = show(ty, sweep_id)
+    assert len(s["trials"]) == 1000 and s["counts"] == {"Completed": 900, "Canceled": 100}, \
+        s["counts"]
+    bests = [t["best"] for t in s["trials"]]
+    assert bests == sorted(bests, reverse=True)
+    assert s["best_run_id"] == s["trials"][0]["run_id"]
+    assert sorted(t["index"] for t in s["trials"]) == list(range(1000))
+    stopped = [t for t in s["trials"] if t["status"] == "Canceled"]
+    assert all(t["stopped_by"].startswith("bandit: at interval 2") for t in stopped)
+    assert all(len(t["primary"]) == 2 for t in stopped)
