@@ -539,20 +539,26 @@ class SweepReader {
       return;
     }
     Node trial = entry->value;
+    const Form form = DetectForm(trial);
     std::vector<std::string> merged;
     for (const std::string& key : kMergedKeys) {
       const MapEntry* top = root.Find(key);
       if (!top) continue;
-      if (const MapEntry* inner = trial.Find(key)) {
+      // The sweep's `compute` is an estimator-form trial's compute_target.
+      const std::string as = form == Form::kEstimator && key == "compute" ? "compute_target" : key;
+      if (const MapEntry* inner = trial.Find(as)) {
         p_->Add(
-            inner->key_where, Child("trial", key),
+            inner->key_where, Child("trial", as),
             "given both here and at the sweep's top level (" + top->key_where + "): give it once");
         continue;
       }
-      trial.Set(key, top->key_where, top->value);
-      merged.push_back(key);
+      Node value = top->value;
+      if (as == "compute_target" && value.IsScalar() && StartsWith(value.text, "azureml:")) {
+        value.text.erase(0, std::string("azureml:").size());  // as the command form reads it
+      }
+      trial.Set(as, top->key_where, std::move(value));
+      merged.push_back(as);
     }
-    Form form = DetectForm(trial);
     p_->SetFieldPrefix("trial", merged);
     ApplyFlags(overrides, form, trial, *p_);
     CheckNoNul(trial, p_);

@@ -155,6 +155,10 @@ JobSpec TrialJob(const SweepSpec& spec, const nlohmann::json& assignment) {
     if (it == assignment.end()) continue;
     const std::string text = ValueText(*it);
     job.search_space_values.emplace_back(param.name, text);
+    // As on the hosted service, every parameter is also the variable AZUREML_SWEEP_<name>.
+    std::string var = param.name;
+    var.erase(0, var.find_first_not_of('-'));
+    job.environment_variables.emplace_back("AZUREML_SWEEP_" + var, text);
     if (job.form != "estimator") continue;
     const std::string flag = StartsWith(param.name, "-") ? param.name : "--" + param.name;
     bool replaced = false;

@@ -64,9 +64,11 @@ std::string SweepToJson(const SweepSpec& spec);
 // other numbers as Python's repr writes floats (shortest round trip: 0.01, 3.0, 1e-05).
 std::string ValueText(const nlohmann::json& value);
 
-// The trial job of one assignment ({name: value} in the search space's order): `trial` with
-// search_space_values set and, in the estimator form, each value appended to script_params as
-// `--NAME VALUE` (NAME as written when it starts with '-', else with "--" added).
+// The trial job of one assignment ({name: value}): `trial` with search_space_values set (for
+// ${{search_space.NAME}}), each value also in the environment as AZUREML_SWEEP_<NAME> (NAME
+// without leading dashes, as on the hosted service) and, in the estimator form, given to
+// script_params as `--NAME VALUE` (NAME as written when it starts with '-', else with "--"
+// added), replacing the trial's own value of that flag.
 JobSpec TrialJob(const SweepSpec& spec, const nlohmann::json& assignment);
 
 }  // namespace trainyard::spec

@@ -145,6 +145,15 @@ early_termination: {type: asha, grace_period: 2, reduction_factor: 4, max_t: 32}
 )");
   ASSERT_TRUE(asha.ok()) << asha.status().message();
   EXPECT_EQ(asha->trial.form, "estimator");
+  auto compute = Parse(R"(
+type: sweep
+trial: {entry_script: t.py, source_directory: .}
+compute: azureml:cluster
+search_space: {lr: {type: uniform, min_value: 0, max_value: 1}}
+objective: {primary_metric: acc, goal: maximize}
+)");
+  ASSERT_TRUE(compute.ok()) << compute.status().message();
+  EXPECT_EQ(compute->trial.compute_target, "cluster");  // the sweep's compute, in either form
   EXPECT_EQ(asha->early_termination.type, sweep::PolicyType::kAsha);
   EXPECT_EQ(asha->early_termination.reduction_factor, 4);
   EXPECT_EQ(asha->early_termination.max_t, 32);
@@ -319,6 +328,9 @@ objective: {primary_metric: acc, goal: maximize}
   EXPECT_EQ(*job.script_params[2].value, "32");
   EXPECT_EQ(job.search_space_values,
             (std::vector<std::pair<std::string, std::string>>{{"--lr", "0.25"}, {"batch", "32"}}));
+  EXPECT_EQ(job.environment_variables,
+            (std::vector<std::pair<std::string, std::string>>{{"AZUREML_SWEEP_lr", "0.25"},
+                                                              {"AZUREML_SWEEP_batch", "32"}}));
 
   auto cmd = Parse(R"(
 type: sweep
