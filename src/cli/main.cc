@@ -15,7 +15,6 @@ int Main(int argc, char** argv) {
   ctx.stdout_tty = isatty(1);
   ctx.stderr_tty = isatty(2);
   std::unique_ptr<CLI::App> app = MakeApp(ctx);
-  RegisterSweep(*app, ctx);  // sweep.cc (issue 15)
   std::vector<std::string> args =
       ParserWords(*app, std::vector<std::string>(argv + 1, argv + argc), &ctx.trailing_args);
   std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
