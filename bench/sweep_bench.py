@@ -3,6 +3,7 @@
     /usr/bin/python3 bench/sweep_bench.py BUILD_DIR overhead [N]        (default 200)
     /usr/bin/python3 bench/sweep_bench.py BUILD_DIR show [TRIALS]       (default 1000)
     /usr/bin/python3 bench/sweep_bench.py BUILD_DIR quality [TRIALS] [SEEDS] [--json FILE]
+        [--batch-size B] [--epochs "4, 8, 16, 32"] [--flush SECONDS] [--methods random,ASHA]
     /usr/bin/python3 bench/sweep_bench.py BUILD_DIR all
 
 overhead: N trials of a trivial job, 4 at a time (max_concurrent_trials: 4 on a local target of
@@ -63,8 +64,15 @@ class Bench:
         self.ws = self.tmp / "ws"
 
     def run(self, *args, timeout=3600, check=True):
-        proc = subprocess.run([self.cli, "--workspace", str(self.ws), *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout)
+        for attempt in range(120):
+            try:
+                proc = subprocess.run([self.cli, "--workspace", str(self.ws), *map(str, args)],
+                                      capture_output=True, text=True, timeout=timeout)
+                break
+            except OSError:  # the binary is being rebuilt (EACCES, ETXTBSY): try again
+                if attempt == 119:
+                    raise
+                time.sleep(1)
         if check and proc.returncode != 0:
             raise RuntimeError(f"trainyard {' '.join(map(str, args))} exited "
                                f"{proc.returncode}: {proc.stderr.strip()}")
@@ -243,8 +251,8 @@ def show(build, trials):
 SPACE = ("  lr: {type: loguniform, min_value: -6.9, max_value: 0}\n"       # e^-6.9 ~ 0.001 .. 1
          "  momentum: {type: uniform, min_value: 0, max_value: 0.95}\n"
          "  hidden: {type: choice, values: [16, 32, 64, 128, 256]}\n"
-         "  epochs: {type: choice, values: [4, 8, 16, 32]}\n")
-COMMAND = ("python train.py --optimizer sgd --batch-size 32 --seed 0"
+         "  epochs: {type: choice, values: [EPOCHS]}\n")
+COMMAND = ("python train.py --optimizer sgd --batch-size BATCH --seed 0"
            " --lr ${{search_space.lr}} --momentum ${{search_space.momentum}}"
            " --hidden ${{search_space.hidden}} --epochs ${{search_space.epochs}}"
            " --output-dir outputs")
@@ -278,7 +286,10 @@ def best_at(points, budget):
     return best
 
 
-def quality(build, trials, seeds, json_out=None):
+def quality(build, trials, seeds, json_out=None, batch=32, epochs="4, 8, 16, 32", flush=None,
+            methods=None):
+    """methods: the names of METHODS to run (default: all; ASHA's comparison needs random)."""
+    methods = [m for m in METHODS if methods is None or m[0] in methods]
     b = Bench(build, "quality")
     results = {}  # method -> [per seed {seed, trials: [...], total, best}]
     try:
@@ -287,13 +298,16 @@ def quality(build, trials, seeds, json_out=None):
         b.target(2)
         t_all = time.perf_counter()
         for seed in range(1, seeds + 1):
-            for method, sampling, policy in METHODS:
+            for method, sampling, policy in methods:
                 path = code / f"sweep-{seed}-{len(results.get(method, []))}.yml"
+                env = "OMP_NUM_THREADS: '1'" + (f", TRAINYARD_FLUSH_INTERVAL: '{flush}'"
+                                                 if flush else "")
                 path.write_text(sweep_yaml(
-                    COMMAND, SPACE, f"{{max_total_trials: {trials}, max_concurrent_trials: 2}}",
+                    COMMAND.replace("BATCH", str(batch)), SPACE.replace("EPOCHS", epochs),
+                    f"{{max_total_trials: {trials}, max_concurrent_trials: 2}}",
                     sampling=sampling.replace("SEED", str(seed)), early_termination=policy,
                     metric="test_acc", experiment="digits-sweep",
-                    extra_trial="  environment_variables: {OMP_NUM_THREADS: '1'}\n"))
+                    extra_trial=f"  environment_variables: {{{env}}}\n"))
                 t0 = time.perf_counter()
                 proc = b.run("sweep", "submit", path, "--wait", check=False)
                 wall = time.perf_counter() - t0
@@ -316,6 +330,8 @@ def quality(build, trials, seeds, json_out=None):
                     "seed": s["sampling_algorithm"].get("seed", seed), "sweep": sweep_id,
                     "status": s["status"], "wall": wall, "total": total, "best": best,
                     "failed": len(failed), "trials": rows})
+                if json_out:  # as it goes: a crash keeps the sweeps done so far
+                    Path(json_out).write_text(json.dumps(results, indent=1))
                 print(f"  {method} seed {seed}: {s['status']}, best {best}, "
                       f"{total:.0f} trial-s, {wall:.0f} s wall, {len(failed)} failed, "
                       f"{sum(1 for t in rows if t['stopped_by'])} stopped", file=sys.stderr,
@@ -328,11 +344,13 @@ def quality(build, trials, seeds, json_out=None):
 
     print(f"## Search quality per compute: examples/digits, {trials} trials per sweep, "
           f"{seeds} seeds, 2 at a time ({elapsed / 60:.0f} min)\n")
+    print(f"(batch size {batch}, epochs in {{{epochs}}}"
+          + (f", TRAINYARD_FLUSH_INTERVAL={flush} s" if flush else "") + ")\n")
     print("| method | final best test_acc, median (min-max) | total trial-seconds, median "
           "(min-max) | vs. random | trials stopped early |")
     print("|---|---|---|---|---|")
     rand_total = statistics.median(r["total"] for r in results["random"])
-    for method, _, _ in METHODS:
+    for method, _, _ in methods:
         rs = results[method]
         bests = [r["best"] for r in rs]
         totals = [r["total"] for r in rs]
@@ -347,7 +365,7 @@ def quality(build, trials, seeds, json_out=None):
           f"random's median total, {rand_total:.0f} trial-seconds):\n")
     print("| method | " + " | ".join(f"{f:.2f}" for f in fractions) + " |")
     print("|---|" + "---|" * len(fractions))
-    for method, _, _ in METHODS:
+    for method, _, _ in methods:
         cells = []
         for f in fractions:
             vals = [best_at(curve(r["trials"]), f * rand_total) for r in results[method]]
@@ -355,6 +373,8 @@ def quality(build, trials, seeds, json_out=None):
             cells.append("-" if m == float("-inf") else f"{m:.4f}")
         print(f"| {method} | " + " | ".join(cells) + " |")
 
+    if "ASHA" not in results:
+        return
     print("\nASHA against random search, seed by seed (the same sampling seed: the same "
           "configurations in the same order):\n")
     print("| seed | random's final best | random's trial-seconds | ASHA's trial-seconds to "
@@ -371,8 +391,9 @@ def quality(build, trials, seeds, json_out=None):
                  else "never | - |") + f" {'yes' if ok else 'no'} |")
     print(f"\ngoal: ASHA reaches random search's final best with at most a third of its compute "
           f"({met} of {len(results['ASHA'])} seeds)\n")
-    print("model-based (bayesian) seeds drawn and recorded: "
-          + ", ".join(str(r["seed"]) for r in results["model-based (bayesian)"]) + "\n")
+    if "model-based (bayesian)" in results:
+        print("model-based (bayesian) seeds as `sweep show` reports them: "
+              + ", ".join(str(r["seed"]) for r in results["model-based (bayesian)"]) + "\n")
 
 
 def main():
@@ -381,11 +402,12 @@ def main():
     build = Path(sys.argv[1]).resolve()
     part = sys.argv[2]
     rest = sys.argv[3:]
-    json_out = None
-    if "--json" in rest:
-        i = rest.index("--json")
-        json_out = rest[i + 1]
-        del rest[i:i + 2]
+    opts = {}
+    for flag in ("--json", "--batch-size", "--epochs", "--flush", "--methods"):
+        if flag in rest:
+            i = rest.index(flag)
+            opts[flag] = rest[i + 1]
+            del rest[i:i + 2]
     sys.path[:0] = [str(build / "python")]
     os.environ.pop("TRAINYARD_WORKSPACE", None)
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}, "
@@ -395,8 +417,11 @@ def main():
     if part in ("show", "all"):
         show(build, int(rest[0]) if part == "show" and rest else 1000)
     if part in ("quality", "all"):
-        quality(build, int(rest[0]) if part == "quality" and rest else 20,
-                int(rest[1]) if part == "quality" and len(rest) > 1 else 5, json_out)
+        quality(build, int(rest[0]) if part == "quality" and rest else 24,
+                int(rest[1]) if part == "quality" and len(rest) > 1 else 5, opts.get("--json"),
+                batch=int(opts.get("--batch-size", 32)),
+                epochs=opts.get("--epochs", "4, 8, 16, 32"), flush=opts.get("--flush"),
+                methods=opts["--methods"].split(",") if "--methods" in opts else None)
 
 
 if __name__ == "__main__":
