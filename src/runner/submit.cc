@@ -391,6 +391,7 @@ Result<Submission> Submit(store::Workspace* ws, const spec::JobSpec& written,
   snapshot::SnapshotOptions snap_opts;
   snap_opts.max_bytes = SnapshotLimitBytes();
   snap_opts.progress = options.snapshot_progress;
+  snap_opts.skip_dir = ws->dir();  // a workspace inside the source is not part of it
   snap_opts.max_bytes_hint =
       " Or raise the limit with TRAINYARD_SNAPSHOT_LIMIT=BYTES (0 for none).";
   // A command job without code runs in an empty working folder: the snapshot of an empty one.

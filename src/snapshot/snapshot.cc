@@ -192,9 +192,13 @@ Result<SnapshotInfo> TakeSnapshot(const std::string& source_dir, const std::stri
   info.source_dir = AbsolutePath(source_dir);
 
   WalkOptions walk_options;
-  struct stat store_st {};
-  if (stat(store.c_str(), &store_st) == 0) {
-    walk_options.skip_dir = {store_st.st_dev, store_st.st_ino};  // a store inside the source
+  // The store and the workspace (its runs' folders change while a snapshot is taken), should
+  // they live inside the source.
+  for (const std::string& dir : {store, options.skip_dir}) {
+    struct stat st {};
+    if (!dir.empty() && stat(dir.c_str(), &st) == 0) {
+      walk_options.skip_dirs.emplace_back(st.st_dev, st.st_ino);
+    }
   }
   ASSIGN_OR_RETURN(WalkResult walk, WalkSourceDir(info.source_dir, walk_options));
   RETURN_IF_ERROR(CheckFileNames(walk));

@@ -63,6 +63,8 @@ struct SnapshotOptions {
   // granularity of the previous write would otherwise go unnoticed. Such files are simply hashed
   // again next time. Tests set 0.
   int64_t stat_cache_min_age_ms = 2000;
+  // A folder left out should it be inside the source (the workspace); "" = none.
+  std::string skip_dir;
   // Added to the error for a source over max_bytes (say, how to raise the limit).
   std::string max_bytes_hint;
   // Tests only: called on the reading thread after each chunk of a file is read, with the file's

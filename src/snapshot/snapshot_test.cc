@@ -164,6 +164,15 @@ TEST_F(Snapshot, TrainyardignoreWinsOverAmlignoreAndGitignore) {
   EXPECT_EQ(last_.ignore_file, ".trainyardignore");
 }
 
+TEST_F(Snapshot, AWorkspaceInsideTheSourceIsLeftOut) {
+  PutFile(Src("train.py"), "x");
+  PutFile(Src("ws/runs/r1/work/tmp.txt"), "changes while runs run");
+  SnapshotOptions options = Fresh();
+  options.skip_dir = Src("ws");
+  EXPECT_EQ(Snap(options), (std::vector<std::string>{"train.py"}));
+  EXPECT_EQ(Snap(), (std::vector<std::string>{"train.py", "ws/runs/r1/work/tmp.txt"}));
+}
+
 TEST_F(Snapshot, AmlignoreWinsOverGitignore) {
   PutFile(Src(".amlignore"), "*.aml\n");
   PutFile(Src(".gitignore"), "*.git\n");

@@ -113,7 +113,10 @@ class Walker {
       } else if (S_ISDIR(e.st.st_mode)) {
         if (matcher_.Matches(path, /*is_dir=*/true)) continue;
         std::pair<dev_t, ino_t> id(e.st.st_dev, e.st.st_ino);
-        if (options_.skip_dir && *options_.skip_dir == id) continue;
+        if (std::find(options_.skip_dirs.begin(), options_.skip_dirs.end(), id) !=
+            options_.skip_dirs.end()) {
+          continue;
+        }
         status = WalkDir(path, /*is_root=*/false);
         if (!status.ok()) break;
       } else if (S_ISREG(e.st.st_mode)) {

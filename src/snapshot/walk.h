@@ -3,8 +3,8 @@
 // The walk applies the ignore rules (see ignore.h): .trainyardignore, else .amlignore, else
 // gitignore semantics, where every .gitignore below the root applies to its own subtree, as in
 // git. The chosen root rule file is always part of the snapshot, even if it matches one of its own
-// patterns. Entries named ".git" are always skipped, as is the folder `skip_dir` (the snapshot
-// store, should it live inside the source folder).
+// patterns. Entries named ".git" are always skipped, as are the folders `skip_dirs` (the snapshot
+// store and the workspace, should they live inside the source folder).
 //
 // Symlinks are never followed: a symlink is listed as a symlink (with its target), whether it
 // names a file or a folder, so the walk cannot loop. A symlink whose target (fully resolved, as
@@ -47,8 +47,8 @@ struct WalkResult {
 };
 
 struct WalkOptions {
-  // A folder not to enter, by (st_dev, st_ino).
-  std::optional<std::pair<dev_t, ino_t>> skip_dir;
+  // Folders not to enter, by (st_dev, st_ino).
+  std::vector<std::pair<dev_t, ino_t>> skip_dirs;
 };
 
 // Walks `root` (absolute). Fails with NotFound when it does not exist, InvalidArgument when it is

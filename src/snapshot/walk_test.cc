@@ -144,7 +144,7 @@ TEST(Walk, SkipsTheStoreFolder) {
   struct stat st {};
   ASSERT_EQ(stat((dir / "store").c_str(), &st), 0);
   WalkOptions options;
-  options.skip_dir = {st.st_dev, st.st_ino};
+  options.skip_dirs = {{st.st_dev, st.st_ino}};
   auto w = WalkSourceDir(dir.path(), options);
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(Paths(*w), (std::vector<std::string>{"a.py"}));
