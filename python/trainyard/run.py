@@ -314,6 +314,9 @@ class Run:
         `trainyard show RUN --json` says."""
         d = json.loads(self._follow("get_details").details_json())
         spec = d.get("spec") or {}
+        # The estimator form runs [interpreter, script, args...], the command form its own
+        # program ([bash, -c, command] for a command string).
+        arguments = d["argv"][1:] if "command" in spec else d["argv"][2:]
         details = {
             "runId": d["id"],
             "experiment": d["experiment"],
@@ -327,10 +330,8 @@ class Run:
             "properties": {k: _property_value(v) for k, v in d["properties"].items()},
             "tags": d["tags"],
             "inputDatasets": [],
-            "runDefinition": spec,
-            # The estimator form runs [interpreter, script, args...], the command form its own
-            # program ([bash, -c, command] for a command string).
-            "arguments": d["argv"][1:] if "command" in spec else d["argv"][2:],
+            "runDefinition": dict(spec, arguments=arguments),
+            "arguments": arguments,
             "argv": d["argv"],
             "snapshotId": d["snapshot"].get("id"),
             "logFiles": {f: os.path.join(d["run_dir"], f) for f in _log_files(d["run_dir"])},
@@ -407,9 +408,17 @@ class Run:
 
     def get_children(self, recursive=False, tags=None, properties=None, type=None,  # noqa: A002
                      status=None, **kwargs):
-        """The run's child runs: none (child runs come with sweeps)."""
+        """The run's child runs, in creation order: a sweep's trials (docs/sweeps.md); none for
+        other runs. `status` keeps only those with that status."""
         self._follow("get_children")
-        return iter(())
+        found = []
+        for run in self._experiment.get_runs():
+            record = run.get_details()["trainyard"]
+            if record.get("parent_id") == self.id:
+                if status is None or record["status"] == status:
+                    found.append((record.get("trial_index", 0), run))
+        found.sort(key=lambda t: t[0])
+        return iter([run for _, run in found])
 
 
 def _number(name, value):

@@ -36,7 +36,11 @@ class Experiment(trainyard.Experiment):
             raise NotImplementedError(
                 "Experiment.submit({}): trainyard takes the run's settings from the "
                 "configuration only".format(", ".join("{}=...".format(k) for k in kwargs)))
-        return super().submit(config, tags=tags)
+        run = super().submit(config, tags=tags)
+        from azureml.train.hyperdrive import HyperDriveConfig, HyperDriveRun
+        if isinstance(config, HyperDriveConfig):  # the hosted SDK returns a HyperDriveRun
+            return HyperDriveRun(self, run.id, hyperdrive_config=config)
+        return run
 
     def get_runs(self, type=None, tags=None, properties=None, include_children=False):
         """The experiment's runs, newest first (azureml.core.Run), optionally only those with
