@@ -9,8 +9,8 @@ azureml.train.hyperdrive's HyperDriveConfig, as a hosted notebook writes it, in 
 workspace that azureml's Workspace.create("digits") maps to. Both documents go to the same C++
 reader as `trainyard sweep submit sweep.yml`; the sweep runs in its own detached controller.
 
-train.py has no --momentum flag (it uses Adam); the sweep covers the learning rate, the hidden
-size, the epochs and the batch size.
+The trials train with SGD (--optimizer sgd); the sweep covers its learning rate and momentum,
+the hidden size, the epochs and the batch size.
 """
 import argparse
 import os
@@ -31,11 +31,12 @@ def with_trainyard():
 
     ws = trainyard.Workspace(args.workspace)
     trial = trainyard.PyTorch(source_directory=digits, entry_script="train.py",
-                              script_params={"--seed": 0},
+                              script_params={"--seed": 0, "--optimizer": "sgd"},
                               environment_variables={"OMP_NUM_THREADS": "1"})
     config = trainyard.Sweep(
         trial=trial,  # each trial gets --seed 0 --lr VALUE --hidden VALUE ...
-        search_space={"--lr": sweep.loguniform(-9.2, -2.3),
+        search_space={"--lr": sweep.loguniform(-6.9, -0.7),
+                      "--momentum": sweep.uniform(0.5, 0.99),
                       "--hidden": sweep.choice(32, 64, 128, 256),
                       "--epochs": sweep.choice(5, 10, 20),
                       "--batch-size": sweep.choice(32, 64, 128)},
@@ -53,18 +54,19 @@ def with_trainyard():
 
 def with_hyperdrive():
     from azureml.core import Environment, Experiment, ScriptRunConfig, Workspace
-    from azureml.train.hyperdrive import (BanditPolicy, HyperDriveConfig, HyperDriveRun,
+    from azureml.train.hyperdrive import (BanditPolicy, HyperDriveConfig,
                                           PrimaryMetricGoal, RandomParameterSampling, choice,
-                                          loguniform)
+                                          loguniform, uniform)
 
     ws = Workspace.create("digits", exist_ok=True)
     env = Environment("digits")
     env.python.user_managed_dependencies = True  # trainyard's interpreter as it is (torch)
     env.environment_variables = {"OMP_NUM_THREADS": "1"}
-    src = ScriptRunConfig(source_directory=digits, script="train.py", arguments=["--seed", 0],
+    src = ScriptRunConfig(source_directory=digits, script="train.py", arguments=["--seed", 0, "--optimizer", "sgd"],
                           environment=env)
     sampling = RandomParameterSampling({
-        "--lr": loguniform(-9.2, -2.3),
+        "--lr": loguniform(-6.9, -0.7),
+        "--momentum": uniform(0.5, 0.99),
         "--hidden": choice(32, 64, 128, 256),
         "--epochs": choice(5, 10, 20),
         "--batch-size": choice(32, 64, 128),
@@ -79,13 +81,11 @@ def with_hyperdrive():
     run = experiment.submit(config)
     print("sweep", run.id, flush=True)
     run.wait_for_completion(show_output=False)
-    hd_run = HyperDriveRun(experiment, run.id, hyperdrive_config=config)
+    hd_run = run  # experiment.submit(HyperDriveConfig) returns a HyperDriveRun, as hosted
     for row in hd_run.get_children_sorted_by_primary_metric(top=5):
         print(row["run_id"], row["status"], row["best_primary_metric"], row["hyperparameters"])
     best = hd_run.get_best_run_by_primary_metric()
-    # The hosted notebooks read best.get_details()["runDefinition"]["arguments"]; trainyard's
-    # get_details() has the arguments at its top level.
-    print("best run:", best.id, best.get_details()["arguments"])
+    print("best run:", best.id, best.get_details()["runDefinition"]["arguments"])
 
 
 if args.hyperdrive:
