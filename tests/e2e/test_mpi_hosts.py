@@ -213,3 +213,30 @@ def test_ranks_on_every_host_die_with_a_killed_supervisor(ty, hosts):
     assert ty.wait_status(run_id, {"Failed"}, timeout=30)["status"] == "Failed"
     proc = ty.run("cancel", run_id, check=0)
     assert "stopped" not in proc.stderr, proc.stderr
+
+
+def test_sweep_trials_run_across_hosts(ty, hosts):
+    """A sweep on the mpi target: each trial an mpirun over both hosts."""
+    add_cluster(ty, hosts)
+    src = ty.project("sweep", {"train.py": (
+        "import os, sys\nfrom trainyard import Run\n"
+        "x = float(sys.argv[sys.argv.index('--x') + 1])\n"
+        "if int(os.environ['RANK']) == 0:\n    Run.get_context().log('loss', x)\n"
+        "print('rank', os.environ['RANK'], 'of', os.environ['WORLD_SIZE'], flush=True)\n")})
+    (src / "sweep.yml").write_text(
+        "type: sweep\n"
+        "trial: {source_directory: ., entry_script: train.py, compute_target: cluster,\n"
+        "        node_count: 2, process_count_per_node: 1, distributed_backend: mpi}\n"
+        "search_space: {x: {type: choice, values: [3, 1]}}\n"
+        "sampling_algorithm: grid\n"
+        "objective: {primary_metric: loss, goal: minimize}\n"
+        "limits: {max_concurrent_trials: 1}\n")
+    proc = ty.run("sweep", "submit", src / "sweep.yml", "--wait", check=0, timeout=180)
+    sweep_id = proc.stderr.strip().splitlines()[0]
+    s = ty.json("sweep", "show", sweep_id)
+    assert s["status"] == "Completed", s
+    assert [t["best"] for t in s["trials"]] == [1, 3], s   # minimize: best first
+    assert s["best_run_id"] == s["trials"][0]["run_id"]
+    for t in s["trials"]:
+        out = ty.run("logs", t["run_id"], check=0).stdout
+        assert "rank 0 of 2" in out and "rank 1 of 2" in out, out

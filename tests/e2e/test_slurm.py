@@ -156,3 +156,40 @@ def test_timeout_cancels_the_job(ty, slurm_cluster):
     info = ty.show(proc.stderr.strip().splitlines()[0])
     assert "max_run_duration_seconds" in info["error"]
     assert not ty.processes_of(info["id"])
+
+
+SWEEP_SCRIPT = """
+import os, sys
+from trainyard import Run
+x = float(sys.argv[sys.argv.index("--x") + 1])
+if int(os.environ["RANK"]) == 0:
+    Run.get_context().log("score", x)
+print("rank", os.environ["RANK"], "of", os.environ["WORLD_SIZE"], "x", x, flush=True)
+"""
+
+
+def test_sweep_trials_are_distributed_slurm_jobs(ty, slurm_cluster):
+    """A sweep on the cluster: each trial is its own Slurm job of 2 nodes."""
+    e = Env(ty, slurm_cluster)
+    src = ty.project("sweep", {"train.py": SWEEP_SCRIPT})
+    (src / "sweep.yml").write_text(
+        "type: sweep\n"
+        "trial: {source_directory: ., entry_script: train.py, node_count: 2,\n"
+        "        process_count_per_node: 1, distributed_backend: pytorch}\n"
+        "compute: azureml:cluster\n"
+        "search_space: {x: {type: choice, values: [1, 2]}}\n"
+        "sampling_algorithm: grid\n"
+        "objective: {primary_metric: score, goal: maximize}\n")
+    proc = ty.run("sweep", "submit", src / "sweep.yml", "--wait", check=0, env=e.env,
+                  timeout=240)
+    sweep_id = proc.stderr.strip().splitlines()[0]
+    s = ty.json("sweep", "show", sweep_id)
+    assert s["status"] == "Completed", s
+    assert [t["best"] for t in s["trials"]] == [2, 1], s
+    for t in s["trials"]:
+        run = ty.show(t["run_id"])
+        assert run["target"] == "cluster" and run["status"] == "Completed", run
+        assert run["properties"]["slurm_job_id"].isdigit(), run
+        assert "#SBATCH --nodes=2" in run["plan"]["batch_script"]
+        out = ty.run("logs", t["run_id"], check=0).stdout
+        assert "of 2 x " + t["parameters"]["x"] in out, out
