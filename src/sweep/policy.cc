@@ -164,9 +164,12 @@ std::vector<int64_t> Rungs(const EarlyTermination& p, int64_t longest) {
 std::optional<std::string> Asha(const EarlyTermination& p, Goal goal,
                                 const std::vector<TrialView>& trials, const TrialView& t,
                                 const std::vector<int64_t>& rungs) {
-  // Judged only at the moment it reaches a rung: while its latest value is the rung's.
-  const auto rung = std::find(rungs.begin(), rungs.end(), Size(t));
-  if (rung == rungs.end()) return std::nullopt;
+  // Judged at the highest rung it has reached. The controller sees metrics in batches (every
+  // 200 ms, as the ranks flush them), so a trial is often past a rung by the time its value there
+  // is seen: it is still judged there, until it reaches the next rung.
+  auto rung = std::upper_bound(rungs.begin(), rungs.end(), Size(t));
+  if (rung == rungs.begin()) return std::nullopt;
+  --rung;
   const int64_t r = *rung;
   const auto rung_index = rung - rungs.begin();
   const double y = At(t, r);

@@ -57,12 +57,13 @@ struct StopDecision {
 //   at most that count (so tied trials are cut together or not at all, and never more than the
 //   percentage).
 // - kAsha: rungs at r_i = grace_period * reduction_factor^i (i = 0, 1, ...), only those below
-//   max_t when max_t > 0. A trial is judged when it reaches a rung r, that is while r is the
-//   number of values it has logged, by its value at r, against the values at r of every other
+//   max_t when max_t > 0. A trial is judged at the highest rung r it has reached (r at most the
+//   number of values it has logged), by its value at r, against the values at r of every other
 //   trial that has reached r ("recorded"): it is stopped when it is worse than the
 //   (1 - 1/reduction_factor) quantile of those values (linear interpolation), as Ray Tune's
 //   asynchronous ASHA scheduler does when a trial reaches a rung; with no other trial at r it
-//   continues. Once it logs its next value it has been promoted and is not judged at r again.
+//   continues. It is judged at r until it reaches the next rung (the controller sees values in
+//   batches, often after a trial has passed a rung: docs/sweeps-policies.md).
 //   evaluation_interval and delay_evaluation are not used; max_t only bounds the rungs (a trial
 //   is never stopped for reaching it).
 std::vector<StopDecision> Evaluate(const EarlyTermination& policy, Goal goal,

@@ -368,7 +368,7 @@ TEST(AshaPolicy, Minimize) {
   EXPECT_EQ(stops[1].index, 2);
 }
 
-TEST(AshaPolicy, JudgedOnlyWhenReachingARung) {
+TEST(AshaPolicy, JudgedAtTheHighestRungReached) {
   // grace 2, factor 2: rungs 2, 4, 8. The first trial at a rung continues (nothing recorded).
   std::vector<TrialView> trials = {T(0, {0.1, 0.1}), T(1, {0.9})};
   EXPECT_TRUE(Stopped(Asha(2, 2), kMax, trials).empty());
@@ -376,9 +376,9 @@ TEST(AshaPolicy, JudgedOnlyWhenReachingARung) {
   // rung, is now below the cutoff 0.8.
   trials[1].primary.push_back(0.8);
   EXPECT_EQ(Stopped(Asha(2, 2), kMax, trials), V({0}));
-  // Once trial 0 logs its third value it has passed the rung and is not judged again.
+  // Past the rung (a third value, seen late) it is still judged there, until it reaches rung 4.
   trials[0].primary.push_back(0.1);
-  EXPECT_TRUE(Stopped(Asha(2, 2), kMax, trials).empty());
+  EXPECT_EQ(Stopped(Asha(2, 2), kMax, trials), V({0}));
   // At rung 4 it is compared with the trials that reached 4: trial 1 (0.95 there).
   trials[1].primary.insert(trials[1].primary.end(), {0.9, 0.95});
   trials[0].primary.push_back(0.2);
@@ -391,14 +391,22 @@ TEST(AshaPolicy, JudgedOnlyWhenReachingARung) {
 }
 
 TEST(AshaPolicy, MaxTBoundsTheRungs) {
-  // grace 1, factor 3, max_t 9: rungs 1 and 3 only; at interval 9 nobody is judged (or stopped
-  // for reaching max_t).
+  // grace 1, factor 3, max_t 9: rungs 1 and 3 only, so at interval 9 a trial is judged at rung
+  // 3 (never stopped for reaching max_t); without max_t, rung 9 is one too.
   std::vector<TrialView> trials = {T(0, std::vector<double>(9, 1.0)),
                                    T(1, std::vector<double>(9, 0.0))};
-  EXPECT_TRUE(Stopped(Asha(1, 3, 9), kMax, trials).empty());
-  EXPECT_EQ(Stopped(Asha(1, 3, 0), kMax, trials), V({1}));  // no max_t: rung 2 at 9
-  trials[1].primary.resize(3);
-  EXPECT_EQ(Stopped(Asha(1, 3, 9), kMax, trials), V({1}));  // rung 1 at 3
+  auto bounded = Evaluate(Asha(1, 3, 9), kMax, trials);
+  ASSERT_EQ(bounded.size(), 1u);
+  EXPECT_EQ(bounded[0].index, 1);
+  EXPECT_NE(bounded[0].reason.find("at rung 1 (interval 3)"), std::string::npos)
+      << bounded[0].reason;
+  auto unbounded = Evaluate(Asha(1, 3, 0), kMax, trials);
+  ASSERT_EQ(unbounded.size(), 1u);
+  EXPECT_NE(unbounded[0].reason.find("at rung 2 (interval 9)"), std::string::npos)
+      << unbounded[0].reason;
+  // A good trial at any rung goes on.
+  trials[1].primary.assign(9, 2.0);
+  EXPECT_EQ(Stopped(Asha(1, 3, 9), kMax, trials), V({0}));
 }
 
 TEST(AshaPolicy, EndedTrialsAreRecordedNotStopped) {
