@@ -228,6 +228,14 @@ Status Supervisor::Finish(RunStatus status, store::StatusUpdate u) {
     ReleaseReserve();
     s = ws_->SetStatus(run_.id, status, u);
   }
+  if (s.ok() && !run_.parent_id.empty()) {
+    // A sweep's trial: its controller refills the slot at once rather than at its next look.
+    auto sweep = ws_->GetRun(run_.parent_id);
+    const auto pid = static_cast<pid_t>(sweep.ok() ? sweep->supervisor_pid : 0);
+    if (pid > 0 && ProcessAlive(pid, static_cast<unsigned long long>(sweep->supervisor_start))) {
+      kill(pid, SIGUSR1);
+    }
+  }
   return s;
 }
 

@@ -26,6 +26,9 @@ namespace {
 using store::RunStatus;
 
 constexpr int64_t kLoopMicros = 200'000;
+constexpr int64_t kWakeSliceMicros = 5'000;
+// Tries at submitting one trial (one per look) before the sweep fails.
+constexpr int kSubmitAttempts = 5;
 constexpr int64_t kHeartbeatMicros = 1'000'000;
 // A trial stopped by a policy ends with this error, then the policy's reason.
 constexpr char kStoppedPrefix[] = "stopped by early termination: ";
@@ -139,7 +142,10 @@ void StopRun(store::Workspace* ws, const store::RunRecord& run, const std::strin
   if (cur->status != RunStatus::kCancelRequested) {
     ws->SetStatus(run.id, RunStatus::kCancelRequested, {.error = reason}).IgnoreError();
   }
-  if (cur->supervisor_pid > 0) kill(static_cast<pid_t>(cur->supervisor_pid), SIGUSR1);
+  const auto pid = static_cast<pid_t>(cur->supervisor_pid);
+  if (pid > 0 && ProcessAlive(pid, static_cast<unsigned long long>(cur->supervisor_start))) {
+    kill(pid, SIGUSR1);
+  }
 }
 
 class Controller {
@@ -177,7 +183,7 @@ class Controller {
   std::map<int64_t, Trial> trials_;  // by index
   std::vector<sweep::Observation> warm_;
   int64_t last_beat_ = 0;
-  std::string submit_error_;
+  int submit_failures_ = 0;  // in a row
 };
 
 void Controller::Beat() {
@@ -263,9 +269,19 @@ Status Controller::CreateTrials() {
     options.trial_index = next;
     auto sub = Submit(ws_.get(), job, options);
     if (!sub.ok()) {
+      // A passing problem (a busy disk, the trainyard binary being replaced) is tried again at
+      // the next looks; one that persists ends the sweep.
+      if (++submit_failures_ < kSubmitAttempts) {
+        std::printf("trial %lld could not be submitted (attempt %d of %d): %s\n",
+                    static_cast<long long>(next), submit_failures_, kSubmitAttempts,
+                    sub.status().message().c_str());
+        std::fflush(stdout);
+        return Status::Ok();
+      }
       return Status(sub.status().code(), "trial " + std::to_string(next) +
                                              " could not be submitted: " + sub.status().message());
     }
+    submit_failures_ = 0;
     trials_[next].run = sub->run;
     std::printf("trial %lld: %s %s\n", static_cast<long long>(next), sub->run.id.c_str(),
                 params->dump().c_str());
@@ -311,10 +327,11 @@ Status Controller::Finish(RunStatus status, const std::string& error) {
 }
 
 int Controller::Main() {
-  if (!ws_->SetSupervisor(run_.id, getpid(), ProcessStartTicks(getpid())).ok()) return 1;
+  // The handler first: trials' supervisors signal the pid recorded next.
   struct sigaction sa {};
   sa.sa_handler = OnWake;
   sigaction(SIGUSR1, &sa, nullptr);
+  if (!ws_->SetSupervisor(run_.id, getpid(), ProcessStartTicks(getpid())).ok()) return 1;
   signal(SIGPIPE, SIG_IGN);
   if (run_.status == RunStatus::kQueued) {
     auto started = ws_->CompareAndSetStatus(run_.id, RunStatus::kQueued, RunStatus::kRunning,
@@ -385,7 +402,11 @@ int Controller::Main() {
                             : Finish(RunStatus::kCompleted, "");
       return s.ok() ? 0 : 1;
     }
-    if (!g_woken) SleepMicros(kLoopMicros);
+    // A trial's supervisor wakes the controller when the trial ends (SIGUSR1), so that its slot
+    // is refilled at once; otherwise the next look is kLoopMicros away.
+    for (int64_t slept = 0; slept < kLoopMicros && !g_woken; slept += kWakeSliceMicros) {
+      SleepMicros(kWakeSliceMicros);
+    }
     g_woken = 0;
   }
 }

@@ -365,17 +365,24 @@ class SweepReader {
       return;
     }
     if (!n.IsMap()) return;
-    const bool random = spec_.sampling.algorithm == sweep::Algorithm::kRandom;
-    const std::vector<std::string> keys = random ? std::vector<std::string>{"type", "seed", "rule"}
-                                                 : std::vector<std::string>{"type"};
+    // Random sampling takes a seed and a rule; model-based search a seed (trainyard's: the hosted
+    // service documents none); grid nothing.
+    std::vector<std::string> keys = {"type"};
+    std::string takes = "no settings";
+    if (spec_.sampling.algorithm == sweep::Algorithm::kRandom) {
+      keys = {"type", "seed", "rule"};
+      takes = "seed and rule";
+    } else if (spec_.sampling.algorithm == sweep::Algorithm::kBayesian) {
+      keys = {"type", "seed"};
+      takes = "a seed";
+    }
     for (const MapEntry& e : n.entries) {
       const std::string sub = Child(field, e.key);
       if (e.key == "type") continue;
       if (!Contains(keys, e.key)) {
         p_->Add(e.key_where, sub,
-                random ? "unknown field (random sampling takes seed and rule)" +
-                             DidYouMeanSuffix(e.key, keys)
-                       : "unknown field (" + t + " sampling takes no settings)");
+                "unknown field (" + t + " sampling takes " + takes + ")" +
+                    (keys.size() > 1 ? DidYouMeanSuffix(e.key, keys) : std::string()));
       } else if (e.key == "seed") {
         if (auto s = Integer(e.value, sub, 0)) spec_.sampling.seed = static_cast<uint64_t>(*s);
       } else if (e.key == "rule") {

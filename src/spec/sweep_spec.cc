@@ -80,7 +80,9 @@ std::string SweepToJson(const SweepSpec& spec) {
                                                                                      : "random"}};
   if (spec.sampling.algorithm == sweep::Algorithm::kRandom) {
     sampling["rule"] = spec.sampling.rule == sweep::RandomRule::kSobol ? "sobol" : "random";
-    if (spec.sampling.seed) sampling["seed"] = *spec.sampling.seed;
+  }
+  if (spec.sampling.algorithm != sweep::Algorithm::kGrid && spec.sampling.seed) {
+    sampling["seed"] = *spec.sampling.seed;
   }
   Json limits = {{"max_total_trials", spec.limits.max_total_trials},
                  {"max_concurrent_trials", spec.limits.max_concurrent_trials},

@@ -276,7 +276,7 @@ trial:
 search_space:
   --lr: {type: loguniform, min_value: -6.9, max_value: -2.3}
   batch: {type: choice, values: [16, 32]}
-sampling_algorithm: bayesian
+sampling_algorithm: {type: bayesian, seed: 12}
 objective: {primary_metric: acc, goal: maximize}
 early_termination: {type: median_stopping, evaluation_interval: 1, delay_evaluation: 5}
 limits: {max_total_trials: 8, trial_timeout: 30}

@@ -166,6 +166,8 @@ def test_command_sweep_grid_values_concurrency_and_list(ty):
         assert "INJECTED\n" not in ty.run("logs", t["run_id"], check=0).stdout
         run = ty.show(t["run_id"])
         assert run["parent_id"] == sweep_id and run["trial_index"] == t["index"], run
+        assert run["parameters"] == t["parameters"], run
+        assert "parameters: x=" in ty.run("show", t["run_id"], check=0).stdout
     # max_concurrent_trials 2 (the target allows 4): never more than 2 trials between their
     # start and end, and 2 at some point.
     spans = []
@@ -179,6 +181,10 @@ def test_command_sweep_grid_values_concurrency_and_list(ty):
         peak = max(peak, active)
     assert peak == 2, spans
 
+    # compare shows each trial's values beside its metrics.
+    cmp = ty.json("compare", *[t["run_id"] for t in trials])
+    assert [c["parameters"] for c in cmp] == [t["parameters"] for t in trials], cmp
+    assert "(word)" in ty.run("compare", trials[0]["run_id"], trials[1]["run_id"], check=0).stdout
     # The text form: the table's header and the parameters as columns.
     text = ty.run("sweep", "show", sweep_id, check=0).stdout
     assert "objective: maximize acc" in text and "sampling: grid" in text, text
