@@ -207,8 +207,10 @@ Status Compare(Context& ctx, const MetricsFlags& f) {
                          {"best", JsonNumber(LowerIsBetter(name) ? m.min : m.max)},
                          {"count", m.count}};
       }
-      out.push_back(
-          {{"id", r.id}, {"status", store::RunStatusName(r.status)}, {"metrics", metrics}});
+      out.push_back({{"id", r.id},
+                     {"status", store::RunStatusName(r.status)},
+                     {"parameters", runner::TrialParameters(r)},
+                     {"metrics", metrics}});
     }
     std::printf("%s\n", JsonText(out).c_str());
     return Status::Ok();
@@ -221,6 +223,22 @@ Status Compare(Context& ctx, const MetricsFlags& f) {
     status_row.push_back(StatusColoured(store::RunStatusName(r.status), ctx.stdout_tty));
   }
   rows.push_back(status_row);
+  // A sweep's trials: one row per parameter, the values each received.
+  std::vector<std::string> names;
+  for (const auto& r : runs) {
+    const nlohmann::ordered_json values = runner::TrialParameters(r);
+    for (const auto& [k, v] : values.items()) {
+      if (std::find(names.begin(), names.end(), k) == names.end()) names.push_back(k);
+    }
+  }
+  for (const std::string& name : names) {
+    std::vector<std::string> row = {"(" + name + ")"};
+    for (const auto& r : runs) {
+      nlohmann::json p = runner::TrialParameters(r);
+      row.push_back(p.contains(name) ? EscapeBytes(p[name].get<std::string>()) : "-");
+    }
+    rows.push_back(row);
+  }
   for (const auto& [name, per_run] : by_metric) {
     std::vector<std::string> row = {name +
                                     (LowerIsBetter(name) ? " (last / min)" : " (last / max)")};

@@ -38,6 +38,16 @@ Status Show(Context& ctx, const ShowFlags& f) {
   if (!run.status_detail.empty()) st += " (" + run.status_detail + ")";
   line("status", st);
   line("target", run.target);
+  if (!run.parent_id.empty()) {  // a sweep's trial
+    line("sweep", run.parent_id + (run.trial_index ? ", trial " + std::to_string(*run.trial_index)
+                                                   : std::string()));
+    std::vector<std::string> params;
+    const nlohmann::ordered_json values = runner::TrialParameters(run);
+    for (const auto& [k, v] : values.items()) {
+      params.push_back(k + "=" + ShellQuote(v.get<std::string>()));
+    }
+    line("parameters", Join(params, " "));
+  }
   line("created", FormatLocal(run.created_at));
   if (run.started_at) line("started", FormatLocal(*run.started_at));
   if (run.ended_at) line("ended", FormatLocal(*run.ended_at));

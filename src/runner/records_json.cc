@@ -9,6 +9,15 @@
 
 namespace trainyard::runner {
 
+nlohmann::ordered_json TrialParameters(const store::RunRecord& run) {
+  if (run.parent_id.empty()) return nlohmann::ordered_json::object();
+  auto spec = nlohmann::ordered_json::parse(run.spec_json, nullptr, false);
+  if (spec.is_discarded() || !spec.contains("search_space_values")) {
+    return nlohmann::ordered_json::object();
+  }
+  return spec["search_space_values"];
+}
+
 nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool detailed) {
   auto ts = [](const std::optional<int64_t>& v) -> nlohmann::json {
     return v ? nlohmann::json(FormatIso8601(*v)) : nlohmann::json(nullptr);
@@ -27,8 +36,11 @@ nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool
       {"error", run.error},
       {"kind", run.kind},
   };
-  // A sweep's trial names its sweep and its index.
-  if (!run.parent_id.empty()) j["parent_id"] = run.parent_id;
+  // A sweep's trial names its sweep, its index and the parameter values it received.
+  if (!run.parent_id.empty()) {
+    j["parent_id"] = run.parent_id;
+    j["parameters"] = TrialParameters(run);
+  }
   if (run.trial_index) j["trial_index"] = *run.trial_index;
   if (run.started_at) {
     int64_t end = run.ended_at.value_or(NowMicros());

@@ -10,7 +10,12 @@
 
 namespace trainyard::runner {
 
-// A run: what `trainyard show --json` (detailed), `list --json` and `submit --json` print.
+// The parameter values a sweep's trial received ({name: text} in the search space's order; {} for
+// a run that is not a trial).
+nlohmann::ordered_json TrialParameters(const store::RunRecord& run);
+
+// A run: what `trainyard show --json` (detailed), `list --json` and `submit --json` print; a
+// sweep's trial adds parent_id, trial_index and parameters.
 nlohmann::json RunToJson(store::Workspace* ws, const store::RunRecord& run, bool detailed);
 
 // The experiments (`trainyard experiments --json`): name, created_at, runs, active_runs,
