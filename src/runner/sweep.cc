@@ -356,6 +356,11 @@ int Controller::Main() {
       warm_.push_back(std::move(o));
     }
   }
+  if (!spec_.resume_from.empty()) {
+    std::printf("warm start: %zu ended trials of %s\n", warm_.size(),
+                Join(spec_.resume_from, ", ").c_str());
+    std::fflush(stdout);
+  }
 
   const int64_t deadline = run_.started_at.value_or(NowMicros()) +
                            static_cast<int64_t>(spec_.limits.timeout_seconds * 1e6);
@@ -430,6 +435,16 @@ Result<SweepSubmission> SubmitSweep(store::Workspace* ws, const spec::SweepSpec&
                                     const SweepSubmitOptions& options) {
   SweepSubmission out;
   spec::SweepSpec spec = written;
+  // Warm start: earlier sweeps of this workspace, kept by their full ids.
+  for (std::string& id : spec.resume_from) {
+    auto earlier = ws->GetRun(id);
+    if (!earlier.ok()) return earlier.status().WithContext("resume_from");
+    if (earlier->kind != "sweep") {
+      return InvalidArgument("resume_from: run " + earlier->id +
+                             " is not a sweep (give earlier sweeps' run ids)");
+    }
+    id = earlier->id;
+  }
   out.seed = spec.sampling.seed.value_or(NewSeed());
   spec.sampling.seed = out.seed;
   ASSIGN_OR_RETURN(auto sampler, MakeSampler(spec, out.seed));

@@ -418,3 +418,35 @@ def test_sweep_show_of_1000_trials(ty):
     stopped = [t for t in s["trials"] if t["status"] == "Canceled"]
     assert all(t["stopped_by"].startswith("bandit: at interval 2") for t in stopped)
     assert all(len(t["primary"]) == 2 for t in stopped)
+
+
+# --- warm start: resume_from ---------------------------------------------------------------------
+
+def test_resume_from_seeds_a_new_sweep_with_an_earlier_ones_trials(ty):
+    first = write_sweep(ty, "first", f"""\
+type: sweep
+trial: {{code: ., command: "python t.py --x ${{{{search_space.x}}}} 0", environment: {{python: {PYTHON}}}}}
+search_space: {{x: {{type: choice, values: [0.2, 0.9, 0.5]}}}}
+sampling_algorithm: grid
+objective: {{primary_metric: acc, goal: maximize}}
+""", {"t.py": TRAINYARD_SCRIPT})
+    a = ty.run("sweep", "submit", first, "--wait", check=0, timeout=120).stderr.split()[0]
+    assert show(ty, a)["status"] == "Completed"
+    second_text = first.read_text().replace("sampling_algorithm: grid",
+                                            "sampling_algorithm: {type: bayesian, seed: 3}")
+    second = first.parent / "second.yml"
+    second.write_text(second_text + f"resume_from: [{a[:-3]}]\nlimits: {{max_total_trials: 2}}\n")
+    b = ty.run("sweep", "submit", second, "--wait", check=0, timeout=120).stderr.split()[0]
+    s = show(ty, b)
+    assert s["status"] == "Completed" and len(s["trials"]) == 2, s
+    # The controller read the 3 ended trials of the first sweep (its id given as a prefix).
+    log = (ty.workspace / "runs" / b / "supervisor.log").read_text()
+    assert f"warm start: 3 ended trials of {a}" in log, log
+    # A run that is not a sweep, or no run at all, is refused before anything is recorded.
+    trial = show(ty, a)["trials"][0]["run_id"]
+    second.write_text(second_text + f"resume_from: [{trial}]\n")
+    bad = ty.run("sweep", "submit", second, check=2)
+    assert f"resume_from: run {trial} is not a sweep" in bad.stderr, bad.stderr
+    second.write_text(second_text + "resume_from: [nosuchsweep]\n")
+    assert "resume_from" in ty.run("sweep", "submit", second, check=2).stderr
+    assert len(ty.json("sweep", "list")) == 2
