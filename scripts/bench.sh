@@ -19,6 +19,8 @@ echo
 /usr/bin/python3 bench/env_bench.py "$BUILD" 5
 echo
 /usr/bin/python3 bench/sdk_bench.py "$BUILD" 10
+echo
+/usr/bin/python3 bench/sweep_bench.py "$BUILD" all   # about 20 minutes (docs/benchmarks.md, Sweeps)
 if [[ -x "$BUILD/bench/allreduce_bench" ]]; then
   echo
   root=(); [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
