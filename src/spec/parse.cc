@@ -17,8 +17,6 @@ namespace {
 // Applies the overrides to `root` and reads it. `origin` names the document in messages.
 Result<JobSpec> ReadTree(Node root, const std::string& origin, const std::string& base_dir,
                          const Overrides& overrides, Problems& p) {
-  // Missing fields are reported against the document as a whole.
-  root.where = origin;
   ApplySets(overrides.sets, root, p);
   Form form = DetectForm(root);
   ApplyFlags(overrides, form, root, p);
@@ -37,27 +35,28 @@ std::string TooLarge(uintmax_t size) {
 
 }  // namespace
 
-Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
-                             const std::string& base_dir, const Overrides& overrides) {
-  Problems p;
+Node LoadTopLevelMap(const std::string& text, const std::string& origin, const std::string& what,
+                     Problems* p) {
   if (text.size() > kMaxJobFileBytes && origin != kStoredSpecOrigin) {
-    p.Add(origin, "", TooLarge(text.size()));
-    return p.ToStatus();
+    p->Add(origin, "", TooLarge(text.size()));
+    return Node{};
   }
-  Node root = LoadDocument(text, origin, &p);
-  if (!p.Empty() && root.IsNull()) return p.ToStatus();  // a syntax error
+  Node root = LoadDocument(text, origin, p);
+  if (!p->Empty() && root.IsNull()) return Node{};  // a syntax error
   if (root.IsNull()) {
-    p.Add(origin, "", "the document is empty (expected a map of job fields)");
-    return p.ToStatus();
+    p->Add(origin, "", "the document is empty (expected a map of " + what + " fields)");
+    return Node{};
   }
   if (!root.IsMap()) {
-    p.Add(root.where, "", "expected a map of job fields at the top level, got " + Describe(root));
-    return p.ToStatus();
+    p->Add(root.where, "",
+           "expected a map of " + what + " fields at the top level, got " + Describe(root));
+    return Node{};
   }
-  return ReadTree(std::move(root), origin, base_dir, overrides, p);
+  root.where = origin;  // missing fields are reported against the document as a whole
+  return root;
 }
 
-Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides) {
+Result<std::string> ReadJobFile(const std::string& path, std::string* base_dir) {
   // A regular file is measured before it is read, so that a huge one costs nothing.
   std::error_code ec;
   if (std::filesystem::is_regular_file(path, ec)) {
@@ -65,7 +64,21 @@ Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides
     if (!ec && size > kMaxJobFileBytes) return InvalidArgument(path + ": " + TooLarge(size));
   }
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  std::string base_dir = std::filesystem::path(AbsolutePath(path)).parent_path().string();
+  *base_dir = std::filesystem::path(AbsolutePath(path)).parent_path().string();
+  return text;
+}
+
+Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
+                             const std::string& base_dir, const Overrides& overrides) {
+  Problems p;
+  Node root = LoadTopLevelMap(text, origin, "job", &p);
+  if (root.IsNull()) return p.ToStatus();
+  return ReadTree(std::move(root), origin, base_dir, overrides, p);
+}
+
+Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides) {
+  std::string base_dir;
+  ASSIGN_OR_RETURN(std::string text, ReadJobFile(path, &base_dir));
   return ParseJobText(text, path, base_dir, overrides);
 }
 

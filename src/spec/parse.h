@@ -56,6 +56,9 @@ struct Overrides {
 // estimator form accepts `extra_args` (a list of strings), so that ToJson's output parses back.
 Result<JobSpec> ParseJobText(const std::string& text, const std::string& origin,
                              const std::string& base_dir, const Overrides& overrides = {});
+// Reads a job (or sweep) file, refusing one larger than kMaxJobFileBytes before reading it;
+// `base_dir` is set to the file's folder (absolute).
+Result<std::string> ReadJobFile(const std::string& path, std::string* base_dir);
 // Reads and parses a job file (relative paths resolve against the file's folder); a file larger
 // than kMaxJobFileBytes is refused before it is read.
 Result<JobSpec> ParseJobFile(const std::string& path, const Overrides& overrides = {});

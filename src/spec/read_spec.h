@@ -19,6 +19,12 @@ namespace trainyard::spec {
 
 enum class Form { kEstimator, kCommand };
 
+// The document of a job or sweep ("job" / "sweep" in messages): its top level must be a map, the
+// text no larger than kMaxJobFileBytes (unless it is a stored spec). Returns the map (its `where`
+// the origin, for missing fields), or a null node after adding the problem.
+Node LoadTopLevelMap(const std::string& text, const std::string& origin, const std::string& what,
+                     Problems* p);
+
 // The command-job form is the one with a `command` or `code` field.
 Form DetectForm(const Node& root);
 

@@ -3,10 +3,8 @@
 // job reader, its problems named `trial.FIELD`.
 #include <charconv>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <map>
-#include <system_error>
 
 #include "common/files.h"
 #include "common/strings.h"
@@ -600,11 +598,6 @@ class SweepReader {
   std::optional<int64_t> max_concurrent_;
 };
 
-std::string TooLarge(uintmax_t size) {
-  return "the sweep file is " + std::to_string(size) + " bytes; job files are limited to " +
-         std::to_string(kMaxJobFileBytes) + " bytes (1 MiB)";
-}
-
 }  // namespace
 
 bool IsSweepText(const std::string& text, const std::string& origin) {
@@ -618,18 +611,8 @@ bool IsSweepText(const std::string& text, const std::string& origin) {
 Result<SweepSpec> ParseSweepText(const std::string& text, const std::string& origin,
                                  const std::string& base_dir, const Overrides& overrides) {
   Problems p;
-  if (text.size() > kMaxJobFileBytes && origin != kStoredSpecOrigin) {
-    p.Add(origin, "", TooLarge(text.size()));
-    return p.ToStatus();
-  }
-  Node root = LoadDocument(text, origin, &p);
-  if (!p.Empty() && root.IsNull()) return p.ToStatus();
-  if (!root.IsMap()) {
-    p.Add(root.IsNull() ? origin : root.where, "",
-          "expected a map of sweep fields at the top level, got " + Describe(root));
-    return p.ToStatus();
-  }
-  root.where = origin;
+  Node root = LoadTopLevelMap(text, origin, "sweep", &p);
+  if (root.IsNull()) return p.ToStatus();
   ApplySets(overrides.sets, root, p);
   CheckNoNul(root, &p);
   SweepReader reader(AbsolutePath(base_dir), &p);
@@ -642,13 +625,8 @@ Result<SweepSpec> ParseSweepText(const std::string& text, const std::string& ori
 }
 
 Result<SweepSpec> ParseSweepFile(const std::string& path, const Overrides& overrides) {
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec)) {
-    auto size = std::filesystem::file_size(path, ec);
-    if (!ec && size > kMaxJobFileBytes) return InvalidArgument(path + ": " + TooLarge(size));
-  }
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  std::string base_dir = std::filesystem::path(AbsolutePath(path)).parent_path().string();
+  std::string base_dir;
+  ASSIGN_OR_RETURN(std::string text, ReadJobFile(path, &base_dir));
   return ParseSweepText(text, path, base_dir, overrides);
 }
 
