@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "runner/records_json.h"
 #include "spec/fields.h"
 #include "store/metrics.h"
 #include "sweep/model_search.h"
@@ -74,15 +75,11 @@ Result<std::vector<double>> PrimarySeries(store::Workspace* ws, int64_t run_seq,
   return out;
 }
 
-// A trial's parameter values (search_space_values of its stored spec), read straight from the
-// JSON (cheap: `sweep show` reads a thousand of them).
-std::vector<std::pair<std::string, std::string>> StoredValues(const std::string& spec_json) {
+// A trial's parameter values as (name, text) pairs (runner::TrialParameters).
+std::vector<std::pair<std::string, std::string>> StoredValues(const store::RunRecord& run) {
   std::vector<std::pair<std::string, std::string>> out;
-  auto j = nlohmann::ordered_json::parse(spec_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return out;
-  auto it = j.find("search_space_values");
-  if (it == j.end() || !it->is_object()) return out;
-  for (const auto& [k, v] : it->items()) {
+  const nlohmann::ordered_json values = TrialParameters(run);
+  for (const auto& [k, v] : values.items()) {
     out.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
   }
   return out;
@@ -226,7 +223,7 @@ std::vector<sweep::Observation> Controller::History() const {
     if (!best) continue;
     sweep::Observation o;
     o.index = index;
-    o.params = Assignment(spec_, StoredValues(t.run.spec_json));
+    o.params = Assignment(spec_, StoredValues(t.run));
     o.loss = spec_.objective.goal == sweep::Goal::kMinimize ? *best : -*best;
     out.push_back(std::move(o));
   }
@@ -551,7 +548,7 @@ Result<SweepSummary> ReadSweep(store::Workspace* ws, const std::string& id) {
   for (auto& child : children) {
     TrialSummary t;
     t.index = child.trial_index.value_or(-1);
-    t.parameters = StoredValues(child.spec_json);
+    t.parameters = StoredValues(child);
     ASSIGN_OR_RETURN(t.primary, PrimarySeries(ws, child.seq, out.spec.objective.primary_metric));
     t.best = BestOf(t.primary, goal);
     if (child.status == RunStatus::kCanceled && StartsWith(child.error, kStoppedPrefix)) {

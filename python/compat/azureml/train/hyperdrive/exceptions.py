@@ -41,7 +41,8 @@ class HyperDriveScenarioNotSupportedException(HyperDriveConfigException):
 
 
 class HyperDriveNotImplementedException(HyperDriveScenarioNotSupportedException):
-    """A capability not implemented."""
+    """The hosted SDK's exception for a capability its service does not implement; kept so that
+    `except` clauses written against the hosted SDK keep working."""
 
     def _error_code(self):
         return "NotImplemented"

@@ -128,6 +128,8 @@ class HyperDriveConfig:
                 "got {}".format(type(hyperparameter_sampling).__name__))
         is_bayesian = isinstance(hyperparameter_sampling, BayesianParameterSampling)
         if is_bayesian and policy is not None and not isinstance(policy, NoTerminationPolicy):
+            # The hosted SDK's refusal, with its message (trainyard's own Sweep accepts a policy
+            # with model-based search: docs/sweeps-python.md).
             raise HyperDriveScenarioNotSupportedException(
                 "Not implemented: Early termination policy for Bayesian sampling. Use "
                 "NoTerminationPolicy or policy=None with BayesianParameterSampling.")
