@@ -11,7 +11,8 @@ constexpr VerbRegistrar kVerbs[] = {
     RegisterSubmit, RegisterList,   RegisterShow,      RegisterLogs,        RegisterWait,
     RegisterCancel, RegisterFiles,  RegisterDownload,  RegisterExperiments, RegisterSnapshot,
     RegisterDoctor, RegisterTarget, RegisterSupervise, RegisterMetrics,     RegisterRankExec,
-    RegisterEnv,    RegisterData,   RegisterSweep,
+    RegisterEnv,    RegisterData,   RegisterSweep,     RegisterModel,       RegisterServe,
+    RegisterDeploy,
 };
 
 // The option of `app` (or of an app it falls through to) that `word` names: "--name" or "-n".

@@ -57,6 +57,9 @@ void RegisterRankExec(CLI::App&, Context&);
 void RegisterEnv(CLI::App&, Context&);
 void RegisterData(CLI::App&, Context&);   // data create|list|show
 void RegisterSweep(CLI::App&, Context&);  // sweep submit|show|list (sweep.cc)
+void RegisterModel(CLI::App&, Context&);   // model register|list|show|download|delete
+void RegisterServe(CLI::App&, Context&);   // serve (execs trainyard-serve)
+void RegisterDeploy(CLI::App&, Context&);  // deploy; deployment list|logs|delete
 
 // A sweep file to submit (`sweep submit`, and `submit` of a file with `type: sweep`).
 struct SweepSubmitRequest {

@@ -168,6 +168,50 @@ ALTER TABLE runs ADD COLUMN parent_id TEXT;
 ALTER TABLE runs ADD COLUMN trial_index INTEGER;
 CREATE UNIQUE INDEX runs_trials ON runs(parent_id, trial_index) WHERE parent_id IS NOT NULL;
 )sql",
+    // 6: the model registry (store/models.h, models/registry.h) and deployments
+    // (store/deployments.h, runner/deployment.h). A model version's files are a snapshot manifest
+    // (content-addressed, `digest`); `path` is the file or folder name it was registered with.
+    R"sql(
+CREATE TABLE models (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  path TEXT NOT NULL,
+  is_dir INTEGER NOT NULL DEFAULT 0,
+  files INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  description TEXT NOT NULL DEFAULT '',
+  tags_json TEXT NOT NULL DEFAULT '{}',
+  properties_json TEXT NOT NULL DEFAULT '{}',
+  run_id TEXT NOT NULL DEFAULT '',
+  experiment TEXT NOT NULL DEFAULT '',
+  run_path TEXT NOT NULL DEFAULT '',
+  metrics_json TEXT NOT NULL DEFAULT '{}',
+  created_at INTEGER NOT NULL,
+  UNIQUE (name, version)
+);
+CREATE INDEX models_digest ON models(name, digest);
+CREATE TABLE deployments (
+  name TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  spec_json TEXT NOT NULL,
+  port INTEGER NOT NULL DEFAULT 0,
+  supervisor_pid INTEGER NOT NULL DEFAULT 0,
+  supervisor_start INTEGER NOT NULL DEFAULT 0,
+  server_pid INTEGER NOT NULL DEFAULT 0,
+  restarts INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE deployment_models (
+  deployment TEXT NOT NULL REFERENCES deployments(name) ON DELETE CASCADE,
+  model TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  PRIMARY KEY (deployment, model, version)
+);
+)sql",
 };
 
 constexpr const char* kRunColumns =

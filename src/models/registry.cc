@@ -1,0 +1,4 @@
+// Implements models/registry.h.
+#include "models/registry.h"
+
+namespace trainyard::models {}  // namespace trainyard::models

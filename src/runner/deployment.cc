@@ -1,0 +1,4 @@
+// Implements runner/deployment.h.
+#include "runner/deployment.h"
+
+namespace trainyard::runner {}  // namespace trainyard::runner

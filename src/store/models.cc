@@ -1,0 +1,4 @@
+// Implements store/models.h.
+#include "store/models.h"
+
+namespace trainyard::store {}  // namespace trainyard::store
