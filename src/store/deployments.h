@@ -39,13 +39,15 @@ struct DeploymentRecord {
 Status CreateDeployment(Workspace* ws, DeploymentRecord* deployment);
 Result<DeploymentRecord> GetDeployment(Workspace* ws, const std::string& name);
 Result<std::vector<DeploymentRecord>> ListDeployments(Workspace* ws);
-// Sets the given fields (unset ones kept) and updated_at.
+// Sets the given fields (unset ones kept) and updated_at. A Deleting deployment keeps that state
+// (only RemoveDeployment moves it on), so that a supervisor's late write cannot revive it.
+// NotFound when there is no such row.
 struct DeploymentUpdate {
   std::optional<std::string> state, error;
   std::optional<int64_t> port, supervisor_pid, supervisor_start, server_pid, restarts;
 };
 Status UpdateDeployment(Workspace* ws, const std::string& name, const DeploymentUpdate& update);
-// Removes the row and its models (which frees them for DeleteModel).
+// Removes the row and its models (which frees them for DeleteModel). NotFound when absent.
 Status RemoveDeployment(Workspace* ws, const std::string& name);
 
 }  // namespace trainyard::store
