@@ -92,6 +92,7 @@ void Drive(const Options& o, const std::string& body, Clock::time_point start,
            Clock::time_point end, ThreadResult* out) {
   httplib::Client client(o.host, o.port);
   client.set_keep_alive(true);
+  client.set_tcp_nodelay(true);  // headers and body may be two writes: no Nagle stall between
   client.set_connection_timeout(o.timeout_s, 0);
   client.set_read_timeout(o.timeout_s, 0);
   client.set_write_timeout(o.timeout_s, 0);
