@@ -16,10 +16,11 @@ trainyard._core the tracking recorder. See docs/sdk.md; sweeps (trainyard.Sweep 
 trainyard.sweep's distributions and policies): docs/sweeps-python.md.
 """
 
+from trainyard.model import Deployment, Model, deploy
 from trainyard.run import Run, RunFailedError
 from trainyard.sdk import Command, Estimator, Experiment, PyTorch, Target, Workspace, get_run
 from trainyard.sweep import Sweep
 
-__all__ = ["Command", "Estimator", "Experiment", "PyTorch", "Run", "RunFailedError", "Sweep",
-           "Target", "Workspace", "get_run", "sweep"]
+__all__ = ["Command", "Deployment", "Estimator", "Experiment", "Model", "PyTorch", "Run",
+           "RunFailedError", "Sweep", "Target", "Workspace", "deploy", "get_run", "sweep"]
 __version__ = "0.1.0"

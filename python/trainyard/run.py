@@ -420,6 +420,17 @@ class Run:
         found.sort(key=lambda t: t[0])
         return iter([run for _, run in found])
 
+    def register_model(self, name, path, tags=None, properties=None, description=None):
+        """Registers `path` in the run's folder (e.g. "outputs/model.pt") as the next version of
+        model `name`, with the run's lineage (`trainyard model register --run`); returns the
+        trainyard.Model. Only on a handle: inside the training script the run's files are not
+        final yet (register after the run ends)."""
+        from trainyard.model import Model
+
+        self._follow("register_model")
+        return Model.register(self._experiment.workspace, path, name, run=self.id, tags=tags,
+                              properties=properties, description=description)
+
 
 def _number(name, value):
     if isinstance(value, (str, bytes)) or value is None:

@@ -228,6 +228,28 @@ class Run(trainyard.Run):
     def flush(self, timeout_seconds=300):
         super().flush(timeout_seconds)
 
+    # ---- models ----
+
+    def register_model(self, model_name, model_path=None, tags=None, properties=None,
+                       model_framework=None, model_framework_version=None, description=None,
+                       datasets=None, sample_input_dataset=None, sample_output_dataset=None,
+                       resource_configuration=None, **kwargs):
+        """Registers the run's file or folder `model_path` (default: model_name), e.g.
+        "outputs/model.pt", as the next version of `model_name` with the run's lineage; returns
+        the azureml.core.Model. On a run handle (after submit); inside the training script it
+        raises NotImplementedError (the run's files are final only when it ends)."""
+        from azureml.core.model import Model
+
+        if self._is_context():
+            raise NotImplementedError(
+                "Run.register_model inside the training script: trainyard registers a run's "
+                "files once the run has ended; register from the submitting side "
+                "(run.wait_for_completion(); run.register_model(...)) or with `trainyard model "
+                "register --run {} --path {} --name {}`".format(
+                    self.id, model_path or model_name, model_name))
+        return Model._register_from_run(self, model_name, model_path, tags, properties,
+                                        description)
+
 
 def _activity_failed(error, cls):
     details = {"error": {"code": "UserError" if error.status == "Failed" else "Canceled",
