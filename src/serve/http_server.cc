@@ -443,6 +443,12 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::vector<ModelService*>
   server.set_keep_alive_max_count(1000000);
   server.set_keep_alive_timeout(5);
   server.set_payload_max_length(options.max_body_bytes);
+  // httplib's default also sets SO_REUSEPORT, with which a second server would share a port
+  // already in use instead of failing to listen.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   auto handler = [raw](const httplib::Request& req, httplib::Response& res) {
     Clock::time_point start = Clock::now();
     std::string endpoint;
