@@ -2,9 +2,11 @@
 //
 // N connections, each its own thread with one keep-alive HTTP/1.1 client, send the same POST body
 // back to back: first for the warm-up seconds (not recorded), then for the measured seconds. A
-// request counts when it both starts and ends inside the measured window; its latency is the time
-// from sending to having read the whole response. Any answer other than 200, or a failed
-// connection, is an error (not in the latency figures). Prints one JSON object:
+// request counts when it ends inside the measured window (so that a server slower than the window
+// still shows its steady rate); its latency is the time from sending to having read the whole
+// response. No request starts after the window; those still in flight then are not counted. Any
+// answer other than 200, or a failed connection, is an error (not in the latency figures).
+// Prints one JSON object:
 //   {"connections", "seconds", "requests", "rps", "p50_ms", "p90_ms", "p99_ms", "max_ms",
 //    "errors", "first_error"}
 //
@@ -87,7 +89,7 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-// One connection: requests back to back until `end`; records those inside [start, end].
+// One connection: requests back to back until `end`; records those ending inside [start, end].
 void Drive(const Options& o, const std::string& body, Clock::time_point start,
            Clock::time_point end, ThreadResult* out) {
   httplib::Client client(o.host, o.port);
@@ -102,7 +104,7 @@ void Drive(const Options& o, const std::string& body, Clock::time_point start,
     if (t0 >= end) break;
     httplib::Result res = client.Post(o.path.c_str(), body, "application/json");
     Clock::time_point t1 = Clock::now();
-    bool counted = t0 >= start && t1 <= end;
+    bool counted = t1 >= start && t1 <= end;
     bool ok = res && res->status == 200;
     if (!counted) continue;
     if (ok) {

@@ -59,6 +59,10 @@ def make_handler(model):
     return Handler
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the listen backlog (default 5; Werkzeug's is 128)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
@@ -70,7 +74,7 @@ def main():
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     model = torch.jit.load(args.model).eval()
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(model))
+    server = Server((args.host, args.port), make_handler(model))
     server.daemon_threads = True
     if args.port_file:
         tmp = args.port_file + ".tmp"
