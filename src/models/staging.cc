@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <vector>
 
 #include "common/files.h"
@@ -80,7 +82,13 @@ Result<std::string> MakeTempDir(const std::string& parent, const std::string& pr
 }
 
 Status StageTree(const std::string& from, const std::string& to) {
-  return StageEntry(from, to, /*follow=*/true);
+  // link() would link a symlink itself, not what it names.
+  char real[PATH_MAX];
+  if (realpath(from.c_str(), real) == nullptr) {
+    if (errno == ENOENT) return NotFound("no such file or folder: " + from);
+    return ErrnoError("cannot read " + from, errno);
+  }
+  return StageEntry(real, to, /*follow=*/true);
 }
 
 Status MakeTreeReadOnly(const std::string& path) {
