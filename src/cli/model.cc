@@ -99,8 +99,8 @@ Status ModelRegister(Context& ctx, const ModelFlags& f) {
     std::printf("already registered as %s (same bytes)\n", Id(m).c_str());
   } else {
     std::string from = m.run_id.empty() ? "" : " from run " + m.run_id + " (" + m.run_path + ")";
-    std::printf("registered %s %s (%lld %s, %s)%s\n", m.is_dir ? "folder" : "file",
-                m.path.c_str(), static_cast<long long>(m.files), m.files == 1 ? "file" : "files",
+    std::printf("registered %s %s (%lld %s, %s)%s\n", m.is_dir ? "folder" : "file", m.path.c_str(),
+                static_cast<long long>(m.files), m.files == 1 ? "file" : "files",
                 HumanBytes(static_cast<uint64_t>(m.bytes)).c_str(), from.c_str());
   }
   std::printf("%s\n", Id(m).c_str());
@@ -134,8 +134,7 @@ Status ModelList(Context& ctx, const ModelFlags& f) {
 Status ModelShow(Context& ctx, const ModelFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   ASSIGN_OR_RETURN(store::ModelRecord m, ResolveText(ws, f.name));
-  ASSIGN_OR_RETURN(std::vector<std::string> users,
-                   models::DeploymentsUsing(ws, m.name, m.version));
+  ASSIGN_OR_RETURN(std::vector<std::string> users, models::DeploymentsUsing(ws, m.name, m.version));
   if (f.json) {
     nlohmann::json j = ModelToJson(m);
     j["deployments"] = users;
@@ -186,8 +185,8 @@ Status ModelDelete(Context& ctx, const ModelFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   ASSIGN_OR_RETURN(models::ModelRef ref, models::ParseModelRef(f.name));
   if (!ref.version) {
-    return InvalidArgument("model delete: give the version to delete, NAME:VERSION (not " +
-                           f.name + ")");
+    return InvalidArgument("model delete: give the version to delete, NAME:VERSION (not " + f.name +
+                           ")");
   }
   RETURN_IF_ERROR(models::Delete(ws, ref.name, *ref.version));
   std::printf("deleted model %s\n", ref.ToString().c_str());
@@ -240,8 +239,8 @@ void RegisterModel(CLI::App& app, Context& ctx) {
   path->add_option("model", f->name, "NAME (the latest version) or NAME:VERSION")->required();
   OnRun(path, ctx, [&ctx, f] { return ModelPath(ctx, *f); });
 
-  CLI::App* del = cmd->add_subcommand(
-      "delete", "delete a model version (refused while a deployment uses it)");
+  CLI::App* del =
+      cmd->add_subcommand("delete", "delete a model version (refused while a deployment uses it)");
   del->add_option("model", f->name, "NAME:VERSION")->required();
   OnRun(del, ctx, [&ctx, f] { return ModelDelete(ctx, *f); });
 }

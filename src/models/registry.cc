@@ -86,7 +86,7 @@ Result<std::string> MapToJson(const std::map<std::string, std::string>& map, con
   return j.dump();
 }
 
-// The file or folder to register, and its lineage when it is in a run's folder.
+// The file or folder to register.
 struct Source {
   std::string abs_path;  // what to stage
   std::string name;      // its file or folder name (the model's `path`)
@@ -108,8 +108,8 @@ Result<Source> LocalSource(const std::string& path) {
 }
 
 // A path inside the run's folder: relative, never leaving it (also not through symlinks).
-Result<Source> RunSource(store::Workspace* ws, const store::RunRecord& run,
-                         const std::string& path, std::string* run_path) {
+Result<Source> RunSource(store::Workspace* ws, const store::RunRecord& run, const std::string& path,
+                         std::string* run_path) {
   if (path.empty()) return InvalidArgument("model register: --path is empty");
   RETURN_IF_ERROR(CheckNoNul("--path", path));
   std::filesystem::path rel = std::filesystem::path(path).lexically_normal();
@@ -131,8 +131,8 @@ Result<Source> RunSource(store::Workspace* ws, const store::RunRecord& run,
         if (StartsWith(f.path, "outputs/")) outputs.push_back(f.path);
       }
     }
-    std::string known = outputs.empty() ? "it has no outputs/ files"
-                                        : "its outputs: " + Join(outputs, ", ");
+    std::string known =
+        outputs.empty() ? "it has no outputs/ files" : "its outputs: " + Join(outputs, ", ");
     std::string note;
     if (!store::IsTerminal(run.status)) {
       note = "; the run is " + std::string(store::RunStatusName(run.status)) +

@@ -200,12 +200,12 @@ TEST_F(RegistryTest, FromARunRecordsLineageAndStaysInsideTheRunFolder) {
   EXPECT_TRUE(MustRegister(request).already_registered);
 
   Write(dir_ / "secret.txt", "not the run's");
-  ASSERT_EQ(symlink((dir_ / "secret.txt").c_str(),
-                    (ws_->RunDir(run.id) + "/outputs/escape.pt").c_str()),
-            0);
-  for (const std::string& out : {std::string("../../secret.txt"), dir_ / "secret.txt",
-                                 std::string("outputs/escape.pt"), std::string("."),
-                                 std::string("outputs/..")}) {
+  ASSERT_EQ(
+      symlink((dir_ / "secret.txt").c_str(), (ws_->RunDir(run.id) + "/outputs/escape.pt").c_str()),
+      0);
+  for (const std::string& out :
+       {std::string("../../secret.txt"), dir_ / "secret.txt", std::string("outputs/escape.pt"),
+        std::string("."), std::string("outputs/..")}) {
     request.path = out;
     auto refused = Register(ws_.get(), request);
     EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << out;

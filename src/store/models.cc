@@ -132,11 +132,10 @@ Status DeleteModel(Workspace* ws, const std::string& name, int64_t version) {
     RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) { users.push_back(row.Text(0)); }));
   }
   if (!users.empty()) {
-    return FailedPrecondition("model " + name + ":" + std::to_string(version) + " is used by " +
-                              (users.size() == 1 ? "deployment " : "deployments ") +
-                              Join(users, ", ") + "; delete " +
-                              (users.size() == 1 ? "it" : "them") +
-                              " first (trainyard deployment delete NAME)");
+    return FailedPrecondition(
+        "model " + name + ":" + std::to_string(version) + " is used by " +
+        (users.size() == 1 ? "deployment " : "deployments ") + Join(users, ", ") + "; delete " +
+        (users.size() == 1 ? "it" : "them") + " first (trainyard deployment delete NAME)");
   }
   {
     ASSIGN_OR_RETURN(Stmt s,
