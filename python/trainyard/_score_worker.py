@@ -81,6 +81,17 @@ def _exception_text(error):
     return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
+def _add_fallback_packages():
+    """Puts this trainyard package's folder, and in the build tree the azureml compatibility
+    package beside it (python-compat/azureml), last on sys.path: a script can import them when
+    nothing earlier on the path (PYTHONPATH, a real azureml installation) provides them."""
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    candidates = [package_dir, os.path.join(package_dir + "-compat", "azureml")]
+    for folder in candidates:
+        if os.path.isdir(folder) and folder not in sys.path:
+            sys.path.append(folder)
+
+
 def _user_traceback(error):
     """The traceback of a failed load without this file's and importlib's frames: what a user
     reads starts at their script."""
@@ -128,6 +139,7 @@ def main():
     os.dup2(null, 0)
     os.close(null)
     sys.path.insert(0, source_dir)
+    _add_fallback_packages()
 
     try:
         run = _load(entry, source_dir)

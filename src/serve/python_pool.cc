@@ -129,13 +129,10 @@ Result<std::string> ModelDirFor(const std::vector<ScoringModel>& models, std::st
   for (size_t i = 0; i < models.size() && shared; ++i) {
     const fs::path version_dir = paths[i].parent_path();
     const fs::path name_dir = version_dir.parent_path();
-    if (version_dir.filename() != models[i].version || name_dir.filename() != models[i].name) {
-      shared = false;
-    } else if (!root) {
-      root = name_dir.parent_path();
-    } else if (*root != name_dir.parent_path()) {
-      shared = false;
-    }
+    const bool laid_out =
+        version_dir.filename() == models[i].version && name_dir.filename() == models[i].name;
+    if (laid_out && !root) root = name_dir.parent_path();
+    shared = laid_out && *root == name_dir.parent_path();
   }
   if (shared) return root->string();
 

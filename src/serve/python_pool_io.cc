@@ -9,7 +9,7 @@ namespace trainyard::serve::pool_io {
 namespace {
 
 constexpr size_t kHeaderBytes = 4;
-constexpr size_t kMaxLineBytes = 64 * 1024;
+constexpr size_t kMaxLineBytes = size_t{64} * 1024;
 constexpr size_t kKeptLines = 20;
 
 }  // namespace

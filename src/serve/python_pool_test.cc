@@ -547,6 +547,20 @@ TEST_F(PythonPoolTest, ModelsOutsideTheLayoutAreLinkedIntoOne) {
   EXPECT_TRUE(fs::exists(dir_ + "/a/first.pt"));  // and never what they point to
 }
 
+TEST_F(PythonPoolTest, ScriptsCanImportTheTrainyardAndAzuremlPackages) {
+  auto pool = StartOrDie(Options(R"PY(
+import importlib.util
+def run(raw):
+    return {name: getattr(importlib.util.find_spec(name), "origin", None)
+            for name in ("trainyard", "azureml.core")}
+)PY"));
+  ASSERT_TRUE(pool);
+  ASSERT_TRUE(WaitReady(pool.get()));
+  json r = ScoreJson(pool.get(), "{}");
+  EXPECT_TRUE(r["trainyard"].is_string()) << r.dump();
+  EXPECT_TRUE(r["azureml.core"].is_string()) << r.dump();
+}
+
 TEST_F(PythonPoolTest, PrintsGoToStderrWithTheWorkerPrefixNotIntoAnswers) {
   ScoringOptions o = Options(R"PY(
 import os, sys
