@@ -92,7 +92,7 @@ struct Source {
   std::string name;      // its file or folder name (the model's `path`)
 };
 
-Result<Source> LocalSource(const std::string& path) {
+Result<Source> LocalSource(store::Workspace* ws, const std::string& path) {
   if (path.empty()) return InvalidArgument("model register: --path is empty");
   RETURN_IF_ERROR(CheckNoNul("--path", path));
   Source s;
@@ -104,6 +104,14 @@ Result<Source> LocalSource(const std::string& path) {
   }
   s.name = std::filesystem::path(s.abs_path).filename().string();
   if (s.name.empty()) return InvalidArgument("cannot register the root folder " + path);
+  // Staging happens inside the workspace: a folder holding it would copy itself forever.
+  char real_source[PATH_MAX];
+  char real_ws[PATH_MAX];
+  if (S_ISDIR(st.st_mode) && realpath(s.abs_path.c_str(), real_source) != nullptr &&
+      realpath(ws->dir().c_str(), real_ws) != nullptr &&
+      StartsWith(std::string(real_ws) + "/", std::string(real_source) + "/")) {
+    return InvalidArgument("cannot register " + path + ": it holds the workspace " + ws->dir());
+  }
   return s;
 }
 
@@ -235,7 +243,7 @@ Result<Registered> Register(store::Workspace* ws, const RegisterRequest& request
 
   Source source;
   if (request.run_id.empty()) {
-    ASSIGN_OR_RETURN(source, LocalSource(request.path));
+    ASSIGN_OR_RETURN(source, LocalSource(ws, request.path));
   } else {
     ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(request.run_id));
     ASSIGN_OR_RETURN(source, RunSource(ws, run, request.path, &model.run_path));

@@ -174,6 +174,10 @@ TEST_F(RegistryTest, RefusesSymlinksBadNamesAndMissingPaths) {
   bad_tag.tags = {{"", "v"}};
   EXPECT_EQ(Register(ws_.get(), bad_tag).status().code(), StatusCode::kInvalidArgument);
 
+  auto holds_workspace = Register(ws_.get(), Local("m", dir_.path()));
+  EXPECT_EQ(holds_workspace.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(holds_workspace.status().message().find("holds the workspace"), std::string::npos);
+
   // A symlink given as the path itself is followed, and the model keeps the given name.
   ASSERT_EQ(symlink((dir_ / "ok.pt").c_str(), (dir_ / "alias.pt").c_str()), 0);
   Registered r = MustRegister(Local("m", dir_ / "alias.pt"));
