@@ -169,7 +169,8 @@ void RegisterDeploy(CLI::App& app, Context& ctx) {
       "deploy", "serve registered models as a supervised deployment (returns once it answers)");
   runner::DeployRequest& r = d->request;
   deploy->add_option("name", r.name, "the deployment's name")->required();
-  deploy->add_option("--model,-m", r.models, "a registered model, NAME or NAME:VERSION (repeat)");
+  deploy->add_option("--model,-m", r.models, "a registered model, NAME or NAME:VERSION (repeat)")
+      ->allow_extra_args(false);
   deploy->add_option("--entry", r.entry, "a scoring script with init() and run(raw_data)");
   deploy->add_option("--source", r.source,
                      "the entry's folder, snapshotted (default: the current folder)");
@@ -183,7 +184,8 @@ void RegisterDeploy(CLI::App& app, Context& ctx) {
   deploy->add_flag("--gpu", r.gpu, "run the models on the GPU");
   deploy->add_option("--conda-file", r.conda_file,
                      "a conda environment file: the scoring environment's packages");
-  deploy->add_option("--pip", r.pip, "a pip package for the scoring environment (repeat)");
+  deploy->add_option("--pip", r.pip, "a pip package for the scoring environment (repeat)")
+      ->allow_extra_args(false);
   deploy->add_flag("--no-wait", d->no_wait, "return once started, without waiting for it");
   deploy->add_option("--timeout", d->timeout, "seconds to wait for it to answer (default 600)");
   deploy->add_flag("--json", d->json, "machine-readable output");

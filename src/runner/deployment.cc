@@ -492,6 +492,15 @@ std::string LoadFailure(const std::string& text) {
   return Trim(line);
 }
 
+// The "... failed to load: MESSAGE" of a 503 body of /v2/health/ready ({"error": ...}); "" while
+// it is still loading.
+std::string ReadyFailure(const std::string& body) {
+  auto j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("error") || !j["error"].is_string()) return "";
+  std::string error = j["error"].get<std::string>();
+  return error.find("failed to load: ") == std::string::npos ? "" : Trim(error);
+}
+
 // The last `n` non-empty lines of `text`, joined by " | ".
 std::string LastLines(const std::string& text, size_t n) {
   std::vector<std::string> lines;
@@ -520,6 +529,15 @@ void StopServer(pid_t pid) {
   WaitPid(pid, &status);
 }
 
+// Appends one line to the server's log (what the supervisor did, for `deployment logs`).
+void AppendLog(const std::string& log, const std::string& line) {
+  int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  std::string text = line + "\n";
+  (void)!write(fd, text.data(), text.size());
+  close(fd);
+}
+
 // Sleeps `seconds` unless a stop is asked for; returns whether one was.
 bool SleepUnlessStopped(double seconds) {
   const int64_t until = NowMicros() + static_cast<int64_t>(seconds * 1e6);
@@ -529,162 +547,209 @@ bool SleepUnlessStopped(double seconds) {
 
 }  // namespace
 
-int SuperviseDeployment(const std::string& workspace_dir, const std::string& name) {
-  struct sigaction sa {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  auto say = [&](const std::string& line) {
+namespace {
+
+// One deployment's supervisor: starts the server, watches it, restarts it (runner/deployment.h).
+class Supervisor {
+ public:
+  Supervisor(store::Workspace* ws, std::string name) : ws_(ws), name_(std::move(name)) {}
+
+  int Run(const store::DeploymentRecord& rec) {
+    if (rec.state == store::kDeployDeleting) return 0;
+    {
+      store::DeploymentUpdate u;
+      u.supervisor_pid = getpid();
+      u.supervisor_start = static_cast<int64_t>(ProcessStartTicks(getpid()));
+      Update(u);
+    }
+    json spec = json::parse(rec.spec_json, nullptr, false);
+    if (!spec.is_object() || !spec.contains("server")) {
+      return Fail("the deployment's spec is unreadable");
+    }
+    argv_ = spec["server"].value("argv", std::vector<std::string>());
+    env_ = EnvironmentWith(spec["server"].value("env", std::map<std::string, std::string>()), {});
+    host_ = spec.value("host", "127.0.0.1");
+    port_ = spec.value("port", 0);
+    log_ = DeploymentLogPath(*ws_, name_);
+    port_file_ = DeploymentDir(*ws_, name_) + "/server.port";
+    int64_t restarts = rec.restarts;
+    std::deque<int64_t> crashes;  // when the server ended on its own, within the window
+
+    while (!g_stop) {
+      const int64_t offset = FileSize(log_);
+      End end = StartAndWatch(offset);
+      if (end.kind == End::kStopped) break;
+      if (end.kind == End::kLoadFailed) return Fail(end.message);
+      // It exited on its own (or could not be started).
+      const int64_t now = NowMicros();
+      crashes.push_back(now);
+      while (!crashes.empty() && now - crashes.front() > kCrashWindowMicros) crashes.pop_front();
+      const int window_s = static_cast<int>(kCrashWindowMicros / 1'000'000);
+      if (static_cast<int>(crashes.size()) >= kMaxCrashes) {
+        AppendLog(log_, "[trainyard] " + end.message + "; giving up (" +
+                            std::to_string(kMaxCrashes) + " times within " +
+                            std::to_string(window_s) + " s)");
+        return Fail("the server ended " + std::to_string(kMaxCrashes) + " times within " +
+                    std::to_string(window_s) + " s; last: " + end.message + Tail(offset));
+      }
+      ++restarts;
+      int backoff = std::min(kMaxBackoffSeconds,
+                             1 << std::min<int>(10, static_cast<int>(crashes.size()) - 1));
+      Say(end.message + "; restart " + std::to_string(restarts) + " in " +
+          std::to_string(backoff) + " s");
+      AppendLog(log_, "[trainyard] " + end.message + "; restart " + std::to_string(restarts) +
+                          " in " + std::to_string(backoff) + " s");
+      store::DeploymentUpdate u;
+      u.state = store::kDeployUnhealthy;
+      u.restarts = restarts;
+      u.server_pid = 0;
+      u.error = end.message + Tail(offset);
+      Update(u);
+      if (SleepUnlessStopped(backoff)) break;
+    }
+    Say("stopped");
+    Update({.server_pid = int64_t{0}});
+    auto cur = store::GetDeployment(ws_, name_);
+    if (cur.ok() && cur->state != store::kDeployDeleting && cur->state != store::kDeployFailed) {
+      // Stopped by a signal that was not a delete: nothing serves it any more.
+      Fail("the supervisor was stopped by a signal");
+    }
+    return 0;
+  }
+
+  void Say(const std::string& line) {
     std::fprintf(stderr, "[%s] %s\n", FormatIso8601(NowMicros()).c_str(), line.c_str());
     std::fflush(stderr);
-  };
-  auto opened = store::Workspace::Open(workspace_dir);
-  if (!opened.ok()) {
-    say("cannot open the workspace: " + opened.status().message());
-    return 1;
   }
-  store::Workspace* ws = opened->get();
-  auto rec = store::GetDeployment(ws, name);
-  if (!rec.ok()) {
-    say(rec.status().message());
-    return 1;
-  }
-  auto update = [&](const store::DeploymentUpdate& u) {
-    Status s = store::UpdateDeployment(ws, name, u);
-    if (!s.ok()) say("cannot record the state: " + s.message());
-  };
-  auto fail = [&](const std::string& why) {
-    say("failed: " + why);
+
+  int Fail(const std::string& why) {
+    Say("failed: " + why);
     store::DeploymentUpdate u;
     u.state = store::kDeployFailed;
     u.error = why;
     u.server_pid = 0;
-    update(u);
+    Update(u);
     return 1;
-  };
-  if (rec->state == store::kDeployDeleting) return 0;
-  {
-    store::DeploymentUpdate u;
-    u.supervisor_pid = getpid();
-    u.supervisor_start = static_cast<int64_t>(ProcessStartTicks(getpid()));
-    update(u);
   }
-  json spec = json::parse(rec->spec_json, nullptr, false);
-  if (!spec.is_object() || !spec.contains("server")) return fail("the deployment's spec is unreadable");
-  const auto base_argv = spec["server"].value("argv", std::vector<std::string>());
-  const auto extra_env = spec["server"].value("env", std::map<std::string, std::string>());
-  const std::string host = spec.value("host", "127.0.0.1");
-  const std::string dir = DeploymentDir(*ws, name);
-  const std::string log = DeploymentLogPath(*ws, name);
-  const std::string port_file = dir + "/server.port";
-  std::map<std::string, std::string> env = EnvironmentWith(extra_env, {});
-  int64_t port = spec.value("port", 0);
-  int64_t restarts = rec->restarts;
-  std::deque<int64_t> crashes;  // when the server exited on its own, within the window
 
-  while (!g_stop) {
-    unlink(port_file.c_str());
-    int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out < 0) return fail("cannot open " + log + ": " + std::strerror(errno));
-    const int64_t offset = FileSize(log);
-    std::vector<std::string> argv = base_argv;
-    argv.insert(argv.end(), {"--port", std::to_string(port), "--port-file", port_file});
-    std::string line = "[trainyard] starting " + Join(argv, " ") + "\n";
-    (void)!write(out, line.data(), line.size());
+ private:
+  // How one server process ended.
+  struct End {
+    enum Kind { kStopped, kExited, kLoadFailed } kind = kStopped;
+    std::string message;  // kExited: "server exited with code N"; kLoadFailed: the loader's
+  };
+
+  void Update(const store::DeploymentUpdate& u) {
+    Status s = store::UpdateDeployment(ws_, name_, u);
+    if (!s.ok()) Say("cannot record the state: " + s.message());
+  }
+
+  // ": the last lines of the server's output since `offset`" ("" when none).
+  std::string Tail(int64_t offset) const {
+    std::string tail = LastLines(LogSince(log_, offset), 3);
+    return tail.empty() ? "" : ": " + tail;
+  }
+
+  // Starts the server (output appended to the log from `offset`) and watches it until it ends,
+  // a stop is asked for (SIGTERM, or the row turned Deleting), or it reports a load failure.
+  End StartAndWatch(int64_t offset) {
+    unlink(port_file_.c_str());
+    std::vector<std::string> argv = argv_;
+    argv.insert(argv.end(), {"--port", std::to_string(port_), "--port-file", port_file_});
+    AppendLog(log_, "[trainyard] starting " + Join(argv, " "));
+    int out = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out < 0) return {End::kExited, "cannot open " + log_ + ": " + std::strerror(errno)};
     SpawnOptions options;
     options.stdout_fd = out;
     options.stderr_fd = out;
     options.new_process_group = true;
     options.die_with_parent = true;
     options.close_other_fds = true;
-    Result<pid_t> started = Spawn(argv, env, options);
+    Result<pid_t> started = Spawn(argv, env_, options);
     close(out);
-    if (!started.ok()) return fail("cannot start the server: " + started.status().message());
-    const pid_t pid = *started;
-    say("server started (pid " + std::to_string(pid) + ")");
-    {
-      store::DeploymentUpdate u;
-      u.server_pid = pid;
-      u.state = store::kDeployTransitioning;
-      update(u);
+    if (!started.ok()) {
+      return {End::kExited, "cannot start the server: " + started.status().message()};
     }
+    const pid_t pid = *started;
+    Say("server started (pid " + std::to_string(pid) + ")");
+    Update({.state = std::string(store::kDeployTransitioning), .server_pid = int64_t{pid}});
     bool healthy = false;
-    int exit_code = -1;
     int64_t next_state_check = 0;
     while (true) {
       if (g_stop) {
         StopServer(pid);
-        break;
+        return {End::kStopped, ""};
       }
       int status = 0;
       if (WaitPid(pid, &status, WNOHANG) == pid) {
-        exit_code = ExitCodeOf(status);
         kill(-pid, SIGKILL);  // its group's stragglers
-        break;
+        if (std::string failure = LoadFailure(LogSince(log_, offset)); !failure.empty()) {
+          return {End::kLoadFailed, failure};
+        }
+        return {End::kExited, "server exited with code " + std::to_string(ExitCodeOf(status))};
       }
       if (NowMicros() >= next_state_check) {  // a delete may not have reached us by signal
         next_state_check = NowMicros() + 1'000'000;
-        auto cur = store::GetDeployment(ws, name);
+        auto cur = store::GetDeployment(ws_, name_);
         if (!cur.ok() || cur->state == store::kDeployDeleting) g_stop = 1;
       }
-      if (port == 0) {
-        auto text = ReadFile(port_file);
+      if (port_ == 0) {
+        auto text = ReadFile(port_file_);
         if (text.ok() && !Trim(*text).empty()) {
-          port = std::strtoll(Trim(*text).c_str(), nullptr, 10);
-          update({.port = port});
+          port_ = std::strtoll(Trim(*text).c_str(), nullptr, 10);
+          Update({.port = port_});
         }
       }
       if (!healthy) {
-        std::string failure = LoadFailure(LogSince(log, offset));
+        std::string failure;
+        if (port_ > 0) {
+          auto [code, body] = HttpGet(host_, port_, "/v2/health/ready");
+          if (code == 200) {
+            healthy = true;
+            Say("healthy on port " + std::to_string(port_));
+            Update({.state = std::string(store::kDeployHealthy), .error = std::string()});
+          } else {
+            failure = ReadyFailure(body);  // the whole message ("... failed to load: ...")
+          }
+        }
+        if (!healthy && failure.empty()) failure = LoadFailure(LogSince(log_, offset));
         if (!failure.empty()) {
           StopServer(pid);
-          return fail(failure);
-        }
-        if (port > 0 && HttpGet(host, port, "/v2/health/ready").first == 200) {
-          healthy = true;
-          say("healthy on port " + std::to_string(port));
-          update({.state = std::string(store::kDeployHealthy), .error = std::string()});
+          return {End::kLoadFailed, failure};
         }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    if (g_stop) break;
+  }
 
-    // It exited on its own.
-    const int64_t now = NowMicros();
-    crashes.push_back(now);
-    while (!crashes.empty() && now - crashes.front() > kCrashWindowMicros) crashes.pop_front();
-    std::string tail = LastLines(LogSince(log, offset), 3);
-    std::string what = "server exited with code " + std::to_string(exit_code) +
-                       (tail.empty() ? "" : ": " + tail);
-    if (std::string failure = LoadFailure(LogSince(log, offset)); !failure.empty()) {
-      return fail(failure);
-    }
-    if (static_cast<int>(crashes.size()) >= kMaxCrashes) {
-      return fail("the server exited " + std::to_string(kMaxCrashes) + " times within " +
-                  std::to_string(kCrashWindowMicros / 1'000'000) + " s; last: " + what);
-    }
-    ++restarts;
-    say(what + "; restart " + std::to_string(restarts));
-    store::DeploymentUpdate u;
-    u.state = store::kDeployUnhealthy;
-    u.restarts = restarts;
-    u.server_pid = 0;
-    u.error = what;
-    update(u);
-    int backoff = std::min(kMaxBackoffSeconds, 1 << std::min<int>(10, static_cast<int>(crashes.size()) - 1));
-    if (SleepUnlessStopped(backoff)) break;
+  store::Workspace* ws_;
+  const std::string name_;
+  std::vector<std::string> argv_;  // the server's, without --port and --port-file
+  std::map<std::string, std::string> env_;
+  std::string host_, log_, port_file_;
+  int64_t port_ = 0;  // 0 until the first server has chosen one; then kept across restarts
+};
+
+}  // namespace
+
+int SuperviseDeployment(const std::string& workspace_dir, const std::string& name) {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  auto opened = store::Workspace::Open(workspace_dir);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "cannot open the workspace: %s\n", opened.status().message().c_str());
+    return 1;
   }
-  say("stopped");
-  update({.server_pid = int64_t{0}});
-  auto cur = store::GetDeployment(ws, name);
-  if (cur.ok() && cur->state != store::kDeployDeleting && cur->state != store::kDeployFailed) {
-    // Stopped by a signal that was not a delete: nothing serves it any more.
-    fail("the supervisor was stopped by a signal");
-    return 0;
+  Supervisor supervisor(opened->get(), name);
+  auto rec = store::GetDeployment(opened->get(), name);
+  if (!rec.ok()) {
+    supervisor.Say(rec.status().message());
+    return 1;
   }
-  return 0;
+  return supervisor.Run(*rec);
 }
 
 }  // namespace trainyard::runner
