@@ -39,6 +39,7 @@ namespace {
 
 constexpr int kExitError = 1;
 constexpr int kExitUsage = 2;
+constexpr int kStopGraceSeconds = 10;  // after SIGTERM, for the models and workers to stop
 
 struct ModelArg {
   std::string name, version, path;
@@ -255,6 +256,17 @@ Result<int> Serve(const Flags& flags, const std::vector<ModelArg>& model_args) {
     std::fflush(stderr);
   }
   (*server)->Stop();
+  // A loader stuck in a read (a model on a hung network file system) must not keep a stopped
+  // server alive: past the grace period, exit without waiting for it.
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(kStopGraceSeconds));
+    std::fprintf(stderr, "trainyard-serve: models did not stop within %d s; exiting\n",
+                 kStopGraceSeconds);
+    std::fflush(stderr);
+    _exit(0);
+  }).detach();
+  pool.reset();
+  services.clear();
   return 0;
 }
 
