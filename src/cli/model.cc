@@ -110,10 +110,7 @@ Status ModelRegister(Context& ctx, const ModelFlags& f) {
 Status ModelList(Context& ctx, const ModelFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   if (!f.name.empty()) RETURN_IF_ERROR(models::ParseModelRef(f.name).status());
-  ASSIGN_OR_RETURN(auto all, store::ListModels(ws, f.name));
-  if (all.empty() && !f.name.empty()) {
-    return store::GetModel(ws, f.name).status();  // NotFound naming the registered ones
-  }
+  ASSIGN_OR_RETURN(auto all, store::ListModels(ws, f.name));  // none of an unknown name
   if (f.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& m : all) out.push_back(ModelToJson(m));
