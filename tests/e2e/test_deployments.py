@@ -306,3 +306,96 @@ def test_a_dead_supervisor_is_noticed(deployments):
     assert not pid_alive(server)
     ty.run("deployment", "delete", "words", check=0)
     assert ty.json("deployment", "list") == []
+
+
+ENV_SCORE = """\
+import json
+import sys
+
+import tyhello
+
+
+def init():
+    pass
+
+
+def run(raw_data):
+    return {"greeting": tyhello.GREETING, "python": sys.executable}
+"""
+
+
+@pytest.fixture
+def wheelhouse(tmp_path):
+    """tyhello-0.1 (a one-module package) built into a wheelhouse, offline (as in
+    test_environments.py); pip then runs with --no-index on it alone."""
+    src = tmp_path / "tyhello-src"
+    (src / "tyhello").mkdir(parents=True)
+    (src / "tyhello" / "__init__.py").write_text('GREETING = "hello from tyhello"\n')
+    (src / "setup.py").write_text(
+        'from setuptools import setup\nsetup(name="tyhello", version="0.1", '
+        'packages=["tyhello"])\n')
+    house = tmp_path / "wheelhouse"
+    house.mkdir()
+    offline = {"PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": ""}
+    proc = subprocess.run([PYTHON, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--no-index", "-w", str(house), str(src)], capture_output=True,
+                          text=True, env=dict(os.environ, **offline), timeout=120)
+    if proc.returncode != 0:
+        pytest.skip("cannot build a wheel offline here: " + proc.stderr[-500:])
+    return dict(offline, TRAINYARD_PIP_FIND_LINKS=str(house), TRAINYARD_PYTHON=PYTHON)
+
+
+def test_scoring_environment_from_pip_and_a_conda_file(deployments, wheelhouse):
+    ty = deployments
+    project = ty.project("svc", {
+        "score.py": ENV_SCORE,
+        # The hosted form: python and pip packages; azureml-defaults is trainyard's own.
+        "env.yml": "name: scoring\ndependencies:\n  - python=3.11\n  - pip:\n"
+                   "    - azureml-defaults\n    - tyhello\n"})
+    proc = ty.run("deploy", "envsvc", "--entry", "score.py", "--pip", "tyhello", "--json",
+                  check=0, timeout=300, cwd=project, env=wheelhouse)
+    d = json.loads(proc.stdout)
+    status, body = http(d["scoring_uri"], {"data": 1})
+    assert status == 200, body
+    assert body["greeting"] == "hello from tyhello"
+    envs = [p for p in (ty.workspace / "envs").iterdir() if p.is_dir()]
+    assert len(envs) == 1 and body["python"].startswith(str(envs[0])), (envs, body)
+
+    # The same packages through a conda file: the cached environment is reused.
+    proc = ty.run("deploy", "condasvc", "--entry", "score.py", "--conda-file", "env.yml",
+                  "--json", check=0, timeout=300, cwd=project, env=wheelhouse)
+    d2 = json.loads(proc.stdout)
+    assert d2["port"] != d["port"]
+    assert http(d2["scoring_uri"], {"data": 1})[1]["python"] == body["python"]
+    assert "azureml-defaults: provided by trainyard" in proc.stderr
+
+    # A package that is nowhere fails the deploy before anything is recorded.
+    missing = ty.run("deploy", "nopkg", "--entry", "score.py", "--pip", "nosuchpkg-xyz",
+                     check=1, timeout=300, cwd=project, env=wheelhouse)
+    assert "nosuchpkg-xyz" in missing.stderr
+    assert sorted(x["name"] for x in ty.json("deployment", "list")) == ["condasvc", "envsvc"]
+
+
+def test_a_server_that_keeps_exiting_fails_after_five_tries(deployments):
+    ty = deployments
+    table = ty.tmp / "lookup.json"
+    table.write_text("{}")
+    register(ty, "lookup", table)
+    project = ty.project("svc", {"score.py": SCORE})
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        # --no-wait returns at once; the server cannot listen on the taken port.
+        out = ty.run("deploy", "busy", "--model", "lookup", "--entry", "score.py", "--port",
+                     str(port), "--no-wait", check=0, cwd=project)
+        assert "deployment busy: Transitioning" in out.stdout
+        d = wait_for(ty, "busy", lambda x: x["state"] == "Failed", timeout=120)
+    finally:
+        taken.close()
+    assert d["restarts"] == 4
+    assert d["error"].startswith("the server ended 5 times within 60 s; last: server exited")
+    assert d["port"] == port
+    assert "giving up" in ty.run("deployment", "logs", "busy", check=0).stdout
