@@ -31,6 +31,14 @@ class Conv(nn.Module):  # a small conv net: [N, 1, 8, 8] -> [N, 10]
     def __init__(s):
         super().__init__(); s.c = nn.Conv2d(1, 4, 3, padding=1); s.f = nn.Linear(4 * 8 * 8, 10)
     def forward(s, x): return s.f(torch.relu(s.c(x)).flatten(1))
+class Slow(nn.Module):  # [N, 2] -> [N, 2]: x * 2, after x[0, 0] products of 256x256 matrices
+    def forward(s, x):
+        y = torch.ones(256, 256)
+        w = torch.eye(256)
+        for _ in range(int(x[0, 0].item())):
+            y = y @ w
+        return x * 2 + y[0, 0] - 1
+torch.jit.script(Slow().eval()).save(sys.argv[1] + "/slow.pt")
 torch.jit.script(Digits().eval()).save(sys.argv[1] + "/digits.pt")
 torch.jit.script(Conv().eval()).save(sys.argv[1] + "/conv.pt")
 """
@@ -337,6 +345,37 @@ def test_batching_gives_the_answers_of_batch_one(model_files, servers, tmp_path)
     assert ('trainyard_requests_total{model="conv",version="1",endpoint="/predictions",'
             'code="200"} 48') in text
     assert 'trainyard_batch_size_count{model="conv",version="1"}' in text
+    assert s.stop() == 0
+
+
+def test_deadline_is_504_and_a_full_queue_is_503(model_files, servers, tmp_path):
+    # One instance, one place in the queue; a forward of 500 products takes seconds here.
+    s = servers([SERVE_BIN, "--model", f"slow:1={model_files / 'slow.pt'}", "--queue-size", "1",
+                 "--timeout-ms", "20000"], tmp_path)
+    s.wait_ready()
+    assert s.request("POST", "/predictions/slow", {"data": [[0, 1]]})[:2] == (200, [[0.0, 2.0]])
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = pool.submit(s.request, "POST", "/predictions/slow", {"data": [[500, 1]]})
+        time.sleep(0.3)  # the first is queued or running for seconds from here on
+        others = [pool.submit(s.request, "POST", "/predictions/slow", {"data": [[0, n]]})
+                  for n in (2, 3)]
+        answers = [f.result()[:2] for f in others]
+        assert first.result()[:2] == (200, [[1000.0, 2.0]])
+    full = [body for status, body in answers if status == 503]
+    assert full and "queue full" in full[0]["error"], answers
+    s.stop()
+
+    s = servers([SERVE_BIN, "--model", f"slow:1={model_files / 'slow.pt'}", "--timeout-ms",
+                 "300"], tmp_path)
+    s.wait_ready()
+    status, body, _ = s.request("POST", "/predictions/slow", {"data": [[500, 1]]})
+    assert status == 504 and "deadline" in body["error"], body
+    deadline = time.time() + 60  # the slow forward ends; quick requests answer again
+    while s.request("POST", "/predictions/slow", {"data": [[0, 1]]})[0] != 200:
+        assert time.time() < deadline
+        time.sleep(0.2)
+    _, text, _ = s.request("GET", "/metrics")
+    assert 'endpoint="/predictions",code="504"} ' in text
     assert s.stop() == 0
 
 
