@@ -93,8 +93,8 @@ def _add_fallback_packages():
 
 
 def _user_traceback(error):
-    """The traceback of a failed load without this file's and importlib's frames: what a user
-    reads starts at their script."""
+    """The traceback of a failed load or run() without this file's and importlib's frames: what a
+    user reads starts at their script."""
     report = traceback.TracebackException.from_exception(error)
     this_file = os.path.abspath(__file__)
     report.stack = traceback.StackSummary.from_list(
@@ -163,7 +163,7 @@ def main():
         try:
             value = run(text)
         except Exception as error:  # noqa: B902 (every failure of the user's run() is answered)
-            traceback.print_exc()
+            sys.stderr.write(_user_traceback(error))
             sys.stderr.flush()
             _write_frame(channel, b"E", _exception_text(error).encode("utf-8", "replace"))
             continue

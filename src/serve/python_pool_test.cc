@@ -365,6 +365,21 @@ def run(raw):
   EXPECT_NE(error.find("loading the model from nowhere"), std::string::npos) << error;
 }
 
+TEST_F(PythonPoolTest, InitPastItsTimeoutIsALoadError) {
+  ScoringOptions o = Options(R"PY(
+import time
+def init():
+    time.sleep(60)
+def run(raw):
+    return 1
+)PY");
+  o.init_timeout_seconds = 1;
+  auto pool = StartOrDie(o);
+  ASSERT_TRUE(pool);
+  EXPECT_EQ(WaitLoadError(pool.get()), "init() did not return within 1 s");
+  EXPECT_FALSE(pool->Ready());
+}
+
 constexpr const char* kSlow = R"PY(
 import json, os, time
 
