@@ -191,6 +191,7 @@ def test_old_flow_image_configuration_and_deploy_from_model_on_aci(ws, trained, 
     aci_config = AciWebservice.deploy_configuration(cpu_cores=1, memory_gb=1,
                                                     tags={"data": "digits"},
                                                     description="digits on ACI")
+    monkeypatch.setattr(AciWebservice, "_said", False, raising=False)  # said once per process
     with pytest.warns(UserWarning, match="on this machine"):
         service = Webservice.deploy_from_model(workspace=ws, name="digits-aci", models=[model],
                                                image_config=image_config,
@@ -246,3 +247,32 @@ def test_unknown_model_is_refused_by_deploy(ws):
     with pytest.raises(WebserviceException, match="nothing"):
         Model.deploy(ws, "nothing-svc", ["nothing:3"],
                      deployment_config=LocalWebservice.deploy_configuration())
+
+
+def test_trainyard_api_register_deploy_score_delete(ws, trained):
+    """trainyard.Model / trainyard.deploy: the same registry and deployments without the
+    hosted names (deploy waits until the service answers)."""
+    import trainyard
+
+    run, _ = trained
+    handle = trainyard.get_run(run.id, ws.path)
+    model = handle.register_model("digits", "outputs/model.pt", tags={"k": "v"})
+    assert isinstance(model, trainyard.Model)
+    assert (model.id, model.run_id, model.path, model.tags) == (
+        "digits:1", run.id, "model.pt", {"k": "v"})
+    assert model.metrics.get("accuracy") == 0.875
+    assert [m.id for m in trainyard.Model.list(ws, "digits")] == ["digits:1"]
+    assert os.path.isfile(model.local_path())
+
+    service = trainyard.deploy(ws, "digits-api", [model])
+    assert service.state == "Healthy" and service.port > 0
+    assert "10.5" in json.dumps(service.score({"data": [[1, 2, 3, 4]]}))
+    assert [d.name for d in trainyard.Deployment.list(ws)] == ["digits-api"]
+    assert trainyard.Deployment.get(ws, "digits-api").models == [("digits", 1)]
+    with pytest.raises(trainyard.model.CliError) as error:
+        model.delete()
+    assert error.value.exit_code == 1 and "digits-api" in error.value.message
+    service.delete()
+    assert trainyard.Deployment.list(ws) == []
+    model.delete()
+    assert trainyard.Model.list(ws) == []

@@ -240,7 +240,8 @@ def test_model_deploy_passes_entry_source_port_and_packages(home, recorder):
     assert type(Webservice(ws, "digits-svc")) is LocalWebservice
 
 
-def test_aks_replicas_become_workers_and_gpu_cores_the_gpu(home, recorder):
+def test_aks_replicas_become_workers_and_gpu_cores_the_gpu(home, recorder, monkeypatch):
+    monkeypatch.setattr(AksWebservice, "_said", False, raising=False)  # said once per process
     ws = Workspace("s", "r", "aks")
     (home / "score.py").write_text("def init(): pass\ndef run(d): return d\n")
     with warnings.catch_warnings(record=True) as caught:
@@ -254,7 +255,8 @@ def test_aks_replicas_become_workers_and_gpu_cores_the_gpu(home, recorder):
     assert ("--workers", "3") in list(zip(argv, argv[1:])) and "--gpu" in argv
 
 
-def test_no_deployment_config_is_aci_served_locally_with_a_warning(home, recorder):
+def test_no_deployment_config_is_aci_served_locally_with_a_warning(home, recorder, monkeypatch):
+    monkeypatch.setattr(AciWebservice, "_said", False, raising=False)  # said once per process
     ws = Workspace("s", "r", "aci")
     with pytest.warns(UserWarning, match="AciWebservice: trainyard serves"):
         service = Model.deploy(ws, "torchscript-svc", ["digits:1"])
