@@ -17,6 +17,7 @@ PACKAGES=(
   # dependency), and what Horovod's own examples/pytorch scripts import besides (filelock,
   # distutils' LooseVersion).
   python3-torchvision python3-pil python3-filelock python3-distutils
+  python3-flask  # the serving benchmark's reference server (bench/serve_ref_flask.py)
   libopenblas0-pthread
   openmpi-bin libopenmpi-dev
   procps psmisc iproute2 util-linux
