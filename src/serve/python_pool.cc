@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -341,8 +342,12 @@ class PythonScoringPool final : public ScoringPool {
   }
 
   Result<std::string> Score(const std::string& body, Clock::time_point deadline) override {
+    if (body.size() > UINT32_MAX) {
+      return InvalidArgument("a request body of " + std::to_string(body.size()) +
+                             " bytes is more than a scoring worker takes (4 GiB)");
+    }
     auto request = std::make_shared<Request>();
-    request->body = body;
+    request->frame = pool_io::EncodeFrame(body);  // the one copy of a body that may be large
     request->deadline = deadline;
     request->enqueued = Clock::now();
     MutexLock lock(mu_);
@@ -356,7 +361,7 @@ class PythonScoringPool final : public ScoringPool {
 
  private:
   struct Request {
-    std::string body;
+    std::string frame;  // the body as a frame; moved out by the slot that takes it
     Clock::time_point deadline, enqueued;
     bool taken = false;                         // guarded by mu_
     std::optional<Result<std::string>> result;  // guarded by mu_; set once
@@ -574,7 +579,7 @@ class PythonScoringPool final : public ScoringPool {
         continue;
       }
 
-      p->sending = pool_io::EncodeFrame(request->body);
+      p->sending = std::move(request->frame);
       p->sent = 0;
       std::string frame;
       while (true) {
