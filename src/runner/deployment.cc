@@ -144,11 +144,13 @@ Result<ScoringPython> MakeScoringPython(store::Workspace* ws, const DeployReques
   return out;
 }
 
-// Spawns `argv` detached (new session, adopted by init), output appended to `log`.
-Status StartDetached(const std::vector<std::string>& argv, const std::string& log) {
+// Spawns `argv` detached (new session, adopted by init) in `cwd`, output appended to `log`.
+Status StartDetached(const std::vector<std::string>& argv, const std::string& cwd,
+                     const std::string& log) {
   int out = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out < 0) return ErrnoError("cannot open " + log, errno);
   SpawnOptions options;
+  options.cwd = cwd;  // not the caller's folder, which may go away
   options.stdout_fd = out;
   options.stderr_fd = out;
   options.detach = true;
@@ -342,7 +344,7 @@ Result<store::DeploymentRecord> Deploy(store::Workspace* ws, const DeployRequest
   }
   std::string exe = r.supervisor_exe.empty() ? TrainyardExe() : r.supervisor_exe;
   if (Status s = StartDetached({exe, "deployment", "supervise", "--workspace", ws->dir(), r.name},
-                               dir + "/logs/supervisor.log");
+                               dir, dir + "/logs/supervisor.log");
       !s.ok()) {
     return fail(s);
   }
