@@ -6,7 +6,6 @@ this machine, requests go over real HTTP. Every test deletes the deployments it 
 import json
 import os
 import subprocess
-import textwrap
 
 import pytest
 
