@@ -38,7 +38,8 @@ nlohmann::json DeploymentToJson(const store::Workspace& ws, const store::Deploym
 
 std::string ModelsText(const store::DeploymentRecord& d) {
   std::vector<std::string> parts;
-  for (const auto& [name, version] : d.models) parts.push_back(name + ":" + std::to_string(version));
+  for (const auto& [name, version] : d.models)
+    parts.push_back(name + ":" + std::to_string(version));
   return parts.empty() ? "-" : Join(parts, ", ");
 }
 
@@ -76,7 +77,8 @@ Result<int> Deploy(Context& ctx, DeployFlags& f) {
   if (!done.ok()) return ErrorExitsOne(done.status());
   if (f.json) std::printf("%s\n", JsonText(DeploymentToJson(*ws, *done)).c_str());
   if (done->state == store::kDeployFailed) {
-    std::fprintf(stderr, "trainyard: deployment %s failed: %s\n", name.c_str(), done->error.c_str());
+    std::fprintf(stderr, "trainyard: deployment %s failed: %s\n", name.c_str(),
+                 done->error.c_str());
     return kExitRunFailed;
   }
   if (!f.json) std::printf("%s\n", runner::ScoringUri(*done).c_str());
@@ -192,7 +194,8 @@ void RegisterDeploy(CLI::App& app, Context& ctx) {
   OnRun(deploy, ctx, [&ctx, d]() -> Result<int> { return Deploy(ctx, *d); });
 
   auto f = std::make_shared<DeploymentFlags>();
-  CLI::App* cmd = app.add_subcommand("deployment", "list, show, read the logs of, delete deployments");
+  CLI::App* cmd =
+      app.add_subcommand("deployment", "list, show, read the logs of, delete deployments");
   cmd->require_subcommand(1);
   CLI::App* list = cmd->add_subcommand("list", "the deployments and their state");
   list->add_flag("--json", f->json, "machine-readable output");

@@ -37,7 +37,7 @@ namespace {
 using nlohmann::json;
 
 constexpr char kIdVariable[] = "TRAINYARD_DEPLOYMENT_ID";
-constexpr int kMaxCrashes = 5;                    // exits within kCrashWindowMicros: Failed
+constexpr int kMaxCrashes = 5;  // exits within kCrashWindowMicros: Failed
 constexpr int64_t kCrashWindowMicros = 60'000'000;
 constexpr int kMaxBackoffSeconds = 30;
 constexpr int64_t kNoSupervisorMicros = 30'000'000;  // a row without a supervisor this long: Failed
@@ -102,7 +102,8 @@ Result<ScoringPython> MakeScoringPython(store::Workspace* ws, const DeployReques
   if (r.conda_file.empty() && r.pip.empty()) return out;
   std::vector<std::string> pip = r.pip, conda;
   if (!r.conda_file.empty()) {
-    if (!PathExists(r.conda_file)) return NotFound("--conda-file " + r.conda_file + ": no such file");
+    if (!PathExists(r.conda_file))
+      return NotFound("--conda-file " + r.conda_file + ": no such file");
     // The conda file is read as a registered environment's conda_file is (runner/assets.h).
     std::string yaml = ws->CacheDir() + "/deploy-env-" + std::to_string(getpid()) + ".yml";
     RETURN_IF_ERROR(MakeDirs(ws->CacheDir()));
@@ -215,7 +216,8 @@ Result<store::DeploymentRecord> Deploy(store::Workspace* ws, const DeployRequest
                            std::to_string(r.port) + ")");
   }
   if (r.entry.empty()) {
-    if (!r.source.empty()) return InvalidArgument("--source is the folder of --entry: give --entry");
+    if (!r.source.empty())
+      return InvalidArgument("--source is the folder of --entry: give --entry");
     if (!r.conda_file.empty() || !r.pip.empty()) {
       return InvalidArgument("--conda-file and --pip are for a scoring script: give --entry");
     }
@@ -282,7 +284,8 @@ Result<store::DeploymentRecord> Deploy(store::Workspace* ws, const DeployRequest
       argv.push_back("--model-tags");
       argv.push_back(m.tags_json);
     }
-    models_json.push_back({{"name", m.name}, {"version", m.version}, {"path", model_dir + "/" + m.path}});
+    models_json.push_back(
+        {{"name", m.name}, {"version", m.version}, {"path", model_dir + "/" + m.path}});
   }
   std::map<std::string, std::string> env = {{kIdVariable, DeploymentId(*ws, r.name)}};
   if (!entry.empty()) {
@@ -456,11 +459,11 @@ std::pair<long, std::string> HttpGet(const std::string& host, int64_t port,
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION,
-                   +[](char* p, size_t size, size_t n, void* out) -> size_t {
-                     static_cast<std::string*>(out)->append(p, size * n);
-                     return size * n;
-                   });
+  curl_easy_setopt(
+      c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t size, size_t n, void* out) -> size_t {
+        static_cast<std::string*>(out)->append(p, size * n);
+        return size * n;
+      });
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   long code = 0;
   if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -597,8 +600,8 @@ class Supervisor {
       ++restarts;
       int backoff = std::min(kMaxBackoffSeconds,
                              1 << std::min<int>(10, static_cast<int>(crashes.size()) - 1));
-      Say(end.message + "; restart " + std::to_string(restarts) + " in " +
-          std::to_string(backoff) + " s");
+      Say(end.message + "; restart " + std::to_string(restarts) + " in " + std::to_string(backoff) +
+          " s");
       AppendLog(log_, "[trainyard] " + end.message + "; restart " + std::to_string(restarts) +
                           " in " + std::to_string(backoff) + " s");
       store::DeploymentUpdate u;

@@ -51,7 +51,8 @@ struct DeployRequest {
   std::vector<std::string> pip;  // pip packages for the scoring environment
   // Lines for the user while preparing (snapshot, environment build); may be empty.
   std::function<void(const std::string&)> progress;
-  std::string supervisor_exe;  // the trainyard executable to run as supervisor ("" = TrainyardExe())
+  // The trainyard executable to run as the supervisor ("" = TrainyardExe()).
+  std::string supervisor_exe;
 };
 
 // Prepares and records the deployment and starts its supervisor; returns the row as recorded

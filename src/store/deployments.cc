@@ -86,8 +86,8 @@ Status CreateDeployment(Workspace* ws, DeploymentRecord* deployment) {
 
 Result<DeploymentRecord> GetDeployment(Workspace* ws, const std::string& name) {
   Db* db = ws->db();
-  ASSIGN_OR_RETURN(Stmt s, db->Prepare(std::string("SELECT ") + kColumns +
-                                       " FROM deployments WHERE name = ?"));
+  ASSIGN_OR_RETURN(
+      Stmt s, db->Prepare(std::string("SELECT ") + kColumns + " FROM deployments WHERE name = ?"));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool found, s.Step());
   if (!found) {
@@ -101,8 +101,8 @@ Result<DeploymentRecord> GetDeployment(Workspace* ws, const std::string& name) {
 
 Result<std::vector<DeploymentRecord>> ListDeployments(Workspace* ws) {
   Db* db = ws->db();
-  ASSIGN_OR_RETURN(Stmt s, db->Prepare(std::string("SELECT ") + kColumns +
-                                       " FROM deployments ORDER BY name"));
+  ASSIGN_OR_RETURN(
+      Stmt s, db->Prepare(std::string("SELECT ") + kColumns + " FROM deployments ORDER BY name"));
   std::vector<DeploymentRecord> out;
   RETURN_IF_ERROR(s.ForEachRow([&](const Stmt& row) { out.push_back(ReadDeployment(row)); }));
   for (auto& d : out) RETURN_IF_ERROR(ReadModels(db, &d));

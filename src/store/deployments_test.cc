@@ -116,7 +116,8 @@ TEST(Deployments, RemoveFreesTheModelsAndUnknownNamesAreNamed) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(missing.status().message(), "no deployment named \"web\" (deployments: api)");
-  auto rows = (*ws)->db()->Prepare("SELECT COUNT(*) FROM deployment_models WHERE deployment = 'web'");
+  auto rows =
+      (*ws)->db()->Prepare("SELECT COUNT(*) FROM deployment_models WHERE deployment = 'web'");
   ASSERT_TRUE(rows.ok());
   auto step = rows->Step();
   ASSERT_TRUE(step.ok() && *step);
