@@ -285,3 +285,13 @@ def test_unknown_service_is_webservice_not_found(home, recorder):
     with pytest.raises(WebserviceException, match="WebserviceNotFound.*nope"):
         LocalWebservice(ws, "nope")
     assert trainyard.model.trainyard_executable() == os.environ["TRAINYARD_BIN"]
+
+
+def test_register_model_inside_the_script_says_when_it_works(home):
+    from azureml.core import Run
+
+    context = Run.get_context()  # offline here: the same object a training script gets
+    with pytest.raises(NotImplementedError, match="trainyard model register --run"):
+        context.register_model("digits", "outputs/model.pt")
+    with pytest.raises(RuntimeError, match="recorded run"):
+        trainyard.Run.get_context().register_model("digits", "outputs/model.pt")
