@@ -11,22 +11,17 @@
 // one that lives as long as the process (PR_SET_PDEATHSIG is tied to the spawning thread).
 #include "serve/python_pool.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -38,11 +33,22 @@
 #include "common/mutex.h"
 #include "common/process.h"
 #include "serve/python_pool_io.h"
+#include "serve/python_pool_process.h"
 
 namespace trainyard::serve {
 namespace {
 
 namespace fs = std::filesystem;
+using pool_process::CloseFd;
+using pool_process::DescribeExit;
+using pool_process::Drain;
+using pool_process::Finish;
+using pool_process::Millis;
+using pool_process::Process;
+using pool_process::Pump;
+using pool_process::PumpResult;
+using pool_process::StartWorker;
+using pool_process::Wake;
 
 constexpr size_t kMaxAnswerBytes = size_t{1} << 30;
 constexpr auto kStopGrace = std::chrono::seconds(5);  // SIGTERM to SIGKILL when stopping
@@ -59,40 +65,6 @@ std::string WorkerScript() {
     return std::string(v) + "/trainyard/_score_worker.py";
   }
   return TRAINYARD_SCORE_WORKER;
-}
-
-// "signal 9" or "exit code 1".
-std::string DescribeExit(int wait_status) {
-  if (WIFSIGNALED(wait_status)) return "signal " + std::to_string(WTERMSIG(wait_status));
-  if (WIFEXITED(wait_status)) return "exit code " + std::to_string(WEXITSTATUS(wait_status));
-  return "wait status " + std::to_string(wait_status);
-}
-
-long long Millis(Clock::duration d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-}
-
-void CloseFd(int* fd) {
-  if (*fd >= 0) ::close(*fd);
-  *fd = -1;
-}
-
-Status SetNonBlocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return ErrnoError("fcntl", errno);
-  return Status::Ok();
-}
-
-void Wake(int event_fd) {
-  const uint64_t one = 1;
-  while (::write(event_fd, &one, sizeof one) < 0 && errno == EINTR) {
-  }
-}
-
-void Drain(int event_fd) {
-  uint64_t count = 0;
-  while (::read(event_fd, &count, sizeof count) < 0 && errno == EINTR) {
-  }
 }
 
 // `path` made absolute and normal ("" stays "").
@@ -152,132 +124,6 @@ Result<std::string> ModelDirFor(const std::vector<ScoringModel>& models, std::st
                      pattern + ": " + ec.message());
   }
   return pattern;
-}
-
-// One Python worker process and what this side holds of it. Owned by its slot's thread.
-struct Process {
-  explicit Process(int index) : forward("[worker " + std::to_string(index) + "] ") {}
-
-  pid_t pid = -1;
-  int channel = -1;  // this side of the socketpair; the worker's stdin until it moves it
-  int output = -1;   // the read end of the worker's stdout and stderr; -1 after their EOF
-  bool channel_closed = false;
-  std::string received;  // from the channel, not yet taken as frames
-  std::string sending;   // a frame being sent, from `sent` on
-  size_t sent = 0;
-  pool_io::LineForwarder forward;
-};
-
-// Forwards what the worker's output pipe holds now; closes it at EOF.
-void ReadOutput(Process* p) {
-  char buf[65536];
-  while (p->output >= 0) {
-    const ssize_t n = ::read(p->output, buf, sizeof buf);
-    if (n > 0) {
-      p->forward.Feed(std::string_view(buf, static_cast<size_t>(n)));
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-        p->forward.Flush();
-        CloseFd(&p->output);
-      }
-      return;
-    }
-  }
-}
-
-enum class PumpResult { kActivity, kWake, kTimeout };
-
-// One round of poll() over the worker's channel and output and the slot's eventfd, until `until`
-// (none: no limit). Sends what it can of p->sending, receives into p->received (setting
-// p->channel_closed at EOF or error), forwards output. Must not be called once channel_closed.
-PumpResult Pump(Process* p, int wake_fd, std::optional<Clock::time_point> until) {
-  int timeout_ms = -1;
-  if (until) {
-    const Clock::duration left = *until - Clock::now();
-    if (left <= Clock::duration::zero()) return PumpResult::kTimeout;
-    timeout_ms = static_cast<int>(std::min<long long>(Millis(left) + 1, INT_MAX));
-  }
-  pollfd fds[3];
-  nfds_t n = 0;
-  const bool want_send = p->sent < p->sending.size();
-  fds[n++] = {p->channel, static_cast<short>(POLLIN | (want_send ? POLLOUT : 0)), 0};
-  fds[n++] = {wake_fd, POLLIN, 0};
-  if (p->output >= 0) fds[n++] = {p->output, POLLIN, 0};
-  const int ready = ::poll(fds, n, timeout_ms);
-  if (ready < 0) return PumpResult::kActivity;  // EINTR
-  if (ready == 0) {
-    return until && Clock::now() >= *until ? PumpResult::kTimeout : PumpResult::kActivity;
-  }
-  if (n == 3 && fds[2].revents != 0) ReadOutput(p);
-  if (want_send && (fds[0].revents & POLLOUT) != 0) {
-    const ssize_t w = ::send(p->channel, p->sending.data() + p->sent, p->sending.size() - p->sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      p->sent += static_cast<size_t>(w);
-    } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      p->channel_closed = true;
-    }
-  }
-  if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-    char buf[65536];
-    while (true) {
-      const ssize_t r = ::recv(p->channel, buf, sizeof buf, MSG_DONTWAIT);
-      if (r > 0) {
-        p->received.append(buf, static_cast<size_t>(r));
-        continue;
-      }
-      if (r < 0 && errno == EINTR) continue;
-      if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) p->channel_closed = true;
-      break;
-    }
-  }
-  if ((fds[1].revents & POLLIN) != 0) {
-    Drain(wake_fd);
-    return PumpResult::kWake;
-  }
-  return PumpResult::kActivity;
-}
-
-// Ends the worker: sends `first_signal` (0: none) to its process group, gives it `grace` to exit
-// (forwarding its output meanwhile), then SIGKILLs the group, reaps the worker and closes this
-// side's descriptors. Returns its wait status.
-int Finish(Process* p, Clock::duration grace, int first_signal) {
-  if (first_signal != 0) {
-    ::kill(-p->pid, first_signal);
-    ::kill(p->pid, first_signal);
-  }
-  const Clock::time_point give_up = Clock::now() + grace;
-  bool killed = false;
-  while (true) {
-    siginfo_t info;
-    std::memset(&info, 0, sizeof info);
-    // WNOWAIT: the exited worker stays a zombie, so its pid still names its process group below.
-    const int r = ::waitid(P_PID, static_cast<id_t>(p->pid), &info, WEXITED | WNOHANG | WNOWAIT);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || info.si_pid == p->pid) break;
-    if (!killed && Clock::now() >= give_up) {
-      ::kill(-p->pid, SIGKILL);
-      ::kill(p->pid, SIGKILL);
-      killed = true;
-    }
-    if (p->output >= 0) {
-      pollfd fd = {p->output, POLLIN, 0};
-      if (::poll(&fd, 1, 20) > 0) ReadOutput(p);
-    } else {
-      ::usleep(20 * 1000);
-    }
-  }
-  ::kill(-p->pid, SIGKILL);  // whatever the worker started and left behind in its group
-  int status = 0;
-  WaitPid(p->pid, &status);
-  ReadOutput(p);
-  p->forward.Flush();
-  CloseFd(&p->output);
-  CloseFd(&p->channel);
-  p->pid = -1;
-  return status;
 }
 
 class PythonScoringPool final : public ScoringPool {
@@ -467,45 +313,6 @@ class PythonScoringPool final : public ScoringPool {
     return false;
   }
 
-  // Starts a worker process into `p`.
-  Status Spawn(Process* p) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-      return ErrnoError("socketpair", errno);
-    }
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-      const int e = errno;
-      ::close(sv[0]);
-      ::close(sv[1]);
-      return ErrnoError("pipe", e);
-    }
-    SpawnOptions spawn;
-    spawn.cwd = options_.source_dir;
-    spawn.stdin_fd = sv[1];
-    spawn.stdout_fd = out[1];
-    spawn.stderr_fd = out[1];
-    spawn.new_process_group = true;
-    spawn.die_with_parent = true;
-    spawn.close_other_fds = true;
-    Result<pid_t> pid = trainyard::Spawn(argv_, env_, spawn);
-    ::close(sv[1]);
-    ::close(out[1]);
-    p->channel = sv[0];
-    p->output = out[0];
-    if (!pid.ok()) {
-      CloseFd(&p->channel);
-      CloseFd(&p->output);
-      return pid.status();
-    }
-    p->pid = *pid;
-    ++started_;
-    Status s = SetNonBlocking(p->channel);
-    if (s.ok()) s = SetNonBlocking(p->output);
-    if (!s.ok()) Finish(p, Clock::duration::zero(), SIGKILL);
-    return s;
-  }
-
   // Waits for the worker's first frame. True: init() returned; false: the pool is stopping (the
   // process still runs); an error: init() failed (the process has been ended).
   Result<bool> AwaitInit(Slot* slot, Process* p) {
@@ -628,11 +435,12 @@ class PythonScoringPool final : public ScoringPool {
         if (!Pause(slot, delay)) break;
       }
       Process p(slot->index);
-      if (Status s = Spawn(&p); !s.ok()) {
+      if (Status s = StartWorker(argv_, env_, options_.source_dir, &p); !s.ok()) {
         InitFailed("cannot start a scoring worker: " + s.message());
         ++failures;
         continue;
       }
+      ++started_;
       Result<bool> init = AwaitInit(slot, &p);
       if (!init.ok()) {
         InitFailed(init.status().message());
