@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <exception>
 #include <map>
@@ -108,6 +109,7 @@ struct HttpServer::Impl {
   std::thread thread;
   int port = 0;
   std::once_flag stop_once;
+  std::atomic<bool> listen_ended{false};
 
   // The route, the endpoint label for /metrics and the answer of one request.
   Reply Handle(const std::string& method, const std::string& path, const std::string& body,
@@ -459,7 +461,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::vector<ModelService*>
     Reply reply = raw->Handle(req.method, req.path, req.body, &endpoint, &entry);
     res.status = reply.status;
     if (!reply.allow.empty()) res.set_header("Allow", reply.allow);
-    res.set_content(reply.body, reply.content_type.c_str());
+    res.body = std::move(reply.body);
+    res.set_header("Content-Type", reply.content_type);
     std::string model = entry != nullptr ? entry->info.name : "";
     std::string version = entry != nullptr ? entry->info.version : "";
     if (entry == nullptr && endpoint == "/score" && raw->pool != nullptr) {
@@ -515,7 +518,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::vector<ModelService*>
                        " (address in use, or not an address of this machine)");
   }
   impl->port = port;
-  impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
+  impl->thread = std::thread([raw] {
+    raw->server.listen_after_bind();
+    raw->listen_ended = true;
+  });
+  // httplib's stop() does nothing until the loop runs: wait for it, so that Stop() always stops.
+  while (!server.is_running() && !raw->listen_ended) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 

@@ -344,5 +344,15 @@ TEST(HttpServer, StartRefusesBadSetups) {
   (*first)->Stop();  // idempotent
 }
 
+TEST(HttpServer, StopRightAfterStartReturns) {
+  Metrics metrics;
+  FakeModel a("a", "1");
+  for (int i = 0; i < 20; ++i) {
+    auto server = HttpServer::Start({&a}, nullptr, &metrics, {});
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    (*server)->Stop();
+  }
+}
+
 }  // namespace
 }  // namespace trainyard::serve
