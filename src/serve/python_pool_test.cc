@@ -365,6 +365,25 @@ def run(raw):
   EXPECT_NE(error.find("loading the model from nowhere"), std::string::npos) << error;
 }
 
+TEST_F(PythonPoolTest, RequestsBeforeInitReturnsAreUnavailable) {
+  auto pool = StartOrDie(Options(R"PY(
+import time
+def init():
+    time.sleep(1)
+def run(raw):
+    return "served"
+)PY"));
+  ASSERT_TRUE(pool);
+  EXPECT_FALSE(pool->Ready());
+  EXPECT_EQ(pool->LoadError(), "");
+  Result<std::string> early = pool->Score("{}", In(seconds(60)));
+  ASSERT_FALSE(early.ok());
+  EXPECT_EQ(early.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(early.status().message().find("still loading"), std::string::npos);
+  ASSERT_TRUE(WaitReady(pool.get()));
+  EXPECT_EQ(ScoreJson(pool.get(), "{}"), "served");
+}
+
 TEST_F(PythonPoolTest, InitPastItsTimeoutIsALoadError) {
   ScoringOptions o = Options(R"PY(
 import time
