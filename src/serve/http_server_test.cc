@@ -347,8 +347,10 @@ TEST(HttpServer, StartRefusesBadSetups) {
 TEST(HttpServer, StopRightAfterStartReturns) {
   Metrics metrics;
   FakeModel a("a", "1");
+  HttpServerOptions options;
+  options.threads = 4;
   for (int i = 0; i < 20; ++i) {
-    auto server = HttpServer::Start({&a}, nullptr, &metrics, {});
+    auto server = HttpServer::Start({&a}, nullptr, &metrics, options);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     (*server)->Stop();
   }
