@@ -145,6 +145,12 @@ Result<ScoringPython> MakeScoringPython(store::Workspace* ws, const DeployReques
   return out;
 }
 
+// A program to run from another folder: a relative path made absolute; a bare name (looked up on
+// PATH) kept.
+std::string ProgramPath(const std::string& program) {
+  return program.find('/') == std::string::npos ? program : AbsolutePath(program);
+}
+
 // Spawns `argv` detached (new session, adopted by init) in `cwd`, output appended to `log`.
 Status StartDetached(const std::vector<std::string>& argv, const std::string& cwd,
                      const std::string& log) {
@@ -273,7 +279,7 @@ Result<store::DeploymentRecord> Deploy(store::Workspace* ws, const DeployRequest
 
   // The server's command line (without --port and --port-file, which the supervisor adds).
   const std::string dir = DeploymentDir(*ws, r.name);
-  std::vector<std::string> argv = {ServeExe()};
+  std::vector<std::string> argv = {ProgramPath(ServeExe())};  // the supervisor runs elsewhere
   json models_json = json::array();
   for (const auto& m : resolved) {
     ASSIGN_OR_RETURN(std::string model_dir, models::ModelDir(ws, m));
@@ -345,7 +351,7 @@ Result<store::DeploymentRecord> Deploy(store::Workspace* ws, const DeployRequest
       return fail(Status(s.code(), "restoring the code into " + dir + "/code: " + s.message()));
     }
   }
-  std::string exe = r.supervisor_exe.empty() ? TrainyardExe() : r.supervisor_exe;
+  std::string exe = ProgramPath(r.supervisor_exe.empty() ? TrainyardExe() : r.supervisor_exe);
   if (Status s = StartDetached({exe, "deployment", "supervise", "--workspace", ws->dir(), r.name},
                                dir, dir + "/logs/supervisor.log");
       !s.ok()) {
