@@ -116,10 +116,9 @@ def test_constructor_get_create_and_write_config(home):
 
 def test_what_trainyard_does_not_do_says_so(home):
     ws = Workspace("s", "r", "w")
-    from azureml.core import Dataset, Model
+    from azureml.core import Dataset
 
     for call, words in [
-        (lambda: Model.register(ws, "m.pt", "m"), "issue 16"),
         (lambda: Dataset.File.from_files("x"), "datastore"),
         (lambda: ws.get_default_keyvault(), "environment variables"),
         (lambda: Datastore.register_azure_blob_container(ws, "x", "c", "a"), "folder"),

@@ -17,14 +17,9 @@ import warnings
 
 import trainyard.model as _ty
 
-from azureml.exceptions import WebserviceException
+from azureml.exceptions import ModelNotFoundException, WebserviceException
 
 __all__ = ["InferenceConfig", "Model", "ModelNotFoundException"]
-
-
-class ModelNotFoundException(WebserviceException):
-    """A model (name, version) that does not exist (the hosted azureml.exceptions name; kept here
-    because trainyard's azureml.exceptions does not define it yet)."""
 
 
 def _error(error, cls=WebserviceException):

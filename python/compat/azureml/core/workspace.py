@@ -264,12 +264,17 @@ class Workspace(trainyard.Workspace):
 
     @property
     def models(self):
-        raise NotImplementedError("Workspace.models: model registry: not yet in trainyard "
-                                  "(issue 16); keep models as run outputs (run.download_file)")
+        """{name: the latest Model of that name} of the workspace's model registry."""
+        from azureml.core.model import Model
+
+        return {m.name: m for m in Model.list(self, latest=True)}
 
     @property
     def webservices(self):
-        raise NotImplementedError("Workspace.webservices: model serving: not yet in trainyard")
+        """{name: Webservice} of the workspace's deployments."""
+        from azureml.core.webservice import Webservice
+
+        return {s.name: s for s in Webservice.list(self)}
 
     @property
     def datasets(self):

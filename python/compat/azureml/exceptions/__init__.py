@@ -24,6 +24,8 @@ __all__ = [
     "SnapshotException",
     "TrainingException",
     "WebserviceException",
+    "ModelNotFoundException",
+    "ModelPathNotFoundException",
     "WorkspaceException",
 ]
 
@@ -113,7 +115,17 @@ class TrainingException(AzureMLException):
 
 
 class WebserviceException(AzureMLException):
-    """Web services: not yet in trainyard."""
+    """A model registry or web service error (deploy, state, scoring): the trainyard command's
+    message."""
+
+
+class ModelNotFoundException(WebserviceException):
+    """A model (name, version) that the workspace's registry does not hold. A WebserviceException
+    too, which is what the hosted Model raises for it."""
+
+
+class ModelPathNotFoundException(AzureMLException):
+    """Model.get_model_path: no such model under AZUREML_MODEL_DIR or in the registry."""
 
 
 def _run_failed_error_base():
