@@ -96,7 +96,8 @@ Tensor Rows(const Tensor& t, int64_t begin, int64_t rows) {
   out.shape = t.shape;
   out.shape[0] = rows;
   const size_t per_row = t.shape[0] ? Elements(t) / static_cast<size_t>(t.shape[0]) : 0;
-  const size_t first = per_row * static_cast<size_t>(begin), n = per_row * static_cast<size_t>(rows);
+  const size_t first = per_row * static_cast<size_t>(begin),
+               n = per_row * static_cast<size_t>(rows);
   if (t.dtype == DType::kBytes) {
     out.strings.assign(t.strings.begin() + static_cast<ptrdiff_t>(first),
                        t.strings.begin() + static_cast<ptrdiff_t>(first + n));
@@ -114,8 +115,10 @@ Tensor Zeros(const TensorSpec& spec) {
   t.dtype = spec.dtype;
   t.shape = spec.shape;
   t.shape[0] = 1;
-  if (spec.dtype == DType::kBytes) t.strings.resize(static_cast<size_t>(t.elements()));
-  else t.data.assign(static_cast<size_t>(t.elements()) * DTypeSize(spec.dtype), 0);
+  if (spec.dtype == DType::kBytes)
+    t.strings.resize(static_cast<size_t>(t.elements()));
+  else
+    t.data.assign(static_cast<size_t>(t.elements()) * DTypeSize(spec.dtype), 0);
   return t;
 }
 
@@ -186,8 +189,10 @@ class BatchedService : public ModelService {
       }
       queue_.push_back(request);
       depth = queue_.size();
-      if (collecting_) collect_cv_.NotifyOne();
-      else work_cv_.NotifyOne();
+      if (collecting_)
+        collect_cv_.NotifyOne();
+      else
+        work_cv_.NotifyOne();
     }
     SetQueueDepth(depth);
     if (answer.wait_until(deadline) == std::future_status::timeout) {
@@ -410,7 +415,7 @@ class BatchedService : public ModelService {
 
   void Expire(Request& r) {
     r.promise.set_value(Timeout(Id() + " did not answer before the request's deadline (it was "
-                                "still queued)"));
+                                       "still queued)"));
   }
 
   void Run(Backend* backend, std::vector<RequestPtr>& batch, int64_t items) {

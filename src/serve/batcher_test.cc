@@ -133,7 +133,8 @@ bool WaitQueueDepth(const Metrics& metrics, int depth) {
   return false;
 }
 
-std::future<Result<std::vector<Tensor>>> InferAsync(ModelService* s, Tensor t, int timeout_ms = 30000) {
+std::future<Result<std::vector<Tensor>>> InferAsync(ModelService* s, Tensor t,
+                                                    int timeout_ms = 30000) {
   return std::async(std::launch::async, [s, t = std::move(t), timeout_ms]() mutable {
     std::vector<Tensor> inputs;
     inputs.push_back(std::move(t));

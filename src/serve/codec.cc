@@ -30,7 +30,8 @@ bool IntegerFrom(const json& j, T* out) {
   if (j.is_number_integer()) {
     int64_t v = j.get<int64_t>();
     if constexpr (std::is_unsigned_v<T>) {
-      if (v < 0 || static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+      if (v < 0 ||
+          static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
         return false;
       }
     } else {
@@ -62,10 +63,14 @@ bool DoubleFrom(const json& j, double* out) {
   }
   if (j.is_string()) {  // the spellings common/json_number.h writes
     const auto& s = j.get_ref<const std::string&>();
-    if (s == "NaN") *out = std::numeric_limits<double>::quiet_NaN();
-    else if (s == "Infinity") *out = std::numeric_limits<double>::infinity();
-    else if (s == "-Infinity") *out = -std::numeric_limits<double>::infinity();
-    else return false;
+    if (s == "NaN")
+      *out = std::numeric_limits<double>::quiet_NaN();
+    else if (s == "Infinity")
+      *out = std::numeric_limits<double>::infinity();
+    else if (s == "-Infinity")
+      *out = -std::numeric_limits<double>::infinity();
+    else
+      return false;
     return true;
   }
   return false;
@@ -228,8 +233,8 @@ class NestedReader {
  private:
   Status Mismatch(const std::string& is, const std::string& first_is) {
     std::vector<size_t> first(index_.size(), 0);
-    return InvalidArgument(Path(root_, index_) + " is " + is + ", " + Path(root_, first) +
-                           " is " + first_is);
+    return InvalidArgument(Path(root_, index_) + " is " + is + ", " + Path(root_, first) + " is " +
+                           first_is);
   }
 
   const std::string& root_;
@@ -297,8 +302,10 @@ json Nested(const typename Conv::T*& p, const std::vector<int64_t>& shape, size_
   list.reserve(static_cast<size_t>(shape[depth]));
   const bool leaf = depth + 1 == shape.size();
   for (int64_t i = 0; i < shape[depth]; ++i) {
-    if (leaf) list.emplace_back(Conv::To(*p++));
-    else list.emplace_back(Nested<Conv>(p, shape, depth + 1));
+    if (leaf)
+      list.emplace_back(Conv::To(*p++));
+    else
+      list.emplace_back(Nested<Conv>(p, shape, depth + 1));
   }
   return json(std::move(list));
 }
@@ -335,7 +342,8 @@ std::string Names(const std::vector<TensorSpec>& specs) {
 
 Result<Tensor> ParseOipInput(const json& input, size_t i) {
   const std::string where = "inputs[" + std::to_string(i) + "]";
-  if (!input.is_object()) return InvalidArgument(where + ": expected an object, got " + Kind(input));
+  if (!input.is_object())
+    return InvalidArgument(where + ": expected an object, got " + Kind(input));
   Tensor tensor;
   auto name = input.find("name");
   if (name == input.end() || !name->is_string()) {
@@ -358,7 +366,8 @@ Result<Tensor> ParseOipInput(const json& input, size_t i) {
   }
   for (const json& d : *shape) {
     if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-      return InvalidArgument(where + ".shape: " + Shown(d) + " is not a dimension (an integer >= 0)");
+      return InvalidArgument(where + ".shape: " + Shown(d) +
+                             " is not a dimension (an integer >= 0)");
     }
     tensor.shape.push_back(d.get<int64_t>());
   }
@@ -402,8 +411,9 @@ Status CheckExpected(std::vector<Tensor>* inputs, const std::vector<TensorSpec>&
       size_t k = 0;
       while (k < expected.size() && expected[k].name != t.name) ++k;
       if (k == expected.size()) {
-        return InvalidArgument("inputs[" + std::to_string(i) + "]: the model has no input named \"" +
-                               t.name + "\" (its inputs: " + Names(expected) + ")");
+        return InvalidArgument("inputs[" + std::to_string(i) +
+                               "]: the model has no input named \"" + t.name +
+                               "\" (its inputs: " + Names(expected) + ")");
       }
       if (seen[k]) return InvalidArgument("inputs: \"" + t.name + "\" is given twice");
       seen[k] = true;
@@ -434,7 +444,8 @@ Result<Tensor> TensorFromData(const json& body, DType dtype) {
   if (body.is_object()) {
     auto it = body.find("data");
     if (it == body.end()) {
-      return InvalidArgument("expected {\"data\": [...]} or a list, got an object without \"data\"");
+      return InvalidArgument(
+          "expected {\"data\": [...]} or a list, got an object without \"data\"");
     }
     data = &*it;
   }
@@ -500,7 +511,8 @@ Result<OipRequest> ParseOipRequest(const json& body, const std::vector<TensorSpe
   return request;
 }
 
-json OipResponse(const ModelInfo& model, const std::string& id, const std::vector<Tensor>& outputs) {
+json OipResponse(const ModelInfo& model, const std::string& id,
+                 const std::vector<Tensor>& outputs) {
   json response = {{"model_name", model.name}, {"model_version", model.version}};
   if (!id.empty()) response["id"] = id;
   json::array_t list;

@@ -239,7 +239,9 @@ TEST(Codec, OipRequestIsCheckedAgainstTheModel) {
 }
 
 TEST(Codec, OipResponseAndMetadata) {
-  ModelInfo info{"digits", "3", "pytorch_torchscript",
+  ModelInfo info{"digits",
+                 "3",
+                 "pytorch_torchscript",
                  {{"x", DType::kFP32, {-1, 64}}},
                  {{"output__0", DType::kFP32, {-1, 10}}}};
   Tensor out = Make<float>(DType::kFP32, {1, 2}, {0.5f, -1});

@@ -67,7 +67,8 @@ Result<std::vector<TensorSpec>> DeclaredInputs(const std::map<std::string, std::
   TensorSpec spec;
   spec.shape.push_back(-1);
   std::string text = shape_tag->second;
-  std::replace_if(text.begin(), text.end(), [](char c) { return c == '[' || c == ']'; }, ' ');
+  std::replace_if(
+      text.begin(), text.end(), [](char c) { return c == '[' || c == ']'; }, ' ');
   size_t at = 0;
   while (at < text.size()) {
     size_t comma = text.find(',', at);
@@ -106,7 +107,8 @@ Result<std::vector<TensorSpec>> DeclaredInputs(const std::map<std::string, std::
 
 Result<std::unique_ptr<ModelService>> MakeTorchScriptService(
     const std::string& name, const std::string& version, const std::string& path,
-    const std::map<std::string, std::string>& tags, const EngineOptions& options, Metrics* metrics) {
+    const std::map<std::string, std::string>& tags, const EngineOptions& options,
+    Metrics* metrics) {
   if (options.intra_op_threads < 0) return InvalidArgument("intra-op threads must be >= 0");
   BatcherOptions batcher;
   batcher.name = name;
@@ -126,8 +128,8 @@ Result<std::unique_ptr<ModelService>> MakeTorchScriptService(
     threads = std::max(1, cores / std::max(1, options.instances));
   }
   const bool gpu = options.gpu;
-  BackendLoader loader = [path, tag_error, gpu, threads](int instance)
-      -> Result<std::unique_ptr<Backend>> {
+  BackendLoader loader = [path, tag_error, gpu,
+                          threads](int instance) -> Result<std::unique_ptr<Backend>> {
     RETURN_IF_ERROR(tag_error);
     ASSIGN_OR_RETURN(std::string file, FindModelFile(path));
     return LoadTorchScript(file, gpu, threads, instance);

@@ -15,9 +15,8 @@ namespace trainyard::serve {
 namespace {
 
 // Seconds: 0.5 ms .. 10 s. Items: 1 .. 256.
-constexpr std::array<double, 14> kSecondsBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                    0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                                    5,      10};
+constexpr std::array<double, 14> kSecondsBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 constexpr std::array<double, 9> kBatchBuckets = {1, 2, 4, 8, 16, 32, 64, 128, 256};
 
 template <size_t N>
@@ -50,10 +49,14 @@ std::string Escape(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -143,9 +146,9 @@ std::string Metrics::Render() const {
           "model=\"" + Escape(key.first) + "\",version=\"" + Escape(key.second) + "\"";
       MutexLock series_lock(series->mu);
       for (const auto& [request, count] : series->requests) {
-        requests += "trainyard_requests_total{" + labels + ",endpoint=\"" +
-                    Escape(request.first) + "\",code=\"" + std::to_string(request.second) +
-                    "\"} " + std::to_string(count) + "\n";
+        requests += "trainyard_requests_total{" + labels + ",endpoint=\"" + Escape(request.first) +
+                    "\",code=\"" + std::to_string(request.second) + "\"} " + std::to_string(count) +
+                    "\n";
       }
       if (series->request_seconds.count) {
         RenderHistogram(&request_seconds, "trainyard_request_duration_seconds", labels,
@@ -159,23 +162,34 @@ std::string Metrics::Render() const {
         RenderHistogram(&batch_size, "trainyard_batch_size", labels, series->batch_size);
       }
       if (series->has_queue) {
-        queue_depth += "trainyard_queue_depth{" + labels + "} " +
-                       std::to_string(series->queue_depth) + "\n";
+        queue_depth +=
+            "trainyard_queue_depth{" + labels + "} " + std::to_string(series->queue_depth) + "\n";
       }
     }
   }
   std::string out;
-  out += "# HELP trainyard_up Whether the server is up.\n# TYPE trainyard_up gauge\ntrainyard_up 1\n";
-  out += "# HELP trainyard_requests_total Requests answered, by model, endpoint and HTTP status.\n"
-         "# TYPE trainyard_requests_total counter\n" + requests;
-  out += "# HELP trainyard_request_duration_seconds Time from a request's arrival to its answer.\n"
-         "# TYPE trainyard_request_duration_seconds histogram\n" + request_seconds;
-  out += "# HELP trainyard_inference_duration_seconds Time of one forward pass (one batch).\n"
-         "# TYPE trainyard_inference_duration_seconds histogram\n" + inference_seconds;
-  out += "# HELP trainyard_batch_size Items per forward pass.\n"
-         "# TYPE trainyard_batch_size histogram\n" + batch_size;
-  out += "# HELP trainyard_queue_depth Requests waiting for a model instance.\n"
-         "# TYPE trainyard_queue_depth gauge\n" + queue_depth;
+  out +=
+      "# HELP trainyard_up Whether the server is up.\n# TYPE trainyard_up gauge\ntrainyard_up 1\n";
+  out +=
+      "# HELP trainyard_requests_total Requests answered, by model, endpoint and HTTP status.\n"
+      "# TYPE trainyard_requests_total counter\n" +
+      requests;
+  out +=
+      "# HELP trainyard_request_duration_seconds Time from a request's arrival to its answer.\n"
+      "# TYPE trainyard_request_duration_seconds histogram\n" +
+      request_seconds;
+  out +=
+      "# HELP trainyard_inference_duration_seconds Time of one forward pass (one batch).\n"
+      "# TYPE trainyard_inference_duration_seconds histogram\n" +
+      inference_seconds;
+  out +=
+      "# HELP trainyard_batch_size Items per forward pass.\n"
+      "# TYPE trainyard_batch_size histogram\n" +
+      batch_size;
+  out +=
+      "# HELP trainyard_queue_depth Requests waiting for a model instance.\n"
+      "# TYPE trainyard_queue_depth gauge\n" +
+      queue_depth;
   return out;
 }
 

@@ -29,9 +29,15 @@ TEST(Metrics, CountsRequestsPerModelEndpointAndCode) {
   m.CountRequest("digits", "1", "infer", 400);
   m.CountRequest("digits", "2", "score", 200);
   std::string text = m.Render();
-  EXPECT_TRUE(Has(text, R"(trainyard_requests_total{model="digits",version="1",endpoint="infer",code="200"} 2)"));
-  EXPECT_TRUE(Has(text, R"(trainyard_requests_total{model="digits",version="1",endpoint="infer",code="400"} 1)"));
-  EXPECT_TRUE(Has(text, R"(trainyard_requests_total{model="digits",version="2",endpoint="score",code="200"} 1)"));
+  EXPECT_TRUE(
+      Has(text,
+          R"(trainyard_requests_total{model="digits",version="1",endpoint="infer",code="200"} 2)"));
+  EXPECT_TRUE(
+      Has(text,
+          R"(trainyard_requests_total{model="digits",version="1",endpoint="infer",code="400"} 1)"));
+  EXPECT_TRUE(
+      Has(text,
+          R"(trainyard_requests_total{model="digits",version="2",endpoint="score",code="200"} 1)"));
 }
 
 TEST(Metrics, HistogramsAreCumulative) {
@@ -72,8 +78,9 @@ TEST(Metrics, QueueDepthIsAGauge) {
 TEST(Metrics, LabelValuesAreEscaped) {
   Metrics m;
   m.CountRequest("a\"b\\c\nd", "1", "score", 200);
-  EXPECT_TRUE(Has(m.Render(),
-                  R"(trainyard_requests_total{model="a\"b\\c\nd",version="1",endpoint="score",code="200"} 1)"));
+  EXPECT_TRUE(Has(
+      m.Render(),
+      R"(trainyard_requests_total{model="a\"b\\c\nd",version="1",endpoint="score",code="200"} 1)"));
 }
 
 TEST(Metrics, RecordsFromManyThreads) {
@@ -89,7 +96,8 @@ TEST(Metrics, RecordsFromManyThreads) {
   }
   for (auto& t : threads) t.join();
   std::string text = m.Render();
-  EXPECT_TRUE(Has(text, R"(trainyard_requests_total{model="m",version="0",endpoint="score",code="200"} 4000)"));
+  EXPECT_TRUE(Has(
+      text, R"(trainyard_requests_total{model="m",version="0",endpoint="score",code="200"} 4000)"));
   EXPECT_TRUE(Has(text, R"(trainyard_batch_size_count{model="m",version="1"} 4000)"));
 }
 

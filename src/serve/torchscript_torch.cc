@@ -189,9 +189,9 @@ Result<std::unique_ptr<Backend>> LoadTorchScript(const std::string& file, bool g
       return Unavailable(at::hasCUDA() ? "GPU asked but no CUDA device is visible"
                                        : "GPU asked but this libtorch has no CUDA");
     }
-    device = torch::Device(torch::kCUDA,
-                           static_cast<c10::DeviceIndex>(
-                               instance % static_cast<int>(torch::cuda::device_count())));
+    device = torch::Device(
+        torch::kCUDA,
+        static_cast<c10::DeviceIndex>(instance % static_cast<int>(torch::cuda::device_count())));
   }
   torch::jit::Module module;
   try {

@@ -69,10 +69,11 @@ class TorchScript : public ::testing::Test {
       return;
     }
     std::ofstream(*dir_ / "make.py") << kMakeModels;
-    auto r = RunCommand({"/usr/bin/python3", *dir_ / "make.py", dir_->path()},
-                        {.timeout_seconds = 300});
+    auto r =
+        RunCommand({"/usr/bin/python3", *dir_ / "make.py", dir_->path()}, {.timeout_seconds = 300});
     if (!r.ok() || r->exit_code != 0) {
-      make_error_ = "scripting the test models failed: " + (r.ok() ? r->err : r.status().ToString());
+      make_error_ =
+          "scripting the test models failed: " + (r.ok() ? r->err : r.status().ToString());
     }
   }
   static void TearDownTestSuite() {
@@ -157,21 +158,21 @@ TEST_F(TorchScript, RunsAModel) {
 TEST_F(TorchScript, AWrongShapeIsRefusedWithTheTorchErrorThenWithTheLearnedShape) {
   auto s = Serve(Model("digits"));
   ASSERT_TRUE(s->Ready()) << s->LoadError();
-  auto wrong = s->Infer(One(Make<float>(DType::kFP32, {2, 32}, std::vector<float>(64, 1))),
-                        Deadline());
+  auto wrong =
+      s->Infer(One(Make<float>(DType::kFP32, {2, 32}, std::vector<float>(64, 1))), Deadline());
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(wrong.status().message().find("mat1 and mat2 shapes cannot be multiplied"),
             std::string::npos)
       << wrong.status().message();
   EXPECT_EQ(wrong.status().message().find('\n'), std::string::npos);  // one line
-  auto right = s->Infer(One(Make<float>(DType::kFP32, {1, 1, 8, 8}, std::vector<float>(64, 1))),
-                        Deadline());
+  auto right =
+      s->Infer(One(Make<float>(DType::kFP32, {1, 1, 8, 8}, std::vector<float>(64, 1))), Deadline());
   ASSERT_TRUE(right.ok()) << right.status().ToString();
   EXPECT_EQ((*right)[0].shape, (std::vector<int64_t>{1, 10}));
   EXPECT_NEAR(Values<float>((*right)[0])[3], 64 * 0.01 + 0.5, 1e-5);
-  auto later = s->Infer(One(Make<float>(DType::kFP32, {2, 64}, std::vector<float>(128, 1))),
-                        Deadline());
+  auto later =
+      s->Infer(One(Make<float>(DType::kFP32, {2, 64}, std::vector<float>(128, 1))), Deadline());
   EXPECT_EQ(later.status().message(), "expected shape [-1, 1, 8, 8] (FP32), got [2, 64]");
 }
 
@@ -184,8 +185,8 @@ TEST_F(TorchScript, DeclaredInputShapeFromTags) {
   EXPECT_EQ(info.inputs[0].shape, (std::vector<int64_t>{-1, 1, 8, 8}));
   ASSERT_EQ(info.outputs.size(), 1u);  // from the warm-up
   EXPECT_EQ(info.outputs[0].shape, (std::vector<int64_t>{-1, 10}));
-  auto r = s->Infer(One(Make<float>(DType::kFP32, {2, 64}, std::vector<float>(128, 1))),
-                    Deadline());
+  auto r =
+      s->Infer(One(Make<float>(DType::kFP32, {2, 64}, std::vector<float>(128, 1))), Deadline());
   EXPECT_EQ(r.status().message(), "expected shape [-1, 1, 8, 8] (FP32), got [2, 64]");
 
   auto bad = Serve(Model("digits"), {}, {{"input_shape", "1,x"}});
@@ -232,7 +233,8 @@ TEST_F(TorchScript, EveryTorchDatatypeGoesThroughUnchanged) {
   words.shape = {1};
   words.strings = {"hello"};
   auto r = s->Infer(One(words), Deadline());
-  EXPECT_EQ(r.status().message(), "BYTES inputs cannot go to a TorchScript model (it takes tensors)");
+  EXPECT_EQ(r.status().message(),
+            "BYTES inputs cannot go to a TorchScript model (it takes tensors)");
 }
 
 TEST_F(TorchScript, TupleAndDictOutputsBecomeSeveralTensors) {
