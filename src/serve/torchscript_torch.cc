@@ -59,25 +59,30 @@ Result<DType> OipType(c10::ScalarType type) {
                   ", which the Open Inference Protocol cannot carry");
 }
 
-// The part of a torch error a user needs: the TorchScript interpreter wraps the operator's error
-// ("RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x64 and 32x10)") in a traceback;
-// the last such line is the cause. Otherwise the first non-empty line.
+// The part of a torch error a user needs. The TorchScript interpreter wraps the cause in a
+// traceback that ends with the code and a "<--- HERE" marker; the first unindented line after
+// the marker is the cause ("RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x64 and
+// 32x10)", "builtins.ValueError: ..."). Otherwise the first non-empty line.
 std::string Brief(const std::string& what) {
-  for (const char* marker : {"RuntimeError: ", "Exception: ", "Error: "}) {
-    size_t at = what.rfind(marker);
-    if (at != std::string::npos && (at == 0 || what[at - 1] == '\n' || what[at - 1] == ' ')) {
-      size_t begin = what.rfind('\n', at);
-      begin = begin == std::string::npos ? 0 : begin + 1;
-      size_t end = what.find('\n', at);
-      std::string line = what.substr(begin, end == std::string::npos ? end : end - begin);
-      if (line.rfind("RuntimeError: ", 0) == 0) line = line.substr(14);
-      return line;
+  auto clean = [](std::string line) {
+    for (const char* prefix : {"RuntimeError: ", "builtins."}) {
+      if (line.rfind(prefix, 0) == 0) line = line.substr(std::strlen(prefix));
+    }
+    return line;
+  };
+  size_t here = what.rfind("<--- HERE");
+  if (here != std::string::npos) {
+    for (size_t at = what.find('\n', here); at != std::string::npos && at + 1 < what.size();) {
+      size_t end = what.find('\n', at + 1);
+      std::string line = what.substr(at + 1, end == std::string::npos ? end : end - at - 1);
+      if (!line.empty() && line[0] != ' ') return clean(line);
+      at = end;
     }
   }
   size_t begin = what.find_first_not_of("\n ");
   if (begin == std::string::npos) return "unknown torch error";
   size_t end = what.find('\n', begin);
-  return what.substr(begin, end == std::string::npos ? end : end - begin);
+  return clean(what.substr(begin, end == std::string::npos ? end : end - begin));
 }
 
 std::string Brief(const std::exception& e) {
