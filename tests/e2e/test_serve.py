@@ -349,18 +349,19 @@ def test_batching_gives_the_answers_of_batch_one(model_files, servers, tmp_path)
 
 
 def test_deadline_is_504_and_a_full_queue_is_503(model_files, servers, tmp_path):
-    # One instance, one place in the queue; a forward of 500 products takes seconds here.
+    # One instance, one place in the queue; a forward of 6000 products takes seconds here (500
+    # took only 0.2 s, too short for the requests below to find it still running).
     s = servers([SERVE_BIN, "--model", f"slow:1={model_files / 'slow.pt'}", "--queue-size", "1",
                  "--timeout-ms", "20000"], tmp_path)
     s.wait_ready()
     assert s.request("POST", "/predictions/slow", {"data": [[0, 1]]})[:2] == (200, [[0.0, 2.0]])
     with ThreadPoolExecutor(max_workers=3) as pool:
-        first = pool.submit(s.request, "POST", "/predictions/slow", {"data": [[500, 1]]})
+        first = pool.submit(s.request, "POST", "/predictions/slow", {"data": [[6000, 1]]})
         time.sleep(0.3)  # the first is queued or running for seconds from here on
         others = [pool.submit(s.request, "POST", "/predictions/slow", {"data": [[0, n]]})
                   for n in (2, 3)]
         answers = [f.result()[:2] for f in others]
-        assert first.result()[:2] == (200, [[1000.0, 2.0]])
+        assert first.result()[:2] == (200, [[12000.0, 2.0]])
     full = [body for status, body in answers if status == 503]
     assert full and "queue full" in full[0]["error"], answers
     s.stop()
@@ -368,7 +369,7 @@ def test_deadline_is_504_and_a_full_queue_is_503(model_files, servers, tmp_path)
     s = servers([SERVE_BIN, "--model", f"slow:1={model_files / 'slow.pt'}", "--timeout-ms",
                  "300"], tmp_path)
     s.wait_ready()
-    status, body, _ = s.request("POST", "/predictions/slow", {"data": [[500, 1]]})
+    status, body, _ = s.request("POST", "/predictions/slow", {"data": [[6000, 1]]})
     assert status == 504 and "deadline" in body["error"], body
     deadline = time.time() + 60  # the slow forward ends; quick requests answer again
     while s.request("POST", "/predictions/slow", {"data": [[0, 1]]})[0] != 200:
