@@ -12,12 +12,6 @@
 namespace trainyard::cli {
 namespace {
 
-// Every failure of these verbs but a usage error exits 1 (an unknown name or model included).
-Status ErrorExitsOne(const Status& s) {
-  if (s.code() == StatusCode::kNotFound) return FailedPrecondition(s.message());
-  return s;
-}
-
 nlohmann::json DeploymentToJson(const store::Workspace& ws, const store::DeploymentRecord& d) {
   nlohmann::json models = nlohmann::json::array();
   for (const auto& [name, version] : d.models) {
@@ -56,7 +50,7 @@ Result<int> Deploy(Context& ctx, DeployFlags& f) {
     std::fflush(stderr);
   };
   auto deployed = runner::Deploy(ws, f.request);
-  if (!deployed.ok()) return ErrorExitsOne(deployed.status());
+  if (!deployed.ok()) return deployed.status();
   const std::string& name = f.request.name;
   if (f.no_wait) {
     if (f.json) {
@@ -74,7 +68,7 @@ Result<int> Deploy(Context& ctx, DeployFlags& f) {
     std::fprintf(stderr, "%s\n", line.c_str());
     std::fflush(stderr);
   });
-  if (!done.ok()) return ErrorExitsOne(done.status());
+  if (!done.ok()) return done.status();
   if (f.json) std::printf("%s\n", JsonText(DeploymentToJson(*ws, *done)).c_str());
   if (done->state == store::kDeployFailed) {
     std::fprintf(stderr, "trainyard: deployment %s failed: %s\n", name.c_str(),
@@ -115,7 +109,7 @@ Status Show(Context& ctx, const DeploymentFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   (void)runner::ReapDeployments(ws);
   auto found = store::GetDeployment(ws, f.name);
-  if (!found.ok()) return ErrorExitsOne(found.status());
+  if (!found.ok()) return found.status();
   const store::DeploymentRecord& d = *found;
   if (f.json) {
     std::printf("%s\n", JsonText(DeploymentToJson(*ws, d)).c_str());
@@ -139,7 +133,7 @@ Status Show(Context& ctx, const DeploymentFlags& f) {
 Status Logs(Context& ctx, const DeploymentFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   auto found = store::GetDeployment(ws, f.name);
-  if (!found.ok()) return ErrorExitsOne(found.status());
+  if (!found.ok()) return found.status();
   std::string path = runner::DeploymentLogPath(*ws, f.name);
   if (!PathExists(path)) return Status::Ok();  // the server has not started yet
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
@@ -158,7 +152,7 @@ Status Logs(Context& ctx, const DeploymentFlags& f) {
 Status Delete(Context& ctx, const DeploymentFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   Status s = runner::DeleteDeployment(ws, f.name);
-  if (!s.ok()) return ErrorExitsOne(s);
+  if (!s.ok()) return s;
   std::printf("deleted deployment %s\n", f.name.c_str());
   return Status::Ok();
 }

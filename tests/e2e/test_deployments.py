@@ -260,12 +260,12 @@ def test_scoring_script_deployment_and_refusals(deployments):
     taken = ty.run("deploy", "words", "--model", "lookup", check=1)
     assert "deployment words exists (Healthy); delete it first" in taken.stderr
     # An unknown model, an unknown version: nothing is recorded.
-    unknown = ty.run("deploy", "other", "--model", "nosuch", check=1)
+    unknown = ty.run("deploy", "other", "--model", "nosuch", check=2)
     assert "nosuch" in unknown.stderr
-    unknown_version = ty.run("deploy", "other", "--model", "lookup:7", check=1)
+    unknown_version = ty.run("deploy", "other", "--model", "lookup:7", check=2)
     assert "lookup" in unknown_version.stderr and "7" in unknown_version.stderr
     # An entry that does not exist, or lies outside its folder.
-    ty.run("deploy", "other", "--model", "lookup", "--entry", "nope.py", check=1, cwd=project)
+    ty.run("deploy", "other", "--model", "lookup", "--entry", "nope.py", check=2, cwd=project)
     outside = ty.run("deploy", "other", "--model", "lookup", "--entry", str(table), check=2,
                      cwd=project)
     assert "inside the source folder" in outside.stderr
@@ -276,7 +276,7 @@ def test_scoring_script_deployment_and_refusals(deployments):
 
     # Unknown deployments are named with the known ones.
     for verb in ("show", "logs", "delete"):
-        missing = ty.run("deployment", verb, "nosuch", check=1)
+        missing = ty.run("deployment", verb, "nosuch", check=2)
         assert "no deployment named \"nosuch\" (deployments: words)" in missing.stderr
 
     # A script whose init() raises fails its deployment with the message.
