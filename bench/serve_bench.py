@@ -32,8 +32,8 @@ Every process started here is stopped before it returns, also on failure.
 import argparse
 import json
 import os
+import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -161,7 +161,8 @@ with torch.no_grad():
     for _ in range(runs):
         t = time.perf_counter(); m(x); ms.append((time.perf_counter() - t) * 1000)
 ms.sort()
-print(json.dumps({{"median_ms": ms[len(ms) // 2], "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))]}}))
+p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+print(json.dumps({{"median_ms": ms[len(ms) // 2], "p99_ms": p99}}))
 """
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True, timeout=300)
@@ -200,36 +201,45 @@ def main():
 
     import torch  # only for its version in the report
     tmp = Path(tempfile.mkdtemp(prefix="serve-bench-"))
-    subprocess.run([sys.executable, str(HERE / "serve_models.py"), str(tmp / "models"),
-                    "--resnet-sizes", args.resnet_sizes], check=True, stdout=subprocess.DEVNULL)
-    models = json.loads((tmp / "models" / "models.json").read_text())
-    if args.models:
-        models = {k: v for k, v in models.items() if k in args.models.split(",")}
+    try:
+        # Copies of the programs: a rebuild of the tree during the run must not swap them.
+        for exe in ("src/serve/trainyard-serve", "bench/serve_load", "bench/serve_forward"):
+            if (build / exe).exists():
+                (tmp / "bin" / exe).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(build / exe, tmp / "bin" / exe)
+        build = tmp / "bin"
+        subprocess.run([sys.executable, str(HERE / "serve_models.py"), str(tmp / "models"),
+                        "--resnet-sizes", args.resnet_sizes], check=True, stdout=subprocess.DEVNULL)
+        models = json.loads((tmp / "models" / "models.json").read_text())
+        if args.models:
+            models = {k: v for k, v in models.items() if k in args.models.split(",")}
 
-    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, torch "
-          f"{torch.__version__}, intra-op threads {args.threads}, "
-          f"{args.seconds:g} s per cell after {args.warmup:g} s warm-up, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
-    results = {"threads": args.threads, "torch": torch.__version__, "models": {}}
-    for name, model in models.items():
-        entry = results["models"][name] = {
-            "forward_cpp": forward_cpp(build, model, args.threads),
-            "forward_python": forward_python(model, args.threads), "cells": {}}
-        for label in servers:
-            server = start_server(SERVERS[label], build, name, model, args.threads, tmp, label)
-            try:
-                for c in levels:
-                    r = load(build, server.port, model["body"], c, args.seconds, args.warmup)
-                    entry["cells"][f"{label}|{c}"] = r
-                    print(f"  {name:14} {label:18} c={c:<3} {r['rps']:8.1f} rps  p50 "
-                          f"{r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  errors "
-                          f"{r['errors']}{'  (' + r['first_error'][:80] + ')' if r['errors'] else ''}",
-                          flush=True)
-            finally:
-                server.stop()
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    report(results, servers, levels)
+        print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, torch "
+              f"{torch.__version__}, intra-op threads {args.threads}, "
+              f"{args.seconds:g} s per cell after {args.warmup:g} s warm-up, "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
+        results = {"threads": args.threads, "torch": torch.__version__, "models": {}}
+        for name, model in models.items():
+            entry = results["models"][name] = {
+                "forward_cpp": forward_cpp(build, model, args.threads),
+                "forward_python": forward_python(model, args.threads), "cells": {}}
+            for label in servers:
+                server = start_server(SERVERS[label], build, name, model, args.threads, tmp, label)
+                try:
+                    for c in levels:
+                        r = load(build, server.port, model["body"], c, args.seconds, args.warmup)
+                        entry["cells"][f"{label}|{c}"] = r
+                        why = f"  ({r['first_error'][:80]})" if r["errors"] else ""
+                        print(f"  {name:14} {label:18} c={c:<3} {r['rps']:8.1f} rps  p50 "
+                              f"{r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  errors "
+                              f"{r['errors']}{why}", flush=True)
+                finally:
+                    server.stop()
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        report(results, servers, levels)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def report(results, servers, levels):

@@ -1,8 +1,9 @@
 """Models and request bodies for the serving benchmark (bench/serve_bench.py).
 
 Writes into OUT_DIR:
-  digits.pt            examples/digits' MLP (64 -> 128 -> 128 -> 10) trained briefly on scikit-learn's
-                       8x8 digits by examples/digits/train.py itself, saved with torch.jit.script
+  digits.pt            examples/digits' MLP (64 -> 128 -> 128 -> 10) trained briefly on
+                       scikit-learn's 8x8 digits by examples/digits/train.py itself, saved with
+                       torch.jit.script
   digits.json          a request body: {"data": [[64 pixels / 16]]}, one real test image
   resnet18_S.pt        torchvision's ResNet-18 with random weights (seeded), torch.jit.trace-d
                        on [1, 3, S, S] (S = 224 unless --resnet-sizes says otherwise)
