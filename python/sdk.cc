@@ -5,6 +5,11 @@
 // Errors: InvalidArgument and NotFound become ValueError, Timeout TimeoutError, anything else
 // RuntimeError.
 //
+// The model registry and the deployments (models/registry.h, runner/deployment.h) are bound as
+// functions of a workspace folder for trainyard.model: each call opens the workspace on a
+// connection of its own without the GIL and returns the JSON the CLI's --json prints (contracts A
+// and C of issue 16), as text.
+//
 // Threads: a C++ Workspace (one SQLite connection) and the runs and experiments made from it must
 // be used by one thread at a time, while Python code may share them between threads (a notebook's
 // status widget beside a wait). So every call releases the GIL and then takes the workspace's
@@ -16,8 +21,16 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 
+#include "common/files.h"
+#include "models/json.h"
+#include "models/registry.h"
+#include "models/usage.h"
+#include "runner/deployment.h"
+#include "store/deployments.h"
+#include "store/workspace.h"
 #include "trainyard/trainyard.h"
 
 namespace py = pybind11;
@@ -142,6 +155,194 @@ std::string Wait(const SdkRun& run, const std::string& workspace_dir, bool show_
   }();
   if (interrupted) throw py::error_already_set();  // the KeyboardInterrupt set by the handler
   return Take(std::move(details)).status;
+}
+
+// Runs f(store::Workspace*) without the GIL on a connection of its own to the workspace at `dir`
+// ("" = $TRAINYARD_WORKSPACE, else ~/.trainyard) and returns its Result or Status (to be raised
+// once the GIL is held again).
+template <typename F>
+auto InWorkspace(const std::string& dir, F f) -> decltype(f(nullptr)) {
+  py::gil_scoped_release release;
+  auto ws = store::Workspace::Open(store::ResolveWorkspaceDir(dir));
+  if (!ws.ok()) return ws.status();
+  return f(ws->get());
+}
+
+Result<store::ModelRecord> ResolveModel(store::Workspace* ws, const std::string& text) {
+  ASSIGN_OR_RETURN(models::ModelRef ref, models::ParseModelRef(text));
+  return models::Resolve(ws, ref);
+}
+
+// Sets *field from d[key] when d has it (TypeError-like RuntimeError when it does not convert).
+template <typename T>
+void SetFrom(const py::dict& d, const char* key, T* field) {
+  if (d.contains(key)) *field = py::cast<T>(d[key]);
+}
+
+// A runner::DeployRequest from the dict trainyard.model.deploy_request() builds (the keys are
+// DeployRequest's fields; the ones left out keep their defaults); ValueError naming a key that is
+// not a field.
+runner::DeployRequest DeployRequestFrom(const py::dict& d) {
+  static const std::set<std::string> kKeys = {
+      "name",      "models",  "entry",      "source",
+      "port",      "host",    "batch_size", "max_batch_delay_ms",
+      "instances", "workers", "gpu",        "conda_file",
+      "pip"};
+  for (const auto& item : d) {
+    const std::string key = py::cast<std::string>(item.first);
+    if (kKeys.count(key) == 0) throw py::value_error("deploy: unknown request field " + key);
+  }
+  runner::DeployRequest r;
+  SetFrom(d, "name", &r.name);
+  SetFrom(d, "models", &r.models);
+  SetFrom(d, "entry", &r.entry);
+  SetFrom(d, "source", &r.source);
+  SetFrom(d, "port", &r.port);
+  SetFrom(d, "host", &r.host);
+  SetFrom(d, "batch_size", &r.batch_size);
+  SetFrom(d, "max_batch_delay_ms", &r.max_batch_delay_ms);
+  SetFrom(d, "instances", &r.instances);
+  SetFrom(d, "workers", &r.workers);
+  SetFrom(d, "gpu", &r.gpu);
+  SetFrom(d, "conda_file", &r.conda_file);
+  SetFrom(d, "pip", &r.pip);
+  return r;
+}
+
+void DefineRegistry(py::module_& m) {
+  m.def(
+      "model_register",
+      [](const std::string& workspace, const std::string& name, const std::string& path,
+         const std::string& run_id, const std::string& description,
+         const std::map<std::string, std::string>& tags,
+         const std::map<std::string, std::string>& properties) {
+        models::RegisterRequest request{name, path, run_id, description, tags, properties};
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          ASSIGN_OR_RETURN(models::Registered r, models::Register(ws, request));
+          nlohmann::json j = models::ModelToJson(r.model);
+          j["already_registered"] = r.already_registered;
+          return j.dump();
+        }));
+      },
+      py::arg("workspace"), py::arg("name"), py::arg("path"), py::arg("run_id") = "",
+      py::arg("description") = "", py::arg("tags") = std::map<std::string, std::string>{},
+      py::arg("properties") = std::map<std::string, std::string>{},
+      "`trainyard model register ... --json`: the new (or same-bytes) version's JSON text.");
+  m.def(
+      "model_list",
+      [](const std::string& workspace, const std::string& name) {
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          if (!name.empty()) RETURN_IF_ERROR(models::ParseModelRef(name).status());
+          ASSIGN_OR_RETURN(auto all, store::ListModels(ws, name));
+          nlohmann::json out = nlohmann::json::array();
+          for (const auto& model : all) out.push_back(models::ModelToJson(model));
+          return out.dump();
+        }));
+      },
+      py::arg("workspace"), py::arg("name") = "",
+      "`trainyard model list [NAME] --json`: every version (of NAME), as JSON text.");
+  m.def(
+      "model_show",
+      [](const std::string& workspace, const std::string& ref) {
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          ASSIGN_OR_RETURN(store::ModelRecord model, ResolveModel(ws, ref));
+          ASSIGN_OR_RETURN(std::vector<std::string> users,
+                           models::DeploymentsUsing(ws, model.name, model.version));
+          nlohmann::json j = models::ModelToJson(model);
+          j["deployments"] = users;
+          return j.dump();
+        }));
+      },
+      py::arg("workspace"), py::arg("ref"),
+      "`trainyard model show NAME[:V] --json`: the version and its deployments, as JSON text.");
+  m.def(
+      "model_path",
+      [](const std::string& workspace, const std::string& ref) {
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          ASSIGN_OR_RETURN(store::ModelRecord model, ResolveModel(ws, ref));
+          ASSIGN_OR_RETURN(std::string dir, models::ModelDir(ws, model));
+          return AbsolutePath(dir) + "/" + model.path;
+        }));
+      },
+      py::arg("workspace"), py::arg("ref"),
+      "`trainyard model path NAME[:V]`: the read-only file or folder's absolute path.");
+  m.def(
+      "model_download",
+      [](const std::string& workspace, const std::string& ref, const std::string& dest_dir) {
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          ASSIGN_OR_RETURN(store::ModelRecord model, ResolveModel(ws, ref));
+          const std::string dir = AbsolutePath(ExpandHome(dest_dir.empty() ? "." : dest_dir));
+          RETURN_IF_ERROR(models::Download(ws, model, dir));
+          return dir + "/" + model.path;
+        }));
+      },
+      py::arg("workspace"), py::arg("ref"), py::arg("dest_dir") = "",
+      "`trainyard model download NAME[:V] --dir D`: the path written.");
+  m.def(
+      "model_delete",
+      [](const std::string& workspace, const std::string& name, int64_t version) {
+        Check(InWorkspace(workspace,
+                          [&](store::Workspace* ws) { return models::Delete(ws, name, version); }));
+      },
+      py::arg("workspace"), py::arg("name"), py::arg("version"),
+      "`trainyard model delete NAME:V` (refused naming the deployments that use it).");
+
+  m.def(
+      "deploy",
+      [](const std::string& workspace, const py::dict& request) {
+        runner::DeployRequest r = DeployRequestFrom(request);
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          ASSIGN_OR_RETURN(store::DeploymentRecord d, runner::Deploy(ws, r));
+          return runner::DeploymentToJson(*ws, d).dump();
+        }));
+      },
+      py::arg("workspace"), py::arg("request"),
+      "`trainyard deploy NAME ... --no-wait --json`: records the deployment, starts its "
+      "supervisor and returns its JSON text (Transitioning) at once.");
+  m.def(
+      "deployment_show",
+      [](const std::string& workspace, const std::string& name) {
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          (void)runner::ReapDeployments(ws);
+          ASSIGN_OR_RETURN(store::DeploymentRecord d, store::GetDeployment(ws, name));
+          return runner::DeploymentToJson(*ws, d).dump();
+        }));
+      },
+      py::arg("workspace"), py::arg("name"),
+      "`trainyard deployment show NAME --json`, as JSON text.");
+  m.def(
+      "deployment_list",
+      [](const std::string& workspace) {
+        return Take(InWorkspace(workspace, [&](store::Workspace* ws) -> Result<std::string> {
+          (void)runner::ReapDeployments(ws);
+          ASSIGN_OR_RETURN(auto all, store::ListDeployments(ws));
+          nlohmann::json out = nlohmann::json::array();
+          for (const auto& d : all) out.push_back(runner::DeploymentToJson(*ws, d));
+          return out.dump();
+        }));
+      },
+      py::arg("workspace"), "`trainyard deployment list --json`, as JSON text.");
+  m.def(
+      "deployment_logs",
+      [](const std::string& workspace, const std::string& name, int tail) {
+        std::string text = Take(InWorkspace(workspace, [&](store::Workspace* ws) {
+          return runner::DeploymentLogText(ws, name, tail);
+        }));
+        PyObject* decoded =
+            PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace");
+        if (decoded == nullptr) throw py::error_already_set();
+        return py::reinterpret_steal<py::str>(decoded);
+      },
+      py::arg("workspace"), py::arg("name"), py::arg("tail") = 0,
+      "`trainyard deployment logs NAME [--tail N]`: the server log's text.");
+  m.def(
+      "deployment_delete",
+      [](const std::string& workspace, const std::string& name) {
+        Check(InWorkspace(
+            workspace, [&](store::Workspace* ws) { return runner::DeleteDeployment(ws, name); }));
+      },
+      py::arg("workspace"), py::arg("name"),
+      "`trainyard deployment delete NAME`: stops the server and removes the deployment.");
 }
 
 void DefineModule(py::module_& m) {
@@ -312,6 +513,8 @@ void DefineModule(py::module_& m) {
             Check(Locked(w, [&](const Workspace& ws) { return ws.RemoveTarget(name); }));
           },
           py::arg("name"));
+
+  DefineRegistry(m);
 }
 
 }  // namespace

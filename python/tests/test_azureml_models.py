@@ -1,12 +1,12 @@
 """azureml.core Model, InferenceConfig, deployment configurations and ContainerImage
 configurations (issue 16), against the hosted SDK's documented behaviour: argument checks,
 Model.get_model_path inside a scoring process (AZUREML_MODEL_DIR), service names, and what a
-deployment configuration asks of `trainyard deploy` (the argv, read from a recording stand-in for
-the trainyard executable). The flows over the real CLI are in test_azureml_deploy.py."""
+deployment configuration asks of the deployments (the request trainyard._sdk.deploy receives, read
+from a recording stand-in for the binding). The flows over the real binding, server and workers
+are in test_azureml_deploy.py."""
 
 import json
 import os
-import stat
 import sys
 import warnings
 
@@ -174,43 +174,43 @@ def test_immutable_versions_refuse_tag_changes_clearly():
             call()
 
 
-# ---- what deploy asks of the trainyard executable ---------------------------------------------
+# ---- what deploy asks of the binding --------------------------------------------------------
 
-RECORDER = """#!{python}
-import json, os, sys
-args = sys.argv[1:]
-with open({log!r}, "a") as f:
-    f.write(json.dumps({{"argv": args, "cwd": os.getcwd()}}) + "\\n")
-if args[2:5] == ["deployment", "show", "nope"]:
-    print("no deployment named nope", file=sys.stderr)
-    sys.exit(1)
-if args[2:4] == ["deployment", "show"]:
-    print(json.dumps({{"name": args[4], "state": "Transitioning", "scoring_uri": "", "port": 0,
-                      "models": [{{"name": "digits", "version": 1}}], "entry": "", "error": "",
-                      "restarts": 0, "created_at": "2026-01-01T00:00:00Z",
-                      "updated_at": "2026-01-01T00:00:00Z", "logs": "/tmp/x.log"}}))
-    sys.exit(0)
-print("{{}}")
-"""
+def _document(name):
+    return {"name": name, "state": "Transitioning", "scoring_uri": "", "port": 0,
+            "models": [{"name": "digits", "version": 1}], "entry": "", "error": "",
+            "restarts": 0, "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "logs": "/tmp/x.log"}
+
+
+class RecordingBinding:
+    """Stands in for trainyard._sdk's deployment functions: records every call and answers as the
+    binding does (JSON text; ValueError, the binding's NotFound, for the deployment "nope")."""
+
+    def __init__(self):
+        self.calls = []
+
+    def deploy(self, workspace, request):
+        self.calls.append(("deploy", workspace, request))
+        return json.dumps(_document(request["name"]))
+
+    def deployment_show(self, workspace, name):
+        self.calls.append(("deployment_show", workspace, name))
+        if name == "nope":
+            raise ValueError("no deployment named nope")
+        return json.dumps(_document(name))
 
 
 @pytest.fixture
 def recorder(home, monkeypatch):
-    log = home / "argv.jsonl"
-    exe = home / "trainyard"
-    exe.write_text(RECORDER.format(python=sys.executable, log=str(log)))
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("TRAINYARD_BIN", str(exe))
-
-    def calls():
-        return [json.loads(line) for line in log.read_text().splitlines()] \
-            if log.exists() else []
-    return calls
+    binding = RecordingBinding()
+    monkeypatch.setattr(trainyard.model, "_binding", lambda: binding)
+    return binding
 
 
-def _deploy_call(calls):
-    found = [c for c in calls() if c["argv"][2] == "deploy"]
-    assert len(found) == 1, calls()
+def _deploy_call(recorder):
+    found = [c for c in recorder.calls if c[0] == "deploy"]
+    assert len(found) == 1, recorder.calls
     return found[0]
 
 
@@ -225,16 +225,15 @@ def test_model_deploy_passes_entry_source_port_and_packages(home, recorder):
     service = Model.deploy(ws, "digits-svc", ["digits:1"], config,
                            LocalWebservice.deploy_configuration(port=8890))
     assert isinstance(service, LocalWebservice) and service.state == "Transitioning"
-    call = _deploy_call(recorder)
-    argv = call["argv"]
-    assert argv[:4] == ["--workspace", ws.path, "deploy", "digits-svc"]
-    pairs = list(zip(argv, argv[1:]))
-    for pair in [("--model", "digits:1"), ("--entry", "score.py"),
-                 ("--source", str(home / "serve")), ("--port", "8890"),
-                 ("--pip", "azureml-defaults"), ("--pip", "pillow")]:
-        assert pair in pairs, argv
-    assert "--no-wait" in argv and "--gpu" not in argv
-    assert call["cwd"] == str(home / "serve")
+    # Model.deploy does not wait: one deploy call and nothing polled.
+    assert [c[0] for c in recorder.calls] == ["deploy"]
+    _, workspace, request = _deploy_call(recorder)
+    assert workspace == ws.path
+    assert request["name"] == "digits-svc" and request["models"] == ["digits:1"]
+    assert (request["entry"], request["source"], request["port"]) == (
+        "score.py", str(home / "serve"), 8890)
+    assert request["pip"] == ["azureml-defaults", "pillow"]
+    assert "gpu" not in request and "conda_file" not in request
     # The hosted compute type is kept beside the deployment: Webservice(ws, name) reopens it as
     # the class it was deployed as.
     assert type(Webservice(ws, "digits-svc")) is LocalWebservice
@@ -251,8 +250,8 @@ def test_aks_replicas_become_workers_and_gpu_cores_the_gpu(home, recorder, monke
                                                                   cpu_cores=2))
     assert isinstance(service, AksWebservice) and service.compute_type == "AKS"
     assert any("on this machine" in str(w.message) for w in caught)
-    argv = _deploy_call(recorder)["argv"]
-    assert ("--workers", "3") in list(zip(argv, argv[1:])) and "--gpu" in argv
+    request = _deploy_call(recorder)[2]
+    assert request["workers"] == 3 and request["gpu"] is True and "instances" not in request
 
 
 def test_no_deployment_config_is_aci_served_locally_with_a_warning(home, recorder, monkeypatch):
@@ -261,8 +260,9 @@ def test_no_deployment_config_is_aci_served_locally_with_a_warning(home, recorde
     with pytest.warns(UserWarning, match="AciWebservice: trainyard serves"):
         service = Model.deploy(ws, "torchscript-svc", ["digits:1"])
     assert isinstance(service, AciWebservice) and service.compute_type == "ACI"
-    argv = _deploy_call(recorder)["argv"]
-    assert "--entry" not in argv and ("--model", "digits:1") in list(zip(argv, argv[1:]))
+    request = _deploy_call(recorder)[2]
+    assert "entry" not in request and "source" not in request
+    assert request["models"] == ["digits:1"]
 
 
 def test_conda_packages_go_to_a_conda_file_kept_in_the_workspace(home, recorder):
@@ -273,8 +273,7 @@ def test_conda_packages_go_to_a_conda_file_kept_in_the_workspace(home, recorder)
                                                              pip_packages=["pillow"])
     Model.deploy(ws, "conda-svc", ["digits:1"], InferenceConfig("score.py", environment=env),
                  LocalWebservice.deploy_configuration())
-    argv = _deploy_call(recorder)["argv"]
-    conda_file = argv[argv.index("--conda-file") + 1]
+    conda_file = _deploy_call(recorder)[2]["conda_file"]
     assert conda_file == os.path.join(ws.path, "azureml", "webservices", "conda-svc.conda.yml")
     text = open(conda_file).read()
     assert "scipy" in text and "pillow" in text
@@ -284,7 +283,68 @@ def test_unknown_service_is_webservice_not_found(home, recorder):
     ws = Workspace("s", "r", "unknown")
     with pytest.raises(WebserviceException, match="WebserviceNotFound.*nope"):
         LocalWebservice(ws, "nope")
-    assert trainyard.model.trainyard_executable() == os.environ["TRAINYARD_BIN"]
+    assert ("deployment_show", ws.path, "nope") in recorder.calls
+
+
+# ---- trainyard.model over the binding ----------------------------------------------------------
+
+def test_deploy_request_is_what_trainyard_deploy_would_be_given(home):
+    (home / "serve").mkdir()
+    request = trainyard.model.deploy_request(
+        "svc", [trainyard.Model(None, {"name": "digits", "version": 2}), "other"],
+        entry="score.py", source="serve", conda_file="env.yml", instances="2", host="0.0.0.0",
+        max_batch_delay_ms=7, batch_size=4, pip_packages=["pillow"])
+    assert request == {"name": "svc", "models": ["digits:2", "other"], "entry": "score.py",
+                       "source": str(home / "serve"), "instances": 2, "host": "0.0.0.0",
+                       "max_batch_delay_ms": 7, "batch_size": 4,
+                       # relative to the entry's folder, as `trainyard deploy` run there saw it
+                       "conda_file": str(home / "serve" / "env.yml"), "pip": ["pillow"]}
+    plain = trainyard.model.deploy_request("svc", ["digits"], conda_file="env.yml", gpu=True)
+    assert plain == {"name": "svc", "models": ["digits"], "gpu": True,
+                     "conda_file": str(home / "env.yml")}
+    with pytest.raises(trainyard.model.CliError, match="--port: 'eighty'") as error:
+        trainyard.model.deploy_request("svc", ["digits"], port="eighty")
+    assert error.value.exit_code == 2
+
+
+def test_binding_errors_are_cli_errors_with_the_clis_message_and_exit_code(home):
+    ws = trainyard.Workspace(str(home / "ws"))
+    with pytest.raises(trainyard.model.CliError) as error:
+        trainyard.Model.get(ws, "nothing")
+    assert error.value.exit_code == 2 and error.value.message.startswith("trainyard: ")
+    assert "nothing" in error.value.message
+    with pytest.raises(trainyard.model.CliError) as error:
+        trainyard.Model.register(ws, str(home / "missing.pt"), "digits")
+    assert error.value.exit_code == 2 and "missing.pt" in error.value.message
+    with pytest.raises(trainyard.model.CliError) as error:
+        trainyard.Deployment.get(ws, "nope")
+    assert error.value.exit_code == 2 and "nope" in error.value.message
+    from trainyard import _sdk
+    with pytest.raises(ValueError, match="unknown request field nmae"):
+        _sdk.deploy(ws.path, {"nmae": "svc", "models": ["digits"]})
+
+    # The binding's own registry: a local file registered, listed, found, copied and deleted.
+    (home / "model.pt").write_bytes(b"weights")
+    model = trainyard.Model.register(ws, str(home / "model.pt"), "digits", tags={"k": 1},
+                                     description="d")
+    assert (model.id, model.path, model.tags, model.description) == (
+        "digits:1", "model.pt", {"k": "1"}, "d")
+    assert trainyard.Model.register(ws, str(home / "model.pt"), "digits").already_registered
+    assert [m.id for m in trainyard.Model.list(ws)] == ["digits:1"]
+    assert trainyard.Model.get(ws, "digits").deployments == []
+    with open(model.local_path(), "rb") as f:
+        assert f.read() == b"weights"
+    copied = model.download(home / "out")
+    assert copied == str(home / "out" / "model.pt")
+    with pytest.raises(trainyard.model.CliError, match="exists"):
+        model.download(home / "out")
+    model.delete()
+    assert trainyard.Model.list(ws, "digits") == []
+
+
+def test_trainyard_executable_follows_trainyard_bin(monkeypatch, tmp_path):
+    monkeypatch.setenv("TRAINYARD_BIN", str(tmp_path / "trainyard"))
+    assert trainyard.model.trainyard_executable() == str(tmp_path / "trainyard")
 
 
 def test_register_model_inside_the_script_says_when_it_works(home):

@@ -7,26 +7,27 @@
     service.score({"data": [[0.0] * 64]})
     service.delete()
 
-Both run the `trainyard` executable (`trainyard model ...`, `trainyard deploy`, `trainyard
-deployment ...`) with argument lists and --json, so the registry and the deployments are the CLI's
-own (docs/models-python.md). A command that fails raises CliError with the command's message.
-The executable is $TRAINYARD_BIN, else the build tree's (beside this package's build folder), else
-`trainyard` on PATH.
+Both call trainyard._sdk, the binding of the C++ registry and deployments (models/registry.h,
+runner/deployment.h): the code that `trainyard model ...`, `trainyard deploy` and `trainyard
+deployment ...` run, returning the documents their --json prints (docs/models-python.md). An
+operation that fails raises CliError with the message (and the exit code) the CLI would give.
+A deployment's supervisor is the `trainyard` executable: $TRAINYARD_BIN, else the build tree's.
 """
 
 import datetime
 import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["CliError", "Deployment", "Model", "deploy", "trainyard_executable"]
+__all__ = ["CliError", "Deployment", "Model", "deploy", "deploy_request", "trainyard_executable"]
 
 
 class CliError(RuntimeError):
-    """A `trainyard` command that failed: .message (its stderr), .exit_code, .argv."""
+    """A registry or deployment operation that failed: .message (what `trainyard` prints for it:
+    "trainyard: REASON"), .exit_code (the CLI's: 2 for an invalid or unknown name, 1 otherwise;
+    the HTTP status for a scoring error), .argv (empty; kept for callers of the old form)."""
 
     def __init__(self, message, exit_code=1, argv=None):
         super().__init__(message)
@@ -36,9 +37,10 @@ class CliError(RuntimeError):
 
 
 def trainyard_executable():
-    """The `trainyard` program: $TRAINYARD_BIN, else the build tree's build/src/cli/trainyard
-    (when this package runs from build/python), else `trainyard` on PATH. FileNotFoundError
-    naming the places looked at when there is none."""
+    """The `trainyard` program (for tools and tests; the SDK calls the C++ code itself):
+    $TRAINYARD_BIN, else the build tree's build/src/cli/trainyard (when this package runs from
+    build/python), else `trainyard` on PATH. FileNotFoundError naming the places looked at when
+    there is none."""
     exe = os.environ.get("TRAINYARD_BIN")
     if exe:
         return exe
@@ -59,44 +61,74 @@ def _workspace_path(workspace):
     return os.fspath(path)
 
 
-def run_cli(workspace, args, cwd=None, timeout=None):
-    """Runs `trainyard [--workspace W] ARGS...` and returns its stdout; CliError with its stderr
-    when it exits non-zero. `workspace`: a trainyard.Workspace, a folder, or None (the CLI's
-    default)."""
-    argv = [trainyard_executable()]
-    path = _workspace_path(workspace)
-    if path is not None:
-        argv += ["--workspace", path]
-    argv += [str(a) for a in args]
-    try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as error:
-        raise CliError("`{}` did not finish in {} s".format(" ".join(argv[1:]), timeout), 124,
-                       argv) from error
-    out = proc.stdout.decode("utf-8", "replace")
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise CliError(err or "`{}` exited with status {}".format(" ".join(argv[1:]),
-                                                                  proc.returncode),
-                       proc.returncode, argv)
-    return out
+def _binding():
+    from trainyard import _sdk  # loaded on first use, like trainyard.sdk
+    return _sdk
 
 
-def _json_cli(workspace, args, cwd=None, timeout=None):
-    out = run_cli(workspace, list(args) + ["--json"], cwd=cwd, timeout=timeout)
+def _call(function, *args, **kwargs):
+    """Calls a binding function; its errors as CliError with the CLI's message and exit code
+    (InvalidArgument and NotFound, which the binding raises as ValueError, are usage errors)."""
     try:
-        return json.loads(out)
+        return function(*args, **kwargs)
+    except CliError:
+        raise
     except ValueError as error:
-        raise CliError("`trainyard {}` printed no JSON: {!r}".format(" ".join(map(str, args)),
-                                                                    out[:200])) from error
+        raise CliError("trainyard: {}".format(error), 2) from None
+    except (TimeoutError, RuntimeError) as error:
+        raise CliError("trainyard: {}".format(error), 1) from None
 
 
-def _pairs(flag, values):
-    out = []
-    for k, v in dict(values or {}).items():
-        out += [flag, "{}={}".format(k, "" if v is None else v)]
-    return out
+def _ws(workspace):
+    path = _workspace_path(workspace)
+    return "" if path is None else path
+
+
+def _json(function, *args, **kwargs):
+    return json.loads(_call(function, *args, **kwargs))
+
+
+def _texts(values):
+    return {str(k): "" if v is None else str(v) for k, v in dict(values or {}).items()}
+
+
+def _integer(flag, value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise CliError("trainyard: {}: {!r} is not an integer".format(flag, value), 2) from None
+
+
+def deploy_request(name, models, entry=None, source=None, port=None, host=None,
+                   batch_size=None, max_batch_delay_ms=None, instances=None, workers=None,
+                   gpu=False, conda_file=None, pip_packages=None):
+    """The request trainyard._sdk.deploy receives (runner::DeployRequest's fields): models are
+    Model objects or "NAME[:V]" texts; `entry` is relative to `source` (default: the current
+    folder), which is made absolute, and so is a relative conda_file (against `source` when there
+    is an entry, else the current folder). Only what is given is set (the rest: the defaults of
+    `trainyard deploy`). Pure: reads no files."""
+    request = {"name": str(name), "models": [str(getattr(m, "id", m)) for m in models]}
+    base = os.getcwd()
+    if entry is not None:
+        base = os.path.abspath(os.fspath(source)) if source is not None else base
+        request["entry"] = os.fspath(entry)
+        request["source"] = base
+    elif source is not None:
+        request["source"] = os.fspath(source)  # refused by deploy: the folder of an entry
+    for key, value in (("port", port), ("batch_size", batch_size),
+                       ("max_batch_delay_ms", max_batch_delay_ms), ("instances", instances),
+                       ("workers", workers)):
+        if value is not None:
+            request[key] = _integer("--" + key.replace("_", "-"), value)
+    if host is not None:
+        request["host"] = str(host)
+    if conda_file is not None:
+        request["conda_file"] = os.path.join(base, os.fspath(conda_file))
+    if gpu:
+        request["gpu"] = True
+    if pip_packages:
+        request["pip"] = [str(p) for p in pip_packages]
+    return request
 
 
 def _timestamp(text):
@@ -146,42 +178,37 @@ class Model:
         """Registers a local file or folder (or, with `run` a run or run id, a path in the run's
         folder such as "outputs/model.pt") as the next version of `name`. The same bytes as an
         existing version return that version (.already_registered True)."""
-        args = ["model", "register", "--name", name, "--path", os.fspath(path)]
-        if run is not None:
-            args += ["--run", getattr(run, "id", run)]
-        args += _pairs("--tag", tags) + _pairs("--property", properties)
-        if description:
-            args += ["--description", description]
-        return cls(workspace, _json_cli(workspace, args))
+        run_id = "" if run is None else str(getattr(run, "id", run))
+        return cls(workspace, _json(_binding().model_register, _ws(workspace), str(name),
+                                    os.fspath(path), run_id, description or "", _texts(tags),
+                                    _texts(properties)))
 
     @classmethod
     def get(cls, workspace, name, version=None):
         """Version `version` of `name` (None: the latest); CliError when there is none."""
         ref = name if version is None else "{}:{}".format(name, version)
-        return cls(workspace, _json_cli(workspace, ["model", "show", ref]))
+        return cls(workspace, _json(_binding().model_show, _ws(workspace), str(ref)))
 
     @classmethod
     def list(cls, workspace, name=None):
         """Every registered version (of `name` only, when given), by name then version."""
-        args = ["model", "list"] + ([name] if name else [])
-        return [cls(workspace, d) for d in _json_cli(workspace, args)]
+        return [cls(workspace, d)
+                for d in _json(_binding().model_list, _ws(workspace), str(name or ""))]
 
     def local_path(self):
         """The absolute path of this version's read-only file or folder in the workspace
         (`trainyard model path`)."""
-        return run_cli(self.workspace, ["model", "path", self.id]).strip()
+        return _call(_binding().model_path, _ws(self.workspace), self.id)
 
     def download(self, target_dir="."):
         """Copies this version's file or folder into target_dir; returns the path written.
         CliError when it exists there already."""
-        out = run_cli(self.workspace, ["model", "download", self.id, "--dir",
-                                       os.path.abspath(os.fspath(target_dir))])
-        lines = [line for line in out.splitlines() if line.strip()]
-        return lines[-1].strip() if lines else os.path.join(os.fspath(target_dir), self.path)
+        return _call(_binding().model_download, _ws(self.workspace), self.id,
+                     os.path.abspath(os.fspath(target_dir)))
 
     def delete(self):
         """Removes this version; CliError naming the deployments while one uses it."""
-        run_cli(self.workspace, ["model", "delete", self.id])
+        _call(_binding().model_delete, _ws(self.workspace), self.name, self.version)
 
     def to_dict(self):
         return dict(self._doc)
@@ -225,43 +252,48 @@ class Deployment:
         """`trainyard deploy NAME --model M...`: models are Model objects or "NAME[:V]" texts;
         `entry` a scoring script relative to `source` (default: the current folder). With
         wait=True returns once the server is ready (CliError with the loader's message when the
-        deployment fails); else at once (state Transitioning: see wait())."""
-        args = ["deploy", name]
-        for m in models:
-            args += ["--model", getattr(m, "id", m)]
-        cwd = None
-        if entry is not None:
-            args += ["--entry", os.fspath(entry)]
-            source = os.path.abspath(os.fspath(source)) if source is not None else os.getcwd()
-            args += ["--source", source]
-            cwd = source  # so that a relative entry means the same to every reader
-        for flag, value in (("--port", port), ("--host", host), ("--batch-size", batch_size),
-                            ("--max-batch-delay-ms", max_batch_delay_ms),
-                            ("--instances", instances), ("--workers", workers),
-                            ("--conda-file", conda_file), ("--timeout", timeout)):
-            if value is not None:
-                args += [flag, os.fspath(value) if isinstance(value, os.PathLike) else value]
-        if gpu:
-            args.append("--gpu")
-        for package in pip_packages or []:
-            args += ["--pip", package]
-        if not wait:
-            args.append("--no-wait")
-        run_cli(workspace, args + ["--json"], cwd=cwd)
-        return cls.get(workspace, name)
+        deployment fails, or when it is not ready after `timeout` seconds, default 600); else at
+        once (state Transitioning: see wait())."""
+        request = deploy_request(name, models, entry=entry, source=source, port=port, host=host,
+                                 batch_size=batch_size, max_batch_delay_ms=max_batch_delay_ms,
+                                 instances=instances, workers=workers, gpu=gpu,
+                                 conda_file=conda_file, pip_packages=pip_packages)
+        deployment = cls(workspace, _json(_binding().deploy, _ws(workspace), request))
+        if wait:
+            deployment._wait_deployed(600 if timeout is None else float(timeout))
+        return deployment
+
+    def _wait_deployed(self, timeout):
+        """What `trainyard deploy` does after starting: waits for Healthy; CliError when the
+        deployment Failed, is being deleted or is still starting after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.refresh()
+            if self.state == "Healthy":
+                return
+            if self.state == "Failed":
+                raise CliError("trainyard: deployment {} failed: {}".format(self.name,
+                                                                           self.error), 1)
+            if self.state == "Deleting":
+                raise CliError("trainyard: deployment {} is being deleted".format(self.name), 1)
+            if time.monotonic() >= deadline:
+                raise CliError("trainyard: deployment {} is still {} after {} s (it goes on; see "
+                               "`trainyard deployment logs {}`)".format(
+                                   self.name, self.state, int(timeout), self.name), 1)
+            time.sleep(0.2)
 
     @classmethod
     def get(cls, workspace, name):
         """The deployment `name`; CliError when there is none."""
-        return cls(workspace, _json_cli(workspace, ["deployment", "show", name]))
+        return cls(workspace, _json(_binding().deployment_show, _ws(workspace), str(name)))
 
     @classmethod
     def list(cls, workspace):
-        return [cls(workspace, d) for d in _json_cli(workspace, ["deployment", "list"])]
+        return [cls(workspace, d) for d in _json(_binding().deployment_list, _ws(workspace))]
 
     def refresh(self):
         """Reads the deployment's record again (state, port, error...)."""
-        self._set(_json_cli(self.workspace, ["deployment", "show", self.name]))
+        self._set(_json(_binding().deployment_show, _ws(self.workspace), self.name))
         return self
 
     def wait(self, timeout=None, poll_seconds=0.2, on_state=None):
@@ -284,14 +316,12 @@ class Deployment:
 
     def logs(self, tail=None):
         """The server's log text (its last `tail` lines)."""
-        args = ["deployment", "logs", self.name]
-        if tail is not None:
-            args += ["--tail", int(tail)]
-        return run_cli(self.workspace, args)
+        return _call(_binding().deployment_logs, _ws(self.workspace), self.name,
+                     0 if tail is None else int(tail))
 
     def delete(self):
         """Stops the server and removes the deployment (its models can then be deleted)."""
-        run_cli(self.workspace, ["deployment", "delete", self.name])
+        _call(_binding().deployment_delete, _ws(self.workspace), self.name)
 
     def score(self, data, timeout=60):
         """POSTs `data` to the scoring URI (a str or bytes as it is, anything else as JSON) and

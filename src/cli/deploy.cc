@@ -12,24 +12,6 @@
 namespace trainyard::cli {
 namespace {
 
-nlohmann::json DeploymentToJson(const store::Workspace& ws, const store::DeploymentRecord& d) {
-  nlohmann::json models = nlohmann::json::array();
-  for (const auto& [name, version] : d.models) {
-    models.push_back({{"name", name}, {"version", version}});
-  }
-  return {{"name", d.name},
-          {"state", d.state},
-          {"scoring_uri", runner::ScoringUri(d)},
-          {"port", d.port},
-          {"models", models},
-          {"entry", runner::DeploymentEntry(d)},
-          {"error", d.error},
-          {"restarts", d.restarts},
-          {"created_at", FormatIso8601(d.created_at)},
-          {"updated_at", FormatIso8601(d.updated_at)},
-          {"logs", runner::DeploymentLogPath(ws, d.name)}};
-}
-
 std::string ModelsText(const store::DeploymentRecord& d) {
   std::vector<std::string> parts;
   for (const auto& [name, version] : d.models)
@@ -54,7 +36,7 @@ Result<int> Deploy(Context& ctx, DeployFlags& f) {
   const std::string& name = f.request.name;
   if (f.no_wait) {
     if (f.json) {
-      std::printf("%s\n", JsonText(DeploymentToJson(*ws, *deployed)).c_str());
+      std::printf("%s\n", JsonText(runner::DeploymentToJson(*ws, *deployed)).c_str());
     } else {
       std::printf("deployment %s: %s (not waiting; `trainyard deployment show %s`)\n", name.c_str(),
                   deployed->state.c_str(), name.c_str());
@@ -69,7 +51,7 @@ Result<int> Deploy(Context& ctx, DeployFlags& f) {
     std::fflush(stderr);
   });
   if (!done.ok()) return done.status();
-  if (f.json) std::printf("%s\n", JsonText(DeploymentToJson(*ws, *done)).c_str());
+  if (f.json) std::printf("%s\n", JsonText(runner::DeploymentToJson(*ws, *done)).c_str());
   if (done->state == store::kDeployFailed) {
     std::fprintf(stderr, "trainyard: deployment %s failed: %s\n", name.c_str(),
                  done->error.c_str());
@@ -91,7 +73,7 @@ Status List(Context& ctx, const DeploymentFlags& f) {
   ASSIGN_OR_RETURN(auto all, store::ListDeployments(ws));
   if (f.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& d : all) out.push_back(DeploymentToJson(*ws, d));
+    for (const auto& d : all) out.push_back(runner::DeploymentToJson(*ws, d));
     std::printf("%s\n", JsonText(out).c_str());
     return Status::Ok();
   }
@@ -112,7 +94,7 @@ Status Show(Context& ctx, const DeploymentFlags& f) {
   if (!found.ok()) return found.status();
   const store::DeploymentRecord& d = *found;
   if (f.json) {
-    std::printf("%s\n", JsonText(DeploymentToJson(*ws, d)).c_str());
+    std::printf("%s\n", JsonText(runner::DeploymentToJson(*ws, d)).c_str());
     return Status::Ok();
   }
   std::string entry = runner::DeploymentEntry(d);
@@ -132,19 +114,7 @@ Status Show(Context& ctx, const DeploymentFlags& f) {
 
 Status Logs(Context& ctx, const DeploymentFlags& f) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
-  auto found = store::GetDeployment(ws, f.name);
-  if (!found.ok()) return found.status();
-  std::string path = runner::DeploymentLogPath(*ws, f.name);
-  if (!PathExists(path)) return Status::Ok();  // the server has not started yet
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  if (f.tail > 0) {
-    size_t at = text.size();
-    if (at > 0 && text[at - 1] == '\n') --at;
-    for (int n = 0; n < f.tail && at != std::string::npos && at > 0; ++n) {
-      at = text.rfind('\n', at - 1);
-    }
-    if (at != std::string::npos && at > 0) text = text.substr(at + 1);
-  }
+  ASSIGN_OR_RETURN(std::string text, runner::DeploymentLogText(ws, f.name, f.tail));
   std::fwrite(text.data(), 1, text.size(), stdout);
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/strings.h"
+#include "models/json.h"
 #include "models/registry.h"
 #include "models/usage.h"
 
@@ -27,25 +28,6 @@ struct ModelFlags {
 nlohmann::json ParseObject(const std::string& text) {
   nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   return j.is_object() ? j : nlohmann::json::object();
-}
-
-nlohmann::json ModelToJson(const store::ModelRecord& m) {
-  return {{"name", m.name},
-          {"version", m.version},
-          {"id", m.name + ":" + std::to_string(m.version)},
-          {"digest", m.digest},
-          {"path", m.path},
-          {"is_dir", m.is_dir},
-          {"files", m.files},
-          {"bytes", m.bytes},
-          {"description", m.description},
-          {"tags", ParseObject(m.tags_json)},
-          {"properties", ParseObject(m.properties_json)},
-          {"run_id", m.run_id},
-          {"experiment", m.experiment},
-          {"run_path", m.run_path},
-          {"metrics", ParseObject(m.metrics_json)},
-          {"created_at", FormatIso8601(m.created_at)}};
 }
 
 std::string Id(const store::ModelRecord& m) { return m.name + ":" + std::to_string(m.version); }
@@ -90,7 +72,7 @@ Status ModelRegister(Context& ctx, const ModelFlags& f) {
   ASSIGN_OR_RETURN(models::Registered r, models::Register(ws, request));
   const store::ModelRecord& m = r.model;
   if (f.json) {
-    nlohmann::json j = ModelToJson(m);
+    nlohmann::json j = models::ModelToJson(m);
     j["already_registered"] = r.already_registered;
     std::printf("%s\n", JsonText(j).c_str());
     return Status::Ok();
@@ -113,7 +95,7 @@ Status ModelList(Context& ctx, const ModelFlags& f) {
   ASSIGN_OR_RETURN(auto all, store::ListModels(ws, f.name));  // none of an unknown name
   if (f.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& m : all) out.push_back(ModelToJson(m));
+    for (const auto& m : all) out.push_back(models::ModelToJson(m));
     std::printf("%s\n", JsonText(out).c_str());
     return Status::Ok();
   }
@@ -133,7 +115,7 @@ Status ModelShow(Context& ctx, const ModelFlags& f) {
   ASSIGN_OR_RETURN(store::ModelRecord m, ResolveText(ws, f.name));
   ASSIGN_OR_RETURN(std::vector<std::string> users, models::DeploymentsUsing(ws, m.name, m.version));
   if (f.json) {
-    nlohmann::json j = ModelToJson(m);
+    nlohmann::json j = models::ModelToJson(m);
     j["deployments"] = users;
     std::printf("%s\n", JsonText(j).c_str());
     return Status::Ok();

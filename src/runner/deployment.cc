@@ -763,4 +763,38 @@ int SuperviseDeployment(const std::string& workspace_dir, const std::string& nam
   return supervisor.Run(*rec);
 }
 
+nlohmann::json DeploymentToJson(const store::Workspace& ws, const store::DeploymentRecord& d) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& [name, version] : d.models) {
+    models.push_back({{"name", name}, {"version", version}});
+  }
+  return {{"name", d.name},
+          {"state", d.state},
+          {"scoring_uri", ScoringUri(d)},
+          {"port", d.port},
+          {"models", models},
+          {"entry", DeploymentEntry(d)},
+          {"error", d.error},
+          {"restarts", d.restarts},
+          {"created_at", FormatIso8601(d.created_at)},
+          {"updated_at", FormatIso8601(d.updated_at)},
+          {"logs", DeploymentLogPath(ws, d.name)}};
+}
+
+Result<std::string> DeploymentLogText(store::Workspace* ws, const std::string& name, int tail) {
+  RETURN_IF_ERROR(store::GetDeployment(ws, name).status());
+  std::string path = DeploymentLogPath(*ws, name);
+  if (!PathExists(path)) return std::string();  // the server has not started yet
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  if (tail > 0) {
+    size_t at = text.size();
+    if (at > 0 && text[at - 1] == '\n') --at;
+    for (int n = 0; n < tail && at != std::string::npos && at > 0; ++n) {
+      at = text.rfind('\n', at - 1);
+    }
+    if (at != std::string::npos && at > 0) text = text.substr(at + 1);
+  }
+  return text;
+}
+
 }  // namespace trainyard::runner

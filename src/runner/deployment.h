@@ -27,6 +27,7 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,16 @@ std::string DeploymentLogPath(const store::Workspace& ws, const std::string& nam
 std::string ScoringUri(const store::DeploymentRecord& deployment);
 // The entry the row's spec names ("" without a scoring script).
 std::string DeploymentEntry(const store::DeploymentRecord& deployment);
+
+// The JSON of a deployment (issue 16, contract C), for `trainyard deploy|deployment ... --json`
+// and the Python SDK: {"name", "state", "scoring_uri", "port", "models": [{"name", "version"}],
+// "entry", "error", "restarts", "created_at", "updated_at" (ISO-8601), "logs" (the server log's
+// path)}.
+nlohmann::json DeploymentToJson(const store::Workspace& ws, const store::DeploymentRecord& d);
+
+// The server log's text (its last `tail` lines when tail > 0); "" before the server started.
+// NotFound when there is no such deployment.
+Result<std::string> DeploymentLogText(store::Workspace* ws, const std::string& name, int tail = 0);
 
 // The `trainyard-serve` executable: $TRAINYARD_SERVE_BIN, else beside the running program, else
 // the build tree's.
