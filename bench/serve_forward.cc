@@ -4,6 +4,9 @@
 //   {"threads", "shape", "runs", "median_ms", "p99_ms", "min_ms"}
 //
 // Usage: serve_forward MODEL.pt SHAPE [RUNS] [THREADS]      (SHAPE like 1,3,224,224)
+#include <ATen/Parallel.h>
+#include <torch/script.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,9 +14,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <ATen/Parallel.h>
-#include <torch/script.h>
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -35,7 +35,8 @@ int main(int argc, char** argv) {
   try {
     module = torch::jit::load(argv[1]);
   } catch (const c10::Error& e) {
-    std::fprintf(stderr, "serve_forward: cannot load %s: %s\n", argv[1], e.what_without_backtrace());
+    std::fprintf(stderr, "serve_forward: cannot load %s: %s\n", argv[1],
+                 e.what_without_backtrace());
     return 1;
   }
   module.eval();

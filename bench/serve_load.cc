@@ -12,19 +12,18 @@
 //
 // Usage: serve_load --port P --path /score --body-file F [--host 127.0.0.1] [--connections 16]
 //                   [--seconds 5] [--warmup 1] [--timeout-s 60]
+#include <httplib.h>
+
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <httplib.h>
 
 namespace {
 
@@ -113,15 +112,16 @@ void Drive(const Options& o, const std::string& body, Clock::time_point start,
     }
     ++out->errors;
     if (out->first_error.empty()) {
-      out->first_error = res ? "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200)
-                             : "connection error: " + httplib::to_string(res.error());
+      out->first_error =
+          res ? "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 200)
+              : "connection error: " + httplib::to_string(res.error());
     }
   }
 }
 
 double Percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
-  size_t index = static_cast<size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  size_t index = static_cast<size_t>(std::lround(p * static_cast<double>(sorted.size() - 1)));
   return sorted[std::min(index, sorted.size() - 1)];
 }
 
@@ -157,8 +157,8 @@ int main(int argc, char** argv) {
 
   Clock::time_point start = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                std::chrono::duration<double>(o.warmup));
-  Clock::time_point end = start + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(o.seconds));
+  Clock::time_point end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   std::vector<ThreadResult> results(o.connections);
   std::vector<std::thread> threads;
   threads.reserve(o.connections);
