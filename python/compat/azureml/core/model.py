@@ -1,11 +1,11 @@
 """azureml.core.Model and InferenceConfig on a local trainyard workspace (docs/models-python.md).
 
-A Model is one registered version in the workspace's model registry (`trainyard model ...`, over
-trainyard.Model): Model.register / run.register_model store a file or folder as the next version
-of a name (immutable, content-addressed: the same bytes again return the existing version), and
-Model.deploy starts a local deployment (`trainyard deploy`) served by trainyard's C++ server.
-Errors of the registry are WebserviceException (as the hosted SDK raises them) carrying the
-trainyard command's message.
+A Model is one registered version in the workspace's model registry (over trainyard.Model, which
+binds the registry that `trainyard model ...` uses): Model.register / run.register_model store a
+file or folder as the next version of a name (immutable, content-addressed: the same bytes again
+return the existing version), and Model.deploy starts a local deployment (as `trainyard deploy`
+does) served by trainyard's C++ server. Errors of the registry are WebserviceException (as the
+hosted SDK raises them) carrying trainyard's message.
 
 Model.get_model_path(name) inside a scoring script resolves under AZUREML_MODEL_DIR (with the
 list TRAINYARD_MODELS that the server gives its workers), as the hosted service does."""
@@ -36,8 +36,6 @@ def _call(function, *args, **kwargs):
         return function(*args, **kwargs)
     except _ty.CliError as error:
         raise _error(error) from None
-    except FileNotFoundError as error:  # no trainyard executable
-        raise WebserviceException(str(error)) from None
 
 
 def _matches(values, wanted):

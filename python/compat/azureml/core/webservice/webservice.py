@@ -1,5 +1,5 @@
-"""azureml.core.webservice.Webservice: a deployed service, over trainyard.Deployment (`trainyard
-deploy`, `trainyard deployment ...`). Every service runs on this machine, served by trainyard's
+"""azureml.core.webservice.Webservice: a deployed service, over trainyard.Deployment (the
+deployments of `trainyard deploy` and `trainyard deployment ...`). Every service runs on this machine, served by trainyard's
 C++ server (docs/models-python.md); LocalWebservice, AciWebservice and AksWebservice differ only
 in their deployment configuration's names.
 
@@ -26,8 +26,6 @@ def _call(function, *args, **kwargs):
         return function(*args, **kwargs)
     except _ty.CliError as error:
         raise WebserviceException(error.message) from None
-    except FileNotFoundError as error:
-        raise WebserviceException(str(error)) from None
 
 
 def _sidecar_path(workspace, name):
@@ -380,8 +378,6 @@ def _call_not_found(workspace, name):
     except _ty.CliError as error:
         raise WebserviceException("WebserviceNotFound: Webservice with name {} not found in "
                                   "provided workspace ({})".format(name, error.message)) from None
-    except FileNotFoundError as error:
-        raise WebserviceException(str(error)) from None
 
 
 def _warn_once(cls, text):
