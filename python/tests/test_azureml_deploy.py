@@ -1,7 +1,8 @@
 """The product page's "deploy the trained model" flows through the hosted SDK's names (issue 16),
-over the real trainyard CLI, server and scoring workers: a real training run writes a TorchScript
-model, run.register_model registers it, Model.deploy / Webservice.deploy_from_model serve it on
-this machine, requests go over real HTTP. Every test deletes the deployments it made."""
+over the real binding (trainyard._sdk), supervisor (the trainyard executable), server and scoring
+workers: a real training run writes a TorchScript model, run.register_model registers it,
+Model.deploy / Webservice.deploy_from_model serve it on this machine, requests go over real HTTP.
+Every test deletes the deployments it made."""
 
 import json
 import os
@@ -57,6 +58,8 @@ def run(raw_data):
 
 
 def _cli_ready():
+    """The supervisor of a deployment is `trainyard deployment supervise`: the executable must
+    know the verbs."""
     try:
         exe = tym.trainyard_executable()
     except FileNotFoundError:
