@@ -1,18 +1,17 @@
 // trainyard serve NAME[:VERSION]...: resolves registered models (models/registry.h) and execs
 // trainyard-serve (serve/serve_main.cc) in this process, so that Ctrl-C and SIGTERM reach the
-// server. trainyard-serve is $TRAINYARD_SERVE_BIN, else the one beside this trainyard, else the
-// build tree's (../serve/trainyard-serve).
+// server. trainyard-serve is found by runner::ServeExe() (as deployments find it).
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 
 #include "cli/cli.h"
 #include "common/files.h"
 #include "common/strings.h"
 #include "models/registry.h"
+#include "runner/deployment.h"
 
 namespace trainyard::cli {
 namespace {
@@ -27,32 +26,9 @@ struct ServeFlags {
   bool gpu = false;
 };
 
-Result<std::string> ServeBinary() {
-  const char* env = std::getenv("TRAINYARD_SERVE_BIN");
-  if (env != nullptr && *env != '\0') {
-    if (access(env, X_OK) != 0) {
-      return NotFound(std::string("TRAINYARD_SERVE_BIN=") + env + " is not an executable");
-    }
-    return std::string(env);
-  }
-  std::error_code ec;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  std::vector<std::string> tried;
-  if (!ec) {
-    for (const auto& candidate : {self.parent_path() / "trainyard-serve",
-                                  self.parent_path().parent_path() / "serve" / "trainyard-serve"}) {
-      std::string path = candidate.lexically_normal().string();
-      if (access(path.c_str(), X_OK) == 0) return path;
-      tried.push_back(path);
-    }
-  }
-  return NotFound("cannot find trainyard-serve (looked at " + Join(tried, ", ") +
-                  "); set TRAINYARD_SERVE_BIN");
-}
-
 Status Serve(Context& ctx, const ServeFlags& f, const CLI::App& cmd) {
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
-  ASSIGN_OR_RETURN(std::string binary, ServeBinary());
+  ASSIGN_OR_RETURN(std::string binary, runner::ServeExe());
   std::vector<std::string> argv = {binary};
   for (const std::string& text : f.models) {
     ASSIGN_OR_RETURN(models::ModelRef ref, models::ParseModelRef(text));

@@ -196,19 +196,33 @@ std::string DeploymentEntry(const store::DeploymentRecord& d) {
   return spec.is_object() ? spec.value("entry", "") : "";
 }
 
-std::string ServeExe() {
-  if (const char* env = std::getenv("TRAINYARD_SERVE_BIN"); env && *env) return env;
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0) {
-    std::string self(buf, static_cast<size_t>(n));
-    std::string beside = self.substr(0, self.find_last_of('/') + 1) + "trainyard-serve";
-    if (access(beside.c_str(), X_OK) == 0) return beside;
+Result<std::string> ServeExe() {
+  if (const char* env = std::getenv("TRAINYARD_SERVE_BIN"); env && *env) {
+    if (access(env, X_OK) != 0) {
+      return NotFound(std::string("TRAINYARD_SERVE_BIN=") + env + " is not an executable");
+    }
+    return ProgramPath(env);
   }
-  // The build tree: <build>/src/cli/trainyard -> <build>/src/serve/trainyard-serve.
-  std::string cli = TRAINYARD_BUILD_BIN;
-  std::string src = cli.substr(0, cli.rfind("/cli/"));
-  return src + "/serve/trainyard-serve";
+  // Beside this program, beside the trainyard executable (this program may be python3, running
+  // the SDK), then the build tree: <build>/src/cli/trainyard -> <build>/src/serve/trainyard-serve.
+  std::vector<std::string> programs = {TrainyardExe(), TRAINYARD_BUILD_BIN};
+  char self[PATH_MAX];
+  if (ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1); n > 0) {
+    programs.insert(programs.begin(), std::string(self, static_cast<size_t>(n)));
+  }
+  std::vector<std::string> tried;
+  for (const std::string& program : programs) {
+    if (program.find('/') == std::string::npos) continue;  // a bare name found on PATH
+    std::string folder = ProgramPath(program);
+    folder.resize(folder.find_last_of('/') + 1);
+    for (const std::string& candidate : {folder + "trainyard-serve",
+                                         folder + "../serve/trainyard-serve"}) {
+      if (access(candidate.c_str(), X_OK) == 0) return ProgramPath(candidate);
+      tried.push_back(candidate);
+    }
+  }
+  return NotFound("cannot find trainyard-serve (looked at " + Join(tried, ", ") +
+                  "); set TRAINYARD_SERVE_BIN");
 }
 
 Result<store::DeploymentRecord> Deploy(store::Workspace* ws, const DeployRequest& r) {
@@ -279,7 +293,8 @@ Result<store::DeploymentRecord> Deploy(store::Workspace* ws, const DeployRequest
 
   // The server's command line (without --port and --port-file, which the supervisor adds).
   const std::string dir = DeploymentDir(*ws, r.name);
-  std::vector<std::string> argv = {ProgramPath(ServeExe())};  // the supervisor runs elsewhere
+  ASSIGN_OR_RETURN(std::string serve_exe, ServeExe());
+  std::vector<std::string> argv = {serve_exe};  // absolute: the supervisor runs elsewhere
   json models_json = json::array();
   for (const auto& m : resolved) {
     ASSIGN_OR_RETURN(std::string model_dir, models::ModelDir(ws, m));

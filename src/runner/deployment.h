@@ -102,8 +102,9 @@ nlohmann::json DeploymentToJson(const store::Workspace& ws, const store::Deploym
 // NotFound when there is no such deployment.
 Result<std::string> DeploymentLogText(store::Workspace* ws, const std::string& name, int tail = 0);
 
-// The `trainyard-serve` executable: $TRAINYARD_SERVE_BIN, else beside the running program, else
-// the build tree's.
-std::string ServeExe();
+// The `trainyard-serve` executable, absolute: $TRAINYARD_SERVE_BIN, else the first found beside
+// the running program, beside TrainyardExe(), or in the build tree (<bin>/../serve/). NotFound
+// naming the places looked at.
+Result<std::string> ServeExe();
 
 }  // namespace trainyard::runner
