@@ -22,7 +22,7 @@ against the faster Python server at that cell) and the issue's goals, met or not
 
     /usr/bin/python3 bench/serve_bench.py BUILD_DIR [--seconds 5] [--warmup 1]
         [--concurrency 1,16,64] [--threads 2] [--resnet-sizes 224] [--servers a,b,...]
-        [--json FILE]
+        [--omp-wait-policy PASSIVE] [--json FILE]
 
 --threads: torch intra-op threads of the Python servers (torch.set_num_threads) and of the
 forward-time measurements; default: the number of cores, which is what trainyard-serve gives its
@@ -103,10 +103,12 @@ class Server:
         self.log.close()
 
 
-def start_server(kind_args, build, model_name, model, threads, tmp, label):
+def start_server(kind_args, build, model_name, model, threads, tmp, label, omp_wait_policy):
     kind, extra = kind_args
     port_file = tmp / f"port-{len(list(tmp.glob('port-*')))}"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if omp_wait_policy:  # the same for every server
+        env["OMP_WAIT_POLICY"] = omp_wait_policy
     if kind == "trainyard":
         tags = {"input_shape": model["input_shape"], "input_dtype": model["input_dtype"]}
         argv = [str(build / "src" / "serve" / "trainyard-serve"),
@@ -183,6 +185,8 @@ def main():
     p.add_argument("--resnet-sizes", default="224")
     p.add_argument("--models", default="", help="comma-separated subset (default: all exported)")
     p.add_argument("--servers", default=",".join(SERVERS))
+    p.add_argument("--omp-wait-policy", choices=("", "PASSIVE", "ACTIVE"), default="",
+                   help="OMP_WAIT_POLICY for every server (default: unset, libgomp spins)")
     p.add_argument("--json", help="also write every measurement to this file")
     args = p.parse_args()
     build = Path(args.build).resolve()
@@ -215,7 +219,8 @@ def main():
             models = {k: v for k, v in models.items() if k in args.models.split(",")}
 
         print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, torch "
-              f"{torch.__version__}, intra-op threads {args.threads}, "
+              f"{torch.__version__}, intra-op threads {args.threads}, OMP_WAIT_POLICY "
+              f"{args.omp_wait_policy or 'unset'}, "
               f"{args.seconds:g} s per cell after {args.warmup:g} s warm-up, "
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", flush=True)
         results = {"threads": args.threads, "torch": torch.__version__, "models": {}}
@@ -224,7 +229,8 @@ def main():
                 "forward_cpp": forward_cpp(build, model, args.threads),
                 "forward_python": forward_python(model, args.threads), "cells": {}}
             for label in servers:
-                server = start_server(SERVERS[label], build, name, model, args.threads, tmp, label)
+                server = start_server(SERVERS[label], build, name, model, args.threads, tmp,
+                                      label, args.omp_wait_policy)
                 try:
                     for c in levels:
                         r = load(build, server.port, model["body"], c, args.seconds, args.warmup)
