@@ -21,7 +21,7 @@ struct ServeFlags {
   std::string host, port_file;
   int port = 8080;
   int batch_size = 1, max_batch_delay_ms = 5, instances = 1, queue_size = 1024, timeout_ms = 30000;
-  int threads = 128;
+  int threads = 128, intra_op_threads = 0;
   int64_t max_body_bytes = 0;
   bool gpu = false;
 };
@@ -56,6 +56,7 @@ Status Serve(Context& ctx, const ServeFlags& f, const CLI::App& cmd) {
   pass("--timeout-ms", std::to_string(f.timeout_ms));
   pass("--max-body-bytes", std::to_string(f.max_body_bytes));
   pass("--threads", std::to_string(f.threads));
+  pass("--intra-op-threads", std::to_string(f.intra_op_threads));
   if (f.gpu) argv.push_back("--gpu");
   std::vector<char*> args;
   for (std::string& a : argv) args.push_back(a.data());
@@ -85,6 +86,8 @@ void RegisterServe(CLI::App& app, Context& ctx) {
   cmd->add_option("--timeout-ms", f->timeout_ms, "per request (past it: 504; default 30000)");
   cmd->add_option("--max-body-bytes", f->max_body_bytes, "larger bodies: 413 (default 100 MiB)");
   cmd->add_option("--threads", f->threads, "HTTP connection threads (default 128)");
+  cmd->add_option("--intra-op-threads", f->intra_op_threads,
+                  "torch threads per model instance (default 0: cores / instances)");
   cmd->add_flag("--gpu", f->gpu, "run the models on CUDA");
   OnRun(cmd, ctx, [&ctx, f, cmd] { return Serve(ctx, *f, *cmd); });
 }

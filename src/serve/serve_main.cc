@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -50,7 +51,7 @@ struct Flags {
   std::vector<std::string> models, model_tags;
   std::string entry, source, host = "127.0.0.1", port_file, python = "/usr/bin/python3";
   int port = 0, batch_size = 1, max_batch_delay_ms = 5, instances = 1, workers = 1;
-  int queue_size = 1024, timeout_ms = 30000, threads = 128;
+  int queue_size = 1024, timeout_ms = 30000, threads = 128, intra_op_threads = 0;
   int64_t max_body_bytes = int64_t{100} << 20;
   bool gpu = false;
 };
@@ -226,6 +227,7 @@ Result<int> Serve(const Flags& flags, const std::vector<ModelArg>& model_args) {
     options.instances = flags.instances;
     options.queue_size = flags.queue_size;
     options.gpu = flags.gpu;
+    options.intra_op_threads = flags.intra_op_threads;
     for (const ModelArg& m : model_args) {
       ASSIGN_OR_RETURN(auto service, MakeTorchScriptService(m.name, m.version, m.path, m.tags,
                                                             options, &metrics));
@@ -295,6 +297,9 @@ int Main(int argc, char** argv) {
   app.add_option("--max-body-bytes", f.max_body_bytes, "larger request bodies: 413")
       ->capture_default_str();
   app.add_flag("--gpu", f.gpu, "run the models on CUDA");
+  app.add_option("--intra-op-threads", f.intra_op_threads,
+                 "torch threads per model instance (0: cores / instances)")
+      ->capture_default_str();
   app.add_option("--python", f.python, "interpreter of the scoring script")->capture_default_str();
   app.add_option("--threads", f.threads, "HTTP connection threads")->capture_default_str();
   try {
@@ -315,4 +320,15 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace trainyard::serve
 
-int main(int argc, char** argv) { return trainyard::serve::Main(argc, argv); }
+// libtorch's OpenMP threads spin between parallel regions by default (libgomp's ACTIVE wait), so
+// that a forward holds every core it used and starves the HTTP threads and anything else on the
+// machine: ResNet-18 served 4-10x slower on a loaded 2-vCPU VM (docs/benchmarks.md, "Serving").
+// libgomp reads OMP_WAIT_POLICY once, when it is loaded (before main), so unless the caller chose
+// a policy the server sets PASSIVE and executes itself again.
+int main(int argc, char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);  // on failure, go on with the default policy
+  }
+  return trainyard::serve::Main(argc, argv);
+}

@@ -160,6 +160,9 @@ def test_serve_registered_models_answers_every_endpoint(ty, model_files, servers
     s = servers([BIN, "--workspace", ty.workspace, "serve", "digits", "conv:1"], ty.tmp)
     assert s.wait_ready() == {"ready": True}
     assert f"listening on http://127.0.0.1:{s.port}" in s.stdout()
+    # torch's OpenMP threads sleep between forwards instead of spinning (docs/serving.md).
+    environ = (Path("/proc") / str(s.proc.pid) / "environ").read_bytes().split(b"\0")
+    assert b"OMP_WAIT_POLICY=PASSIVE" in environ
     rows = digit_rows(3)
     want = expected(model_files / "digits.pt", rows)
 
