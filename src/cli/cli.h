@@ -55,8 +55,8 @@ void RegisterSupervise(CLI::App&, Context&);
 void RegisterMetrics(CLI::App&, Context&);  // metrics, compare, tags
 void RegisterRankExec(CLI::App&, Context&);
 void RegisterEnv(CLI::App&, Context&);
-void RegisterData(CLI::App&, Context&);   // data create|list|show
-void RegisterSweep(CLI::App&, Context&);  // sweep submit|show|list (sweep.cc)
+void RegisterData(CLI::App&, Context&);    // data create|list|show
+void RegisterSweep(CLI::App&, Context&);   // sweep submit|show|list (sweep.cc)
 void RegisterModel(CLI::App&, Context&);   // model register|list|show|download|delete
 void RegisterServe(CLI::App&, Context&);   // serve (execs trainyard-serve)
 void RegisterDeploy(CLI::App&, Context&);  // deploy; deployment list|logs|delete

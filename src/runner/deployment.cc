@@ -215,8 +215,8 @@ Result<std::string> ServeExe() {
     if (program.find('/') == std::string::npos) continue;  // a bare name found on PATH
     std::string folder = ProgramPath(program);
     folder.resize(folder.find_last_of('/') + 1);
-    for (const std::string& candidate : {folder + "trainyard-serve",
-                                         folder + "../serve/trainyard-serve"}) {
+    for (const std::string& candidate :
+         {folder + "trainyard-serve", folder + "../serve/trainyard-serve"}) {
       if (access(candidate.c_str(), X_OK) == 0) return ProgramPath(candidate);
       tried.push_back(candidate);
     }

@@ -8,10 +8,9 @@
 // Errors are InvalidArgument with a message naming the field and what was expected.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "serve/model_service.h"
@@ -34,7 +33,8 @@ struct OipRequest {
 // Checks every input's shape against its data length and datatype ("inputs[0].data has 63
 // values, shape [1, 64] needs 64") and, when `expected` is not empty, the names, datatypes and
 // shapes against the model's (-1 matches any size).
-Result<OipRequest> ParseOipRequest(const nlohmann::json& body, const std::vector<TensorSpec>& expected);
+Result<OipRequest> ParseOipRequest(const nlohmann::json& body,
+                                   const std::vector<TensorSpec>& expected);
 nlohmann::json OipResponse(const ModelInfo& model, const std::string& id,
                            const std::vector<Tensor>& outputs);
 // GET /v2/models/{m}: {"name", "versions", "platform", "inputs", "outputs"}.

@@ -21,12 +21,12 @@
 namespace trainyard::serve {
 
 struct EngineOptions {
-  int batch_size = 1;            // items per forward, at most
-  int max_batch_delay_ms = 5;    // how long a partial batch waits for more
-  int instances = 1;             // model copies, each with its own worker thread
-  int queue_size = 1024;         // requests waiting, at most
-  bool gpu = false;              // CUDA when the libtorch has it; else the load fails saying so
-  int intra_op_threads = 0;      // torch intra-op threads per instance; 0 = cores / instances
+  int batch_size = 1;          // items per forward, at most
+  int max_batch_delay_ms = 5;  // how long a partial batch waits for more
+  int instances = 1;           // model copies, each with its own worker thread
+  int queue_size = 1024;       // requests waiting, at most
+  bool gpu = false;            // CUDA when the libtorch has it; else the load fails saying so
+  int intra_op_threads = 0;    // torch intra-op threads per instance; 0 = cores / instances
 };
 
 // The model `name`:`version` from `path` (a TorchScript file, or a folder holding exactly one

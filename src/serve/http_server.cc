@@ -48,7 +48,9 @@ int HttpStatusFor(const Status& status) {
   }
 }
 
-Reply ErrorReply(const Status& status) { return ErrorReply(HttpStatusFor(status), status.message()); }
+Reply ErrorReply(const Status& status) {
+  return ErrorReply(HttpStatusFor(status), status.message());
+}
 
 // The body as JSON; InvalidArgument saying where it is malformed.
 Result<json> ParseBody(const std::string& body) {
@@ -172,9 +174,12 @@ Reply HttpServer::Impl::Score(const std::string& body, Clock::time_point deadlin
   size_t count = 0;
   for (const auto& [name, versions] : models) count += versions.size();
   if (count != 1) {
-    return ErrorReply(400, "POST /score needs a scoring script or exactly one model; this server "
-                           "runs " + Served() + ": use POST /predictions/{model} (or "
-                           "/v2/models/{model}/infer)");
+    return ErrorReply(400,
+                      "POST /score needs a scoring script or exactly one model; this server "
+                      "runs " +
+                          Served() +
+                          ": use POST /predictions/{model} (or "
+                          "/v2/models/{model}/infer)");
   }
   *entry = &models.begin()->second.begin()->second;
   return Predict(**entry, body, deadline);
@@ -233,8 +238,8 @@ Reply HttpServer::Impl::Infer(const Entry& entry, const std::string& body,
 
 Reply HttpServer::Impl::ModelReady(const Entry& entry) {
   std::string reason = NotReadyReason(*entry.service, entry.info);
-  json body = {{"name", entry.info.name}, {"version", entry.info.version},
-               {"ready", reason.empty()}};
+  json body = {
+      {"name", entry.info.name}, {"version", entry.info.version}, {"ready", reason.empty()}};
   if (!reason.empty()) body["error"] = reason;
   return JsonReply(reason.empty() ? 200 : 503, body);
 }
@@ -271,7 +276,7 @@ Reply HttpServer::Impl::Health() const {
       std::string error = e.service->LoadError();
       list.push_back({{"name", name},
                       {"version", version},
-                      {"state", !error.empty() ? "Failed"
+                      {"state", !error.empty()       ? "Failed"
                                 : e.service->Ready() ? "Ready"
                                                      : "Loading"},
                       {"error", error}});
@@ -282,7 +287,7 @@ Reply HttpServer::Impl::Health() const {
   if (pool != nullptr) {
     std::string error = pool->LoadError();
     body["script"] = {{"name", options.script_name},
-                      {"state", !error.empty() ? "Failed"
+                      {"state", !error.empty()  ? "Failed"
                                 : pool->Ready() ? "Ready"
                                                 : "Loading"},
                       {"error", error},
@@ -347,8 +352,8 @@ Reply HttpServer::Impl::Handle(const std::string& method, const std::string& raw
     if (n == 1) {
       *endpoint = "/v2";
       if (!method_is("GET")) return wrong_method;
-      return JsonReply(200, json{{"name", "trainyard"}, {"version", "1"},
-                                 {"extensions", json::array()}});
+      return JsonReply(
+          200, json{{"name", "trainyard"}, {"version", "1"}, {"extensions", json::array()}});
     }
     if (n == 3 && parts[1] == "health" && (parts[2] == "live" || parts[2] == "ready")) {
       *endpoint = "/v2/health/" + parts[2];
@@ -482,8 +487,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::vector<ModelService*>
   server.Options(".*", handler);
   // Answers that httplib makes itself (413 for a large body, 400 for a bad request line) get a
   // JSON body too; ours already have one.
-  server.set_error_handler(httplib::Server::HandlerWithResponse(
-      [raw](const httplib::Request&, httplib::Response& res) {
+  server.set_error_handler(httplib::Server::HandlerWithResponse([raw](const httplib::Request&,
+                                                                      httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string message;
     if (res.status == 413) {
@@ -510,9 +515,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::vector<ModelService*>
         raw->metrics->CountRequest("", "", "other", 500);
       });
 
-  int port = options.port == 0 ? server.bind_to_any_port(options.host)
-                               : (server.bind_to_port(options.host, options.port) ? options.port
-                                                                                  : -1);
+  int port = options.port == 0
+                 ? server.bind_to_any_port(options.host)
+                 : (server.bind_to_port(options.host, options.port) ? options.port : -1);
   if (port <= 0) {
     return Unavailable("cannot listen on " + options.host + ":" + std::to_string(options.port) +
                        " (address in use, or not an address of this machine)");

@@ -38,10 +38,10 @@ namespace trainyard::serve {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                                // 0 = any free port
-  int threads = 128;                           // connection threads (each keep-alive client holds one)
+  int port = 0;       // 0 = any free port
+  int threads = 128;  // connection threads (each keep-alive client holds one)
   size_t max_body_bytes = size_t{100} << 20;  // larger bodies: 413
-  int timeout_ms = 30000;                      // per request, from arrival to answer: 504
+  int timeout_ms = 30000;                     // per request, from arrival to answer: 504
   // The name the scoring script's requests carry in /metrics' model label.
   std::string script_name = "score";
 };

@@ -24,7 +24,8 @@ class Metrics {
   void CountRequest(const std::string& model, const std::string& version,
                     const std::string& endpoint, int http_status);
   void ObserveRequestSeconds(const std::string& model, const std::string& version, double seconds);
-  void ObserveInferenceSeconds(const std::string& model, const std::string& version, double seconds);
+  void ObserveInferenceSeconds(const std::string& model, const std::string& version,
+                               double seconds);
   void ObserveBatchSize(const std::string& model, const std::string& version, int64_t items);
   void SetQueueDepth(const std::string& model, const std::string& version, int64_t depth);
 

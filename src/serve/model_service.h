@@ -54,7 +54,8 @@ class ModelService {
   // Runs one request: `inputs` each carry the batch dimension first (one request may hold
   // several items). The outputs keep that dimension. Batched with other requests when the
   // service batches; answers Timeout when `deadline` passes before the result.
-  virtual Result<std::vector<Tensor>> Infer(std::vector<Tensor> inputs, Clock::time_point deadline) = 0;
+  virtual Result<std::vector<Tensor>> Infer(std::vector<Tensor> inputs,
+                                            Clock::time_point deadline) = 0;
 };
 
 }  // namespace trainyard::serve

@@ -17,8 +17,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -134,7 +134,9 @@ void WaitForSignal() {
 class LoadReporter {
  public:
   LoadReporter(std::vector<ModelService*> models, ScoringPool* pool, std::string script)
-      : models_(std::move(models)), pool_(pool), script_(std::move(script)),
+      : models_(std::move(models)),
+        pool_(pool),
+        script_(std::move(script)),
         thread_([this] { Loop(); }) {}
   ~LoadReporter() {
     {
@@ -206,7 +208,8 @@ Result<int> Serve(const Flags& flags, const std::vector<ModelArg>& model_args) {
     ScoringOptions options;
     options.python = flags.python;
     std::filesystem::path entry(flags.entry);
-    if (entry.is_relative() && !flags.source.empty()) entry = std::filesystem::path(flags.source) / entry;
+    if (entry.is_relative() && !flags.source.empty())
+      entry = std::filesystem::path(flags.source) / entry;
     options.entry = AbsolutePath(entry.string());
     options.source_dir = AbsolutePath(
         flags.source.empty() ? std::filesystem::path(options.entry).parent_path().string()
@@ -275,8 +278,8 @@ Result<int> Serve(const Flags& flags, const std::vector<ModelArg>& model_args) {
 int Main(int argc, char** argv) {
   CLI::App app{"trainyard-serve: serves TorchScript models or a scoring script over HTTP"};
   Flags f;
-  CLI::Option* model_opt =
-      app.add_option("--model", f.models, "NAME:VERSION=PATH (repeatable)")->allow_extra_args(false);
+  CLI::Option* model_opt = app.add_option("--model", f.models, "NAME:VERSION=PATH (repeatable)")
+                               ->allow_extra_args(false);
   CLI::Option* tags_opt =
       app.add_option("--model-tags", f.model_tags, "JSON object: tags of the --model before it")
           ->allow_extra_args(false);

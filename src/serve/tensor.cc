@@ -12,11 +12,20 @@ struct DTypeRow {
 };
 
 constexpr std::array<DTypeRow, 14> kDTypes = {{
-    {DType::kBool, "BOOL", 1},     {DType::kUInt8, "UINT8", 1},   {DType::kUInt16, "UINT16", 2},
-    {DType::kUInt32, "UINT32", 4}, {DType::kUInt64, "UINT64", 8}, {DType::kInt8, "INT8", 1},
-    {DType::kInt16, "INT16", 2},   {DType::kInt32, "INT32", 4},   {DType::kInt64, "INT64", 8},
-    {DType::kFP16, "FP16", 2},     {DType::kBF16, "BF16", 2},     {DType::kFP32, "FP32", 4},
-    {DType::kFP64, "FP64", 8},     {DType::kBytes, "BYTES", 0},
+    {DType::kBool, "BOOL", 1},
+    {DType::kUInt8, "UINT8", 1},
+    {DType::kUInt16, "UINT16", 2},
+    {DType::kUInt32, "UINT32", 4},
+    {DType::kUInt64, "UINT64", 8},
+    {DType::kInt8, "INT8", 1},
+    {DType::kInt16, "INT16", 2},
+    {DType::kInt32, "INT32", 4},
+    {DType::kInt64, "INT64", 8},
+    {DType::kFP16, "FP16", 2},
+    {DType::kBF16, "BF16", 2},
+    {DType::kFP32, "FP32", 4},
+    {DType::kFP64, "FP64", 8},
+    {DType::kBytes, "BYTES", 0},
 }};
 
 const DTypeRow& Row(DType dtype) { return kDTypes[static_cast<size_t>(dtype)]; }

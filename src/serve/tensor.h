@@ -16,8 +16,20 @@ namespace trainyard::serve {
 
 // The Open Inference Protocol's tensor datatypes (its "Tensor Data Types" table), BF16 besides.
 enum class DType {
-  kBool, kUInt8, kUInt16, kUInt32, kUInt64, kInt8, kInt16, kInt32, kInt64,
-  kFP16, kBF16, kFP32, kFP64, kBytes,
+  kBool,
+  kUInt8,
+  kUInt16,
+  kUInt32,
+  kUInt64,
+  kInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kFP16,
+  kBF16,
+  kFP32,
+  kFP64,
+  kBytes,
 };
 
 // "BOOL", "UINT8", ..., "FP16", "BF16", "FP32", "FP64", "BYTES".

@@ -30,7 +30,7 @@ struct DeploymentRecord {
   int64_t server_pid = 0;
   int64_t restarts = 0;
   std::string error;
-  int64_t created_at = 0, updated_at = 0;  // microseconds since the epoch
+  int64_t created_at = 0, updated_at = 0;               // microseconds since the epoch
   std::vector<std::pair<std::string, int64_t>> models;  // (name, version) served
 };
 

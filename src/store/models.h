@@ -15,9 +15,9 @@ namespace trainyard::store {
 
 struct ModelRecord {
   std::string name;
-  int64_t version = 0;   // 1, 2, ... per name; assigned by PutModel
-  std::string digest;    // the snapshot manifest id of the model's files (content address)
-  std::string path;      // the file or folder name registered ("model.pt", "model")
+  int64_t version = 0;  // 1, 2, ... per name; assigned by PutModel
+  std::string digest;   // the snapshot manifest id of the model's files (content address)
+  std::string path;     // the file or folder name registered ("model.pt", "model")
   bool is_dir = false;
   int64_t files = 0, bytes = 0;
   std::string description;
