@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "common/files.h"
 #include "common/json_number.h"
@@ -63,7 +64,8 @@ std::string VersionDir(store::Workspace* ws, const store::ModelRecord& model) {
 // Removes the temporary folder (and the stat cache the snapshot wrote for it) at scope exit.
 class StageGuard {
  public:
-  StageGuard(std::string stage, std::string cache) : stage_(stage), cache_(cache) {}
+  StageGuard(std::string stage, std::string cache)
+      : stage_(std::move(stage)), cache_(std::move(cache)) {}
   ~StageGuard() {
     RemoveTree(stage_).IgnoreError();
     if (!cache_.empty()) unlink(cache_.c_str());
@@ -303,10 +305,11 @@ Result<std::string> ModelDir(store::Workspace* ws, const store::ModelRecord& mod
       RemoveTree(tmp).IgnoreError();
       return dir;
     }
+    // A stale copy: move it aside (into a fresh temporary folder's place) and remove it.
     auto old = MakeTempDir(parent, tag + "old-");
-    if (old.ok() && rename(dir.c_str(), old.value().c_str()) == 0) {
-      RemoveTree(old.value()).IgnoreError();
-    } else if (old.ok()) {
+    if (old.ok()) {
+      // Fails when another process moved it first; either way the copy goes.
+      static_cast<void>(rename(dir.c_str(), old.value().c_str()));
       RemoveTree(old.value()).IgnoreError();
     }
   }

@@ -410,7 +410,7 @@ void HttpServer::Stop() {
   });
 }
 
-Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::vector<ModelService*> models,
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::vector<ModelService*>& models,
                                                       ScoringPool* pool, Metrics* metrics,
                                                       const HttpServerOptions& options) {
   if (metrics == nullptr) return InvalidArgument("http server: no metrics");
@@ -502,7 +502,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(std::vector<ModelService*>
     return httplib::Server::HandlerResponse::Handled;
   }));
   server.set_exception_handler(
-      [raw](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      [raw](const httplib::Request&, httplib::Response& res, const std::exception_ptr& ep) {
         std::string message = "internal error";
         try {
           if (ep) std::rethrow_exception(ep);

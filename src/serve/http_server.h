@@ -55,7 +55,7 @@ class HttpServer {
   // `pool` (nullptr without a scoring script) are served; they and `metrics` are not owned and
   // must outlive the server. InvalidArgument when there is nothing to serve, a name:version
   // repeats or options are bad; Unavailable when the address cannot be bound.
-  static Result<std::unique_ptr<HttpServer>> Start(std::vector<ModelService*> models,
+  static Result<std::unique_ptr<HttpServer>> Start(const std::vector<ModelService*>& models,
                                                    ScoringPool* pool, Metrics* metrics,
                                                    const HttpServerOptions& options);
   ~HttpServer();  // Stop()
