@@ -190,8 +190,8 @@ void RegisterModel(CLI::App& app, Context& ctx) {
                   "(outputs/model.pt)")
       ->required();
   reg->add_option("--run", f->run, "the run whose folder holds --path (its lineage is recorded)");
-  reg->add_option("--tag", f->tags, "a tag K=V (repeat)");
-  reg->add_option("--property", f->properties, "a property K=V (repeat)");
+  reg->add_option("--tag", f->tags, "a tag K=V (repeat)")->allow_extra_args(false);
+  reg->add_option("--property", f->properties, "a property K=V (repeat)")->allow_extra_args(false);
   reg->add_option("--description", f->description, "a description");
   reg->add_flag("--json", f->json, "machine-readable output");
   OnRun(reg, ctx, [&ctx, f] { return ModelRegister(ctx, *f); });
