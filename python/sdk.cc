@@ -29,6 +29,7 @@
 #include "models/registry.h"
 #include "models/usage.h"
 #include "runner/deployment.h"
+#include "runner/runner.h"
 #include "store/deployments.h"
 #include "store/workspace.h"
 #include "trainyard/trainyard.h"
@@ -210,6 +211,8 @@ runner::DeployRequest DeployRequestFrom(const py::dict& d) {
 }
 
 void DefineRegistry(py::module_& m) {
+  m.def("trainyard_exe", &runner::TrainyardExe,
+        "The trainyard executable the runner starts (runner::TrainyardExe).");
   m.def(
       "model_register",
       [](const std::string& workspace, const std::string& name, const std::string& path,

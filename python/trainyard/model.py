@@ -17,9 +17,7 @@ A deployment's supervisor is the `trainyard` executable: $TRAINYARD_BIN, else th
 import datetime
 import json
 import os
-import shutil
 import time
-from pathlib import Path
 
 __all__ = ["CliError", "Deployment", "Model", "deploy", "deploy_request", "trainyard_executable"]
 
@@ -37,21 +35,10 @@ class CliError(RuntimeError):
 
 
 def trainyard_executable():
-    """The `trainyard` program (for tools and tests; the SDK calls the C++ code itself):
-    $TRAINYARD_BIN, else the build tree's build/src/cli/trainyard (when this package runs from
-    build/python), else `trainyard` on PATH. FileNotFoundError naming the places looked at when
-    there is none."""
-    exe = os.environ.get("TRAINYARD_BIN")
-    if exe:
-        return exe
-    build_tree = Path(__file__).resolve().parents[2] / "src" / "cli" / "trainyard"
-    if os.access(build_tree, os.X_OK):
-        return str(build_tree)
-    on_path = shutil.which("trainyard")
-    if on_path:
-        return on_path
-    raise FileNotFoundError("the trainyard executable was not found: set TRAINYARD_BIN, or put "
-                            "trainyard on PATH (looked at {})".format(build_tree))
+    """The `trainyard` program (for tools and tests; the SDK calls the C++ code itself): the one
+    the runner starts supervisors with (runner::TrainyardExe: $TRAINYARD_BIN, else the build
+    tree's, else `trainyard` on PATH)."""
+    return _binding().trainyard_exe()
 
 
 def _workspace_path(workspace):
