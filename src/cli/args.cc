@@ -12,7 +12,7 @@ constexpr VerbRegistrar kVerbs[] = {
     RegisterCancel, RegisterFiles,  RegisterDownload,  RegisterExperiments, RegisterSnapshot,
     RegisterDoctor, RegisterTarget, RegisterSupervise, RegisterMetrics,     RegisterRankExec,
     RegisterEnv,    RegisterData,   RegisterSweep,     RegisterModel,       RegisterServe,
-    RegisterDeploy,
+    RegisterDeploy, RegisterServer,
 };
 
 // The option of `app` (or of an app it falls through to) that `word` names: "--name" or "-n".

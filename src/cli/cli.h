@@ -60,6 +60,7 @@ void RegisterSweep(CLI::App&, Context&);   // sweep submit|show|list (sweep.cc)
 void RegisterModel(CLI::App&, Context&);   // model register|list|show|download|delete
 void RegisterServe(CLI::App&, Context&);   // serve (execs trainyard-serve)
 void RegisterDeploy(CLI::App&, Context&);  // deploy; deployment list|logs|delete
+void RegisterServer(CLI::App&, Context&);  // server; server token create|list|revoke
 
 // A sweep file to submit (`sweep submit`, and `submit` of a file with `type: sweep`).
 struct SweepSubmitRequest {

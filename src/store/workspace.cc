@@ -212,6 +212,50 @@ CREATE TABLE deployment_models (
   PRIMARY KEY (deployment, model, version)
 );
 )sql",
+    // 7: the shared workspace server (issue 17). API tokens (stored as the SHA-256 of the token,
+    // never the token); per-run summaries of each metric and the run's parameters, kept current
+    // as values arrive so that the runs list sorts and filters 10,000 runs without a join over
+    // the points.
+    R"sql(
+CREATE TABLE api_tokens (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL CHECK (role IN ('read', 'submit', 'admin')),
+  hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  revoked_at INTEGER
+);
+CREATE TABLE metric_summary (
+  run_seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  last_value REAL,
+  last_step INTEGER NOT NULL,
+  last_ts INTEGER NOT NULL,
+  min_value REAL,
+  max_value REAL,
+  PRIMARY KEY (run_seq, name)
+) WITHOUT ROWID;
+CREATE INDEX metric_summary_by_last ON metric_summary(name, last_value);
+CREATE INDEX metric_summary_by_min ON metric_summary(name, min_value);
+CREATE INDEX metric_summary_by_max ON metric_summary(name, max_value);
+INSERT INTO metric_summary (run_seq, name, count, last_value, last_step, last_ts, min_value,
+                            max_value)
+SELECT n.run_seq, n.name, a.c, l.value, l.step, l.ts, a.mn, a.mx
+FROM metric_names n
+JOIN (SELECT name_id, COUNT(*) AS c, MAX(rowid) AS last_row, MIN(value) AS mn, MAX(value) AS mx
+      FROM metrics GROUP BY name_id) a ON a.name_id = n.id
+JOIN metrics l ON l.rowid = a.last_row;
+CREATE TABLE run_params (
+  run_seq INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  value TEXT NOT NULL,
+  num REAL,
+  PRIMARY KEY (run_seq, name)
+) WITHOUT ROWID;
+CREATE INDEX run_params_by_value ON run_params(name, num, value);
+)sql",
 };
 
 constexpr const char* kRunColumns =

@@ -25,7 +25,7 @@
 
 namespace trainyard::store {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // A file of space a run's supervisor holds in the run's folder to store the run's end on a full
 // disk (runner/supervise.cc); removed by the supervisor at its end, or by ReapOrphans.

@@ -1,0 +1,8 @@
+#include "server/api.h"
+
+namespace trainyard::server {
+
+// Placeholder until this group's endpoints land (docs/api.md).
+void AddWebRoutes(Routes& /*routes*/, ServerContext& /*ctx*/) {}
+
+}  // namespace trainyard::server
