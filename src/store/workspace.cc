@@ -213,7 +213,7 @@ CREATE TABLE deployment_models (
 );
 )sql",
     // 7: the shared workspace server (issue 17). API tokens (stored as the SHA-256 of the token,
-    // never the token); per-run summaries of each metric and the run's parameters, kept current
+    // never the token) and per-run tracking tokens (also hashed); per-run summaries of each metric and the run's parameters, kept current
     // as values arrive so that the runs list sorts and filters 10,000 runs without a join over
     // the points.
     R"sql(
@@ -255,6 +255,11 @@ CREATE TABLE run_params (
   PRIMARY KEY (run_seq, name)
 ) WITHOUT ROWID;
 CREATE INDEX run_params_by_value ON run_params(name, num, value);
+CREATE TABLE run_tokens (
+  hash TEXT PRIMARY KEY,
+  run_seq INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
 )sql",
 };
 
