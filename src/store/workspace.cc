@@ -212,10 +212,10 @@ CREATE TABLE deployment_models (
   PRIMARY KEY (deployment, model, version)
 );
 )sql",
-    // 7: the shared workspace server (issue 17). API tokens (stored as the SHA-256 of the token,
-    // never the token) and per-run tracking tokens (also hashed); per-run summaries of each metric and the run's parameters, kept current
-    // as values arrive so that the runs list sorts and filters 10,000 runs without a join over
-    // the points.
+    // 7: the shared workspace server (issue 17). API tokens and per-run tracking tokens (stored
+    // as the SHA-256 of the token, never the token); per-run summaries of each metric and the
+    // run's parameters, kept current as values arrive so that the runs list sorts and filters
+    // 10,000 runs without a join over the points.
     R"sql(
 CREATE TABLE api_tokens (
   id INTEGER PRIMARY KEY,
