@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,6 +20,7 @@
 
 #include "common/status.h"
 #include "snapshot/snapshot.h"
+#include "spec/job_spec.h"
 
 namespace httplib {
 class Client;
@@ -61,6 +63,13 @@ class Client {
   // what the server recorded. The folder is read with the same ignore rules as a local snapshot.
   Result<snapshot::SnapshotInfo> UploadSnapshot(const std::string& source_dir,
                                                 const snapshot::SnapshotOptions& options = {});
+
+  // Submits a job: uploads its source folder (UploadSnapshot), then POST /api/v1/runs with the
+  // spec and the snapshot id; the server records the run and supervises it on its targets.
+  // Returns the run as the server describes it (runner::RunToJson, detailed). The CLI and the
+  // Python SDK both submit through this.
+  Result<nlohmann::json> SubmitJob(const spec::JobSpec& spec,
+                                   const std::map<std::string, std::string>& tags = {});
 
   // Runs a CLI verb on the server's workspace (POST /api/v1/cli): `argv` without the program
   // name or --workspace; what the verb prints arrives through `out` (is_stderr, text) as it is
