@@ -18,6 +18,7 @@ PACKAGES=(
   # distutils' LooseVersion).
   python3-torchvision python3-pil python3-filelock python3-distutils
   python3-flask  # the serving benchmark's reference server (bench/serve_ref_flask.py)
+  chromium  # the web UI's browser tests (tests/web/) and chart benchmark (bench/web_charts.mjs)
   libopenblas0-pthread
   openmpi-bin libopenmpi-dev
   procps psmisc iproute2 util-linux
