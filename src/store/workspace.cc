@@ -302,14 +302,23 @@ RunRecord ReadRun(const Stmt& s) {
 
 }  // namespace
 
+namespace {
+// "http://..." and "https://..." name a workspace server (server/client.h), never a folder.
+bool IsServerUrl(std::string_view s) {
+  return s.substr(0, 7) == "http://" || s.substr(0, 8) == "https://";
+}
+}  // namespace
+
 std::string ResolveWorkspaceDir(const std::string& flag, std::string* source) {
+  // A server's URL is returned as given (not made into a path under the current folder), so
+  // that Workspace::Open can refuse it by name instead of creating a folder "http:".
   if (!flag.empty()) {
     if (source) *source = "--workspace";
-    return AbsolutePath(ExpandHome(flag));
+    return IsServerUrl(flag) ? flag : AbsolutePath(ExpandHome(flag));
   }
   if (const char* env = std::getenv("TRAINYARD_WORKSPACE"); env && *env) {
     if (source) *source = "$TRAINYARD_WORKSPACE";
-    return AbsolutePath(ExpandHome(env));
+    return IsServerUrl(env) ? std::string(env) : AbsolutePath(ExpandHome(env));
   }
   if (source) *source = "default (~/.trainyard)";
   return AbsolutePath(ExpandHome("~/.trainyard"));
@@ -325,6 +334,9 @@ std::string NewRunId(const std::string& experiment) {
 }
 
 Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir) {
+  if (IsServerUrl(dir)) {
+    return FailedPrecondition(dir + " is a server; this command works on a local workspace folder");
+  }
   for (const char* sub : {"", "/snapshots", "/runs", "/cache"}) {
     RETURN_IF_ERROR(MakeDirs(dir + sub).WithContext("workspace " + dir));
   }
