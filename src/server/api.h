@@ -119,6 +119,9 @@ class Routes {
   void PostPublic(const std::string& pattern,
                   std::function<void(const httplib::Request&, httplib::Response&)> handler);
   httplib::Server* http() const { return server_; }
+  // Who made a request, as the guarded routes decide it (for routes that accept other
+  // credentials too, such as /api/v1/tracking's run tokens).
+  AuthResult Authenticate(const httplib::Request& req) const { return authenticate_(req); }
 
  private:
   Handler Guard(Role role, Handler handler) const;
