@@ -23,26 +23,6 @@ namespace trainyard::cli {
 
 namespace {
 
-const char* AlgorithmName(sweep::Algorithm a) {
-  switch (a) {
-    case sweep::Algorithm::kRandom: return "random";
-    case sweep::Algorithm::kGrid: return "grid";
-    case sweep::Algorithm::kBayesian: return "bayesian";
-  }
-  return "?";
-}
-
-const char* PolicyName(sweep::PolicyType p) {
-  switch (p) {
-    case sweep::PolicyType::kNone: return "none";
-    case sweep::PolicyType::kBandit: return "bandit";
-    case sweep::PolicyType::kMedianStopping: return "median_stopping";
-    case sweep::PolicyType::kTruncationSelection: return "truncation_selection";
-    case sweep::PolicyType::kAsha: return "asha";
-  }
-  return "?";
-}
-
 const char* GoalName(sweep::Goal g) {
   return g == sweep::Goal::kMaximize ? "maximize" : "minimize";
 }
@@ -62,44 +42,11 @@ std::string Seconds(double s) {
   return FormatDuration(static_cast<int64_t>(s * 1e6));
 }
 
+// The JSON of a sweep and its settings: runner/records_json.h (the server shows sweeps too).
 nlohmann::json SamplingJson(const spec::SweepSpec& spec, uint64_t seed) {
-  nlohmann::json j = {{"type", AlgorithmName(spec.sampling.algorithm)}};
-  if (spec.sampling.algorithm == sweep::Algorithm::kRandom) {
-    j["rule"] = spec.sampling.rule == sweep::RandomRule::kSobol ? "sobol" : "random";
-  }
-  j["seed"] = seed;
-  return j;
+  return runner::SweepSamplingJson(spec, seed);
 }
-
-nlohmann::json PolicyJson(const sweep::EarlyTermination& e) {
-  nlohmann::json j = {{"type", PolicyName(e.type)}};
-  switch (e.type) {
-    case sweep::PolicyType::kNone: return j;
-    case sweep::PolicyType::kAsha:
-      j["grace_period"] = e.grace_period;
-      j["reduction_factor"] = e.reduction_factor;
-      j["max_t"] = e.max_t;
-      return j;
-    case sweep::PolicyType::kBandit:
-      if (e.slack_factor) j["slack_factor"] = *e.slack_factor;
-      if (e.slack_amount) j["slack_amount"] = *e.slack_amount;
-      break;
-    case sweep::PolicyType::kTruncationSelection:
-      j["truncation_percentage"] = e.truncation_percentage;
-      break;
-    case sweep::PolicyType::kMedianStopping: break;
-  }
-  j["evaluation_interval"] = e.evaluation_interval;
-  j["delay_evaluation"] = e.delay_evaluation;
-  return j;
-}
-
-nlohmann::json LimitsJson(const sweep::Limits& l) {
-  return {{"max_total_trials", l.max_total_trials},
-          {"max_concurrent_trials", l.max_concurrent_trials},
-          {"timeout", l.timeout_seconds},
-          {"trial_timeout", l.trial_timeout_seconds}};
-}
+nlohmann::json PolicyJson(const sweep::EarlyTermination& e) { return runner::SweepPolicyJson(e); }
 
 // "type k=v, k=v" of a settings object, in its key order but for `type` first.
 std::string SettingsText(const nlohmann::json& j) {
@@ -122,51 +69,7 @@ std::vector<std::pair<std::string, int>> Counts(const runner::SweepSummary& s) {
   return out;
 }
 
-nlohmann::json SweepJson(const runner::SweepSummary& s) {
-  nlohmann::json j = {
-      {"id", s.run.id},
-      {"kind", "sweep"},
-      {"experiment", s.run.experiment},
-      {"display_name", s.run.display_name},
-      {"status", store::RunStatusName(s.run.status)},
-      {"objective",
-       {{"primary_metric", s.spec.objective.primary_metric},
-        {"goal", GoalName(s.spec.objective.goal)}}},
-      {"sampling_algorithm", SamplingJson(s.spec, s.seed)},
-      {"early_termination", PolicyJson(s.spec.early_termination)},
-      {"limits", LimitsJson(s.spec.limits)},
-      {"search_space", nlohmann::json::array()},
-      {"best_run_id", s.best_run_id ? nlohmann::json(*s.best_run_id) : nlohmann::json()},
-      {"created_at", FormatIso8601(s.run.created_at)},
-  };
-  for (const auto& p : s.spec.search_space) j["search_space"].push_back(p.name);
-  if (s.run.started_at) j["started_at"] = FormatIso8601(*s.run.started_at);
-  if (s.run.ended_at) j["ended_at"] = FormatIso8601(*s.run.ended_at);
-  if (!s.run.error.empty()) j["error"] = s.run.error;
-  if (!s.run.status_detail.empty()) j["status_detail"] = s.run.status_detail;
-  nlohmann::json counts = nlohmann::json::object();
-  for (const auto& [status, n] : Counts(s)) counts[status] = n;
-  j["counts"] = counts;
-  nlohmann::json trials = nlohmann::json::array();
-  for (const auto& t : s.trials) {
-    nlohmann::json params = nlohmann::json::object();
-    for (const auto& [k, v] : t.parameters) params[k] = v;
-    nlohmann::json primary = nlohmann::json::array();
-    for (double v : t.primary) primary.push_back(JsonNumber(v));
-    trials.push_back({
-        {"index", t.index},
-        {"run_id", t.run.id},
-        {"status", store::RunStatusName(t.run.status)},
-        {"best", t.best ? JsonNumber(*t.best) : nlohmann::json()},
-        {"intervals", t.primary.size()},
-        {"primary", primary},
-        {"parameters", params},
-        {"stopped_by", t.stopped_by.empty() ? nlohmann::json() : nlohmann::json(t.stopped_by)},
-    });
-  }
-  j["trials"] = trials;
-  return j;
-}
+nlohmann::json SweepJson(const runner::SweepSummary& s) { return runner::SweepToJson(s); }
 
 void PrintSweep(const runner::SweepSummary& s, bool colour) {
   auto line = [&](const std::string& k, const std::string& v) {

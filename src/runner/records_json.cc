@@ -1,9 +1,12 @@
 // RunToJson: one rendering of a run for the CLI and the APIs.
 #include "runner/records_json.h"
 
+#include <map>
+
 #include "common/clock.h"
 #include "common/json_number.h"
 #include "common/strings.h"
+#include "runner/sweep.h"
 #include "store/metrics.h"
 #include "targets/target.h"
 
@@ -154,6 +157,117 @@ Status AddTarget(store::Workspace* ws, const std::string& name, const std::strin
   }
   ASSIGN_OR_RETURN(std::string config, targets::MakeTargetConfig(type, options));
   return ws->PutTarget({name, type, config});
+}
+
+namespace {
+
+const char* AlgorithmName(sweep::Algorithm a) {
+  switch (a) {
+    case sweep::Algorithm::kRandom: return "random";
+    case sweep::Algorithm::kGrid: return "grid";
+    case sweep::Algorithm::kBayesian: return "bayesian";
+  }
+  return "?";
+}
+
+const char* PolicyName(sweep::PolicyType p) {
+  switch (p) {
+    case sweep::PolicyType::kNone: return "none";
+    case sweep::PolicyType::kBandit: return "bandit";
+    case sweep::PolicyType::kMedianStopping: return "median_stopping";
+    case sweep::PolicyType::kTruncationSelection: return "truncation_selection";
+    case sweep::PolicyType::kAsha: return "asha";
+  }
+  return "?";
+}
+
+nlohmann::json LimitsJson(const sweep::Limits& l) {
+  return {{"max_total_trials", l.max_total_trials},
+          {"max_concurrent_trials", l.max_concurrent_trials},
+          {"timeout", l.timeout_seconds},
+          {"trial_timeout", l.trial_timeout_seconds}};
+}
+
+}  // namespace
+
+nlohmann::json SweepSamplingJson(const spec::SweepSpec& spec, uint64_t seed) {
+  nlohmann::json j = {{"type", AlgorithmName(spec.sampling.algorithm)}};
+  if (spec.sampling.algorithm == sweep::Algorithm::kRandom) {
+    j["rule"] = spec.sampling.rule == sweep::RandomRule::kSobol ? "sobol" : "random";
+  }
+  j["seed"] = seed;
+  return j;
+}
+
+nlohmann::json SweepPolicyJson(const sweep::EarlyTermination& e) {
+  nlohmann::json j = {{"type", PolicyName(e.type)}};
+  switch (e.type) {
+    case sweep::PolicyType::kNone: return j;
+    case sweep::PolicyType::kAsha:
+      j["grace_period"] = e.grace_period;
+      j["reduction_factor"] = e.reduction_factor;
+      j["max_t"] = e.max_t;
+      return j;
+    case sweep::PolicyType::kBandit:
+      if (e.slack_factor) j["slack_factor"] = *e.slack_factor;
+      if (e.slack_amount) j["slack_amount"] = *e.slack_amount;
+      break;
+    case sweep::PolicyType::kTruncationSelection:
+      j["truncation_percentage"] = e.truncation_percentage;
+      break;
+    case sweep::PolicyType::kMedianStopping: break;
+  }
+  j["evaluation_interval"] = e.evaluation_interval;
+  j["delay_evaluation"] = e.delay_evaluation;
+  return j;
+}
+
+nlohmann::json SweepToJson(const SweepSummary& s) {
+  nlohmann::json j = {
+      {"id", s.run.id},
+      {"kind", "sweep"},
+      {"experiment", s.run.experiment},
+      {"display_name", s.run.display_name},
+      {"status", store::RunStatusName(s.run.status)},
+      {"objective",
+       {{"primary_metric", s.spec.objective.primary_metric},
+        {"goal", s.spec.objective.goal == sweep::Goal::kMaximize ? "maximize" : "minimize"}}},
+      {"sampling_algorithm", SweepSamplingJson(s.spec, s.seed)},
+      {"early_termination", SweepPolicyJson(s.spec.early_termination)},
+      {"limits", LimitsJson(s.spec.limits)},
+      {"search_space", nlohmann::json::array()},
+      {"best_run_id", s.best_run_id ? nlohmann::json(*s.best_run_id) : nlohmann::json()},
+      {"created_at", FormatIso8601(s.run.created_at)},
+  };
+  for (const auto& p : s.spec.search_space) j["search_space"].push_back(p.name);
+  if (s.run.started_at) j["started_at"] = FormatIso8601(*s.run.started_at);
+  if (s.run.ended_at) j["ended_at"] = FormatIso8601(*s.run.ended_at);
+  if (!s.run.error.empty()) j["error"] = s.run.error;
+  if (!s.run.status_detail.empty()) j["status_detail"] = s.run.status_detail;
+  nlohmann::json counts = nlohmann::json::object();
+  std::map<store::RunStatus, int> by_status;  // in the statuses' lifecycle order
+  for (const auto& t : s.trials) ++by_status[t.run.status];
+  for (const auto& [status, n] : by_status) counts[store::RunStatusName(status)] = n;
+  j["counts"] = counts;
+  nlohmann::json trials = nlohmann::json::array();
+  for (const auto& t : s.trials) {
+    nlohmann::json params = nlohmann::json::object();
+    for (const auto& [k, v] : t.parameters) params[k] = v;
+    nlohmann::json primary = nlohmann::json::array();
+    for (double v : t.primary) primary.push_back(JsonNumber(v));
+    trials.push_back({
+        {"index", t.index},
+        {"run_id", t.run.id},
+        {"status", store::RunStatusName(t.run.status)},
+        {"best", t.best ? JsonNumber(*t.best) : nlohmann::json()},
+        {"intervals", t.primary.size()},
+        {"primary", primary},
+        {"parameters", params},
+        {"stopped_by", t.stopped_by.empty() ? nlohmann::json() : nlohmann::json(t.stopped_by)},
+    });
+  }
+  j["trials"] = trials;
+  return j;
 }
 
 }  // namespace trainyard::runner

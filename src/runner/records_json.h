@@ -6,9 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "spec/sweep_spec.h"
 #include "store/workspace.h"
 
 namespace trainyard::runner {
+
+struct SweepSummary;  // runner/sweep.h
 
 // The parameter values a sweep's trial received ({name: text} in the search space's order; {} for
 // a run that is not a trial).
@@ -33,5 +36,14 @@ Result<nlohmann::json> LookupTargetJson(store::Workspace* ws, const std::string&
 // Adds (or replaces) a target after checking its options (`trainyard target add`).
 Status AddTarget(store::Workspace* ws, const std::string& name, const std::string& type,
                  const std::map<std::string, std::string>& options);
+
+// A sweep with its trials, best first (`trainyard sweep show --json`, GET /api/v1/sweeps/{id}):
+// id, kind, experiment, display_name, status, objective, sampling_algorithm, early_termination,
+// limits, search_space (names), best_run_id, created_at (ISO-8601), counts by status, trials
+// [{index, run_id, status, best, intervals, primary, parameters, stopped_by}].
+nlohmann::json SweepToJson(const SweepSummary& s);
+// Its sampling settings ({"type", "rule"?, "seed"}) and early-termination policy ({"type", ...}).
+nlohmann::json SweepSamplingJson(const spec::SweepSpec& spec, uint64_t seed);
+nlohmann::json SweepPolicyJson(const sweep::EarlyTermination& e);
 
 }  // namespace trainyard::runner
