@@ -2,7 +2,9 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <charconv>
+#include <regex>
 #include <utility>
 
 namespace trainyard::server {
@@ -62,7 +64,7 @@ Handler Routes::Guard(Role role, Handler handler) const {
                                                     httplib::Response& res, const Caller&) {
     AuthResult auth = authenticate_(req);
     if (!auth.caller) {
-      ReplyError(res, auth.http_status, auth.message.empty() ? "unauthorized" : auth.message);
+      ReplyRefusal(res, auth);
       return;
     }
     if (static_cast<int>(auth.caller->role) < static_cast<int>(role)) {
@@ -85,28 +87,55 @@ void AddGuarded(Add add, Handler guarded) {
 }  // namespace
 
 void Routes::Get(const std::string& pattern, Role role, Handler handler) {
+  Note("GET", pattern);
   AddGuarded([&](httplib::Server::Handler h) { server_->Get(pattern, std::move(h)); },
              Guard(role, std::move(handler)));
 }
 void Routes::Post(const std::string& pattern, Role role, Handler handler) {
+  Note("POST", pattern);
   AddGuarded([&](httplib::Server::Handler h) { server_->Post(pattern, std::move(h)); },
              Guard(role, std::move(handler)));
 }
 void Routes::Put(const std::string& pattern, Role role, Handler handler) {
+  Note("PUT", pattern);
   AddGuarded([&](httplib::Server::Handler h) { server_->Put(pattern, std::move(h)); },
              Guard(role, std::move(handler)));
 }
 void Routes::Delete(const std::string& pattern, Role role, Handler handler) {
+  Note("DELETE", pattern);
   AddGuarded([&](httplib::Server::Handler h) { server_->Delete(pattern, std::move(h)); },
              Guard(role, std::move(handler)));
 }
 void Routes::GetPublic(const std::string& pattern,
                        std::function<void(const httplib::Request&, httplib::Response&)> handler) {
+  Note("GET", pattern);
   server_->Get(pattern, std::move(handler));
 }
 void Routes::PostPublic(const std::string& pattern,
                         std::function<void(const httplib::Request&, httplib::Response&)> handler) {
+  Note("POST", pattern);
   server_->Post(pattern, std::move(handler));
+}
+
+void Routes::Note(const char* method, const std::string& pattern) {
+  patterns_.emplace_back(method, pattern);
+}
+
+std::vector<std::string> Routes::MethodsFor(const std::string& path) const {
+  std::vector<std::string> out;
+  for (const auto& [method, pattern] : patterns_) {
+    if (std::find(out.begin(), out.end(), method) != out.end()) continue;
+    // httplib matches the same way (a pattern is a regular expression over the whole path).
+    if (std::regex_match(path, std::regex(pattern))) out.push_back(method);
+  }
+  return out;
+}
+
+void ReplyRefusal(httplib::Response& res, const AuthResult& refusal) {
+  if (refusal.retry_after_s > 0) {
+    res.set_header("Retry-After", std::to_string(refusal.retry_after_s));
+  }
+  ReplyError(res, refusal.http_status, refusal.message.empty() ? "unauthorized" : refusal.message);
 }
 
 void ReplyJson(httplib::Response& res, const nlohmann::json& body, int http_status) {

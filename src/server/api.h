@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -27,6 +28,9 @@ struct Response;
 }  // namespace httplib
 
 namespace trainyard::server {
+
+// The version GET /api/v1 reports (the command's --version).
+inline constexpr char kTrainyardVersion[] = "0.1.0";
 
 // What a token may do; each role may do everything the ones before it may.
 // read: look at everything. submit: also submit, cancel, upload snapshots, log metrics.
@@ -99,6 +103,7 @@ struct AuthResult {
   std::optional<Caller> caller;
   int http_status = 401;
   std::string message;
+  int64_t retry_after_s = 0;  // with 429: sent as Retry-After
 };
 // Decides who made a request. Set by the server from the workspace's tokens; tests set their own.
 using Authenticator = std::function<AuthResult(const httplib::Request&)>;
@@ -119,15 +124,22 @@ class Routes {
   void PostPublic(const std::string& pattern,
                   std::function<void(const httplib::Request&, httplib::Response&)> handler);
   httplib::Server* http() const { return server_; }
+  // The methods routed for `path` ("GET", "POST", ...; for 405 and its Allow header).
+  std::vector<std::string> MethodsFor(const std::string& path) const;
   // Who made a request, as the guarded routes decide it (for routes that accept other
   // credentials too, such as /api/v1/tracking's run tokens).
   AuthResult Authenticate(const httplib::Request& req) const { return authenticate_(req); }
 
  private:
   Handler Guard(Role role, Handler handler) const;
+  void Note(const char* method, const std::string& pattern);
   httplib::Server* server_;
   Authenticator authenticate_;
+  std::vector<std::pair<std::string, std::string>> patterns_;  // (method, pattern), for 405
 };
+
+// AuthResult's refusal as a reply: {"error"} with its status, and Retry-After with 429.
+void ReplyRefusal(httplib::Response& res, const AuthResult& refusal);
 
 // Replies: JSON bodies, and errors as {"error": message} with the status. ReplyStatus maps a
 // Status to HTTP: InvalidArgument 400, NotFound 404, AlreadyExists and FailedPrecondition 409,
