@@ -1,5 +1,6 @@
 """trainyard.Run: the run context inside training scripts (over trainyard._core, the tracking
-recorder) and a handle on a recorded run (over trainyard._sdk, the C++ API)."""
+recorder) and a handle on a recorded run (over trainyard._sdk, the C++ API, or, for a workspace
+on a server, trainyard.remote.RemoteRun: the same methods over the server's API)."""
 
 import atexit
 import json
@@ -334,7 +335,7 @@ class Run:
             "arguments": arguments,
             "argv": d["argv"],
             "snapshotId": d["snapshot"].get("id"),
-            "logFiles": {f: os.path.join(d["run_dir"], f) for f in _log_files(d["run_dir"])},
+            "logFiles": self._log_files(d),
             "trainyard": d,
         }
         if d["error"]:
@@ -357,10 +358,23 @@ class Run:
             raise self._failure(details)
         return details
 
+    def _remote(self):
+        return getattr(self._handle, "remote", False)
+
+    def _log_files(self, d):
+        """{name: path} of the run's logs; on a server the names only (download_file them)."""
+        if self._remote():
+            return {f: f for f in self._handle.files()
+                    if f.startswith("logs/") and f.endswith(".log")}
+        return {f: os.path.join(d["run_dir"], f) for f in _log_files(d["run_dir"])}
+
     def _failure(self, details):
         d = details["trainyard"]
-        return RunFailedError(d["id"], d["status"], d["error"], d["failed_rank"],
-                              _log_tail(d["run_dir"], d["failed_rank"]))
+        if self._remote():
+            tail = self._handle.log_tail(d["failed_rank"])
+        else:
+            tail = _log_tail(d["run_dir"], d["failed_rank"])
+        return RunFailedError(d["id"], d["status"], d["error"], d["failed_rank"], tail)
 
     def cancel(self):
         """Stops every process of the run and waits (up to 30 s) for it to end; returns the
@@ -410,7 +424,10 @@ class Run:
                      status=None, **kwargs):
         """The run's child runs, in creation order: a sweep's trials (docs/sweeps.md); none for
         other runs. `status` keeps only those with that status."""
-        self._follow("get_children")
+        handle = self._follow("get_children")
+        if self._remote():  # one query for the children (the server filters by parent)
+            return iter([self._experiment._run(child) for record, child in handle.children()
+                         if status is None or record["status"] == status])
         found = []
         for run in self._experiment.get_runs():
             record = run.get_details()["trainyard"]

@@ -40,18 +40,51 @@ class Target:
 
 
 class Workspace:
-    """A trainyard workspace: a folder with its SQLite database, runs and snapshots.
+    """A trainyard workspace: a folder with its SQLite database, runs and snapshots, or a
+    workspace on a `trainyard server` (docs/sdk.md "A workspace on a server").
 
     `path` None means what the CLI uses: $TRAINYARD_WORKSPACE, else ~/.trainyard. The folder is
-    created when it does not exist.
+    created when it does not exist. `url` ("https://host:port"), or a `path` /
+    $TRAINYARD_WORKSPACE that is an http(s) URL, names a server instead (a URL is never a
+    folder): `token` (default $TRAINYARD_TOKEN) is sent with every request, and nothing is
+    created locally. The classes and their methods are the same for both.
     """
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, url=None, token=None):
+        from trainyard import remote
+
+        if url is None and path is not None and remote.is_url(os.fspath(path)):
+            url = os.fspath(path)
+        elif url is None and path is None and remote.is_url(os.environ.get("TRAINYARD_WORKSPACE")):
+            url = os.environ["TRAINYARD_WORKSPACE"]
+        if url is not None:
+            if path is not None and os.fspath(path) != url:
+                raise ValueError(f"Workspace: give a folder (path={path!r}) or a server "
+                                 f"(url={url!r}), not both")
+            if not remote.is_url(url):
+                raise ValueError(f"Workspace(url={url!r}): a server URL starts with http:// or "
+                                 "https://")
+            self._ws = remote.RemoteWorkspace(url, token)
+            return
+        if token is not None:
+            raise ValueError("Workspace(token=...) is for a server (url=...); a folder "
+                             "workspace has no token")
         self._ws = _sdk().Workspace("" if path is None else os.fspath(path))
 
     @property
     def path(self):
+        """The folder, or the server's URL."""
         return self._ws.path
+
+    @property
+    def url(self):
+        """The server's URL; None for a folder workspace."""
+        return self._ws.path if self.is_remote else None
+
+    @property
+    def is_remote(self):
+        """True for a workspace on a server."""
+        return getattr(self._ws, "remote", False)
 
     @property
     def experiments(self):
@@ -90,6 +123,8 @@ class Workspace:
         return Run._from_handle(Experiment(self, details["experiment"]), handle)
 
     def __repr__(self):
+        if self.is_remote:
+            return f"Workspace(url={self.path!r})"
         return f"Workspace(path={self.path!r})"
 
 
@@ -204,8 +239,8 @@ class Command(_JobConfig):
 
 
 def get_run(run_id, workspace=None):
-    """The run with this id (or a unique prefix) in `workspace` (a Workspace or a folder; None:
-    the default workspace)."""
+    """The run with this id (or a unique prefix) in `workspace` (a Workspace, a folder or a
+    server's URL; None: the default workspace)."""
     if not isinstance(workspace, Workspace):
         workspace = Workspace(workspace)
     return workspace.get_run(run_id)

@@ -84,6 +84,9 @@ class Run(trainyard.Run):
         return "<table style=\"width:100%\"><tr>{}</tr><tr>{}</tr></table>".format(head, row)
 
     def get_portal_url(self):
+        """On a server: the run's page in its web UI."""
+        if not self._is_context() and self._remote():
+            return "{}/#/runs/{}".format(self.experiment.workspace.url, self.id)
         raise NotImplementedError(
             "Run.get_portal_url: trainyard has no portal yet; use `trainyard show {0}` (and "
             "`trainyard logs {0} --follow`)".format(self.id))
@@ -180,8 +183,9 @@ class Run(trainyard.Run):
         from azureml.exceptions import ActivityFailedException
 
         if show_output:
-            print("RunId: {0}\nWeb View: (no portal: trainyard show {0})\n".format(self.id),
-                  flush=True)
+            web = (self.get_portal_url() if self._remote()
+                   else "(no portal: trainyard show {})".format(self.id))
+            print("RunId: {}\nWeb View: {}\n".format(self.id, web), flush=True)
         try:
             details = super().wait_for_completion(show_output=show_output,
                                                   raise_on_error=raise_on_error)
@@ -197,6 +201,9 @@ class Run(trainyard.Run):
         details = self.get_details()
         logs = {}
         for name, path in (details.get("logFiles") or {}).items():
+            if self._remote():  # names of the run's files on the server
+                logs[name] = self._handle.file_text(name)
+                continue
             try:
                 with open(path, encoding="utf-8", errors="replace") as f:
                     logs[name] = f.read()

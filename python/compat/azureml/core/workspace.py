@@ -1,4 +1,5 @@
-"""azureml.core.Workspace over a local trainyard workspace (a folder; trainyard.Workspace).
+"""azureml.core.Workspace over a local trainyard workspace (a folder; trainyard.Workspace), or
+over a workspace on a `trainyard server`.
 
 Where a hosted workspace lives locally (the mapping, also used by `Workspace(...)` and
 `Workspace.get(...)`):
@@ -7,6 +8,13 @@ Where a hosted workspace lives locally (the mapping, also used by `Workspace(...
 2. else `$TRAINYARD_WORKSPACES/<workspace_name>` (default root: ~/.trainyard/workspaces).
 
 The folder is created on first use, as the trainyard command does with `--workspace DIR`.
+
+Where it is a server instead (nothing is then created locally): the config file's key
+"trainyard_url" ("https://host:port"; wins over "trainyard_workspace"), else
+$TRAINYARD_WORKSPACE when it is an http(s) URL (for `Workspace(...)`, `Workspace.get(...)` and
+`from_config()` alike). The token is the config file's "trainyard_token", else $TRAINYARD_TOKEN
+(prefer the variable: a config file is easily committed). So hosted-SDK scripts run unchanged
+against a server: Experiment(ws, name).submit(ScriptRunConfig | PyTorch) submits there.
 """
 
 import itertools
@@ -32,6 +40,12 @@ def workspaces_root():
     if root:
         return os.path.abspath(os.path.expanduser(root))
     return os.path.join(os.path.expanduser("~"), ".trainyard", "workspaces")
+
+
+def _env_url():
+    """$TRAINYARD_WORKSPACE when it names a server."""
+    value = os.environ.get("TRAINYARD_WORKSPACE", "")
+    return value if value.startswith(("http://", "https://")) else None
 
 
 def _folder_for(workspace_name):
@@ -70,7 +84,18 @@ class Workspace(trainyard.Workspace):
 
     def __init__(self, subscription_id=None, resource_group=None, workspace_name=None, auth=None,
                  _location=None, _disable_service_check=False, _workspace_id=None, sku="basic",
-                 tags=None, _cloud="AzureCloud", _trainyard_path=None):
+                 tags=None, _cloud="AzureCloud", _trainyard_path=None, _trainyard_url=None,
+                 _trainyard_token=None):
+        if _trainyard_url is None and _trainyard_path is None:
+            _trainyard_url = _env_url()
+        if _trainyard_url is not None:
+            super().__init__(url=_trainyard_url, token=_trainyard_token)
+            self._workspace_name = workspace_name or "trainyard"
+            self._subscription_id = subscription_id
+            self._resource_group = resource_group
+            self._tags = dict(tags or {})
+            self._sku = sku
+            return
         if _trainyard_path is None:
             if workspace_name is None:
                 raise UserErrorException(
@@ -109,13 +134,23 @@ class Workspace(trainyard.Workspace):
             raise UserErrorException("{}: expected a JSON object".format(found))
         name = config.get("workspace_name")
         local = config.get("trainyard_workspace")
-        if local is None and not name:
+        url = config.get("trainyard_url")
+        if url is not None and not (isinstance(url, str)
+                                    and url.startswith(("http://", "https://"))):
             raise UserErrorException(
-                "{}: the config file names no workspace (expected \"workspace_name\", or "
-                "\"trainyard_workspace\": a folder)".format(found))
+                "{}: \"trainyard_url\" must be a server's http(s):// URL, got {!r}".format(
+                    found, url))
+        if local is None and url is None and not name:
+            raise UserErrorException(
+                "{}: the config file names no workspace (expected \"workspace_name\", "
+                "\"trainyard_workspace\": a folder, or \"trainyard_url\": a server)".format(found))
+        print("Found the config file in: {}".format(found))
+        if url is not None:
+            return cls(config.get("subscription_id"), config.get("resource_group"), name,
+                       auth=auth, _trainyard_url=url,
+                       _trainyard_token=config.get("trainyard_token"))
         if local is not None:
             local = os.path.join(os.path.dirname(found), os.path.expanduser(str(local)))
-        print("Found the config file in: {}".format(found))
         return cls(config.get("subscription_id"), config.get("resource_group"), name, auth=auth,
                    _trainyard_path=local)
 
@@ -124,6 +159,8 @@ class Workspace(trainyard.Workspace):
             cloud="AzureCloud", id=None):
         """The local workspace `name` ($TRAINYARD_WORKSPACES/<name>); ProjectSystemException when
         it has never been created (Workspace.create, from_config or Workspace(...) create it)."""
+        if _env_url() is not None:
+            return cls(subscription_id, resource_group, name, auth=auth)
         folder = _folder_for(name)
         if not os.path.isdir(folder):
             raise ProjectSystemException(
@@ -166,11 +203,12 @@ class Workspace(trainyard.Workspace):
         folder = os.path.join(os.path.abspath(os.fspath(path) if path else "."), ".azureml")
         os.makedirs(folder, exist_ok=True)
         target = os.path.join(folder, file_name or CONFIG_FILE_NAME)
+        where = ({"trainyard_url": self.url} if self.is_remote
+                 else {"trainyard_workspace": self.path})  # never the token
         with open(target, "w", encoding="utf-8") as f:
-            json.dump({"subscription_id": self._subscription_id,
-                       "resource_group": self._resource_group,
-                       "workspace_name": self._workspace_name,
-                       "trainyard_workspace": self.path}, f, indent=4)
+            json.dump(dict({"subscription_id": self._subscription_id,
+                            "resource_group": self._resource_group,
+                            "workspace_name": self._workspace_name}, **where), f, indent=4)
             f.write("\n")
         return target
 
@@ -190,7 +228,7 @@ class Workspace(trainyard.Workspace):
 
     @property
     def location(self):
-        return "local"
+        return self.url if self.is_remote else "local"
 
     @property
     def sku(self):
@@ -208,7 +246,7 @@ class Workspace(trainyard.Workspace):
         return {
             "id": self.path,
             "name": self.name,
-            "location": "local",
+            "location": self.location,
             "type": "trainyard",
             "subscriptionId": self.subscription_id,
             "resourceGroup": self.resource_group,

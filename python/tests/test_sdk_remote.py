@@ -1,0 +1,264 @@
+"""The Python SDK against a real `trainyard server` (docs/sdk.md "A workspace on a server"): the
+server runs over a temp workspace with a submit token and a read token; the SDK submits a tiny
+script through it, follows it, reads its metrics and files, and is refused with the read token.
+Nothing is created on the client's side: HOME and the current folder are empty temp folders, and
+no workspace appears in them."""
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import textwrap
+import time
+from contextlib import redirect_stdout
+
+import pytest
+
+import trainyard
+
+BIN = os.environ.get("TRAINYARD_BIN") or os.path.join(
+    os.path.dirname(os.path.dirname(trainyard.__file__)), "..", "src", "cli", "trainyard")
+
+TRAIN = """
+    import os, sys
+    from trainyard import Run
+    run = Run.get_context()
+    print("hello from the server", sys.argv[1:], flush=True)
+    for i in range(5):
+        run.log("loss", 1.0 / (i + 1))
+    run.log("acc", 0.9)
+    os.makedirs("outputs/sub", exist_ok=True)
+    open("outputs/model.txt", "w").write("weights")
+    open("outputs/sub/extra.txt", "w").write("extra")
+"""
+
+
+def _token(workspace, name, role):
+    proc = subprocess.run([BIN, "server", "token", "create", "--workspace", str(workspace),
+                           "--name", name, "--role", role],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1].strip()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """(url, submit token, read token, server workspace folder)."""
+    root = tmp_path_factory.mktemp("server")
+    workspace = root / "ws"
+    submit = _token(workspace, "sdk-submit", "submit")
+    read = _token(workspace, "sdk-read", "read")
+    env = dict(os.environ)
+    env.pop("TRAINYARD_WORKSPACE", None)
+    env.pop("TRAINYARD_TOKEN", None)
+    proc = subprocess.Popen([BIN, "server", "--workspace", str(workspace), "--host", "127.0.0.1",
+                             "--port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    try:
+        url = None
+        lines = []
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            found = re.search(r"serving .* at (https?://\S+)", line)
+            if found:
+                url = found.group(1)
+        assert url, "the server did not say where it listens:\n" + "".join(lines)
+        yield url, submit, read, workspace
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture()
+def client_side(tmp_path, monkeypatch):
+    """An empty HOME and current folder for the client, without workspace variables."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("TRAINYARD_WORKSPACE", raising=False)
+    monkeypatch.delenv("TRAINYARD_TOKEN", raising=False)
+    monkeypatch.chdir(work)
+    return home, work
+
+
+def _project(tmp_path):
+    src = tmp_path / "proj"
+    src.mkdir()
+    (src / "train.py").write_text(textwrap.dedent(TRAIN))
+    return src
+
+
+def _no_local_workspace(home, work):
+    assert not (home / ".trainyard").exists()
+    assert not any(p.name == "trainyard.db" for p in work.rglob("*"))
+    assert not any(p.name == "trainyard.db" for p in home.rglob("*"))
+
+
+def test_submit_follow_metrics_files(server, client_side, tmp_path):
+    url, submit, _, server_ws = server
+    home, work = client_side
+    ws = trainyard.Workspace(url=url, token=submit)
+    assert ws.is_remote and ws.url == url.rstrip("/")
+    assert repr(ws) == f"Workspace(url={url.rstrip('/')!r})"
+
+    cfg = trainyard.PyTorch(source_directory=_project(tmp_path), entry_script="train.py",
+                            script_params={"--epochs": 2})
+    run = trainyard.Experiment(ws, "remote-sdk").submit(cfg, tags={"origin": "sdk"})
+    assert run.id
+    assert run.get_status() in ("Queued", "Preparing", "Starting", "Running", "Finalizing",
+                                "Completed")
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        details = run.wait_for_completion(show_output=True, timeout=240)
+    assert details["status"] == "Completed", details
+    assert "hello from the server ['--epochs', '2']" in out.getvalue()
+    assert details["runId"] == run.id
+    assert details["arguments"] == ["--epochs", "2"]
+    assert details["tags"].get("origin") == "sdk"
+    assert run.get_tags()["origin"] == "sdk"
+    assert "logs/rank-0.log" in details["logFiles"]
+
+    # Every value, not a downsampled series; the hosted SDK's shapes.
+    metrics = run.get_metrics()
+    assert metrics["loss"] == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
+    assert metrics["acc"] == pytest.approx(0.9)
+    assert run.get_metrics("acc") == {"acc": pytest.approx(0.9)}
+    points = run.get_metrics("loss", full=True)
+    assert [p["step"] for p in points] == [0, 1, 2, 3, 4]
+
+    names = run.get_file_names()
+    assert "outputs/model.txt" in names and "outputs/sub/extra.txt" in names
+    (tmp_path / "dl").mkdir()
+    got = run.download_file("outputs/model.txt", str(tmp_path / "dl"))
+    assert got == str(tmp_path / "dl" / "model.txt")
+    assert open(got).read() == "weights"
+    with pytest.raises(ValueError, match="no file"):
+        run.download_file("outputs/absent.txt", str(tmp_path / "dl"))
+    written = run.download_files(prefix="outputs", output_directory=str(tmp_path / "all"))
+    assert sorted(os.path.relpath(p, tmp_path / "all") for p in written) == [
+        "outputs/model.txt", "outputs/sub/extra.txt"]
+    assert (tmp_path / "all" / "outputs" / "sub" / "extra.txt").read_text() == "extra"
+
+    # The same run through the other ways in.
+    again = ws.get_run(run.id[:12])
+    assert again.id == run.id and again.experiment.name == "remote-sdk"
+    assert run.id in [r.id for r in trainyard.Experiment(ws, "remote-sdk").get_runs()]
+    assert "remote-sdk" in ws.experiments
+    assert list(run.get_children()) == []
+
+    # The run is the server's: in its workspace, under its experiment.
+    listed = subprocess.run([BIN, "--workspace", str(server_ws), "list", "--json"],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert run.id in listed.stdout
+    _no_local_workspace(home, work)
+
+
+def test_environment_names_the_server(server, client_side, monkeypatch):
+    url, _, read, _ = server
+    home, work = client_side
+    monkeypatch.setenv("TRAINYARD_WORKSPACE", url)
+    monkeypatch.setenv("TRAINYARD_TOKEN", read)
+    ws = trainyard.Workspace()
+    assert ws.is_remote and ws.path == url.rstrip("/")
+    assert isinstance(ws.experiments, dict)
+    assert "local" in ws.targets
+    # A URL given as the folder is still the server, never a folder called "http:".
+    assert trainyard.Workspace(url).is_remote
+    _no_local_workspace(home, work)
+    assert not (work / "http:").exists()
+
+
+def test_read_token_cannot_submit(server, client_side, tmp_path):
+    url, _, read, _ = server
+    home, work = client_side
+    ws = trainyard.Workspace(url=url, token=read)
+    cfg = trainyard.PyTorch(source_directory=_project(tmp_path), entry_script="train.py")
+    with pytest.raises(PermissionError) as refused:
+        trainyard.Experiment(ws, "remote-sdk").submit(cfg)
+    assert "refused" in str(refused.value) and "token" in str(refused.value)
+    _no_local_workspace(home, work)
+
+
+def test_errors_are_the_local_sdks(server, client_side, tmp_path):
+    url, submit, _, _ = server
+    with pytest.raises(PermissionError):
+        trainyard.Workspace(url=url, token="ty_" + "A" * 43)
+    ws = trainyard.Workspace(url=url, token=submit)
+    with pytest.raises(ValueError):
+        ws.get_run("no-such-run-0000")
+    # Validation happens before anything is sent, with the local messages.
+    with pytest.raises(ValueError, match="entry_script"):
+        trainyard.PyTorch(source_directory=str(tmp_path), entry_script=3)
+    with pytest.raises(ValueError):
+        ws.get_target("no-such-target")
+    with pytest.raises(ValueError, match="not both"):
+        trainyard.Workspace(path=str(tmp_path), url=url)
+
+
+def test_unreachable_server(client_side):
+    # A port nothing listens on: bind one, note it, close it.
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(ConnectionError, match=f"127.0.0.1:{port}"):
+        trainyard.Workspace(url=f"http://127.0.0.1:{port}", token="x")
+
+
+def test_failed_run_raises_with_the_log_tail(server, client_side, tmp_path):
+    url, submit, _, _ = server
+    ws = trainyard.Workspace(url=url, token=submit)
+    src = tmp_path / "bad"
+    src.mkdir()
+    (src / "train.py").write_text("print('about to fail', flush=True)\nraise SystemExit(3)\n")
+    run = trainyard.Experiment(ws, "remote-sdk").submit(
+        trainyard.PyTorch(source_directory=src, entry_script="train.py"))
+    with pytest.raises(trainyard.RunFailedError) as failed:
+        run.wait_for_completion(timeout=240)
+    assert failed.value.status == "Failed"
+    assert "about to fail" in failed.value.log_tail
+    details = run.wait_for_completion(raise_on_error=False)
+    assert details["status"] == "Failed" and details["exitCode"] == 3
+
+
+def test_azureml_scripts_run_unchanged(server, client_side, tmp_path, monkeypatch):
+    url, submit, _, _ = server
+    home, work = client_side
+    os.makedirs(work / ".azureml")
+    (work / ".azureml" / "config.json").write_text(json.dumps(
+        {"subscription_id": "sub", "resource_group": "rg", "workspace_name": "shared",
+         "trainyard_url": url}))
+    monkeypatch.setenv("TRAINYARD_TOKEN", submit)
+    from azureml.core import Experiment, ScriptRunConfig, Workspace
+
+    ws = Workspace.from_config()
+    assert ws.name == "shared" and ws.is_remote
+    src = _project(tmp_path)
+    config = ScriptRunConfig(source_directory=str(src), script="train.py",
+                             arguments=["--epochs", 1])
+    run = Experiment(ws, "remote-azureml").submit(config)
+    run.wait_for_completion()
+    assert run.get_status() == "Completed"
+    assert run.get_metrics()["acc"] == pytest.approx(0.9)
+    assert type(run).__module__.startswith("azureml")
+    logs = run.get_details_with_logs()["logFiles"]
+    assert "hello from the server" in logs["logs/rank-0.log"]
+    assert run.get_portal_url() == f"{url.rstrip('/')}/#/runs/{run.id}"
+    _no_local_workspace(home, work)
+    assert not (home / ".trainyard" / "workspaces" / "shared").exists()
