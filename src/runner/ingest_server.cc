@@ -15,9 +15,11 @@
 #include <random>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/json_number.h"
 #include "common/mutex.h"
+#include "common/sha256.h"
 #include "common/strings.h"
 #include "store/db.h"
 #include "store/metrics.h"
@@ -26,18 +28,6 @@
 #include "tracking/protocol.h"
 
 namespace trainyard::runner {
-
-namespace {
-
-std::string RandomToken() {
-  std::random_device rd;
-  static const char* kHex = "0123456789abcdef";
-  std::string t;
-  for (int i = 0; i < 32; ++i) t += kHex[rd() & 15];
-  return t;
-}
-
-}  // namespace
 
 Result<std::string> CheckUploadName(const std::string& name) {
   if (name.empty()) return InvalidArgument("file name is empty");
@@ -55,56 +45,64 @@ Result<std::string> CheckUploadName(const std::string& name) {
   return norm;
 }
 
-struct IngestServer::Impl {
-  // A client's batch that could not be stored (and what waited behind it).
-  struct Unstored {
-    int64_t seq = 0;
-    int64_t records = 0;
-  };
+void IngestLedger::BatchFailed(const Status& error, const std::string& client, int64_t seq,
+                               int64_t records) {
+  MutexLock lock(mu_);
+  disk_full_ = disk_full_ || store::IsDiskFull(error);
+  if (first_error_.empty()) first_error_ = error.message();
+  unstored_[client] = {seq, records};
+}
 
-  std::string ws_dir, run_id, run_dir;
-  int64_t run_seq = 0;
-  // For the MLflow subset (mlflow_api.cc-like part below): the run as MLflow shows it.
-  std::string experiment, run_name;
-  int64_t created_ms = 0;
-  std::string mlflow_client;  // the client id of MLflow's requests (one per server)
-  int64_t mlflow_seq TY_GUARDED_BY(db_mu) = 0;
-  httplib::Server server;
-  std::thread thread;
-  Mutex db_mu;
-  std::unique_ptr<store::Workspace> ws TY_GUARDED_BY(db_mu);
-  Mutex loss_mu;
-  std::map<std::string, Unstored> unstored TY_GUARDED_BY(loss_mu);     // by client
-  std::map<std::string, int64_t> failed_files TY_GUARDED_BY(loss_mu);  // name -> bytes
-  bool disk_full TY_GUARDED_BY(loss_mu) = false;
-  std::string first_error TY_GUARDED_BY(loss_mu);
+void IngestLedger::BatchStored(const std::string& client, int64_t seq) {
+  MutexLock lock(mu_);
+  auto it = unstored_.find(client);
+  if (it != unstored_.end() && it->second.seq <= seq) unstored_.erase(it);
+}
 
-  void NoteError(const Status& error) TY_EXCLUDES(loss_mu) {
-    MutexLock lock(loss_mu);
-    disk_full = disk_full || store::IsDiskFull(error);
-    if (first_error.empty()) first_error = error.message();
+void IngestLedger::FileFailed(const Status& error, const std::string& name, int64_t bytes) {
+  MutexLock lock(mu_);
+  disk_full_ = disk_full_ || store::IsDiskFull(error);
+  if (first_error_.empty()) first_error_ = error.message();
+  failed_files_[name] = std::max<int64_t>(bytes, 0);
+}
+
+void IngestLedger::FileStored(const std::string& name) {
+  MutexLock lock(mu_);
+  failed_files_.erase(name);
+}
+
+void IngestLedger::NoteError(const Status& error) {
+  MutexLock lock(mu_);
+  disk_full_ = disk_full_ || store::IsDiskFull(error);
+  if (first_error_.empty()) first_error_ = error.message();
+}
+
+IngestLoss IngestLedger::Losses() const {
+  MutexLock lock(mu_);
+  IngestLoss loss;
+  for (const auto& [client, u] : unstored_) loss.records += u.records;
+  for (const auto& [name, bytes] : failed_files_) {
+    ++loss.files;
+    loss.file_bytes += bytes;
   }
+  loss.disk_full = disk_full_;
+  loss.first_error = first_error_;
+  return loss;
+}
 
-  // Streams an upload into the run's file `name` (already checked by CheckUploadName). Returns
-  // 0, or the HTTP status of the failure and its message: 400 for an upload that ended early,
-  // 507 / 500 for one that could not be stored (counted until a later try stores it).
-  std::pair<int, std::string> StoreUpload(const std::string& name, int64_t size,
-                                          const httplib::ContentReader& reader)
-      TY_EXCLUDES(loss_mu);
-};
+namespace {
 
-std::pair<int, std::string> IngestServer::Impl::StoreUpload(const std::string& name, int64_t size,
-                                                            const httplib::ContentReader& reader) {
-  std::string dest = run_dir + "/" + name;
+// Streams an upload into the run's file `name` (already checked by CheckUploadName). Returns 0,
+// or the HTTP status of the failure and its message: 400 for an upload that ended early, 507 /
+// 500 for one that could not be stored (counted in the run's ledger until a later try stores it).
+std::pair<int, std::string> StoreUpload(const IngestRun& run, const std::string& name, int64_t size,
+                                        const httplib::ContentReader& reader) {
+  std::string dest = run.dir + "/" + name;
   auto not_stored = [&](int error) -> std::pair<int, std::string> {
     Status status = error == ENOSPC ? IoError(std::string(store::kDiskFullMessage) + " (" +
-                                              run_dir + "): cannot store " + name)
+                                              run.dir + "): cannot store " + name)
                                     : ErrnoError("cannot store " + name, error);
-    NoteError(status);
-    {
-      MutexLock lock(loss_mu);
-      failed_files[name] = std::max<int64_t>(size, 0);
-    }
+    if (run.ledger) run.ledger->FileFailed(status, name, size);
     return {error == ENOSPC ? 507 : 500, status.message()};
   };
   std::error_code ec;
@@ -141,14 +139,9 @@ std::pair<int, std::string> IngestServer::Impl::StoreUpload(const std::string& n
     if (error == 0) return {400, "upload of " + name + " ended early"};
     return not_stored(error);
   }
-  {
-    MutexLock lock(loss_mu);
-    failed_files.erase(name);
-  }
+  if (run.ledger) run.ledger->FileStored(name);
   return {0, ""};
 }
-
-namespace {
 
 int64_t Records(const tracking::Batch& b) {
   return static_cast<int64_t>(b.points.size() + b.rows.size() + b.images.size() + b.tags.size() +
@@ -159,24 +152,135 @@ int64_t Records(const tracking::Batch& b) {
 // retrying for the client (tracking/endpoint.h).
 int StorageErrorCode(const Status& error) { return store::IsDiskFull(error) ? 507 : 503; }
 
-}  // namespace
-
-IngestLoss IngestServer::Losses() const {
-  Impl* impl = impl_.get();
-  MutexLock lock(impl->loss_mu);
-  IngestLoss loss;
-  for (const auto& [client, u] : impl->unstored) loss.records += u.records;
-  for (const auto& [name, bytes] : impl->failed_files) {
-    ++loss.files;
-    loss.file_bytes += bytes;
-  }
-  loss.disk_full = impl->disk_full;
-  loss.first_error = impl->first_error;
-  return loss;
+void Fail(httplib::Response& res, int code, const std::string& msg) {
+  res.status = code;
+  res.set_content(nlohmann::json{{"error", msg}}.dump(), "application/json");
 }
 
+// 32 random bytes as 64 hex digits.
+std::string RandomHex32() {
+  std::random_device rd;
+  static const char* kHex = "0123456789abcdef";
+  std::string t;
+  for (int i = 0; i < 64; ++i) t += kHex[rd() & 15];
+  return t;
+}
+
+}  // namespace
+
+void AddIngestRoutes(httplib::Server& server, const std::string& prefix, IngestResolver resolve,
+                     WorkspaceAccess access) {
+  const std::string runs = prefix + "/v1/runs/([^/]+)";
+  // The run the request may log into, or false once the refusal is replied.
+  auto admit = [resolve](const httplib::Request& req, httplib::Response& res, IngestRun* run) {
+    IngestRefusal refusal;
+    Status checked = resolve(req, req.matches[1].str(), run, &refusal);
+    if (checked.ok()) return true;
+    Fail(res, refusal.http_status, refusal.message.empty() ? checked.message() : refusal.message);
+    return false;
+  };
+
+  server.Post(runs + "/batch", [=](const httplib::Request& req, httplib::Response& res) {
+    IngestRun run;
+    if (!admit(req, res, &run)) return;
+    auto batch = tracking::DecodeBatch(req.body);
+    if (!batch.ok()) return Fail(res, 400, batch.status().message());
+    Status applied = access(
+        [&](store::Workspace& ws) { return store::ApplyBatch(ws.db(), run.seq, *batch).status(); });
+    if (!applied.ok()) {
+      int64_t pending = 0;
+      std::string header = req.get_header_value(kPendingHeader);
+      if (!header.empty())
+        pending = std::max<int64_t>(0, std::strtoll(header.c_str(), nullptr, 10));
+      if (run.ledger) {
+        run.ledger->BatchFailed(applied, batch->client, batch->seq, Records(*batch) + pending);
+      }
+      return Fail(res, StorageErrorCode(applied), "not stored: " + applied.message());
+    }
+    if (run.ledger) run.ledger->BatchStored(batch->client, batch->seq);
+    res.set_content(nlohmann::json{{"acked_seq", batch->seq}}.dump(), "application/json");
+  });
+
+  server.Put(runs + "/files", [=](const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& reader) {
+    IngestRun run;
+    if (!admit(req, res, &run)) return;
+    auto name = CheckUploadName(req.get_param_value("name"));
+    if (!name.ok()) return Fail(res, 400, name.status().message());
+    int64_t size = std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
+    auto [code, error] = StoreUpload(run, *name, size, reader);
+    if (code != 0) return Fail(res, code, error);
+    res.set_content(nlohmann::json{{"stored", *name}}.dump(), "application/json");
+  });
+
+  server.Get(runs + "/metrics", [=](const httplib::Request& req, httplib::Response& res) {
+    IngestRun run;
+    if (!admit(req, res, &run)) return;
+    std::map<std::string, std::vector<store::MetricPoint>> metrics;
+    Status read = access([&](store::Workspace& ws) -> Status {
+      ASSIGN_OR_RETURN(metrics, store::ReadMetrics(ws.db(), run.seq, req.get_param_value("name")));
+      return Status::Ok();
+    });
+    if (!read.ok()) return Fail(res, 500, read.message());
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [name, points] : metrics) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& p : points) {
+        arr.push_back(
+            {{"step", p.step}, {"ts", p.ts}, {"rank", p.rank}, {"value", JsonNumber(p.value)}});
+      }
+      out[name] = std::move(arr);
+    }
+    res.set_content(out.dump(), "application/json");
+  });
+}
+
+Result<std::string> MintRunToken(store::Workspace& ws, int64_t run_seq) {
+  std::string token = kRunTokenPrefix + RandomHex32();
+  ASSIGN_OR_RETURN(auto insert,
+                   ws.db()->Prepare("INSERT INTO run_tokens (hash, run_seq, created_at) "
+                                    "VALUES (?, ?, ?)"));
+  RETURN_IF_ERROR(insert.Bind(1, Sha256Hex(token)).Bind(2, run_seq).Bind(3, NowMicros()).Run());
+  return token;
+}
+
+Result<std::optional<int64_t>> RunSeqOfToken(store::Workspace& ws, const std::string& token) {
+  if (!StartsWith(token, kRunTokenPrefix)) return std::optional<int64_t>();
+  ASSIGN_OR_RETURN(auto query, ws.db()->Prepare("SELECT run_seq FROM run_tokens WHERE hash = ?"));
+  query.Bind(1, Sha256Hex(token));
+  ASSIGN_OR_RETURN(bool row, query.Step());
+  if (!row) return std::optional<int64_t>();
+  return std::optional<int64_t>(query.Int(0));
+}
+
+Status DeleteRunTokens(store::Workspace& ws, int64_t run_seq) {
+  ASSIGN_OR_RETURN(auto del, ws.db()->Prepare("DELETE FROM run_tokens WHERE run_seq = ?"));
+  return del.Bind(1, run_seq).Run();
+}
+
+struct IngestServer::Impl {
+  std::string ws_dir, run_id, run_dir;
+  int64_t run_seq = 0;
+  // For the MLflow subset (mlflow_api.cc-like part below): the run as MLflow shows it.
+  std::string experiment, run_name;
+  int64_t created_ms = 0;
+  std::string mlflow_client;  // the client id of MLflow's requests (one per server)
+  int64_t mlflow_seq TY_GUARDED_BY(db_mu) = 0;
+  httplib::Server server;
+  std::thread thread;
+  Mutex db_mu;
+  std::unique_ptr<store::Workspace> ws TY_GUARDED_BY(db_mu);
+  IngestLedger ledger;
+
+  IngestRun Run() {
+    return IngestRun{.id = run_id, .seq = run_seq, .dir = run_dir, .ledger = &ledger};
+  }
+};
+
+IngestLoss IngestServer::Losses() const { return impl_->ledger.Losses(); }
+
 IngestServer::IngestServer(std::string workspace_dir, std::string run_id, int64_t run_seq)
-    : impl_(std::make_unique<Impl>()), token_(RandomToken()) {
+    : impl_(std::make_unique<Impl>()), token_(RandomHex32().substr(0, 32)) {
   impl_->ws_dir = std::move(workspace_dir);
   impl_->run_id = std::move(run_id);
   impl_->run_seq = run_seq;
@@ -194,76 +298,26 @@ Status IngestServer::Start(const std::string& bind_address, const std::string& a
     impl_->ws = std::move(ws);
   }
   Impl* impl = impl_.get();
-  const std::string prefix = "/v1/runs/" + impl->run_id;
   const std::string bearer = "Bearer " + token_;
-  auto authorized = [bearer](const httplib::Request& req, httplib::Response& res) {
-    if (req.get_header_value("Authorization") == bearer) return true;
-    res.status = 401;
-    res.set_content(R"({"error":"missing or wrong tracking token"})", "application/json");
-    return false;
+  // This endpoint serves its one run, to the holder of its secret.
+  auto resolve = [impl, bearer](const httplib::Request& req, const std::string& run_id,
+                                IngestRun* run, IngestRefusal* refusal) {
+    if (run_id != impl->run_id) {
+      *refusal = {404, "this tracking endpoint serves run " + impl->run_id + " only"};
+      return NotFound(refusal->message);
+    }
+    if (req.get_header_value("Authorization") != bearer) {
+      *refusal = {401, "missing or wrong tracking token"};
+      return InvalidArgument(refusal->message);
+    }
+    *run = impl->Run();
+    return Status::Ok();
   };
-  auto fail = [](httplib::Response& res, int code, const std::string& msg) {
-    res.status = code;
-    res.set_content(nlohmann::json{{"error", msg}}.dump(), "application/json");
-  };
-
-  impl->server.Post(prefix + "/batch", [=](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
-    auto batch = tracking::DecodeBatch(req.body);
-    if (!batch.ok()) return fail(res, 400, batch.status().message());
-    Result<bool> applied = false;
-    {
-      MutexLock lock(impl->db_mu);
-      applied = store::ApplyBatch(impl->ws->db(), impl->run_seq, *batch);
-    }
-    if (!applied.ok()) {
-      impl->NoteError(applied.status());
-      int64_t pending = 0;
-      std::string header = req.get_header_value(kPendingHeader);
-      if (!header.empty())
-        pending = std::max<int64_t>(0, std::strtoll(header.c_str(), nullptr, 10));
-      {
-        MutexLock lock(impl->loss_mu);
-        impl->unstored[batch->client] = {batch->seq, Records(*batch) + pending};
-      }
-      return fail(res, StorageErrorCode(applied.status()),
-                  "not stored: " + applied.status().message());
-    }
-    {
-      MutexLock lock(impl->loss_mu);
-      auto it = impl->unstored.find(batch->client);
-      if (it != impl->unstored.end() && it->second.seq <= batch->seq) impl->unstored.erase(it);
-    }
-    res.set_content(nlohmann::json{{"acked_seq", batch->seq}}.dump(), "application/json");
-  });
-
-  impl->server.Put(prefix + "/files", [=](const httplib::Request& req, httplib::Response& res,
-                                          const httplib::ContentReader& reader) {
-    if (!authorized(req, res)) return;
-    auto name = CheckUploadName(req.get_param_value("name"));
-    if (!name.ok()) return fail(res, 400, name.status().message());
-    int64_t size = std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-    auto [code, error] = impl->StoreUpload(*name, size, reader);
-    if (code != 0) return fail(res, code, error);
-    res.set_content(nlohmann::json{{"stored", *name}}.dump(), "application/json");
-  });
-
-  impl->server.Get(prefix + "/metrics", [=](const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req, res)) return;
+  auto access = [impl](const std::function<Status(store::Workspace&)>& fn) {
     MutexLock lock(impl->db_mu);
-    auto metrics = store::ReadMetrics(impl->ws->db(), impl->run_seq, req.get_param_value("name"));
-    if (!metrics.ok()) return fail(res, 500, metrics.status().message());
-    nlohmann::json out = nlohmann::json::object();
-    for (const auto& [name, points] : *metrics) {
-      nlohmann::json arr = nlohmann::json::array();
-      for (const auto& p : points) {
-        arr.push_back(
-            {{"step", p.step}, {"ts", p.ts}, {"rank", p.rank}, {"value", JsonNumber(p.value)}});
-      }
-      out[name] = std::move(arr);
-    }
-    res.set_content(out.dump(), "application/json");
-  });
+    return fn(*impl->ws);
+  };
+  AddIngestRoutes(impl->server, "", resolve, access);
 
   {
     MutexLock lock(impl->db_mu);
@@ -466,7 +520,7 @@ void IngestServer::AddMlflowRoutes(const std::string& bearer) {
       }
     }
     if (!applied.ok()) {
-      impl->NoteError(applied.status());
+      impl->ledger.NoteError(applied.status());
       // 503: MLflow's client retries it.
       MlflowFail(res, 503, "TEMPORARILY_UNAVAILABLE", "not stored: " + applied.status().message());
       return false;
@@ -644,7 +698,7 @@ void IngestServer::AddMlflowRoutes(const std::string& bearer) {
                      if (!name.ok()) return bad(res, name.status());
                      int64_t size =
                          std::strtoll(req.get_header_value("Content-Length").c_str(), nullptr, 10);
-                     auto [code, error] = impl->StoreUpload(*name, size, reader);
+                     auto [code, error] = StoreUpload(impl->Run(), *name, size, reader);
                      if (code == 400) return bad(res, InvalidArgument(error));
                      if (code != 0) return MlflowFail(res, 503, "TEMPORARILY_UNAVAILABLE", error);
                      ok(res, json::object());

@@ -16,10 +16,23 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/status.h"
+
+namespace httplib {
+class Server;
+struct Request;
+}  // namespace httplib
+
+namespace trainyard::store {
+class Workspace;
+}  // namespace trainyard::store
 
 namespace trainyard::runner {
 
@@ -37,6 +50,84 @@ struct IngestLoss {
 
 // The header in which a client says how many records wait behind the batch it sends.
 inline constexpr char kPendingHeader[] = "X-Trainyard-Pending";
+
+// Counts what an endpoint was sent for one run but could not store, until a later try stores it.
+// Thread-safe.
+class IngestLedger {
+ public:
+  // A client's batch `seq` (and `records` records, with those waiting behind it) was not stored.
+  void BatchFailed(const Status& error, const std::string& client, int64_t seq, int64_t records)
+      TY_EXCLUDES(mu_);
+  // A client's batch `seq` was stored: what it failed to store up to `seq` no longer counts.
+  void BatchStored(const std::string& client, int64_t seq) TY_EXCLUDES(mu_);
+  void FileFailed(const Status& error, const std::string& name, int64_t bytes) TY_EXCLUDES(mu_);
+  void FileStored(const std::string& name) TY_EXCLUDES(mu_);
+  // Any other failure to store (the MLflow subset's writes): only the error is kept.
+  void NoteError(const Status& error) TY_EXCLUDES(mu_);
+  IngestLoss Losses() const TY_EXCLUDES(mu_);
+
+ private:
+  struct Unstored {
+    int64_t seq = 0;
+    int64_t records = 0;
+  };
+  mutable Mutex mu_;
+  std::map<std::string, Unstored> unstored_ TY_GUARDED_BY(mu_);     // by client
+  std::map<std::string, int64_t> failed_files_ TY_GUARDED_BY(mu_);  // name -> bytes
+  bool disk_full_ TY_GUARDED_BY(mu_) = false;
+  std::string first_error_ TY_GUARDED_BY(mu_);
+};
+
+// The run a tracking request logs into, once its path and its credentials were checked.
+struct IngestRun {
+  std::string id;
+  int64_t seq = 0;
+  std::string dir;                 // the run's folder: uploads land there
+  IngestLedger* ledger = nullptr;  // where failures are counted; nullptr: not counted
+};
+
+// The answer to a request that may not log into the run it names: an HTTP status (401 without
+// valid credentials, 403 for credentials that may not log into this run, 404 for a run that does
+// not exist, 500 when the credentials could not be checked) and a message.
+struct IngestRefusal {
+  int http_status = 401;
+  std::string message;
+};
+
+// Decides whether a request (its Authorization header, ...) may log into run `run_id` (the id in
+// its path), and which run that is. Called on the server's threads, concurrently.
+using IngestResolver = std::function<Status(const httplib::Request& req, const std::string& run_id,
+                                            IngestRun* run, IngestRefusal* refusal)>;
+
+// Runs `fn` with a workspace connection that no other thread uses meanwhile (one connection under
+// a mutex, or a connection leased from a pool); returns fn's status, or why no connection could be
+// had.
+using WorkspaceAccess =
+    std::function<Status(const std::function<Status(store::Workspace& ws)>& fn)>;
+
+// The tracking protocol's routes (docs/tracking.md) on `server` under `prefix` (a literal path
+// without regular-expression characters, "" for none): POST <prefix>/v1/runs/<id>/batch,
+// PUT <prefix>/v1/runs/<id>/files?name=, GET <prefix>/v1/runs/<id>/metrics[?name=]. Every request
+// is checked by `resolve` before anything is read or stored. Used by the run's IngestServer and by
+// the workspace server (/api/v1/tracking).
+void AddIngestRoutes(httplib::Server& server, const std::string& prefix, IngestResolver resolve,
+                     WorkspaceAccess access);
+
+// Run-scoped tracking tokens: what a run that reports through a workspace server gives its ranks
+// (TRAINYARD_TRACKING_TOKEN). Only the SHA-256 of a token is stored (table run_tokens); a token
+// logs into its own run only and is removed when the run ends.
+inline constexpr char kRunTokenPrefix[] = "tyrun_";
+// A new token for run `run_seq`, stored hashed.
+Result<std::string> MintRunToken(store::Workspace& ws, int64_t run_seq);
+// The run a token belongs to; nullopt for a token that is not (or no longer) a run token.
+Result<std::optional<int64_t>> RunSeqOfToken(store::Workspace& ws, const std::string& token);
+// Removes the run's tokens (the run ended).
+Status DeleteRunTokens(store::Workspace& ws, int64_t run_seq);
+
+// The environment variable that tells a supervisor to have its ranks report to a workspace server
+// ("<server url>/api/v1/tracking"; the server sets it for the runs it starts) instead of to the
+// supervisor's own endpoint.
+inline constexpr char kServerTrackingUriEnv[] = "TRAINYARD_SERVER_TRACKING_URI";
 
 class IngestServer {
  public:

@@ -488,16 +488,32 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
     Collect().IgnoreError();  // the failure to listen is what the run reports
     return Finish(RunStatus::kFailed, {.error = listening.message()});
   }
+  // A run started by a workspace server reports to the server's one address (reachable from
+  // every host, TLS) with a token for this run only; MLflow's subset stays on this endpoint.
+  std::string tracking_uri = ingest.uri(), tracking_token = ingest.token();
+  if (const char* server_uri = std::getenv(kServerTrackingUriEnv); server_uri && *server_uri) {
+    auto minted = MintRunToken(*ws_, run_.seq);
+    if (!minted.ok()) {
+      ingest.Stop();
+      Collect().IgnoreError();
+      return Finish(RunStatus::kFailed, {.error = "cannot create the run's tracking token: " +
+                                                  minted.status().message()});
+    }
+    tracking_uri = server_uri;
+    tracking_token = *minted;
+  }
   // MLflow's client logs into the same endpoint (its REST subset, docs/mlflow.md), into this run,
   // as on the hosted service, which sets these for its jobs.
-  Status started = execution_->Start({{"TRAINYARD_TRACKING_URI", ingest.uri()},
-                                      {"TRAINYARD_TRACKING_TOKEN", ingest.token()},
+  Status started = execution_->Start({{"TRAINYARD_TRACKING_URI", tracking_uri},
+                                      {"TRAINYARD_TRACKING_TOKEN", tracking_token},
                                       {"MLFLOW_TRACKING_URI", ingest.uri()},
                                       {"MLFLOW_TRACKING_TOKEN", ingest.token()},
                                       {"MLFLOW_RUN_ID", run_.id},
                                       {"MLFLOW_EXPERIMENT_ID", run_.experiment}});
   if (!started.ok()) {
     ingest.Stop();
+    // A token of a run that never started would only log into it: removing it is best effort.
+    DeleteRunTokens(*ws_, run_.seq).IgnoreError();
     Collect().IgnoreError();  // the failure to start is what the run reports
     return Finish(RunStatus::kFailed, {.error = started.message()});
   }
@@ -532,6 +548,9 @@ Status Supervisor::Watch(const targets::LaunchPlan& plan) {
     }
   }
   ingest.Stop();
+  // The ranks are gone: their token logs nothing more (best effort: a token left by a failed
+  // delete only lets its holder log into this ended run).
+  DeleteRunTokens(*ws_, run_.seq).IgnoreError();
   // Finalizing is shown, not relied on: Finish below records the end either way.
   Transition(RunStatus::kFinalizing).IgnoreError();
   Status collected = Collect();

@@ -1,0 +1,176 @@
+"""Tracking through the workspace server (/api/v1/tracking): a run whose supervisor was told
+TRAINYARD_SERVER_TRACKING_URI reports to the server with a token for its run only; the server is
+killed (-9) mid-run and restarted on the same port, and every point is stored exactly once; the
+CLI reading the folder meanwhile sees consistent data."""
+import os
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+from conftest import BIN
+
+# Logs N points steadily for several seconds, then flushes (the client retries while the server is
+# away, with the same (client, seq), so that what was acknowledged is never stored twice).
+SCRIPT = """
+import os, time
+from trainyard import Run
+run = Run.get_context()
+print("uri", os.environ["TRAINYARD_TRACKING_URI"], flush=True)
+print("token", os.environ["TRAINYARD_TRACKING_TOKEN"][:6], flush=True)
+N = {n}
+for i in range(N):
+    run.log("x", i)
+    if i % 50 == 49:
+        time.sleep({pause})
+run.log("done", 1)
+run.flush(60)
+print("flushed", flush=True)
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`trainyard server` on a fixed port; start() waits for its "serving ... at URL" line."""
+
+    def __init__(self, workspace, port):
+        self.workspace = workspace
+        self.port = port
+        self.proc = None
+        self.url = None
+
+    def start(self, timeout=60):
+        env = dict(os.environ)
+        env.pop("TRAINYARD_WORKSPACE", None)
+        env.pop("TRAINYARD_SERVER_TRACKING_URI", None)
+        self.proc = subprocess.Popen(
+            [BIN, "server", "--workspace", str(self.workspace), "--host", "127.0.0.1",
+             "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        deadline = time.time() + timeout
+        seen = b""
+        while time.time() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
+            if ready:
+                chunk = os.read(self.proc.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                seen += chunk
+                for line in seen.decode(errors="replace").splitlines():
+                    if line.startswith("serving ") and " at http" in line:
+                        self.url = line.split(" at ", 1)[1].strip()
+                        return self.url
+            elif self.proc.poll() is not None:
+                break
+        self.stop()
+        raise AssertionError(f"trainyard server did not start: {seen.decode(errors='replace')}")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc.stderr.close()
+        self.proc = None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+        self.proc = None
+
+
+def steps_of(ty, run_id):
+    """The steps of metric x as the CLI reads them from the folder (no server involved)."""
+    data = ty.json("metrics", run_id, "--name", "x")
+    return [p["step"] for p in data.get("x", [])]
+
+
+def run_tokens(workspace):
+    db = sqlite3.connect(str(workspace / "workspace.db"))
+    try:
+        return db.execute("SELECT COUNT(*) FROM run_tokens").fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_server_restart_mid_run_loses_and_duplicates_nothing(ty):
+    n = 4000
+    ty.run("experiments", check=0)  # creates the workspace
+    server = Server(ty.workspace, free_port())
+    try:
+        url = server.start()
+        src = ty.project("proj", {"train.py": SCRIPT.format(n=n, pause=0.1)})
+        run_id = ty.submit("--source", src, "--entry", "train.py", "--experiment", "srv",
+                           env={"TRAINYARD_SERVER_TRACKING_URI": url + "/api/v1/tracking"})
+
+        # The CLI reads the folder while the server writes it: always a prefix, in order, once.
+        deadline = time.time() + 120
+        reads = 0
+        while time.time() < deadline:
+            steps = steps_of(ty, run_id)
+            assert steps == list(range(len(steps))), steps[:20]
+            reads += 1
+            if len(steps) >= 500:
+                break
+            assert ty.show(run_id)["status"] not in ("Failed", "Canceled"), ty.show(run_id)
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the run did not log 500 points through the server")
+        assert run_tokens(ty.workspace) == 1  # the run's token, stored hashed
+
+        # Killed without warning mid-run, back on the same port after a while.
+        server.kill9()
+        before = len(steps_of(ty, run_id))
+        time.sleep(1.5)
+        assert ty.show(run_id)["status"] == "Running"
+        server.start()
+
+        while True:
+            steps = steps_of(ty, run_id)
+            assert steps == list(range(len(steps))), steps[:20]
+            reads += 1
+            info = ty.show(run_id)
+            if info["status"] not in ("Queued", "Starting", "Running", "Finalizing"):
+                break
+            assert time.time() < deadline, info
+            time.sleep(0.2)
+        assert info["status"] == "Completed", info
+        assert before < n, "the run had finished logging before the server was killed"
+        steps = steps_of(ty, run_id)
+        assert len(steps) == n
+        assert steps == list(range(n))
+        values = [p["value"] for p in ty.json("metrics", run_id, "--name", "x")["x"]]
+        assert values == [float(i) for i in range(n)]
+        assert info["metrics"]["done"]["last"] == 1
+
+        logs = ty.run("logs", run_id, check=0).stdout
+        assert f"uri {url}/api/v1/tracking" in logs, logs
+        assert "token tyrun_" in logs, logs
+        assert "flushed" in logs, logs
+        assert run_tokens(ty.workspace) == 0  # removed when the run ended
+        assert reads > 5
+    finally:
+        server.stop()
+
+
+def test_without_the_variable_runs_report_to_their_supervisor(ty):
+    src = ty.project("proj", {"train.py": SCRIPT.format(n=100, pause=0)})
+    proc = ty.run("submit", "--source", src, "--entry", "train.py", "--wait", check=0)
+    run_id = proc.stderr.strip().splitlines()[0]
+    assert steps_of(ty, run_id) == list(range(100))
+    logs = ty.run("logs", run_id, check=0).stdout
+    assert "/api/v1/tracking" not in logs and "token tyrun_" not in logs, logs
+    assert run_tokens(ty.workspace) == 0
