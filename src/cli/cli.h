@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "runner/records_json.h"
+#include "server/client.h"
 #include "spec/parse.h"
 #include "store/workspace.h"
 
@@ -25,6 +26,11 @@ inline constexpr int kExitUsage = 2;      // invalid input: flags, job file, arg
 
 struct Context {
   std::string workspace_flag;
+  std::string token_flag;  // --token: a server workspace's token (else $TRAINYARD_TOKEN)
+  // The server's URL when the workspace (--workspace, else $TRAINYARD_WORKSPACE) is one, else "".
+  std::string ServerUrl() const;
+  // A client of that server (server/client.h).
+  Result<std::unique_ptr<server::Client>> Remote() const;
   // The workspace, opened on first use (and orphaned runs reaped).
   Result<store::Workspace*> Workspace();
   std::vector<std::string> trailing_args;  // everything after the first "--"
@@ -72,6 +78,12 @@ struct SweepSubmitRequest {
 // first trials' parameters and trial 0's plan. With wait/stream, returns kExitRunFailed unless
 // the sweep ended Completed.
 Result<int> SubmitSweepFile(Context& ctx, const SweepSubmitRequest& request);
+
+// Runs the verb chosen on the command line against the server ctx.ServerUrl(): submit, download
+// (and a sweep file's submit, refused for now) run here through the API; every other allowed verb
+// is sent as `words` (the command line without --workspace and --token) to POST /api/v1/cli and
+// its output printed as it arrives; the rest fail, saying so. Returns the exit code.
+int RunAgainstServer(CLI::App& app, Context& ctx, const std::vector<std::string>& words);
 
 // The `trainyard` app with every verb registered; the verbs keep `ctx` (which must outlive the app)
 // and set ctx.run when one is chosen.

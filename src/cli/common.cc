@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "cli/cli.h"
@@ -12,6 +13,7 @@
 #include "runner/log_follow.h"
 #include "runner/runner.h"
 #include "runner/sweep.h"
+#include "server/cli_verbs.h"
 #include "store/metrics.h"
 #include "targets/log_capture.h"
 
@@ -23,6 +25,60 @@ Result<store::Workspace*> Context::Workspace() {
     runner::Reap(ws_.get()).status().IgnoreError();  // restarts dead sweep controllers too
   }
   return ws_.get();
+}
+
+std::string Context::ServerUrl() const {
+  std::string ws = workspace_flag;
+  if (ws.empty()) {
+    const char* env = std::getenv("TRAINYARD_WORKSPACE");
+    ws = env != nullptr ? env : "";
+  }
+  return server::IsWorkspaceUrl(ws) ? ws : "";
+}
+
+Result<std::unique_ptr<server::Client>> Context::Remote() const {
+  return server::Client::Create(ServerUrl(), server::ResolveToken(token_flag));
+}
+
+int RunAgainstServer(CLI::App& app, Context& ctx, const std::vector<std::string>& words) {
+  std::vector<std::string> verb;
+  for (CLI::App* cur = &app;;) {
+    std::vector<CLI::App*> chosen = cur->get_subcommands();
+    if (chosen.empty()) break;
+    cur = chosen.front();
+    verb.push_back(cur->get_name());
+  }
+  // These run here, through the API (submit.cc, download.cc, sweep.cc).
+  const std::vector<std::vector<std::string>> here = {
+      {"submit"}, {"download"}, {"sweep", "submit"}};
+  if (std::find(here.begin(), here.end(), verb) != here.end()) {
+    return ctx.run ? ctx.run() : kExitUsage;
+  }
+  // The command line without the workspace and the token (the server uses its own).
+  std::vector<std::string> argv;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (w == "--") {
+      argv.insert(argv.end(), words.begin() + static_cast<std::ptrdiff_t>(i), words.end());
+      break;
+    }
+    if (w == "--workspace" || w == "--token") {
+      ++i;
+      continue;
+    }
+    if (StartsWith(w, "--workspace=") || StartsWith(w, "--token=")) continue;
+    argv.push_back(w);
+  }
+  if (auto checked = server::CheckForwardedArgv(argv); !checked.ok()) {
+    return ExitCodeFor(checked.status());
+  }
+  auto client = ctx.Remote();
+  if (!client.ok()) return ExitCodeFor(client.status());
+  return ExitCodeFor((*client)->RunCli(argv, [](bool is_stderr, std::string_view text) {
+    FILE* to = is_stderr ? stderr : stdout;
+    std::fwrite(text.data(), 1, text.size(), to);
+    std::fflush(to);
+  }));
 }
 
 int ExitCodeFor(const Status& status) {

@@ -15,8 +15,10 @@ int Main(int argc, char** argv) {
   ctx.stdout_tty = isatty(1);
   ctx.stderr_tty = isatty(2);
   std::unique_ptr<CLI::App> app = MakeApp(ctx);
-  std::vector<std::string> args =
-      ParserWords(*app, std::vector<std::string>(argv + 1, argv + argc), &ctx.trailing_args);
+  app->add_option("--token", ctx.token_flag,
+                  "a server workspace's token (default: $TRAINYARD_TOKEN); see docs/server.md");
+  const std::vector<std::string> words(argv + 1, argv + argc);
+  std::vector<std::string> args = ParserWords(*app, words, &ctx.trailing_args);
   std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
   try {
     app->parse(args);
@@ -30,6 +32,8 @@ int Main(int argc, char** argv) {
     app->exit(e);
     return kExitUsage;
   }
+  // A workspace on a server: the verb runs through its API (or on it), never on a folder.
+  if (!ctx.ServerUrl().empty()) return RunAgainstServer(*app, ctx, words);
   // require_subcommand(1) (and each verb group's own) leaves exactly one verb chosen.
   return ctx.run ? ctx.run() : kExitUsage;
 }

@@ -33,6 +33,45 @@ bool IsSweepFile(const std::string& path) {
   return spec::IsSweepText(text, path);
 }
 
+// Submits `job` to the server ctx.ServerUrl(): its source folder is uploaded (only the files
+// the server lacks), the server records the run and supervises it on its targets. --wait and
+// --stream follow the run through the server (its `wait` verb).
+Result<int> SubmitToServer(Context& ctx, const SubmitFlags& f, const spec::JobSpec& job) {
+  if (f.dry_run) {
+    return InvalidArgument(
+        "--dry-run is not supported against a server (the plan depends on the server's "
+        "targets); run it against a local workspace");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<server::Client> client, ctx.Remote());
+  ASSIGN_OR_RETURN(nlohmann::json run, client->SubmitJob(job));
+  const server::Client::UploadReport& up = client->last_upload();
+  std::fprintf(stderr, "uploaded %llu of %llu files (%llu bytes) to %s\n",
+               static_cast<unsigned long long>(up.files_uploaded),
+               static_cast<unsigned long long>(up.files),
+               static_cast<unsigned long long>(up.bytes_uploaded), client->url().c_str());
+  const std::string id = run.value("id", std::string());
+  if (f.json && !f.wait && !f.stream) {
+    std::printf("%s\n", JsonText(run).c_str());
+    return kExitOk;
+  }
+  if (!f.json) std::fprintf(f.wait || f.stream ? stderr : stdout, "%s\n", id.c_str());
+  if (!f.wait && !f.stream) return kExitOk;
+  auto print = [&f](bool is_stderr, std::string_view text) {
+    // With --json, stdout is the final run's JSON alone: wait's own output goes to stderr.
+    FILE* to = is_stderr || f.json ? stderr : stdout;
+    std::fwrite(text.data(), 1, text.size(), to);
+    std::fflush(to);
+  };
+  std::vector<std::string> wait = {"wait", id};
+  if (f.stream) wait.emplace_back("--stream");
+  ASSIGN_OR_RETURN(int code, client->RunCli(wait, print));
+  if (f.json) {
+    ASSIGN_OR_RETURN(nlohmann::json final_run, client->GetJson("/api/v1/runs/" + id));
+    std::printf("%s\n", JsonText(final_run).c_str());
+  }
+  return code == kExitOk ? kExitOk : kExitRunFailed;
+}
+
 // The exit code is kExitRunFailed when --wait/--stream saw the run end other than Completed.
 Result<int> Submit(Context& ctx, const SubmitFlags& f) {
   spec::Overrides o = f.overrides;
@@ -43,6 +82,7 @@ Result<int> Submit(Context& ctx, const SubmitFlags& f) {
   }
   ASSIGN_OR_RETURN(spec::JobSpec job,
                    f.job_file.empty() ? spec::ParseFlags(o) : spec::ParseJobFile(f.job_file, o));
+  if (!ctx.ServerUrl().empty()) return SubmitToServer(ctx, f, job);
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
 
   runner::SubmitOptions options;

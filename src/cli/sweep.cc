@@ -349,6 +349,11 @@ Status List(Context& ctx, const ListFlags& f) {
 }  // namespace
 
 Result<int> SubmitSweepFile(Context& ctx, const SweepSubmitRequest& req) {
+  if (!ctx.ServerUrl().empty()) {
+    return FailedPrecondition(
+        "submitting a sweep to a server is not supported yet; submit it on the server's "
+        "machine (trainyard sweep submit FILE --workspace DIR)");
+  }
   ASSIGN_OR_RETURN(spec::SweepSpec spec, spec::ParseSweepFile(req.file, req.overrides));
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   runner::SweepSubmitOptions options;

@@ -61,8 +61,19 @@ class Client {
   // Uploads the files of `source_dir` that the server lacks (POST /api/v1/blobs/missing, then
   // PUT /api/v1/blobs/<sha256> for each), then its manifest (POST /api/v1/snapshots); returns
   // what the server recorded. The folder is read with the same ignore rules as a local snapshot.
+  // The folder is snapshotted into the client's own store, $XDG_CACHE_HOME/trainyard/snapshots
+  // (else ~/.cache/trainyard/snapshots): its stat cache makes an unchanged re-upload read no
+  // file, and its blobs are what is sent. `new_blobs` of the result = blobs uploaded.
   Result<snapshot::SnapshotInfo> UploadSnapshot(const std::string& source_dir,
                                                 const snapshot::SnapshotOptions& options = {});
+  // What the last UploadSnapshot (or SubmitJob) sent.
+  struct UploadReport {
+    uint64_t files = 0;           // files (and symlinks) of the snapshot
+    uint64_t files_uploaded = 0;  // files whose contents the server lacked
+    uint64_t blobs_uploaded = 0;  // distinct contents sent
+    uint64_t bytes_uploaded = 0;
+  };
+  const UploadReport& last_upload() const { return last_upload_; }
 
   // Submits a job: uploads its source folder (UploadSnapshot), then POST /api/v1/runs with the
   // spec and the snapshot id; the server records the run and supervises it on its targets.
@@ -82,6 +93,7 @@ class Client {
   std::string url_;
   std::string token_;
   std::unique_ptr<httplib::Client> http_;
+  UploadReport last_upload_;
 };
 
 }  // namespace trainyard::server
