@@ -57,6 +57,28 @@ if [[ -n "$arch_blas" ]]; then
   fi
 fi
 
+# The web UI (web/, docs/web.md) is built with npm: Debian's nodejs and npm unless an npm is
+# already installed, then the locked packages when web/node_modules is missing or older than
+# package-lock.json. Without them the server is built with a page saying the UI is missing.
+if ! command -v npm >/dev/null; then
+  if [[ $(id -u) -eq 0 ]]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "setup: npm is missing (apt-get install nodejs npm); the web UI will not be built" >&2
+  fi
+fi
+if command -v npm >/dev/null &&
+  { [[ ! -d web/node_modules ]] || [[ web/package-lock.json -nt web/node_modules ]]; }; then
+  if (cd web && npm ci --no-audit --no-fund); then
+    touch web/node_modules
+  else
+    echo "setup: npm ci failed in web/; the web UI will not be built" >&2
+    rm -rf web/node_modules
+  fi
+fi
+
 if [[ "${1:-}" != "--no-build" ]]; then
   cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build
