@@ -95,9 +95,13 @@ export function stream(
     if (closed) return;
     if (es.readyState === EventSource.CLOSED) {
       // The server refused the stream (401/404...): find out whether the session is gone.
-      void fetch(API, { credentials: "same-origin" }).then((r) => {
-        if (r.status === 401) onUnauthorized();
-      });
+      fetch(API, { credentials: "same-origin" })
+        .then((r) => {
+          if (r.status === 401) onUnauthorized();
+        })
+        .catch(() => {
+          // The server is away: EventSource is closed; the page says nothing more.
+        });
     }
   };
   return close;

@@ -140,7 +140,11 @@ export class MetricChart {
     try {
       do {
         this.again = false;
-        await this.fetchAndDraw();
+        try {
+          await this.fetchAndDraw();
+        } catch (e) {
+          console.error(`chart ${this.metric}:`, e);
+        }
       } while (this.again && !this.destroyed);
     } finally {
       this.loading = false;

@@ -56,7 +56,11 @@ function frame(nav: string): HTMLElement {
     h("a", { href, class: nav === name ? "active" : "", "aria-current": nav === name ? "page" : null }, label);
   const logout = h("button", { type: "button", class: "link", "data-testid": "logout" }, "Log out");
   logout.addEventListener("click", () => {
-    void post("/logout", {}).finally(() => {
+    void post("/logout", {})
+      .catch(() => {
+        // Gone already (expired, revoked): the login page is where we go anyway.
+      })
+      .finally(() => {
       info = null;
       location.hash = "#/login";
     });

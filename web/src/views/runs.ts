@@ -272,6 +272,9 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
       }
     }
     const g = gen;
+    let maxBefore = -1;
+    for (const i of rowEls.keys()) maxBefore = Math.max(maxBefore, i);
+    let outOfOrder = false;
     for (let i = first; i <= last; i++) {
       const page = Math.floor(i / PAGE);
       if (!pages.has(page)) void fetchPage(page, g);
@@ -279,8 +282,16 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
       if (have && (have.loaded || !pages.has(page))) continue;
       const r = rowFor(i);
       if (have) have.el.replaceWith(r.el);
-      else body.appendChild(r.el);
+      else {
+        body.appendChild(r.el);
+        outOfOrder ||= i < maxBefore;
+      }
       rowEls.set(i, r);
+    }
+    // Rows added above the ones already there (scrolling up): the DOM keeps the table's order,
+    // for screen readers and for anything that reads the rows in order.
+    if (outOfOrder) {
+      for (const i of [...rowEls.keys()].sort((a, b) => a - b)) body.appendChild(rowEls.get(i)!.el);
     }
   }
 
