@@ -75,6 +75,7 @@ export class MetricChart {
   readonly el: HTMLDivElement;
   private readonly plotEl: HTMLDivElement;
   private readonly info: HTMLSpanElement;
+  private readonly resetBtn: HTMLButtonElement;
   private plot: uPlot | null = null;
   private seriesCount = 0;
   private range: [number, number] | null = null;
@@ -92,7 +93,8 @@ export class MetricChart {
   ) {
     this.plotEl = h("div", { class: "chart-plot" });
     this.info = h("span", { class: "chart-info muted" });
-    const reset = h("button", { class: "link small", type: "button", title: "Show the whole series (Esc)" }, "reset zoom");
+    const reset = h("button", { class: "link small", type: "button", title: "Show the whole series (Esc)", hidden: true }, "reset zoom");
+    this.resetBtn = reset;
     reset.addEventListener("click", () => this.resetZoom());
     this.el = h(
       "div",
@@ -225,6 +227,7 @@ export class MetricChart {
     });
     const data: uPlot.AlignedData =
       parts.length === 0 ? [[]] : parts.length === 1 ? parts[0] : uPlot.join(parts);
+    this.resetBtn.hidden = this.range === null;
     const d = this.el.dataset;
     d.points = String(plotted);
     d.total = String(total);
@@ -295,7 +298,8 @@ export function staticChart(el: HTMLElement, label: string, xs: number[], ys: (n
       width: width(),
       height: 220,
       series: [{ label: xLabel }, { label, stroke: colour(0), width: 2, points: { show: true, size: 5 } }],
-      axes: axes(),
+      // Trials are whole numbers: no ticks between them.
+      axes: [{ ...axes()[0], incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] }, axes()[1]],
       scales: { x: { time: false } },
       legend: { show: true },
       hooks: {

@@ -141,7 +141,7 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
     ];
     if (!state.experiment) cols.push({ key: "experiment", label: "Experiment", width: 140, sortable: false, cell: (r) => r.experiment });
     cols.push(
-      { key: "created_at", label: "Created", width: 150, sortable: true, cell: (r) => fmtTime(r.created_at) },
+      { key: "created_at", label: "Created", width: 170, sortable: true, cell: (r) => fmtTime(r.created_at) },
       { key: "duration", label: "Duration", width: 90, cls: "num", sortable: true, cell: (r) => fmtDuration(r.duration_s ?? r.duration_seconds) },
     );
     for (const p of paramCols) {
