@@ -68,7 +68,7 @@ std::string UnavailablePage(const std::string& reason) {
 }  // namespace
 
 void AddWebRoutesFor(Routes& routes, std::span<const WebAsset> assets,
-                     std::string unavailable_reason) {
+                     const std::string& unavailable_reason) {
   auto by_path = std::make_shared<std::unordered_map<std::string_view, const WebAsset*>>();
   for (const WebAsset& a : assets) (*by_path)[a.path] = &a;
   auto index = by_path->find("/index.html");

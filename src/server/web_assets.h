@@ -32,6 +32,6 @@ class Routes;
 // With no assets, / is a page that says `unavailable_reason`. AddWebRoutes (api.h) calls it
 // with WebAssets(); tests call it with their own.
 void AddWebRoutesFor(Routes& routes, std::span<const WebAsset> assets,
-                     std::string unavailable_reason);
+                     const std::string& unavailable_reason);
 
 }  // namespace trainyard::server

@@ -24,11 +24,11 @@ const WebAsset kFake[] = {
 
 class WebRoutesTest : public ::testing::Test {
  protected:
-  void Start(std::span<const WebAsset> assets, std::string reason) {
+  void Start(std::span<const WebAsset> assets, const std::string& reason) {
     routes_ = std::make_unique<Routes>(&http_, [](const httplib::Request&) {
       return AuthResult{};  // Every token is refused: the UI's files must not need one.
     });
-    AddWebRoutesFor(*routes_, assets, std::move(reason));
+    AddWebRoutesFor(*routes_, assets, reason);
     port_ = http_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { http_.listen_after_bind(); });
