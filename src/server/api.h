@@ -82,6 +82,17 @@ class WorkspacePool {
   std::vector<std::unique_ptr<store::Workspace>> idle_;  // guarded by mu_
 };
 
+// Who made a request, or why it is refused: `http_status` 401 (no valid token), 403 (a
+// cross-origin request, or a tokenless request for a host name that is not this machine's), 429
+// (too many failed attempts from this address) or 500 (the tokens could not be read), with a
+// message.
+struct AuthResult {
+  std::optional<Caller> caller;
+  int http_status = 401;
+  std::string message;
+  int64_t retry_after_s = 0;  // with 429: sent as Retry-After
+};
+
 // What the route groups share.
 struct ServerContext {
   explicit ServerContext(std::string workspace_dir) : pool(std::move(workspace_dir)) {}
@@ -92,19 +103,16 @@ struct ServerContext {
   std::string trainyard_exe;
   // Set when the server is shutting down: streams end, long waits return.
   std::function<bool()> stopping = [] { return false; };
+  // Whether the server speaks HTTPS (the session cookie is then Secure).
+  bool tls = false;
+  // Checks the token of a login request (POST /api/v1/login): its caller, or the refusal (a
+  // wrong token counts toward the rate limit of the request's address). Set by the server.
+  std::function<AuthResult(const std::string& token, const httplib::Request& req)> login;
 };
 
 using Handler =
     std::function<void(const httplib::Request&, httplib::Response&, const Caller& caller)>;
 
-// Who made a request, or why it is refused: `http_status` 401 (no valid token), 429 (too many
-// failed attempts from this address) or 500 (the tokens could not be read), with a message.
-struct AuthResult {
-  std::optional<Caller> caller;
-  int http_status = 401;
-  std::string message;
-  int64_t retry_after_s = 0;  // with 429: sent as Retry-After
-};
 // Decides who made a request. Set by the server from the workspace's tokens; tests set their own.
 using Authenticator = std::function<AuthResult(const httplib::Request&)>;
 
