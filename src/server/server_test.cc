@@ -314,7 +314,7 @@ TEST_F(ServerTest, EveryAnswerHasTheSecurityHeaders) {
   std::string token = CreateToken("alice", "read");
   StartServer();
   httplib::Client cli = Client();
-  for (const std::string& path : {"/api/v1", "/api/v1/nothing-here", "/no-such-file"}) {
+  for (const char* path : {"/api/v1", "/api/v1/nothing-here", "/no-such-file"}) {
     auto r = cli.Get(path, Bearer(token));
     ASSERT_TRUE(r) << path;
     EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff") << path;
