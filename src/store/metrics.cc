@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
+#include "store/run_index.h"
+
 namespace trainyard::store {
 
 namespace {
@@ -70,6 +72,8 @@ Result<bool> ApplyBatch(Db* db, int64_t run_seq, const tracking::Batch& batch) {
       RETURN_IF_ERROR(ins.Run());
       RETURN_IF_ERROR(ins.Reset());
     }
+    // The runs list's summaries and the series' blocks change with the points (store/run_index.h).
+    RETURN_IF_ERROR(IndexMetricPoints(db, run_seq, ids, batch.points));
   }
   if (!batch.rows.empty()) {
     ASSIGN_OR_RETURN(Stmt ins, db->Prepare("INSERT INTO metric_rows(run_seq, name, step, ts, "

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/files.h"
 #include "common/process.h"
+#include "store/run_index.h"
 
 namespace trainyard::store {
 
@@ -255,6 +256,64 @@ CREATE TABLE run_params (
   PRIMARY KEY (run_seq, name)
 ) WITHOUT ROWID;
 CREATE INDEX run_params_by_value ON run_params(name, num, value);
+-- A run's parameters (store/run_index.h, RunParamsOf): the `--name value` / `--name=value` pairs of
+-- the rank-0 argv, then a sweep trial's values (leading dashes dropped), which win.
+WITH argv AS (
+  SELECT r.seq AS seq, CAST(j.key AS INTEGER) AS i, j.value AS v
+  FROM runs r, json_each(r.plan_json, '$.processes[0].argv') j
+  WHERE json_valid(r.plan_json) AND j.type = 'text'
+), pairs AS (
+  SELECT a.seq AS seq, substr(a.v, 3, instr(a.v, '=') - 3) AS name,
+         substr(a.v, instr(a.v, '=') + 1) AS value, a.i AS i
+  FROM argv a WHERE a.v LIKE '--%=%'
+  UNION ALL
+  SELECT a.seq, substr(a.v, 3), b.v, a.i
+  FROM argv a JOIN argv b ON b.seq = a.seq AND b.i = a.i + 1
+  WHERE a.v LIKE '--%' AND instr(a.v, '=') = 0 AND b.v NOT LIKE '--%'
+)
+INSERT OR REPLACE INTO run_params (run_seq, name, value, num)
+SELECT seq, name, value,
+       CASE WHEN value = '' OR value GLOB '*[^0-9eE.+-]*' THEN NULL ELSE CAST(value AS REAL) END
+FROM pairs WHERE name <> '' ORDER BY seq, i;
+INSERT OR REPLACE INTO run_params (run_seq, name, value, num)
+SELECT r.seq, ltrim(j.key, '-'), CAST(j.value AS TEXT),
+       CASE WHEN CAST(j.value AS TEXT) = '' OR CAST(j.value AS TEXT) GLOB '*[^0-9eE.+-]*'
+            THEN NULL ELSE CAST(j.value AS REAL) END
+FROM runs r, json_each(r.spec_json, '$.search_space_values') j
+WHERE json_valid(r.spec_json) AND ltrim(j.key, '-') <> '';
+-- Long series are downsampled from blocks (store/run_index.h): block b of level L covers the steps
+-- [b * 2^L, (b + 1) * 2^L); last_value is the value at last_step (the one logged last on a tie).
+-- Ranges of raw points are read through metrics_by_step.
+CREATE INDEX metrics_by_step ON metrics(name_id, step);
+CREATE TABLE metric_blocks (
+  name_id INTEGER NOT NULL,
+  level INTEGER NOT NULL,
+  block INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  first_step INTEGER NOT NULL,
+  last_step INTEGER NOT NULL,
+  last_value REAL,
+  min_value REAL,
+  max_value REAL,
+  PRIMARY KEY (name_id, level, block)
+) WITHOUT ROWID;
+INSERT INTO metric_blocks (name_id, level, block, count, first_step, last_step, min_value,
+                           max_value)
+SELECT name_id, 4, step >> 4, COUNT(*), MIN(step), MAX(step), MIN(value), MAX(value)
+FROM metrics GROUP BY name_id, step >> 4;
+INSERT INTO metric_blocks (name_id, level, block, count, first_step, last_step, min_value,
+                           max_value)
+SELECT name_id, 8, block >> 4, SUM(count), MIN(first_step), MAX(last_step), MIN(min_value),
+       MAX(max_value)
+FROM metric_blocks WHERE level = 4 GROUP BY name_id, block >> 4;
+INSERT INTO metric_blocks (name_id, level, block, count, first_step, last_step, min_value,
+                           max_value)
+SELECT name_id, 12, block >> 4, SUM(count), MIN(first_step), MAX(last_step), MIN(min_value),
+       MAX(max_value)
+FROM metric_blocks WHERE level = 8 GROUP BY name_id, block >> 4;
+UPDATE metric_blocks SET last_value = (
+  SELECT m.value FROM metrics m WHERE m.name_id = metric_blocks.name_id
+  AND m.step = metric_blocks.last_step ORDER BY m.rowid DESC LIMIT 1);
 CREATE TABLE run_tokens (
   hash TEXT PRIMARY KEY,
   run_seq INTEGER NOT NULL,
@@ -492,6 +551,10 @@ Status Workspace::CreateRun(RunRecord* run,
       Stmt h, db_->Prepare("INSERT INTO run_status_history(run_id, status, at) VALUES(?,?,?)"));
   RETURN_IF_ERROR(h.Bind(1, run->id).Bind(2, "Queued").Bind(3, run->created_at).Run());
   for (const auto& [k, v] : tags) RETURN_IF_ERROR(SetTag(run->id, k, v));
+  // The runs list sorts and filters on these (store/run_index.h).
+  if (schema_version_ >= 7) {
+    RETURN_IF_ERROR(IndexRunParams(db_.get(), run->seq, run->spec_json, run->plan_json));
+  }
   return tx->Commit();
 }
 
