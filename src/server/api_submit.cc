@@ -1,8 +1,8 @@
 // Submitting through the server (docs/api.md "Submitting", "CLI over a server"): the snapshot
 // upload (which blobs are missing, PUT of each, the manifest), POST /api/v1/runs (the run is
-// recorded and supervised on this machine, from the uploaded source), POST
-// /api/v1/runs/{id}/cancel, and POST /api/v1/cli (an allowed verb run on this workspace by this
-// server's own trainyard executable, its output streamed back as NDJSON).
+// recorded and supervised on this machine, from the uploaded source), and POST /api/v1/cli (an
+// allowed verb run on this workspace by this server's own trainyard executable, its output streamed
+// back as NDJSON).
 #include <errno.h>
 #include <httplib.h>
 #include <poll.h>
@@ -37,7 +37,6 @@ constexpr size_t kMaxBlobsPerQuery = 10000;
 constexpr size_t kMaxCliWords = 64;
 constexpr size_t kMaxCliWordBytes = 4096;
 constexpr int kMaxCliProcesses = 32;  // commands running at once; more get 503
-constexpr double kCancelWaitSeconds = 5;
 
 std::atomic<int> g_cli_processes{0};
 
@@ -443,20 +442,6 @@ void AddSubmitRoutes(Routes& routes, ServerContext& ctx) {
                 ReplyError(res, 501,
                            "submitting a sweep through a server is not supported yet; submit "
                            "it on the server's machine (trainyard sweep submit --workspace DIR)");
-              });
-
-  routes.Post(R"(/api/v1/runs/([^/]+)/cancel)", Role::kSubmit,
-              [&ctx](const httplib::Request& req, httplib::Response& res, const Caller&) {
-                auto ws = ctx.pool.Acquire();
-                if (!ws.ok()) return ReplyStatus(res, ws.status());
-                auto run = runner::Cancel(ws->get(), PathParam(req, 1), kCancelWaitSeconds);
-                // Timeout: the run is still stopping; say where it is.
-                if (!run.ok() && run.status().code() != StatusCode::kTimeout) {
-                  return ReplyStatus(res, run.status());
-                }
-                auto now = (*ws)->GetRun(PathParam(req, 1));
-                if (!now.ok()) return ReplyStatus(res, now.status());
-                ReplyJson(res, runner::RunToJson(ws->get(), *now, true));
               });
 
   routes.Post(R"(/api/v1/cli)", Role::kRead,

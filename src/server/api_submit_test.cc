@@ -1,8 +1,11 @@
 // The snapshot upload, /api/v1/cli and the remote client against an in-process server (the
 // route table with a test authenticator: the Bearer token is the role's name).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -232,15 +235,23 @@ TEST(ClientTest, UrlsAndUnreachableServers) {
   EXPECT_FALSE(IsWorkspaceUrl("http:"));
   EXPECT_EQ(Client::Create("ftp://h", "").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Client::Create("http://h:1/prefix", "").status().code(), StatusCode::kInvalidArgument);
-  // A port nobody listens on (bound, never listened).
-  httplib::Server idle;
-  int port = idle.bind_to_any_port("127.0.0.1");
+  // A port nobody listens on: bound (so no one else gets it), never listened on.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
   auto client = Client::Create("http://127.0.0.1:" + std::to_string(port), "t");
   ASSERT_TRUE(client.ok());
   auto r = (*client)->GetJson("/api/v1");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
   EXPECT_NE(r.status().message().find("127.0.0.1"), std::string::npos) << r.status().message();
+  close(fd);
 }
 
 TEST(CliVerbsTest, OnlyListedVerbsAndOptions) {

@@ -274,9 +274,9 @@ Result<snapshot::SnapshotInfo> Client::UploadSnapshot(const std::string& source_
 
   // Distinct blobs, in manifest order.
   std::vector<std::pair<std::string, uint64_t>> blobs;
-  std::set<std::string> seen;
+  std::map<std::string, std::string> path_of;  // a file with those contents, for messages
   for (const auto& e : entries) {
-    if (e.is_symlink() || !seen.insert(e.sha256).second) continue;
+    if (e.is_symlink() || !path_of.emplace(e.sha256, e.path).second) continue;
     blobs.emplace_back(e.sha256, e.size);
   }
   std::set<std::string> missing;
@@ -317,7 +317,7 @@ Result<snapshot::SnapshotInfo> Client::UploadSnapshot(const std::string& source_
     if (read_failed) return IoError("reading " + path + " failed while uploading it");
     RETURN_IF_ERROR(JsonReply(url_, !token_.empty(), r)
                         .status()
-                        .WithContext("uploading a file of " + info.source_dir));
+                        .WithContext("uploading " + info.source_dir + "/" + path_of[sha]));
     ++last_upload_.blobs_uploaded;
     last_upload_.bytes_uploaded += size;
   }
