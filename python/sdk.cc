@@ -10,6 +10,12 @@
 // connection of its own without the GIL and returns the JSON the CLI's --json prints (contracts A
 // and C of issue 16), as text.
 //
+// A workspace on a server (trainyard.Workspace(url=...), trainyard/remote.py) goes through
+// _sdk.Client, the binding of server::Client (server/client.h): JSON in and out as text, files
+// streamed to disk and server-sent events handed to a Python callback, all without the GIL. A job
+// is parsed into a JobSpec here exactly as a local submit parses it, then sent with SubmitJob.
+// A server's 401/403 become PermissionError and an unreachable server ConnectionError.
+//
 // Threads: a C++ Workspace (one SQLite connection) and the runs and experiments made from it must
 // be used by one thread at a time, while Python code may share them between threads (a notebook's
 // status widget beside a wait). So every call releases the GIL and then takes the workspace's
@@ -19,6 +25,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -30,8 +39,12 @@
 #include "models/usage.h"
 #include "runner/deployment.h"
 #include "runner/runner.h"
+#include "server/client.h"
+#include "spec/parse.h"
+#include "spec/sweep_spec.h"
 #include "store/deployments.h"
 #include "store/workspace.h"
+#include "tracking/limits.h"
 #include "trainyard/trainyard.h"
 
 namespace py = pybind11;
@@ -348,6 +361,252 @@ void DefineRegistry(py::module_& m) {
       "`trainyard deployment delete NAME`: stops the server and removes the deployment.");
 }
 
+// ---- a workspace on a server (trainyard/remote.py) ----
+
+// A server::Client with the mutex that keeps it to one thread at a time (server/client.h), so that
+// Python threads may share it; a follower thread (wait_for_completion's logs) makes its own.
+struct SdkClient {
+  std::unique_ptr<server::Client> client;
+  std::unique_ptr<std::mutex> mu = std::make_unique<std::mutex>();
+};
+
+[[noreturn]] void RaisePython(PyObject* type, const std::string& message) {
+  PyErr_SetString(type, message.c_str());
+  throw py::error_already_set();
+}
+
+// Raise, plus the errors only a server gives: a refused token (401/403, FailedPrecondition "the
+// server refused the token ...") is PermissionError, an unreachable server ConnectionError, and
+// what the server does not offer NotImplementedError.
+[[noreturn]] void RaiseRemote(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kUnavailable: RaisePython(PyExc_ConnectionError, status.message());
+    case StatusCode::kUnimplemented: RaisePython(PyExc_NotImplementedError, status.message());
+    case StatusCode::kFailedPrecondition:
+      if (status.message().find("refused the token") != std::string::npos) {
+        RaisePython(PyExc_PermissionError, status.message());
+      }
+      break;
+    default: break;
+  }
+  Raise(status);
+}
+
+template <typename T>
+T TakeRemote(Result<T> result) {
+  if (!result.ok()) RaiseRemote(result.status());
+  return std::move(*result);
+}
+
+void CheckRemote(const Status& status) {
+  if (!status.ok()) RaiseRemote(status);
+}
+
+// Calls f(client) without the GIL, holding the client's mutex.
+template <typename F>
+auto WithClient(const SdkClient& c, F f) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(*c.mu);
+  return f(*c.client);
+}
+
+std::string JsonText(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Result<nlohmann::json> ParseBody(const std::string& text) {
+  nlohmann::json body = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return Status(StatusCode::kInvalidArgument, "request body: not JSON");
+  return body;
+}
+
+// Parses the job exactly as Experiment::Submit does for a local workspace (same validation, same
+// messages, relative paths against base_dir), then submits it to the server (SubmitJob uploads
+// the source folder first). The run as the server describes it, as JSON text.
+Result<std::string> SubmitRemote(server::Client& client, const Job& job,
+                                 const std::string& experiment,
+                                 const std::vector<std::pair<std::string, std::string>>& tags) {
+  if (spec::IsSweepText(job.document, job.origin)) {
+    return Status(StatusCode::kUnimplemented,
+                  job.origin +
+                      ": a sweep is not submitted through the Python SDK to a server "
+                      "yet; use `trainyard --workspace " +
+                      client.url() + " sweep submit SWEEP_FILE`");
+  }
+  const std::string base_dir = AbsolutePath(job.base_dir.empty() ? "." : job.base_dir);
+  ASSIGN_OR_RETURN(spec::JobSpec spec, spec::ParseJobText(job.document, job.origin, base_dir));
+  spec.experiment_name = experiment;
+  std::map<std::string, std::string> tag_map;
+  for (const auto& [k, v] : tags) {
+    RETURN_IF_ERROR(tracking::CheckName("tag key", k));
+    tag_map[k] = v;
+  }
+  ASSIGN_OR_RETURN(nlohmann::json run, client.SubmitJob(spec, tag_map));
+  return JsonText(run);
+}
+
+// Streams GET `path` into the file `dest` (created or truncated); a failed download leaves no
+// file behind. The number of bytes written.
+Result<int64_t> DownloadTo(server::Client& client, const std::string& path,
+                           const std::string& dest) {
+  std::FILE* f = std::fopen(dest.c_str(), "wb");
+  if (f == nullptr) {
+    return Status(StatusCode::kIo, "cannot write " + dest + ": " + std::strerror(errno));
+  }
+  int64_t written = 0;
+  bool write_failed = false;
+  Status status = client.GetStream(path, [&](const char* data, size_t size) {
+    if (std::fwrite(data, 1, size, f) != size) {
+      write_failed = true;
+      return false;
+    }
+    written += static_cast<int64_t>(size);
+    return true;
+  });
+  const bool close_failed = std::fclose(f) != 0;
+  if (status.ok() && (write_failed || close_failed)) {
+    status = Status(StatusCode::kIo, "cannot write " + dest + ": " + std::strerror(errno));
+  }
+  if (!status.ok()) {
+    std::remove(dest.c_str());
+    return status;
+  }
+  return written;
+}
+
+py::str DecodeUtf8(std::string_view text) {
+  PyObject* decoded =
+      PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "replace");
+  if (decoded == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(decoded);
+}
+
+void DefineRemote(py::module_& m) {
+  m.def(
+      "is_workspace_url",
+      [](const std::string& workspace) { return server::IsWorkspaceUrl(workspace); },
+      py::arg("workspace"),
+      "True when `workspace` names a server (http:// or https://), never a folder.");
+  m.def(
+      "resolve_token", [](const std::string& flag) { return server::ResolveToken(flag); },
+      py::arg("token") = "", "`token` when not empty, else $TRAINYARD_TOKEN, else \"\".");
+
+  py::class_<SdkClient>(m, "Client")
+      .def(py::init([](const std::string& url, const std::string& token) {
+             return SdkClient{TakeRemote(server::Client::Create(url, token))};
+           }),
+           py::arg("url"), py::arg("token"),
+           "A client of the server at `url` (no request is made here).")
+      .def_property_readonly("url", [](const SdkClient& c) { return c.client->url(); })
+      .def(
+          "get_json",
+          [](const SdkClient& c, const std::string& path) {
+            return TakeRemote(WithClient(c, [&](server::Client& client) -> Result<std::string> {
+              ASSIGN_OR_RETURN(nlohmann::json j, client.GetJson(path));
+              return JsonText(j);
+            }));
+          },
+          py::arg("path"), "GET `path` (/api/v1/...): the reply's JSON text.")
+      .def(
+          "post_json",
+          [](const SdkClient& c, const std::string& path, const std::string& body) {
+            return TakeRemote(WithClient(c, [&](server::Client& client) -> Result<std::string> {
+              ASSIGN_OR_RETURN(nlohmann::json request, ParseBody(body));
+              ASSIGN_OR_RETURN(nlohmann::json j, client.PostJson(path, request));
+              return JsonText(j);
+            }));
+          },
+          py::arg("path"), py::arg("body") = "{}",
+          "POST the JSON text `body` to `path`: the reply's JSON text.")
+      .def(
+          "delete_json",
+          [](const SdkClient& c, const std::string& path) {
+            return TakeRemote(WithClient(c, [&](server::Client& client) -> Result<std::string> {
+              ASSIGN_OR_RETURN(nlohmann::json j, client.DeleteJson(path));
+              return JsonText(j);
+            }));
+          },
+          py::arg("path"))
+      .def(
+          "get_bytes",
+          [](const SdkClient& c, const std::string& path) {
+            std::string data;
+            CheckRemote(WithClient(c, [&](server::Client& client) {
+              return client.GetStream(path, [&](const char* p, size_t n) {
+                data.append(p, n);
+                return true;
+              });
+            }));
+            return py::bytes(data);
+          },
+          py::arg("path"), "GET `path`: the reply's bytes (logs, small files).")
+      .def(
+          "download",
+          [](const SdkClient& c, const std::string& path, const std::string& dest) {
+            return TakeRemote(WithClient(
+                c, [&](server::Client& client) { return DownloadTo(client, path, dest); }));
+          },
+          py::arg("path"), py::arg("dest_file"),
+          "Streams GET `path` into the file `dest_file`; the number of bytes written.")
+      .def(
+          "follow_events",
+          [](const SdkClient& c, const std::string& path, const py::function& on_event) {
+            // on_event(event, data) returns True to go on. A Python error in it (Ctrl-C
+            // included) stops the stream and is raised once the GIL is held again.
+            bool python_error = false;
+            Status status = WithClient(c, [&](server::Client& client) {
+              return client.FollowEvents(
+                  path, [&](const std::string& event, const std::string& data) {
+                    py::gil_scoped_acquire acquire;
+                    try {
+                      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                      return py::cast<bool>(on_event(DecodeUtf8(event), DecodeUtf8(data)));
+                    } catch (py::error_already_set& error) {
+                      error.restore();  // kept as the pending Python error
+                      python_error = true;
+                      return false;
+                    }
+                  });
+            });
+            if (python_error) throw py::error_already_set();
+            CheckRemote(status);
+          },
+          py::arg("path"), py::arg("on_event"),
+          "Follows the server-sent events at `path`, calling on_event(event, data) for each "
+          "until the stream ends or it returns False.")
+      .def(
+          "submit",
+          [](const SdkClient& c, std::string document, std::string origin, std::string base_dir,
+             const std::string& experiment,
+             const std::vector<std::pair<std::string, std::string>>& tags) {
+            Job job = MakeJob(std::move(document), std::move(origin), std::move(base_dir));
+            return TakeRemote(WithClient(c, [&](server::Client& client) {
+              return SubmitRemote(client, job, experiment, tags);
+            }));
+          },
+          py::arg("document"), py::arg("origin"), py::arg("base_dir"), py::arg("experiment"),
+          py::arg("tags"),
+          "Validates the job as a local submit does, uploads its source folder and submits it: "
+          "the run's JSON text (detailed).")
+      .def(
+          "run_cli",
+          [](const SdkClient& c, const std::vector<std::string>& argv, const py::function& out) {
+            return TakeRemote(WithClient(c, [&](server::Client& client) {
+              return client.RunCli(argv, [&](bool is_stderr, std::string_view text) {
+                py::gil_scoped_acquire acquire;
+                try {
+                  out(is_stderr, DecodeUtf8(text));
+                } catch (const py::error_already_set&) {
+                  // A failing printer does not stop the verb.
+                }
+              });
+            }));
+          },
+          py::arg("argv"), py::arg("out"),
+          "Runs a CLI verb on the server's workspace; out(is_stderr, text) as it prints; the "
+          "exit code.");
+}
+
 void DefineModule(py::module_& m) {
   m.doc() = "trainyard's C++ API (include/trainyard/trainyard.h); use the trainyard package.";
 
@@ -518,6 +777,7 @@ void DefineModule(py::module_& m) {
           py::arg("name"));
 
   DefineRegistry(m);
+  DefineRemote(m);
 }
 
 }  // namespace

@@ -200,9 +200,19 @@ def test_errors_are_the_local_sdks(server, client_side, tmp_path):
     ws = trainyard.Workspace(url=url, token=submit)
     with pytest.raises(ValueError):
         ws.get_run("no-such-run-0000")
-    # Validation happens before anything is sent, with the local messages.
+    # Validation happens before anything is sent, with the local messages; the file system and
+    # target checks at submit, on the server's side for the target, naming the field.
+    with pytest.raises(ValueError, match="process_count_per_node"):
+        trainyard.PyTorch(source_directory=str(tmp_path), entry_script="train.py",
+                          process_count_per_node="many")
+    src = _project(tmp_path)
+    exp = trainyard.Experiment(ws, "remote-bad")
     with pytest.raises(ValueError, match="entry_script"):
-        trainyard.PyTorch(source_directory=str(tmp_path), entry_script=3)
+        exp.submit(trainyard.PyTorch(source_directory=src, entry_script="missing.py"))
+    with pytest.raises(ValueError, match='compute_target: unknown target "gpu-clustr"'):
+        exp.submit(trainyard.PyTorch(source_directory=src, entry_script="train.py",
+                                     compute_target="gpu-clustr"))
+    assert list(exp.get_runs()) == []  # nothing was recorded
     with pytest.raises(ValueError):
         ws.get_target("no-such-target")
     with pytest.raises(ValueError, match="not both"):

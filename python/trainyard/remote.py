@@ -97,7 +97,15 @@ class RemoteWorkspace:
         return RemoteExperiment(self._conn, name)
 
     def get_run(self, run_id):
-        record = self._conn.get(f"/api/v1/runs/{_q(run_id)}")
+        """The run `run_id`, or the one run whose id starts with it (as locally)."""
+        try:
+            record = self._conn.get(f"/api/v1/runs/{_q(run_id)}")
+        except ValueError:
+            # A server that only knows full ids: find the prefix among the ids containing it.
+            rows = [r for r in _list_runs(self._conn, q=run_id) if r["id"].startswith(run_id)]
+            if len(rows) != 1:
+                raise
+            record = rows[0]
         return RemoteRun(self._conn, record["id"])
 
     def experiments_json(self):
