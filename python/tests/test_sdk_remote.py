@@ -152,6 +152,11 @@ def test_submit_follow_metrics_files(server, client_side, tmp_path):
         "outputs/model.txt", "outputs/sub/extra.txt"]
     assert (tmp_path / "all" / "outputs" / "sub" / "extra.txt").read_text() == "extra"
 
+    # A read token reads the same values (through the chart series, raw at this size).
+    reader = trainyard.Workspace(url=url, token=server[2]).get_run(run.id)
+    assert reader.get_metrics()["loss"] == pytest.approx(metrics["loss"])
+    assert [p["step"] for p in reader.get_metrics("loss", full=True)] == [0, 1, 2, 3, 4]
+
     # The same run through the other ways in.
     again = ws.get_run(run.id[:12])
     assert again.id == run.id and again.experiment.name == "remote-sdk"

@@ -25,6 +25,7 @@ __all__ = ["RemoteWorkspace", "RemoteExperiment", "RemoteRun", "is_url"]
 
 _FINAL = ("Completed", "Failed", "Canceled")
 _PAGE = 1000  # the API's largest page of runs
+_MAX_POINTS = 100000  # the most points one metric series request may ask for
 
 
 def _sdk():
@@ -328,10 +329,12 @@ class RemoteRun:
             if name and s["name"] != name:
                 continue
             series = self._conn.get(self._path("/metrics/" + _q(s["name"])),
-                                    points=max(int(s.get("count") or 0), 1))
+                                    points=min(max(int(s.get("count") or 0), 1), _MAX_POINTS))
             if series.get("downsampled"):
-                raise RuntimeError(f"run {self.id}: the server downsampled metric {s['name']!r} "
-                                   f"({series.get('total')} points); get_metrics needs them all")
+                raise RuntimeError(
+                    f"run {self.id}: metric {s['name']!r} has {series.get('total')} points, more "
+                    f"than the chart series gives ({_MAX_POINTS}); read it with a submit token "
+                    "(the tracking endpoint gives every point)")
             out[s["name"]] = [(step, None, None, _number(v))
                               for step, v in zip(series["step"], series["value"])]
         return out
