@@ -25,12 +25,13 @@ if (why) {
 
 const PYTHON = '/usr/bin/python3';
 const POINTS = 50;  // loss values each run logs
+const FINE = 5000;  // points of run B's "fine" metric
 
 // Logs `loss` = lr * 10 / (i + 1) for i < --epochs (so the last value orders runs by lr), prints a
 // line per epoch, writes outputs/result.txt. With $GATE it first waits for that file: the test
 // opens the run page while the run is Running, then lets it finish.
 const TRAIN = `
-import os, sys, time
+import math, os, sys, time
 from trainyard import Run
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 lr, epochs = float(args["--lr"]), int(args["--epochs"])
@@ -44,6 +45,9 @@ run = Run.get_context()
 for i in range(epochs):
     run.log("loss", lr * 10 / (i + 1))
     print("epoch %d loss %.6f" % (i, lr * 10 / (i + 1)), flush=True)
+# $FINE points of "fine": more than a chart is wide (downsampled per pixel), one spike.
+for i in range(int(os.environ.get("FINE", "0"))):
+    run.log("fine", math.sin(i / 100.0) + (5.0 if i == 2500 else 0.0))
 os.makedirs("outputs", exist_ok=True)
 with open("outputs/result.txt", "w") as f:
     f.write("lr=%s\\n" % lr)
@@ -121,6 +125,23 @@ async function tableOrder() {
   return page.$$eval('[data-testid=run-row]', (rows) => rows.map((r) => r.dataset.runId));
 }
 
+// Waits until the run page's element `testid` contains `text`; fails at once, with the page's
+// logs, when the run page shows the run Failed or Canceled instead.
+async function waitForRunText(testid, text, timeoutMs) {
+  const handle = await page.waitForFunction(([id, t]) => {
+    const status = document.querySelector('[data-testid=run-page] [data-testid=run-status]')
+      ?.textContent.trim();
+    if (document.querySelector(`[data-testid=${id}]`)?.textContent.includes(t)) return 'ok';
+    if (status === 'Failed' || status === 'Canceled') return status;
+    return false;
+  }, [testid, text], { timeout: timeoutMs });
+  const r = await handle.jsonValue();
+  if (r !== 'ok') {
+    const logs = await page.textContent('[data-testid=logs]').catch(() => '');
+    throw new Error(`the run ended ${r} before its ${testid} showed "${text}"; logs:\n${logs}`);
+  }
+}
+
 async function attr(selector, name) {
   return page.getAttribute(selector, name);
 }
@@ -133,8 +154,9 @@ async function main() {
   console.log(`server at ${url}, workspace ${ws}`);
   const api = async (p, token = reader) => {
     const r = await fetch(url + p, { headers: { Authorization: `Bearer ${token}` } });
-    assert.equal(r.status, 200, `GET ${p}: ${r.status} ${await r.text()}`);
-    return r.json();
+    const text = await r.text();
+    assert.equal(r.status, 200, `GET ${p}: ${r.status} ${text}`);
+    return JSON.parse(text);
   };
 
   // Runs started here are canceled at the end (before the server stops), gates opened.
@@ -222,14 +244,11 @@ async function main() {
     await page.waitForSelector(`[data-testid=run-page][data-run-id="${runA}"]`, { timeout: 15_000 });
     await page.evaluate(() => { window.__tyNoReload = 1; });
     // Live logs while the run waits at its gate, then the status moves on by itself.
-    await page.waitForFunction(() => document.querySelector('[data-testid=logs]')?.textContent
-      .includes('waiting for the gate'), null, { timeout: 90_000 });
+    await waitForRunText('logs', 'waiting for the gate', 90_000);
     const before = (await page.textContent('[data-testid=run-status]')).trim();
     assert.notEqual(before, 'Completed');
     fs.writeFileSync(gate, '');
-    await page.waitForFunction(
-      () => document.querySelector('[data-testid=run-status]')?.textContent.trim() === 'Completed',
-      null, { timeout: 90_000 });
+    await waitForRunText('run-status', 'Completed', 90_000);
     assert.equal(await page.evaluate(() => window.__tyNoReload), 1, 'the page was reloaded');
     await page.waitForFunction(() => document.querySelector('[data-testid=logs]')?.textContent
       .includes('TRAINING DONE'), null, { timeout: 30_000 });
@@ -238,6 +257,12 @@ async function main() {
   });
 
   await step('the run page shows argv, params, snapshot and output files', async () => {
+    // Opened again (a route change, not a reload): the page lists output files when it opens,
+    // and this run had none then.
+    await page.goto(`${url}/#/experiments`);
+    await page.waitForSelector('[data-testid=experiments]', { timeout: 15_000 });
+    await page.goto(`${url}/#/runs/${runA}`);
+    await page.waitForSelector(`[data-testid=run-page][data-run-id="${runA}"]`, { timeout: 15_000 });
     await page.waitForFunction(() => document.querySelector('[data-testid=argv]')?.textContent
       .includes('--lr'), null, { timeout: 15_000 });
     const argv = await page.textContent('[data-testid=argv]');
@@ -267,7 +292,7 @@ async function main() {
 
   let runB, runC;
   await step('the runs table lists the experiment\'s runs', async () => {
-    runB = await submit(0.1);
+    runB = await submit(0.1, { FINE: String(FINE) });
     runC = await submit(0.05);
     await waitEnded(runB);
     await waitEnded(runC);
@@ -315,6 +340,34 @@ async function main() {
     assert.ok(!rows.some((r) => /epochs/.test(r.name)), `equal params listed: ${JSON.stringify(rows)}`);
   });
 
+  await step(`a ${FINE}-point series is downsampled per pixel, and a zoom fetches its range at full resolution`, async () => {
+    const chart = '[data-testid=chart][data-metric=fine]';
+    await page.goto(`${url}/#/runs/${runB}`);
+    await page.waitForSelector(`${chart}[data-drawn="1"][data-downsampled="1"]`, { timeout: 30_000 });
+    assert.equal(await attr(chart, 'data-total'), String(FINE));
+    const plotted = Number(await attr(chart, 'data-points'));
+    assert.ok(plotted >= 50 && plotted <= 1400, `plotted ${plotted} of ${FINE}`);
+    // The spike at step 2500 (sin(25) + 5, the only value above 1) survives the downsampling:
+    // each bucket keeps its min and max.
+    const coarse = await api(`/api/v1/runs/${runB}/metrics/fine?points=100`);
+    assert.equal(coarse.downsampled, true);
+    assert.ok(coarse.step.length <= 100 && Math.max(...coarse.max) > 4.5, JSON.stringify(coarse.max));
+    // Drag across 5% of the plot: about 250 steps, fewer than the chart's width.
+    const box = await page.locator(`${chart} .u-over`).boundingBox();
+    const y = box.y + box.height / 2;
+    await page.mouse.move(box.x + box.width * 0.40, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.45, y, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForSelector(`${chart}[data-downsampled="0"]`, { timeout: 15_000 });
+    const total = Number(await attr(chart, 'data-total'));
+    assert.ok(total > 50 && total < 1000, `zoomed range holds ${total} points`);
+    assert.equal(await attr(chart, 'data-points'), String(total));
+    // A double click goes back to the whole series.
+    await page.dblclick(`${chart} .u-over`);
+    await page.waitForSelector(`${chart}[data-downsampled="1"][data-total="${FINE}"]`, { timeout: 15_000 });
+  });
+
   let sweepId;
   await step('a sweep page lists trials best first and marks the one the policy stopped', async () => {
     await cliOk(['--workspace', ws, 'target', 'add', 'local', '--type', 'local', '-o',
@@ -353,7 +406,8 @@ async function main() {
   });
 
   await step('logging out shows the login page again', async () => {
-    await page.evaluate(async () => { await fetch('/api/v1/logout', { method: 'POST' }); });
+    await page.click('[data-testid=logout]');
+    await page.waitForSelector('[data-testid=login]', { timeout: 15_000 });
     await page.goto(`${url}/#/experiments`);
     await page.reload();
     await page.waitForSelector('[data-testid=login]', { timeout: 15_000 });
