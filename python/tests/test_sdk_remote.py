@@ -277,3 +277,21 @@ def test_azureml_scripts_run_unchanged(server, client_side, tmp_path, monkeypatc
     assert run.get_portal_url() == f"{url.rstrip('/')}/#/runs/{run.id}"
     _no_local_workspace(home, work)
     assert not (home / ".trainyard" / "workspaces" / "shared").exists()
+
+
+def test_timeout_and_cancel(server, client_side, tmp_path):
+    url, submit, _, _ = server
+    ws = trainyard.Workspace(url=url, token=submit)
+    src = tmp_path / "slow"
+    src.mkdir()
+    (src / "train.py").write_text("import time\nprint('started', flush=True)\ntime.sleep(120)\n")
+    run = trainyard.Experiment(ws, "remote-sdk").submit(
+        trainyard.PyTorch(source_directory=src, entry_script="train.py"))
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=run.id):
+        run.wait_for_completion(show_output=True, timeout=1.0)
+    assert time.monotonic() - started < 10
+    assert run.cancel() == "Canceled"
+    assert run.get_status() == "Canceled"
+    details = run.wait_for_completion(raise_on_error=False, timeout=30)
+    assert details["status"] == "Canceled"
