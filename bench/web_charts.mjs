@@ -77,6 +77,21 @@ async function main() {
   const { url } = await startServer(ws);
   const browser = await launchChromium();
 
+  // The API calls the run page makes before its first chart, timed alone (median of 3).
+  const apiTimes = [];
+  for (const p of [`/api/v1/runs/${runId}`, `/api/v1/runs/${runId}/metrics`,
+    `/api/v1/runs/${runId}/metrics/metric_00?points=400`]) {
+    const ms = [];
+    for (let i = 0; i < 3; ++i) {
+      const t = performance.now();
+      const r = await fetch(url + p, { headers: { Authorization: `Bearer ${token}` } });
+      await r.arrayBuffer();
+      if (r.status !== 200) throw new Error(`GET ${p}: ${r.status}`);
+      ms.push(performance.now() - t);
+    }
+    apiTimes.push(`GET ${p.replace(runId, '{id}')}: ${median(ms).toFixed(0)} ms`);
+  }
+
   const rows = [];
   for (let rep = 1; rep <= reps; ++rep) {
     const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
@@ -136,6 +151,7 @@ async function main() {
   out.push(`web charts: a run page with ${metrics} charts x ${points} points, chromium ${browser.version()} headless`);
   out.push(`machine: ${host}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}; ${new Date().toISOString()}`);
   if (fillSeconds !== null) out.push(`fill (web_fill, ${metrics * points} points): ${fillSeconds.toFixed(1)} s`);
+  out.push(`API alone (median of 3): ${apiTimes.join('; ')}`);
   out.push('');
   out.push('rep | first chart (__tyFirstChartMs) | first data-drawn | all drawn | page ready | first series asked | first series answered | charts | points plotted/chart | series total/chart | downsampled | series fetched | bytes | slowest series');
   for (const r of rows) {
