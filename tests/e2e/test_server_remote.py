@@ -199,15 +199,17 @@ def test_roles_and_tokens(ty, served):
 
 def test_verbs_that_cannot_run_remotely_and_url_is_never_a_folder(ty, served):
     url, tokens, cwd = served
-    for args in (["snapshot", "."], ["supervise", "x"], ["env", "create", "--file", "/etc/passwd"],
-                 ["server", "token", "list"], ["list", "--limit"]):
+    for args in (["snapshot", "restore", "r", "out"], ["supervise", "x"],
+                 ["env", "create", "--file", "/etc/passwd"], ["server", "token", "list"]):
         proc = remote(url, tokens["submit"], *args, cwd=cwd)
         assert proc.returncode == 2, (args, proc.stderr)
-        assert proc.stderr.startswith("trainyard: ") or "Error" in proc.stderr, proc.stderr
-    proc = remote(url, tokens["submit"], "snapshot", ".", cwd=cwd)
-    assert "does not run against a server" in proc.stderr, proc.stderr
+        assert proc.stderr.startswith("trainyard: "), proc.stderr
+    # The command line is checked here first, as for a local workspace.
+    assert remote(url, tokens["submit"], "list", "--limit", cwd=cwd).returncode == 2
+    proc = remote(url, tokens["submit"], "snapshot", "restore", "r", "out", cwd=cwd)
+    assert "`trainyard snapshot restore` does not run against a server" in proc.stderr, proc.stderr
     sweep = remote(url, tokens["submit"], "sweep", "submit", "nope.yaml", cwd=cwd)
-    assert sweep.returncode != 0
+    assert sweep.returncode == 1 and "not supported yet" in sweep.stderr, sweep.stderr
     # A server that is not there: named in the error; no folder "http:" anywhere.
     gone = remote("http://127.0.0.1:1", tokens["read"], "list", cwd=cwd)
     assert gone.returncode == 1 and "127.0.0.1:1" in gone.stderr, gone.stderr
