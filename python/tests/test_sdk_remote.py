@@ -295,3 +295,20 @@ def test_timeout_and_cancel(server, client_side, tmp_path):
     assert run.get_status() == "Canceled"
     details = run.wait_for_completion(raise_on_error=False, timeout=30)
     assert details["status"] == "Canceled"
+
+
+def test_show_output_prints_every_line(server, client_side, tmp_path):
+    url, submit, _, _ = server
+    ws = trainyard.Workspace(url=url, token=submit)
+    src = tmp_path / "chatty"
+    src.mkdir()
+    (src / "train.py").write_text("for i in range(300):\n    print('line', i)\n")
+    run = trainyard.Experiment(ws, "remote-sdk").submit(
+        trainyard.PyTorch(source_directory=src, entry_script="train.py"))
+    run.wait_for_completion(timeout=240)
+    # Followed after the end: the whole output, not the stream's default last 200 lines.
+    out = io.StringIO()
+    with redirect_stdout(out):
+        run.wait_for_completion(show_output=True, timeout=60)
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("line ")]
+    assert lines == [f"line {i}" for i in range(300)]

@@ -204,7 +204,8 @@ class RemoteRun:
         """Waits until the run ends (polling its status; the logs, with show_output, come from
         the server-sent log stream on a thread of their own). The final status."""
         deadline = time.monotonic() + timeout if timeout and timeout > 0 else None
-        follower = _LogFollower(self._conn, self._path("/logs/stream")) if show_output else None
+        follower = (_LogFollower(self._conn, self._path("/logs/stream?tail=0"))  # all, as locally
+                    if show_output else None)
         try:
             delay = 0.05
             while True:
