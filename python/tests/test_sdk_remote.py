@@ -52,22 +52,21 @@ def server(tmp_path_factory):
     env = dict(os.environ)
     env.pop("TRAINYARD_WORKSPACE", None)
     env.pop("TRAINYARD_TOKEN", None)
+    # The server's stderr goes to a file (a pipe nobody drains could fill and stall it).
+    log = open(root / "server.log", "w+")
     proc = subprocess.Popen([BIN, "server", "--workspace", str(workspace), "--host", "127.0.0.1",
-                             "--port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)
+                             "--port", "0"], stdout=subprocess.DEVNULL, stderr=log, env=env,
+                            start_new_session=True)
     try:
         url = None
-        lines = []
         deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            found = re.search(r"serving .* at (https?://\S+)", line)
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            found = re.search(r"serving .* at (https?://\S+)\n", (root / "server.log").read_text())
             if found:
                 url = found.group(1)
-        assert url, "the server did not say where it listens:\n" + "".join(lines)
+            else:
+                time.sleep(0.05)
+        assert url, "the server did not say where it listens:\n" + (root / "server.log").read_text()
         yield url, submit, read, workspace
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -76,6 +75,7 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        log.close()
 
 
 @pytest.fixture()
