@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <utility>
 
 #include "store/tokens.h"
 
@@ -151,8 +152,8 @@ size_t FailureLimiter::tracked() {
 
 TokenAuth::TokenAuth(WorkspacePool* pool, AuthOptions options)
     : pool_(pool),
-      options_(options),
-      limiter_(options.max_failures, options.window_s, options.max_addresses) {}
+      options_(std::move(options)),
+      limiter_(options_.max_failures, options_.window_s, options_.max_addresses) {}
 
 AuthResult TokenAuth::Authenticate(const httplib::Request& req) {
   std::string host = req.get_header_value("Host");
@@ -191,9 +192,10 @@ AuthResult TokenAuth::Check(std::string_view token, const std::string& address,
       std::string name = HostHeaderName(*host_header);
       if (!IsLoopbackName(name) && name != Lower(options_.public_host)) {
         result.http_status = 403;
-        result.message = "this server has no tokens, so it answers only requests for localhost, "
-                         "127.0.0.1 or [::1]; this one was for \"" +
-                         name + "\" (create a token to serve other names)";
+        result.message =
+            "this server has no tokens, so it answers only requests for localhost, "
+            "127.0.0.1 or [::1]; this one was for \"" +
+            name + "\" (create a token to serve other names)";
         return result;
       }
       result.caller = Caller{"local", Role::kAdmin};

@@ -156,7 +156,7 @@ Server::~Server() {
   impl_->routes.reset();
 }
 
-Result<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   if (options.workspace_dir.empty()) return InvalidArgument("server: no workspace folder");
   if (options.workspace_dir.find("://") != std::string::npos) {
     return InvalidArgument("server: the workspace must be a folder, not a URL (" +

@@ -57,7 +57,7 @@ class Server {
   // workspace has a token: FailedPrecondition saying how to create one), loads the TLS files
   // (InvalidArgument naming them), binds (Unavailable when the address cannot be had) and starts
   // serving on a thread of its own. Returns once it accepts connections.
-  static Result<std::unique_ptr<Server>> Start(ServerOptions options);
+  static Result<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();  // Stop() and Wait()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -45,7 +45,7 @@ class ServerTest : public ::testing::Test {
     options.port = 0;
     options.threads = 8;
     options.extra_routes = AddTestRoutes;
-    auto started = Server::Start(std::move(options));
+    auto started = Server::Start(options);
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     server_ = std::move(*started);
   }
