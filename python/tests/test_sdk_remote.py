@@ -312,3 +312,24 @@ def test_show_output_prints_every_line(server, client_side, tmp_path):
         run.wait_for_completion(show_output=True, timeout=60)
     lines = [line for line in out.getvalue().splitlines() if line.startswith("line ")]
     assert lines == [f"line {i}" for i in range(300)]
+
+
+def test_azureml_workspace_from_the_environment(server, client_side, monkeypatch):
+    url, _, read, _ = server
+    home, work = client_side
+    monkeypatch.setenv("TRAINYARD_WORKSPACE", url)
+    monkeypatch.setenv("TRAINYARD_TOKEN", read)
+    from azureml.core import Workspace
+
+    ws = Workspace("sub", "rg", "shared")
+    assert ws.is_remote and ws.url == url.rstrip("/") and ws.location == ws.url
+    assert Workspace.get("shared").is_remote
+    written = ws.write_config()
+    config = json.loads(open(written).read())
+    assert config["trainyard_url"] == ws.url
+    assert read not in open(written).read()  # never the token
+    monkeypatch.delenv("TRAINYARD_WORKSPACE")
+    again = Workspace.from_config()
+    assert again.is_remote and again.name == "shared" and "local" in again.targets
+    _no_local_workspace(home, work)
+    assert not (home / ".trainyard").exists()
