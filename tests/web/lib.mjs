@@ -42,21 +42,23 @@ export function missingPrerequisite() {
 // Everything to undo at the end, newest first: killed process groups, closed browsers, removed
 // folders. Runs once, on success, on failure and on SIGINT/SIGTERM.
 const cleanups = [];
-let cleanedUp = false;
+let cleaning = null;
 export function onCleanup(fn) {
   cleanups.push(fn);
 }
-export async function cleanup() {
-  if (cleanedUp) return;
-  cleanedUp = true;
-  while (cleanups.length) {
-    const fn = cleanups.pop();
-    try {
-      await fn();
-    } catch (e) {
-      console.error(`cleanup: ${e.message}`);
+// Every caller (the script's end, a signal) waits for the same single pass.
+export function cleanup() {
+  cleaning ??= (async () => {
+    while (cleanups.length) {
+      const fn = cleanups.pop();
+      try {
+        await fn();
+      } catch (e) {
+        console.error(`cleanup: ${e.message}`);
+      }
     }
-  }
+  })();
+  return cleaning;
 }
 // Last resort when the process exits without running cleanup (an uncaught error): the server's
 // process group is killed synchronously.

@@ -291,12 +291,14 @@ async function main() {
   });
 
   let runB, runC;
-  await step('the runs table lists the experiment\'s runs', async () => {
+  await step('the experiments page leads to the runs table of the experiment\'s runs', async () => {
     runB = await submit(0.1, { FINE: String(FINE) });
     runC = await submit(0.05);
     await waitEnded(runB);
     await waitEnded(runC);
-    await page.goto(`${url}/#/runs?experiment=web`);
+    await page.goto(`${url}/#/experiments`);
+    await page.click('[data-testid=experiment-row][data-name=web] a', { timeout: 15_000 });
+    await page.waitForURL(/#\/runs\?experiment=web$/, { timeout: 15_000 });
     await page.waitForSelector('[data-testid=runs-table][data-total="3"]', { timeout: 15_000 });
     await poll(async () => (await tableOrder()).length === 3, { what: '3 rows' });
     const status = await page.textContent(`[data-testid=run-row][data-run-id="${runB}"] [data-testid=run-status]`);
@@ -370,8 +372,9 @@ async function main() {
 
   let sweepId;
   await step('a sweep page lists trials best first and marks the one the policy stopped', async () => {
+    // Both trials at once: the bad one waits for the good one's mark.
     await cliOk(['--workspace', ws, 'target', 'add', 'local', '--type', 'local', '-o',
-      'max_concurrent_runs=2']).catch(() => {});
+      'max_concurrent_runs=2']);
     const marks = path.join(tmp, 'marks');
     fs.mkdirSync(marks);
     const dir = writeProject(path.join(tmp, 'sweep'), { 't.py': TRIAL, 'sweep.yml': SWEEP });
