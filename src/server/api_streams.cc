@@ -9,10 +9,13 @@
 //
 // A client that goes away is noticed at the next write (a line, an event, or the ping every 15 s);
 // the stream then ends and its thread is free again. ctx.stopping() ends every stream at once.
+#include <dirent.h>
 #include <httplib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -46,6 +49,9 @@ struct RunState {
   bool terminal = false;
 };
 
+// Single flight: when an entry is stale, one stream reads it again while the others go on with
+// the value they have (a stampede of 200 streams on the workspace pool would open a connection
+// each and wait on SQLite's locks).
 class RunStatusCache {
  public:
   Result<RunState> Get(WorkspacePool& pool, const std::string& id) {
@@ -53,31 +59,112 @@ class RunStatusCache {
     {
       MutexLock lock(mu_);
       auto it = entries_.find(id);
-      if (it != entries_.end() && now - it->second.read_at < kStatusMaxAgeMicros) {
+      if (it != entries_.end()) {
         it->second.used_at = now;
-        return it->second.state;
+        if (now - it->second.read_at < kStatusMaxAgeMicros || it->second.refreshing) {
+          return it->second.state;
+        }
+        it->second.refreshing = true;
       }
     }
-    ASSIGN_OR_RETURN(WorkspacePool::Lease ws, pool.Acquire());
-    ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(id));
-    RunState state{run.id, run.seq, run.status, run.status_detail, store::IsTerminal(run.status)};
+    Result<RunState> state = Read(pool, id);
     MutexLock lock(mu_);
+    if (!state.ok()) {
+      auto it = entries_.find(id);
+      if (it != entries_.end()) it->second.refreshing = false;
+      return state;
+    }
     if (entries_.size() > 1000) {  // forget runs no stream follows any more
       for (auto it = entries_.begin(); it != entries_.end();) {
-        it = now - it->second.used_at > 60'000'000 ? entries_.erase(it) : std::next(it);
+        it = now - it->second.used_at > 60'000'000 && !it->second.refreshing ? entries_.erase(it)
+                                                                             : std::next(it);
       }
     }
-    entries_[id] = {state, now, now};
+    entries_[id] = {*state, now, now, false};
     return state;
   }
 
  private:
+  static Result<RunState> Read(WorkspacePool& pool, const std::string& id) {
+    ASSIGN_OR_RETURN(WorkspacePool::Lease ws, pool.Acquire());
+    ASSIGN_OR_RETURN(store::RunRecord run, ws->GetRun(id));
+    return RunState{run.id, run.seq, run.status, run.status_detail, store::IsTerminal(run.status)};
+  }
   struct Entry {
     RunState state;
     int64_t read_at = 0, used_at = 0;
+    bool refreshing = false;  // a stream is reading it again
   };
   Mutex mu_;
   std::map<std::string, Entry> entries_ TY_GUARDED_BY(mu_);
+};
+
+// A fingerprint of a run's log files (the folder's mtime, each rank file's name, size and
+// mtime), computed at most once per kStatusMaxAgeMicros for every stream of the run together: a
+// stream reads the files only when it changed since its last read, so that idle followers cost a
+// lookup, not a folder scan and a read each (LogFollower::Pump allocates its read blocks).
+class LogVersionCache {
+ public:
+  uint64_t Get(const std::string& dir) {
+    const int64_t now = NowMicros();
+    {
+      MutexLock lock(mu_);
+      auto it = entries_.find(dir);
+      if (it != entries_.end()) {
+        it->second.used_at = now;
+        if (now - it->second.read_at < kStatusMaxAgeMicros || it->second.refreshing) {
+          return it->second.version;
+        }
+        it->second.refreshing = true;  // single flight, as in RunStatusCache
+      }
+    }
+    const uint64_t version = Compute(dir);
+    MutexLock lock(mu_);
+    if (entries_.size() > 1000) {
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        it = now - it->second.used_at > 60'000'000 && !it->second.refreshing ? entries_.erase(it)
+                                                                             : std::next(it);
+      }
+    }
+    entries_[dir] = {version, now, now, false};
+    return version;
+  }
+
+ private:
+  static uint64_t Mix(uint64_t h, uint64_t v) {
+    return (h ^ v) * 0x100000001b3ULL + (h >> 29);  // order matters; a collision only re-reads
+  }
+  static uint64_t Compute(const std::string& dir) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) return h;
+    h = Mix(h, static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000ULL +
+                   static_cast<uint64_t>(st.st_mtim.tv_nsec));
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return h;
+    while (struct dirent* e = readdir(d)) {
+      if (std::strncmp(e->d_name, "rank-", 5) != 0) continue;
+      if (fstatat(dirfd(d), e->d_name, &st, 0) != 0) continue;
+      h = Mix(h, std::hash<std::string>()(e->d_name));
+      h = Mix(h, static_cast<uint64_t>(st.st_size));
+      h = Mix(h, static_cast<uint64_t>(st.st_mtim.tv_nsec));
+    }
+    closedir(d);
+    return h;
+  }
+  struct Entry {
+    uint64_t version = 0;
+    int64_t read_at = 0, used_at = 0;
+    bool refreshing = false;
+  };
+  Mutex mu_;
+  std::map<std::string, Entry> entries_ TY_GUARDED_BY(mu_);
+};
+
+// What the stream routes share.
+struct StreamCaches {
+  RunStatusCache status;
+  LogVersionCache logs;
 };
 
 std::string Event(const std::string& type, const nlohmann::json& data) {
@@ -144,9 +231,9 @@ Result<int64_t> StatusSince(store::Workspace* ws, const std::string& id) {
 }
 
 // GET /api/v1/runs/{id}/events
-void RunEvents(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache,
-               const httplib::Request& req, httplib::Response& res) {
-  Result<RunState> first = ResolveRun(ctx, *cache, PathParam(req, 1));
+void RunEvents(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const httplib::Request& req,
+               httplib::Response& res) {
+  Result<RunState> first = ResolveRun(ctx, cache->status, PathParam(req, 1));
   if (!first.ok()) return ReplyStatus(res, first.status());
   SetStreamHeaders(res);
   const RunState run = *first;
@@ -156,7 +243,7 @@ void RunEvents(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache,
         std::pair<int64_t, int64_t> metrics_version{-1, -1};
         int64_t last_metrics_at = 0, last_write_at = NowMicros();
         while (!ctx.stopping()) {
-          Result<RunState> state = cache->Get(ctx.pool, run.id);
+          Result<RunState> state = cache->status.Get(ctx.pool, run.id);
           if (!state.ok()) return false;  // the run is gone, or the workspace unreadable
           std::string out;
           const int64_t now = NowMicros();
@@ -205,13 +292,13 @@ void RunEvents(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache,
 }
 
 // GET /api/v1/runs/{id}/logs/stream?rank=&tail=200
-void LogStream(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache,
-               const httplib::Request& req, httplib::Response& res) {
+void LogStream(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const httplib::Request& req,
+               httplib::Response& res) {
   Result<int64_t> rank = QueryInt(req, "rank", -1, -1, 1 << 20);
   if (!rank.ok()) return ReplyStatus(res, rank.status());
   Result<int64_t> tail = QueryInt(req, "tail", 200, 0, 1 << 30);
   if (!tail.ok()) return ReplyStatus(res, tail.status());
-  Result<RunState> first = ResolveRun(ctx, *cache, PathParam(req, 1));
+  Result<RunState> first = ResolveRun(ctx, cache->status, PathParam(req, 1));
   if (!first.ok()) return ReplyStatus(res, first.status());
   SetStreamHeaders(res);
   const RunState run = *first;
@@ -220,9 +307,10 @@ void LogStream(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache,
   res.set_chunked_content_provider("text/event-stream", [&ctx, cache, run, only_rank, tail_lines](
                                                             size_t, httplib::DataSink& sink) {
     std::string out;
+    const std::string dir = ctx.pool.dir() + "/runs/" + run.id + "/logs";
+    uint64_t pumped = 0;  // the files' version when last read (0: not yet)
     runner::LogFollower follower(
-        ctx.pool.dir() + "/runs/" + run.id + "/logs", only_rank, /*timestamps=*/false,
-        [&out, only_rank](const std::string& line) {
+        dir, only_rank, /*timestamps=*/false, [&out, only_rank](const std::string& line) {
           out += Event("line", {{"rank", LineRank(line, only_rank)}, {"text", line}});
         });
     if (tail_lines > 0) follower.SkipToLastLines(tail_lines);
@@ -230,9 +318,13 @@ void LogStream(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache,
     while (!ctx.stopping()) {
       // The status before the files: a run that had ended when its status was read has
       // written every line by then, so this pump hands over the last of them.
-      Result<RunState> state = cache->Get(ctx.pool, run.id);
+      Result<RunState> state = cache->status.Get(ctx.pool, run.id);
       const bool done = !state.ok() || state->terminal;
-      follower.Pump(done);
+      const uint64_t version = cache->logs.Get(dir);
+      if (done || version != pumped) {
+        follower.Pump(done);
+        pumped = version;
+      }
       if (done) out += Event("end", nlohmann::json::object());
       const int64_t now = NowMicros();
       if (out.empty() && now - last_write_at >= kPingMicros) out = ": ping\n\n";
@@ -252,13 +344,13 @@ void LogStream(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache,
 }
 
 // GET /api/v1/runs/{id}/logs?rank=&tail= (text/plain, the merged view of `trainyard logs`)
-void LogText(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache, const httplib::Request& req,
+void LogText(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const httplib::Request& req,
              httplib::Response& res) {
   Result<int64_t> rank = QueryInt(req, "rank", -1, -1, 1 << 20);
   if (!rank.ok()) return ReplyStatus(res, rank.status());
   Result<int64_t> tail = QueryInt(req, "tail", 0, 0, 1 << 30);
   if (!tail.ok()) return ReplyStatus(res, tail.status());
-  Result<RunState> run = ResolveRun(ctx, *cache, PathParam(req, 1));
+  Result<RunState> run = ResolveRun(ctx, cache->status, PathParam(req, 1));
   if (!run.ok()) return ReplyStatus(res, run.status());
   const std::string dir = ctx.pool.dir() + "/runs/" + run->id + "/logs";
   const int only_rank = static_cast<int>(*rank);
@@ -289,7 +381,7 @@ void LogText(ServerContext& ctx, std::shared_ptr<RunStatusCache> cache, const ht
 }  // namespace
 
 void AddStreamRoutes(Routes& routes, ServerContext& ctx) {
-  auto cache = std::make_shared<RunStatusCache>();
+  auto cache = std::make_shared<StreamCaches>();
   routes.Get(R"(/api/v1/runs/([^/]+)/events)", Role::kRead,
              [&ctx, cache](const httplib::Request& req, httplib::Response& res, const Caller&) {
                RunEvents(ctx, cache, req, res);
