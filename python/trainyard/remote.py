@@ -75,6 +75,14 @@ class _Connection:
             path += ("&" if "?" in path else "?") + urlencode(query)
         return json.loads(self.client().get_json(path))
 
+    def get_raw_json(self, path, **params):
+        """get(), with the body parsed here only: a large reply (every point of a metric) is
+        not parsed and re-serialized in C++ first."""
+        query = {k: v for k, v in params.items() if v is not None}
+        if query:
+            path += ("&" if "?" in path else "?") + urlencode(query)
+        return json.loads(self.client().get_bytes(path))
+
     def post(self, path, body=None):
         return json.loads(self.client().post_json(path, json.dumps(body or {})))
 
@@ -318,8 +326,8 @@ class RemoteRun:
         # a server that does not give it to this token is read through the chart series
         # (raw when asked for at least as many points as there are).
         try:
-            data = self._conn.get(f"/api/v1/tracking/v1/runs/{_q(self.id)}/metrics",
-                                  name=name or None)
+            data = self._conn.get_raw_json(f"/api/v1/tracking/v1/runs/{_q(self.id)}/metrics",
+                                           name=name or None)
             return {n: [(p["step"], p["ts"] / 1e6, p["rank"], _number(p["value"])) for p in pts]
                     for n, pts in data.items()}
         except (ValueError, PermissionError, RuntimeError):
@@ -329,8 +337,9 @@ class RemoteRun:
         for s in summaries:
             if name and s["name"] != name:
                 continue
-            series = self._conn.get(self._path("/metrics/" + _q(s["name"])),
-                                    points=min(max(int(s.get("count") or 0), 1), _MAX_POINTS))
+            series = self._conn.get_raw_json(self._path("/metrics/" + _q(s["name"])),
+                                             points=min(max(int(s.get("count") or 0), 1),
+                                                        _MAX_POINTS))
             if series.get("downsampled"):
                 raise RuntimeError(
                     f"run {self.id}: metric {s['name']!r} has {series.get('total')} points, more "
