@@ -168,8 +168,8 @@ std::string RandomHex32() {
 
 }  // namespace
 
-void AddIngestRoutes(httplib::Server& server, const std::string& prefix, IngestResolver resolve,
-                     WorkspaceAccess access) {
+void AddIngestRoutes(httplib::Server& server, const std::string& prefix,
+                     const IngestResolver& resolve, const WorkspaceAccess& access) {
   const std::string runs = prefix + "/v1/runs/([^/]+)";
   // The run the request may log into, or false once the refusal is replied.
   auto admit = [resolve](const httplib::Request& req, httplib::Response& res, IngestRun* run) {

@@ -110,8 +110,8 @@ using WorkspaceAccess =
 // PUT <prefix>/v1/runs/<id>/files?name=, GET <prefix>/v1/runs/<id>/metrics[?name=]. Every request
 // is checked by `resolve` before anything is read or stored. Used by the run's IngestServer and by
 // the workspace server (/api/v1/tracking).
-void AddIngestRoutes(httplib::Server& server, const std::string& prefix, IngestResolver resolve,
-                     WorkspaceAccess access);
+void AddIngestRoutes(httplib::Server& server, const std::string& prefix,
+                     const IngestResolver& resolve, const WorkspaceAccess& access);
 
 // Run-scoped tracking tokens: what a run that reports through a workspace server gives its ranks
 // (TRAINYARD_TRACKING_TOKEN). Only the SHA-256 of a token is stored (table run_tokens); a token

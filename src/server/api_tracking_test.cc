@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 
 #include "runner/ingest_server.h"
 #include "server/api.h"
+#include "server/tracking.h"
 #include "store/metrics.h"
 #include "store/workspace.h"
 #include "testing/temp_dir.h"
@@ -223,6 +225,15 @@ TEST_F(TrackingRoutesTest, ConcurrentClientsOnPooledConnections) {
   for (auto& t : ranks) t.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(Points(run_a_), 8 * 10 * 10);
+}
+
+TEST(ExportServerTrackingUri, SetsTheVariableSupervisorsRead) {
+  ASSERT_TRUE(ExportServerTrackingUri("https://ml.example.com:8470/").ok());
+  const char* value = std::getenv(runner::kServerTrackingUriEnv);
+  ASSERT_NE(value, nullptr);
+  EXPECT_STREQ(value, "https://ml.example.com:8470/api/v1/tracking");
+  EXPECT_FALSE(ExportServerTrackingUri("ml.example.com:8470").ok());
+  unsetenv(runner::kServerTrackingUriEnv);
 }
 
 }  // namespace
