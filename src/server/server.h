@@ -40,7 +40,7 @@ struct ServerOptions {
   // The largest request body (a snapshot blob upload is the largest thing sent): 413 above it.
   size_t max_body_bytes = size_t{64} << 20;
   int read_timeout_s = 30, write_timeout_s = 30;  // per socket read / write
-  int keep_alive_s = 10;                          // an idle keep-alive connection is closed after
+  int keep_alive_s = 5;                           // an idle keep-alive connection is closed after
   bool access_log = false;  // one stderr line per request: address method path status ms
   // Rate limit of failed token attempts (local_without_tokens is set by Start from `host`).
   AuthOptions auth;

@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <thread>
 
 #include "store/tokens.h"
 #include "testing/temp_dir.h"
@@ -444,6 +448,52 @@ TEST_F(ServerTest, StopEndsStreamsAndWaitReturns) {
   httplib::Client cli = Client();
   cli.set_connection_timeout(1);
   EXPECT_FALSE(cli.Get("/api/v1"));  // nothing listens any more
+}
+
+TEST_F(ServerTest, StopEndsALiveStreamThroughTheContext) {
+  ServerOptions options;
+  options.extra_routes = [](Routes& routes, ServerContext& ctx) {
+    routes.Get("/api/v1/test/stream", Role::kRead,
+               [&ctx](const httplib::Request&, httplib::Response& res, const Caller&) {
+                 res.set_chunked_content_provider(
+                     "text/event-stream", [&ctx](size_t, httplib::DataSink& sink) {
+                       if (ctx.stopping()) {
+                         sink.done();
+                         return true;
+                       }
+                       std::string event = "event: tick\ndata: {}\n\n";
+                       sink.write(event.data(), event.size());
+                       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                       return true;
+                     });
+               });
+  };
+  options.workspace_dir = dir_.path();
+  options.port = 0;
+  options.threads = 4;
+  auto started = Server::Start(options);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  server_ = std::move(*started);
+  std::atomic<int> events{0};
+  std::atomic<bool> ended{false};
+  std::thread reader([&] {
+    httplib::Client cli = Client();
+    cli.Get("/api/v1/test/stream", [&](const char* data, size_t size) {
+      if (std::string_view(data, size).find("event: tick") != std::string_view::npos) ++events;
+      return true;
+    });
+    ended = true;
+  });
+  for (int i = 0; i < 500 && events < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(events.load(), 3);
+  auto t0 = std::chrono::steady_clock::now();
+  server_->Stop();
+  server_->Wait();
+  reader.join();
+  EXPECT_TRUE(ended);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
 
 TEST_F(ServerTest, BadStartOptionsNameTheProblem) {
