@@ -41,9 +41,10 @@ def free_port():
 class Server:
     """`trainyard server` on a fixed port; start() waits for its "serving ... at URL" line."""
 
-    def __init__(self, workspace, port):
+    def __init__(self, workspace, port, tls=None):
         self.workspace = workspace
         self.port = port
+        self.tls = tls  # (cert, key) or None
         self.proc = None
         self.url = None
 
@@ -53,7 +54,8 @@ class Server:
         env.pop("TRAINYARD_SERVER_TRACKING_URI", None)
         self.proc = subprocess.Popen(
             [BIN, "server", "--workspace", str(self.workspace), "--host", "127.0.0.1",
-             "--port", str(self.port)],
+             "--port", str(self.port),
+             *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.time() + timeout
         seen = b""
@@ -181,3 +183,28 @@ def test_without_the_variable_runs_report_to_their_supervisor(ty):
     logs = ty.run("logs", run_id, check=0).stdout
     assert "/api/v1/tracking" not in logs and "token tyrun_" not in logs, logs
     assert run_tokens(ty.workspace) == 0
+
+
+def test_ranks_report_over_tls_trusting_the_servers_certificate(ty, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    ty.run("experiments", check=0)
+    server = Server(ty.workspace, free_port(), tls=(cert, key))
+    try:
+        url = server.start()
+        assert url.startswith("https://"), url
+        src = ty.project("proj", {"train.py": SCRIPT.format(n=200, pause=0)})
+        # The ranks trust the self-signed certificate through OpenSSL's SSL_CERT_FILE.
+        proc = ty.run("submit", "--source", src, "--entry", "train.py", "--wait", check=0,
+                      env={"TRAINYARD_SERVER_TRACKING_URI": url + "/api/v1/tracking",
+                           "SSL_CERT_FILE": str(cert)})
+        run_id = proc.stderr.strip().splitlines()[0]
+        assert steps_of(ty, run_id) == list(range(200))
+        logs = ty.run("logs", run_id, check=0).stdout
+        assert f"uri {url}/api/v1/tracking" in logs, logs
+        assert run_tokens(ty.workspace) == 0
+    finally:
+        server.stop()
