@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Turns the built UI (web/build.mjs's output folder) into a C++ source that the server links:
-one string literal per file and a table of {path, content type, bytes, ETag, immutable}
-(src/server/web_assets.h). The ETag is a prefix of the file's SHA-256, so it changes exactly
+one string literal per file and a table of {path, content type, bytes, gzipped bytes, ETag,
+immutable} (src/server/web_assets.h). Text files over 1 KiB are also stored gzipped (level 9), so
+that the server never compresses them per request. The ETag is a prefix of the file's SHA-256, so it changes exactly
 when the bytes do; files under ui/ have content hashes in their names and may be cached forever.
 
   embed.py DIST_DIR OUT.cc            the files of DIST_DIR
   embed.py --unavailable REASON OUT.cc  no files: the server says REASON instead of a UI
 """
+import gzip
 import hashlib
 import os
 import sys
 
+COMPRESSIBLE = (".html", ".js", ".css", ".svg", ".json", ".map", ".txt")
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -83,9 +86,18 @@ def main(argv):
         ctype = TYPES.get(ext, "application/octet-stream")
         etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
         immutable = "true" if rel.startswith("ui/") else "false"
-        body.append(f"// {rel}: {len(data)} bytes")
+        packed = b""
+        if ext in COMPRESSIBLE and len(data) > 1024:
+            packed = gzip.compress(data, compresslevel=9, mtime=0)
+            if len(packed) >= len(data):
+                packed = b""
+        body.append(f"// {rel}: {len(data)} bytes" + (f", {len(packed)} gzipped" if packed else ""))
         body.append(f"constexpr char kFile{i}[] =\n    {literal(data)};")
-        rows.append(f"    {{{cstr('/' + rel)}, {cstr(ctype)}, {{kFile{i}, {len(data)}}}, {cstr(etag)}, {immutable}}},")
+        gz = "{}"
+        if packed:
+            body.append(f"constexpr char kGzip{i}[] =\n    {literal(packed)};")
+            gz = f"{{kGzip{i}, {len(packed)}}}"
+        rows.append(f"    {{{cstr('/' + rel)}, {cstr(ctype)}, {{kFile{i}, {len(data)}}}, {gz}, {cstr(etag)}, {immutable}}},")
     if rows:
         body.append("const WebAsset kAssets[] = {")
         body.extend(rows)

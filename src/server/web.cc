@@ -1,5 +1,6 @@
 #include <httplib.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -35,17 +36,48 @@ bool NotModified(const httplib::Request& req, std::string_view etag) {
   return false;
 }
 
+// True when Accept-Encoding lists gzip (or *) without q=0.
+bool AcceptsGzip(const httplib::Request& req) {
+  std::string ae = req.get_header_value("Accept-Encoding");
+  size_t pos = 0;
+  while (pos < ae.size()) {
+    size_t comma = ae.find(',', pos);
+    std::string one = ae.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? ae.size() : comma + 1;
+    size_t semi = one.find(';');
+    std::string coding = one.substr(0, semi);
+    coding.erase(0, coding.find_first_not_of(' '));
+    coding.erase(coding.find_last_not_of(' ') + 1);
+    if (coding != "gzip" && coding != "*") continue;
+    size_t q = semi == std::string::npos ? std::string::npos : one.find("q=", semi);
+    if (q == std::string::npos) return true;
+    return std::strtod(one.c_str() + q + 2, nullptr) > 0;
+  }
+  return false;
+}
+
 void Serve(const httplib::Request& req, httplib::Response& res, const WebAsset& asset) {
-  res.set_header("ETag", asset.etag);
+  // The gzipped bytes are another representation: another ETag.
+  bool gzip = !asset.gzip.empty() && AcceptsGzip(req);
+  std::string etag(asset.etag);
+  if (gzip) etag.insert(etag.size() - 1, "-gz");
+  res.set_header("ETag", etag);
   res.set_header("Cache-Control", asset.immutable ? kImmutable : kRevalidate);
-  if (NotModified(req, asset.etag)) {
+  if (!asset.gzip.empty()) res.set_header("Vary", "Accept-Encoding");
+  if (NotModified(req, etag)) {
     res.status = 304;
     return;
   }
   res.status = 200;
-  // One copy per response: httplib needs an owned body (it compresses it when the client
-  // accepts gzip or brotli).
-  res.set_content(asset.bytes.data(), asset.bytes.size(), asset.content_type);
+  if (gzip) res.set_header("Content-Encoding", "gzip");
+  // A provider of known length straight from the embedded bytes: no copy, and httplib leaves
+  // it as it is (it compresses a plain body on every request, brotli at its slowest setting:
+  // 0.4 s for the 87 KB script on the 2-vCPU VM).
+  std::string_view bytes = gzip ? asset.gzip : asset.bytes;
+  res.set_content_provider(bytes.size(), asset.content_type,
+                           [bytes](size_t offset, size_t length, httplib::DataSink& sink) {
+                             return sink.write(bytes.data() + offset, length);
+                           });
 }
 
 std::string UnavailablePage(const std::string& reason) {

@@ -13,7 +13,8 @@ struct WebAsset {
   const char* path;          // "/index.html", "/ui/main-HASH.js"
   const char* content_type;  // "text/javascript; charset=utf-8"
   std::string_view bytes;
-  const char* etag;  // quoted, a SHA-256 prefix of the bytes
+  std::string_view gzip;  // the bytes gzipped, or empty (small or not text)
+  const char* etag;       // quoted, a SHA-256 prefix of the bytes
   bool immutable;    // a content-hashed name: cacheable for a year
 };
 

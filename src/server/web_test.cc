@@ -17,9 +17,15 @@ namespace trainyard::server {
 namespace {
 
 const WebAsset kFake[] = {
-    {"/index.html", "text/html; charset=utf-8",
-     "<!doctype html><script type=\"module\" src=\"/ui/main-ABC.js\"></script>", "\"e1\"", false},
-    {"/ui/main-ABC.js", "text/javascript; charset=utf-8", "console.log(1);", "\"e2\"", true},
+    {"/index.html",
+     "text/html; charset=utf-8",
+     "<!doctype html><script type=\"module\" src=\"/ui/main-ABC.js\"></script>",
+     {},
+     "\"e1\"",
+     false},
+    // The "gzipped" bytes are a stand-in: the client below does not decompress.
+    {"/ui/main-ABC.js", "text/javascript; charset=utf-8", "console.log(1);", "GZIPPED", "\"e2\"",
+     true},
 };
 
 class WebRoutesTest : public ::testing::Test {
@@ -38,8 +44,10 @@ class WebRoutesTest : public ::testing::Test {
     http_.stop();
     if (thread_.joinable()) thread_.join();
   }
-  httplib::Result Get(const std::string& path, httplib::Headers headers = {}) {
+  httplib::Result Get(const std::string& path, httplib::Headers headers = {},
+                      bool decompress = false) {
     httplib::Client cli("127.0.0.1", port_);
+    cli.set_decompress(decompress);
     return cli.Get(path, headers);
   }
 
@@ -80,6 +88,30 @@ TEST_F(WebRoutesTest, HashedAssetsAreCachedForAYearAndUnknownOnesAre404) {
   EXPECT_EQ(res->body, "console.log(1);");
   EXPECT_EQ(res->get_header_value("Content-Type"), "text/javascript; charset=utf-8");
   EXPECT_EQ(res->get_header_value("Cache-Control"), "public, max-age=31536000, immutable");
+  EXPECT_EQ(res->get_header_value("Content-Encoding"), "");
+  EXPECT_EQ(res->get_header_value("ETag"), "\"e2\"");
+  EXPECT_EQ(res->get_header_value("Vary"), "Accept-Encoding");
+
+  // The stored gzip bytes as they are (never compressed again per request), with their own ETag.
+  for (const char* accept : {"gzip", "deflate, gzip;q=0.5, br", "*"}) {
+    auto gz = Get("/ui/main-ABC.js", {{"Accept-Encoding", accept}});
+    ASSERT_TRUE(gz) << accept;
+    EXPECT_EQ(gz->status, 200) << accept;
+    EXPECT_EQ(gz->body, "GZIPPED") << accept;
+    EXPECT_EQ(gz->get_header_value("Content-Encoding"), "gzip") << accept;
+    EXPECT_EQ(gz->get_header_value("ETag"), "\"e2-gz\"") << accept;
+  }
+  for (const char* accept : {"br", "gzip;q=0", "identity"}) {
+    auto plain = Get("/ui/main-ABC.js", {{"Accept-Encoding", accept}});
+    ASSERT_TRUE(plain) << accept;
+    EXPECT_EQ(plain->body, "console.log(1);") << accept;
+    EXPECT_EQ(plain->get_header_value("Content-Encoding"), "") << accept;
+  }
+  auto cached =
+      Get("/ui/main-ABC.js", {{"Accept-Encoding", "gzip"}, {"If-None-Match", "\"e2-gz\""}});
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(cached->status, 304);
+
   auto missing = Get("/ui/main-OLD.js");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
@@ -98,6 +130,26 @@ TEST_F(WebRoutesTest, WithoutAUiBuildTheRootPageSaysWhy) {
   EXPECT_NE(res->body.find("built without its web UI: it needs &lt;node&gt;"), std::string::npos)
       << res->body;
   EXPECT_NE(res->body.find("/api/v1"), std::string::npos);
+}
+
+// Every file of this build's table reads back as it was built, gzipped (decompressed by the
+// client) or not.
+TEST_F(WebRoutesTest, TheEmbeddedFilesReadBack) {
+  auto assets = WebAssets();
+  if (assets.empty()) GTEST_SKIP() << "built without the web UI: " << WebUnavailableReason();
+  Start(assets, "");
+  for (const WebAsset& a : assets) {
+    for (const char* accept : {"identity", "gzip"}) {
+      auto res = Get(a.path, {{"Accept-Encoding", accept}}, /*decompress=*/true);
+      ASSERT_TRUE(res) << a.path;
+      EXPECT_EQ(res->status, 200) << a.path;
+      EXPECT_EQ(res->body, std::string(a.bytes)) << a.path << " " << accept;
+      EXPECT_EQ(res->get_header_value("Content-Type"), a.content_type);
+    }
+    if (std::string(a.path).ends_with(".js")) {
+      EXPECT_FALSE(a.gzip.empty()) << a.path;
+    }
+  }
 }
 
 // The table this build embedded: either a reason, or an index.html whose every /ui/ reference is

@@ -9,6 +9,8 @@ import type { Route } from "../main";
 const PAGE = 100;
 const ROW = 32;
 const OVERSCAN = 10;
+const REFRESH_MS = 5000;
+const TERMINAL = new Set(["Completed", "Failed", "Canceled"]);
 const STATUSES = ["", "Queued", "Preparing", "Starting", "Running", "Finalizing", "Completed", "Failed", "Canceled", "CancelRequested"];
 
 interface Column {
@@ -307,6 +309,48 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
     buildColumns();
     void fetchPage(0, gen);
   }
+
+  // While runs in view are active, their pages are fetched again every few seconds and rows
+  // whose run changed are redrawn in place (status, duration, metrics).
+  async function refreshVisible(): Promise<void> {
+    if (document.hidden || rowEls.size === 0) return;
+    const g = gen;
+    const want = new Set<number>();
+    for (const i of rowEls.keys()) {
+      const page = Math.floor(i / PAGE);
+      const r = pages.get(page)?.[i % PAGE];
+      if (r && !TERMINAL.has(r.status)) want.add(page);
+    }
+    for (const page of want) {
+      let res: RunsPage;
+      try {
+        res = await get<RunsPage>(`/runs?${query(page * PAGE)}`, ctl.signal);
+      } catch {
+        return;  // The next tick tries again; a 401 has gone to the login page.
+      }
+      if (g !== gen) return;
+      const old = pages.get(page) ?? [];
+      pages.set(page, res.runs);
+      if (res.total !== total) {
+        total = res.total;
+        table.dataset.total = String(total);
+        body.style.height = `${total * ROW}px`;
+        countEl.textContent = `${total.toLocaleString()} run${total === 1 ? "" : "s"}`;
+      }
+      res.runs.forEach((r, k) => {
+        const i = page * PAGE + k;
+        const have = rowEls.get(i);
+        if (have && JSON.stringify(old[k]) !== JSON.stringify(r)) {
+          const fresh = rowFor(i);
+          have.el.replaceWith(fresh.el);
+          rowEls.set(i, fresh);
+        }
+      });
+    }
+    paint();
+  }
+  const timer = window.setInterval(() => void refreshVisible(), REFRESH_MS);
+  scope.add(() => clearInterval(timer));
 
   let frame = 0;
   scroller.addEventListener("scroll", () => {
