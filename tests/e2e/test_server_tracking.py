@@ -208,3 +208,33 @@ def test_ranks_report_over_tls_trusting_the_servers_certificate(ty, tmp_path):
         assert run_tokens(ty.workspace) == 0
     finally:
         server.stop()
+
+
+def test_runs_the_server_starts_report_to_it_with_a_run_token(ty, tmp_path):
+    ty.run("experiments", check=0)
+    # With a token the server needs one on every request; the run's ranks still need none of
+    # them: their supervisor gives them a token of their own.
+    token = ty.run("server", "token", "create", "--name", "ci", "--role", "submit",
+                   check=0).stdout.strip().splitlines()[-1]
+    server = Server(ty.workspace, free_port())
+    try:
+        url = server.start()
+        src = ty.project("proj", {"train.py": SCRIPT.format(n=300, pause=0)})
+        env = dict(os.environ)
+        env.pop("TRAINYARD_WORKSPACE", None)
+        env.pop("TRAINYARD_SERVER_TRACKING_URI", None)
+        env.update({"TRAINYARD_TOKEN": token, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+        client = tmp_path / "client"
+        client.mkdir()
+        proc = subprocess.run([BIN, "--workspace", url, "submit", "--source", str(src), "--entry",
+                               "train.py", "--experiment", "remote", "--wait"],
+                              capture_output=True, text=True, timeout=120, env=env, cwd=client)
+        assert proc.returncode == 0, proc.stderr
+        run_id = ty.json("list", "--experiment", "remote")[0]["id"]
+        assert steps_of(ty, run_id) == list(range(300))
+        logs = ty.run("logs", run_id, check=0).stdout
+        assert f"uri {url}/api/v1/tracking" in logs, logs
+        assert "token tyrun_" in logs, logs
+        assert run_tokens(ty.workspace) == 0
+    finally:
+        server.stop()
