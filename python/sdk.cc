@@ -428,10 +428,9 @@ Result<std::string> SubmitRemote(server::Client& client, const Job& job,
                                  const std::vector<std::pair<std::string, std::string>>& tags) {
   if (spec::IsSweepText(job.document, job.origin)) {
     return Status(StatusCode::kUnimplemented,
-                  job.origin +
-                      ": a sweep is not submitted through the Python SDK to a server "
-                      "yet; use `trainyard --workspace " +
-                      client.url() + " sweep submit SWEEP_FILE`");
+                  job.origin + ": submitting a sweep through a server (" + client.url() +
+                      ") is not supported yet; submit it on the server's machine (trainyard "
+                      "sweep submit --workspace DIR)");
   }
   const std::string base_dir = AbsolutePath(job.base_dir.empty() ? "." : job.base_dir);
   ASSIGN_OR_RETURN(spec::JobSpec spec, spec::ParseJobText(job.document, job.origin, base_dir));

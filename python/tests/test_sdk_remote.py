@@ -333,3 +333,48 @@ def test_azureml_workspace_from_the_environment(server, client_side, monkeypatch
     assert again.is_remote and again.name == "shared" and "local" in again.targets
     _no_local_workspace(home, work)
     assert not (home / ".trainyard").exists()
+
+
+SWEEP = """
+type: sweep
+experiment_name: remote-sweep
+trial:
+  code: src
+  command: python train.py --lr ${{search_space.lr}}
+compute: local
+search_space:
+  lr: {type: choice, values: [0.1, 0.2]}
+sampling_algorithm: grid
+objective: {primary_metric: acc, goal: maximize}
+limits: {max_total_trials: 2, max_concurrent_trials: 2}
+"""
+
+
+def test_children_of_a_sweep(server, client_side, tmp_path):
+    url, submit, _, server_ws = server
+    ws = trainyard.Workspace(url=url, token=submit)
+    # A sweep reaches the server's workspace from its own machine (the server takes no sweeps).
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "train.py").write_text(
+        "import sys\nfrom trainyard import Run\nRun.get_context().log('acc', float(sys.argv[-1]))\n")
+    (tmp_path / "sweep.yml").write_text(SWEEP)
+    proc = subprocess.run([BIN, "--workspace", str(server_ws), "sweep", "submit",
+                           str(tmp_path / "sweep.yml"), "--wait", "--json"],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    sweep = json.loads(proc.stdout)
+    children = list(ws.get_run(sweep["id"]).get_children())
+    by_index = {t["index"]: t["run_id"] for t in sweep["trials"]}
+    assert [c.id for c in children] == [by_index[0], by_index[1]]
+    assert all(isinstance(c, trainyard.Run) for c in children)
+    assert [c.get_metrics()["acc"] for c in children] == pytest.approx([0.1, 0.2])
+    assert list(ws.get_run(sweep["id"]).get_children(status="Failed")) == []
+    # Submitting one through the SDK says where to submit it.
+    from trainyard import sweep as sw
+
+    cfg = trainyard.Sweep(
+        trial=trainyard.PyTorch(source_directory=tmp_path / "src", entry_script="train.py"),
+        search_space={"--lr": sw.choice(0.1, 0.2)}, sampling="grid",
+        objective=sw.Objective("acc", "maximize"), limits=sw.Limits(max_total_trials=2))
+    with pytest.raises(NotImplementedError, match="sweep submit --workspace DIR"):
+        trainyard.Experiment(ws, "remote-sweep").submit(cfg)
