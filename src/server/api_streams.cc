@@ -231,8 +231,8 @@ Result<int64_t> StatusSince(store::Workspace* ws, const std::string& id) {
 }
 
 // GET /api/v1/runs/{id}/events
-void RunEvents(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const httplib::Request& req,
-               httplib::Response& res) {
+void RunEvents(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
+               const httplib::Request& req, httplib::Response& res) {
   Result<RunState> first = ResolveRun(ctx, cache->status, PathParam(req, 1));
   if (!first.ok()) return ReplyStatus(res, first.status());
   SetStreamHeaders(res);
@@ -292,8 +292,8 @@ void RunEvents(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const ht
 }
 
 // GET /api/v1/runs/{id}/logs/stream?rank=&tail=200
-void LogStream(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const httplib::Request& req,
-               httplib::Response& res) {
+void LogStream(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
+               const httplib::Request& req, httplib::Response& res) {
   Result<int64_t> rank = QueryInt(req, "rank", -1, -1, 1 << 20);
   if (!rank.ok()) return ReplyStatus(res, rank.status());
   Result<int64_t> tail = QueryInt(req, "tail", 200, 0, 1 << 30);
@@ -344,8 +344,8 @@ void LogStream(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const ht
 }
 
 // GET /api/v1/runs/{id}/logs?rank=&tail= (text/plain, the merged view of `trainyard logs`)
-void LogText(ServerContext& ctx, std::shared_ptr<StreamCaches> cache, const httplib::Request& req,
-             httplib::Response& res) {
+void LogText(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
+             const httplib::Request& req, httplib::Response& res) {
   Result<int64_t> rank = QueryInt(req, "rank", -1, -1, 1 << 20);
   if (!rank.ok()) return ReplyStatus(res, rank.status());
   Result<int64_t> tail = QueryInt(req, "tail", 0, 0, 1 << 30);
