@@ -172,3 +172,19 @@ def test_the_server_verbs_take_a_folder_never_a_url(ty, tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.startswith("trainyard: "), proc.stderr
     assert not (tmp_path / "http:").exists()
+
+
+def test_access_log_has_one_line_per_request(ty):
+    token = create(ty, "alice", "read").stdout.strip().splitlines()[-1]
+    proc, url = start_server(ty, "--access-log")
+    try:
+        assert get(url + "/api/v1", token)[0] == 200
+        assert get(url + "/api/v1")[0] == 401
+        assert get(url + "/api/v1/nothing", token)[0] == 404
+    finally:
+        code, rest = stop_server(proc)
+    assert code == 0, rest
+    lines = [line for line in rest.splitlines() if " GET " in line]
+    assert len(lines) == 3, rest
+    assert re.match(r"^127\.0\.0\.1 GET /api/v1 200 \d+\.\d ms$", lines[0]), lines
+    assert " GET /api/v1 401 " in lines[1] and " GET /api/v1/nothing 404 " in lines[2]
