@@ -149,7 +149,6 @@ int main(int argc, char** argv) {
     }
     plain_pps = series_points / (static_cast<double>(MonotonicMicros() - t0) / 1e6);
   }
-  Check(ws->db()->Exec("ANALYZE"), "analyze");
 
   // (a) + (b) in-process.
   const int reps = 15;
