@@ -25,7 +25,7 @@ namespace {
 // A JSON call should answer well within this; a stream (events, a verb's output, a download)
 // may stay quiet for long (a `wait` prints nothing until the run ends), so it gets a day.
 constexpr time_t kCallTimeoutSeconds = 300;
-constexpr time_t kStreamTimeoutSeconds = 24 * 3600;
+constexpr time_t kStreamTimeoutSeconds = time_t{24} * 3600;
 constexpr time_t kConnectTimeoutSeconds = 10;
 // Blobs asked about per POST /api/v1/blobs/missing (keeps each body well under the server's
 // body limit for folders with many files).
@@ -103,7 +103,14 @@ namespace {
 
 // The Status for a request that got no response.
 Status Unreachable(const std::string& url, const httplib::Result& r) {
-  return Unavailable("cannot reach the server at " + url + ": " + httplib::to_string(r.error()));
+  std::string hint;
+  if (r.error() == httplib::Error::SSLServerVerification) {
+    hint =
+        " (its certificate is not trusted: set $TRAINYARD_CA_CERT to the server's certificate, "
+        "a PEM file, if it is self-signed)";
+  }
+  return Unavailable("cannot reach the server at " + url + ": " + httplib::to_string(r.error()) +
+                     hint);
 }
 
 // The Status for an error response: the server's message, with what the code means for the
@@ -171,7 +178,7 @@ Status Stream(httplib::Client* http, const std::string& url, bool had_token, htt
   };
   req.content_receiver = [&](const char* data, size_t size, uint64_t, uint64_t) {
     if (status < 200 || status >= 300) {
-      if (error_body.size() < 64 * 1024) error_body.append(data, size);
+      if (error_body.size() < size_t{64} * 1024) error_body.append(data, size);
       return true;
     }
     if (!chunk(data, size)) {

@@ -33,8 +33,9 @@ time.sleep(60)
 class Server:
     """`trainyard server` on port 0; start() waits for its "serving DIR at URL" line."""
 
-    def __init__(self, workspace):
+    def __init__(self, workspace, tls=None):
         self.workspace = workspace
+        self.tls = tls  # (cert, key) or None
         self.proc = None
         self.url = None
 
@@ -44,7 +45,8 @@ class Server:
         env.pop("TRAINYARD_TOKEN", None)
         self.proc = subprocess.Popen(
             [BIN, "server", "--workspace", str(self.workspace), "--host", "127.0.0.1",
-             "--port", "0"],
+             "--port", "0",
+             *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.time() + timeout
         seen = b""
@@ -220,3 +222,32 @@ def test_verbs_that_cannot_run_remotely_and_url_is_never_a_folder(ty, served):
     assert via_env.returncode == 0, via_env.stderr
     assert not (cwd / "http:").exists()
     assert list(cwd.iterdir()) == []
+
+
+def test_https_trusting_the_servers_certificate(ty, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    ty.run("experiments", check=0)
+    token = create_token(ty, "ci", "submit")
+    server = Server(ty.workspace, tls=(cert, key))
+    cwd = tmp_path / "client"
+    cwd.mkdir()
+    try:
+        url = server.start()
+        assert url.startswith("https://"), url
+        ok = remote(url, token, "experiments", "--json", cwd=cwd, check=0,
+                    env={"TRAINYARD_CA_CERT": str(cert)})
+        assert json.loads(ok.stdout) is not None
+        # Without the certificate the server is not trusted: nothing is sent.
+        untrusted = remote(url, token, "experiments", cwd=cwd)
+        assert untrusted.returncode == 1, untrusted.stderr
+        assert "cannot reach the server at " + url in untrusted.stderr, untrusted.stderr
+        assert "TRAINYARD_CA_CERT" in untrusted.stderr, untrusted.stderr
+        missing = remote(url, token, "experiments", cwd=cwd,
+                         env={"TRAINYARD_CA_CERT": str(tmp_path / "nope.pem")})
+        assert missing.returncode == 2 and "nope.pem" in missing.stderr, missing.stderr
+    finally:
+        server.stop()
