@@ -92,6 +92,11 @@ void AddTrackingRoutes(Routes& routes, ServerContext& ctx) {
     if (token_run && *token_run != record->seq) {
       return Refuse(refusal, 403, "this run token logs into its own run only, not " + run_id);
     }
+    // A supervisor that died before removing its run's token (the run was reaped) leaves it
+    // behind: it logs nothing into the ended run.
+    if (token_run && record->ended_at) {
+      return Refuse(refusal, 401, "the run token is not valid: run " + run_id + " has ended");
+    }
     *run = runner::IngestRun{.id = record->id,
                              .seq = record->seq,
                              .dir = (*lease)->RunDir(record->id),

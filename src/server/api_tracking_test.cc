@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/clock.h"
 #include "runner/ingest_server.h"
 #include "server/api.h"
 #include "server/tracking.h"
@@ -176,6 +177,19 @@ TEST_F(TrackingRoutesTest, RemovedOrUnknownRunTokenIs401) {
   std::tie(code, body) = Post(run_a_.id, "Bearer nonsense", Batch("c", 1, 0, 3));
   EXPECT_EQ(code, 401) << body;
   EXPECT_EQ(Points(run_a_), 0);
+}
+
+TEST_F(TrackingRoutesTest, RunTokenOfAnEndedRunIs401) {
+  // Its supervisor died before removing the token; the run was reaped.
+  auto token = runner::MintRunToken(*ws_, run_a_.seq);
+  ASSERT_TRUE(token.ok());
+  ASSERT_TRUE(ws_->SetStatus(run_a_.id, store::RunStatus::kFailed, {.ended_at = NowMicros()}).ok());
+  auto [code, body] = Post(run_a_.id, "Bearer " + *token, Batch("c", 1, 0, 3));
+  EXPECT_EQ(code, 401) << body;
+  EXPECT_NE(body.find("has ended"), std::string::npos) << body;
+  // An API token with role submit may still log into it (a late upload by hand).
+  std::tie(code, body) = Post(run_a_.id, "Bearer submitter", Batch("c", 1, 0, 3));
+  EXPECT_EQ(code, 200) << body;
 }
 
 TEST_F(TrackingRoutesTest, ApiTokensNeedSubmit) {
