@@ -58,49 +58,39 @@ export async function runView(root: HTMLElement, route: Route, scope: Scope): Pr
   const id = route.path[1];
   const ctl = new AbortController();
   scope.add(() => ctl.abort());
-  const run = await get<Run>(`/runs/${enc(id)}`, ctl.signal);
-  document.title = `${run.display_name || run.id} · trainyard`;
+  // The charts need only the metric list: they start at once, without waiting for the run's
+  // JSON (which can take longer on runs with many points).
+  const runP = get<Run>(`/runs/${enc(id)}`, ctl.signal);
+  const metricsP = get<{ metrics: MetricSummary[] }>(`/runs/${enc(id)}/metrics`, ctl.signal);
+  metricsP.catch(() => {
+    // The run's JSON (or the live stream) brings them.
+  });
 
-  // --- header and status ---------------------------------------------------------------------
-  const statusEl = h("span", { class: statusClass(run.status), "data-testid": "run-status" }, run.status);
-  const detailEl = h("span", { class: "muted", "data-testid": "run-status-detail" }, run.status_detail ?? "");
-  const history = [...(run.status_history ?? [])];
+  // --- header and status (filled when the run's JSON arrives) ---------------------------------
+  const statusEl = h("span", { class: "status", "data-testid": "run-status" });
+  const detailEl = h("span", { class: "muted", "data-testid": "run-status-detail" });
   const timelineEl = h("div", { class: "timeline", "data-testid": "status-timeline" });
+  const titleEl = h("h1", {}, id);
+  const links = h("span", { class: "page-links" });
+  const kvEl = h("div", {});
   const setStatus = (status: string, detail: string) => {
     statusEl.textContent = status;
     statusEl.className = statusClass(status);
     detailEl.textContent = detail ?? "";
   };
-  timeline(timelineEl, history, TERMINAL.has(run.status));
-
-  const page = h("div", { class: "run-page", "data-testid": "run-page", "data-run-id": run.id });
-  root.append(page);
-  page.append(
-    h(
-      "div",
-      { class: "page-head" },
-      h("h1", {}, run.display_name || run.id),
-      statusEl,
-      detailEl,
-      run.kind === "sweep" ? h("a", { href: `#/sweeps/${enc(run.id)}`, class: "button" }, "Open sweep") : null,
-      run.parent_id ? h("a", { href: `#/sweeps/${enc(run.parent_id)}`, class: "button" }, `Sweep ${run.parent_id}`) : null,
-    ),
-    kv([
-      ["Run", run.id],
-      ["Experiment", h("a", { href: `#/runs?experiment=${enc(run.experiment)}` }, run.experiment)],
-      ["Target", run.target ?? ""],
-      ["Created", fmtTime(run.created_at)],
-      ["Started", fmtTime(run.started_at)],
-      ["Ended", fmtTime(run.ended_at)],
-      ...(run.error ? ([["Error", h("span", { class: "error-text" }, run.error)]] as [string, Node][]) : []),
-    ]),
+  const page = h(
+    "div",
+    { class: "run-page", "data-testid": "run-page", "data-run-id": id },
+    h("div", { class: "page-head" }, titleEl, statusEl, detailEl, links),
+    kvEl,
   );
+  root.append(page);
 
   // --- charts ---------------------------------------------------------------------------------
   const queue = new LoadQueue(4);
   const charts = new Map<string, MetricChart>();
   const chartsEl = h("div", { class: "charts", "data-testid": "charts" });
-  const noMetrics = h("p", { class: "muted" }, "No metrics logged yet.");
+  const noMetrics = h("p", { class: "muted", hidden: true }, "No metrics logged yet.");
   const counts = new Map<string, number>();
   scope.add(() => charts.forEach((c) => c.destroy()));
   const syncCharts = (metrics: MetricSummary[]) => {
@@ -109,7 +99,7 @@ export async function runView(root: HTMLElement, route: Route, scope: Scope): Pr
       const name = m.name ?? "";
       let c = charts.get(name);
       if (!c) {
-        c = new MetricChart(name, [{ runId: run.id, label: name }], queue);
+        c = new MetricChart(name, [{ runId: id, label: name }], queue);
         charts.set(name, c);
         chartsEl.append(c.el);
         counts.set(name, m.count);
@@ -121,6 +111,31 @@ export async function runView(root: HTMLElement, route: Route, scope: Scope): Pr
     }
   };
   page.append(section("Metrics", noMetrics, chartsEl));
+  void metricsP.then(({ metrics }) => scope.active && syncCharts(metrics)).catch(() => {});
+
+  const run = await runP;
+  if (!scope.active) return;
+  document.title = `${run.display_name || run.id} · trainyard`;
+  titleEl.textContent = run.display_name || run.id;
+  setStatus(run.status, run.status_detail ?? "");
+  const history = [...(run.status_history ?? [])];
+  timeline(timelineEl, history, TERMINAL.has(run.status));
+  if (run.kind === "sweep") links.append(h("a", { href: `#/sweeps/${enc(run.id)}`, class: "button" }, "Open sweep"));
+  if (run.parent_id) links.append(h("a", { href: `#/sweeps/${enc(run.parent_id)}`, class: "button" }, `Sweep ${run.parent_id}`));
+  kvEl.replaceWith(
+    kv([
+      ["Run", run.id],
+      ["Experiment", h("a", { href: `#/runs?experiment=${enc(run.experiment)}` }, run.experiment)],
+      ["Target", run.target ?? ""],
+      ["Created", fmtTime(run.created_at)],
+      ["Started", fmtTime(run.started_at)],
+      ["Ended", fmtTime(run.ended_at)],
+      ...(run.error ? ([["Error", h("span", { class: "error-text" }, run.error)]] as [string, Node][]) : []),
+    ]),
+  );
+  // Summaries in the run's JSON: charts for any metric the list did not have yet.
+  if (run.metrics) syncCharts(Object.entries(run.metrics).map(([name, m]) => ({ ...m, name })));
+  else noMetrics.hidden = charts.size > 0;
 
   // --- the rest of the page --------------------------------------------------------------------
   const params = runParams(run);
@@ -143,22 +158,9 @@ export async function runView(root: HTMLElement, route: Route, scope: Scope): Pr
     ),
   );
 
-  const logs = logsSection(run, scope);
-  page.append(logs);
-  const files = h("div", { class: "two" });
-  page.append(files);
-  files.append(outputFiles(run, ctl.signal), snapshotFiles(run, ctl.signal));
+  page.append(logsSection(run, scope));
+  page.append(h("div", { class: "two" }, outputFiles(run, ctl.signal), snapshotFiles(run, ctl.signal)));
 
-  // Metrics first from the run JSON (no wait), then live.
-  syncCharts(Object.entries(run.metrics ?? {}).map(([name, m]) => ({ ...m, name })));
-  if (!run.metrics) {
-    try {
-      const { metrics } = await get<{ metrics: MetricSummary[] }>(`/runs/${enc(run.id)}/metrics`, ctl.signal);
-      syncCharts(metrics);
-    } catch {
-      // The live stream brings them.
-    }
-  }
   const stop = stream(`/runs/${enc(run.id)}/events`, {
     status: (d: { status: string; status_detail?: string; at?: number | string; ended?: boolean }) => {
       setStatus(d.status, d.status_detail ?? "");
