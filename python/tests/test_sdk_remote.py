@@ -378,3 +378,41 @@ def test_children_of_a_sweep(server, client_side, tmp_path):
         objective=sw.Objective("acc", "maximize"), limits=sw.Limits(max_total_trials=2))
     with pytest.raises(NotImplementedError, match="sweep submit --workspace DIR"):
         trainyard.Experiment(ws, "remote-sweep").submit(cfg)
+
+
+def test_https_with_a_private_ca(tmp_path, client_side, monkeypatch):
+    """The same SDK over TLS: the server's certificate is checked against $TRAINYARD_CA_CERT."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+         "-out", str(cert)], capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        pytest.skip("openssl cannot make a test certificate: " + made.stderr)
+    workspace = tmp_path / "tls-ws"
+    token = _token(workspace, "tls", "read")
+    log = open(tmp_path / "tls.log", "w+")
+    proc = subprocess.Popen([BIN, "server", "--workspace", str(workspace), "--port", "0",
+                             "--tls-cert", str(cert), "--tls-key", str(key)],
+                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            found = re.search(r"serving .* at (https://\S+)\n", (tmp_path / "tls.log").read_text())
+            url = found.group(1) if found else time.sleep(0.05)
+        assert url, (tmp_path / "tls.log").read_text()
+        monkeypatch.setenv("TRAINYARD_CA_CERT", str(cert))
+        ws = trainyard.Workspace(url=url, token=token)
+        assert ws.experiments == {}
+        monkeypatch.delenv("TRAINYARD_CA_CERT")
+        with pytest.raises(ConnectionError, match="(?i)ssl"):
+            trainyard.Workspace(url=url, token=token)  # not a CA the system trusts
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
