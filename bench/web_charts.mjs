@@ -176,7 +176,7 @@ async function main() {
     const medAll = median(sel.map((r) => r.lastDrawn));
     out.push(`${cached ? 'run JSON cached in the browser' : 'as served'}: median first chart ${med.toFixed(0)} ms (goal <= ${GOAL_MS} ms: ${med <= GOAL_MS ? 'met' : 'NOT met'}); median all ${metrics} drawn ${medAll.toFixed(0)} ms`);
   }
-  out.push('MLflow, published (issue 17): #1517 about a minute to list 500 runs; #1571 the UI slows beyond 10,000 metric rows per run (here: ' + `${metrics * points} points in one run)`);
+  out.push('MLflow, published (issue 17 quoting #1517, #1571): about a minute for 500 runs; lists slow beyond 10,000 metric rows per run (here: ' + `${metrics * points} points in one run)`);
   console.log(out.join('\n'));
   if (!option('workspace', '')) fs.rmSync(path.dirname(ws), { recursive: true, force: true });
 }
