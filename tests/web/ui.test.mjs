@@ -42,7 +42,15 @@ if gate:
     while not os.path.exists(gate) and time.time() < deadline:
         time.sleep(0.05)
 run = Run.get_context()
+half = os.environ.get("HALF_GATE")
 for i in range(epochs):
+    if half and i == 10:
+        # The first 10 points are stored; wait while the test watches the chart grow.
+        run.flush()
+        print("ten points logged", flush=True)
+        deadline = time.time() + 120
+        while not os.path.exists(half) and time.time() < deadline:
+            time.sleep(0.05)
     run.log("loss", lr * 10 / (i + 1))
     print("epoch %d loss %.6f" % (i, lr * 10 / (i + 1)), flush=True)
 # $FINE points of "fine": more than a chart is wide (downsampled per pixel), one spike.
@@ -236,10 +244,11 @@ async function main() {
   });
 
   const gate = path.join(tmp, 'gate-a');
-  gates.push(gate);
+  const half = path.join(tmp, 'half-a');
+  gates.push(gate, half);
   let runA;
-  await step(`a run submitted with the CLI ${local ? '(into the folder)' : 'through the server'} reaches Completed on its page without a reload`, async () => {
-    runA = await submit(0.01, { GATE: gate });
+  await step(`a run submitted with the CLI ${local ? '(into the folder)' : 'through the server'} reaches Completed on its page without a reload, its chart growing live`, async () => {
+    runA = await submit(0.01, { GATE: gate, HALF_GATE: half });
     await page.goto(`${url}/#/runs/${runA}`);
     await page.waitForSelector(`[data-testid=run-page][data-run-id="${runA}"]`, { timeout: 15_000 });
     await page.evaluate(() => { window.__tyNoReload = 1; });
@@ -248,7 +257,16 @@ async function main() {
     const before = (await page.textContent('[data-testid=run-status]')).trim();
     assert.notEqual(before, 'Completed');
     fs.writeFileSync(gate, '');
+    // Halfway: the chart appears with the 10 points stored so far, without a reload.
+    await waitForRunText('logs', 'ten points logged', 60_000);
+    const chart = '[data-testid=chart][data-metric=loss]';
+    await page.waitForSelector(`${chart}[data-drawn="1"][data-points="10"][data-total="10"]`,
+      { timeout: 30_000 });
+    assert.equal(await page.textContent('[data-testid=run-status]').then((t) => t.trim()), 'Running');
+    fs.writeFileSync(half, '');
     await waitForRunText('run-status', 'Completed', 90_000);
+    await page.waitForSelector(`${chart}[data-points="${POINTS}"][data-total="${POINTS}"]`,
+      { timeout: 30_000 });
     assert.equal(await page.evaluate(() => window.__tyNoReload), 1, 'the page was reloaded');
     await page.waitForFunction(() => document.querySelector('[data-testid=logs]')?.textContent
       .includes('TRAINING DONE'), null, { timeout: 30_000 });
