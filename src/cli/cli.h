@@ -79,8 +79,11 @@ struct SweepSubmitRequest {
 // the sweep ended Completed.
 Result<int> SubmitSweepFile(Context& ctx, const SweepSubmitRequest& request);
 
+// "uploaded N of M files (X bytes) to URL" (stderr): what the last submit to a server sent.
+void PrintUploadReport(const server::Client& client);
+
 // Runs the verb chosen on the command line against the server ctx.ServerUrl(): submit, download
-// (and a sweep file's submit, refused for now) run here through the API; every other allowed verb
+// and sweep submit run here through the API; every other allowed verb
 // is sent as `words` (the command line without --workspace and --token) to POST /api/v1/cli and
 // its output printed as it arrives; the rest fail, saying so. Returns the exit code.
 int RunAgainstServer(CLI::App& app, Context& ctx, const std::vector<std::string>& words);

@@ -40,6 +40,14 @@ Result<std::unique_ptr<server::Client>> Context::Remote() const {
   return server::Client::Create(ServerUrl(), server::ResolveToken(token_flag));
 }
 
+void PrintUploadReport(const server::Client& client) {
+  const server::Client::UploadReport& up = client.last_upload();
+  std::fprintf(stderr, "uploaded %llu of %llu files (%llu bytes) to %s\n",
+               static_cast<unsigned long long>(up.files_uploaded),
+               static_cast<unsigned long long>(up.files),
+               static_cast<unsigned long long>(up.bytes_uploaded), client.url().c_str());
+}
+
 int RunAgainstServer(CLI::App& app, Context& ctx, const std::vector<std::string>& words) {
   std::vector<std::string> verb;
   for (CLI::App* cur = &app;;) {

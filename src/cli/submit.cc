@@ -44,11 +44,7 @@ Result<int> SubmitToServer(Context& ctx, const SubmitFlags& f, const spec::JobSp
   }
   ASSIGN_OR_RETURN(std::unique_ptr<server::Client> client, ctx.Remote());
   ASSIGN_OR_RETURN(nlohmann::json run, client->SubmitJob(job));
-  const server::Client::UploadReport& up = client->last_upload();
-  std::fprintf(stderr, "uploaded %llu of %llu files (%llu bytes) to %s\n",
-               static_cast<unsigned long long>(up.files_uploaded),
-               static_cast<unsigned long long>(up.files),
-               static_cast<unsigned long long>(up.bytes_uploaded), client->url().c_str());
+  PrintUploadReport(*client);
   const std::string id = run.value("id", std::string());
   if (f.json && !f.wait && !f.stream) {
     std::printf("%s\n", JsonText(run).c_str());

@@ -348,13 +348,44 @@ Status List(Context& ctx, const ListFlags& f) {
 
 }  // namespace
 
-Result<int> SubmitSweepFile(Context& ctx, const SweepSubmitRequest& req) {
-  if (!ctx.ServerUrl().empty()) {
-    return FailedPrecondition(
-        "submitting a sweep to a server is not supported yet; submit it on the server's "
-        "machine (trainyard sweep submit FILE --workspace DIR)");
+// The sweep submitted to the server ctx.ServerUrl() (its trial's source folder uploaded);
+// --wait/--stream wait through the server, then print `sweep show` from there.
+Result<int> SubmitSweepToServer(Context& ctx, const SweepSubmitRequest& req,
+                                const spec::SweepSpec& spec) {
+  if (req.dry_run) {
+    return InvalidArgument(
+        "--dry-run is not supported against a server (the plan depends on the server's "
+        "targets); run it against a local workspace");
   }
+  ASSIGN_OR_RETURN(std::unique_ptr<server::Client> client, ctx.Remote());
+  ASSIGN_OR_RETURN(nlohmann::json run, client->SubmitSweep(spec));
+  PrintUploadReport(*client);
+  const std::string id = run.value("id", std::string());
+  auto print = [](bool is_stderr, std::string_view text) {
+    FILE* to = is_stderr ? stderr : stdout;
+    std::fwrite(text.data(), 1, text.size(), to);
+    std::fflush(to);
+  };
+  std::vector<std::string> show = {"sweep", "show", id};
+  if (req.json) show.emplace_back("--json");
+  if (!req.wait && !req.stream) {
+    if (req.json) return client->RunCli(show, print);
+    std::printf("%s\n", id.c_str());
+    return kExitOk;
+  }
+  if (!req.json) std::fprintf(stderr, "%s\n", id.c_str());
+  ASSIGN_OR_RETURN(int code,
+                   client->RunCli({"wait", id}, [&req, &print](bool e, std::string_view t) {
+                     print(e || req.json, t);  // stdout stays the sweep's own output
+                   }));
+  ASSIGN_OR_RETURN(int shown, client->RunCli(show, print));
+  (void)shown;
+  return code == kExitOk ? kExitOk : kExitRunFailed;
+}
+
+Result<int> SubmitSweepFile(Context& ctx, const SweepSubmitRequest& req) {
   ASSIGN_OR_RETURN(spec::SweepSpec spec, spec::ParseSweepFile(req.file, req.overrides));
+  if (!ctx.ServerUrl().empty()) return SubmitSweepToServer(ctx, req, spec);
   ASSIGN_OR_RETURN(store::Workspace * ws, ctx.Workspace());
   runner::SweepSubmitOptions options;
   options.dry_run = req.dry_run;

@@ -22,6 +22,7 @@
 #include "common/strings.h"
 #include "runner/records_json.h"
 #include "runner/runner.h"
+#include "runner/sweep.h"
 #include "server/api.h"
 #include "server/cli_verbs.h"
 #include "snapshot/atomic_file.h"
@@ -29,6 +30,7 @@
 #include "snapshot/manifest.h"
 #include "snapshot/snapshot.h"
 #include "spec/parse.h"
+#include "spec/sweep_spec.h"
 
 namespace trainyard::server {
 namespace {
@@ -149,46 +151,56 @@ Status RelocateSpec(spec::JobSpec* spec, const std::string& uploaded) {
   return Status::Ok();
 }
 
-// POST /api/v1/runs: {"spec", "snapshot", "experiment", "tags"}.
-Result<nlohmann::json> SubmitRun(ServerContext& ctx, const nlohmann::json& body) {
-  if (!body.contains("spec") || !body["spec"].is_object()) {
-    return InvalidArgument("\"spec\" must be the job's spec as a JSON object");
-  }
-  std::string snapshot_id;
-  if (body.contains("snapshot") && !body["snapshot"].is_null()) {
-    if (!body["snapshot"].is_string()) return InvalidArgument("\"snapshot\" must be a string");
-    snapshot_id = body["snapshot"].get<std::string>();
-    if (!snapshot::IsSha256Hex(snapshot_id)) {
-      return InvalidArgument("\"snapshot\" is not a snapshot id: " + snapshot_id);
-    }
-  }
-  ASSIGN_OR_RETURN(WorkspacePool::Lease ws, ctx.pool.Acquire());
-  const std::string text = body["spec"].dump();
-  // The origin ends in .json: strict JSON, and the size limits of a job file apply.
-  ASSIGN_OR_RETURN(spec::JobSpec spec, spec::ParseJobText(text, "submitted spec.json", ws->dir()));
+// The "snapshot" of a submit body: "" when absent or null.
+Result<std::string> SnapshotOf(const nlohmann::json& body) {
+  if (!body.contains("snapshot") || body["snapshot"].is_null()) return std::string();
+  if (!body["snapshot"].is_string()) return InvalidArgument("\"snapshot\" must be a string");
+  std::string id = body["snapshot"].get<std::string>();
+  if (!snapshot::IsSha256Hex(id))
+    return InvalidArgument("\"snapshot\" is not a snapshot id: " + id);
+  return id;
+}
+
+// Points a parsed job at its uploaded snapshot (see RelocateSpec); refuses local paths when the
+// job has no source folder.
+Status UseUploadedSource(store::Workspace* ws, const std::string& snapshot_id,
+                         spec::JobSpec& spec) {
   if (!spec.source_directory.empty()) {
     if (snapshot_id.empty()) {
       return InvalidArgument(
           "the job has a source folder but no \"snapshot\": upload the folder first "
           "(POST /api/v1/blobs/missing, PUT /api/v1/blobs/{sha256}, POST /api/v1/snapshots)");
     }
-    auto uploaded = UploadedSource(ws.get(), snapshot_id);
+    auto uploaded = UploadedSource(ws, snapshot_id);
     if (!uploaded.ok()) {
       if (uploaded.status().code() == StatusCode::kNotFound) {
         return NotFound("snapshot " + snapshot_id + " was not uploaded to this server");
       }
       return uploaded.status();
     }
-    RETURN_IF_ERROR(RelocateSpec(&spec, *uploaded));
-  } else {
-    for (const spec::Input& in : spec.inputs) {
-      if (in.kind != spec::Input::Kind::kLiteral && in.asset.empty()) {
-        return InvalidArgument("inputs." + in.name + ": " + in.value +
-                               " is a local path; a job without a source folder submitted to a "
-                               "server cannot use local paths");
-      }
+    return RelocateSpec(&spec, *uploaded);
+  }
+  for (const spec::Input& in : spec.inputs) {
+    if (in.kind != spec::Input::Kind::kLiteral && in.asset.empty()) {
+      return InvalidArgument("inputs." + in.name + ": " + in.value +
+                             " is a local path; a job without a source folder submitted to a "
+                             "server cannot use local paths");
     }
   }
+  return Status::Ok();
+}
+
+// POST /api/v1/runs: {"spec", "snapshot", "experiment", "tags"}.
+Result<nlohmann::json> SubmitRun(ServerContext& ctx, const nlohmann::json& body) {
+  if (!body.contains("spec") || !body["spec"].is_object()) {
+    return InvalidArgument("\"spec\" must be the job's spec as a JSON object");
+  }
+  ASSIGN_OR_RETURN(std::string snapshot_id, SnapshotOf(body));
+  ASSIGN_OR_RETURN(WorkspacePool::Lease ws, ctx.pool.Acquire());
+  // The origin ends in .json: strict JSON, and the size limits of a job file apply.
+  ASSIGN_OR_RETURN(spec::JobSpec spec,
+                   spec::ParseJobText(body["spec"].dump(), "submitted spec.json", ws->dir()));
+  RETURN_IF_ERROR(UseUploadedSource(ws.get(), snapshot_id, spec));
   if (body.contains("experiment") && body["experiment"].is_string() &&
       !body["experiment"].get<std::string>().empty()) {
     spec.experiment_name = body["experiment"].get<std::string>();
@@ -209,6 +221,22 @@ Result<nlohmann::json> SubmitRun(ServerContext& ctx, const nlohmann::json& body)
   runner::SubmitOptions options;
   options.supervisor_exe = ctx.trainyard_exe;
   ASSIGN_OR_RETURN(runner::Submission sub, runner::Submit(ws.get(), spec, options));
+  return runner::RunToJson(ws.get(), sub.run, true);
+}
+
+// POST /api/v1/sweeps: {"spec": the sweep (spec::SweepToJson), "snapshot"}.
+Result<nlohmann::json> SubmitSweepRun(ServerContext& ctx, const nlohmann::json& body) {
+  if (!body.contains("spec") || !body["spec"].is_object()) {
+    return InvalidArgument("\"spec\" must be the sweep's spec as a JSON object");
+  }
+  ASSIGN_OR_RETURN(std::string snapshot_id, SnapshotOf(body));
+  ASSIGN_OR_RETURN(WorkspacePool::Lease ws, ctx.pool.Acquire());
+  ASSIGN_OR_RETURN(spec::SweepSpec spec,
+                   spec::ParseSweepText(body["spec"].dump(), "submitted sweep.json", ws->dir()));
+  RETURN_IF_ERROR(UseUploadedSource(ws.get(), snapshot_id, spec.trial));
+  runner::SweepSubmitOptions options;
+  options.supervisor_exe = ctx.trainyard_exe;
+  ASSIGN_OR_RETURN(runner::SweepSubmission sub, runner::SubmitSweep(ws.get(), spec, options));
   return runner::RunToJson(ws.get(), sub.run, true);
 }
 
@@ -438,10 +466,12 @@ void AddSubmitRoutes(Routes& routes, ServerContext& ctx) {
               });
 
   routes.Post(R"(/api/v1/sweeps)", Role::kSubmit,
-              [](const httplib::Request&, httplib::Response& res, const Caller&) {
-                ReplyError(res, 501,
-                           "submitting a sweep through a server is not supported yet; submit "
-                           "it on the server's machine (trainyard sweep submit --workspace DIR)");
+              [&ctx](const httplib::Request& req, httplib::Response& res, const Caller&) {
+                auto body = ParseJsonBody(req);
+                if (!body.ok()) return ReplyStatus(res, body.status());
+                auto run = SubmitSweepRun(ctx, *body);
+                if (!run.ok()) return ReplyStatus(res, run.status());
+                ReplyJson(res, *run, 201);
               });
 
   routes.Post(R"(/api/v1/cli)", Role::kRead,

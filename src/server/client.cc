@@ -343,6 +343,16 @@ Result<snapshot::SnapshotInfo> Client::UploadSnapshot(const std::string& source_
   return info;
 }
 
+Result<nlohmann::json> Client::UploadSource(const std::string& source_dir) {
+  last_upload_ = UploadReport{};
+  if (source_dir.empty()) return nlohmann::json(nullptr);  // a command job without code
+  snapshot::SnapshotOptions options;
+  options.max_bytes = runner::SnapshotLimitBytes();
+  options.max_bytes_hint = " Or raise the limit with TRAINYARD_SNAPSHOT_LIMIT=BYTES (0 for none).";
+  ASSIGN_OR_RETURN(snapshot::SnapshotInfo info, UploadSnapshot(source_dir, options));
+  return nlohmann::json(info.id);
+}
+
 Result<nlohmann::json> Client::SubmitJob(const spec::JobSpec& spec,
                                          const std::map<std::string, std::string>& tags) {
   nlohmann::json body;
@@ -351,17 +361,17 @@ Result<nlohmann::json> Client::SubmitJob(const spec::JobSpec& spec,
   body["spec"] = std::move(spec_json);
   body["experiment"] = spec.experiment_name;
   body["tags"] = tags;
-  if (!spec.source_directory.empty()) {
-    snapshot::SnapshotOptions options;
-    options.max_bytes = runner::SnapshotLimitBytes();
-    options.max_bytes_hint =
-        " Or raise the limit with TRAINYARD_SNAPSHOT_LIMIT=BYTES (0 for none).";
-    ASSIGN_OR_RETURN(snapshot::SnapshotInfo info, UploadSnapshot(spec.source_directory, options));
-    body["snapshot"] = info.id;
-  } else {
-    body["snapshot"] = nullptr;
-  }
+  ASSIGN_OR_RETURN(body["snapshot"], UploadSource(spec.source_directory));
   return PostJson("/api/v1/runs", body);
+}
+
+Result<nlohmann::json> Client::SubmitSweep(const spec::SweepSpec& spec) {
+  nlohmann::json body;
+  auto spec_json = nlohmann::json::parse(spec::SweepToJson(spec), nullptr, false);
+  if (spec_json.is_discarded()) return Internal("the sweep's spec did not render as JSON");
+  body["spec"] = std::move(spec_json);
+  ASSIGN_OR_RETURN(body["snapshot"], UploadSource(spec.trial.source_directory));
+  return PostJson("/api/v1/sweeps", body);
 }
 
 Result<int> Client::RunCli(const std::vector<std::string>& argv,

@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "snapshot/snapshot.h"
 #include "spec/job_spec.h"
+#include "spec/sweep_spec.h"
 
 namespace httplib {
 class Client;
@@ -82,6 +83,10 @@ class Client {
   Result<nlohmann::json> SubmitJob(const spec::JobSpec& spec,
                                    const std::map<std::string, std::string>& tags = {});
 
+  // Submits a sweep the same way: its trial's source folder uploaded, then POST /api/v1/sweeps;
+  // returns the sweep's run (kind "sweep") as the server describes it.
+  Result<nlohmann::json> SubmitSweep(const spec::SweepSpec& spec);
+
   // Runs a CLI verb on the server's workspace (POST /api/v1/cli): `argv` without the program
   // name or --workspace; what the verb prints arrives through `out` (is_stderr, text) as it is
   // printed; returns its exit code.
@@ -90,6 +95,8 @@ class Client {
 
  private:
   Client(std::string url, std::string token);
+  // UploadSnapshot of a job's source folder: the snapshot id, or null for no folder.
+  Result<nlohmann::json> UploadSource(const std::string& source_dir);
   std::string url_;
   std::string token_;
   std::unique_ptr<httplib::Client> http_;

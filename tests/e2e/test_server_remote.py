@@ -7,6 +7,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -210,8 +211,6 @@ def test_verbs_that_cannot_run_remotely_and_url_is_never_a_folder(ty, served):
     assert remote(url, tokens["submit"], "list", "--limit", cwd=cwd).returncode == 2
     proc = remote(url, tokens["submit"], "snapshot", "restore", "r", "out", cwd=cwd)
     assert "`trainyard snapshot restore` does not run against a server" in proc.stderr, proc.stderr
-    sweep = remote(url, tokens["submit"], "sweep", "submit", "nope.yaml", cwd=cwd)
-    assert sweep.returncode == 1 and "not supported yet" in sweep.stderr, sweep.stderr
     # A server that is not there: named in the error; no folder "http:" anywhere.
     gone = remote("http://127.0.0.1:1", tokens["read"], "list", cwd=cwd)
     assert gone.returncode == 1 and "127.0.0.1:1" in gone.stderr, gone.stderr
@@ -251,3 +250,49 @@ def test_https_trusting_the_servers_certificate(ty, tmp_path):
         assert missing.returncode == 2 and "nope.pem" in missing.stderr, missing.stderr
     finally:
         server.stop()
+
+
+SWEEP = f"""\
+type: sweep
+trial:
+  command: python t.py --x ${{{{search_space.x}}}}
+  code: .
+  environment: {{python: {sys.executable}}}
+compute: local
+sampling_algorithm: grid
+search_space:
+  x:
+    type: choice
+    values: [0.25, 0.75]
+objective:
+  goal: maximize
+  primary_metric: acc
+limits:
+  max_concurrent_trials: 2
+experiment_name: remote-sweep
+"""
+
+TRIAL = """
+import sys
+from trainyard import Run
+Run.get_context().log("acc", float(sys.argv[2]))
+print("trial", sys.argv[2], flush=True)
+"""
+
+
+def test_sweep_submitted_through_the_server(ty, served):
+    url, tokens, cwd = served
+    src = ty.project("sweep", {"t.py": TRIAL, "sweep.yml": SWEEP})
+    proc = remote(url, tokens["submit"], "submit", src / "sweep.yml", "--wait", cwd=cwd,
+                  check=0, timeout=180)
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("uploaded 2 of 2 files"), proc.stderr
+    sweep_id = lines[1]
+    assert "BEST acc" in proc.stdout and sweep_id in proc.stdout, proc.stdout
+    shown = json.loads(remote(url, tokens["read"], "sweep", "show", sweep_id, "--json", cwd=cwd,
+                              check=0).stdout)
+    assert shown["status"] == "Completed" and shown["counts"] == {"Completed": 2}, shown
+    assert [t["best"] for t in shown["trials"]] == [0.75, 0.25]
+    # The trials ran from the uploaded copy on the server's side.
+    assert (ty.workspace / "uploads").is_dir()
+    assert not list(cwd.iterdir())
