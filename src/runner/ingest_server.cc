@@ -112,7 +112,9 @@ std::pair<int, std::string> StoreUpload(const IngestRun& run, const std::string&
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return not_stored(errno);
   int error = 0;
+  int64_t received = 0;
   bool ok = reader([&](const char* data, size_t len) {
+    received += static_cast<int64_t>(len);
     while (len > 0) {
       ssize_t n = write(fd, data, len);
       if (n < 0 && errno == EINTR) continue;
@@ -135,8 +137,14 @@ std::pair<int, std::string> StoreUpload(const IngestRun& run, const std::string&
   }
   if (!ok) {
     unlink(tmp.c_str());
-    // A reader that stopped without a write error: the client went away mid-upload.
-    if (error == 0) return {400, "upload of " + name + " ended early"};
+    // A reader that stopped without a write error: the client went away mid-upload, or the
+    // HTTP server stopped reading at its body limit (a workspace server's --max-body-mib).
+    if (error == 0) {
+      return {400, "upload of " + name + " ended early: " + std::to_string(received) + " of " +
+                       std::to_string(size) +
+                       " bytes received (the client went away, or the body is over the server's "
+                       "limit)"};
+    }
     return not_stored(error);
   }
   if (run.ledger) run.ledger->FileStored(name);
