@@ -165,6 +165,11 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return InvalidArgument("server: TLS needs both --tls-cert and --tls-key");
   }
+  if (!options.public_url.empty() && options.public_url.rfind("http://", 0) != 0 &&
+      options.public_url.rfind("https://", 0) != 0) {
+    return InvalidArgument("server: --public-url must start with http:// or https:// (got " +
+                           options.public_url + ")");
+  }
   if (options.port < 0 || options.port > 65535) {
     return InvalidArgument("server: port " + std::to_string(options.port) + " is not in 0..65535");
   }

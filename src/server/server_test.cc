@@ -502,6 +502,10 @@ TEST_F(ServerTest, BadStartOptionsNameTheProblem) {
   EXPECT_EQ(Server::Start(options).status().code(), StatusCode::kInvalidArgument);
   options.workspace_dir = dir_.path();
   options.port = 0;
+  options.public_url = "ml.example.com";
+  EXPECT_NE(Server::Start(options).status().message().find("must start with http"),
+            std::string::npos);
+  options.public_url = "";
   options.tls_cert = dir_ / "missing.pem";
   EXPECT_NE(Server::Start(options).status().message().find("both --tls-cert and --tls-key"),
             std::string::npos);
