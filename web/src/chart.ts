@@ -35,20 +35,25 @@ export function markFirstChart(): void {
   if (window.__tyFirstChartMs === undefined) window.__tyFirstChartMs = performance.now();
 }
 
-// At most a few series requests at once: the first chart on a page with many should not wait
-// behind all of them.
+// At most a few series requests at once, and one alone until the first answer: the first chart
+// on a page with many should not share the server (2 cores, say) with the others.
 export class LoadQueue {
   private running = 0;
+  private done = 0;
   private waiting: (() => void)[] = [];
   constructor(private readonly limit = 4) {}
+  private cap(): number {
+    return this.done === 0 ? 1 : this.limit;
+  }
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((r) => this.waiting.push(r));
+    if (this.running >= this.cap()) await new Promise<void>((r) => this.waiting.push(r));
     this.running++;
     try {
       return await fn();
     } finally {
       this.running--;
-      this.waiting.shift()?.();
+      this.done++;
+      for (let free = this.cap() - this.running; free > 0 && this.waiting.length; free--) this.waiting.shift()!();
     }
   }
 }
