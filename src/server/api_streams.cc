@@ -27,6 +27,7 @@
 #include "common/mutex.h"
 #include "runner/log_follow.h"
 #include "server/api.h"
+#include "store/run_index.h"
 #include "store/run_status.h"
 
 namespace trainyard::server {
@@ -193,24 +194,20 @@ nlohmann::json LineRank(const std::string& line, int only_rank) {
 
 // The metric summaries of a run, as in GET /api/v1/runs/{id}/metrics.
 Result<nlohmann::json> MetricSummaries(store::Workspace* ws, int64_t seq) {
-  ASSIGN_OR_RETURN(store::Stmt st,
-                   ws->db()->Prepare("SELECT name, count, last_value, min_value, max_value, "
-                                     "last_step FROM metric_summary WHERE run_seq = ? "
-                                     "ORDER BY name"));
-  st.Bind(1, seq);
-  nlohmann::json out = nlohmann::json::array();
-  auto number = [&st](int col) -> nlohmann::json {
-    // SQLite stores NaN as NULL; the contract's null is NaN.
-    return st.IsNull(col) ? nlohmann::json() : JsonNumber(st.Double(col));
+  ASSIGN_OR_RETURN(std::vector<store::MetricSummaryRow> rows,
+                   store::RunMetricSummaries(ws->db(), seq));
+  auto number = [](const std::optional<double>& v) -> nlohmann::json {
+    return v ? JsonNumber(*v) : nlohmann::json();  // nullopt: NaN
   };
-  RETURN_IF_ERROR(st.ForEachRow([&](const store::Stmt&) {
-    out.push_back({{"name", st.Text(0)},
-                   {"count", st.Int(1)},
-                   {"last", number(2)},
-                   {"min", number(3)},
-                   {"max", number(4)},
-                   {"last_step", st.Int(5)}});
-  }));
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& m : rows) {
+    out.push_back({{"name", m.name},
+                   {"count", m.count},
+                   {"last", number(m.last)},
+                   {"min", number(m.min)},
+                   {"max", number(m.max)},
+                   {"last_step", m.last_step}});
+  }
   return out;
 }
 

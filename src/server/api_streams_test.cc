@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "common/clock.h"
 #include "server/api.h"
 #include "server/route_test_server.h"
+#include "store/metrics.h"
 #include "store/run_status.h"
 #include "targets/log_capture.h"
 
@@ -165,15 +167,15 @@ TEST_F(StreamsTest, EventsGiveStatusChangesMetricSummariesAndEnd) {
   SetStatus(run.id, store::RunStatus::kRunning);
   ASSERT_TRUE(reader.WaitFor([&](const auto& ev) { return statuses(ev).size() == 2; }));
 
-  // Summaries as the store keeps them (metric_summary), one row per metric.
-  auto put = [&](const std::string& name, int64_t count, double last, int64_t step) {
-    auto st = ws_->db()->Prepare(
-        "INSERT OR REPLACE INTO metric_summary (run_seq, name, count, last_value, last_step, "
-        "last_ts, min_value, max_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    ASSERT_TRUE(st.ok()) << st.status().ToString();
-    st->Bind(1, run.seq).Bind(2, name).Bind(3, count).Bind(4, last).Bind(5, step);
-    st->Bind(6, NowMicros()).Bind(7, 0.0).Bind(8, 10.0);
-    ASSERT_TRUE(st->Run().ok());
+  // Points logged as a run's tracking does (the store keeps the summaries current).
+  int64_t seq = 0;
+  auto put = [&](const std::string& name, double value, int64_t step) {
+    tracking::Batch b;
+    b.client = "test";
+    b.seq = ++seq;
+    b.points.push_back({name, step, NowMicros(), value});
+    auto applied = store::ApplyBatch(ws_->db(), run.seq, b);
+    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
   };
   auto metric_events = [](const std::vector<SseEvent>& ev) {
     std::vector<nlohmann::json> out;
@@ -182,24 +184,24 @@ TEST_F(StreamsTest, EventsGiveStatusChangesMetricSummariesAndEnd) {
     }
     return out;
   };
-  put("loss", 1, 0.5, 0);
+  put("loss", 0.5, 0);
   ASSERT_TRUE(reader.WaitFor([&](const auto& ev) { return metric_events(ev).size() == 1; }));
   nlohmann::json first = metric_events(reader.events())[0];
   ASSERT_EQ(first.size(), 1u);
   EXPECT_EQ(first[0]["name"], "loss");
   EXPECT_EQ(first[0]["count"], 1);
   EXPECT_EQ(first[0]["last"], 0.5);
-  EXPECT_EQ(first[0]["min"], 0.0);
-  EXPECT_EQ(first[0]["max"], 10.0);
+  EXPECT_EQ(first[0]["min"], 0.5);
+  EXPECT_EQ(first[0]["max"], 0.5);
   EXPECT_EQ(first[0]["last_step"], 0);
 
   // Many changes within half a second give at most two events a second.
   const int64_t start = NowMicros();
   for (int i = 2; i <= 20; ++i) {
-    put("loss", i, 0.1 * i, i);
+    put("loss", 0.1 * i, i);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  put("acc", 1, 0.9, 20);
+  put("acc", std::nan(""), 20);  // NaN is null
   SetStatus(run.id, store::RunStatus::kCompleted);
   ASSERT_TRUE(reader.WaitFor(Ended));
   EXPECT_TRUE(reader.WaitClosed());
@@ -211,8 +213,12 @@ TEST_F(StreamsTest, EventsGiveStatusChangesMetricSummariesAndEnd) {
   const nlohmann::json& last = all.back();
   ASSERT_EQ(last.size(), 2u);
   EXPECT_EQ(last[0]["name"], "acc");
+  EXPECT_TRUE(last[0]["last"].is_null());
   EXPECT_EQ(last[1]["name"], "loss");
   EXPECT_EQ(last[1]["count"], 20);
+  EXPECT_DOUBLE_EQ(last[1]["last"].get<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(last[1]["min"].get<double>(), 0.2);
+  EXPECT_EQ(last[1]["last_step"], 20);
   EXPECT_EQ(statuses(events), (std::vector<std::string>{"Queued", "Running", "Completed"}));
   const SseEvent& completed = events[events.size() - 2];
   EXPECT_EQ(completed.type, "status");
