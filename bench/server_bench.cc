@@ -79,8 +79,11 @@ int main(int argc, char** argv) {
   const int metrics = argc > 2 ? std::atoi(argv[2]) : 20;
   const int per_metric = argc > 3 ? std::atoi(argv[3]) : 5;
   const int series_points = argc > 4 ? std::atoi(argv[4]) : 1'000'000;
-  trainyard::testing::TempDir dir;
-  auto ws = std::move(store::Workspace::Open(dir.path()).value());
+  trainyard::testing::TempDir temp;
+  // $SERVER_BENCH_WORKSPACE keeps the workspace (a new folder) for a look at it afterwards.
+  const char* keep = std::getenv("SERVER_BENCH_WORKSPACE");
+  const std::string dir = keep && *keep ? std::string(keep) : temp.path();
+  auto ws = std::move(store::Workspace::Open(dir).value());
 
   // The workspace: RUNS runs in two experiments, each with 3 parameters and METRICS metrics.
   int64_t t0 = MonotonicMicros();
@@ -197,7 +200,7 @@ int main(int argc, char** argv) {
   });
 
   // The same over HTTP.
-  server::ServerContext ctx(dir.path());
+  server::ServerContext ctx(dir);
   httplib::Server http;
   server::Routes routes(&http, [](const httplib::Request&) {
     return server::AuthResult{server::Caller{"bench", server::Role::kRead}, 200, ""};
