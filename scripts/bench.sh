@@ -25,6 +25,8 @@ echo
 /usr/bin/python3 bench/serve_bench.py "$BUILD"       # about 6 minutes (docs/benchmarks.md, Serving)
 echo
 "$BUILD/bench/server_follow" 200 20000 2000   # about 20 s (docs/benchmarks.md, Workspace server)
+echo
+"$BUILD/bench/server_bench"                    # about 2 minutes (docs/benchmarks.md, Workspace server)
 if [[ -x "$BUILD/bench/allreduce_bench" ]]; then
   echo
   root=(); [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
