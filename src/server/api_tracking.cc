@@ -84,7 +84,9 @@ void AddTrackingRoutes(Routes& routes, ServerContext& ctx) {
     auto record = (*lease)->GetRun(run_id);
     // GetRun takes a prefix too; the protocol's path names one run by its whole id.
     if (!record.ok() || record->id != run_id) {
-      if (record.ok() || record.status().code() == StatusCode::kNotFound) {
+      // NotFound, or InvalidArgument for a prefix of several runs' ids.
+      if (record.ok() || record.status().code() == StatusCode::kNotFound ||
+          record.status().code() == StatusCode::kInvalidArgument) {
         return Refuse(refusal, 404, "no run " + run_id);
       }
       return Refuse(refusal, 503, "cannot read run " + run_id + ": " + record.status().message());
