@@ -82,6 +82,10 @@ Result<std::unique_ptr<Client>> Client::Create(const std::string& url, const std
     return InvalidArgument("cannot use the server URL \"" + url + "\"");
   }
   client->http_->set_keep_alive(true);
+  // Requests are written as headers, then body: without TCP_NODELAY, Nagle's algorithm holds the
+  // body until the server's delayed ACK (40 ms), which made an upload of 2,000 small files take
+  // 100 s instead of a few.
+  client->http_->set_tcp_nodelay(true);
   client->http_->set_connection_timeout(kConnectTimeoutSeconds, 0);
   client->http_->set_read_timeout(kCallTimeoutSeconds, 0);
   client->http_->set_write_timeout(kCallTimeoutSeconds, 0);
