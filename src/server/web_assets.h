@@ -15,7 +15,7 @@ struct WebAsset {
   std::string_view bytes;
   std::string_view gzip;  // the bytes gzipped, or empty (small or not text)
   const char* etag;       // quoted, a SHA-256 prefix of the bytes
-  bool immutable;    // a content-hashed name: cacheable for a year
+  bool immutable;         // a content-hashed name: cacheable for a year
 };
 
 std::span<const WebAsset> WebAssets();
