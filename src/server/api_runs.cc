@@ -107,22 +107,17 @@ Result<nlohmann::json> ListRuns(const httplib::Request& req, store::Workspace* w
     ASSIGN_OR_RETURN(store::RunCondition c, store::ParseRunCondition(text));
     q.conditions.push_back(std::move(c));
   }
-  Result<store::RunPage> page = store::QueryRuns(ws->db(), q);
-  if (!page.ok()) {
-    // Which parameter was wrong: the message starts with "sort" or "filter".
-    return page.status().WithContext(
-        "query parameter " +
-        std::string(page.status().message().rfind("sort", 0) == 0 ? "sort" : "filter"));
-  }
+  // Errors name the parameter already ("sort: unknown column ...", "filter ...").
+  ASSIGN_OR_RETURN(store::RunPage page, store::QueryRuns(ws->db(), q));
   const int64_t now = NowMicros();
   nlohmann::json runs = nlohmann::json::array();
-  for (const auto& r : page->runs) runs.push_back(RowJson(r, now));
+  for (const auto& r : page.runs) runs.push_back(RowJson(r, now));
   return nlohmann::json{
-      {"total", page->total},
+      {"total", page.total},
       {"offset", q.offset},
       {"limit", q.limit},
       {"runs", std::move(runs)},
-      {"columns", {{"params", page->param_columns}, {"metrics", page->metric_columns}}}};
+      {"columns", {{"params", page.param_columns}, {"metrics", page.metric_columns}}}};
 }
 
 Result<nlohmann::json> GetRunJson(store::Workspace* ws, const std::string& id) {
