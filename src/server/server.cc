@@ -262,7 +262,10 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     // is httplib's own, not const; only its handler signature is.
     if (auto it = req.headers.find("Accept-Encoding");
         it != req.headers.end() && it->second.find("br") != std::string::npos) {
-      const_cast<httplib::Request&>(req).set_header("Accept-Encoding", WithoutBrotli(it->second));
+      std::string accept = WithoutBrotli(it->second);
+      auto& headers = const_cast<httplib::Request&>(req).headers;
+      headers.erase("Accept-Encoding");  // a multimap: set_header would add a second value
+      headers.emplace("Accept-Encoding", accept);
     }
     if (!HasBody(req)) {
       std::string refusal = self->CrossOrigin(req);

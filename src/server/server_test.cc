@@ -334,6 +334,27 @@ TEST_F(ServerTest, EveryAnswerHasTheSecurityHeaders) {
   EXPECT_EQ(api->get_header_value("Cache-Control"), "no-store");
 }
 
+// httplib would answer a browser (which offers "br") with brotli at its slowest setting.
+TEST_F(ServerTest, AnswersAreNeverBrotliCompressed) {
+  std::string token = CreateToken("alice", "read");
+  StartServer();
+  httplib::Client cli = Client();
+  httplib::Headers headers = Bearer(token);
+  headers.emplace("Accept-Encoding", "gzip, deflate, br");
+  auto r = cli.Get("/api/v1", headers);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(Body(r)["caller"]["name"], "alice");
+  headers = Bearer(token);
+  headers.emplace("Accept-Encoding", "br;q=1.0");
+  r = cli.Get("/api/v1", headers);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Encoding"), "");
+  EXPECT_EQ(Body(r)["caller"]["role"], "read");
+}
+
 TEST_F(ServerTest, UnknownRoutesAre404AndOtherMethods405AsJson) {
   std::string token = CreateToken("alice", "admin");
   StartServer();
