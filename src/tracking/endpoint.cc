@@ -104,11 +104,12 @@ std::unique_ptr<httplib::Client> Endpoint::NewClient() const {
 Result<int64_t> Endpoint::PostBatch(const std::string& body, uint64_t pending) {
   httplib::Headers headers{{"X-Trainyard-Pending", std::to_string(pending)}};
   httplib::Result res = batch_client_->Post(run_path_ + "/batch", headers, body, kBatchContentType);
-  if (!res || res->status != 200) return HttpError("POST " + uri_ + run_path_ + "/batch", res);
+  if (!res || res->status != 200)
+    return HttpError("POST " + scheme_host_port_ + run_path_ + "/batch", res);
   nlohmann::json answer = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
   auto acked = answer.is_object() ? answer.find("acked_seq") : answer.end();
   if (!answer.is_object() || acked == answer.end() || !acked->is_number_integer()) {
-    return Unavailable("POST " + uri_ + run_path_ +
+    return Unavailable("POST " + scheme_host_port_ + run_path_ +
                        "/batch: answer without acked_seq: " + res->body.substr(0, 200));
   }
   return acked->get<int64_t>();
@@ -118,7 +119,7 @@ Status Endpoint::PutBytes(const std::string& name, const std::string& bytes) {
   std::unique_ptr<httplib::Client> client = NewClient();
   std::string path = run_path_ + "/files?name=" + UrlEncode(name);
   httplib::Result res = client->Put(path, bytes, "application/octet-stream");
-  if (!res || res->status != 200) return HttpError("PUT " + uri_ + path, res);
+  if (!res || res->status != 200) return HttpError("PUT " + scheme_host_port_ + path, res);
   return Status::Ok();
 }
 
@@ -145,7 +146,7 @@ Status Endpoint::PutFile(const std::string& name, const std::string& local_path,
       "application/octet-stream");
   std::fclose(file);
   if (read_error) return IoError("upload: cannot read '" + local_path + "' (did it change?)");
-  if (!res || res->status != 200) return HttpError("PUT " + uri_ + path, res);
+  if (!res || res->status != 200) return HttpError("PUT " + scheme_host_port_ + path, res);
   return Status::Ok();
 }
 
@@ -154,7 +155,7 @@ Result<std::string> Endpoint::GetMetricsJson(const std::optional<std::string>& n
   std::string path = run_path_ + "/metrics";
   if (name) path += "?name=" + UrlEncode(*name);
   httplib::Result res = client->Get(path);
-  if (!res || res->status != 200) return HttpError("GET " + uri_ + path, res);
+  if (!res || res->status != 200) return HttpError("GET " + scheme_host_port_ + path, res);
   return res->body;
 }
 
