@@ -27,6 +27,12 @@ echo
 "$BUILD/bench/server_follow" 200 20000 2000   # about 20 s (docs/benchmarks.md, Workspace server)
 echo
 "$BUILD/bench/server_bench"                    # about 2 minutes (docs/benchmarks.md, Workspace server)
+echo
+# The web UI in Debian's chromium (playwright-core from web/node_modules): a run page of 20 charts x
+# 100,000 points, and the runs table at 10,000 runs.
+TRAINYARD_BIN="$BUILD/src/cli/trainyard" WEB_FILL="$BUILD/bench/web_fill" node bench/web_charts.mjs
+echo
+TRAINYARD_BIN="$BUILD/src/cli/trainyard" WEB_FILL="$BUILD/bench/web_fill" node bench/web_charts_table.mjs
 if [[ -x "$BUILD/bench/allreduce_bench" ]]; then
   echo
   root=(); [[ $(id -u) -eq 0 ]] && root=(--allow-run-as-root)
