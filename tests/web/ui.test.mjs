@@ -272,11 +272,13 @@ async function main() {
       .includes('TRAINING DONE'), null, { timeout: 30_000 });
     const timeline = await page.textContent('[data-testid=status-timeline]');
     for (const s of ['Running', 'Completed']) assert.ok(timeline.includes(s), `timeline: ${timeline}`);
+    // The output file the script wrote at its end is listed once the run ended, still no reload.
+    await page.waitForFunction(() => document.querySelector('[data-testid=output-files]')
+      ?.textContent.includes('outputs/result.txt'), null, { timeout: 15_000 });
   });
 
   await step('the run page shows argv, params, snapshot and output files', async () => {
-    // Opened again (a route change, not a reload): the page lists output files when it opens,
-    // and this run had none then.
+    // Opened again (a route change, not a reload): a page opened on an ended run.
     await page.goto(`${url}/#/experiments`);
     await page.waitForSelector('[data-testid=experiments]', { timeout: 15_000 });
     await page.goto(`${url}/#/runs/${runA}`);

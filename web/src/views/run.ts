@@ -159,7 +159,9 @@ export async function runView(root: HTMLElement, route: Route, scope: Scope): Pr
   );
 
   page.append(logsSection(run, scope));
-  page.append(h("div", { class: "two" }, outputFiles(run, ctl.signal), snapshotFiles(run, ctl.signal)));
+  const outputs = outputFiles(run, ctl.signal);
+  page.append(h("div", { class: "two" }, outputs.el, snapshotFiles(run, ctl.signal)));
+  let listedAtEnd = TERMINAL.has(run.status);
 
   const stop = stream(`/runs/${enc(run.id)}/events`, {
     status: (d: { status: string; status_detail?: string; at?: number | string; ended?: boolean }) => {
@@ -167,6 +169,10 @@ export async function runView(root: HTMLElement, route: Route, scope: Scope): Pr
       const last = history[history.length - 1];
       if (!last || last.status !== d.status) history.push({ status: d.status, at: d.at ?? Date.now() * 1000 });
       timeline(timelineEl, history, !!d.ended || TERMINAL.has(d.status));
+      if (!listedAtEnd && TERMINAL.has(d.status)) {
+        listedAtEnd = true;
+        outputs.reload();
+      }
     },
     metrics: (d: { metrics: MetricSummary[] }) => syncCharts(d.metrics),
   });
@@ -239,18 +245,24 @@ function logsSection(run: Run, scope: Scope): HTMLElement {
   return section("Logs", h("div", { class: "toolbar" }, rankSel, h("label", { for: "follow", class: "small" }, follow, " follow"), state, h("span", { class: "spacer" }), dl), pre);
 }
 
-function outputFiles(run: Run, signal: AbortSignal): HTMLElement {
+// The run's files; `reload` lists them again (the run page does when the run ends, since a script
+// writes its outputs up to its last moment).
+function outputFiles(run: Run, signal: AbortSignal): { el: HTMLElement; reload: () => void } {
   const list = h("ul", { class: "files", "data-testid": "output-files" });
-  void get<{ files: FileEntry[] }>(`/runs/${enc(run.id)}/files`, signal)
-    .then(({ files }) => {
-      if (!files.length) list.append(h("li", { class: "muted" }, "none"));
-      for (const f of files) {
-        const href = `${API}/runs/${enc(run.id)}/files/${f.path.split("/").map(enc).join("/")}`;
-        list.append(h("li", {}, h("a", { href, download: f.path.split("/").pop() ?? f.path }, f.path), h("span", { class: "muted" }, ` ${fmtBytes(f.size)}`)));
-      }
-    })
-    .catch((e: unknown) => list.append(h("li", { class: "error-text" }, text(e instanceof Error ? e.message : e))));
-  return section("Output files", list);
+  const reload = (): void => {
+    void get<{ files: FileEntry[] }>(`/runs/${enc(run.id)}/files`, signal)
+      .then(({ files }) => {
+        list.replaceChildren();
+        if (!files.length) list.append(h("li", { class: "muted" }, "none"));
+        for (const f of files) {
+          const href = `${API}/runs/${enc(run.id)}/files/${f.path.split("/").map(enc).join("/")}`;
+          list.append(h("li", {}, h("a", { href, download: f.path.split("/").pop() ?? f.path }, f.path), h("span", { class: "muted" }, ` ${fmtBytes(f.size)}`)));
+        }
+      })
+      .catch((e: unknown) => list.replaceChildren(h("li", { class: "error-text" }, text(e instanceof Error ? e.message : e))));
+  };
+  reload();
+  return { el: section("Output files", list), reload };
 }
 
 function snapshotFiles(run: Run, signal: AbortSignal): HTMLElement {
