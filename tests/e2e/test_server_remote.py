@@ -4,15 +4,13 @@ through /api/v1/cli; download uses the files API; tokens and their roles are enf
 never taken for a folder."""
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import BIN
+from server_process import ServerProcess as Server
 
 SCRIPT = """
 from trainyard import Run
@@ -31,54 +29,6 @@ time.sleep(60)
 """
 
 
-class Server:
-    """`trainyard server` on port 0; start() waits for its "serving DIR at URL" line."""
-
-    def __init__(self, workspace, tls=None):
-        self.workspace = workspace
-        self.tls = tls  # (cert, key) or None
-        self.proc = None
-        self.url = None
-
-    def start(self, timeout=60):
-        env = dict(os.environ)
-        env.pop("TRAINYARD_WORKSPACE", None)
-        env.pop("TRAINYARD_TOKEN", None)
-        self.proc = subprocess.Popen(
-            [BIN, "server", "--workspace", str(self.workspace), "--host", "127.0.0.1",
-             "--port", "0",
-             *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        deadline = time.time() + timeout
-        seen = b""
-        while time.time() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
-            if ready:
-                chunk = os.read(self.proc.stderr.fileno(), 4096)
-                if not chunk:
-                    break
-                seen += chunk
-                for line in seen.decode(errors="replace").splitlines():
-                    if line.startswith("serving ") and " at http" in line:
-                        self.url = line.split(" at ", 1)[1].strip()
-                        return self.url
-            elif self.proc.poll() is not None:
-                break
-        self.stop()
-        raise AssertionError(f"trainyard server did not start: {seen.decode(errors='replace')}")
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stderr.close()
-        self.proc = None
 
 
 def remote(url, token, *args, cwd, check=None, timeout=120, env=None):

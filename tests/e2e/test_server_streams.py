@@ -4,12 +4,9 @@ real run prints arrive over server-sent events in order while it runs (the same 
 a cancel over the API stops a running run."""
 import http.client
 import json
-import os
-import select
-import subprocess
 import time
 
-from conftest import BIN
+from server_process import ServerProcess
 
 TRAIN = """
 import os, sys, time
@@ -30,41 +27,12 @@ time.sleep(300)
 """
 
 
-class Server:
+class Server(ServerProcess):
     """`trainyard server` on a free port (the workspace has no tokens: loopback, admin)."""
 
     def __init__(self, workspace):
-        env = dict(os.environ)
-        env.pop("TRAINYARD_WORKSPACE", None)
-        self.proc = subprocess.Popen(
-            [BIN, "server", "--workspace", str(workspace), "--port", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        deadline = time.time() + 60
-        seen = b""
-        while time.time() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
-            if ready:
-                chunk = os.read(self.proc.stderr.fileno(), 4096)
-                if not chunk:
-                    break
-                seen += chunk
-                for line in seen.decode(errors="replace").splitlines():
-                    if line.startswith("serving ") and " at http://" in line:
-                        self.port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
-                        return
-            elif self.proc.poll() is not None:
-                break
-        self.stop()
-        raise AssertionError(f"trainyard server did not start: {seen.decode(errors='replace')}")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(workspace)
+        self.start()
 
     def request(self, method, path, body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)

@@ -3,14 +3,12 @@ a server on a free port that checks them on every request, and its refusals."""
 import json
 import os
 import re
-import select
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 from conftest import BIN
+from server_process import ServerProcess
 
 TOKEN_RE = re.compile(r"^ty_[A-Za-z0-9_-]{43}$")
 
@@ -19,43 +17,15 @@ def create(ty, name, role, check=0):
     return ty.run("server", "token", "create", "--name", name, "--role", role, check=check)
 
 
-def start_server(ty, *extra, timeout=60):
-    """Starts `trainyard server` on port 0; returns (process, url) once it says it serves."""
-    env = dict(os.environ)
-    env.pop("TRAINYARD_WORKSPACE", None)
-    proc = subprocess.Popen([BIN, "--workspace", str(ty.workspace), "server", "--port", "0",
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    seen = b""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            if not chunk:
-                break
-            seen += chunk
-            m = re.search(rb"serving (\S+) at (http\S+)\n", seen)
-            if m:
-                assert m.group(1).decode() == str(ty.workspace)
-                return proc, m.group(2).decode()
-        elif proc.poll() is not None:
-            break
-    stop_server(proc)
-    raise AssertionError(f"trainyard server did not start: {seen.decode(errors='replace')}")
+def start_server(ty, *extra, host="127.0.0.1"):
+    """Starts `trainyard server` on port 0; returns (server, url) once it says it serves."""
+    server = ServerProcess(ty.workspace, extra=extra, host=host)
+    return server, server.start()
 
 
-def stop_server(proc):
-    """SIGTERM; returns the exit code and the rest of stderr."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    rest = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    return proc.returncode, rest
+def stop_server(server):
+    """SIGTERM; returns the exit code and the server's stderr."""
+    return server.stop(), server.log()
 
 
 def get(url, token=None, headers=None):
@@ -153,7 +123,7 @@ def test_without_tokens_loopback_is_local_admin_and_wider_listening_is_refused(t
         refused.stderr
 
     token = create(ty, "admin", "admin").stdout.strip().splitlines()[-1]
-    proc, url = start_server(ty, "--host", "0.0.0.0")
+    proc, url = start_server(ty, host="0.0.0.0")
     try:
         port = url.rsplit(":", 1)[1]
         assert get(f"http://127.0.0.1:{port}/api/v1")[0] == 401

@@ -4,14 +4,13 @@ killed (-9) mid-run and restarted on the same port, and every point is stored ex
 CLI reading the folder meanwhile sees consistent data."""
 import json
 import os
-import select
-import signal
 import socket
 import sqlite3
 import subprocess
 import time
 
 from conftest import BIN
+from server_process import ServerProcess as Server
 
 # Logs N points steadily for several seconds, then flushes (the client retries while the server is
 # away, with the same (client, seq), so that what was acknowledged is never stored twice).
@@ -38,61 +37,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Server:
-    """`trainyard server` on a fixed port; start() waits for its "serving ... at URL" line."""
-
-    def __init__(self, workspace, port, tls=None):
-        self.workspace = workspace
-        self.port = port
-        self.tls = tls  # (cert, key) or None
-        self.proc = None
-        self.url = None
-
-    def start(self, timeout=60):
-        env = dict(os.environ)
-        env.pop("TRAINYARD_WORKSPACE", None)
-        env.pop("TRAINYARD_SERVER_TRACKING_URI", None)
-        self.proc = subprocess.Popen(
-            [BIN, "server", "--workspace", str(self.workspace), "--host", "127.0.0.1",
-             "--port", str(self.port),
-             *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])] if self.tls else [])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        deadline = time.time() + timeout
-        seen = b""
-        while time.time() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.2)
-            if ready:
-                chunk = os.read(self.proc.stderr.fileno(), 4096)
-                if not chunk:
-                    break
-                seen += chunk
-                for line in seen.decode(errors="replace").splitlines():
-                    if line.startswith("serving ") and " at http" in line:
-                        self.url = line.split(" at ", 1)[1].strip()
-                        return self.url
-            elif self.proc.poll() is not None:
-                break
-        self.stop()
-        raise AssertionError(f"trainyard server did not start: {seen.decode(errors='replace')}")
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc.stderr.close()
-        self.proc = None
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stderr.close()
-        self.proc = None
 
 
 def steps_of(ty, run_id):
