@@ -25,15 +25,23 @@ Status DownloadFromServer(Context& ctx, const DownloadFlags& f) {
     return InvalidArgument("not a run id: \"" + f.run + "\"");
   }
   ASSIGN_OR_RETURN(nlohmann::json run, client->GetJson("/api/v1/runs/" + f.run));
-  const std::string id = run.value("id", f.run);
+  const std::string id = run.is_object() && run.contains("id") && run["id"].is_string()
+                             ? run["id"].get<std::string>()
+                             : f.run;
   ASSIGN_OR_RETURN(nlohmann::json listing, client->GetJson("/api/v1/runs/" + id + "/files"));
   std::string prefix = f.path;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
   if (!prefix.empty()) RETURN_IF_ERROR(snapshot::ValidateManifestPath(prefix));
   int copied = 0;
   uint64_t bytes = 0;
-  for (const auto& file : listing.value("files", nlohmann::json::array())) {
-    const std::string path = file.value("path", std::string());
+  if (!listing.is_object() || !listing.contains("files") || !listing["files"].is_array()) {
+    return Internal("the server's list of files of " + id + " is not {\"files\": [...]}");
+  }
+  for (const auto& file : listing["files"]) {
+    if (!file.is_object() || !file.contains("path") || !file["path"].is_string()) {
+      return Internal("the server listed a file without a path: " + file.dump());
+    }
+    const std::string path = file["path"].get<std::string>();
     if (!prefix.empty() && path != prefix && !StartsWith(path, prefix + "/")) continue;
     if (Status ok = snapshot::ValidateManifestPath(path); !ok.ok()) {
       return InvalidArgument("the server listed a file path that is not safe to write: " +

@@ -108,6 +108,9 @@ struct ServerContext {
   // Checks the token of a login request (POST /api/v1/login): its caller, or the refusal (a
   // wrong token counts toward the rate limit of the request's address). Set by the server.
   std::function<AuthResult(const std::string& token, const httplib::Request& req)> login;
+  // Why a request is refused as cross-origin ("" when it is not), for public routes that change
+  // state (logout).
+  std::function<std::string(const httplib::Request& req)> cross_origin;
 };
 
 using Handler =

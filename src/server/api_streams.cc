@@ -38,7 +38,7 @@ constexpr int64_t kPollMicros = 100'000;           // how often a stream looks f
 constexpr int64_t kStatusMaxAgeMicros = 100'000;   // a run's status read once per this, shared
 constexpr int64_t kPingMicros = 15'000'000;        // a comment line, so proxies keep it open
 constexpr int64_t kMetricsMinGapMicros = 500'000;  // `metrics` events at most 2 per second
-constexpr size_t kTextChunk = 64 << 10;            // plain-text logs are written in chunks
+constexpr size_t kTextChunk = 64 << 10;            // logs (text and events) go out in chunks
 
 // What the streams need of a run's record, read once per kStatusMaxAgeMicros for every stream of
 // that run. Entries of runs nobody asked about for a minute are dropped.
@@ -306,9 +306,18 @@ void LogStream(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
     std::string out;
     const std::string dir = ctx.pool.dir() + "/runs/" + run.id + "/logs";
     uint64_t pumped = 0;  // the files' version when last read (0: not yet)
+    // One pump hands over every new line (a whole log with tail=0): written out every 64 KiB,
+    // never gathered whole in memory.
+    bool gone = false;  // a write failed: the client went away
     runner::LogFollower follower(
-        dir, only_rank, /*timestamps=*/false, [&out, only_rank](const std::string& line) {
+        dir, only_rank, /*timestamps=*/false,
+        [&out, &sink, &gone, only_rank](const std::string& line) {
+          if (gone) return;
           out += Event("line", {{"rank", LineRank(line, only_rank)}, {"text", line}});
+          if (out.size() >= kTextChunk) {
+            gone = !sink.write(out.data(), out.size());
+            out.clear();
+          }
         });
     if (tail_lines > 0) follower.SkipToLastLines(tail_lines);
     int64_t last_write_at = NowMicros();
@@ -321,6 +330,7 @@ void LogStream(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
       if (done || version != pumped) {
         follower.Pump(done);
         pumped = version;
+        if (gone) return false;
       }
       if (done) out += Event("end", nlohmann::json::object());
       const int64_t now = NowMicros();

@@ -109,6 +109,21 @@ TEST_F(StreamsTest, LogStreamStartsWithTheTailAndEndsAtOnceForAnEndedRun) {
   EXPECT_EQ(Lines(all.events()).size(), 300u);
 }
 
+// A whole log at once (tail=0 over an ended run: one pump) goes out in 64 KiB pieces, in order.
+TEST_F(StreamsTest, ALogLargerThanOneChunkArrivesWholeAndInOrder) {
+  store::RunRecord run = NewRun();
+  auto log = OpenLog(run.id, 0);
+  const std::string pad(200, 'x');
+  for (int i = 0; i < 3000; ++i) log->AddLine(0, std::to_string(i) + " " + pad);
+  log->Close();
+  SetStatus(run.id, store::RunStatus::kCompleted);
+  SseReader all(port_, "/api/v1/runs/" + run.id + "/logs/stream?tail=0");
+  ASSERT_TRUE(all.WaitFor(Ended));
+  std::vector<std::string> lines = Lines(all.events());
+  ASSERT_EQ(lines.size(), 3000u);
+  for (int i = 0; i < 3000; ++i) EXPECT_EQ(lines[i], std::to_string(i) + " " + pad) << i;
+}
+
 TEST_F(StreamsTest, LogStreamMergesRanksWithPrefixesOrFollowsOneRank) {
   store::RunRecord run = NewRun();
   SetStatus(run.id, store::RunStatus::kRunning);

@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 
+#include "common/clock.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "common/sha256.h"
@@ -38,7 +39,8 @@ namespace {
 constexpr size_t kMaxBlobsPerQuery = 10000;
 constexpr size_t kMaxCliWords = 64;
 constexpr size_t kMaxCliWordBytes = 4096;
-constexpr int kMaxCliProcesses = 32;  // commands running at once; more get 503
+constexpr int kMaxCliProcesses = 32;            // commands running at once; more get 503
+constexpr int64_t kCliPingMicros = 15'000'000;  // a quiet command still writes this often
 
 std::atomic<int> g_cli_processes{0};
 
@@ -187,6 +189,11 @@ Status UseUploadedSource(store::Workspace* ws, const std::string& snapshot_id,
                              "server cannot use local paths");
     }
   }
+  if (!spec.image_build_context.empty()) {
+    return InvalidArgument("environment.build.path: " + spec.image_build_context +
+                           " is a local path; a job without a source folder submitted to a server "
+                           "cannot build an image from a folder (put it in the job's code)");
+  }
   return Status::Ok();
 }
 
@@ -246,6 +253,7 @@ struct CliProcess {
   int fds[2] = {-1, -1};   // stdout, stderr (read ends); -1 once at end of file
   std::string pending[2];  // bytes read but not sent: an incomplete UTF-8 character
   bool finished = false;
+  int64_t last_write_us = MonotonicMicros();  // when the client was last sent anything
 
   ~CliProcess() {
     for (int& fd : fds) {
@@ -346,7 +354,16 @@ bool PumpCli(const ServerContext& ctx, CliProcess* proc, httplib::DataSink& sink
         std::string line = NdjsonLine({{k == 0 ? "stdout" : "stderr", pending.substr(0, send)}});
         pending.erase(0, send);
         if (!sink.write(line.data(), line.size())) return false;
+        proc->last_write_us = MonotonicMicros();
       }
+    }
+    // A quiet command (`wait`, `logs --follow` on an idle run) still writes now and then: a
+    // client that went away is noticed only by a failed write, and its command would hold a
+    // process and one of the kMaxCliProcesses slots until the run ends. Clients skip the line.
+    if (MonotonicMicros() - proc->last_write_us >= kCliPingMicros) {
+      std::string ping = NdjsonLine({{"ping", true}});
+      if (!sink.write(ping.data(), ping.size())) return false;
+      proc->last_write_us = MonotonicMicros();
     }
     return true;
   }

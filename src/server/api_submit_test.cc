@@ -205,6 +205,27 @@ TEST_F(SubmitApiTest, CliStreamsTheVerbsOutputAndExitCode) {
   EXPECT_EQ(snapshot.status().code(), StatusCode::kInvalidArgument);
 }
 
+// A command that prints nothing for a while (`wait` on a quiet run) still writes a ping line, by
+// which the server notices a client that went away; the client skips it.
+TEST_F(SubmitApiTest, CliSendsAPingWhileTheCommandIsQuiet) {
+  const std::string exe = tmp_.path() + "/quiet-trainyard";
+  PutFile(exe, "#!/bin/sh\nsleep 16\necho done\n", 0755);
+  ctx_->trainyard_exe = exe;
+  httplib::Client http(url_);
+  http.set_bearer_token_auth("read");
+  http.set_read_timeout(60);
+  auto r = http.Post("/api/v1/cli", R"({"argv": ["list"]})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"ping\":true}\n{\"stdout\":\"done\\n\"}\n{\"exit\":0}\n");
+  auto client = Connect("read");
+  std::string out;
+  auto code = client->RunCli({"list"}, [&](bool, std::string_view text) { out += text; });
+  ASSERT_TRUE(code.ok()) << code.status().ToString();
+  EXPECT_EQ(*code, 0);
+  EXPECT_EQ(out, "done\n");
+}
+
 TEST_F(SubmitApiTest, FollowEventsParsesServerSentEvents) {
   auto client = Connect("read");
   std::vector<std::pair<std::string, std::string>> events;

@@ -157,7 +157,13 @@ TokenAuth::TokenAuth(WorkspacePool* pool, AuthOptions options)
 
 AuthResult TokenAuth::Authenticate(const httplib::Request& req) {
   std::string host = req.get_header_value("Host");
-  return Check(RequestToken(req), req.remote_addr, &host);
+  // Behind a reverse proxy every request arrives from loopback, often with the Host the proxy
+  // chose: a relayed request is never the local user of the tokenless mode.
+  std::string proxy_header;
+  for (const char* name : {"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP"}) {
+    if (req.has_header(name)) proxy_header = name;
+  }
+  return Check(RequestToken(req), req.remote_addr, &host, proxy_header);
 }
 
 AuthResult TokenAuth::CheckToken(std::string_view token, const std::string& address) {
@@ -165,7 +171,7 @@ AuthResult TokenAuth::CheckToken(std::string_view token, const std::string& addr
 }
 
 AuthResult TokenAuth::Check(std::string_view token, const std::string& address,
-                            const std::string* host_header) {
+                            const std::string* host_header, const std::string& proxy_header) {
   AuthResult result;
   int64_t now = NowSeconds();
   if (int64_t wait = limiter_.RetryAfter(address, now); wait > 0) {
@@ -189,6 +195,14 @@ AuthResult TokenAuth::Check(std::string_view token, const std::string& address,
       return result;
     }
     if (*count == 0) {
+      if (!proxy_header.empty()) {
+        result.http_status = 403;
+        result.message =
+            "this server has no tokens, so it answers only requests made on this "
+            "machine; this one came through a proxy (" +
+            proxy_header + "): create a token to serve through one";
+        return result;
+      }
       std::string name = HostHeaderName(*host_header);
       if (!IsLoopbackName(name) && name != Lower(options_.public_host)) {
         result.http_status = 403;

@@ -82,9 +82,11 @@ class TokenAuth {
   const AuthOptions& options() const { return options_; }
 
  private:
-  // `host_header` is null for a token given directly (login), which never gets local mode.
+  // `host_header` is null for a token given directly (login), which never gets local mode;
+  // `proxy_header` names a header that says a proxy relayed the request ("" when none), which
+  // never gets it either.
   AuthResult Check(std::string_view token, const std::string& address,
-                   const std::string* host_header);
+                   const std::string* host_header, const std::string& proxy_header = "");
   WorkspacePool* pool_;
   const AuthOptions options_;
   FailureLimiter limiter_;

@@ -215,6 +215,20 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
           options.workspace_dir +
           " --name NAME --role admin), or listen on 127.0.0.1 (the default) without tokens");
     }
+    // A public URL that is not this machine means a reverse proxy in front: every request would
+    // reach the tokenless server from loopback.
+    std::string public_host;
+    if (size_t scheme = options.public_url.find("://"); scheme != std::string::npos) {
+      public_host = HostHeaderName(options.public_url.substr(scheme + 3));
+    }
+    if (active == 0 && !public_host.empty() && !IsLoopbackName(public_host)) {
+      return FailedPrecondition(
+          "refusing to serve " + options.workspace_dir + " as " + options.public_url +
+          ": the workspace has no tokens, and that address reaches this server through a proxy, "
+          "so anyone who can reach it could do anything; create one first (trainyard server "
+          "token create --workspace " +
+          options.workspace_dir + " --name NAME --role admin)");
+    }
   }
 
   if (impl->tls) {
@@ -284,6 +298,12 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
         self->ErrorBody(req, res);
         return httplib::Server::HandlerResponse::Handled;
       }));
+  // A handler that throws (a bug) answers a plain JSON 500; httplib's own answer would copy the
+  // exception's text into a response header.
+  http.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+        ReplyError(res, 500, "internal error while serving " + req.method + " " + req.path);
+      });
   http.set_post_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
     // API answers are per caller and may hold anything: never stored by a cache.
     if (req.path.rfind("/api/", 0) == 0 && !res.has_header("Cache-Control")) {
@@ -308,6 +328,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   ctx.tls = impl->tls;
   ctx.trainyard_exe = options.trainyard_exe;
   ctx.stopping = [self] { return self->stopping.load(); };
+  ctx.cross_origin = [self](const httplib::Request& req) { return self->CrossOrigin(req); };
   ctx.login = [self](const std::string& token, const httplib::Request& req) {
     std::string refusal = self->CrossOrigin(req);
     if (!refusal.empty()) return AuthResult{std::nullopt, 403, refusal, 0};

@@ -200,11 +200,25 @@ TEST_F(ServerTest, LoginSetsAStrictHttpOnlyCookieAndLogoutClearsIt) {
   EXPECT_EQ(me->status, 200);
   EXPECT_EQ(Body(me)["caller"]["name"], "web");
 
+  // Another site's page cannot log the user out, with or without a body.
+  for (const std::string& body : {std::string(), std::string("{}")}) {
+    auto foreign =
+        cli.Post("/api/v1/logout", {{"Origin", "https://evil.example"}}, body, "application/json");
+    ASSERT_TRUE(foreign);
+    EXPECT_EQ(foreign->status, 403) << body;
+    EXPECT_EQ(foreign->get_header_value("Set-Cookie"), "") << body;
+  }
+
   auto logout = cli.Post("/api/v1/logout", "", "application/json");
   ASSERT_TRUE(logout);
   EXPECT_EQ(logout->status, 200);
   EXPECT_EQ(logout->get_header_value("Set-Cookie"),
             "trainyard_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+
+  // A login body is one token: a large one is refused before it is parsed.
+  auto huge = cli.Post("/api/v1/login", "[" + std::string(8192, '0') + "]", "application/json");
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 413);
 }
 
 TEST_F(ServerTest, RepeatedFailuresFromOneAddressGet429) {
@@ -409,6 +423,14 @@ TEST_F(ServerTest, WithoutTokensLoopbackCallersAreLocalAdmins) {
   auto localhost = cli.Get("/api/v1", {{"Host", "localhost:" + std::to_string(server_->port())}});
   ASSERT_TRUE(localhost);
   EXPECT_EQ(localhost->status, 200);
+  // A request a reverse proxy relayed is not this machine's user, whatever its Host says.
+  for (const char* header : {"X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host"}) {
+    auto proxied = cli.Get("/api/v1", {{header, "203.0.113.7"}});
+    ASSERT_TRUE(proxied) << header;
+    EXPECT_EQ(proxied->status, 403) << header;
+    EXPECT_NE(Body(proxied)["error"].get<std::string>().find("through a proxy"), std::string::npos)
+        << header << ": " << proxied->body;
+  }
 
   // Once a token exists (even a revoked one), tokens are required.
   std::string token = CreateToken("first", "read");
@@ -435,6 +457,18 @@ TEST_F(ServerTest, RefusesToListenBeyondLoopbackWithoutTokens) {
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("trainyard server token create"), std::string::npos)
       << refused.status().message();
+
+  // A public URL that is not this machine means a proxy in front: refused without tokens too.
+  ServerOptions proxied = options;
+  proxied.host = "127.0.0.1";
+  proxied.public_url = "https://ml.example.com";
+  auto behind_proxy = Server::Start(proxied);
+  ASSERT_FALSE(behind_proxy.ok());
+  EXPECT_NE(behind_proxy.status().message().find("through a proxy"), std::string::npos)
+      << behind_proxy.status().message();
+  proxied.public_url = "http://localhost:8470";
+  auto local_public = Server::Start(proxied);
+  EXPECT_TRUE(local_public.ok()) << local_public.status().ToString();
 
   // A revoked token is no token.
   CreateToken("old", "admin");

@@ -9,6 +9,8 @@
 namespace trainyard::server {
 namespace {
 
+constexpr size_t kMaxLoginBody = 4096;
+
 using nlohmann::json;
 
 // The cookie holds the token itself: HttpOnly keeps it from scripts, SameSite=Strict from other
@@ -46,6 +48,12 @@ void AddSessionRoutes(Routes& routes, ServerContext& ctx) {
              });
 
   routes.PostPublic("/api/v1/login", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    // Checked before any token: a login body is one short token, not what the server's body
+    // limit allows (a 64 MiB JSON array would cost half a gigabyte to parse).
+    if (req.body.size() > kMaxLoginBody) {
+      return ReplyError(res, 413,
+                        "a login body is at most " + std::to_string(kMaxLoginBody) + " bytes");
+    }
     auto body = ParseJsonBody(req);
     if (!body.ok()) return ReplyStatus(res, body.status());
     auto token = body->find("token");
@@ -60,7 +68,10 @@ void AddSessionRoutes(Routes& routes, ServerContext& ctx) {
   });
 
   // Public: logging out needs no valid token (an expired cookie must be clearable too).
-  routes.PostPublic("/api/v1/logout", [&ctx](const httplib::Request&, httplib::Response& res) {
+  routes.PostPublic("/api/v1/logout", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    // Not from another site's page (which could log the user out).
+    std::string refusal = ctx.cross_origin ? ctx.cross_origin(req) : "";
+    if (!refusal.empty()) return ReplyError(res, 403, refusal);
     res.set_header("Set-Cookie", SessionCookie("", ctx.tls, true));
     ReplyJson(res, json::object());
   });
