@@ -301,7 +301,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   // A handler that throws (a bug) answers a plain JSON 500; httplib's own answer would copy the
   // exception's text into a response header.
   http.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+      [](const httplib::Request& req, httplib::Response& res, const std::exception_ptr&) {
         ReplyError(res, 500, "internal error while serving " + req.method + " " + req.path);
       });
   http.set_post_routing_handler([self](const httplib::Request& req, httplib::Response& res) {
