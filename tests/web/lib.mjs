@@ -77,6 +77,35 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+// Named steps run in order: each prints "ok - NAME (ms)" or "not ok - NAME (ms)" with the error;
+// the first failure saves a screenshot and the HTML of `page()` (when there is one) into `dir`,
+// sets .failed and rethrows.
+export function stepper(dir, page) {
+  const steps = { failed: false };
+  steps.step = async (name, fn) => {
+    const t0 = Date.now();
+    try {
+      await fn();
+      console.log(`ok - ${name} (${Date.now() - t0} ms)`);
+    } catch (e) {
+      steps.failed = true;
+      console.log(`not ok - ${name} (${Date.now() - t0} ms)\n${e.stack || e}`);
+      const current = page();
+      if (current) {
+        try {
+          await current.screenshot({ path: path.join(dir, 'failure.png'), fullPage: true });
+          fs.writeFileSync(path.join(dir, 'failure.html'), await current.content());
+          console.log(`page at the failure: ${current.url()}; screenshot and HTML in ${dir}`);
+        } catch (e2) {
+          console.log(`(no screenshot: ${e2.message})`);
+        }
+      }
+      throw e;
+    }
+  };
+  return steps;
+}
+
 export function tempDir(prefix) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   return dir;

@@ -16,7 +16,7 @@ import path from 'node:path';
 
 import {
   SKIP, cleanup, cli, cliOk, createToken, launchChromium, missingPrerequisite, onCleanup, poll,
-  startServer, tempDir, writeProject,
+  startServer, stepper, tempDir, writeProject,
 } from './lib.mjs';
 
 const why = missingPrerequisite();
@@ -51,28 +51,8 @@ while gate and not os.path.exists(gate) and time.time() < deadline:
 const tmp = tempDir('ty-web-sec-');
 const ws = path.join(tmp, 'ws');
 let page = null;
-let failed = false;
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed = true;
-    console.log(`not ok - ${name} (${Date.now() - t0} ms)\n${e.stack || e}`);
-    if (page) {
-      try {
-        await page.screenshot({ path: path.join(tmp, 'failure.png'), fullPage: true });
-        fs.writeFileSync(path.join(tmp, 'failure.html'), await page.content());
-        console.log(`page at the failure: ${page.url()}; screenshot and HTML in ${tmp}`);
-      } catch (e2) {
-        console.log(`(no screenshot: ${e2.message})`);
-      }
-    }
-    throw e;
-  }
-}
+const steps = stepper(tmp, () => page);
+const { step } = steps;
 
 // No element parsed from recorded markup on the page, and no script ran from it.
 async function assertNoInjection(where) {

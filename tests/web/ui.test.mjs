@@ -14,7 +14,7 @@ import path from 'node:path';
 
 import {
   SKIP, cleanup, cli, cliOk, createToken, launchChromium, missingPrerequisite, onCleanup, poll,
-  startServer, tempDir, writeProject,
+  startServer, stepper, tempDir, writeProject,
 } from './lib.mjs';
 
 const why = missingPrerequisite();
@@ -105,28 +105,8 @@ experiment_name: web-sweep
 const tmp = tempDir('ty-web-');
 const ws = path.join(tmp, 'ws');
 let page = null;
-let failed = false;
-
-async function step(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok - ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failed = true;
-    console.log(`not ok - ${name} (${Date.now() - t0} ms)\n${e.stack || e}`);
-    if (page) {
-      try {
-        await page.screenshot({ path: path.join(tmp, 'failure.png'), fullPage: true });
-        fs.writeFileSync(path.join(tmp, 'failure.html'), await page.content());
-        console.log(`page at the failure: ${page.url()}; screenshot and HTML in ${tmp}`);
-      } catch (e2) {
-        console.log(`(no screenshot: ${e2.message})`);
-      }
-    }
-    throw e;
-  }
-}
+const steps = stepper(tmp, () => page);
+const { step } = steps;
 
 // The run ids of the runs table's rows, top to bottom.
 async function tableOrder() {
@@ -449,7 +429,7 @@ try {
   if (!failed) console.log(`not ok - setup\n${e.stack || e}`);
 } finally {
   await cleanup();
-  if (!failed && code === 0) fs.rmSync(tmp, { recursive: true, force: true });
+  if (!steps.failed && code === 0) fs.rmSync(tmp, { recursive: true, force: true });
   else console.log(`kept ${tmp}`);
 }
 process.exit(code);
