@@ -11,7 +11,7 @@ import signal
 import subprocess
 import textwrap
 import time
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 
 import pytest
 
@@ -42,6 +42,40 @@ def _token(workspace, name, role):
     return proc.stdout.strip().splitlines()[-1].strip()
 
 
+@contextmanager
+def _served(workspace, log_path, *extra, https=False):
+    """`trainyard server` on a free loopback port over `workspace`; yields its URL once it says
+    where it listens, and stops it (SIGTERM, then SIGKILL of its group) on the way out. Its stderr
+    goes to `log_path` (a pipe nobody drains could fill and stall it)."""
+    env = dict(os.environ)
+    env.pop("TRAINYARD_WORKSPACE", None)
+    env.pop("TRAINYARD_TOKEN", None)
+    scheme = "https" if https else "https?"
+    with open(log_path, "w+") as log:
+        proc = subprocess.Popen([BIN, "server", "--workspace", str(workspace), "--host",
+                                 "127.0.0.1", "--port", "0", *extra],
+                                stdout=subprocess.DEVNULL, stderr=log, env=env,
+                                start_new_session=True)
+        try:
+            url = None
+            deadline = time.monotonic() + 60
+            while url is None and time.monotonic() < deadline and proc.poll() is None:
+                found = re.search(rf"serving .* at ({scheme}://\S+)\n", log_path.read_text())
+                if found:
+                    url = found.group(1)
+                else:
+                    time.sleep(0.05)
+            assert url, "the server did not say where it listens:\n" + log_path.read_text()
+            yield url
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """(url, submit token, read token, server workspace folder)."""
@@ -49,33 +83,8 @@ def server(tmp_path_factory):
     workspace = root / "ws"
     submit = _token(workspace, "sdk-submit", "submit")
     read = _token(workspace, "sdk-read", "read")
-    env = dict(os.environ)
-    env.pop("TRAINYARD_WORKSPACE", None)
-    env.pop("TRAINYARD_TOKEN", None)
-    # The server's stderr goes to a file (a pipe nobody drains could fill and stall it).
-    log = open(root / "server.log", "w+")
-    proc = subprocess.Popen([BIN, "server", "--workspace", str(workspace), "--host", "127.0.0.1",
-                             "--port", "0"], stdout=subprocess.DEVNULL, stderr=log, env=env,
-                            start_new_session=True)
-    try:
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline and proc.poll() is None:
-            found = re.search(r"serving .* at (https?://\S+)\n", (root / "server.log").read_text())
-            if found:
-                url = found.group(1)
-            else:
-                time.sleep(0.05)
-        assert url, "the server did not say where it listens:\n" + (root / "server.log").read_text()
+    with _served(workspace, root / "server.log") as url:
         yield url, submit, read, workspace
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 @pytest.fixture()
@@ -391,28 +400,11 @@ def test_https_with_a_private_ca(tmp_path, client_side, monkeypatch):
         pytest.skip("openssl cannot make a test certificate: " + made.stderr)
     workspace = tmp_path / "tls-ws"
     token = _token(workspace, "tls", "read")
-    log = open(tmp_path / "tls.log", "w+")
-    proc = subprocess.Popen([BIN, "server", "--workspace", str(workspace), "--port", "0",
-                             "--tls-cert", str(cert), "--tls-key", str(key)],
-                            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    try:
-        url = None
-        deadline = time.monotonic() + 60
-        while url is None and time.monotonic() < deadline and proc.poll() is None:
-            found = re.search(r"serving .* at (https://\S+)\n", (tmp_path / "tls.log").read_text())
-            url = found.group(1) if found else time.sleep(0.05)
-        assert url, (tmp_path / "tls.log").read_text()
+    with _served(workspace, tmp_path / "tls.log", "--tls-cert", str(cert), "--tls-key",
+                 str(key), https=True) as url:
         monkeypatch.setenv("TRAINYARD_CA_CERT", str(cert))
         ws = trainyard.Workspace(url=url, token=token)
         assert ws.experiments == {}
         monkeypatch.delenv("TRAINYARD_CA_CERT")
         with pytest.raises(ConnectionError, match="(?i)ssl"):
             trainyard.Workspace(url=url, token=token)  # not a CA the system trusts
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
