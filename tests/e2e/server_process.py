@@ -13,6 +13,16 @@ from conftest import BIN
 SERVING_RE = re.compile(r"^serving (\S+) at (https?://\S+)$", re.MULTILINE)
 
 
+def self_signed_cert(folder):
+    """(cert.pem, key.pem) in `folder`: a certificate for 127.0.0.1 and localhost, made now."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
 class ServerProcess:
     """`trainyard server --workspace W --host H --port P [--tls-cert C --tls-key K] [extra...]`.
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import BIN
-from server_process import ServerProcess as Server
+from server_process import ServerProcess as Server, self_signed_cert
 
 SCRIPT = """
 from trainyard import Run
@@ -174,11 +174,7 @@ def test_verbs_that_cannot_run_remotely_and_url_is_never_a_folder(ty, served):
 
 
 def test_https_trusting_the_servers_certificate(ty, tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
+    cert, key = self_signed_cert(tmp_path)
     ty.run("experiments", check=0)
     token = create_token(ty, "ci", "submit")
     server = Server(ty.workspace, tls=(cert, key))

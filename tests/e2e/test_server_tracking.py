@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from conftest import BIN
-from server_process import ServerProcess as Server
+from server_process import ServerProcess as Server, self_signed_cert
 
 # Logs N points steadily for several seconds, then flushes (the client retries while the server is
 # away, with the same (client, seq), so that what was acknowledged is never stored twice).
@@ -130,11 +130,7 @@ def test_without_the_variable_runs_report_to_their_supervisor(ty):
 
 
 def test_ranks_report_over_tls_trusting_the_servers_certificate(ty, tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True)
+    cert, key = self_signed_cert(tmp_path)
     ty.run("experiments", check=0)
     server = Server(ty.workspace, free_port(), tls=(cert, key))
     try:
