@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/http_bind.h"
 #include "server/api.h"
 #include "store/metrics.h"
 #include "store/run_index.h"
@@ -206,7 +207,7 @@ int main(int argc, char** argv) {
     return server::AuthResult{server::Caller{"bench", server::Role::kRead}, 200, ""};
   });
   server::AddRunRoutes(routes, ctx);
-  int port = http.bind_to_any_port("127.0.0.1");
+  int port = trainyard::BindHttpServer(http, "127.0.0.1", 0);
   std::thread loop([&] { http.listen_after_bind(); });
   httplib::Client client("127.0.0.1", port);
   client.set_keep_alive(true);

@@ -13,7 +13,6 @@
 // Usage: server_follow [CLIENTS=200] [LINES=20000] [RATE=2000]
 #include <httplib.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +31,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/http_bind.h"
 #include "server/api.h"
 #include "store/workspace.h"
 #include "targets/log_capture.h"
@@ -64,17 +64,9 @@ void Check(const trainyard::Status& s, const char* what) {
     return auth;
   });
   server::AddStreamRoutes(routes, ctx);
-  // httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, compiled into the library):
-  // 200 clients connecting at once overflow it and some connections are dropped. Listening again
-  // on the same socket raises the backlog.
-  static int listen_fd = -1;
-  http.set_socket_options([](int fd) {
-    int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    listen_fd = fd;
-  });
-  int port = http.bind_to_any_port("127.0.0.1");
-  if (listen_fd >= 0) listen(listen_fd, SOMAXCONN);
+  // Like trainyard server: a backlog wider than httplib's 5, which 200 clients connecting at once
+  // overflow.
+  int port = trainyard::BindHttpServer(http, "127.0.0.1", 0);
   if (write(port_fd, &port, sizeof port) != sizeof port) std::_Exit(1);
   close(port_fd);
   std::thread t([&] { http.listen_after_bind(); });

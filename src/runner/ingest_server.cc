@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/files.h"
+#include "common/http_bind.h"
 #include "common/json_number.h"
 #include "common/mutex.h"
 #include "common/sha256.h"
@@ -338,7 +339,7 @@ Status IngestServer::Start(const std::string& bind_address, const std::string& a
   impl->mlflow_client = "mlflow-" + token_.substr(0, 8);
   AddMlflowRoutes(bearer);
 
-  int port = impl->server.bind_to_any_port(bind_address);
+  int port = BindHttpServer(impl->server, bind_address, 0);
   if (port <= 0) return IoError("cannot listen on " + bind_address + " for the tracking endpoint");
   address_ = advertised_host.empty() ? bind_address : advertised_host;
   port_ = port;

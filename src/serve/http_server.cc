@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/http_bind.h"
 #include "common/strings.h"
 #include "serve/codec.h"
 
@@ -453,12 +454,6 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::vector<ModelSer
   server.set_keep_alive_max_count(1000000);
   server.set_keep_alive_timeout(5);
   server.set_payload_max_length(options.max_body_bytes);
-  // httplib's default also sets SO_REUSEPORT, with which a second server would share a port
-  // already in use instead of failing to listen.
-  server.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
   auto handler = [raw](const httplib::Request& req, httplib::Response& res) {
     Clock::time_point start = Clock::now();
     std::string endpoint;
@@ -515,9 +510,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(const std::vector<ModelSer
         raw->metrics->CountRequest("", "", "other", 500);
       });
 
-  int port = options.port == 0
-                 ? server.bind_to_any_port(options.host)
-                 : (server.bind_to_port(options.host, options.port) ? options.port : -1);
+  int port = BindHttpServer(server, options.host, options.port);
   if (port <= 0) {
     return Unavailable("cannot listen on " + options.host + ":" + std::to_string(options.port) +
                        " (address in use, or not an address of this machine)");

@@ -7,8 +7,11 @@
 
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace trainyard::serve {
 namespace {
@@ -308,6 +311,8 @@ TEST(HttpServer, ManyConcurrentKeepAliveClients) {
   options.threads = 16;
   Served s({&a}, nullptr, options);
   std::atomic<int> ok{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
   std::vector<std::thread> threads;
   for (int t = 0; t < 16; ++t) {
     threads.emplace_back([&, t] {
@@ -319,12 +324,16 @@ TEST(HttpServer, ManyConcurrentKeepAliveClients) {
         if (res && res->status == 200 &&
             json::parse(res->body) == json::array({json::array({2.0 * t, 2.0 * i})})) {
           ok++;
+          continue;
         }
+        std::lock_guard<std::mutex> lock(mu);
+        failures.push_back(res ? "HTTP " + std::to_string(res->status) + ": " + res->body
+                               : "no answer: " + httplib::to_string(res.error()));
       }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(ok, 16 * 20);
+  EXPECT_EQ(ok, 16 * 20) << failures.front();
 }
 
 TEST(HttpServer, StartRefusesBadSetups) {

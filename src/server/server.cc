@@ -3,7 +3,6 @@
 
 #include <httplib.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/http_bind.h"
 #include "common/mutex.h"
 #include "store/tokens.h"
 
@@ -130,7 +130,6 @@ struct Server::Impl {
   bool tls = false;
   bool loopback = false;
   int port = 0;
-  int listen_fd = -1;  // the listening socket, set while binding (set_socket_options)
   std::string url, public_url, public_origin;
 
   // Why a request is refused as cross-origin, or "" when it is not: it has an Origin header
@@ -335,32 +334,17 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     return self->auth->CheckToken(token, req.remote_addr);
   };
 
-  // httplib's default socket options add SO_REUSEPORT, with which a second server on the same
-  // port would share it silently instead of failing to start: only SO_REUSEADDR here. The listening
-  // socket is kept to widen httplib's compiled-in backlog of 5 below.
-  http.set_socket_options([self](int fd) {
-    int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    self->listen_fd = fd;
-  });
   // Bind before the routes are added: they may want the public URL (links, runs' tracking URI).
   std::string bind_host = options.host;
   if (bind_host.size() >= 2 && bind_host.front() == '[') {
     bind_host = bind_host.substr(1, bind_host.size() - 2);
   }
-  if (options.port == 0) {
-    impl->port = http.bind_to_any_port(bind_host);
-  } else {
-    impl->port = http.bind_to_port(bind_host, options.port) ? options.port : -1;
-  }
+  impl->port = BindHttpServer(http, bind_host, options.port);
   if (impl->port <= 0) {
     return Unavailable("server: cannot listen on " + options.host + ":" +
                        std::to_string(options.port) +
                        " (the port is in use, or the address is not one of this machine's)");
   }
-  // A backlog of 5 drops connections when many clients connect at once (200 log followers
-  // overflowed it: ListenOverflows); listen() again on the bound socket only widens the queue.
-  if (impl->listen_fd >= 0) listen(impl->listen_fd, SOMAXCONN);
   impl->url = std::string(impl->tls ? "https://" : "http://") + UrlHost(options.host) + ":" +
               std::to_string(impl->port);
   impl->public_url = options.public_url.empty() ? impl->url : options.public_url;
