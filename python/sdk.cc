@@ -420,26 +420,29 @@ Result<nlohmann::json> ParseBody(const std::string& text) {
   return body;
 }
 
-// Parses the job exactly as Experiment::Submit does for a local workspace (same validation, same
-// messages, relative paths against base_dir), then submits it to the server (SubmitJob uploads
-// the source folder first). The run as the server describes it, as JSON text.
+// Parses the job or sweep exactly as Experiment::Submit does for a local workspace (same
+// validation, same messages, relative paths against base_dir), then submits it to the server
+// (SubmitJob and SubmitSweep upload the source folder first). The run as the server describes
+// it (for a sweep, the sweep's own run), as JSON text.
 Result<std::string> SubmitRemote(server::Client& client, const Job& job,
                                  const std::string& experiment,
                                  const std::vector<std::pair<std::string, std::string>>& tags) {
-  if (spec::IsSweepText(job.document, job.origin)) {
-    return Status(StatusCode::kUnimplemented,
-                  job.origin + ": submitting a sweep through a server (" + client.url() +
-                      ") is not supported yet; submit it on the server's machine (trainyard "
-                      "sweep submit --workspace DIR)");
-  }
   const std::string base_dir = AbsolutePath(job.base_dir.empty() ? "." : job.base_dir);
-  ASSIGN_OR_RETURN(spec::JobSpec spec, spec::ParseJobText(job.document, job.origin, base_dir));
-  spec.experiment_name = experiment;
   std::map<std::string, std::string> tag_map;
   for (const auto& [k, v] : tags) {
     RETURN_IF_ERROR(tracking::CheckName("tag key", k));
     tag_map[k] = v;
   }
+  if (spec::IsSweepText(job.document, job.origin)) {
+    ASSIGN_OR_RETURN(spec::SweepSpec sweep,
+                     spec::ParseSweepText(job.document, job.origin, base_dir));
+    sweep.trial.experiment_name = experiment;
+    for (const auto& [k, v] : tag_map) sweep.tags.emplace_back(k, v);
+    ASSIGN_OR_RETURN(nlohmann::json run, client.SubmitSweep(sweep));
+    return JsonText(run);
+  }
+  ASSIGN_OR_RETURN(spec::JobSpec spec, spec::ParseJobText(job.document, job.origin, base_dir));
+  spec.experiment_name = experiment;
   ASSIGN_OR_RETURN(nlohmann::json run, client.SubmitJob(spec, tag_map));
   return JsonText(run);
 }

@@ -378,15 +378,76 @@ def test_children_of_a_sweep(server, client_side, tmp_path):
     assert all(isinstance(c, trainyard.Run) for c in children)
     assert [c.get_metrics()["acc"] for c in children] == pytest.approx([0.1, 0.2])
     assert list(ws.get_run(sweep["id"]).get_children(status="Failed")) == []
-    # Submitting one through the SDK says where to submit it.
+
+
+def test_sdk_submits_a_sweep_through_the_server(server, client_side, tmp_path):
+    """trainyard.Sweep through Experiment.submit: the trial's folder is uploaded, the server's
+    machine runs the trials, and the sweep run, its tags and its trials read back remotely."""
+    url, submit, read, server_ws = server
+    home, work = client_side
+    ws = trainyard.Workspace(url=url, token=submit)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text(
+        "import sys\nfrom trainyard import Run\nRun.get_context().log('acc', float(sys.argv[-1]))\n")
     from trainyard import sweep as sw
 
     cfg = trainyard.Sweep(
-        trial=trainyard.PyTorch(source_directory=tmp_path / "src", entry_script="train.py"),
-        search_space={"--lr": sw.choice(0.1, 0.2)}, sampling="grid",
+        trial=trainyard.PyTorch(source_directory=src, entry_script="train.py"),
+        search_space={"--lr": sw.choice(0.1, 0.3)}, sampling="grid",
         objective=sw.Objective("acc", "maximize"), limits=sw.Limits(max_total_trials=2))
-    with pytest.raises(NotImplementedError, match="sweep submit --workspace DIR"):
-        trainyard.Experiment(ws, "remote-sweep").submit(cfg)
+    run = trainyard.Experiment(ws, "sdk-sweep").submit(cfg, tags={"via": "sdk"})
+    run.wait_for_completion()
+    assert run.get_status() == "Completed"
+    assert run.get_tags()["via"] == "sdk"
+    children = list(run.get_children())
+    assert len(children) == 2 and all(c.get_status() == "Completed" for c in children)
+    assert sorted(c.get_metrics()["acc"] for c in children) == pytest.approx([0.1, 0.3])
+    # The sweep and its trials are the server's runs, in the experiment named by the SDK.
+    shown = subprocess.run([BIN, "--workspace", str(server_ws), "sweep", "show", run.id, "--json"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["experiment"] == "sdk-sweep"
+    assert sorted(t["run_id"] for t in record["trials"]) == sorted(c.id for c in children)
+    # A read token may look, not start a sweep.
+    with pytest.raises(PermissionError):
+        trainyard.Experiment(trainyard.Workspace(url=url, token=read), "sdk-sweep").submit(cfg)
+    _no_local_workspace(home, work)
+
+
+def test_azureml_hyperdrive_through_the_server(server, client_side, tmp_path, monkeypatch):
+    """An azureml HyperDriveConfig script, unchanged, against a workspace whose config.json names
+    the server: the best trial is found from the client."""
+    url, submit, _, _ = server
+    home, work = client_side
+    os.makedirs(work / ".azureml")
+    (work / ".azureml" / "config.json").write_text(json.dumps(
+        {"subscription_id": "sub", "resource_group": "rg", "workspace_name": "shared",
+         "trainyard_url": url}))
+    monkeypatch.setenv("TRAINYARD_TOKEN", submit)
+    from azureml.core import Experiment, ScriptRunConfig, Workspace
+    from azureml.train.hyperdrive import (GridParameterSampling, HyperDriveConfig,
+                                          PrimaryMetricGoal, choice)
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text(
+        "import argparse\nfrom azureml.core import Run\np = argparse.ArgumentParser()\n"
+        "p.add_argument('--lr', type=float)\nrun = Run.get_context()\n"
+        "run.log('acc', 1 - abs(p.parse_args().lr - 0.2))\n")
+    hd = HyperDriveConfig(
+        run_config=ScriptRunConfig(source_directory=str(src), script="train.py"),
+        hyperparameter_sampling=GridParameterSampling({"--lr": choice(0.1, 0.2)}),
+        policy=None, primary_metric_name="acc", primary_metric_goal=PrimaryMetricGoal.MAXIMIZE,
+        max_total_runs=2)
+    hd_run = Experiment(Workspace.from_config(), "remote-hyperdrive").submit(hd)
+    hd_run.wait_for_completion()
+    assert hd_run.get_status() == "Completed"
+    best = hd_run.get_best_run_by_primary_metric()
+    assert best.get_metrics()["acc"] == pytest.approx(1.0)
+    assert hd_run.get_hyperparameters()[best.id] == {"--lr": 0.2}
+    _no_local_workspace(home, work)
 
 
 def test_https_with_a_private_ca(tmp_path, client_side, monkeypatch):
