@@ -147,8 +147,16 @@ def test_sbatch_two_node_job(slurm_cluster, tmp_path):
 def test_srun_hostnames_and_pmix_allreduce(slurm_cluster, allreduce):
     p = slurm_cluster.run("srun", "-N2", "-n4", "hostname", timeout=30, check=True)
     assert sorted(p.stdout.split()) == sorted(slurm_cluster.nodes * 2)
-    p = slurm_cluster.run("srun", "--mpi=pmix", "-N2", "-n4", allreduce, timeout=60,
-                          env={"OMPI_MCA_btl": "tcp,self"})
+    for attempt in range(2):
+        p = slurm_cluster.run("srun", "--mpi=pmix", "-N2", "-n4", allreduce, timeout=60,
+                              env={"OMPI_MCA_btl": "tcp,self"})
+        # Open MPI 4.1's btl/tcp gives up on a connect that is still in progress when the machine
+        # is overloaded ("failed to TCP connect ... Operation now in progress (115)", then a
+        # crash; open-mpi/ompi#11508: timeouts outside Open MPI). Seen once in CI on the 2-core
+        # VM while other builds ran; that one case is tried again, once.
+        if p.returncode == 0 or "failed to TCP connect" not in p.stderr + p.stdout:
+            break
+        print("Open MPI failed a TCP connect under load; trying once more", file=sys.stderr)
     assert p.returncode == 0 and len(_ok_lines(p.stdout)) == 4, p.stdout + p.stderr
 
 
