@@ -261,14 +261,19 @@ def test_failed_run_raises_with_the_log_tail(server, client_side, tmp_path):
     assert details["status"] == "Failed" and details["exitCode"] == 3
 
 
-def test_azureml_scripts_run_unchanged(server, client_side, tmp_path, monkeypatch):
-    url, submit, _, _ = server
-    home, work = client_side
+def _azureml_config(work, url, token, monkeypatch):
+    """An azureml config.json in `work` that names the server, and the token in the environment."""
     os.makedirs(work / ".azureml")
     (work / ".azureml" / "config.json").write_text(json.dumps(
         {"subscription_id": "sub", "resource_group": "rg", "workspace_name": "shared",
          "trainyard_url": url}))
-    monkeypatch.setenv("TRAINYARD_TOKEN", submit)
+    monkeypatch.setenv("TRAINYARD_TOKEN", token)
+
+
+def test_azureml_scripts_run_unchanged(server, client_side, tmp_path, monkeypatch):
+    url, submit, _, _ = server
+    home, work = client_side
+    _azureml_config(work, url, submit, monkeypatch)
     from azureml.core import Experiment, ScriptRunConfig, Workspace
 
     ws = Workspace.from_config()
@@ -421,11 +426,7 @@ def test_azureml_hyperdrive_through_the_server(server, client_side, tmp_path, mo
     the server: the best trial is found from the client."""
     url, submit, _, _ = server
     home, work = client_side
-    os.makedirs(work / ".azureml")
-    (work / ".azureml" / "config.json").write_text(json.dumps(
-        {"subscription_id": "sub", "resource_group": "rg", "workspace_name": "shared",
-         "trainyard_url": url}))
-    monkeypatch.setenv("TRAINYARD_TOKEN", submit)
+    _azureml_config(work, url, submit, monkeypatch)
     from azureml.core import Experiment, ScriptRunConfig, Workspace
     from azureml.train.hyperdrive import (GridParameterSampling, HyperDriveConfig,
                                           PrimaryMetricGoal, choice)

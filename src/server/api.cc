@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 #include <regex>
 #include <utility>
+
+#include "common/clock.h"
 
 namespace trainyard::server {
 
@@ -74,6 +77,31 @@ Handler Routes::Guard(Role role, Handler handler) const {
       return;
     }
     handler(req, res, *auth.caller);
+  };
+}
+
+std::function<std::string()> Routes::Recheck(const httplib::Request& req, Role role,
+                                             int64_t every_micros) const {
+  auto copy = std::make_shared<httplib::Request>();
+  copy->method = req.method;
+  copy->path = req.path;
+  copy->headers = req.headers;
+  copy->remote_addr = req.remote_addr;
+  copy->remote_port = req.remote_port;
+  return [this, copy, role, every_micros, last = MonotonicMicros()]() mutable -> std::string {
+    const int64_t now = MonotonicMicros();
+    if (now - last < every_micros) return "";
+    last = now;
+    AuthResult auth = authenticate_(*copy);
+    if (!auth.caller) {
+      if (auth.http_status != 401 && auth.http_status != 403) return "";
+      return auth.message.empty() ? "the request's token is no longer valid" : auth.message;
+    }
+    if (static_cast<int>(auth.caller->role) < static_cast<int>(role)) {
+      return std::string("token \"") + auth.caller->name + "\" has role " +
+             RoleName(auth.caller->role) + "; this needs " + RoleName(role);
+    }
+    return "";
   };
 }
 

@@ -111,6 +111,9 @@ struct ServerContext {
   // Why a request is refused as cross-origin ("" when it is not), for public routes that change
   // state (logout).
   std::function<std::string(const httplib::Request& req)> cross_origin;
+  // How often a stream that outlives its request (events, log streams, /api/v1/cli) checks that
+  // its caller's token still holds (Routes::Recheck).
+  int64_t recheck_micros = 5'000'000;
 };
 
 using Handler =
@@ -140,6 +143,13 @@ class Routes {
   // Who made a request, as the guarded routes decide it (for routes that accept other
   // credentials too, such as /api/v1/tracking's run tokens).
   AuthResult Authenticate(const httplib::Request& req) const { return authenticate_(req); }
+  // For an answer that outlives its request (a stream), called as often as it likes: once every
+  // `every_micros` it checks the request's credentials again, and says why they no longer allow
+  // `role` ("" while they do, and between checks). A token revoked while its stream is open thus
+  // ends the stream. Only 401 and 403 count: a 429 (others failing from the same address) or an
+  // unreadable workspace does not end a caller's stream.
+  std::function<std::string()> Recheck(const httplib::Request& req, Role role,
+                                       int64_t every_micros) const;
 
  private:
   Handler Guard(Role role, Handler handler) const;

@@ -8,7 +8,9 @@
 // are read by each stream from where it left off (runner::LogFollower: bounded memory).
 //
 // A client that goes away is noticed at the next write (a line, an event, or the ping every 15 s);
-// the stream then ends and its thread is free again. ctx.stopping() ends every stream at once.
+// the stream then ends and its thread is free again. ctx.stopping() ends every stream at once. A
+// stream whose token is revoked ends within ctx.recheck_micros with a `refused` event
+// (Routes::Recheck).
 #include <dirent.h>
 #include <httplib.h>
 #include <sys/stat.h>
@@ -16,6 +18,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -229,13 +232,14 @@ Result<int64_t> StatusSince(store::Workspace* ws, const std::string& id) {
 
 // GET /api/v1/runs/{id}/events
 void RunEvents(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
-               const httplib::Request& req, httplib::Response& res) {
+               const httplib::Request& req, httplib::Response& res,
+               const std::function<std::string()>& recheck) {
   Result<RunState> first = ResolveRun(ctx, cache->status, PathParam(req, 1));
   if (!first.ok()) return ReplyStatus(res, first.status());
   SetStreamHeaders(res);
   const RunState run = *first;
   res.set_chunked_content_provider(
-      "text/event-stream", [&ctx, cache, run](size_t, httplib::DataSink& sink) {
+      "text/event-stream", [&ctx, cache, run, recheck](size_t, httplib::DataSink& sink) {
         std::string last_status, last_detail;
         std::pair<int64_t, int64_t> metrics_version{-1, -1};
         int64_t last_metrics_at = 0, last_write_at = NowMicros();
@@ -244,6 +248,12 @@ void RunEvents(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
           if (!state.ok()) return false;  // the run is gone, or the workspace unreadable
           std::string out;
           const int64_t now = NowMicros();
+          if (std::string why = recheck(); !why.empty()) {
+            out = Event("refused", {{"error", why}});
+            if (!sink.write(out.data(), out.size())) return false;
+            sink.done();
+            return true;
+          }
           const bool status_changed = store::RunStatusName(state->status) != last_status ||
                                       state->status_detail != last_detail;
           const bool metrics_due = state->terminal || now - last_metrics_at >= kMetricsMinGapMicros;
@@ -290,7 +300,8 @@ void RunEvents(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
 
 // GET /api/v1/runs/{id}/logs/stream?rank=&tail=200
 void LogStream(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
-               const httplib::Request& req, httplib::Response& res) {
+               const httplib::Request& req, httplib::Response& res,
+               const std::function<std::string()>& recheck) {
   Result<int64_t> rank = QueryInt(req, "rank", -1, -1, 1 << 20);
   if (!rank.ok()) return ReplyStatus(res, rank.status());
   Result<int64_t> tail = QueryInt(req, "tail", 200, 0, 1 << 30);
@@ -301,8 +312,8 @@ void LogStream(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
   const RunState run = *first;
   const int only_rank = static_cast<int>(*rank);
   const int tail_lines = static_cast<int>(*tail);
-  res.set_chunked_content_provider("text/event-stream", [&ctx, cache, run, only_rank, tail_lines](
-                                                            size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider("text/event-stream", [&ctx, cache, run, only_rank, tail_lines,
+                                                         recheck](size_t, httplib::DataSink& sink) {
     std::string out;
     const std::string dir = ctx.pool.dir() + "/runs/" + run.id + "/logs";
     uint64_t pumped = 0;  // the files' version when last read (0: not yet)
@@ -322,6 +333,12 @@ void LogStream(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
     if (tail_lines > 0) follower.SkipToLastLines(tail_lines);
     int64_t last_write_at = NowMicros();
     while (!ctx.stopping()) {
+      if (std::string why = recheck(); !why.empty()) {
+        out += Event("refused", {{"error", why}});
+        if (!sink.write(out.data(), out.size())) return false;
+        sink.done();
+        return true;
+      }
       // The status before the files: a run that had ended when its status was read has
       // written every line by then, so this pump hands over the last of them.
       Result<RunState> state = cache->status.Get(ctx.pool, run.id);
@@ -389,14 +406,16 @@ void LogText(ServerContext& ctx, const std::shared_ptr<StreamCaches>& cache,
 
 void AddStreamRoutes(Routes& routes, ServerContext& ctx) {
   auto cache = std::make_shared<StreamCaches>();
-  routes.Get(R"(/api/v1/runs/([^/]+)/events)", Role::kRead,
-             [&ctx, cache](const httplib::Request& req, httplib::Response& res, const Caller&) {
-               RunEvents(ctx, cache, req, res);
-             });
-  routes.Get(R"(/api/v1/runs/([^/]+)/logs/stream)", Role::kRead,
-             [&ctx, cache](const httplib::Request& req, httplib::Response& res, const Caller&) {
-               LogStream(ctx, cache, req, res);
-             });
+  routes.Get(
+      R"(/api/v1/runs/([^/]+)/events)", Role::kRead,
+      [&ctx, &routes, cache](const httplib::Request& req, httplib::Response& res, const Caller&) {
+        RunEvents(ctx, cache, req, res, routes.Recheck(req, Role::kRead, ctx.recheck_micros));
+      });
+  routes.Get(
+      R"(/api/v1/runs/([^/]+)/logs/stream)", Role::kRead,
+      [&ctx, &routes, cache](const httplib::Request& req, httplib::Response& res, const Caller&) {
+        LogStream(ctx, cache, req, res, routes.Recheck(req, Role::kRead, ctx.recheck_micros));
+      });
   routes.Get(R"(/api/v1/runs/([^/]+)/logs)", Role::kRead,
              [&ctx, cache](const httplib::Request& req, httplib::Response& res, const Caller&) {
                LogText(ctx, cache, req, res);

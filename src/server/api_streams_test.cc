@@ -253,6 +253,36 @@ TEST_F(StreamsTest, AStreamEndsWhenTheServerStops) {
   EXPECT_TRUE(logs.WaitClosed(5));
 }
 
+// A token revoked while its streams are open: each stream's last event is `refused`, and it ends
+// though the run goes on. Until then the rechecks (every 100 ms here) let it be.
+TEST_F(StreamsTest, StreamsEndWithRefusedWhenTheirTokenIsRevoked) {
+  store::RunRecord run = NewRun();
+  SetStatus(run.id, store::RunStatus::kRunning);
+  auto log = OpenLog(run.id, 0);
+  log->AddLine(0, "first");
+  const httplib::Headers token = {{"Authorization", "Bearer revocable"}};
+  SseReader events(port_, "/api/v1/runs/" + run.id + "/events", token);
+  SseReader lines(port_, "/api/v1/runs/" + run.id + "/logs/stream", token);
+  ASSERT_TRUE(lines.WaitFor([](const auto& ev) { return Lines(ev).size() == 1; }));
+  ASSERT_TRUE(events.WaitFor([](const auto& ev) { return !ev.empty(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  log->AddLine(0, "second");
+  ASSERT_TRUE(lines.WaitFor([](const auto& ev) { return Lines(ev).size() == 2; }));
+  revoked_ = true;
+  for (SseReader* reader : {&events, &lines}) {
+    ASSERT_TRUE(reader->WaitClosed());
+    std::vector<SseEvent> got = reader->events();
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.back().type, "refused");
+    EXPECT_EQ(got.back().data["error"], "invalid or revoked token");
+    EXPECT_FALSE(Ended(got));
+  }
+  // A new stream with the revoked token is refused outright.
+  SseReader again(port_, "/api/v1/runs/" + run.id + "/events", token);
+  ASSERT_TRUE(again.WaitClosed());
+  EXPECT_EQ(again.status(), 401);
+}
+
 TEST_F(StreamsTest, PlainTextLogsWithRankAndTail) {
   store::RunRecord run = NewRun();
   auto r0 = OpenLog(run.id, 0);

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
@@ -323,9 +324,18 @@ Result<std::shared_ptr<CliProcess>> StartCli(const ServerContext& ctx,
 }
 
 // One step of the stream: waits up to a second for output, sends what arrived; at the end sends
-// the exit code. False when the client is gone.
-bool PumpCli(const ServerContext& ctx, CliProcess* proc, httplib::DataSink& sink) {
+// the exit code. False when the client is gone. When the caller's token no longer holds
+// (`recheck`, Routes::Recheck), the last line is {"refused": why} and the command is stopped
+// (~CliProcess).
+bool PumpCli(const ServerContext& ctx, CliProcess* proc,
+             const std::function<std::string()>& recheck, httplib::DataSink& sink) {
   if (ctx.stopping()) return false;
+  if (std::string why = recheck(); !why.empty()) {
+    std::string line = NdjsonLine({{"refused", why}});
+    if (!sink.write(line.data(), line.size())) return false;
+    sink.done();
+    return true;
+  }
   pollfd pfds[2];
   nfds_t n = 0;
   int which[2];
@@ -376,8 +386,8 @@ bool PumpCli(const ServerContext& ctx, CliProcess* proc, httplib::DataSink& sink
   return true;
 }
 
-void HandleCli(ServerContext& ctx, const httplib::Request& req, httplib::Response& res,
-               const Caller& caller) {
+void HandleCli(ServerContext& ctx, const Routes& routes, const httplib::Request& req,
+               httplib::Response& res, const Caller& caller) {
   auto body = ParseJsonBody(req);
   if (!body.ok()) return ReplyStatus(res, body.status());
   const nlohmann::json& words = (*body)["argv"];
@@ -408,7 +418,8 @@ void HandleCli(ServerContext& ctx, const httplib::Request& req, httplib::Respons
   res.status = 200;
   res.set_chunked_content_provider(
       "application/x-ndjson",
-      [&ctx, p](size_t, httplib::DataSink& sink) { return PumpCli(ctx, p.get(), sink); });
+      [&ctx, p, recheck = routes.Recheck(req, verb->role, ctx.recheck_micros)](
+          size_t, httplib::DataSink& sink) { return PumpCli(ctx, p.get(), recheck, sink); });
 }
 
 Result<nlohmann::json> BlobsMissing(ServerContext& ctx, const nlohmann::json& body) {
@@ -492,9 +503,8 @@ void AddSubmitRoutes(Routes& routes, ServerContext& ctx) {
               });
 
   routes.Post(R"(/api/v1/cli)", Role::kRead,
-              [&ctx](const httplib::Request& req, httplib::Response& res, const Caller& caller) {
-                HandleCli(ctx, req, res, caller);
-              });
+              [&ctx, &routes](const httplib::Request& req, httplib::Response& res,
+                              const Caller& caller) { HandleCli(ctx, routes, req, res, caller); });
 }
 
 }  // namespace trainyard::server

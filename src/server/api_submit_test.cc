@@ -9,8 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "common/files.h"
 #include "server/api.h"
@@ -46,13 +51,15 @@ class SubmitApiTest : public ::testing::Test {
     ws_dir_ = tmp_.path() + "/ws";
     ASSERT_TRUE(MakeDirs(ws_dir_ + "/snapshots").ok());
     ctx_ = std::make_unique<ServerContext>(ws_dir_);
-    routes_ = std::make_unique<Routes>(&http_, [](const httplib::Request& req) {
+    ctx_->recheck_micros = 100'000;
+    routes_ = std::make_unique<Routes>(&http_, [this](const httplib::Request& req) {
       AuthResult auth;
       std::string header = req.get_header_value("Authorization");
       if (header.rfind("Bearer ", 0) == 0) {
         if (auto role = ParseRole(header.substr(7))) auth.caller = Caller{header.substr(7), *role};
       }
-      auth.message = "no valid token";
+      if (header == "Bearer revocable" && !revoked_) auth.caller = Caller{"revocable", Role::kRead};
+      auth.message = revoked_ ? "invalid or revoked token" : "no valid token";
       return auth;
     });
     AddSubmitRoutes(*routes_, *ctx_);
@@ -60,6 +67,12 @@ class SubmitApiTest : public ::testing::Test {
       res.set_content(
           "event: status\ndata: {\"status\":\"Running\"}\n\n: ping\n\n"
           "event: line\r\ndata: a\ndata: b\r\n\r\nevent: end\ndata: {}\n\n",
+          "text/event-stream");
+    });
+    http_.Get("/sse-refused", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(
+          "event: line\ndata: {\"text\":\"a\"}\n\n"
+          "event: refused\ndata: {\"error\":\"invalid or revoked token\"}\n\n",
           "text/event-stream");
     });
     port_ = http_.bind_to_any_port("127.0.0.1");
@@ -84,6 +97,7 @@ class SubmitApiTest : public ::testing::Test {
   httplib::Server http_;
   std::unique_ptr<ServerContext> ctx_;
   std::unique_ptr<Routes> routes_;
+  std::atomic<bool> revoked_{false};  // the token "revocable" was revoked
   std::thread thread_;
   int port_ = 0;
   std::string url_;
@@ -226,6 +240,40 @@ TEST_F(SubmitApiTest, CliSendsAPingWhileTheCommandIsQuiet) {
   EXPECT_EQ(out, "done\n");
 }
 
+// A token revoked while its command runs: the stream's last line says so, the client reports the
+// 401, and the command is stopped.
+TEST_F(SubmitApiTest, CliStopsWhenItsTokenIsRevoked) {
+  const std::string exe = tmp_.path() + "/slow-trainyard";
+  const std::string pid_file = tmp_.path() + "/pid";
+  PutFile(exe, "#!/bin/sh\necho $$ > " + pid_file + "\necho started\nexec sleep 60\n", 0755);
+  ctx_->trainyard_exe = exe;
+  auto client = Connect("revocable");
+  std::thread revoke([this, &pid_file] {
+    for (int i = 0; i < 500 && !fs::exists(pid_file); ++i) usleep(10'000);
+    usleep(300'000);  // a few rechecks pass while the token holds
+    revoked_ = true;
+  });
+  std::string out;
+  auto start = std::chrono::steady_clock::now();
+  auto code = client->RunCli({"list"}, [&](bool, std::string_view text) { out += text; });
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  revoke.join();
+  ASSERT_FALSE(code.ok());
+  EXPECT_EQ(code.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(code.status().message().find("refused the token (401): invalid or revoked token"),
+            std::string::npos)
+      << code.status().message();
+  EXPECT_EQ(out, "started\n");
+  EXPECT_LT(seconds, 30);
+  const pid_t pid = std::stoi(GetFile(pid_file));
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = kill(pid, 0) != 0;
+    if (!gone) usleep(50'000);
+  }
+  EXPECT_TRUE(gone) << "the command (pid " << pid << ") still runs";
+}
+
 TEST_F(SubmitApiTest, FollowEventsParsesServerSentEvents) {
   auto client = Connect("read");
   std::vector<std::pair<std::string, std::string>> events;
@@ -247,6 +295,17 @@ TEST_F(SubmitApiTest, FollowEventsParsesServerSentEvents) {
   });
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(seen, 1);
+  // A `refused` event (the token was revoked) ends the stream with the 401's Status.
+  std::vector<std::string> seen_events;
+  s = client->FollowEvents("/sse-refused", [&](const std::string& event, const std::string&) {
+    seen_events.push_back(event);
+    return true;
+  });
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("refused the token (401): invalid or revoked token"),
+            std::string::npos)
+      << s.message();
+  EXPECT_EQ(seen_events, std::vector<std::string>{"line"});
 }
 
 TEST(ClientTest, UrlsAndUnreachableServers) {

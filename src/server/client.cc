@@ -224,12 +224,18 @@ Status Client::FollowEvents(
   std::string buffer;
   std::string event, data;
   bool has_data = false;
+  Status refused;
   // Server-sent events: lines "field: value"; a blank line ends an event; ':' starts a comment.
   auto on_line = [&](std::string line) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) {
       bool go_on = true;
-      if (has_data || !event.empty()) go_on = on_event(event.empty() ? "message" : event, data);
+      if (event == "refused") {  // the stream's token was revoked: {"error"}, as a 401's body
+        refused = StatusForHttp(url_, !token_.empty(), 401, data);
+        go_on = false;
+      } else if (has_data || !event.empty()) {
+        go_on = on_event(event.empty() ? "message" : event, data);
+      }
       event.clear();
       data.clear();
       has_data = false;
@@ -249,15 +255,18 @@ Status Client::FollowEvents(
     }
     return true;
   };
-  return Stream(http_.get(), url_, !token_.empty(), req, [&](const char* chunk, size_t size) {
-    buffer.append(chunk, size);
-    size_t start = 0;
-    for (size_t nl; (nl = buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
-      if (!on_line(buffer.substr(start, nl - start))) return false;
-    }
-    buffer.erase(0, start);
-    return true;
-  });
+  Status streamed =
+      Stream(http_.get(), url_, !token_.empty(), req, [&](const char* chunk, size_t size) {
+        buffer.append(chunk, size);
+        size_t start = 0;
+        for (size_t nl; (nl = buffer.find('\n', start)) != std::string::npos; start = nl + 1) {
+          if (!on_line(buffer.substr(start, nl - start))) return false;
+        }
+        buffer.erase(0, start);
+        return true;
+      });
+  RETURN_IF_ERROR(refused);
+  return streamed;
 }
 
 namespace {
@@ -386,7 +395,7 @@ Result<int> Client::RunCli(const std::vector<std::string>& argv,
   req.set_header("Content-Type", "application/json");
   std::string buffer;
   std::optional<int> exit_code;
-  Status bad_line;
+  Status bad_line, refused;
   Status streamed =
       Stream(http_.get(), url_, !token_.empty(), req, [&](const char* data, size_t size) {
         buffer.append(data, size);
@@ -404,11 +413,16 @@ Result<int> Client::RunCli(const std::vector<std::string>& argv,
           if (j.contains("stderr") && j["stderr"].is_string())
             out(true, j["stderr"].get<std::string>());
           if (j.contains("exit") && j["exit"].is_number_integer()) exit_code = j["exit"].get<int>();
+          if (j.contains("refused") && j["refused"].is_string()) {  // the token was revoked
+            refused = StatusForHttp(url_, !token_.empty(), 401,
+                                    nlohmann::json{{"error", j["refused"]}}.dump());
+          }
         }
         buffer.erase(0, start);
         return true;
       });
   RETURN_IF_ERROR(bad_line);
+  RETURN_IF_ERROR(refused);
   RETURN_IF_ERROR(streamed);
   if (!exit_code) {
     return Unavailable("the server at " + url_ +

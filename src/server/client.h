@@ -54,7 +54,8 @@ class Client {
   // GET of raw bytes (a file), streamed to `sink` chunk by chunk.
   Status GetStream(const std::string& path,
                    const std::function<bool(const char* data, size_t size)>& sink);
-  // Follows a server-sent event stream until it ends or `on_event` returns false.
+  // Follows a server-sent event stream until it ends or `on_event` returns false. A `refused`
+  // event (the token was revoked while the stream was open) ends it with a 401's Status.
   Status FollowEvents(
       const std::string& path,
       const std::function<bool(const std::string& event, const std::string& data)>& on_event);

@@ -31,11 +31,18 @@ class RouteTestServer : public ::testing::Test {
     ws_ = std::move(*ws);
     ctx_ = std::make_unique<ServerContext>(dir_.path());
     ctx_->stopping = [this] { return stopping_.load(); };
-    routes_ = std::make_unique<Routes>(&http_, [](const httplib::Request& req) {
+    ctx_->recheck_micros = 100'000;
+    routes_ = std::make_unique<Routes>(&http_, [this](const httplib::Request& req) {
       AuthResult auth;
       const std::string header = req.get_header_value("Authorization");
       if (header == "Bearer reader") {
         auth.caller = Caller{"reader", Role::kRead};
+      } else if (header == "Bearer revocable") {  // a submit token until revoked_ is set
+        if (revoked_) {
+          auth.message = "invalid or revoked token";
+        } else {
+          auth.caller = Caller{"revocable", Role::kSubmit};
+        }
       } else if (header == "Bearer submitter") {
         auth.caller = Caller{"submitter", Role::kSubmit};
       } else {
@@ -79,6 +86,7 @@ class RouteTestServer : public ::testing::Test {
   httplib::Server http_;
   std::unique_ptr<Routes> routes_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> revoked_{false};  // the token "revocable" was revoked
   std::thread thread_;
   int port_ = 0;
 };
@@ -92,12 +100,13 @@ struct SseEvent {
 // Follows an event stream on its own thread, collecting the events; Wait* poll what came.
 class SseReader {
  public:
-  SseReader(int port, std::string path) : client_("127.0.0.1", port) {
+  SseReader(int port, std::string path, httplib::Headers headers = {})
+      : client_("127.0.0.1", port) {
     client_.set_read_timeout(30, 0);
-    thread_ = std::thread([this, path = std::move(path)] {
+    thread_ = std::thread([this, path = std::move(path), headers = std::move(headers)] {
       std::string buffer;
       auto res = client_.Get(
-          path.c_str(),
+          path.c_str(), headers,
           [this](const httplib::Response& r) {
             std::lock_guard<std::mutex> lock(mu_);
             status_ = r.status;

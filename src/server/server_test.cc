@@ -22,8 +22,25 @@ namespace {
 
 using nlohmann::json;
 
-// A route that needs the submit role, to see 403 for a read token.
+// A route that needs the submit role, to see 403 for a read token; a stream that checks its
+// token again every 100 ms (Routes::Recheck).
 void AddTestRoutes(Routes& routes, ServerContext&) {
+  routes.Get("/api/v1/test/stream", Role::kRead,
+             [&routes](const httplib::Request& req, httplib::Response& res, const Caller&) {
+               res.set_chunked_content_provider(
+                   "text/plain", [recheck = routes.Recheck(req, Role::kRead, 100'000)](
+                                     size_t, httplib::DataSink& sink) {
+                     const std::string why = recheck();
+                     const std::string out = why.empty() ? "tick\n" : "refused: " + why + "\n";
+                     if (!sink.write(out.data(), out.size())) return false;
+                     if (why.empty()) {
+                       std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                     } else {
+                       sink.done();
+                     }
+                     return true;
+                   });
+             });
   routes.Post("/api/v1/test/submit", Role::kSubmit,
               [](const httplib::Request& req, httplib::Response& res, const Caller& caller) {
                 ReplyJson(res, {{"caller", caller.name}, {"bytes", req.body.size()}});
@@ -150,6 +167,47 @@ TEST_F(ServerTest, TokensCreatedOrRevokedWhileRunningCountAtOnce) {
   r = cli.Get("/api/v1", Bearer(first));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(ServerTest, AStreamEndsWhenItsTokenIsRevokedAndOthersGoOn) {
+  std::string keep = CreateToken("keep", "read");
+  std::string gone = CreateToken("gone", "read");
+  StartServer();
+  std::atomic<size_t> received{0};  // bytes of the stream so far
+  std::string body;
+  std::thread follower([&] {
+    httplib::Client cli = Client();
+    auto r = cli.Get("/api/v1/test/stream", Bearer(gone), [&](const char* data, size_t n) {
+      body.append(data, n);
+      received = body.size();
+      return body.size() < (1 << 20);
+    });
+    EXPECT_TRUE(r) << httplib::to_string(r.error());
+  });
+  for (int i = 0; i < 500 && received < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    auto ws = store::Workspace::Open(dir_.path());
+    ASSERT_TRUE(ws.ok());
+    ASSERT_TRUE(store::RevokeApiToken(ws->get(), "gone").ok());
+  }
+  follower.join();  // the stream ends by itself
+  ASSERT_GE(body.size(), 20u);
+  EXPECT_EQ(body.substr(0, 5), "tick\n");
+  const std::string last = "refused: invalid or revoked token\n";
+  ASSERT_GE(body.size(), last.size());
+  EXPECT_EQ(body.substr(body.size() - last.size()), last);
+  // Another token's stream passes its rechecks.
+  httplib::Client cli = Client();
+  std::string other;
+  auto start = std::chrono::steady_clock::now();
+  cli.Get("/api/v1/test/stream", Bearer(keep), [&](const char* data, size_t n) {
+    other.append(data, n);
+    return std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400);
+  });
+  EXPECT_NE(other.find("tick\n"), std::string::npos);
+  EXPECT_EQ(other.find("refused"), std::string::npos) << other;
 }
 
 TEST_F(ServerTest, AdminManagesTokensOverTheApi) {

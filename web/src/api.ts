@@ -91,6 +91,11 @@ export function stream(
     close();
     onEnd?.();
   });
+  // The session's token was revoked while the stream was open (the server's last event).
+  es.addEventListener("refused", () => {
+    close();
+    onUnauthorized();
+  });
   es.onerror = () => {
     if (closed) return;
     if (es.readyState === EventSource.CLOSED) {
