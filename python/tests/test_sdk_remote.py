@@ -367,7 +367,7 @@ limits: {max_total_trials: 2, max_concurrent_trials: 2}
 def test_children_of_a_sweep(server, client_side, tmp_path):
     url, submit, _, server_ws = server
     ws = trainyard.Workspace(url=url, token=submit)
-    # A sweep reaches the server's workspace from its own machine (the server takes no sweeps).
+    # A sweep submitted on the server's own machine (to its folder) is read through the server too.
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "train.py").write_text(
         "import sys\nfrom trainyard import Run\nRun.get_context().log('acc', float(sys.argv[-1]))\n")
