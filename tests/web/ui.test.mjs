@@ -325,6 +325,41 @@ async function main() {
     });
   });
 
+  await step('the metric columns switch to each run\'s largest value and sort by it', async () => {
+    // Loss falls in every run: its largest value is its first (lr * 10), not its last.
+    const rows = (await api('/api/v1/runs?experiment=web&limit=10')).runs;
+    const max = Object.fromEntries(rows.map((r) => [r.id, r.metrics.loss.max]));
+    const last = Object.fromEntries(rows.map((r) => [r.id, r.metrics.loss.last]));
+    const created = [runA, runB, runC];
+    // The server's order: by the value, ties by submission order, either way.
+    const by = (sign) => [...created].sort((a, b) =>
+      sign * (max[a] - max[b]) || created.indexOf(a) - created.indexOf(b)).join(',');
+    const asc = by(1), desc = by(-1);
+    await page.selectOption('[data-testid=runs-metric-value]', 'max');
+    await page.waitForURL(/value=max/, { timeout: 15_000 });
+    const header = '[data-testid="sort-metrics.loss.max"]';
+    await page.waitForSelector(header, { timeout: 15_000 });
+    assert.match(await page.textContent(header), /loss \(max\)/);
+    await page.click(header);
+    const first = await poll(async () => {
+      const o = (await tableOrder()).join(',');
+      return (o === asc || o === desc) && o;
+    }, { timeoutMs: 15_000, what: 'rows sorted by the largest loss' }).catch(async (e) => {
+      throw new Error(`${e.message}; order: ${await tableOrder()} (asc ${asc}, max ${JSON.stringify(max)})`);
+    });
+    await page.click(header);
+    const other = first === asc ? desc : asc;
+    await poll(async () => (await tableOrder()).join(',') === other,
+      { timeoutMs: 15_000, what: 'rows sorted by the largest loss the other way' });
+    // Each row's loss cell shows its largest value (to the 6 digits shown), not its last.
+    const cell = Number((await page.textContent(
+      `[data-testid=run-row][data-run-id="${runA}"] [data-col="metrics.loss.max"]`)).trim());
+    assert.ok(Math.abs(cell - max[runA]) <= 1e-5 * Math.abs(max[runA]), `A's cell ${cell}, max ${max[runA]}`);
+    assert.ok(Math.abs(max[runA] - last[runA]) > 1e-3 * Math.abs(max[runA]), 'max and last differ');
+    await page.selectOption('[data-testid=runs-metric-value]', 'last');
+    await page.waitForSelector('[data-testid="sort-metrics.loss"]', { timeout: 15_000 });
+  });
+
   await step('two runs selected in the table are compared: two series, the differing param', async () => {
     await page.check(`[data-testid=run-select][data-run-id="${runA}"]`);
     await page.check(`[data-testid=run-select][data-run-id="${runB}"]`);

@@ -22,6 +22,22 @@ interface Column {
   cell: (r: Run) => Node | string;
 }
 
+const METRIC_VALUES = ["last", "min", "max"] as const;
+type MetricValue = (typeof METRIC_VALUES)[number];
+
+// A metric column's sort key: metrics.NAME (its last value) or metrics.NAME.min / .max.
+function metricKey(name: string, value: MetricValue): string {
+  return value === "last" ? `metrics.${name}` : `metrics.${name}.${value}`;
+}
+
+// The metric a sort key names (null for other columns): the inverse of metricKey.
+function metricSortName(sort: string): string | null {
+  if (!sort.startsWith("metrics.")) return null;
+  const rest = sort.slice("metrics.".length);
+  const m = /^(.*)\.(last|min|max)$/.exec(rest);
+  return m ? m[1] : rest;
+}
+
 // Filters typed as "params.lr>=0.01 metrics.loss.last<0.5 status=Completed" (space or comma
 // separated), each sent as one filter= parameter.
 function splitFilters(s: string): string[] {
@@ -36,6 +52,9 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
     filter: route.query.getAll("filter").join(" "),
     sort: route.query.get("sort") ?? "created_at",
     order: route.query.get("order") ?? "desc",
+    // Which stored value the metric columns show and sort by: the last one, or the best for a
+    // goal (min, max): metric_summary holds all three.
+    value: (METRIC_VALUES as readonly string[]).includes(route.query.get("value") ?? "") ? (route.query.get("value") as MetricValue) : "last",
   };
   const selected = new Set<string>();
   let gen = 0;
@@ -59,6 +78,17 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
     value: state.filter,
     "aria-label": "Filter expressions",
     "data-testid": "runs-filter",
+  });
+  const valueSel = h(
+    "select",
+    { "aria-label": "Metric value shown", "data-testid": "runs-metric-value", title: "The metric columns show, and sort by, each run's last, smallest or largest value" },
+    METRIC_VALUES.map((v) => h("option", { value: v, selected: v === state.value }, `${v} value`)),
+  );
+  valueSel.addEventListener("change", () => {
+    const metric = metricSortName(state.sort);
+    state.value = valueSel.value as MetricValue;
+    if (metric !== null) state.sort = metricKey(metric, state.value);
+    reload();
   });
   const compareBtn = h("button", { type: "button", class: "primary", "data-testid": "compare-button", disabled: true }, "Compare");
   const countEl = h("span", { class: "muted", "data-testid": "runs-count" });
@@ -92,7 +122,7 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
   const title = state.experiment ? `Runs of ${state.experiment}` : "Runs";
   root.append(
     h("h1", {}, title, state.experiment ? h("a", { class: "small link", href: "#/runs" }, " (all experiments)") : null),
-    h("div", { class: "toolbar" }, qInput, statusSel, filterInput, compareBtn, countEl),
+    h("div", { class: "toolbar" }, qInput, statusSel, filterInput, valueSel, compareBtn, countEl),
     errEl,
     table,
   );
@@ -150,7 +180,8 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
       cols.push({ key: `params.${p}`, label: p, width: 110, cls: "num param", sortable: true, cell: (r) => r.params?.[p] ?? "" });
     }
     for (const m of metricCols) {
-      cols.push({ key: `metrics.${m}`, label: m, width: 110, cls: "num metric", sortable: true, cell: (r) => fmtNum(r.metrics?.[m]?.last) });
+      const label = state.value === "last" ? m : `${m} (${state.value})`;
+      cols.push({ key: metricKey(m, state.value), label, width: 110, cls: "num metric", sortable: true, cell: (r) => fmtNum(r.metrics?.[m]?.[state.value]) });
     }
     columns = cols;
     table.style.setProperty("--cols", cols.map((c) => `${c.width}px`).join(" "));
@@ -167,7 +198,7 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
             role: "columnheader",
             "data-testid": `sort-${c.key}`,
             "aria-sort": active ? (state.order === "asc" ? "ascending" : "descending") : "none",
-            title: c.key.startsWith("metrics.") ? `${c.label}: last value` : c.label,
+            title: c.key.startsWith("metrics.") ? `${c.label}: each run's ${state.value} value` : c.label,
           },
           c.label,
           active ? (state.order === "asc" ? " ▲" : " ▼") : "",
@@ -207,6 +238,7 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
     for (const f of splitFilters(state.filter)) p.append("filter", f);
     if (state.sort !== "created_at") p.set("sort", state.sort);
     if (state.order !== "desc") p.set("order", state.order);
+    if (state.value !== "last") p.set("value", state.value);
     const s = p.toString();
     history.replaceState(null, "", `#/runs${s ? "?" + s : ""}`);
   }
@@ -250,7 +282,7 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
   function rowFor(i: number): { el: HTMLElement; loaded: boolean } {
     const r = pages.get(Math.floor(i / PAGE))?.[i % PAGE];
     const el = r
-      ? h("div", { class: "vrow", role: "row", "data-testid": "run-row", "data-run-id": r.id, "aria-rowindex": i + 2 }, columns.map((c) => h("div", { class: `cell ${c.cls ?? ""}`, role: "cell" }, c.cell(r))))
+      ? h("div", { class: "vrow", role: "row", "data-testid": "run-row", "data-run-id": r.id, "aria-rowindex": i + 2 }, columns.map((c) => h("div", { class: `cell ${c.cls ?? ""}`, role: "cell", "data-col": c.key }, c.cell(r))))
       : h("div", { class: "vrow placeholder", role: "row", "aria-rowindex": i + 2 }, h("div", { class: "cell muted" }, "…"));
     el.style.transform = `translateY(${i * ROW}px)`;
     return { el, loaded: !!r };
