@@ -30,6 +30,11 @@ function metricKey(name: string, value: MetricValue): string {
   return value === "last" ? `metrics.${name}` : `metrics.${name}.${value}`;
 }
 
+// The value= of the address, "last" when absent or unknown.
+function metricValue(v: string | null): MetricValue {
+  return (METRIC_VALUES as readonly (string | null)[]).includes(v) ? (v as MetricValue) : "last";
+}
+
 // The metric a sort key names (null for other columns): the inverse of metricKey.
 function metricSortName(sort: string): string | null {
   if (!sort.startsWith("metrics.")) return null;
@@ -54,7 +59,7 @@ export function runsView(root: HTMLElement, route: Route, scope: Scope): void {
     order: route.query.get("order") ?? "desc",
     // Which stored value the metric columns show and sort by: the last one, or the best for a
     // goal (min, max): metric_summary holds all three.
-    value: (METRIC_VALUES as readonly string[]).includes(route.query.get("value") ?? "") ? (route.query.get("value") as MetricValue) : "last",
+    value: metricValue(route.query.get("value")),
   };
   const selected = new Set<string>();
   let gen = 0;
